@@ -1,0 +1,165 @@
+//! The command line, as raw arguments (clap). Each subcommand's handler turns
+//! these into validated inputs before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::EXIT_CODES_HELP;
+
+/// Runs a socket-programming lab on benches of three hosts (A, B, C) over SSH:
+/// checks the benches, runs the whole lab or replays one step, and writes a report.
+#[derive(Debug, Parser)]
+#[command(name = "labctl", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The bench (or room of benches) to work on.
+    #[arg(long, global = true, value_name = "FILE", default_value = "hosts.toml")]
+    pub hosts: PathBuf,
+    /// The lab to run.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "labs/lab.toml"
+    )]
+    pub lab: PathBuf,
+    /// Trust a host key seen for the first time and record it in labctl's known_hosts.
+    #[arg(long, global = true)]
+    pub accept_new: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that a bench (or the whole room) is ready for class.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Check(CheckArgs),
+    /// Run the whole lab, one step, or a range of steps, and write a report.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Run(RunArgs),
+    /// Show the exact commands each step runs on each host; nothing is executed.
+    Plan(PlanArgs),
+    /// List the lab's steps.
+    List,
+    /// Stop every program labctl started on the hosts, and nothing else.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Clean(CleanArgs),
+    /// Rebuild report.md, report.html and run.json from a run directory.
+    Report(ReportArgs),
+    /// A virtual bench on this machine: network namespaces with their own sshd and eth0.
+    Testbed(TestbedArgs),
+}
+
+/// Which benches of hosts.toml to work on.
+#[derive(Debug, Clone, Args)]
+pub struct BenchSelect {
+    /// Work on this bench of the room.
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    pub bench: Option<String>,
+    /// Work on every bench of the room.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub select: BenchSelect,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Repair what can be repaired (addresses, links, programs, stale processes), then check again.
+    #[arg(long)]
+    pub fix: bool,
+}
+
+/// Which steps of the lab to work on.
+#[derive(Debug, Clone, Args)]
+pub struct StepSelect {
+    /// Only this step, after the steps it needs.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["from", "to"])]
+    pub step: Option<String>,
+    /// Start at this step (after the steps it needs).
+    #[arg(long, value_name = "ID")]
+    pub from: Option<String>,
+    /// Stop after this step.
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub steps: StepSelect,
+    #[command(flatten)]
+    pub select: BenchSelect,
+    /// Print what would run, exactly as `run` would run it; execute nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to create the run directory (default: `runs/` in the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub steps: StepSelect,
+    #[command(flatten)]
+    pub select: BenchSelect,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    pub select: BenchSelect,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory written by `labctl run`.
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TestbedArgs {
+    #[command(subcommand)]
+    pub command: TestbedCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestbedCommand {
+    /// Build a virtual bench (root): namespaces, a switch, an sshd per host; prints the hosts file path last.
+    Up {
+        /// A name for the bench, unique on this machine.
+        #[arg(long, default_value = "labctl")]
+        name: String,
+        /// Build a classroom of this many benches.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        benches: u16,
+    },
+    /// Remove exactly what `up` made.
+    Down {
+        #[arg(long, default_value = "labctl")]
+        name: String,
+    },
+    /// Show what exists and which sshds answer; exit 0 only when the bench is whole.
+    Status {
+        #[arg(long, default_value = "labctl")]
+        name: String,
+    },
+    /// Internal: the loopback relay into the namespaces' sshds (started by `up`).
+    #[command(hide = true)]
+    Relay {
+        #[arg(long)]
+        state: PathBuf,
+    },
+}

@@ -1,0 +1,1 @@
+//! `hosts.toml`: the bench (or room of benches), validated.

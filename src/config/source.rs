@@ -1,0 +1,178 @@
+//! An input file held in memory, so byte spans from the TOML parser become
+//! `file:line:column` in every diagnostic.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Diagnostic, Diagnostics, Error};
+
+/// Input files larger than this are refused before parsing.
+pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+
+/// The text of one input file and its path as the user named it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// Reads `path`, refusing files that are missing, unreadable, not UTF-8 or huge.
+    pub fn read(path: &Path) -> Result<Source, Error> {
+        let fail = |message: String, hint: Option<&str>| {
+            let mut d = Diagnostics::default();
+            d.push(Diagnostic {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                message,
+                hint: hint.map(str::to_string),
+            });
+            Error::Input(d)
+        };
+        let meta = std::fs::metadata(path).map_err(|e| {
+            fail(
+                format!("cannot read file: {}", crate::util::io_reason(&e)),
+                Some("pass the right file with `--hosts FILE` or `--lab FILE`"),
+            )
+        })?;
+        if meta.len() > MAX_INPUT_BYTES {
+            return Err(fail(
+                format!(
+                    "file is {} bytes; input files are limited to {} bytes",
+                    meta.len(),
+                    MAX_INPUT_BYTES
+                ),
+                Some("is this the right file?"),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| {
+            fail(
+                format!("cannot read file: {}", crate::util::io_reason(&e)),
+                None,
+            )
+        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail("file is not UTF-8 text".to_string(), None))?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    /// A source from text, for tests and generated files.
+    pub fn from_text(path: impl Into<PathBuf>, text: impl Into<String>) -> Source {
+        Source {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+
+    /// A diagnostic at the start of `span`.
+    pub fn diag(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        let (line, col) = self.line_col(span.start);
+        Diagnostic {
+            file: self.path.clone(),
+            line,
+            col,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A diagnostic at the start of `span`, with a hint.
+    pub fn diag_hint(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
+        let mut d = self.diag(span, message);
+        d.hint = Some(hint.into());
+        d
+    }
+
+    /// Parses the whole file with serde, mapping a TOML or schema error to a located diagnostic.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        toml::from_str(&self.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let hint = hint_for_toml_error(&message);
+            let mut d = self.diag(span, first_lower(&message));
+            d.hint = hint;
+            let mut all = Diagnostics::default();
+            all.push(d);
+            Error::Input(all)
+        })
+    }
+}
+
+fn first_lower(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn hint_for_toml_error(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown field") {
+        // serde: "unknown field `x`, expected one of `a`, `b`"
+        let expected = rest.split_once("expected").map(|(_, e)| e.trim());
+        return Some(match expected {
+            Some(e) => format!("allowed here: {e}"),
+            None => "remove the field".to_string(),
+        });
+    }
+    if message.starts_with("invalid type") {
+        return Some("check the value's type: strings need quotes, numbers do not".to_string());
+    }
+    if message.starts_with("missing field") {
+        return Some("add the field".to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_in_characters() {
+        let s = Source::from_text("f.toml", "a = 1\nbé = 2\n");
+        assert_eq!(s.line_col(0), (1, 1));
+        assert_eq!(s.line_col(6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(s.line_col(9), (2, 3));
+    }
+
+    #[test]
+    fn parse_error_is_located() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct T {
+            a: u32,
+        }
+        let s = Source::from_text("f.toml", "a = 1\nb = 2\n");
+        let Err(Error::Input(d)) = s.parse::<T>() else {
+            panic!("expected an input error")
+        };
+        assert_eq!((d.0[0].line, d.0[0].col), (2, 1));
+        assert!(
+            d.0[0].message.contains("unknown field `b`"),
+            "{}",
+            d.0[0].message
+        );
+    }
+}

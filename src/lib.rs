@@ -1,0 +1,58 @@
+//! labctl runs a networking class's socket-programming lab on benches of
+//! three hosts over SSH, and checks the benches before class.
+//!
+//! The work is a staged pipeline; each stage changes type, so nothing reaches
+//! a host before the whole input has been validated:
+//!
+//! ```text
+//! hosts.toml, lab.toml ──config──▶ Bench + Lab ──plan──▶ Plan ──exec──▶ events ──report──▶ report
+//! ```
+//!
+//! - [`cli`]: raw command-line arguments.
+//! - [`config`]: TOML to validated models, every error at once with file:line:column.
+//! - [`ssh`]: one `ssh2` session per host, owned by one thread.
+//! - [`testbed`]: a virtual bench of network namespaces with real sshds.
+//! - [`error`]: the error type and the documented exit codes.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ssh;
+pub mod testbed;
+pub mod util;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::{exit, Error};
+
+/// Runs labctl with the process's arguments and returns the exit code.
+/// Errors are printed here, once.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            match &e {
+                Error::Input(d) => eprintln!("{d}"),
+                Error::Interrupted => eprintln!("labctl: interrupted; stopped what it had started"),
+                other => eprintln!("error: {other}"),
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Error> {
+    let g = cli.global;
+    match cli.command {
+        Command::Testbed(args) => testbed::command(&args),
+        Command::Check(_) | Command::Clean(_) => Err(Error::Usage(
+            "`check` and `clean` are not built yet".to_string(),
+        )),
+        Command::Run(_) | Command::Plan(_) | Command::List | Command::Report(_) => {
+            let _ = &g;
+            Err(Error::Usage("the lab engine is not built yet".to_string()))
+        }
+    }
+}

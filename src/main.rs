@@ -1,0 +1,5 @@
+//! The `labctl` binary: parse, run, map the outcome to an exit code. All work is in the library.
+
+fn main() {
+    std::process::exit(labctl::main());
+}
