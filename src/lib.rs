@@ -14,6 +14,7 @@
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod error;

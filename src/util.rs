@@ -1,4 +1,4 @@
-//! Small helpers shared across modules: shell quoting, io error wording.
+//! Small helpers shared across modules: shell quoting, io error wording, XML escaping.
 
 /// Quotes `s` for a POSIX shell so it reaches the program as one literal word.
 pub fn shell_quote(s: &str) -> String {
@@ -23,6 +23,22 @@ pub fn io_reason(e: &std::io::Error) -> String {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
         None => s,
     }
+}
+
+/// Escapes `s` for HTML/XML text and attribute values (reports, SVG).
+pub fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
