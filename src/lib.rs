@@ -15,9 +15,12 @@
 //! - [`error`]: the error type and the documented exit codes.
 
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod error;
+pub mod hostops;
 pub mod ssh;
 pub mod testbed;
 pub mod util;
@@ -48,9 +51,8 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     let g = cli.global;
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
-        Command::Check(_) | Command::Clean(_) => Err(Error::Usage(
-            "`check` and `clean` are not built yet".to_string(),
-        )),
+        Command::Check(args) => check::command(&g, &args),
+        Command::Clean(_) => Err(Error::Usage("`clean` is not built yet".to_string())),
         Command::Run(_) | Command::Plan(_) | Command::List | Command::Report(_) => {
             let _ = &g;
             Err(Error::Usage("the lab engine is not built yet".to_string()))

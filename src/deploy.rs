@@ -1,0 +1,214 @@
+//! Puts the five socket programs on a host: the local build matching the
+//! host's architecture, compared by sha-256 with what the host has, uploaded
+//! only when different (temporary name, then an atomic rename into
+//! `<workdir>/bin/`).
+//!
+//! Local programs are looked up in `$LABCTL_PROGRAMS` if set; else, for the
+//! native architecture, next to the running `labctl` (cargo puts them side by
+//! side in `target/{debug,release}`); else in `target/<triple>/release/`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::hosts::Host;
+use crate::error::Error;
+use crate::hostops::{self, PROGRAMS};
+use crate::ssh::Session;
+
+/// One program of the local build.
+#[derive(Debug, Clone)]
+pub struct LocalProgram {
+    pub name: &'static str,
+    pub path: PathBuf,
+    /// Lowercase hex sha-256.
+    pub sha256: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// The five programs built for one target triple.
+#[derive(Debug, Clone)]
+pub struct LocalBuild {
+    pub triple: String,
+    pub dir: PathBuf,
+    pub programs: Vec<LocalProgram>,
+}
+
+/// What [`deploy`] did on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployReport {
+    pub host: String,
+    pub triple: String,
+    /// Programs uploaded (missing or different on the host).
+    pub uploaded: Vec<String>,
+    /// Programs already identical on the host.
+    pub unchanged: Vec<String>,
+}
+
+/// Where the programs for `triple` are expected (see the module doc).
+pub fn local_dir(triple: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("LABCTL_PROGRAMS") {
+        return PathBuf::from(dir);
+    }
+    if Some(triple) == hostops::native_triple() {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(PathBuf::from))
+        {
+            // Integration tests run from target/debug/deps: the programs are one level up.
+            if dir.ends_with("deps") {
+                if let Some(up) = dir.parent() {
+                    return up.to_path_buf();
+                }
+            }
+            return dir;
+        }
+    }
+    PathBuf::from("target").join(triple).join("release")
+}
+
+/// The local build for `triple`, read and hashed once per process.
+pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<LocalBuild>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(b) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(triple) {
+        return Ok(b.clone());
+    }
+    let dir = local_dir(triple);
+    let mut programs = Vec::new();
+    for name in PROGRAMS {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Error::Local(format!(
+                "socket program `{}` for `{triple}` is missing ({}); build it with `{}`",
+                path.display(),
+                crate::util::io_reason(&e),
+                build_command(triple)
+            ))
+        })?;
+        programs.push(LocalProgram {
+            name,
+            path,
+            sha256: sha256_hex(&bytes),
+            bytes: Arc::new(bytes),
+        });
+    }
+    let build = Arc::new(LocalBuild {
+        triple: triple.to_string(),
+        dir,
+        programs,
+    });
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(triple.to_string(), build.clone());
+    Ok(build)
+}
+
+/// The command that builds the socket programs for `triple`.
+pub fn build_command(triple: &str) -> String {
+    if Some(triple) == hostops::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none() {
+        "cargo build -p sockets".to_string()
+    } else {
+        format!("cargo build -p sockets --release --target {triple}")
+    }
+}
+
+/// Lowercase hex sha-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses `sha256sum` output into program name → hash.
+pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
+    out.lines()
+        .filter_map(|l| {
+            let (hash, path) = l.split_once("  ").or_else(|| l.split_once(" *"))?;
+            let name = path.rsplit('/').next()?;
+            (hash.len() == 64).then(|| (name.to_string(), hash.to_string()))
+        })
+        .collect()
+}
+
+/// The host's target triple, from `uname -m`.
+pub fn remote_triple(session: &Session, host: &Host) -> Result<&'static str, Error> {
+    let out = session.exec("uname -m", None, session.command_timeout())?;
+    let m = out.stdout_str();
+    hostops::target_triple(&m).ok_or_else(|| {
+        Error::Host(format!(
+            "host `{}`: unsupported architecture `{}` (from `uname -m`)",
+            host.label(),
+            m.trim()
+        ))
+    })
+}
+
+/// Deploys the programs to `host`: arch-matched, sha-256 compared, atomic rename.
+pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
+    let triple = remote_triple(session, host)?;
+    let build = local_build(triple)?;
+    deploy_build(session, host, &build)
+}
+
+/// [`deploy`] with a known local build (the caller checked the architecture).
+pub fn deploy_build(
+    session: &Session,
+    host: &Host,
+    build: &LocalBuild,
+) -> Result<DeployReport, Error> {
+    let out = session.exec(&hostops::sha256_cmd(host), None, session.command_timeout())?;
+    let remote = parse_sha256sum(&out.stdout_str());
+    let mut report = DeployReport {
+        host: host.label(),
+        triple: build.triple.clone(),
+        uploaded: Vec::new(),
+        unchanged: Vec::new(),
+    };
+    for p in &build.programs {
+        if remote.get(p.name) == Some(&p.sha256) {
+            report.unchanged.push(p.name.to_string());
+            continue;
+        }
+        session.upload(&hostops::program_path(host, p.name), &p.bytes, 0o755)?;
+        report.uploaded.push(p.name.to_string());
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256sum_output_is_parsed_by_program_name() {
+        let h = "a".repeat(64);
+        let out = format!("{h}  /w/bin/tcp_server\n{h} */w/bin/udp_client\ngarbage\n");
+        let m = parse_sha256sum(&out);
+        assert_eq!(m.get("tcp_server"), Some(&h));
+        assert_eq!(m.get("udp_client"), Some(&h));
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn hashes_are_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn missing_cross_build_names_the_command() {
+        let e = local_build("aarch64-unknown-linux-none-such").unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("cargo build -p sockets --release --target aarch64-unknown-linux-none-such"),
+            "{m}"
+        );
+    }
+}
