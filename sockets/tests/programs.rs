@@ -7,6 +7,8 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
 use support::{exe, peer, Proc, QUIET, WAIT};
 
 const ALL: [&str; 5] = [
@@ -291,10 +293,8 @@ fn udp_server_survives_a_vanished_client() {
 fn defaults_are_port_50000_and_the_lab_addresses() {
     // Port 50000 on loopback: both servers (TCP and UDP coexist), then the
     // clients with no arguments at all.
-    let mut tcp = Proc::program("tcp_server", &["--bind", "127.0.0.1"]);
-    let mut udp = Proc::program("udp_server", &["--bind", "127.0.0.1"]);
-    tcp.expect_next("TCP server started ... listening on 127.0.0.1:50000");
-    udp.expect_next("UDP server started ... listening on 127.0.0.1:50000");
+    let tcp = on_default_port("tcp_server", "TCP server started");
+    let udp = on_default_port("udp_server", "UDP server started");
     for (name, mut server) in [("tcp_client", tcp), ("udp_client", udp)] {
         let mut client = Proc::program(name, &[]);
         let connected = client.expect("Connected ");
@@ -314,6 +314,32 @@ fn defaults_are_port_50000_and_the_lab_addresses() {
             line.starts_with(&format!("{banner} ... listening on 0.0.0.0:")),
             "{line}"
         );
+    }
+}
+
+/// Starts a server with the default port on 127.0.0.1. Port 50000 lies in
+/// Linux's ephemeral range, so another program may hold it for a moment:
+/// while the server fails with `Address already in use` on exactly that
+/// address, try again (bounded).
+fn on_default_port(name: &str, banner: &str) -> Proc {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut server = Proc::program(name, &["--bind", "127.0.0.1"]);
+        let line = server.next_or_exit();
+        if let Some(line) = line {
+            assert_eq!(line, format!("{banner} ... listening on 127.0.0.1:50000"));
+            return server;
+        }
+        let stderr = server.stderr();
+        assert!(
+            stderr.contains("`127.0.0.1:50000`: Address already in use"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "port 50000 on 127.0.0.1 stayed busy: {stderr}"
+        );
+        thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -170,6 +170,19 @@ impl Proc {
         }
     }
 
+    /// The first stdout line, or `None` when the program exits without one
+    /// (then its stderr is complete).
+    pub fn next_or_exit(&mut self) -> Option<String> {
+        match self.next_line(WAIT) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.wait_exit();
+                None
+            }
+            Err(RecvTimeoutError::Timeout) => self.fail("printed nothing"),
+        }
+    }
+
     /// The very next stdout line must be exactly `line`.
     pub fn expect_next(&mut self, line: &str) {
         match self.next_line(WAIT) {
@@ -315,10 +328,36 @@ pub fn free_port(protocol: &str) -> u16 {
     }
 }
 
+/// A child process that is killed when the guard is dropped, even on panic
+/// (for peers whose output the test does not read).
+pub struct Guard {
+    pub name: String,
+    pub child: Child,
+}
+
+impl Guard {
+    pub fn spawn(name: &str, command: &mut Command) -> Guard {
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{name}`: {e}"));
+        Guard {
+            name: name.to_string(),
+            child,
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Waits until some process listens on 127.0.0.1:`port` (TCP) or has bound
 /// it (UDP), by reading the kernel's socket table: no probe connection, so a
 /// one-shot peer like `nc -l` keeps its single connection for the test.
-pub fn wait_bound(protocol: &str, port: u16, peer: &mut Proc) {
+pub fn wait_bound(protocol: &str, port: u16, peer: &mut Guard) {
     // /proc/net/{tcp,udp}: `sl local_address rem_address st ...`, addresses in hex.
     let wanted = format!("0100007F:{port:04X}");
     let state = if protocol == "tcp" { "0A" } else { "07" }; // LISTEN / UDP "closed"
@@ -333,9 +372,12 @@ pub fn wait_bound(protocol: &str, port: u16, peer: &mut Proc) {
             return;
         }
         if let Ok(Some(status)) = peer.child.try_wait() {
-            peer.fail(&format!("exited with {status} before binding port {port}"));
+            panic!(
+                "`{}` exited with {status} before binding {protocol} port {port}",
+                peer.name
+            );
         }
         thread::sleep(Duration::from_millis(20));
     }
-    peer.fail(&format!("did not bind {protocol} port {port}"));
+    panic!("`{}` did not bind {protocol} port {port}", peer.name);
 }
