@@ -103,7 +103,10 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     }
     for (i, l) in lanes.iter().enumerate() {
         let cx = x(i);
-        let name = names.get(&l.ip).map(|n| format!("{n} ")).unwrap_or_default();
+        let name = names
+            .get(&l.ip)
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
         let title = super::abbreviate(&format!("{name}{}", l.addr), 25);
         let sub = lane_role(a, l);
         let _ = write!(
@@ -218,11 +221,13 @@ fn endpoints(f: &Frame) -> Option<((String, String), (String, String))> {
             (f.proto.clone(), f.src.clone()),
             (f.proto.clone(), f.dst.clone()),
         )),
-        ("icmp", Some(q)) => Some(((q.proto.clone(), q.dst.clone()), (q.proto.clone(), q.src.clone()))),
-        _ if !f.src.is_empty() && !f.dst.is_empty() => Some((
-            ("ip".into(), f.src.clone()),
-            ("ip".into(), f.dst.clone()),
+        ("icmp", Some(q)) => Some((
+            (q.proto.clone(), q.dst.clone()),
+            (q.proto.clone(), q.src.clone()),
         )),
+        _ if !f.src.is_empty() && !f.dst.is_empty() => {
+            Some((("ip".into(), f.src.clone()), ("ip".into(), f.dst.clone())))
+        }
         _ => None,
     }
 }

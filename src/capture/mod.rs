@@ -415,7 +415,12 @@ impl<'o> Builder<'o> {
     }
 
     /// Decides the server of a conversation whose first captured frame goes `src` -> `dst`.
-    fn roles(&self, src: SocketAddr, dst: SocketAddr, flags: Option<TcpFlags>) -> (SocketAddr, SocketAddr, RoleBasis) {
+    fn roles(
+        &self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        flags: Option<TcpFlags>,
+    ) -> (SocketAddr, SocketAddr, RoleBasis) {
         if let Some(f) = flags {
             if f.syn && !f.ack {
                 return (src, dst, RoleBasis::Syn);
@@ -561,7 +566,8 @@ impl<'o> Builder<'o> {
                 sender,
                 target,
             } => {
-                let ip = |a: &Option<std::net::Ipv4Addr>| a.map(|a| a.to_string()).unwrap_or_default();
+                let ip =
+                    |a: &Option<std::net::Ipv4Addr>| a.map(|a| a.to_string()).unwrap_or_default();
                 let (s, t) = (ip(sender), ip(target));
                 let label = if *request {
                     format!("ARP who-has {t}")
@@ -670,7 +676,11 @@ impl<'o> Builder<'o> {
         self.count_frame(Proto::Tcp, src, dst);
         let (c, t) = (&mut self.tcp[i], &mut self.tcp_track[i]);
         let from_client = src == t.client;
-        let side = if from_client { Role::Client } else { Role::Server };
+        let side = if from_client {
+            Role::Client
+        } else {
+            Role::Server
+        };
         c.frames += 1;
         c.last_frame = number;
         c.end = time;
@@ -730,7 +740,14 @@ impl<'o> Builder<'o> {
         i
     }
 
-    fn udp_frame(&mut self, number: usize, time: f64, src: SocketAddr, dst: SocketAddr, len: usize) -> usize {
+    fn udp_frame(
+        &mut self,
+        number: usize,
+        time: f64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        len: usize,
+    ) -> usize {
         let key = pair(src, dst);
         let i = match self.udp_by_pair.get(&key) {
             Some(&i) => i,
@@ -809,7 +826,13 @@ impl<'o> Builder<'o> {
         })
     }
 
-    fn finish(self, link_type: String, start: f64, end: f64, warnings: Vec<String>) -> CaptureAnalysis {
+    fn finish(
+        self,
+        link_type: String,
+        start: f64,
+        end: f64,
+        warnings: Vec<String>,
+    ) -> CaptureAnalysis {
         let mut servers: BTreeMap<(Proto, String), ServerSockets> = BTreeMap::new();
         let mut order: Vec<(Proto, String)> = Vec::new();
         let mut entry = |proto: Proto, address: &str| -> (Proto, String) {
@@ -836,7 +859,11 @@ impl<'o> Builder<'o> {
         for c in &self.tcp {
             keys.push((entry(Proto::Tcp, &c.server), c));
         }
-        let udp_keys: Vec<_> = self.udp.iter().map(|u| (entry(Proto::Udp, &u.server), u)).collect();
+        let udp_keys: Vec<_> = self
+            .udp
+            .iter()
+            .map(|u| (entry(Proto::Udp, &u.server), u))
+            .collect();
         for (key, c) in keys {
             let s = servers.get_mut(&key).expect("entry made above");
             // A connected socket exists once the handshake completed, or when
@@ -869,7 +896,10 @@ impl<'o> Builder<'o> {
                 s.max_concurrent = intervals.get(key).map(|v| max_overlap(v)).unwrap_or(0);
             }
         }
-        let servers = order.into_iter().filter_map(|k| servers.remove(&k)).collect();
+        let servers = order
+            .into_iter()
+            .filter_map(|k| servers.remove(&k))
+            .collect();
         CaptureAnalysis {
             link_type,
             start_unix: start,
@@ -887,7 +917,10 @@ impl<'o> Builder<'o> {
 
 /// The most intervals open at one instant.
 fn max_overlap(intervals: &[(f64, f64)]) -> usize {
-    let mut events: Vec<(f64, i32)> = intervals.iter().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
+    let mut events: Vec<(f64, i32)> = intervals
+        .iter()
+        .flat_map(|&(a, b)| [(a, 1), (b, -1)])
+        .collect();
     // At equal times, an opening counts before a closing: touching intervals overlap.
     events.sort_by(|x, y| x.0.total_cmp(&y.0).then(y.1.cmp(&x.1)));
     let (mut now, mut max) = (0i32, 0i32);
@@ -908,7 +941,11 @@ fn tcp_flag_label(f: TcpFlags) -> String {
         (f.urg, "URG"),
         (f.ack, "ACK"),
     ];
-    let set: Vec<&str> = names.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+    let set: Vec<&str> = names
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
     if set.is_empty() {
         "TCP (no flags)".into()
     } else {
@@ -1014,7 +1051,10 @@ mod tests {
     #[test]
     fn overlap_counts_simultaneous_connections() {
         assert_eq!(max_overlap(&[(0.0, 1.0), (0.5, 2.0), (1.5, 3.0)]), 2);
-        assert_eq!(max_overlap(&[(0.0, 5.0), (1.0, 5.0), (2.0, 5.0), (3.0, 5.0)]), 4);
+        assert_eq!(
+            max_overlap(&[(0.0, 5.0), (1.0, 5.0), (2.0, 5.0), (3.0, 5.0)]),
+            4
+        );
         assert_eq!(max_overlap(&[]), 0);
     }
 

@@ -1,0 +1,310 @@
+//! The capture analysis against tshark, on captures of the real socket
+//! programs taken on a miniature bench of network namespaces: frame counts
+//! by kind, TCP conversations and socket addresses must agree, and the facts
+//! the lab's questions ask about must show.
+
+mod capture_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use capture_support::*;
+use labctl::capture::{self, ladder, CaptureAnalysis, Closed, Kind, Proto, Role};
+
+/// tshark display filters for our exclusive kinds (see `capture::Kind`).
+const KIND_FILTERS: [(Kind, &str); 9] = [
+    (Kind::Rst, "tcp.flags.reset==1"),
+    (Kind::Syn, "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.flags.reset==0"),
+    (Kind::SynAck, "tcp.flags.syn==1 && tcp.flags.ack==1 && tcp.flags.reset==0"),
+    (Kind::Fin, "tcp.flags.fin==1 && tcp.flags.syn==0 && tcp.flags.reset==0"),
+    (
+        Kind::Data,
+        "tcp.len>0 && tcp.flags.syn==0 && tcp.flags.fin==0 && tcp.flags.reset==0",
+    ),
+    (
+        Kind::Ack,
+        "tcp.len==0 && tcp.flags.ack==1 && tcp.flags.syn==0 && tcp.flags.fin==0 && tcp.flags.reset==0",
+    ),
+    (Kind::Udp, "udp && !icmp && !icmpv6"),
+    (Kind::Icmp, "icmp || icmpv6"),
+    (Kind::Arp, "arp"),
+];
+
+fn analyse(file: &Path) -> CaptureAnalysis {
+    let bytes = std::fs::read(file).expect("the capture exists");
+    capture::analyze(&bytes).expect("a pcap tcpdump wrote")
+}
+
+/// Everything tshark can tell independently must match.
+fn agrees_with_tshark(file: &Path, a: &CaptureAnalysis) {
+    assert_eq!(a.counts.total, tshark_count(file, "frame"), "frame total");
+    assert_eq!(a.frames.len(), a.counts.total);
+    for (kind, filter) in KIND_FILTERS {
+        assert_eq!(
+            a.counts.get(kind),
+            tshark_count(file, filter),
+            "{} frames (tshark `{filter}`) in {}",
+            kind.name(),
+            file.display()
+        );
+    }
+
+    // TCP conversations: the same 4-tuples.
+    let conv = sh(
+        "tshark",
+        &["-n", "-r", file.to_str().unwrap(), "-q", "-z", "conv,tcp"],
+    );
+    let theirs: BTreeSet<(String, String)> = conv
+        .lines()
+        .filter(|l| l.contains("<->"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (x, y) = (w[0].to_string(), w[2].to_string());
+            if x <= y {
+                (x, y)
+            } else {
+                (y, x)
+            }
+        })
+        .collect();
+    let ours: BTreeSet<(String, String)> = a
+        .tcp
+        .iter()
+        .map(|c| {
+            let (x, y) = (c.client.clone(), c.server.clone());
+            if x <= y {
+                (x, y)
+            } else {
+                (y, x)
+            }
+        })
+        .collect();
+    assert_eq!(ours, theirs, "TCP conversations of {}", file.display());
+    assert_eq!(
+        a.tcp.len(),
+        theirs.len(),
+        "no tuple reused in these captures"
+    );
+
+    // Socket addresses, per protocol.
+    for (proto, filter, sport, dport) in [
+        (Proto::Tcp, "tcp", "tcp.srcport", "tcp.dstport"),
+        (Proto::Udp, "udp && !icmp", "udp.srcport", "udp.dstport"),
+    ] {
+        let mut theirs = BTreeSet::new();
+        for f in tshark_fields(file, filter, &["ip.src", sport, "ip.dst", dport]) {
+            theirs.insert(format!("{}:{}", f[0], f[1]));
+            theirs.insert(format!("{}:{}", f[2], f[3]));
+        }
+        let ours: BTreeSet<String> = a
+            .sockets
+            .iter()
+            .filter(|s| s.proto == proto)
+            .map(|s| s.address.clone())
+            .collect();
+        assert_eq!(
+            ours,
+            theirs,
+            "{proto:?} socket addresses of {}",
+            file.display()
+        );
+    }
+
+    // The server of each TCP conversation is the side that sent the SYN-ACK.
+    for f in tshark_fields(
+        file,
+        "tcp.flags.syn==1 && tcp.flags.ack==1",
+        &["ip.src", "tcp.srcport"],
+    ) {
+        let addr = format!("{}:{}", f[0], f[1]);
+        let s = a
+            .sockets
+            .iter()
+            .find(|s| s.proto == Proto::Tcp && s.address == addr)
+            .expect("a SYN-ACK sender is a socket");
+        assert_eq!(s.role, Role::Server, "{addr} sent a SYN-ACK");
+    }
+}
+
+fn client_on<'a>(a: &'a CaptureAnalysis, ip: &str) -> &'a capture::TcpConversation {
+    a.tcp
+        .iter()
+        .find(|c| c.client.starts_with(&format!("{ip}:")))
+        .unwrap_or_else(|| panic!("a conversation from {ip}"))
+}
+
+#[test]
+fn iterative_server_capture_agrees_with_tshark_and_shows_c_queued() {
+    let dir = temp_dir("iterative");
+    let file = dir.join("iterative.pcap");
+    let mut bench = MiniBench::new();
+    iterative_exchange(&mut bench, &file);
+    drop(bench);
+    let a = analyse(&file);
+    agrees_with_tshark(&file, &a);
+
+    assert_eq!(a.link_type, "ethernet");
+    assert_eq!(a.tcp.len(), 2, "B's and C's conversations");
+    assert_eq!(
+        (a.counts.syn, a.counts.syn_ack),
+        (2, 2),
+        "one handshake each"
+    );
+    assert!(a.counts.fin >= 4, "both sides closed both conversations");
+    assert_eq!(a.counts.rst, 0);
+    assert!(
+        a.counts.arp >= 2,
+        "A asked for B's and C's MAC or was asked"
+    );
+    for c in &a.tcp {
+        assert_eq!(c.server, "10.0.3.1:50000");
+        assert!(
+            c.handshake,
+            "{} -> {}: handshake captured",
+            c.client, c.server
+        );
+        assert_eq!(c.closed, Closed::Fin);
+        assert_eq!(
+            c.data_to_server,
+            c.data_to_client + 1,
+            "each line answered but `quit`"
+        );
+    }
+    let b = client_on(&a, "10.0.3.2");
+    let c = client_on(&a, "10.0.3.3");
+    assert_eq!(
+        b.bytes_to_server,
+        ("hello from B".len() + "quit".len()) as u64
+    );
+    assert_eq!(b.bytes_to_client, "HELLO FROM B".len() as u64);
+    // C connected while B was served: its handshake came before B's close.
+    assert!(c.established_at.unwrap() < b.closing_at.unwrap());
+    // C's line was ACKed by A's kernel, answered only after B quit.
+    let acked = c.first_request_acked_at.expect("C's line was ACKed");
+    let replied = c.first_reply_at.expect("C was answered");
+    assert!(acked < b.closing_at.unwrap() && b.closing_at.unwrap() < replied);
+
+    let server = &a.servers[0];
+    assert_eq!(
+        (server.proto, server.address.as_str()),
+        (Proto::Tcp, "10.0.3.1:50000")
+    );
+    assert_eq!(
+        (server.listening, server.connected, server.sockets),
+        (1, 2, 3)
+    );
+    assert_eq!(
+        server.max_concurrent, 2,
+        "C waited in the queue while B was served"
+    );
+
+    let svg = ladder::svg(&a, &Default::default(), ladder::MAX_FRAMES);
+    for label in [
+        ">SYN<",
+        ">SYN-ACK<",
+        ">ACK<",
+        "PSH-ACK &quot;hello from B&quot;",
+        ">FIN-ACK<",
+    ] {
+        assert!(svg.contains(label), "ladder shows {label}");
+    }
+    assert!(svg.contains("10.0.3.1:50000") && svg.contains("TCP server"));
+    assert_eq!(svg.matches("<g class=\"frame\"").count(), a.frames.len());
+}
+
+#[test]
+fn udp_capture_agrees_with_tshark_and_shows_no_handshake() {
+    let dir = temp_dir("udp");
+    let file = dir.join("udp.pcap");
+    let mut bench = MiniBench::new();
+    udp_exchange(&mut bench, &file);
+    drop(bench);
+    let a = analyse(&file);
+    agrees_with_tshark(&file, &a);
+
+    assert_eq!(a.tcp.len(), 0);
+    assert_eq!(a.counts.syn + a.counts.syn_ack, 0, "UDP has no handshake");
+    assert_eq!(a.udp.len(), 2);
+    let b = a
+        .udp
+        .iter()
+        .find(|u| u.client.starts_with("10.0.3.2:"))
+        .unwrap();
+    let c = a
+        .udp
+        .iter()
+        .find(|u| u.client.starts_with("10.0.3.3:"))
+        .unwrap();
+    for u in [b, c] {
+        assert_eq!(u.server, "10.0.3.1:50000");
+        assert_eq!((u.datagrams_to_server, u.datagrams_to_client), (2, 1));
+    }
+    // C's second datagram found no server: ICMP port unreachable.
+    assert_eq!((b.icmp_errors, c.icmp_errors), (0, 1));
+    let icmp = a.frames.iter().find(|f| f.kind == Kind::Icmp).unwrap();
+    assert_eq!(icmp.label, "ICMP port unreachable");
+    assert_eq!(icmp.quoted.as_ref().unwrap().src, c.client);
+    let server = &a.servers[0];
+    assert_eq!(
+        (server.proto, server.sockets, server.clients.len()),
+        (Proto::Udp, 1, 2)
+    );
+
+    let svg = ladder::svg(&a, &Default::default(), ladder::MAX_FRAMES);
+    assert!(svg.contains("UDP &quot;hello from C&quot;"));
+    assert!(svg.contains("ICMP port unreachable"));
+    assert!(svg.contains("UDP server") && svg.contains("UDP client"));
+
+    // A file cut inside its last frame keeps the frames before it.
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = capture::analyze(&bytes[..bytes.len() - 5]).unwrap();
+    assert_eq!(cut.frames.len(), a.frames.len() - 1);
+    assert_eq!(cut.warnings.len(), 1, "{:?}", cut.warnings);
+    assert!(cut.warnings[0].contains("ends inside frame"));
+    assert!(
+        capture::analyze(&bytes[..10]).is_err(),
+        "a header cut short is no pcap"
+    );
+}
+
+#[test]
+fn threaded_server_capture_agrees_with_tshark_and_counts_five_sockets() {
+    let dir = temp_dir("threaded");
+    let file = dir.join("threaded.pcap");
+    let mut bench = MiniBench::new();
+    threaded_exchange(&mut bench, &file);
+    drop(bench);
+    let a = analyse(&file);
+    agrees_with_tshark(&file, &a);
+
+    assert_eq!(a.tcp.len(), 4);
+    let server = &a.servers[0];
+    assert_eq!(server.address, "10.0.3.1:50000");
+    assert_eq!(
+        (server.listening, server.connected, server.sockets),
+        (1, 4, 5)
+    );
+    assert_eq!(server.max_concurrent, 4, "four clients connected at once");
+    let clients: BTreeSet<&str> = server.clients.iter().map(String::as_str).collect();
+    assert_eq!(clients.len(), 4, "four client socket addresses");
+    assert_eq!(
+        clients
+            .iter()
+            .filter(|c| c.starts_with("10.0.3.2:"))
+            .count(),
+        2
+    );
+    let roles: Vec<Role> = a
+        .sockets
+        .iter()
+        .filter(|s| s.proto == Proto::Tcp)
+        .map(|s| s.role)
+        .collect();
+    assert_eq!(roles.iter().filter(|r| **r == Role::Server).count(), 1);
+    assert_eq!(roles.iter().filter(|r| **r == Role::Client).count(), 4);
+
+    // A long capture is cut in the ladder, and says so.
+    let svg = ladder::svg(&a, &Default::default(), 5);
+    assert_eq!(svg.matches("<g class=\"frame\"").count(), 5);
+    assert!(svg.contains(&format!("… {} more frames not drawn", a.frames.len() - 5)));
+}

@@ -1,0 +1,506 @@
+//! A miniature bench for the capture and report tests: hosts A, B, C as
+//! network namespaces on a bridge (itself in a namespace), the real socket
+//! programs run inside them, tcpdump on a host's eth0, and tshark as the
+//! independent reader. Nothing is sent from the root namespace; everything
+//! is removed on drop (also on panic).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs a command, panicking with its stderr when it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{program}`: {e}"));
+    assert!(
+        out.status.success(),
+        "`{program} {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// target/debug, where cargo put this test and the socket programs.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/debug/deps/<test>")
+        .to_path_buf()
+}
+
+/// Builds the socket programs once per test binary and returns their directory.
+pub fn programs() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "sockets", "--bins"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the socket programs failed");
+    });
+    target_dir()
+}
+
+/// Three hosts on one switch: `lc-cap<pid>-<n>-{a,b,c}` and the switch `…-sw`.
+pub struct MiniBench {
+    prefix: String,
+    made: Vec<String>,
+    children: Vec<Child>,
+}
+
+pub const ADDRS: [(&str, &str); 3] = [("A", "10.0.3.1"), ("B", "10.0.3.2"), ("C", "10.0.3.3")];
+
+impl MiniBench {
+    pub fn new() -> MiniBench {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let mut bench = MiniBench {
+            prefix: format!("lc-cap{}-{n}", std::process::id()),
+            made: Vec::new(),
+            children: Vec::new(),
+        };
+        let sw = bench.add_ns("sw");
+        sh(
+            "ip",
+            &[
+                "-n",
+                &sw,
+                "link",
+                "add",
+                "br0",
+                "type",
+                "bridge",
+                "forward_delay",
+                "0",
+            ],
+        );
+        sh("ip", &["-n", &sw, "link", "set", "br0", "up"]);
+        for (host, addr) in ADDRS {
+            let ns = bench.add_ns(&host.to_lowercase());
+            let port = format!("v{host}");
+            sh(
+                "ip",
+                &[
+                    "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
+            sh(
+                "ip",
+                &["-n", &sw, "link", "set", &port, "master", "br0", "up"],
+            );
+            sh(
+                "ip",
+                &[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "eth0",
+                ],
+            );
+            sh("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            sh("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        bench
+    }
+
+    fn add_ns(&mut self, tag: &str) -> String {
+        let name = format!("{}-{tag}", self.prefix);
+        sh("ip", &["netns", "add", &name]);
+        self.made.push(name.clone());
+        // No IPv6 chatter (router solicitations, MLD) in the captures.
+        sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &name,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ],
+        );
+        name
+    }
+
+    /// The namespace of host `A`, `B` or `C`.
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}-{}", self.prefix, host.to_lowercase())
+    }
+
+    /// Starts a socket program on a host, stdin and stdout piped.
+    pub fn start(&mut self, host: &str, program: &str, args: &[&str]) -> Program {
+        let path = programs().join(program);
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .arg(&path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{program}` on {host}: {e}"));
+        let stdin = child.stdin.take();
+        let lines = reader(
+            child.stdout.take().expect("piped"),
+            child.stderr.take().expect("piped"),
+        );
+        let pid = child.id();
+        self.children.push(child);
+        Program {
+            name: format!("{program}@{host}"),
+            pid,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Starts tcpdump on a host's eth0 and waits until it listens.
+    pub fn capture(&mut self, host: &str, file: &Path) -> Capture {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args([
+                "tcpdump",
+                "-i",
+                "eth0",
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-w",
+            ])
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump starts");
+        let lines = reader(std::io::empty(), child.stderr.take().expect("piped"));
+        let pid = child.id();
+        self.children.push(child);
+        let cap = Capture { pid, lines };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match cap
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) if l.contains("listening on") => break,
+                Ok(_) => {}
+                Err(e) => panic!("tcpdump on {host} did not start listening: {e:?}"),
+            }
+        }
+        cap
+    }
+
+    /// Stops a capture with SIGINT and waits until tcpdump has written everything.
+    pub fn stop_capture(&mut self, cap: Capture) {
+        signal(cap.pid, libc::SIGINT);
+        self.wait(cap.pid, Duration::from_secs(10));
+    }
+
+    /// Waits for the process `pid` (started here) to exit; returns its exit code.
+    pub fn wait(&mut self, pid: u32, limit: Duration) -> Option<i32> {
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.id() == pid)
+            .expect("a process this bench started");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.children[i].try_wait().expect("try_wait") {
+                // Already reaped by try_wait; forget it.
+                drop(self.children.swap_remove(i));
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops a program with SIGINT (as `labctl` does) and waits for it.
+    pub fn stop(&mut self, p: &Program) {
+        signal(p.pid, libc::SIGINT);
+        self.wait(p.pid, Duration::from_secs(10));
+    }
+}
+
+impl Drop for MiniBench {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in self.made.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started and has not reaped yet.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Lines of stdout and stderr, as they come.
+fn reader(
+    out: impl std::io::Read + Send + 'static,
+    err: impl std::io::Read + Send + 'static,
+) -> Receiver<String> {
+    let (tx, rx) = channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx2.send(l);
+        }
+    });
+    rx
+}
+
+pub struct Capture {
+    pid: u32,
+    lines: Receiver<String>,
+}
+
+/// A socket program running on a host of the mini bench.
+pub struct Program {
+    pub name: String,
+    pub pid: u32,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Program {
+    /// Sends one line to the program's stdin.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to the program");
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits for an output line containing `text`; returns it.
+    pub fn expect(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(text) {
+                        return l;
+                    }
+                }
+                Err(e) => panic!(
+                    "{}: no line with `{text}` ({e:?}); saw {:?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Asserts no output line containing `text` comes within `d`.
+    pub fn expect_none(&mut self, text: &str, d: Duration) {
+        let deadline = Instant::now() + d;
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) => {
+                    assert!(!l.contains(text), "{}: unexpected `{l}`", self.name);
+                    self.seen.push(l);
+                }
+                Err(RecvTimeoutError::Timeout) => return,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// The lab's three exchanges, captured on A's eth0.
+pub struct LabCaptures {
+    pub dir: PathBuf,
+    pub iterative: PathBuf,
+    pub udp: PathBuf,
+    pub threaded: PathBuf,
+}
+
+/// I.8-I.10: B is served by the iterative server; C connects and sends a
+/// line while B is served; B quits; C is answered and quits.
+pub fn iterative_exchange(bench: &mut MiniBench, file: &Path) {
+    let cap = bench.capture("A", file);
+    let mut server = bench.start("A", "tcp_server", &["--bind", "10.0.3.1"]);
+    server.expect("listening on");
+    let mut b = bench.start("B", "tcp_client", &["--server", "10.0.3.1"]);
+    b.expect("Connected");
+    b.send("hello from B");
+    b.expect("Server> HELLO FROM B");
+    let mut c = bench.start("C", "tcp_client", &["--server", "10.0.3.1"]);
+    c.expect("Connected");
+    c.send("hello from C");
+    c.expect("Sent: hello from C");
+    c.expect_none("Server>", Duration::from_millis(600));
+    b.send("quit");
+    bench.wait(b.pid, Duration::from_secs(10));
+    c.expect("Server> HELLO FROM C");
+    c.send("quit");
+    bench.wait(c.pid, Duration::from_secs(10));
+    server.expect("Waiting for a new client");
+    bench.stop(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    bench.stop_capture(cap);
+}
+
+/// I.12: B and C each send a datagram and are answered at once; B's `quit`
+/// ends the server; C's next datagram draws ICMP port unreachable.
+pub fn udp_exchange(bench: &mut MiniBench, file: &Path) {
+    let cap = bench.capture("A", file);
+    let mut server = bench.start("A", "udp_server", &["--bind", "10.0.3.1"]);
+    server.expect("listening on");
+    let mut b = bench.start("B", "udp_client", &["--server", "10.0.3.1"]);
+    b.expect("Connected");
+    let mut c = bench.start(
+        "C",
+        "udp_client",
+        &["--server", "10.0.3.1", "--timeout", "1"],
+    );
+    c.expect("Connected");
+    b.send("hello from B");
+    b.expect("Server> HELLO FROM B");
+    c.send("hello from C");
+    c.expect("Server> HELLO FROM C");
+    b.send("quit");
+    bench.wait(b.pid, Duration::from_secs(10));
+    server.expect("Terminate server");
+    bench.wait(server.pid, Duration::from_secs(10));
+    c.send("again");
+    c.expect("Sent: again");
+    bench.wait(c.pid, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    bench.stop_capture(cap);
+}
+
+/// II: four clients (two on B, two on C) served at once by the threaded server.
+pub fn threaded_exchange(bench: &mut MiniBench, file: &Path) {
+    let cap = bench.capture("A", file);
+    let mut server = bench.start("A", "tcp_threaded_server", &["--bind", "10.0.3.1"]);
+    server.expect("listening on");
+    let mut clients = Vec::new();
+    for (i, host) in ["B", "B", "C", "C"].iter().enumerate() {
+        let mut c = bench.start(host, "tcp_client", &["--server", "10.0.3.1"]);
+        c.expect("Connected");
+        server.expect(&format!("Open connections: {}", i + 1));
+        clients.push(c);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(&format!("line {i}"));
+        c.expect(&format!("Server> LINE {i}"));
+    }
+    for c in &mut clients {
+        c.send("quit");
+    }
+    for c in &clients {
+        bench.wait(c.pid, Duration::from_secs(10));
+    }
+    server.expect("Open connections: 0");
+    bench.stop(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    bench.stop_capture(cap);
+}
+
+/// Runs the three exchanges on a fresh mini bench, captures in `dir`.
+pub fn lab_captures(dir: &Path) -> LabCaptures {
+    let mut bench = MiniBench::new();
+    let caps = LabCaptures {
+        dir: dir.to_path_buf(),
+        iterative: dir.join("iterative.pcap"),
+        udp: dir.join("udp.pcap"),
+        threaded: dir.join("threaded.pcap"),
+    };
+    iterative_exchange(&mut bench, &caps.iterative);
+    udp_exchange(&mut bench, &caps.udp);
+    threaded_exchange(&mut bench, &caps.threaded);
+    caps
+}
+
+/// A fresh temporary directory under target/ (kept for inspection).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = target_dir().join("capture-tests").join(format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// tshark's count of frames matching a display filter.
+pub fn tshark_count(file: &Path, filter: &str) -> usize {
+    let out = sh(
+        "tshark",
+        &[
+            "-n",
+            "-r",
+            file.to_str().unwrap(),
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    );
+    out.lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+/// tshark's `-T fields` output for a filter, one Vec per frame.
+pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec![
+        "-n",
+        "-r",
+        file.to_str().unwrap(),
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+    ];
+    for f in fields {
+        args.push("-e");
+        args.push(f);
+    }
+    sh("tshark", &args)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
