@@ -8,7 +8,7 @@
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::process::exit;
 use std::time::Duration;
 
@@ -116,6 +116,24 @@ impl Options {
         (&self.host, self.port)
     }
 
+    /// The one socket address `--server`/`--port` name (a host name is looked up).
+    pub fn resolve(&self) -> SocketAddr {
+        match self.address().to_socket_addrs().map(|mut all| all.next()) {
+            Ok(Some(address)) => address,
+            Ok(None) => fail(format!("cannot resolve `{}`: no address", self.host)),
+            Err(e) => fail(format!("cannot resolve `{}`: {e}", self.host)),
+        }
+    }
+
+    /// `host:port` as typed, for messages (`[::1]:50000` for an IPv6 address).
+    pub fn endpoint(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// The read timeout to put on the socket (`None`: wait for ever, as the lab's programs do).
     pub fn read_timeout(&self) -> Option<Duration> {
         self.timeout.as_ref().map(|(duration, _)| *duration)
@@ -173,11 +191,25 @@ pub fn say(line: impl Display) {
     }
 }
 
-/// Prints a prompt, only when a person types at a terminal (never into a pipe).
-pub fn prompt() {
-    if io::stdin().is_terminal() {
-        let mut out = io::stdout().lock();
-        let _ = write!(out, "You> ").and_then(|()| out.flush());
+/// The next line typed on stdin, without its newline; `None` at the end of
+/// input. Empty lines are skipped: TCP cannot carry an empty message, and
+/// the two clients behave alike. A prompt is shown only when a person types
+/// at a terminal, never into a pipe.
+pub fn next_line() -> Option<String> {
+    let stdin = io::stdin();
+    loop {
+        if stdin.is_terminal() {
+            let mut out = io::stdout().lock();
+            let _ = write!(out, "You> ").and_then(|()| out.flush());
+        }
+        let mut line = String::new();
+        if stdin.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.is_empty() {
+            return Some(line.to_string());
+        }
     }
 }
 
@@ -246,6 +278,9 @@ mod tests {
         let client = parse(Role::Client, &[]).unwrap().unwrap();
         assert_eq!(client.address(), ("127.0.0.1", 50000));
         assert!(client.timeout.is_none());
+        assert_eq!(client.endpoint(), "127.0.0.1:50000");
+        let v6 = parse(Role::Server, &["--bind", "::1"]).unwrap().unwrap();
+        assert_eq!(v6.endpoint(), "[::1]:50000");
     }
 
     #[test]

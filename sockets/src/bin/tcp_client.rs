@@ -4,8 +4,8 @@
 //! The lesson: `connect` does the three-way handshake once; then every line
 //! is a data segment, answered by the server and ACKed by the kernels.
 
-use sockets::{is_quit, prompt, say, text, timed_out, Options, Role, BUFFER_SIZE};
-use std::io::{BufRead, Read, Write};
+use sockets::{fail, is_quit, next_line, say, text, timed_out, Options, Role, BUFFER_SIZE};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 
 fn main() {
@@ -16,13 +16,8 @@ fn main() {
 
     // socket() + connect(): the handshake happens here. A busy iterative
     // server's kernel still completes it and queues us.
-    let mut stream = match TcpStream::connect(options.address()) {
-        Ok(stream) => stream,
-        Err(e) => sockets::fail(format!(
-            "cannot connect to `{}:{}`: {e}",
-            options.host, options.port
-        )),
-    };
+    let mut stream = TcpStream::connect(options.address())
+        .unwrap_or_else(|e| fail(format!("cannot connect to `{}`: {e}", options.endpoint())));
     let me = stream
         .local_addr()
         .expect("a connected socket has an address");
@@ -34,21 +29,12 @@ fn main() {
         .expect("a valid timeout");
 
     let mut buffer = [0u8; BUFFER_SIZE];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        prompt();
-        let mut line = String::new();
-        if stdin.read_line(&mut line).unwrap_or(0) == 0 {
-            return; // end of stdin: dropping the stream closes the connection
-        }
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.is_empty() {
-            continue; // TCP cannot carry an empty message: nothing to send
-        }
-
+    // One line of stdin at a time. At the end of input we return, and
+    // dropping the stream closes the connection.
+    while let Some(line) = next_line() {
         // send(): the line, without its newline.
         if let Err(e) = stream.write_all(line.as_bytes()) {
-            sockets::fail(format!("cannot send to `{server}`: {e}"));
+            fail(format!("cannot send to `{server}`: {e}"));
         }
         say(format!("Sent: {line}"));
         if is_quit(line.as_bytes()) {
@@ -57,10 +43,10 @@ fn main() {
 
         // recv(): the reply, as much of it as has arrived.
         match stream.read(&mut buffer) {
-            Ok(0) => sockets::fail(format!("server `{server}` closed the connection")),
+            Ok(0) => fail(format!("server `{server}` closed the connection")),
             Ok(n) => say(format!("Server> {}", text(&buffer[..n]))),
             Err(e) if timed_out(&e) => options.no_reply(),
-            Err(e) => sockets::fail(format!("lost the connection to `{server}`: {e}")),
+            Err(e) => fail(format!("lost the connection to `{server}`: {e}")),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! succeeds (the kernel queues it and even ACKs its data), but its messages
 //! are answered only after the first client has left.
 
-use sockets::{is_quit, say, text, upper, Options, Role, BUFFER_SIZE};
+use sockets::{fail, is_quit, say, text, upper, Options, Role, BUFFER_SIZE};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
@@ -19,13 +19,8 @@ fn main() {
     // listen with a backlog of 1; std always uses 128 and offers no way to
     // change it without unsafe code. The lesson shows either way: a waiting
     // client is queued by the kernel, not served by us.
-    let listener = match TcpListener::bind(options.address()) {
-        Ok(listener) => listener,
-        Err(e) => sockets::fail(format!(
-            "cannot listen on `{}:{}`: {e}",
-            options.host, options.port
-        )),
-    };
+    let listener = TcpListener::bind(options.address())
+        .unwrap_or_else(|e| fail(format!("cannot listen on `{}`: {e}", options.endpoint())));
     let me = listener
         .local_addr()
         .expect("a bound socket has an address");

@@ -5,7 +5,7 @@
 //! The lesson: one listening socket, plus one connected socket per client
 //! (four clients: five server sockets).
 
-use sockets::{is_quit, say, text, upper, Options, Role, BUFFER_SIZE};
+use sockets::{fail, is_quit, say, text, upper, Options, Role, BUFFER_SIZE};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,13 +22,8 @@ fn main() {
 
     // socket() + bind() + listen(). The lab's server used a backlog of 5;
     // std always uses 128 (see tcp_server.rs).
-    let listener = match TcpListener::bind(options.address()) {
-        Ok(listener) => listener,
-        Err(e) => sockets::fail(format!(
-            "cannot listen on `{}:{}`: {e}",
-            options.host, options.port
-        )),
-    };
+    let listener = TcpListener::bind(options.address())
+        .unwrap_or_else(|e| fail(format!("cannot listen on `{}`: {e}", options.endpoint())));
     let me = listener
         .local_addr()
         .expect("a bound socket has an address");

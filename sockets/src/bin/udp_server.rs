@@ -4,7 +4,7 @@
 //! The lesson: no handshake and no queue of clients, so every client is
 //! answered at once; `quit` from any client ends the server.
 
-use sockets::{is_quit, say, text, upper, Options, Role, BUFFER_SIZE};
+use sockets::{fail, is_quit, say, text, upper, Options, Role, BUFFER_SIZE};
 use std::net::UdpSocket;
 
 fn main() {
@@ -14,13 +14,8 @@ fn main() {
     );
 
     // socket() + bind(). No listen() and no accept(): UDP has no connections.
-    let socket = match UdpSocket::bind(options.address()) {
-        Ok(socket) => socket,
-        Err(e) => sockets::fail(format!(
-            "cannot bind `{}:{}`: {e}",
-            options.host, options.port
-        )),
-    };
+    let socket = UdpSocket::bind(options.address())
+        .unwrap_or_else(|e| fail(format!("cannot bind `{}`: {e}", options.endpoint())));
     let me = socket.local_addr().expect("a bound socket has an address");
     say(format!("UDP server started ... listening on {me}"));
 
@@ -29,7 +24,7 @@ fn main() {
         // recvfrom(): one whole datagram, and who sent it.
         let (received, client) = match socket.recv_from(&mut buffer) {
             Ok((n, client)) => (&buffer[..n], client),
-            Err(e) => sockets::fail(format!("cannot receive on `{me}`: {e}")),
+            Err(e) => fail(format!("cannot receive on `{me}`: {e}")),
         };
         say(format!("Client {client}> {}", text(received)));
         if is_quit(received) {
