@@ -141,7 +141,10 @@ mod tests {
             ping_cmd(&host(false), Ipv4Addr::new(10, 0, 3, 2), 2, 1),
             "ping -n -q -I eth0 -c 2 -W 1 10.0.3.2"
         );
-        assert_eq!(program_path(&host(false), "tcp_server"), "/home/pi/lab ctl/bin/tcp_server");
+        assert_eq!(
+            program_path(&host(false), "tcp_server"),
+            "/home/pi/lab ctl/bin/tcp_server"
+        );
         assert!(sha256_cmd(&host(false)).contains("'/home/pi/lab ctl/bin/udp_client'"));
         assert_eq!(
             listeners_cmd(&host(true), 50000),
@@ -152,7 +155,10 @@ mod tests {
     #[test]
     fn arch_maps_to_triples() {
         assert_eq!(target_triple("aarch64"), Some("aarch64-unknown-linux-gnu"));
-        assert_eq!(target_triple("armv7l\n"), Some("armv7-unknown-linux-gnueabihf"));
+        assert_eq!(
+            target_triple("armv7l\n"),
+            Some("armv7-unknown-linux-gnueabihf")
+        );
         assert_eq!(target_triple("x86_64"), Some("x86_64-unknown-linux-gnu"));
         assert_eq!(target_triple("mips"), None);
         assert!(native_triple().is_some());

@@ -451,11 +451,7 @@ impl Parser<'_> {
         self.diags.push(d);
     }
 
-    fn table<'n>(
-        &mut self,
-        node: &'n Item,
-        what: &str,
-    ) -> Option<&'n [(Key, Item)]> {
+    fn table<'n>(&mut self, node: &'n Item, what: &str) -> Option<&'n [(Key, Item)]> {
         match node.get_ref() {
             Node::Table(t) => Some(t),
             other => {
@@ -489,7 +485,12 @@ impl Parser<'_> {
                 "defaults" => defaults = self.settings(v, "defaults", false),
                 "hosts" => hosts = Some((k, v)),
                 "benches" => benches = Some((k, v)),
-                other => self.unknown(k, other, "at the top level", &["name", "defaults", "hosts", "benches"]),
+                other => self.unknown(
+                    k,
+                    other,
+                    "at the top level",
+                    &["name", "defaults", "hosts", "benches"],
+                ),
             }
         }
         match (hosts, benches) {
@@ -519,7 +520,11 @@ impl Parser<'_> {
                 }
                 if let Some(t) = self.table(bv, "benches") {
                     if t.is_empty() {
-                        self.err(bk.span(), "`[benches]` has no bench", "add `[benches.NAME.hosts.A]`");
+                        self.err(
+                            bk.span(),
+                            "`[benches]` has no bench",
+                            "add `[benches.NAME.hosts.A]`",
+                        );
                     }
                     for (bname, bnode) in t {
                         self.name_ok(bname, "bench");
@@ -549,7 +554,10 @@ impl Parser<'_> {
                             None => self.err(
                                 bname.span(),
                                 format!("bench `{}` has no hosts", bname.get_ref()),
-                                format!("add `[benches.{}.hosts.A]` with `ssh` and `addr`", bname.get_ref()),
+                                format!(
+                                    "add `[benches.{}.hosts.A]` with `ssh` and `addr`",
+                                    bname.get_ref()
+                                ),
                             ),
                         }
                     }
@@ -563,7 +571,8 @@ impl Parser<'_> {
         let n = name.get_ref();
         let ok = !n.is_empty()
             && n.len() <= 32
-            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             self.err(
                 name.span(),
@@ -576,7 +585,11 @@ impl Parser<'_> {
     fn unknown(&mut self, k: &Key, name: &str, place: &str, allowed: &[&str]) {
         let hint = format!(
             "allowed {place}: {}",
-            allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         self.err(k.span(), format!("unknown field `{name}` {place}"), hint);
     }
@@ -638,7 +651,10 @@ impl Parser<'_> {
                 let other = other.clone();
                 self.err(
                     addr.span.clone(),
-                    format!("address {ip} of host `{}` is already used by host `{other}`", hname.get_ref()),
+                    format!(
+                        "address {ip} of host `{}` is already used by host `{other}`",
+                        hname.get_ref()
+                    ),
                     "each host of a bench needs its own lab address",
                 );
                 addr_ok = false;
@@ -662,7 +678,15 @@ impl Parser<'_> {
             if addr_ok {
                 seen.push((ip, prefix, hname.get_ref().clone(), addr.span.clone()));
             }
-            if let Some(h) = self.resolve(name, in_room, hname.get_ref(), &own, defaults, &ssh, (ip, prefix)) {
+            if let Some(h) = self.resolve(
+                name,
+                in_room,
+                hname.get_ref(),
+                &own,
+                defaults,
+                &ssh,
+                (ip, prefix),
+            ) {
                 bench.hosts.push(h);
             }
         }
@@ -685,7 +709,11 @@ impl Parser<'_> {
         let (alias, explicit_port) = match split_host_port(&ssh.value) {
             Ok(x) => x,
             Err(msg) => {
-                self.err(ssh.span.clone(), msg, "write `address`, `address:port` or an ~/.ssh/config alias");
+                self.err(
+                    ssh.span.clone(),
+                    msg,
+                    "write `address`, `address:port` or an ~/.ssh/config alias",
+                );
                 return None;
             }
         };
@@ -709,11 +737,15 @@ impl Parser<'_> {
             .map(|i| i.value.clone())
             .or(cfg.identity_file.clone())
             .or_else(|| defaults.identity.as_ref().map(|i| i.value.clone()));
-        let auth_kind = s.auth.as_ref().map(|a| a.value).unwrap_or(if identity.is_some() {
-            AuthKind::Key
-        } else {
-            AuthKind::Agent
-        });
+        let auth_kind = s
+            .auth
+            .as_ref()
+            .map(|a| a.value)
+            .unwrap_or(if identity.is_some() {
+                AuthKind::Key
+            } else {
+                AuthKind::Agent
+            });
         let auth_span = s.auth.as_ref().map_or(ssh.span.clone(), |a| a.span.clone());
         let auth = match auth_kind {
             AuthKind::Agent => Auth::Agent,
@@ -732,7 +764,9 @@ impl Parser<'_> {
                 }
             },
             AuthKind::Password => match &s.password_env {
-                Some(e) => Auth::Password { env: e.value.clone() },
+                Some(e) => Auth::Password {
+                    env: e.value.clone(),
+                },
                 None => {
                     self.err(
                         auth_span,
@@ -743,13 +777,17 @@ impl Parser<'_> {
                 }
             },
         };
-        let workdir = s.workdir.as_ref().map(|w| w.value.clone()).unwrap_or_else(|| {
-            if user == "root" {
-                "/root/labctl".to_string()
-            } else {
-                format!("/home/{user}/labctl")
-            }
-        });
+        let workdir = s
+            .workdir
+            .as_ref()
+            .map(|w| w.value.clone())
+            .unwrap_or_else(|| {
+                if user == "root" {
+                    "/root/labctl".to_string()
+                } else {
+                    format!("/home/{user}/labctl")
+                }
+            });
         let sudo = s.sudo.as_ref().map(|v| v.value).unwrap_or(user != "root");
         let known_hosts = match &s.known_hosts {
             Some(k) => self.path(&k.value),
@@ -931,7 +969,11 @@ impl Parser<'_> {
 
     fn nonempty(&mut self, v: &At<String>, key: &str) -> bool {
         if v.value.trim().is_empty() {
-            self.err(v.span.clone(), format!("`{key}` is empty"), "give it a value or remove the line");
+            self.err(
+                v.span.clone(),
+                format!("`{key}` is empty"),
+                "give it a value or remove the line",
+            );
             false
         } else {
             true
@@ -957,15 +999,23 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
         .map_err(|_| format!("`{a}` in `{s}` is not an IPv4 address"))?;
     let prefix: u8 = match p.parse() {
         Ok(p) if (1..=32).contains(&p) => p,
-        _ => return Err(format!("prefix `/{p}` in `{s}` is not a number from 1 to 32")),
+        _ => {
+            return Err(format!(
+                "prefix `/{p}` in `{s}` is not a number from 1 to 32"
+            ))
+        }
     };
     if prefix <= 30 {
         let host_bits = u32::from(addr) & !mask(prefix);
         if host_bits == 0 {
-            return Err(format!("`{s}` is the network address of its subnet, not a host address"));
+            return Err(format!(
+                "`{s}` is the network address of its subnet, not a host address"
+            ));
         }
         if host_bits == !mask(prefix) {
-            return Err(format!("`{s}` is the broadcast address of its subnet, not a host address"));
+            return Err(format!(
+                "`{s}` is the broadcast address of its subnet, not a host address"
+            ));
         }
     }
     Ok((addr, prefix))
@@ -973,7 +1023,8 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 
 /// `host`, `host:port`, `[v6]:port` → (host, port).
 fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
-    let bad_port = |p: &str| format!("port `{p}` in `ssh = \"{s}\"` is not a number from 1 to 65535");
+    let bad_port =
+        |p: &str| format!("port `{p}` in `ssh = \"{s}\"` is not a number from 1 to 65535");
     if let Some(rest) = s.strip_prefix('[') {
         let Some((h, after)) = rest.split_once(']') else {
             return Err(format!("`{s}`: missing `]`"));
@@ -1003,7 +1054,11 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
 /// Host names by bench, for messages.
 pub fn host_names(bench: &Bench) -> String {
     let names: BTreeMap<_, _> = bench.hosts.iter().map(|h| (h.name.as_str(), ())).collect();
-    names.keys().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .keys()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -1011,7 +1066,10 @@ mod tests {
     use super::*;
 
     fn load_text(text: &str) -> Result<Room, Error> {
-        parse(&Source::from_text("/lab/hosts.toml", text), &SshConfig::default())
+        parse(
+            &Source::from_text("/lab/hosts.toml", text),
+            &SshConfig::default(),
+        )
     }
 
     fn diags(text: &str) -> Vec<crate::error::Diagnostic> {
@@ -1051,8 +1109,21 @@ interface = "eth1"
         let names: Vec<_> = b.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["A", "B", "C"]);
         let a = b.host("A").unwrap();
-        assert_eq!(a.target, SshTarget { host: "127.0.0.1".into(), port: 40001, user: "root".into() });
-        assert_eq!(a.auth, Auth::Key { identity: PathBuf::from("/lab/keys/id"), passphrase_env: None });
+        assert_eq!(
+            a.target,
+            SshTarget {
+                host: "127.0.0.1".into(),
+                port: 40001,
+                user: "root".into()
+            }
+        );
+        assert_eq!(
+            a.auth,
+            Auth::Key {
+                identity: PathBuf::from("/lab/keys/id"),
+                passphrase_env: None
+            }
+        );
         assert_eq!(a.cidr(), "10.0.3.1/24");
         assert_eq!(a.label(), "A");
         assert_eq!(a.workdir, "/root/labctl");
@@ -1089,13 +1160,25 @@ addr = "10.0.3.1/24"
         assert_eq!(a.target.port, 2222);
         assert!(a.sudo);
         assert_eq!(a.workdir, "/home/student/labctl");
-        let none = BenchSelect { bench: None, all: false };
+        let none = BenchSelect {
+            bench: None,
+            all: false,
+        };
         assert!(matches!(room.select(&none), Err(Error::Usage(m)) if m.contains("`b1`, `b2`")));
-        let all = BenchSelect { bench: None, all: true };
+        let all = BenchSelect {
+            bench: None,
+            all: true,
+        };
         assert_eq!(room.select(&all).unwrap().len(), 2);
-        let one = BenchSelect { bench: Some("b2".into()), all: false };
+        let one = BenchSelect {
+            bench: Some("b2".into()),
+            all: false,
+        };
         assert_eq!(room.select(&one).unwrap()[0].name, "b2");
-        let bad = BenchSelect { bench: Some("nope".into()), all: false };
+        let bad = BenchSelect {
+            bench: Some("nope".into()),
+            all: false,
+        };
         assert!(matches!(room.select(&bad), Err(Error::Usage(m)) if m.contains("no bench `nope`")));
     }
 
@@ -1124,7 +1207,10 @@ addr = "10.0.4.5/24"
 ssh = "f"
 "#,
         );
-        let text: Vec<String> = d.iter().map(|d| format!("{}:{} {}", d.line, d.col, d.message)).collect();
+        let text: Vec<String> = d
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.col, d.message))
+            .collect();
         let all = text.join("\n");
         let expect = [
             ("2:1", "unknown field `colour`"),
@@ -1132,8 +1218,14 @@ ssh = "f"
             ("6:8", "prefix `/33`"),
             ("10:1", "secrets never go in this file"),
             ("11:8", "host `C` has no `ssh`"),
-            ("15:8", "address 10.0.3.2 of host `D` is already used by host `B`"),
-            ("18:8", "host `E` (10.0.4.5/24) is not on the subnet 10.0.3.0/24"),
+            (
+                "15:8",
+                "address 10.0.3.2 of host `D` is already used by host `B`",
+            ),
+            (
+                "18:8",
+                "host `E` (10.0.4.5/24) is not on the subnet 10.0.3.0/24",
+            ),
             ("19:8", "host `F` has no `addr`"),
         ];
         for (pos, msg) in expect {
@@ -1149,10 +1241,19 @@ ssh = "f"
 
     #[test]
     fn bad_cidr_forms_are_refused() {
-        for bad in ["10.0.3.1", "10.0.3.256/24", "10.0.3.0/24", "10.0.3.255/24", "10.0.3.1/x"] {
+        for bad in [
+            "10.0.3.1",
+            "10.0.3.256/24",
+            "10.0.3.0/24",
+            "10.0.3.255/24",
+            "10.0.3.1/x",
+        ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_cidr("10.0.3.1/24").unwrap(), (Ipv4Addr::new(10, 0, 3, 1), 24));
+        assert_eq!(
+            parse_cidr("10.0.3.1/24").unwrap(),
+            (Ipv4Addr::new(10, 0, 3, 1), 24)
+        );
         assert!(parse_cidr("10.0.3.0/32").is_ok());
     }
 
@@ -1179,29 +1280,63 @@ ssh = "f"
             "[defaults]\nsudo = \"yes\"\nauth = \"password\"\n[hosts.A]\nssh = \"a\"\naddr = \"10.0.3.1/24\"\nworkdir = \"lab\"\n",
         );
         let all: Vec<_> = d.iter().map(|d| d.message.clone()).collect();
-        assert!(all.iter().any(|m| m.contains("`sudo` must be true or false")), "{all:?}");
-        assert!(all.iter().any(|m| m.contains("needs `password_env`")), "{all:?}");
-        assert!(all.iter().any(|m| m.contains("not an absolute path")), "{all:?}");
+        assert!(
+            all.iter()
+                .any(|m| m.contains("`sudo` must be true or false")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter().any(|m| m.contains("needs `password_env`")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter().any(|m| m.contains("not an absolute path")),
+            "{all:?}"
+        );
     }
 
     #[test]
     fn ssh_alias_uses_ssh_config() {
-        let cfg = SshConfig::parse("Host pi-a\n HostName 192.168.7.10\n Port 2200\n User student\n IdentityFile /k/id\n");
+        let cfg = SshConfig::parse(
+            "Host pi-a\n HostName 192.168.7.10\n Port 2200\n User student\n IdentityFile /k/id\n",
+        );
         let room = parse(
-            &Source::from_text("h.toml", "[defaults]\nuser = \"pi\"\n[hosts.A]\nssh = \"pi-a\"\naddr = \"10.0.3.1/24\"\n"),
+            &Source::from_text(
+                "h.toml",
+                "[defaults]\nuser = \"pi\"\n[hosts.A]\nssh = \"pi-a\"\naddr = \"10.0.3.1/24\"\n",
+            ),
             &cfg,
         )
         .unwrap();
         let a = &room.benches[0].hosts[0];
-        assert_eq!(a.target, SshTarget { host: "192.168.7.10".into(), port: 2200, user: "student".into() });
-        assert_eq!(a.auth, Auth::Key { identity: PathBuf::from("/k/id"), passphrase_env: None });
+        assert_eq!(
+            a.target,
+            SshTarget {
+                host: "192.168.7.10".into(),
+                port: 2200,
+                user: "student".into()
+            }
+        );
+        assert_eq!(
+            a.auth,
+            Auth::Key {
+                identity: PathBuf::from("/k/id"),
+                passphrase_env: None
+            }
+        );
     }
 
     #[test]
     fn ssh_values_split() {
         assert_eq!(split_host_port("h").unwrap(), ("h".to_string(), None));
-        assert_eq!(split_host_port("h:22").unwrap(), ("h".to_string(), Some(22)));
-        assert_eq!(split_host_port("[::1]:22").unwrap(), ("::1".to_string(), Some(22)));
+        assert_eq!(
+            split_host_port("h:22").unwrap(),
+            ("h".to_string(), Some(22))
+        );
+        assert_eq!(
+            split_host_port("[::1]:22").unwrap(),
+            ("::1".to_string(), Some(22))
+        );
         assert_eq!(split_host_port("::1").unwrap(), ("::1".to_string(), None));
         assert!(split_host_port("h:0").is_err());
         assert!(split_host_port("h:x").is_err());

@@ -21,7 +21,10 @@ pub enum KeyVerdict {
 
 /// `SHA256:...` as OpenSSH prints it (base64 without padding).
 pub fn fingerprint(key: &[u8]) -> String {
-    format!("SHA256:{}", base64(&Sha256::digest(key)).trim_end_matches('='))
+    format!(
+        "SHA256:{}",
+        base64(&Sha256::digest(key)).trim_end_matches('=')
+    )
 }
 
 /// The known_hosts name of an endpoint: `host` for port 22, `[host]:port` otherwise.

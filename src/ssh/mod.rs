@@ -79,7 +79,11 @@ pub enum SshErrorKind {
 
 impl std::fmt::Display for SshError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "host `{}` ({}): {}", self.host, self.endpoint, self.message)
+        write!(
+            f,
+            "host `{}` ({}): {}",
+            self.host, self.endpoint, self.message
+        )
     }
 }
 
@@ -164,7 +168,11 @@ impl Session {
             .map_err(|e| {
                 fail(
                     SshErrorKind::Connect,
-                    format!("cannot resolve `{}`: {}", host.target.host, crate::util::io_reason(&e)),
+                    format!(
+                        "cannot resolve `{}`: {}",
+                        host.target.host,
+                        crate::util::io_reason(&e)
+                    ),
                 )
             })?
             .collect();
@@ -191,15 +199,25 @@ impl Session {
         })?;
         let _ = tcp.set_nodelay(true);
         let fd = tcp.as_raw_fd();
-        let mut sess = ssh2::Session::new()
-            .map_err(|e| fail(SshErrorKind::Session, format!("cannot create an ssh session: {}", lower(e.message()))))?;
+        let mut sess = ssh2::Session::new().map_err(|e| {
+            fail(
+                SshErrorKind::Session,
+                format!("cannot create an ssh session: {}", lower(e.message())),
+            )
+        })?;
         sess.set_tcp_stream(tcp);
         sess.set_timeout(opts.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
         sess.handshake().map_err(|e| {
             if is_timeout(&e) {
-                fail(SshErrorKind::Connect, format!("no ssh handshake within {secs} s"))
+                fail(
+                    SshErrorKind::Connect,
+                    format!("no ssh handshake within {secs} s"),
+                )
             } else {
-                fail(SshErrorKind::Connect, format!("ssh handshake failed: {}", lower(e.message())))
+                fail(
+                    SshErrorKind::Connect,
+                    format!("ssh handshake failed: {}", lower(e.message())),
+                )
             }
         })?;
 
@@ -207,7 +225,12 @@ impl Session {
         let (key, kind) = sess
             .host_key()
             .map(|(k, t)| (k.to_vec(), t))
-            .ok_or_else(|| fail(SshErrorKind::Session, "the server sent no host key".to_string()))?;
+            .ok_or_else(|| {
+                fail(
+                    SshErrorKind::Session,
+                    "the server sent no host key".to_string(),
+                )
+            })?;
         let fp = known_hosts::fingerprint(&key);
         let user_file = config::home_dir().map(|h| h.join(".ssh/known_hosts"));
         let mut files: Vec<&Path> = Vec::new();
@@ -298,7 +321,10 @@ impl Session {
     }
 
     fn ssh_error(&self, what: &str, e: &ssh2::Error) -> SshError {
-        self.error(SshErrorKind::Session, format!("{what}: {}", lower(e.message())))
+        self.error(
+            SshErrorKind::Session,
+            format!("{what}: {}", lower(e.message())),
+        )
     }
 
     /// Waits until the socket is ready in the direction libssh2 is blocked on, at most `max`.
@@ -344,7 +370,9 @@ impl Session {
     }
 
     fn open_exec(&self, cmd: &str, deadline: Instant) -> Result<ssh2::Channel, SshError> {
-        let mut ch = self.retry(deadline, "cannot open a channel", || self.sess.channel_session())?;
+        let mut ch = self.retry(deadline, "cannot open a channel", || {
+            self.sess.channel_session()
+        })?;
         self.retry(deadline, "cannot start the command", || ch.exec(cmd))?;
         Ok(ch)
     }
@@ -353,7 +381,12 @@ impl Session {
     /// and stderr, within `timeout`. A non-zero exit is not an error: look at
     /// [`Output::status`]. On timeout the channel is closed (the remote process
     /// may go on; start long-lived programs with `setsid` and stop them by group).
-    pub fn exec(&self, cmd: &str, stdin: Option<&[u8]>, timeout: Duration) -> Result<Output, SshError> {
+    pub fn exec(
+        &self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
         let deadline = Instant::now() + timeout;
         let mut ch = self.open_exec(cmd, deadline)?;
         let mut out = Output::default();
@@ -373,7 +406,11 @@ impl Session {
                         Err(e) => {
                             return Err(self.error(
                                 SshErrorKind::Session,
-                                format!("writing stdin of `{}`: {}", short(cmd), crate::util::io_reason(&e)),
+                                format!(
+                                    "writing stdin of `{}`: {}",
+                                    short(cmd),
+                                    crate::util::io_reason(&e)
+                                ),
                             ))
                         }
                     }
@@ -386,12 +423,20 @@ impl Session {
                     }
                 }
             }
-            progress |= read_streams(&mut ch, &mut out.stdout, &mut out.stderr)
-                .map_err(|e| self.error(SshErrorKind::Session, format!("reading output of `{}`: {e}", short(cmd))))?;
+            progress |= read_streams(&mut ch, &mut out.stdout, &mut out.stderr).map_err(|e| {
+                self.error(
+                    SshErrorKind::Session,
+                    format!("reading output of `{}`: {e}", short(cmd)),
+                )
+            })?;
             if eof_sent && ch.eof() {
                 // Whatever arrived with the EOF.
-                read_streams(&mut ch, &mut out.stdout, &mut out.stderr)
-                    .map_err(|e| self.error(SshErrorKind::Session, format!("reading output of `{}`: {e}", short(cmd))))?;
+                read_streams(&mut ch, &mut out.stdout, &mut out.stderr).map_err(|e| {
+                    self.error(
+                        SshErrorKind::Session,
+                        format!("reading output of `{}`: {e}", short(cmd)),
+                    )
+                })?;
                 break;
             }
             idle = if progress { 0 } else { idle + 1 };
@@ -400,7 +445,11 @@ impl Session {
                 let _ = ch.close();
                 return Err(self.error(
                     SshErrorKind::Timeout,
-                    format!("`{}` did not finish within {} s", short(cmd), timeout.as_secs_f64()),
+                    format!(
+                        "`{}` did not finish within {} s",
+                        short(cmd),
+                        timeout.as_secs_f64()
+                    ),
                 ));
             }
             // A stderr read may have queued stdout data: poll only after two idle passes.
@@ -413,10 +462,19 @@ impl Session {
     }
 
     /// Closes the channel and reads the exit status and signal.
-    fn finish(&self, ch: &mut ssh2::Channel, deadline: Instant, out: &mut Output) -> Result<(), SshError> {
+    fn finish(
+        &self,
+        ch: &mut ssh2::Channel,
+        deadline: Instant,
+        out: &mut Output,
+    ) -> Result<(), SshError> {
         self.retry(deadline, "closing the channel", || ch.close())?;
-        self.retry(deadline, "waiting for the channel to close", || ch.wait_close())?;
-        let status = ch.exit_status().map_err(|e| self.ssh_error("reading the exit status", &e))?;
+        self.retry(deadline, "waiting for the channel to close", || {
+            ch.wait_close()
+        })?;
+        let status = ch
+            .exit_status()
+            .map_err(|e| self.ssh_error("reading the exit status", &e))?;
         let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
         if signal.is_some() {
             out.signal = signal;
@@ -439,7 +497,11 @@ impl Session {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let tmp = format!("{dir}/.{name}.labctl-{}-{nanos}", std::process::id());
-        let (dq, tq, pq) = (shell_quote(dir), shell_quote(&tmp), shell_quote(remote_path));
+        let (dq, tq, pq) = (
+            shell_quote(dir),
+            shell_quote(&tmp),
+            shell_quote(remote_path),
+        );
         let cmd = format!(
             "mkdir -p {dq} && umask 077 && cat > {tq} && chmod {mode:o} {tq} && mv -f {tq} {pq} || {{ rc=$?; rm -f {tq}; exit $rc; }}"
         );
@@ -449,20 +511,32 @@ impl Session {
         } else {
             Err(self.error(
                 SshErrorKind::Session,
-                format!("upload of `{remote_path}` {}: {}", out.describe(), first_line(&out.stderr_str())),
+                format!(
+                    "upload of `{remote_path}` {}: {}",
+                    out.describe(),
+                    first_line(&out.stderr_str())
+                ),
             ))
         }
     }
 
     /// The contents of `remote_path`.
     pub fn download(&self, remote_path: &str) -> Result<Vec<u8>, SshError> {
-        let out = self.exec(&format!("cat -- {}", shell_quote(remote_path)), None, self.command_timeout)?;
+        let out = self.exec(
+            &format!("cat -- {}", shell_quote(remote_path)),
+            None,
+            self.command_timeout,
+        )?;
         if out.success() {
             Ok(out.stdout)
         } else {
             Err(self.error(
                 SshErrorKind::Session,
-                format!("download of `{remote_path}` {}: {}", out.describe(), first_line(&out.stderr_str())),
+                format!(
+                    "download of `{remote_path}` {}: {}",
+                    out.describe(),
+                    first_line(&out.stderr_str())
+                ),
             ))
         }
     }
@@ -506,8 +580,10 @@ impl StreamChannel<'_> {
         // Two passes: reading one stream may queue data of the other.
         for _ in 0..2 {
             read_streams(&mut self.ch, &mut r.stdout, &mut r.stderr).map_err(|e| {
-                self.sess
-                    .error(SshErrorKind::Session, format!("reading output of `{}`: {e}", self.cmd))
+                self.sess.error(
+                    SshErrorKind::Session,
+                    format!("reading output of `{}`: {e}", self.cmd),
+                )
             })?;
         }
         r.eof = self.ch.eof();
@@ -529,9 +605,10 @@ impl StreamChannel<'_> {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return Err(self
-                            .sess
-                            .error(SshErrorKind::Timeout, format!("writing to `{}`: timed out", self.cmd)));
+                        return Err(self.sess.error(
+                            SshErrorKind::Timeout,
+                            format!("writing to `{}`: timed out", self.cmd),
+                        ));
                     }
                     self.sess.wait_socket(deadline - now);
                 }
@@ -552,7 +629,8 @@ impl StreamChannel<'_> {
         if !self.eof_sent {
             let deadline = Instant::now() + self.sess.command_timeout;
             let ch = &mut self.ch;
-            self.sess.retry(deadline, "sending end of stdin", || ch.send_eof())?;
+            self.sess
+                .retry(deadline, "sending end of stdin", || ch.send_eof())?;
             self.eof_sent = true;
         }
         Ok(())
@@ -572,7 +650,11 @@ impl StreamChannel<'_> {
 }
 
 /// Reads stdout and stderr until both would block. Returns whether anything was read.
-fn read_streams(ch: &mut ssh2::Channel, stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> Result<bool, String> {
+fn read_streams(
+    ch: &mut ssh2::Channel,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+) -> Result<bool, String> {
     let mut buf = [0u8; 16 * 1024];
     let mut progress = false;
     for which in [0, 1] {
@@ -664,7 +746,9 @@ fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, 
     if sess.authenticated() {
         Ok(())
     } else {
-        Err(auth_err(format!("authentication as `{user}` did not complete")))
+        Err(auth_err(format!(
+            "authentication as `{user}` did not complete"
+        )))
     }
 }
 
@@ -692,7 +776,10 @@ fn short(cmd: &str) -> String {
 
 /// The first non-empty line of `s`, trimmed.
 pub fn first_line(s: &str) -> &str {
-    s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
 }
 
 /// Connects to every host in parallel (one scoped thread per host, each owning
