@@ -21,6 +21,8 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod hostops;
+pub mod lab;
+pub mod remote;
 pub mod ssh;
 pub mod testbed;
 pub mod util;
@@ -53,7 +55,9 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Testbed(args) => testbed::command(&args),
         Command::Check(args) => check::command(&g, &args),
         Command::Clean(_) => Err(Error::Usage("`clean` is not built yet".to_string())),
-        Command::Run(_) | Command::Plan(_) | Command::List | Command::Report(_) => {
+        Command::Plan(args) => lab::plan_command(&g, &args),
+        Command::List => lab::list_command(&g),
+        Command::Run(_) | Command::Report(_) => {
             let _ = &g;
             Err(Error::Usage("the lab engine is not built yet".to_string()))
         }

@@ -1,0 +1,123 @@
+//! The lab: its file format and validation ([`model`]), templates
+//! ([`template`]), and the [`plan::Plan`] the executor runs; plus the
+//! `labctl list` and `labctl plan` commands, which execute nothing.
+
+pub mod model;
+pub mod plan;
+pub mod template;
+pub mod tree;
+
+use crate::cli::{BenchSelect, GlobalArgs, PlanArgs};
+use crate::config::hosts::{self, Bench, Room};
+use crate::error::Error;
+
+pub use model::Lab;
+pub use plan::Plan;
+
+/// The hosts file and the lab file, both validated (the lab against the
+/// host names of the selected benches).
+pub struct Inputs {
+    pub room: Room,
+    /// Indexes into `room.benches`.
+    pub benches: Vec<usize>,
+    pub lab: Lab,
+}
+
+impl Inputs {
+    pub fn load(g: &GlobalArgs, select: &BenchSelect) -> Result<Inputs, Error> {
+        // Both files are read before reporting, so one pass shows every input error.
+        let room = hosts::load(&g.hosts);
+        let (room, names) = match room {
+            Ok(room) => {
+                let benches: Vec<usize> = {
+                    let chosen = room.select(select)?;
+                    room.benches
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| chosen.iter().any(|c| std::ptr::eq(*c, *b)))
+                        .map(|(i, _)| i)
+                        .collect()
+                };
+                let mut names: Vec<String> = Vec::new();
+                for &i in &benches {
+                    for h in &room.benches[i].hosts {
+                        if !names.contains(&h.name) {
+                            names.push(h.name.clone());
+                        }
+                    }
+                }
+                (Ok((room, benches)), names)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        };
+        let lab = Lab::load(&g.lab, &names);
+        match (room, lab) {
+            (Ok((room, benches)), Ok(lab)) => Ok(Inputs { room, benches, lab }),
+            (Err(Error::Input(mut a)), Err(Error::Input(b))) => {
+                // Without a bench every host name looked unknown: keep only the file errors.
+                a.extend(b);
+                a.0.retain(|d| !d.message.starts_with("unknown host"));
+                Err(Error::Input(a))
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
+    pub fn benches(&self) -> impl Iterator<Item = &Bench> {
+        self.benches.iter().map(|&i| &self.room.benches[i])
+    }
+}
+
+/// A run id: `<UTC time>-<lab name>` (with the bench in a room), e.g. `20250601T101500Z-sockets`.
+pub fn run_id(lab: &str, bench: Option<&str>) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = now.format(&fmt).unwrap_or_else(|_| "run".to_string());
+    match bench {
+        Some(b) => format!("{t}-{lab}-{b}"),
+        None => format!("{t}-{lab}"),
+    }
+}
+
+/// `labctl list`: one line per step: id, hosts, title, needs.
+pub fn list_command(g: &GlobalArgs) -> Result<(), Error> {
+    let select = BenchSelect {
+        bench: None,
+        all: true,
+    };
+    let inputs = Inputs::load(g, &select)?;
+    let lab = &inputs.lab;
+    let w = lab.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    let hw = lab
+        .steps
+        .iter()
+        .map(|s| s.hosts.join(",").len())
+        .max()
+        .unwrap_or(0);
+    for i in lab.run_order() {
+        let s = &lab.steps[i];
+        let needs = if s.needs.is_empty() {
+            String::new()
+        } else {
+            format!("  (needs {})", s.needs.join(", "))
+        };
+        println!("{:w$}  {:hw$}  {}{needs}", s.id, s.hosts.join(","), s.title);
+    }
+    Ok(())
+}
+
+/// `labctl plan`: the exact commands per step and host; nothing is executed.
+pub fn plan_command(g: &GlobalArgs, args: &PlanArgs) -> Result<(), Error> {
+    let inputs = Inputs::load(g, &args.select)?;
+    let sel = plan::select_steps(&inputs.lab, &args.steps)?;
+    let many = inputs.benches.len() > 1;
+    for (k, bench) in inputs.benches().enumerate() {
+        let id = run_id(&inputs.lab.name, many.then_some(bench.name.as_str()));
+        let plan = Plan::build(&inputs.lab, bench, &sel, &id)?;
+        if k > 0 {
+            println!();
+        }
+        print!("{}", plan.render(bench));
+    }
+    Ok(())
+}

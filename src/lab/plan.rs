@@ -1,0 +1,621 @@
+//! The [`Plan`]: a validated lab, a bench and a step selection turned into
+//! data — for each step, for each host, the exact commands. `labctl plan`
+//! prints it, `run --dry-run` walks it without effects, `run` executes it.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::model::{resolve_hosts, ActionKind, Check, Lab, Stream};
+use super::template::{Scope, Template};
+use crate::cli::StepSelect;
+use crate::config::hosts::{Bench, Host};
+use crate::error::{Diagnostics, Error};
+use crate::hostops;
+use crate::remote;
+
+/// How long a capture may take to say `listening on`.
+pub const CAPTURE_READY: Duration = Duration::from_secs(5);
+/// Echo requests per ping, and seconds to wait for each reply.
+pub const PING_COUNT: u32 = 1;
+pub const PING_WAIT_S: u32 = 2;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub lab: String,
+    pub bench: String,
+    pub run_id: String,
+    /// Hosts the plan touches, in bench order.
+    pub hosts: Vec<String>,
+    pub steps: Vec<PlanStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStep {
+    pub id: String,
+    pub title: String,
+    /// Run only because a selected step needs it.
+    pub needed: bool,
+    pub actions: Vec<PlanAction>,
+}
+
+/// One action of the lab file: its ops run in parallel across hosts, in order on each host.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanAction {
+    pub keyword: &'static str,
+    pub ops: Vec<PlanOp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanOp {
+    pub host: String,
+    /// What it does, for people: `start \`server\`: tcp_server --port 50000`.
+    pub what: String,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// A plain command that must exit 0 (configure).
+    Exec { cmd: String },
+    /// A ping that must be answered.
+    Ping { target: String, cmd: String },
+    /// Put the socket programs on the host.
+    Deploy,
+    /// `call` uses [`remote::LIB`]; prints the group id.
+    Start {
+        name: String,
+        capture: bool,
+        call: String,
+    },
+    Send {
+        name: String,
+        lines: Vec<String>,
+        pace: Duration,
+        call: String,
+    },
+    /// Watched on the controller: no command.
+    Expect {
+        name: String,
+        stream: Stream,
+        check: PlanCheck,
+    },
+    Run {
+        call: String,
+        timeout: Duration,
+        exit: i32,
+        pattern: Option<String>,
+        /// A name for its output files.
+        label: String,
+    },
+    /// Stops the names; captures' pcaps are fetched afterwards.
+    Stop {
+        names: Vec<String>,
+        captures: Vec<String>,
+        call: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlanCheck {
+    Match { regex: String, within: Duration },
+    Absent { regex: String, window: Duration },
+    Exit { code: i32, within: Duration },
+}
+
+impl Op {
+    /// The command line shown and sent (with the `lc_*` functions for calls); `None` when
+    /// the controller does the work (deploy, expect).
+    pub fn shown(&self) -> Option<&str> {
+        match self {
+            Op::Exec { cmd } | Op::Ping { cmd, .. } => Some(cmd),
+            Op::Start { call, .. }
+            | Op::Send { call, .. }
+            | Op::Run { call, .. }
+            | Op::Stop { call, .. } => Some(call),
+            Op::Deploy | Op::Expect { .. } => None,
+        }
+    }
+
+    /// True when the command runs with [`remote::LIB`] before it.
+    pub fn uses_lib(&self) -> bool {
+        matches!(
+            self,
+            Op::Start { .. } | Op::Send { .. } | Op::Run { .. } | Op::Stop { .. }
+        )
+    }
+
+    /// Time the lab itself declares for this op (expectation windows, pacing).
+    pub fn declared_wait(&self) -> Duration {
+        match self {
+            Op::Send { lines, pace, .. } => *pace * (lines.len().saturating_sub(1) as u32),
+            Op::Expect {
+                check: PlanCheck::Absent { window, .. },
+                ..
+            } => *window,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// True when the op is an expectation (✔/✘ in the report), not just an action.
+    pub fn is_expectation(&self) -> bool {
+        matches!(self, Op::Ping { .. } | Op::Expect { .. } | Op::Run { .. })
+    }
+}
+
+/// The steps a selection runs, in run order, each with whether it is only needed.
+pub fn select_steps(lab: &Lab, sel: &StepSelect) -> Result<Vec<(usize, bool)>, Error> {
+    let find = |id: &str| {
+        lab.step(id).ok_or_else(|| {
+            let ids: Vec<&str> = lab.steps.iter().map(|s| s.id.as_str()).collect();
+            Error::Usage(format!(
+                "no step `{id}` in `{}`; its steps: {}",
+                lab.source.path.display(),
+                ids.join(", ")
+            ))
+        })
+    };
+    let order = lab.run_order();
+    let targets: Vec<usize> = if let Some(id) = &sel.step {
+        vec![find(id)?]
+    } else {
+        let pos = |i: usize| order.iter().position(|&x| x == i).expect("in order");
+        let from = match &sel.from {
+            Some(id) => pos(find(id)?),
+            None => 0,
+        };
+        let to = match &sel.to {
+            Some(id) => pos(find(id)?),
+            None => order.len().saturating_sub(1),
+        };
+        if from > to {
+            return Err(Error::Usage(format!(
+                "`--from {}` comes after `--to {}` in the lab",
+                sel.from.as_deref().unwrap_or(""),
+                sel.to.as_deref().unwrap_or("")
+            )));
+        }
+        order
+            .get(from..=to)
+            .map(<[usize]>::to_vec)
+            .unwrap_or_default()
+    };
+    let chosen: BTreeSet<usize> = targets.iter().copied().collect();
+    Ok(lab
+        .closure(&targets)
+        .into_iter()
+        .map(|i| (i, !chosen.contains(&i)))
+        .collect())
+}
+
+/// The names templates may use on `host` of `bench`.
+pub fn scope(lab: &Lab, bench: &Bench, host: &Host) -> Scope {
+    let mut values = lab.vars.clone();
+    let fields = |h: &Host| {
+        [
+            ("addr", h.addr.to_string()),
+            ("cidr", h.cidr()),
+            ("iface", h.interface.clone()),
+            ("bin", hostops::bin_dir(h)),
+            ("workdir", h.workdir.clone()),
+            ("host", h.name.clone()),
+        ]
+    };
+    for h in &bench.hosts {
+        for (f, v) in fields(h) {
+            values.insert(format!("{}.{f}", h.name), v);
+        }
+    }
+    for (f, v) in fields(host) {
+        values.insert(f.to_string(), v);
+    }
+    Scope { values }
+}
+
+impl Plan {
+    /// Plans `selection` of `lab` on `bench` for run `run_id`.
+    pub fn build(
+        lab: &Lab,
+        bench: &Bench,
+        selection: &[(usize, bool)],
+        run_id: &str,
+    ) -> Result<Plan, Error> {
+        let seq: Vec<usize> = selection.iter().map(|(i, _)| *i).collect();
+        let resolved = resolve_hosts(lab, &seq).map_err(|d| {
+            let mut all = Diagnostics::default();
+            all.push(d);
+            Error::Input(all)
+        })?;
+        let host = |name: &str| -> Result<&Host, Error> {
+            bench.host(name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "bench `{}` has no host `{name}`, which the lab uses",
+                    bench.name
+                ))
+            })
+        };
+        let mut used = BTreeSet::new();
+        let mut steps = Vec::new();
+        for (k, &(i, needed)) in selection.iter().enumerate() {
+            let step = &lab.steps[i];
+            let mut actions = Vec::new();
+            for (a, hosts) in step.actions.iter().zip(&resolved[k]) {
+                let mut ops = Vec::new();
+                let mut push = |h: &Host, what: String, op: Op| {
+                    used.insert(h.name.clone());
+                    ops.push(PlanOp {
+                        host: h.name.clone(),
+                        what,
+                        op,
+                    });
+                };
+                match &a.kind {
+                    ActionKind::Configure { hosts } => {
+                        for h in hosts {
+                            let h = host(h)?;
+                            push(
+                                h,
+                                format!("configure {} {}", h.interface, h.cidr()),
+                                Op::Exec {
+                                    cmd: hostops::configure_cmd(h),
+                                },
+                            );
+                        }
+                    }
+                    ActionKind::Deploy { hosts } => {
+                        for h in hosts {
+                            let h = host(h)?;
+                            push(
+                                h,
+                                format!("deploy the socket programs to {}", hostops::bin_dir(h)),
+                                Op::Deploy,
+                            );
+                        }
+                    }
+                    ActionKind::Ping { from, to } => {
+                        for f in from {
+                            let fh = host(f)?;
+                            for t in to.iter().filter(|t| *t != f) {
+                                let th = host(t)?;
+                                push(
+                                    fh,
+                                    format!("ping {t} ({})", th.addr),
+                                    Op::Ping {
+                                        target: t.clone(),
+                                        cmd: hostops::ping_cmd(
+                                            fh,
+                                            th.addr,
+                                            PING_COUNT,
+                                            PING_WAIT_S,
+                                        ),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    ActionKind::Capture {
+                        name,
+                        host: h,
+                        filter,
+                    } => {
+                        let h = host(h)?;
+                        let sc = scope(lab, bench, h);
+                        let filter = filter.expand(&sc);
+                        let argv = remote::capture_argv(h, &format!("{name}.pcap"), &filter);
+                        let mut args = vec![name.as_str(), step.id.as_str()];
+                        args.extend(argv.iter().map(String::as_str));
+                        push(
+                            h,
+                            format!("capture `{name}` on {}: {filter}", h.interface),
+                            Op::Start {
+                                name: name.clone(),
+                                capture: true,
+                                call: remote::call("lc_start", &args),
+                            },
+                        );
+                        push(
+                            h,
+                            format!(
+                                "`{name}` stderr /listening on/ within {}",
+                                secs(CAPTURE_READY)
+                            ),
+                            Op::Expect {
+                                name: name.clone(),
+                                stream: Stream::Stderr,
+                                check: PlanCheck::Match {
+                                    regex: "listening on".into(),
+                                    within: CAPTURE_READY,
+                                },
+                            },
+                        );
+                    }
+                    ActionKind::Start {
+                        name,
+                        host: h,
+                        program,
+                        args,
+                    } => {
+                        let h = host(h)?;
+                        let sc = scope(lab, bench, h);
+                        let argv = program_argv(h, program, args, &sc);
+                        let mut cargs = vec![name.as_str(), step.id.as_str()];
+                        cargs.extend(argv.iter().map(String::as_str));
+                        push(
+                            h,
+                            format!("start `{name}`: {}", words(&short_argv(program, &argv))),
+                            Op::Start {
+                                name: name.clone(),
+                                capture: false,
+                                call: remote::call("lc_start", &cargs),
+                            },
+                        );
+                    }
+                    ActionKind::Send { name, lines, pace } => {
+                        let h = host(&hosts[0])?;
+                        let sc = scope(lab, bench, h);
+                        let lines: Vec<String> = lines.iter().map(|l| l.expand(&sc)).collect();
+                        let p = remote::secs(*pace);
+                        let mut args = vec![name.as_str(), p.as_str()];
+                        args.extend(lines.iter().map(String::as_str));
+                        let shown: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
+                        let paced = if pace.is_zero() {
+                            String::new()
+                        } else {
+                            format!(", {}s apart", p)
+                        };
+                        let call = remote::call("lc_send", &args);
+                        push(
+                            h,
+                            format!("send `{name}` {}{paced}", shown.join(", ")),
+                            Op::Send {
+                                name: name.clone(),
+                                lines,
+                                pace: *pace,
+                                call,
+                            },
+                        );
+                    }
+                    ActionKind::Expect {
+                        name,
+                        stream,
+                        check,
+                    } => {
+                        let h = host(&hosts[0])?;
+                        let sc = scope(lab, bench, h);
+                        let s = stream_name(*stream);
+                        let (what, check) = match check {
+                            Check::Match { pattern, within } => (
+                                format!(
+                                    "`{name}` {s} /{}/ within {}",
+                                    pattern.expand(&sc),
+                                    secs(*within)
+                                ),
+                                PlanCheck::Match {
+                                    regex: pattern.expand_regex(&sc),
+                                    within: *within,
+                                },
+                            ),
+                            Check::Absent { pattern, window } => (
+                                format!(
+                                    "`{name}` {s} no /{}/ for {}",
+                                    pattern.expand(&sc),
+                                    secs(*window)
+                                ),
+                                PlanCheck::Absent {
+                                    regex: pattern.expand_regex(&sc),
+                                    window: *window,
+                                },
+                            ),
+                            Check::Exit { code, within } => (
+                                format!(
+                                    "`{name}` exits with status {code} within {}",
+                                    secs(*within)
+                                ),
+                                PlanCheck::Exit {
+                                    code: *code,
+                                    within: *within,
+                                },
+                            ),
+                        };
+                        push(
+                            h,
+                            what,
+                            Op::Expect {
+                                name: name.clone(),
+                                stream: *stream,
+                                check,
+                            },
+                        );
+                    }
+                    ActionKind::Run {
+                        hosts,
+                        program,
+                        args,
+                        timeout,
+                        exit,
+                        pattern,
+                    } => {
+                        for hn in hosts {
+                            let h = host(hn)?;
+                            let sc = scope(lab, bench, h);
+                            let argv = program_argv(h, program, args, &sc);
+                            let t = remote::secs(*timeout);
+                            let mut cargs = vec![t.as_str()];
+                            cargs.extend(argv.iter().map(String::as_str));
+                            let regex = pattern.as_ref().map(|p| p.expand_regex(&sc));
+                            let shown = pattern
+                                .as_ref()
+                                .map(|p| format!(", output /{}/", p.expand(&sc)))
+                                .unwrap_or_default();
+                            push(
+                                h,
+                                format!(
+                                    "run {}: exits {exit}{shown} within {}",
+                                    words(&short_argv(program, &argv)),
+                                    secs(*timeout)
+                                ),
+                                Op::Run {
+                                    call: remote::call("lc_run", &cargs),
+                                    timeout: *timeout,
+                                    exit: *exit,
+                                    pattern: regex,
+                                    label: format!("{}-{program}", step.id),
+                                },
+                            );
+                        }
+                    }
+                    ActionKind::Stop { names } => {
+                        // Group the names by host, in first-seen order.
+                        let mut by_host: Vec<(String, Vec<String>)> = Vec::new();
+                        for (n, h) in names.iter().zip(hosts) {
+                            match by_host.iter_mut().find(|(x, _)| x == h) {
+                                Some((_, v)) => v.push(n.clone()),
+                                None => by_host.push((h.clone(), vec![n.clone()])),
+                            }
+                        }
+                        for (hn, names) in by_host {
+                            let h = host(&hn)?;
+                            let captures: Vec<String> = names
+                                .iter()
+                                .filter(|n| is_capture(lab, &seq[..=k], n))
+                                .cloned()
+                                .collect();
+                            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                            let ticked: Vec<String> =
+                                names.iter().map(|n| format!("`{n}`")).collect();
+                            push(
+                                h,
+                                format!("stop {}", ticked.join(", ")),
+                                Op::Stop {
+                                    call: remote::call("lc_stop", &refs),
+                                    names,
+                                    captures,
+                                },
+                            );
+                        }
+                    }
+                }
+                actions.push(PlanAction {
+                    keyword: a.kind.keyword(),
+                    ops,
+                });
+            }
+            steps.push(PlanStep {
+                id: step.id.clone(),
+                title: step.title.clone(),
+                needed,
+                actions,
+            });
+        }
+        Ok(Plan {
+            lab: lab.name.clone(),
+            bench: bench.name.clone(),
+            run_id: run_id.to_string(),
+            hosts: bench
+                .hosts
+                .iter()
+                .filter(|h| used.contains(&h.name))
+                .map(|h| h.name.clone())
+                .collect(),
+            steps,
+        })
+    }
+
+    /// The sum of the waits the lab declares (absent windows, pacing).
+    pub fn declared_wait(&self) -> Duration {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .flat_map(|a| &a.ops)
+            .map(|o| o.op.declared_wait())
+            .sum()
+    }
+
+    /// The plan as text: per step, per host, the exact commands; then the
+    /// variables and shell functions every `lc_*` call runs with.
+    pub fn render(&self, bench: &Bench) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "lab `{}` on bench `{}`: {} step{}, run `{}`",
+            self.lab,
+            self.bench,
+            self.steps.len(),
+            if self.steps.len() == 1 { "" } else { "s" },
+            self.run_id
+        );
+        for st in &self.steps {
+            let needed = if st.needed { "  (needed)" } else { "" };
+            let _ = writeln!(s, "\n{}  {}{needed}", st.id, st.title);
+            for a in &st.actions {
+                for o in &a.ops {
+                    let _ = writeln!(s, "  {}  # {}", o.host, o.what);
+                    if let Some(cmd) = o.op.shown() {
+                        let _ = writeln!(s, "  {}  $ {cmd}", o.host);
+                    }
+                }
+            }
+        }
+        let _ = writeln!(s, "\nEach `lc_*` call runs on its host as: the host's variables, then the functions below, then the call.");
+        for h in &self.hosts {
+            if let Some(host) = bench.host(h) {
+                let _ = write!(s, "  {h}  {}", remote::header(host, &self.run_id));
+            }
+        }
+        let _ = writeln!(s, "\n{}", remote::LIB.trim_end());
+        s
+    }
+}
+
+fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {
+    // The most recent start of `name` in the sequence decides.
+    let mut cap = false;
+    for &i in seq {
+        for a in &lab.steps[i].actions {
+            match &a.kind {
+                ActionKind::Capture { name: n, .. } if n == name => cap = true,
+                ActionKind::Start { name: n, .. } if n == name => cap = false,
+                _ => {}
+            }
+        }
+    }
+    cap
+}
+
+/// `<bin>/program` then the expanded arguments.
+fn program_argv(host: &Host, program: &str, args: &[Template], sc: &Scope) -> Vec<String> {
+    let mut argv = vec![hostops::program_path(host, program)];
+    argv.extend(args.iter().map(|a| a.expand(sc)));
+    argv
+}
+
+/// The argv with the program's bare name, for people.
+fn short_argv(program: &str, argv: &[String]) -> Vec<String> {
+    let mut v = vec![program.to_string()];
+    v.extend(argv.iter().skip(1).cloned());
+    v
+}
+
+fn words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| crate::util::shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn stream_name(s: Stream) -> &'static str {
+    match s {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+        Stream::Both => "output",
+    }
+}
+
+/// `2s`, `0.5s`.
+pub fn secs(d: Duration) -> String {
+    format!("{}s", remote::secs(d))
+}

@@ -1,0 +1,415 @@
+//! Remote process lifecycle (DESIGN.md section 5): start a program under its
+//! own process group, feed its stdin, collect its timestamped output, and
+//! stop it — INT, then TERM, then KILL, verified gone — as shell run on the host.
+//!
+//! Every remote command is `header + LIB + call`: the header sets a few
+//! variables for one host and run, [`LIB`] defines the `lc_*` functions, and
+//! the call is one short line (`lc_start server I.6 /w/bin/tcp_server …`).
+//! `labctl plan` prints the calls per host and [`LIB`] once, so what it shows
+//! is exactly what runs. Every value is shell-quoted on its way into a call.
+//!
+//! Layout on a host (under its `workdir`):
+//! - `procs/<pgid>`: one file per running group labctl started (`name=`,
+//!   `step=`, `run=`, `started=`, `boot=`, `start=` its leader's start time),
+//!   so a later `run`, `clean` or `check --fix` finds what a killed labctl left.
+//! - `runs/<run id>/`: per program `NAME.in` (a FIFO: its stdin), `NAME.out`
+//!   and `NAME.err` (`<epoch.ns> <line>` per line, host time), `NAME.pgid`,
+//!   `NAME.rc` (exit status, when it ended on its own), captures' `NAME.pcap`.
+//!
+//! A group is only signalled while its `procs` file proves it is still the
+//! one labctl started (same boot, same leader start time), so a reused pid is
+//! never killed. Liveness is read with `ps`, ignoring zombies (an init that
+//! does not reap would otherwise keep a stopped group "alive").
+
+use std::time::Duration;
+
+use crate::config::hosts::Host;
+use crate::hostops::sudo_prefix;
+use crate::util::shell_quote;
+
+/// `<workdir>/procs`: the registry of running groups.
+pub fn procs_dir(host: &Host) -> String {
+    format!("{}/procs", host.workdir.trim_end_matches('/'))
+}
+
+/// `<workdir>/runs/<run id>`: one run's FIFOs, outputs and captures.
+pub fn run_dir(host: &Host, run_id: &str) -> String {
+    format!("{}/runs/{run_id}", host.workdir.trim_end_matches('/'))
+}
+
+/// The shell functions every lab command uses. Expects `S` (sudo prefix),
+/// `P` (procs dir), `D` (run dir) and `RUN` (run id) to be set.
+pub const LIB: &str = r#"B=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+# field KEY PGID: a value from the group's procs file
+field() { sed -n "s/^$1=//p" "$P/$2" 2>/dev/null; }
+# ours PGID: the registered group is still the one labctl started (else forget it)
+ours() {
+  [ -f "$P/$1" ] || return 1
+  if [ "$(field boot "$1")" != "$B" ]; then rm -f "$P/$1"; return 1; fi
+  if [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f20)" != "$(field start "$1")" ]; then
+    rm -f "$P/$1"; return 1
+  fi
+}
+# livegroups PGID...: those with a live (non-zombie) process
+livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") { print $1 }' | sort -u; }
+# stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go;
+# prints `stopped|alive PGID NAME STEP RUN` per group, removes the procs file of those gone
+stopgroups() {
+  set -- $(for g in "$@"; do ours "$g" && echo "$g"; done)
+  for sig in INT TERM KILL; do
+    live=$(livegroups "$@")
+    [ -n "$live" ] || break
+    for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
+    i=0
+    while [ $i -lt 60 ] && [ -n "$(livegroups $live)" ]; do sleep 0.05; i=$((i+1)); done
+  done
+  rc=0
+  live=" $(livegroups "$@" | tr '\n' ' ') "
+  for g in "$@"; do
+    line="$g $(field name "$g") $(field step "$g") $(field run "$g")"
+    case "$live" in
+      *" $g "*) echo "alive $line"; rc=1 ;;
+      *) rm -f "$P/$g"; echo "stopped $line" ;;
+    esac
+  done
+  return $rc
+}
+registered() { ls "$P" 2>/dev/null | grep -E '^[0-9]+$'; }
+# lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
+lc_stop_all() { stopgroups $(registered); }
+lc_stop_run() { stopgroups $(for g in $(registered); do [ "$(field run "$g")" = "$RUN" ] && echo "$g"; done); }
+# lc_stop NAME...: the named programs of this run
+lc_stop() { stopgroups $(for n in "$@"; do cat "$D/$n.pgid" 2>/dev/null; done); }
+# The wrapper a program runs under, as its group's leader: registers the group, then runs
+# the program with stdin from its FIFO (opened read-write: no end-of-file between senders),
+# stdout and stderr through loops stamping each line with the host time. The loops ignore
+# SIGINT so they record the program's last lines; the program does not ignore it.
+lc_wrapper='d=$1 n=$2 step=$3 run=$4 P=$5; shift 5
+trap "" INT HUP
+g=$$
+printf "name=%s\nstep=%s\nrun=%s\nstarted=%s\nboot=%s\nstart=%s\n" "$n" "$step" "$run" "$(date +%s)" "$(cat /proc/sys/kernel/random/boot_id)" "$(sed "s/^.*) //" /proc/$g/stat | cut -d" " -f20)" >"$P/.$g" && mv "$P/.$g" "$P/$g"
+echo "$g" >"$d/$n.pgid"
+ts() { while IFS= read -r l; do printf "%s %s\n" "$(date +%s.%N)" "$l"; done; }
+{ { (trap - INT HUP; "$@" <>"$d/$n.in"; echo $? >"$d/$n.rc") 2>&1 1>&3 3>&- | ts >>"$d/$n.err"; } 3>&1 | ts >>"$d/$n.out"; }'
+# lc_start NAME STEP PROGRAM ARGS...: start in a new session (setsid); prints the group id
+lc_start() {
+  n=$1 step=$2; shift 2
+  cd "$D" && rm -f "$n.in" "$n.pgid" "$n.rc" && mkfifo "$n.in" && : >"$n.out" && : >"$n.err" || return 1
+  setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$@" </dev/null >/dev/null 2>&1 || return 1
+  i=0
+  while [ ! -s "$n.pgid" ]; do
+    i=$((i+1)); if [ $i -gt 250 ]; then echo "the program did not start" >&2; return 1; fi; sleep 0.02
+  done
+  cat "$n.pgid"
+}
+# running NAME: the program has not ended
+running() { [ ! -f "$D/$1.rc" ] && [ -n "$(livegroups "$(cat "$D/$1.pgid" 2>/dev/null)")" ]; }
+# lc_send NAME PACE LINE...: each line to the program's stdin, PACE seconds apart; prints the host time of each
+lc_send() {
+  n=$1 pace=$2; shift 2
+  running "$n" || { echo "not running" >&2; return 3; }
+  exec 3<>"$D/$n.in" || return 1
+  first=1
+  for l in "$@"; do
+    [ $first = 1 ] || sleep "$pace"
+    first=0
+    printf '%s\n' "$l" >&3 || return 1
+    date +%s.%N
+  done
+  exec 3>&-
+}
+# lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
+lc_run() { t=$1; shift; cd "$D" && timeout -k 1 "$t" "$@" </dev/null; }
+# lc_poll FILE OFFSET ... -- NAME...: `@@ FILE SIZE` and the bytes from OFFSET to SIZE per file,
+# then `@@st NAME rc N|alive|gone` per program
+lc_poll() {
+  cd "$D" || return 3
+  while [ $# -ge 2 ] && [ "$1" != -- ]; do
+    z=$(stat -c %s "$1" 2>/dev/null || echo 0)
+    echo "@@ $1 $z"
+    if [ "$z" -gt "$2" ]; then tail -c +$(($2 + 1)) "$1" | head -c $((z - $2)); fi
+    shift 2
+  done
+  [ "$1" = -- ] && shift
+  [ $# -gt 0 ] || return 0
+  pg=" $(ps -e -o pgid= -o stat= | awk '$2 !~ /^Z/ { print $1 }' | tr '\n' ' ') "
+  for n in "$@"; do
+    if [ -f "$n.rc" ]; then echo "@@st $n rc $(cat "$n.rc")"
+    else case "$pg" in *" $(cat "$n.pgid" 2>/dev/null) "*) echo "@@st $n alive" ;; *) echo "@@st $n gone" ;; esac
+    fi
+  done
+}
+# lc_watchdog: wait for end-of-file on stdin (labctl ending the run, or its connection
+# dropping), then stop this run's groups
+lc_watchdog() { trap '' HUP INT PIPE; cat >/dev/null; lc_stop_run >/dev/null 2>&1; }
+"#;
+
+/// The variables [`LIB`] needs for `host` and run `run_id` (empty for no run).
+pub fn header(host: &Host, run_id: &str) -> String {
+    format!(
+        "S={}; P={}; D={}; RUN={}\n",
+        shell_quote(sudo_prefix(host)),
+        shell_quote(&procs_dir(host)),
+        shell_quote(&run_dir(host, if run_id.is_empty() { "-" } else { run_id })),
+        shell_quote(run_id),
+    )
+}
+
+/// The full command that runs `call` (one line using the `lc_*` functions).
+pub fn script(host: &Host, run_id: &str, call: &str) -> String {
+    format!("{}{LIB}{call}\n", header(host, run_id))
+}
+
+/// A call: a function name and its arguments, each quoted.
+pub fn call(func: &str, args: &[&str]) -> String {
+    let mut s = func.to_string();
+    for a in args {
+        s.push(' ');
+        s.push_str(&shell_quote(a));
+    }
+    s
+}
+
+/// Stops every group labctl registered on `host` (any run), verifies each is
+/// gone and removes its `procs` file. Prints one line per group,
+/// `stopped PGID NAME STEP RUN` or `alive PGID NAME STEP RUN` (parse with
+/// [`parse_stop_output`]); exits 1 if any is still alive. Used by `clean`,
+/// `check --fix` and the start of `run`.
+pub fn stop_all_cmd(host: &Host) -> String {
+    script(host, "", "lc_stop_all")
+}
+
+/// Stops the groups of one run on `host` (what the watchdog does).
+pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
+    script(host, run_id, "lc_stop_run")
+}
+
+/// The watchdog of one run on one host, for a long-lived channel (see `lc_watchdog`).
+/// In its own session, so nothing sshd does to the login's group reaches it.
+pub fn watchdog_cmd(host: &Host, run_id: &str) -> String {
+    format!(
+        "exec setsid -w sh -c {} labctl-watchdog",
+        shell_quote(&script(host, run_id, "lc_watchdog"))
+    )
+}
+
+/// Creates the run's remote directory and the registry (mode 0700).
+pub fn prepare_cmd(host: &Host, run_id: &str) -> String {
+    format!(
+        "umask 077 && mkdir -p {} {}",
+        shell_quote(&run_dir(host, run_id)),
+        shell_quote(&procs_dir(host))
+    )
+}
+
+/// Removes the run's remote directory (after its files were fetched).
+pub fn remove_run_dir_cmd(host: &Host, run_id: &str) -> String {
+    format!("rm -rf -- {}", shell_quote(&run_dir(host, run_id)))
+}
+
+/// What a stop reported for one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    pub pgid: u32,
+    pub name: String,
+    pub step: String,
+    pub run: String,
+    /// Still running after KILL (should never happen).
+    pub alive: bool,
+}
+
+/// Parses the lines of a stop's stdout.
+pub fn parse_stop_output(stdout: &str) -> Vec<Stopped> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split(' ');
+            let alive = match w.next()? {
+                "stopped" => false,
+                "alive" => true,
+                _ => return None,
+            };
+            Some(Stopped {
+                pgid: w.next()?.parse().ok()?,
+                name: w.next().unwrap_or("").to_string(),
+                step: w.next().unwrap_or("").to_string(),
+                run: w.next().unwrap_or("").to_string(),
+                alive,
+            })
+        })
+        .collect()
+}
+
+/// One output file to read from `offset` (bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollFile {
+    pub file: String,
+    pub offset: u64,
+}
+
+/// The `lc_poll` call for these files and programs.
+pub fn poll_call(files: &[PollFile], names: &[String]) -> String {
+    let mut args: Vec<String> = Vec::new();
+    for f in files {
+        args.push(f.file.clone());
+        args.push(f.offset.to_string());
+    }
+    args.push("--".into());
+    args.extend(names.iter().cloned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    call("lc_poll", &refs)
+}
+
+/// The state of a program, as a poll saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgState {
+    Alive,
+    /// Ended on its own with this status.
+    Exited(i32),
+    /// Gone without an exit status (stopped, or killed by a signal).
+    Gone,
+}
+
+/// What one poll returned.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PollResult {
+    /// File, its size, and the new bytes.
+    pub files: Vec<(String, u64, Vec<u8>)>,
+    pub states: Vec<(String, ProgState)>,
+}
+
+/// Parses `lc_poll`'s stdout (bytes: program output need not be UTF-8).
+pub fn parse_poll(out: &[u8], files: &[PollFile]) -> PollResult {
+    let mut r = PollResult::default();
+    let mut rest = out;
+    let take_line = |rest: &mut &[u8]| -> Option<String> {
+        let i = rest.iter().position(|&b| b == b'\n')?;
+        let line = String::from_utf8_lossy(&rest[..i]).into_owned();
+        *rest = &rest[i + 1..];
+        Some(line)
+    };
+    for f in files {
+        let Some(head) = take_line(&mut rest) else {
+            break;
+        };
+        let Some(size) = head
+            .strip_prefix("@@ ")
+            .and_then(|h| h.rsplit_once(' '))
+            .and_then(|(_, z)| z.parse::<u64>().ok())
+        else {
+            break;
+        };
+        let n = (size.saturating_sub(f.offset) as usize).min(rest.len());
+        r.files.push((f.file.clone(), size, rest[..n].to_vec()));
+        rest = &rest[n..];
+    }
+    while let Some(line) = take_line(&mut rest) {
+        let Some(st) = line.strip_prefix("@@st ") else {
+            continue;
+        };
+        let mut w = st.split(' ');
+        let (Some(name), Some(state)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let state = match state {
+            "alive" => ProgState::Alive,
+            "rc" => ProgState::Exited(w.next().and_then(|c| c.parse().ok()).unwrap_or(-1)),
+            _ => ProgState::Gone,
+        };
+        r.states.push((name.to_string(), state));
+    }
+    r
+}
+
+/// tcpdump on the lab interface writing `file`, as argv words
+/// (`-U --immediate-mode`: without it the last packets are lost on SIGINT).
+pub fn capture_argv(host: &Host, file: &str, filter: &str) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
+    if host.sudo {
+        argv.extend(["sudo".into(), "-n".into()]);
+    }
+    argv.extend(
+        [
+            "tcpdump",
+            "-i",
+            &host.interface,
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-w",
+            file,
+        ]
+        .map(String::from),
+    );
+    if !filter.trim().is_empty() {
+        argv.push(filter.to_string());
+    }
+    argv
+}
+
+/// Seconds as `sleep` and `timeout` take them: `0.25`, `2`.
+pub fn secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{}.{:03}", ms / 1000, ms % 1000)
+            .trim_end_matches('0')
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_for_the_shell() {
+        assert_eq!(secs(Duration::from_millis(2000)), "2");
+        assert_eq!(secs(Duration::from_millis(250)), "0.25");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5");
+    }
+
+    #[test]
+    fn stop_lines_parse() {
+        let v = parse_stop_output("stopped 123 server I.6 r1\nalive 9 cap-B I.7 r1\nnoise\n");
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].pgid, 123);
+        assert_eq!(v[0].name, "server");
+        assert!(!v[0].alive);
+        assert!(v[1].alive);
+    }
+
+    #[test]
+    fn poll_output_parses_files_then_states() {
+        let files = vec![
+            PollFile {
+                file: "a.out".into(),
+                offset: 3,
+            },
+            PollFile {
+                file: "a.err".into(),
+                offset: 0,
+            },
+        ];
+        let out = b"@@ a.out 8\nx hi\n@@ a.err 0\n@@st a rc 1\n@@st b alive\n";
+        let r = parse_poll(out, &files);
+        assert_eq!(r.files[0], ("a.out".to_string(), 8, b"x hi\n".to_vec()));
+        assert_eq!(r.files[1].2, b"");
+        assert_eq!(
+            r.states,
+            vec![
+                ("a".to_string(), ProgState::Exited(1)),
+                ("b".to_string(), ProgState::Alive)
+            ]
+        );
+    }
+
+    #[test]
+    fn calls_quote_every_argument() {
+        assert_eq!(
+            call("lc_send", &["client-B", "0", "it's; $(x)"]),
+            r"lc_send client-B 0 'it'\''s; $(x)'"
+        );
+    }
+}
