@@ -1,11 +1,50 @@
 //! The virtual bench: network namespaces with their own eth0 and sshd, on this machine.
+//!
+//! `labctl testbed up --name N [--benches K]` builds, per bench, a switch
+//! namespace (`lc-N-sw`, bridge `br0`) and per host A, B, C a namespace
+//! (`lc-N-A`) with `lo` and `eth0` (a veth into the switch, no address, no
+//! route) and a real OpenSSH `sshd` in its own UTS namespace (hostname `A`).
+//! A relay process (`labctl testbed relay`) gives each sshd a loopback port
+//! in the root namespace, the only way in. `up` writes the hosts file and
+//! prints its path last; `down` removes exactly what `up` recorded in
+//! `testbed.json`; `status` says what exists and whether each sshd answers.
+//!
+//! - [`state`]: the record of what was made.
+//! - [`netns`]: namespaces and links.
+//! - [`sshd`]: keys, configs and the sshds.
+//! - [`relay`]: the loopback relay into the namespaces.
+//! - [`proc`]: detached processes, stopped by pid only while still ours.
 
+pub mod netns;
+pub mod proc;
+pub mod relay;
+pub mod sshd;
 pub mod state;
 
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::cli::TestbedArgs;
+use crate::cli::{TestbedArgs, TestbedCommand};
 use crate::error::Error;
+use crate::util::io_reason;
+
+use state::{BenchState, HostState, State};
+
+/// The hosts of every bench, with their lab addresses.
+const HOSTS: [(&str, &str); 3] = [
+    ("A", "10.0.3.1/24"),
+    ("B", "10.0.3.2/24"),
+    ("C", "10.0.3.3/24"),
+];
+
+/// How long `up` waits for the relay's ports and for every sshd's banner.
+const START_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a stopped process gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
 
 /// Where testbeds keep their state: `$LABCTL_TESTBED_ROOT` or `/var/lib/labctl/testbed`.
 pub fn state_root() -> PathBuf {
@@ -15,16 +54,619 @@ pub fn state_root() -> PathBuf {
     }
 }
 
-pub fn command(_args: &TestbedArgs) -> Result<(), Error> {
-    Err(Error::Usage("`testbed` is not built yet".to_string()))
+pub fn command(args: &TestbedArgs) -> Result<(), Error> {
+    match &args.command {
+        TestbedCommand::Up { name, benches } => {
+            validate_name(name)?;
+            require_root(current_euid())?;
+            let hosts_file = up(name, *benches)?;
+            println!("{}", hosts_file.display());
+            Ok(())
+        }
+        TestbedCommand::Down { name } => {
+            validate_name(name)?;
+            require_root(current_euid())?;
+            down(name)
+        }
+        TestbedCommand::Status { name } => {
+            validate_name(name)?;
+            status(name)
+        }
+        TestbedCommand::Relay { state } => relay::run(state),
+    }
 }
 
-/// Starts (again) the sshd of host `spec` (`A` or `bench2/A`) of the testbed in `dir`; returns its pid.
-pub fn start_sshd(_dir: &Path, _spec: &str) -> Result<u32, Error> {
-    Err(Error::Usage("`testbed` is not built yet".to_string()))
+/// A testbed name: `[a-z0-9-]`, 1 to 16 characters (it becomes part of namespace names).
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let ok = (1..=16).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "bad testbed name `{name}`: use 1 to 16 characters from `a-z`, `0-9` and `-`"
+        )))
+    }
 }
 
-/// Stops the sshd of host `spec` of the testbed in `dir` and waits until it is gone.
-pub fn stop_sshd(_dir: &Path, _spec: &str) -> Result<(), Error> {
-    Err(Error::Usage("`testbed` is not built yet".to_string()))
+fn current_euid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Namespaces and sshds need root.
+pub fn require_root(euid: u32) -> Result<(), Error> {
+    if euid == 0 {
+        Ok(())
+    } else {
+        Err(Error::Local(
+            "`testbed` needs root: run it with sudo".to_string(),
+        ))
+    }
+}
+
+/// The tools `up` runs, found (or the Debian package to install named).
+struct Tools {
+    sshd: PathBuf,
+}
+
+fn require_tools() -> Result<Tools, Error> {
+    proc::require_tool("ip", "iproute2")?;
+    proc::require_tool("ssh-keygen", "openssh-client")?;
+    proc::require_tool("unshare", "util-linux")?;
+    proc::require_tool("hostname", "hostname")?;
+    let sshd = proc::require_tool("sshd", "openssh-server")?;
+    Ok(Tools { sshd })
+}
+
+/// The state of a testbed about to be built: names and directories, nothing running.
+fn plan(name: &str, benches: u16, dir: &Path) -> State {
+    let room = benches > 1;
+    let benches = (1..=benches)
+        .map(|i| {
+            let bench = if room {
+                format!("bench{i}")
+            } else {
+                "bench".to_string()
+            };
+            let (ns_prefix, bench_dir) = if room {
+                (format!("lc-{name}-{bench}-"), dir.join(&bench))
+            } else {
+                (format!("lc-{name}-"), dir.to_path_buf())
+            };
+            BenchState {
+                switch: format!("{ns_prefix}sw"),
+                hosts: HOSTS
+                    .iter()
+                    .map(|(host, addr)| HostState {
+                        name: host.to_string(),
+                        hostname: if room {
+                            format!("{bench}-{host}")
+                        } else {
+                            host.to_string()
+                        },
+                        netns: format!("{ns_prefix}{host}"),
+                        addr: addr.to_string(),
+                        dir: bench_dir.join(host),
+                        ssh_port: None,
+                        sshd_pid: None,
+                    })
+                    .collect(),
+                name: bench,
+            }
+        })
+        .collect();
+    State {
+        name: name.to_string(),
+        room,
+        dir: dir.to_path_buf(),
+        relay_pid: None,
+        benches,
+    }
+}
+
+/// Builds the testbed; returns the hosts file. On failure, removes what it made.
+fn up(name: &str, benches: u16) -> Result<PathBuf, Error> {
+    let started = Instant::now();
+    let tools = require_tools()?;
+    let root = state_root();
+    let dir = root.join(name);
+    let existing = netns::owned_by(name, &netns::list());
+    if dir.exists() || !existing.is_empty() {
+        let what = if dir.exists() {
+            format!("`{}` exists", dir.display())
+        } else {
+            format!("namespace `{}` exists", existing[0])
+        };
+        return Err(Error::Local(format!(
+            "testbed `{name}` already exists ({what}); remove it first with `labctl testbed down --name {name}`"
+        )));
+    }
+    std::fs::create_dir_all(&root).map_err(|e| {
+        Error::Local(format!(
+            "cannot create `{}`: {}",
+            root.display(),
+            io_reason(&e)
+        ))
+    })?;
+    // `create` (not `create_dir_all`) fails if another `up` got there first: never clobber.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| {
+            Error::Local(format!(
+                "cannot create testbed directory `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            ))
+        })?;
+    let mut state = plan(name, benches, &dir);
+    let built = state.save().and_then(|()| build(&mut state, &tools));
+    match built {
+        Ok(hosts_file) => {
+            let n = state.hosts().count();
+            eprintln!(
+                "testbed `{name}`: {} bench{}, {n} hosts up in {:.2} s",
+                state.benches.len(),
+                if state.benches.len() == 1 { "" } else { "es" },
+                started.elapsed().as_secs_f64()
+            );
+            Ok(hosts_file)
+        }
+        Err(e) => {
+            eprintln!("testbed `{name}`: `up` failed; removing what it made");
+            if let Err(e2) = teardown(&state) {
+                eprintln!("testbed `{name}`: {e2}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The stages of `up`, recording each thing made in `state` as it goes.
+fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
+    let t = Instant::now();
+    for (_, h) in state.hosts() {
+        std::fs::create_dir_all(&h.dir).map_err(|e| {
+            Error::Local(format!(
+                "cannot create `{}`: {}",
+                h.dir.display(),
+                io_reason(&e)
+            ))
+        })?;
+    }
+    netns::create(state)?;
+    eprintln!(
+        "testbed `{}`: {} namespaces and their links in {:.2} s",
+        state.name,
+        state.benches.len() + state.hosts().count(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let t = Instant::now();
+    sshd::generate_keys(state)?;
+    sshd::write_configs(state)?;
+    let first = &state.benches[0].hosts[0];
+    sshd::validate(&tools.sshd, &sshd::config_path(first))?;
+    eprintln!(
+        "testbed `{}`: keys and sshd configs in {:.2} s",
+        state.name,
+        t.elapsed().as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let specs: Vec<String> = state
+        .hosts()
+        .map(|(b, h)| format!("{}/{}", b.name, h.name))
+        .collect();
+    for spec in &specs {
+        let pid = sshd::spawn(&tools.sshd, state.host(spec).expect("planned host"))?;
+        state.host_mut(spec).expect("planned host").sshd_pid = Some(pid);
+    }
+    state.save()?;
+    state.relay_pid = Some(spawn_relay(&state.dir)?);
+    state.save()?;
+    let ports = relay::wait_ports(&state.dir, START_LIMIT)?;
+    for spec in &specs {
+        let h = state.host_mut(spec).expect("planned host");
+        h.ssh_port = Some(
+            *ports
+                .get(&h.netns)
+                .ok_or_else(|| Error::Local(format!("the relay has no port for `{}`", h.netns)))?,
+        );
+    }
+    state.save()?;
+    write_file(
+        &state.dir.join("known_hosts"),
+        &sshd::known_hosts_text(state)?,
+    )?;
+    let hosts_file = state.dir.join("hosts.toml");
+    write_file(&hosts_file, &hosts_toml(state))?;
+    wait_answering(state)?;
+    eprintln!(
+        "testbed `{}`: {} sshds and the relay answering in {:.2} s",
+        state.name,
+        specs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(hosts_file)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| {
+        Error::Local(format!(
+            "cannot write `{}`: {}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })
+}
+
+/// Starts `labctl testbed relay --state DIR` detached, its output in `relay.log`.
+fn spawn_relay(dir: &Path) -> Result<u32, Error> {
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::Local(format!(
+            "cannot find labctl's own binary: {}",
+            io_reason(&e)
+        ))
+    })?;
+    let log_path = dir.join("relay.log");
+    let open = || {
+        File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| {
+                Error::Local(format!(
+                    "cannot open `{}`: {}",
+                    log_path.display(),
+                    io_reason(&e)
+                ))
+            })
+    };
+    let mut cmd = Command::new(exe);
+    cmd.args(["testbed", "relay", "--state"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(open()?)
+        .stderr(open()?);
+    let child = proc::spawn_detached(&mut cmd)
+        .map_err(|e| Error::Local(format!("cannot start the relay: {}", io_reason(&e))))?;
+    Ok(child.id())
+}
+
+/// Waits until every host's sshd sends its banner through the relay.
+fn wait_answering(state: &State) -> Result<(), Error> {
+    let deadline = Instant::now() + START_LIMIT;
+    let results: Vec<(String, Result<String, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = state
+            .hosts()
+            .map(|(_, h)| {
+                s.spawn(move || {
+                    let port = h.ssh_port.expect("ports recorded");
+                    loop {
+                        let r = relay::banner(port, Duration::from_secs(2));
+                        if r.is_ok() || Instant::now() >= deadline {
+                            return (h.hostname.clone(), r);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("banner thread"))
+            .collect()
+    });
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|(host, r)| r.err().map(|e| format!("`{host}`: {e}")))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Local(format!(
+            "sshd did not answer within {} s on host {}; see `sshd.log` in each host's directory under `{}`",
+            START_LIMIT.as_secs(),
+            failed.join(", "),
+            state.dir.display()
+        )))
+    }
+}
+
+/// The hosts file (schema of `hosts.toml`) for the testbed.
+fn hosts_toml(state: &State) -> String {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let p = |p: &Path| q(&p.to_string_lossy());
+    let mut t = format!(
+        "# Virtual bench `{name}`, generated by `labctl testbed up`; removed by\n\
+         # `labctl testbed down --name {name}`. Each host's sshd is reached through a\n\
+         # loopback port of labctl's relay; eth0 gets its address from the lab.\n",
+        name = state.name
+    );
+    if !state.room {
+        t += &format!("name = {}\n", q(&state.name));
+    }
+    t += &format!(
+        "\n[defaults]\nuser = \"root\"\nauth = \"key\"\nidentity = {}\nknown_hosts = {}\n\
+         interface = \"eth0\"\nsudo = false\n",
+        p(&sshd::client_key(&state.dir)),
+        p(&state.dir.join("known_hosts")),
+    );
+    for b in &state.benches {
+        for h in &b.hosts {
+            let table = if state.room {
+                format!("benches.{}.hosts.{}", b.name, h.name)
+            } else {
+                format!("hosts.{}", h.name)
+            };
+            t += &format!(
+                "\n[{table}]\nssh = \"127.0.0.1:{}\"\naddr = {}\nworkdir = {}\n",
+                h.ssh_port.unwrap_or(0),
+                q(&h.addr),
+                p(&h.dir.join("work"))
+            );
+        }
+    }
+    t
+}
+
+/// `down`: removes the testbed named `name`, if there is one.
+fn down(name: &str) -> Result<(), Error> {
+    let dir = state_root().join(name);
+    let strays = netns::owned_by(name, &netns::list());
+    if !dir.join(state::STATE_FILE).exists() {
+        if strays.is_empty() && !dir.exists() {
+            eprintln!("testbed `{name}` does not exist; nothing to remove");
+            return Ok(());
+        }
+        // No record (e.g. `up` was killed before writing it): remove what carries our name.
+        eprintln!(
+            "testbed `{name}`: no record in `{}`; removing its namespaces",
+            dir.display()
+        );
+        kill_in_namespaces(&strays);
+        netns::delete(&strays)?;
+        return remove_dir(&dir);
+    }
+    let state = State::load(&dir)?;
+    teardown(&state)?;
+    eprintln!("testbed `{name}` removed");
+    Ok(())
+}
+
+/// Removes everything `state` records: relay, sshds, whatever else runs in
+/// the hosts' namespaces, the namespaces, the state directory. Missing pieces are fine.
+fn teardown(state: &State) -> Result<(), Error> {
+    let needle = state.dir.to_string_lossy().to_string();
+    let mut pids: Vec<u32> = state.relay_pid.into_iter().collect();
+    pids.extend(state.hosts().filter_map(|(_, h)| h.sshd_pid));
+    pids.retain(|&p| proc::is_ours(p, &needle));
+    let left = proc::terminate(&pids, GRACE);
+    let mut names: Vec<String> = state.hosts().map(|(_, h)| h.netns.clone()).collect();
+    names.extend(state.benches.iter().map(|b| b.switch.clone()));
+    // Strays with our name (e.g. from a half-recorded `up`) go too.
+    for ns in netns::owned_by(&state.name, &netns::list()) {
+        if !names.contains(&ns) {
+            names.push(ns);
+        }
+    }
+    kill_in_namespaces(&names);
+    netns::delete(&names)?;
+    let still: Vec<String> = names.iter().filter(|n| netns::exists(n)).cloned().collect();
+    remove_dir(&state.dir)?;
+    if !left.is_empty() || !still.is_empty() {
+        return Err(Error::Local(format!(
+            "testbed `{}`: could not remove everything: processes {:?}, namespaces {:?}",
+            state.name, left, still
+        )));
+    }
+    Ok(())
+}
+
+/// Stops every process inside the namespaces (programs the lab started
+/// through sshd, sessions): they would otherwise keep the namespaces alive.
+fn kill_in_namespaces(names: &[String]) {
+    let inodes: Vec<u64> = names.iter().filter_map(|n| netns::inode(n)).collect();
+    if inodes.is_empty() {
+        return;
+    }
+    let me = std::process::id();
+    let pids: Vec<u32> = netns::pids_in(&inodes)
+        .into_iter()
+        .filter(|&p| p != me)
+        .collect();
+    let left = proc::terminate(&pids, GRACE);
+    if !left.is_empty() {
+        eprintln!("testbed: processes {left:?} survived SIGKILL");
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Local(format!(
+            "cannot remove `{}`: {}",
+            dir.display(),
+            io_reason(&e)
+        ))),
+    }
+}
+
+/// `status`: prints what exists; `Ok` only when every piece is there and every sshd answers.
+fn status(name: &str) -> Result<(), Error> {
+    let dir = state_root().join(name);
+    if !dir.join(state::STATE_FILE).exists() {
+        let strays = netns::owned_by(name, &netns::list());
+        if strays.is_empty() {
+            return Err(Error::Failed(format!("testbed `{name}` does not exist")));
+        }
+        return Err(Error::Failed(format!(
+            "testbed `{name}` has no record but namespaces {}; remove them with `labctl testbed down --name {name}`",
+            strays.join(", ")
+        )));
+    }
+    let state = State::load(&dir)?;
+    let needle = state.dir.to_string_lossy().to_string();
+    let mut problems = Vec::new();
+    let mark = |ok: bool| if ok { "✔" } else { "✘" };
+    let relay_ok = state.relay_pid.is_some_and(|p| proc::is_ours(p, &needle));
+    println!(
+        "testbed `{}` in `{}`: relay {} {}",
+        state.name,
+        state.dir.display(),
+        state.relay_pid.map_or("-".to_string(), |p| p.to_string()),
+        mark(relay_ok)
+    );
+    if !relay_ok {
+        problems.push("the relay is not running".to_string());
+    }
+    for b in &state.benches {
+        let sw_ok = netns::exists(&b.switch);
+        println!("bench `{}`: switch `{}` {}", b.name, b.switch, mark(sw_ok));
+        if !sw_ok {
+            problems.push(format!("switch namespace `{}` is missing", b.switch));
+        }
+        for h in &b.hosts {
+            let ns_ok = netns::exists(&h.netns);
+            let sshd_ok = h.sshd_pid.is_some_and(|p| proc::is_ours(p, &needle));
+            let answer = match h.ssh_port {
+                Some(port) if relay_ok => relay::banner(port, Duration::from_secs(2)),
+                Some(_) => Err("no relay".to_string()),
+                None => Err("no port".to_string()),
+            };
+            println!(
+                "  {:<10} netns `{}` {}  sshd {} {}  127.0.0.1:{} {}",
+                h.hostname,
+                h.netns,
+                mark(ns_ok),
+                h.sshd_pid.map_or("-".to_string(), |p| p.to_string()),
+                mark(sshd_ok),
+                h.ssh_port.map_or("-".to_string(), |p| p.to_string()),
+                match &answer {
+                    Ok(banner) => format!("✔ {banner}"),
+                    Err(e) => format!("✘ {e}"),
+                }
+            );
+            if !ns_ok {
+                problems.push(format!(
+                    "host `{}`: namespace `{}` is missing",
+                    h.hostname, h.netns
+                ));
+            }
+            if !sshd_ok {
+                problems.push(format!("host `{}`: sshd is not running", h.hostname));
+            }
+            if let Err(e) = answer {
+                problems.push(format!("host `{}`: sshd does not answer: {e}", h.hostname));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "testbed `{name}` is not whole: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+/// Starts (again) the sshd of host `spec` (`A` or `bench2/A`) of the testbed
+/// in `dir`, records its pid and waits until it answers; returns the pid.
+pub fn start_sshd(dir: &Path, spec: &str) -> Result<u32, Error> {
+    let mut state = State::load(dir)?;
+    let sshd_path = proc::require_tool("sshd", "openssh-server")?;
+    let host = state
+        .host(spec)
+        .ok_or_else(|| Error::Usage(format!("testbed has no host `{spec}`")))?
+        .clone();
+    let needle = dir.to_string_lossy().to_string();
+    if let Some(pid) = host.sshd_pid.filter(|&p| proc::is_ours(p, &needle)) {
+        return Ok(pid);
+    }
+    let pid = sshd::spawn(&sshd_path, &host)?;
+    state.host_mut(spec).expect("host found").sshd_pid = Some(pid);
+    state.save()?;
+    let port = host
+        .ssh_port
+        .ok_or_else(|| Error::Local(format!("host `{}` has no relay port", host.hostname)))?;
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        match relay::banner(port, Duration::from_secs(2)) {
+            Ok(_) => return Ok(pid),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(Error::Local(format!(
+                    "sshd of host `{}` did not answer: {e}",
+                    host.hostname
+                )))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Stops the sshd of host `spec` of the testbed in `dir` and waits until it
+/// is gone (sessions it started stay, like a real host whose sshd stopped).
+pub fn stop_sshd(dir: &Path, spec: &str) -> Result<(), Error> {
+    let state = State::load(dir)?;
+    let host = state
+        .host(spec)
+        .ok_or_else(|| Error::Usage(format!("testbed has no host `{spec}`")))?;
+    let needle = dir.to_string_lossy().to_string();
+    if let Some(pid) = host.sshd_pid.filter(|&p| proc::is_ours(p, &needle)) {
+        let left = proc::terminate(&[pid], GRACE);
+        if !left.is_empty() {
+            return Err(Error::Local(format!(
+                "sshd {pid} of host `{}` survived SIGKILL",
+                host.hostname
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_lowercase_words() {
+        assert!(validate_name("labctl").is_ok());
+        assert!(validate_name("t123-4").is_ok());
+        assert!(validate_name("a234567890123456").is_ok());
+        for bad in ["", "A", "a_b", "a b", "a234567890123456x", "é"] {
+            let e = validate_name(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_root_may_build() {
+        assert!(require_root(0).is_ok());
+        let e = require_root(1000).unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        assert!(e.to_string().contains("run it with sudo"), "{e}");
+    }
+
+    #[test]
+    fn plans_single_bench_and_room_names() {
+        let s = plan("x", 1, Path::new("/s/x"));
+        assert!(!s.room);
+        assert_eq!(s.benches[0].switch, "lc-x-sw");
+        assert_eq!(s.benches[0].hosts[1].netns, "lc-x-B");
+        assert_eq!(s.benches[0].hosts[1].hostname, "B");
+        assert_eq!(s.benches[0].hosts[1].dir, Path::new("/s/x/B"));
+        let r = plan("x", 3, Path::new("/s/x"));
+        assert!(r.room);
+        assert_eq!(r.benches[2].switch, "lc-x-bench3-sw");
+        assert_eq!(r.benches[2].hosts[0].netns, "lc-x-bench3-A");
+        assert_eq!(r.benches[2].hosts[0].hostname, "bench3-A");
+        assert_eq!(r.benches[2].hosts[2].dir, Path::new("/s/x/bench3/C"));
+        assert_eq!(r.benches[2].hosts[2].addr, "10.0.3.3/24");
+    }
 }
