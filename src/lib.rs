@@ -23,6 +23,7 @@ pub mod error;
 pub mod hostops;
 pub mod lab;
 pub mod remote;
+pub mod report;
 pub mod ssh;
 pub mod testbed;
 pub mod util;

@@ -1,6 +1,7 @@
 //! The ladder (sequence) diagram of a capture as a self-contained inline SVG:
-//! one vertical line per socket address (or per IP for ICMP/ARP), one arrow
-//! per frame with its label, time on the left.
+//! one vertical line per socket address (or per IP for ICMP without a quoted
+//! datagram, e.g. ping), one arrow per frame with its label, time on the left.
+//! ARP and other non-transport frames are counted below the diagram, not drawn.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -30,10 +31,10 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     let mut lanes: Vec<Lane> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut rows: Vec<(&Frame, usize, usize)> = Vec::new();
-    let mut undrawable = 0;
+    let mut undrawn = 0;
     for f in a.frames.iter().take(max_frames) {
         let Some((from, to)) = endpoints(f) else {
-            undrawable += 1;
+            undrawn += 1;
             continue;
         };
         let mut lane = |key: (String, String)| -> usize {
@@ -70,7 +71,7 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     let more = a.frames.len().saturating_sub(max_frames);
     let width = LEFT + lanes.len().max(1) * LANE_W + 8;
     let bottom = TOP + rows.len() * ROW_H + 12;
-    let height = bottom + if more > 0 || undrawable > 0 { FOOT } else { 8 };
+    let height = bottom + if more > 0 || undrawn > 0 { FOOT } else { 8 };
     let mut s = String::new();
     let _ = write!(
         s,
@@ -185,7 +186,7 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
         );
         let _ = write!(
             s,
-            r##"<text x="{}" y="{}" text-anchor="middle" fill="{color}">{}</text></g>"##,
+            r##"<text x="{}" y="{}" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="3" stroke-opacity="0.85" paint-order="stroke">{}</text></g>"##,
             (x1 + x2) / 2,
             y - 5,
             escape_xml(&f.label)
@@ -198,8 +199,10 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
             a.frames.len()
         ));
     }
-    if undrawable > 0 {
-        notes.push(format!("{undrawable} frames without addresses not drawn"));
+    if undrawn > 0 {
+        notes.push(format!(
+            "{undrawn} ARP/other frame(s) not drawn (see the counts)"
+        ));
     }
     if !notes.is_empty() {
         let _ = write!(
@@ -225,7 +228,7 @@ fn endpoints(f: &Frame) -> Option<((String, String), (String, String))> {
             (q.proto.clone(), q.dst.clone()),
             (q.proto.clone(), q.src.clone()),
         )),
-        _ if !f.src.is_empty() && !f.dst.is_empty() => {
+        ("icmp", None) if !f.src.is_empty() && !f.dst.is_empty() => {
             Some((("ip".into(), f.src.clone()), ("ip".into(), f.dst.clone())))
         }
         _ => None,

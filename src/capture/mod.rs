@@ -189,6 +189,15 @@ pub enum Role {
     Client,
 }
 
+impl Role {
+    pub fn word(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+}
+
 /// What decided which side of a conversation is the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -251,6 +260,17 @@ pub enum Closed {
     Open,
 }
 
+impl Closed {
+    pub fn word(self) -> &'static str {
+        match self {
+            Closed::Fin => "FIN both ways",
+            Closed::HalfClosed => "half closed (one FIN)",
+            Closed::Rst => "RST",
+            Closed::Open => "open",
+        }
+    }
+}
+
 /// One TCP conversation (a 4-tuple; a new one if the tuple is reused after a close).
 #[derive(Debug, Clone, Serialize)]
 pub struct TcpConversation {
@@ -281,6 +301,9 @@ pub struct TcpConversation {
     /// When the client first sent data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_request_at: Option<f64>,
+    /// Payload bytes of that first data segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_request_bytes: Option<u64>,
     /// When the server first acknowledged that data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_request_acked_at: Option<f64>,
@@ -658,6 +681,7 @@ impl<'o> Builder<'o> {
                     closed_first_by: None,
                     established_at: None,
                     first_request_at: None,
+                    first_request_bytes: None,
                     first_request_acked_at: None,
                     first_reply_at: None,
                     closing_at: None,
@@ -700,6 +724,7 @@ impl<'o> Builder<'o> {
                 c.bytes_to_server += len as u64;
                 if c.first_request_at.is_none() {
                     c.first_request_at = Some(time);
+                    c.first_request_bytes = Some(len as u64);
                     t.first_request_end = Some(seq.wrapping_add(len as u32));
                 }
             } else {

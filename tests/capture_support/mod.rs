@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -55,11 +55,33 @@ pub fn programs() -> PathBuf {
     target_dir()
 }
 
+/// One line a program printed (`stdout`/`stderr`) or was sent (`stdin`).
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Unix seconds, when the line was seen.
+    pub at: f64,
+    pub host: String,
+    pub program: String,
+    pub stream: &'static str,
+    pub text: String,
+}
+
+pub type Log = Arc<Mutex<Vec<LogLine>>>;
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 /// Three hosts on one switch: `lc-cap<pid>-<n>-{a,b,c}` and the switch `…-sw`.
 pub struct MiniBench {
     prefix: String,
     made: Vec<String>,
     children: Vec<Child>,
+    /// Every program's lines, for the report tests' timeline.
+    pub log: Log,
 }
 
 pub const ADDRS: [(&str, &str); 3] = [("A", "10.0.3.1"), ("B", "10.0.3.2"), ("C", "10.0.3.3")];
@@ -71,6 +93,7 @@ impl MiniBench {
             prefix: format!("lc-cap{}-{n}", std::process::id()),
             made: Vec::new(),
             children: Vec::new(),
+            log: Log::default(),
         };
         let sw = bench.add_ns("sw");
         sh(
@@ -157,9 +180,11 @@ impl MiniBench {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `{program}` on {host}: {e}"));
         let stdin = child.stdin.take();
+        let tag = Some((self.log.clone(), host.to_string(), program.to_string()));
         let lines = reader(
             child.stdout.take().expect("piped"),
             child.stderr.take().expect("piped"),
+            tag.clone(),
         );
         let pid = child.id();
         self.children.push(child);
@@ -169,6 +194,7 @@ impl MiniBench {
             stdin,
             lines,
             seen: Vec::new(),
+            tag,
         }
     }
 
@@ -191,7 +217,7 @@ impl MiniBench {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tcpdump starts");
-        let lines = reader(std::io::empty(), child.stderr.take().expect("piped"));
+        let lines = reader(std::io::empty(), child.stderr.take().expect("piped"), None);
         let pid = child.id();
         self.children.push(child);
         let cap = Capture { pid, lines };
@@ -263,23 +289,39 @@ fn signal(pid: u32, sig: i32) {
     }
 }
 
-/// Lines of stdout and stderr, as they come.
+type Tag = Option<(Log, String, String)>;
+
+fn record(tag: &Tag, stream: &'static str, text: &str) {
+    if let Some((log, host, program)) = tag {
+        log.lock().unwrap().push(LogLine {
+            at: unix_now(),
+            host: host.clone(),
+            program: program.clone(),
+            stream,
+            text: text.to_string(),
+        });
+    }
+}
+
+/// Lines of stdout and stderr, as they come (and into the log when tagged).
 fn reader(
     out: impl std::io::Read + Send + 'static,
     err: impl std::io::Read + Send + 'static,
+    tag: Tag,
 ) -> Receiver<String> {
     let (tx, rx) = channel();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx2.send(l);
-        }
-    });
+    for (input, stream) in [
+        (Box::new(out) as Box<dyn std::io::Read + Send>, "stdout"),
+        (Box::new(err), "stderr"),
+    ] {
+        let (tx, tag) = (tx.clone(), tag.clone());
+        std::thread::spawn(move || {
+            for l in BufReader::new(input).lines().map_while(Result::ok) {
+                record(&tag, stream, &l);
+                let _ = tx.send(l);
+            }
+        });
+    }
     rx
 }
 
@@ -295,12 +337,14 @@ pub struct Program {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     pub seen: Vec<String>,
+    tag: Tag,
 }
 
 impl Program {
     /// Sends one line to the program's stdin.
     pub fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
+        record(&self.tag, "stdin", line);
         writeln!(stdin, "{line}").expect("write to the program");
         stdin.flush().expect("flush");
     }
@@ -438,7 +482,7 @@ pub fn threaded_exchange(bench: &mut MiniBench, file: &Path) {
 }
 
 /// Runs the three exchanges on a fresh mini bench, captures in `dir`.
-pub fn lab_captures(dir: &Path) -> LabCaptures {
+pub fn lab_captures(dir: &Path) -> (LabCaptures, Vec<LogLine>) {
     let mut bench = MiniBench::new();
     let caps = LabCaptures {
         dir: dir.to_path_buf(),
@@ -449,7 +493,8 @@ pub fn lab_captures(dir: &Path) -> LabCaptures {
     iterative_exchange(&mut bench, &caps.iterative);
     udp_exchange(&mut bench, &caps.udp);
     threaded_exchange(&mut bench, &caps.threaded);
-    caps
+    let log = bench.log.lock().unwrap().clone();
+    (caps, log)
 }
 
 /// A fresh temporary directory under target/ (kept for inspection).

@@ -1,0 +1,275 @@
+//! `report.md`: the run report as Markdown; the ladder diagrams are the
+//! `ladder-*.svg` files beside it.
+
+use std::fmt::Write;
+
+use super::model::*;
+use super::{clock, host_names};
+use crate::capture::{CaptureAnalysis, Proto, ServerSockets, KINDS};
+
+/// A table cell: no line breaks, `|` and HTML escaped.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
+/// `run.outcome` with its mark.
+pub(super) fn outcome_mark(outcome: &str) -> &'static str {
+    match outcome {
+        "passed" => "✔",
+        "failed" => "✘",
+        "interrupted" => "✘",
+        _ => "…",
+    }
+}
+
+pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> String {
+    let mut s = String::new();
+    let title = r.run.lab_title.clone().unwrap_or_else(|| r.run.lab.clone());
+    let _ = writeln!(
+        s,
+        "# {} — {} {}\n",
+        cell(&title),
+        outcome_mark(&r.run.outcome),
+        r.run.outcome
+    );
+    let _ = writeln!(
+        s,
+        "Run `{}` of lab `{}` on bench `{}`: started {}, finished {}. Steps: {} passed, {} failed, {} skipped. \
+Generated {} by labctl (`run.json`: schema `{}`).\n",
+        r.run.id,
+        r.run.lab,
+        r.bench.name,
+        r.run.started_at.as_deref().unwrap_or("—"),
+        r.run.finished_at.as_deref().unwrap_or("— (still running)"),
+        r.run.steps_passed,
+        r.run.steps_failed,
+        r.run.steps_skipped,
+        r.generated_at,
+        r.schema
+    );
+
+    s.push_str("## Bench\n\n| host | lab address | SSH | interface |\n|---|---|---|---|\n");
+    for h in &r.bench.hosts {
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {} | {} |",
+            cell(&h.name),
+            cell(&h.addr),
+            cell(h.ssh.as_deref().unwrap_or("")),
+            cell(h.interface.as_deref().unwrap_or(""))
+        );
+    }
+
+    s.push_str("\n## Steps\n\n| | step | title | hosts |\n|---|---|---|---|\n");
+    for st in &r.steps {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            st.outcome.mark(),
+            cell(&st.id),
+            cell(&st.title),
+            cell(&st.hosts.join(", "))
+        );
+    }
+    for st in &r.steps {
+        let _ = writeln!(
+            s,
+            "\n### {} {} — {} ({})\n",
+            st.outcome.mark(),
+            st.id,
+            st.title,
+            st.outcome.word()
+        );
+        if st.checks.is_empty() {
+            s.push_str("Nothing checked.\n");
+        }
+        for c in &st.checks {
+            let host = c
+                .host
+                .as_deref()
+                .map(|h| format!("{h}: "))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "- {} {host}{} — {}",
+                if c.ok { "✔" } else { "✘" },
+                c.what.replace('\n', " "),
+                c.evidence.replace('\n', " ")
+            );
+        }
+    }
+
+    s.push_str("\n## Answers to the handout's questions\n");
+    for a in &r.answers {
+        let _ = writeln!(
+            s,
+            "\n### {} {} {}\n\n{}",
+            if a.ok { "✔" } else { "✘" },
+            a.id,
+            a.question,
+            a.answer
+        );
+    }
+
+    s.push_str("\n## Captures\n");
+    if r.captures.is_empty() {
+        s.push_str("\nNo capture was taken.\n");
+    }
+    let names = host_names(&r.bench);
+    for c in &r.captures {
+        let steps = match (&c.step, &c.stopped_in) {
+            (Some(a), Some(b)) if a != b => format!(", steps {a}–{b}"),
+            (Some(a), _) => format!(", step {a}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "\n### `{}` on {}{steps}\n", c.name, c.host);
+        let _ = writeln!(s, "File: `{}`.", c.file);
+        if let Some(e) = &c.error {
+            let _ = writeln!(s, "\n✘ {e}");
+        }
+        let Some(a) = &c.analysis else { continue };
+        capture_tables(&mut s, a, &names);
+        if let Some((_, file, _)) = ladders.iter().find(|(n, _, _)| *n == c.name) {
+            let _ = writeln!(
+                s,
+                "\nLadder diagram: ![ladder diagram of `{}`]({file})",
+                c.name
+            );
+        }
+    }
+
+    s.push_str("\n## Timeline (all hosts, by the hosts' clocks, UTC)\n\n");
+    if r.timeline.is_empty() {
+        s.push_str("No program output was recorded.\n");
+    } else {
+        s.push_str("| time | t (s) | host | program | | line |\n|---|---|---|---|---|---|\n");
+        for e in &r.timeline {
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {} | {} | {} | {} |",
+                clock(&e.at),
+                e.t,
+                cell(&e.host),
+                cell(&e.program),
+                stream_mark(e.stream),
+                cell(&e.text)
+            );
+        }
+    }
+    s
+}
+
+/// What a server's sockets were, in words.
+pub(super) fn server_sockets(sv: &ServerSockets) -> String {
+    match sv.proto {
+        Proto::Tcp => format!(
+            "TCP, {} socket(s) — {} listening + {} connected; at most {} connection(s) at once",
+            sv.sockets, sv.listening, sv.connected, sv.max_concurrent
+        ),
+        Proto::Udp => "UDP, 1 socket serving every client (no connection, no accept)".to_string(),
+    }
+}
+
+pub(super) fn stream_mark(s: LineStream) -> &'static str {
+    match s {
+        LineStream::Stdout => "out",
+        LineStream::Stderr => "err",
+        LineStream::Stdin => "in",
+    }
+}
+
+fn capture_tables(
+    s: &mut String,
+    a: &CaptureAnalysis,
+    names: &std::collections::BTreeMap<String, String>,
+) {
+    let who = |addr: &str| -> String {
+        super::owner(names, addr)
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    };
+    let _ = writeln!(
+        s,
+        "{} frames over {:.3} s (link type {}), first at {}.\n",
+        a.counts.total,
+        a.duration_s,
+        a.link_type,
+        super::rfc3339(a.start_unix)
+    );
+    let head: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+    let _ = writeln!(s, "| {} |", head.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(KINDS.len()));
+    let counts: Vec<String> = KINDS.iter().map(|k| a.counts.get(*k).to_string()).collect();
+    let _ = writeln!(s, "| {} |", counts.join(" | "));
+    if !a.tcp.is_empty() {
+        s.push_str("\nTCP conversations:\n\n| client | server | handshake | data → server | data ← server | closed |\n|---|---|---|---|---|---|\n");
+        for c in &a.tcp {
+            let _ = writeln!(
+                s,
+                "| `{}`{} | `{}`{} | {} | {} ({} B) | {} ({} B) | {} |",
+                c.client,
+                who(&c.client),
+                c.server,
+                who(&c.server),
+                if c.handshake { "✔" } else { "–" },
+                c.data_to_server,
+                c.bytes_to_server,
+                c.data_to_client,
+                c.bytes_to_client,
+                c.closed.word()
+            );
+        }
+    }
+    if !a.udp.is_empty() {
+        s.push_str("\nUDP exchanges:\n\n| client | server | datagrams → server | datagrams ← server | ICMP errors |\n|---|---|---|---|---|\n");
+        for u in &a.udp {
+            let _ = writeln!(
+                s,
+                "| `{}`{} | `{}`{} | {} | {} | {} |",
+                u.client,
+                who(&u.client),
+                u.server,
+                who(&u.server),
+                u.datagrams_to_server,
+                u.datagrams_to_client,
+                u.icmp_errors
+            );
+        }
+    }
+    if !a.sockets.is_empty() {
+        s.push_str("\nSocket addresses:\n\n| address | protocol | role | frames sent | frames received |\n|---|---|---|---|---|\n");
+        for so in &a.sockets {
+            let _ = writeln!(
+                s,
+                "| `{}`{} | {} | {} | {} | {} |",
+                so.address,
+                who(&so.address),
+                so.proto.name(),
+                so.role.word(),
+                so.frames_sent,
+                so.frames_received
+            );
+        }
+    }
+    for sv in &a.servers {
+        let _ = writeln!(
+            s,
+            "\nServer `{}`{}: {}; clients: {}.",
+            sv.address,
+            who(&sv.address),
+            server_sockets(sv),
+            sv.clients
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for w in &a.warnings {
+        let _ = writeln!(s, "\nWarning: {w}");
+    }
+}

@@ -1,0 +1,218 @@
+//! The report's two types: [`RunInput`], what a run recorded (read from the
+//! run directory by `load`), and [`RunReport`], what the reports say — the
+//! content of `run.json` (schema `labctl-run/1`, `docs/run-json-schema.json`).
+
+use serde::Serialize;
+
+use crate::capture::CaptureAnalysis;
+
+/// The version of `run.json`. A change that removes or retypes a field bumps it.
+pub const SCHEMA: &str = "labctl-run/1";
+
+/// Everything a run recorded, as the report needs it.
+#[derive(Debug, Clone, Default)]
+pub struct RunInput {
+    /// The run directory's name, e.g. `20250101T120000Z-socket-lab`.
+    pub id: String,
+    pub lab: String,
+    pub lab_title: Option<String>,
+    /// Unix seconds.
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    /// `passed`, `failed`, `interrupted`; `None` while the run goes on.
+    pub outcome: Option<String>,
+    pub bench: BenchInfo,
+    pub steps: Vec<StepRecord>,
+    /// Program output and stdin lines, any order (the report sorts them).
+    pub lines: Vec<LineRecord>,
+    pub captures: Vec<CaptureRecord>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchInfo {
+    pub name: String,
+    pub hosts: Vec<HostInfo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostInfo {
+    pub name: String,
+    /// Lab address in CIDR, e.g. `10.0.3.1/24`.
+    pub addr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+impl HostInfo {
+    /// The lab address without its prefix.
+    pub fn ip(&self) -> &str {
+        self.addr.split('/').next().unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Not run because an earlier step failed or the run was interrupted.
+    Skipped,
+    Running,
+}
+
+impl Outcome {
+    pub fn mark(self) -> &'static str {
+        match self {
+            Outcome::Passed => "✔",
+            Outcome::Failed => "✘",
+            Outcome::Skipped => "–",
+            Outcome::Running => "…",
+        }
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Running => "running",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub title: String,
+    pub hosts: Vec<String>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<f64>,
+    pub checks: Vec<CheckRecord>,
+}
+
+/// One expectation (or action) of a step and what showed it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    /// What was checked, e.g. ``B `client-B` prints /Server> HELLO/ within 2 s``.
+    pub what: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// What showed it: the matching line, the exit status, the reason it failed.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineStream {
+    Stdout,
+    Stderr,
+    /// A line labctl sent to the program.
+    Stdin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LineRecord {
+    /// The host's clock, unix seconds.
+    pub at: f64,
+    pub host: String,
+    pub program: String,
+    pub stream: LineStream,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureRecord {
+    pub name: String,
+    pub host: String,
+    /// Relative to the run directory.
+    pub file: String,
+    /// The step that started the capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_in: Option<String>,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub schema: &'static str,
+    /// RFC 3339 UTC.
+    pub generated_at: String,
+    pub run: RunSummary,
+    pub bench: BenchInfo,
+    pub steps: Vec<StepRecord>,
+    /// Sorted by time.
+    pub timeline: Vec<TimelineEntry>,
+    pub captures: Vec<CaptureReport>,
+    pub answers: Vec<Answer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub lab: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lab_title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// `passed`, `failed`, `interrupted` or `running`.
+    pub outcome: String,
+    pub steps_passed: usize,
+    pub steps_failed: usize,
+    pub steps_skipped: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    /// RFC 3339 UTC, from the host's clock.
+    pub at: String,
+    /// Seconds since the run started (or the first line).
+    pub t: f64,
+    pub host: String,
+    pub program: String,
+    pub stream: LineStream,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureReport {
+    pub name: String,
+    pub host: String,
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_in: Option<String>,
+    /// `None` when the file is missing or unreadable (`error` says why).
+    pub analysis: Option<CaptureAnalysis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One handout question, answered from the captures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    /// `I.1` … `II.3`.
+    pub id: String,
+    pub question: String,
+    /// `true` when a capture showed what the lab expects.
+    pub ok: bool,
+    /// Plain text; socket addresses in backticks.
+    pub answer: String,
+    /// The captures the answer reads.
+    pub captures: Vec<String>,
+    /// The numbers behind the answer.
+    pub facts: serde_json::Value,
+}

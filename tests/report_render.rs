@@ -1,0 +1,353 @@
+//! The reports of a run built from captures of the real socket programs on
+//! a miniature bench of namespaces: the handout's questions answered with
+//! the right socket addresses, run.json valid against its JSON Schema
+//! (checked by Python's `jsonschema`, an independent validator), and
+//! report.html rendered by headless Chromium with its timeline and ladders.
+
+mod capture_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use capture_support::*;
+use labctl::report::{self, *};
+
+fn step(id: &str, title: &str, hosts: &[&str], checks: Vec<CheckRecord>) -> StepRecord {
+    let outcome = if checks.iter().all(|c| c.ok) {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    StepRecord {
+        id: id.into(),
+        title: title.into(),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        outcome,
+        started_at: None,
+        finished_at: None,
+        checks,
+    }
+}
+
+fn check(host: &str, what: &str, ok: bool, evidence: &str) -> CheckRecord {
+    CheckRecord {
+        what: what.into(),
+        ok,
+        host: Some(host.into()),
+        evidence: evidence.into(),
+    }
+}
+
+/// A run of the lab's three exchanges, as the lab engine would record it.
+fn recorded_run(dir: &Path) -> RunInput {
+    let (caps, log) = lab_captures(dir);
+    let rel = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+    let hosts = ADDRS
+        .iter()
+        .map(|(name, addr)| HostInfo {
+            name: name.to_string(),
+            addr: format!("{addr}/24"),
+            ssh: None,
+            interface: Some("eth0".into()),
+        })
+        .collect();
+    let lines: Vec<LineRecord> = log
+        .iter()
+        .map(|l| LineRecord {
+            at: l.at,
+            host: l.host.clone(),
+            program: l.program.clone(),
+            stream: match l.stream {
+                "stdin" => LineStream::Stdin,
+                "stderr" => LineStream::Stderr,
+                _ => LineStream::Stdout,
+            },
+            text: l.text.clone(),
+            step: None,
+        })
+        .collect();
+    let first = lines.iter().map(|l| l.at).fold(f64::INFINITY, f64::min);
+    let last = lines.iter().map(|l| l.at).fold(0.0, f64::max);
+    RunInput {
+        id: "20250101T120000Z-socket-lab".into(),
+        lab: "socket-lab".into(),
+        lab_title: Some("Socket programming lab <TCP & UDP>".into()),
+        started_at: Some(first - 0.5),
+        finished_at: Some(last + 0.5),
+        outcome: Some("failed".into()),
+        bench: BenchInfo {
+            name: "mini".into(),
+            hosts,
+        },
+        steps: vec![
+            step(
+                "I.8",
+                "B talks to the iterative server on A",
+                &["A", "B"],
+                vec![check(
+                    "B",
+                    "`client-B` prints /Server> HELLO FROM B/",
+                    true,
+                    "Server> HELLO FROM B",
+                )],
+            ),
+            step(
+                "I.9",
+                "A second server on A fails",
+                &["A"],
+                vec![check(
+                    "A",
+                    "`tcp_server` exits with status 1",
+                    false,
+                    "exited with status 0 (a deliberate ✘ for this test)",
+                )],
+            ),
+            step(
+                "I.10",
+                "C waits while B is served",
+                &["A", "B", "C"],
+                vec![check(
+                    "C",
+                    "`client-C` prints nothing matching /Server>/ for 0.6 s",
+                    true,
+                    "nothing matched",
+                )],
+            ),
+        ],
+        lines,
+        captures: vec![
+            CaptureRecord {
+                name: "tcp-iterative".into(),
+                host: "A".into(),
+                file: rel(&caps.iterative),
+                step: Some("I.8".into()),
+                stopped_in: Some("I.10".into()),
+            },
+            CaptureRecord {
+                name: "udp".into(),
+                host: "A".into(),
+                file: rel(&caps.udp),
+                step: Some("I.12".into()),
+                stopped_in: Some("I.12".into()),
+            },
+            CaptureRecord {
+                name: "threaded".into(),
+                host: "A".into(),
+                file: rel(&caps.threaded),
+                step: Some("II.3".into()),
+                stopped_in: None,
+            },
+            CaptureRecord {
+                name: "lost".into(),
+                host: "B".into(),
+                file: "missing.pcap".into(),
+                step: Some("I.6".into()),
+                stopped_in: None,
+            },
+        ],
+    }
+}
+
+fn chromium(args: &[&str]) -> std::process::Output {
+    let profile = temp_dir("chromium-profile");
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium runs (Debian package `chromium`)")
+}
+
+#[test]
+fn report_answers_the_handout_validates_and_renders() {
+    let dir = temp_dir("report");
+    let input = recorded_run(&dir);
+    let built = report::build(&dir, &input);
+    report::write_files(&dir, &built).expect("the reports are written");
+
+    // The answers name the socket addresses the captures show.
+    let answer = |id: &str| built.answers.iter().find(|a| a.id == id).unwrap();
+    for a in &built.answers {
+        assert!(a.ok, "{} answered as the lab expects: {}", a.id, a.answer);
+    }
+    assert_eq!(built.answers.len(), 7);
+    let tcp = built.captures[0].analysis.as_ref().unwrap();
+    let c_client = &tcp
+        .tcp
+        .iter()
+        .find(|c| c.client.starts_with("10.0.3.3:"))
+        .unwrap()
+        .client;
+    let b_client = &tcp
+        .tcp
+        .iter()
+        .find(|c| c.client.starts_with("10.0.3.2:"))
+        .unwrap()
+        .client;
+    assert!(answer("I.2").answer.contains(&format!("`{b_client}` (B)")));
+    assert!(answer("I.2").answer.contains("`10.0.3.1:50000` (A)"));
+    assert!(answer("I.3").answer.starts_with("Yes."));
+    assert!(answer("I.3").answer.contains(&format!("`{c_client}` (C)")));
+    assert!(answer("I.4").answer.contains("No handshake"));
+    assert!(answer("I.4").answer.contains("ICMP port unreachable"));
+    assert!(answer("II.1").answer.starts_with("4 client(s)"));
+    assert!(answer("II.2").answer.starts_with("5 sockets: 1 listening"));
+    let threaded = built.captures[2].analysis.as_ref().unwrap();
+    for c in &threaded.servers[0].clients {
+        assert!(answer("II.3").answer.contains(&format!("`{c}`")));
+    }
+    // A capture that never arrived is reported, not fatal.
+    assert!(built.captures[3].analysis.is_none());
+    assert!(built.captures[3]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("missing.pcap"));
+    assert_eq!(built.run.steps_failed, 1);
+
+    // The timeline merges every host's lines by time.
+    assert_eq!(built.timeline.len(), input.lines.len());
+    assert!(built.timeline.windows(2).all(|w| w[0].t <= w[1].t));
+    for h in ["A", "B", "C"] {
+        assert!(
+            built.timeline.iter().any(|e| e.host == h),
+            "{h} in the timeline"
+        );
+    }
+
+    // run.json against docs/run-json-schema.json, by an independent validator.
+    let json_path = dir.join("run.json");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(json["schema"], "labctl-run/1");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-json-schema.json");
+    let validate = |file: &Path| {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import json,sys,jsonschema\n\
+                 s=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2]))\n\
+                 jsonschema.Draft202012Validator.check_schema(s)\n\
+                 errs=list(jsonschema.Draft202012Validator(s).iter_errors(d))\n\
+                 [print(list(e.absolute_path), e.message) for e in errs[:10]]\n\
+                 sys.exit(1 if errs else 0)",
+            ])
+            .arg(&schema)
+            .arg(file)
+            .output()
+            .expect("python3 with jsonschema (Debian package python3-jsonschema)")
+    };
+    let out = validate(&json_path);
+    assert!(
+        out.status.success(),
+        "run.json does not match its schema:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The validator does catch a drift: an unknown field and a wrong type.
+    let mut bad = json.clone();
+    bad["run"]["surprise"] = serde_json::json!(1);
+    bad["captures"][0]["analysis"]["counts"]["syn"] = serde_json::json!("two");
+    let bad_path = dir.join("bad-run.json");
+    std::fs::write(&bad_path, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let out = validate(&bad_path);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("surprise") && said.contains("'two'"),
+        "{said}"
+    );
+
+    // report.md: the answers, the steps, the ladders as files beside it.
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("### ✘ I.9 — A second server on A fails (failed)"));
+    assert!(md.contains("### ✔ I.3 "));
+    assert!(md.contains("![ladder diagram of `tcp-iterative`](ladder-tcp-iterative.svg)"));
+    assert!(dir.join("ladder-tcp-iterative.svg").exists());
+    assert!(
+        md.contains("Socket programming lab &lt;TCP & UDP&gt;")
+            || md.contains("Socket programming lab <TCP & UDP>")
+    );
+
+    // report.html: self-contained, rendered by a real browser.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
+        let hits: Vec<_> = html
+            .match_indices(external)
+            .map(|(i, _)| &html[i..(i + 60).min(html.len())])
+            .collect();
+        // The SVG namespace URI is a name, not a fetch.
+        assert!(
+            hits.iter()
+                .all(|h| h.starts_with("http://www.w3.org/2000/svg")),
+            "report.html refers to something outside itself: {hits:?}"
+        );
+    }
+    let url = format!("file://{}", dir.join("report.html").display());
+    let out = chromium(&["--dump-dom", &url]);
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        dom.matches("<svg").count(),
+        3,
+        "one ladder per analysed capture"
+    );
+    assert!(dom.contains(r#"<table class="timeline">"#));
+    assert_eq!(
+        dom.matches(r#"<tr class="stdin">"#).count(),
+        input
+            .lines
+            .iter()
+            .filter(|l| l.stream == LineStream::Stdin)
+            .count()
+    );
+    assert!(dom.contains("Socket programming lab &lt;TCP &amp; UDP&gt;"));
+    assert_eq!(dom.matches(r#"<div class="answer ok""#).count(), 7);
+    assert!(dom.contains(&format!("<code>{c_client}</code> (C)")));
+
+    let png = dir.join("report.png");
+    let out = chromium(&[
+        &format!("--screenshot={}", png.display()),
+        "--window-size=1400,2400",
+        &url,
+    ]);
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (w, h, colours) = png_summary(&png);
+    assert_eq!((w, h), (1400, 2400));
+    assert!(
+        colours > 50,
+        "the screenshot shows a page, not a blank ({colours} colours)"
+    );
+}
+
+/// Width, height and number of distinct colours of a PNG.
+fn png_summary(path: &Path) -> (u32, u32, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("the screenshot exists"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let step = info.color_type.samples();
+    let colours: std::collections::HashSet<&[u8]> =
+        buf[..info.buffer_size()].chunks(step).collect();
+    (info.width, info.height, colours.len())
+}
