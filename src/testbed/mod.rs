@@ -21,7 +21,6 @@ pub mod relay;
 pub mod sshd;
 pub mod state;
 
-use std::fs::File;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,7 +30,7 @@ use crate::cli::{TestbedArgs, TestbedCommand};
 use crate::error::Error;
 use crate::util::io_reason;
 
-use state::{BenchState, HostState, State};
+use state::{write_file, BenchState, HostState, State};
 
 /// The hosts of every bench, with their lab addresses.
 const HOSTS: [(&str, &str); 3] = [
@@ -41,7 +40,7 @@ const HOSTS: [(&str, &str); 3] = [
 ];
 
 /// How long `up` waits for the relay's ports and for every sshd's banner.
-const START_LIMIT: Duration = Duration::from_secs(10);
+const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// How long a stopped process gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
@@ -294,16 +293,6 @@ fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
     Ok(hosts_file)
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| {
-        Error::Local(format!(
-            "cannot write `{}`: {}",
-            path.display(),
-            io_reason(&e)
-        ))
-    })
-}
-
 /// Starts `labctl testbed relay --state DIR` detached, its output in `relay.log`.
 fn spawn_relay(dir: &Path) -> Result<u32, Error> {
     let exe = std::env::current_exe().map_err(|e| {
@@ -312,26 +301,13 @@ fn spawn_relay(dir: &Path) -> Result<u32, Error> {
             io_reason(&e)
         ))
     })?;
-    let log_path = dir.join("relay.log");
-    let open = || {
-        File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| {
-                Error::Local(format!(
-                    "cannot open `{}`: {}",
-                    log_path.display(),
-                    io_reason(&e)
-                ))
-            })
-    };
+    let (out, err) = proc::log_files(&dir.join("relay.log"))?;
     let mut cmd = Command::new(exe);
     cmd.args(["testbed", "relay", "--state"])
         .arg(dir)
         .stdin(Stdio::null())
-        .stdout(open()?)
-        .stderr(open()?);
+        .stdout(out)
+        .stderr(err);
     let child = proc::spawn_detached(&mut cmd)
         .map_err(|e| Error::Local(format!("cannot start the relay: {}", io_reason(&e))))?;
     Ok(child.id())

@@ -54,6 +54,24 @@ pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
+/// Opens the log `path` for appending, twice: a daemon's stdout and stderr.
+pub fn log_files(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File), Error> {
+    let open = || {
+        std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                Error::Local(format!(
+                    "cannot open `{}`: {}",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            })
+    };
+    Ok((open()?, open()?))
+}
+
 /// Sends `sig` to `pid`.
 fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) with a pid we checked is ours.

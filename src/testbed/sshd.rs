@@ -3,7 +3,6 @@
 //! its network namespace and its own UTS namespace (so `hostname` says `A`).
 //! Real sshds, so the tests exercise what a Raspberry Pi would.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -11,7 +10,7 @@ use crate::error::Error;
 use crate::util::{io_reason, shell_quote};
 
 use super::proc;
-use super::state::{HostState, State};
+use super::state::{write_file, HostState, State};
 
 /// The testbed's client key (private half); `.pub` next to it.
 pub fn client_key(dir: &Path) -> PathBuf {
@@ -126,7 +125,7 @@ pub fn config_text(state: &State, host: &HostState) -> String {
 /// Writes every host's config and its `work/` directory, and `authorized_keys`.
 pub fn write_configs(state: &State) -> Result<(), Error> {
     let authorized = public_key(&client_key(&state.dir))? + "\n";
-    write(&state.dir.join("authorized_keys"), &authorized)?;
+    write_file(&state.dir.join("authorized_keys"), &authorized)?;
     for (_, h) in state.hosts() {
         let work = h.dir.join("work");
         std::fs::create_dir_all(&work).map_err(|e| {
@@ -136,19 +135,9 @@ pub fn write_configs(state: &State) -> Result<(), Error> {
                 io_reason(&e)
             ))
         })?;
-        write(&config_path(h), &config_text(state, h))?;
+        write_file(&config_path(h), &config_text(state, h))?;
     }
     Ok(())
-}
-
-fn write(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| {
-        Error::Local(format!(
-            "cannot write `{}`: {}",
-            path.display(),
-            io_reason(&e)
-        ))
-    })
 }
 
 /// Makes sure sshd's privilege-separation directory exists, then has sshd check one config.
@@ -170,25 +159,7 @@ pub fn validate(sshd: &Path, config: &Path) -> Result<(), Error> {
 /// `ip netns exec` and `unshare` exec in place and `sh` execs sshd, so the
 /// pid of the spawned process is sshd's own.
 pub fn spawn(sshd: &Path, host: &HostState) -> Result<u32, Error> {
-    let log_path = host.dir.join("sshd.log");
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| {
-            Error::Local(format!(
-                "cannot open `{}`: {}",
-                log_path.display(),
-                io_reason(&e)
-            ))
-        })?;
-    let log2 = log.try_clone().map_err(|e| {
-        Error::Local(format!(
-            "cannot open `{}`: {}",
-            log_path.display(),
-            io_reason(&e)
-        ))
-    })?;
+    let (log, log2) = proc::log_files(&host.dir.join("sshd.log"))?;
     let script = format!(
         "hostname {} && exec {} -D -e -f {}",
         shell_quote(&host.hostname),

@@ -125,6 +125,17 @@ fn split_spec(spec: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// Writes `text` to `path`; a failure names the file.
+pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| {
+        Error::Local(format!(
+            "cannot write `{}`: {}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })
+}
+
 /// Writes `path` through a temporary sibling and a rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
