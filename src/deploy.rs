@@ -25,7 +25,6 @@ pub struct LocalProgram {
     pub path: PathBuf,
     /// Lowercase hex sha-256.
     pub sha256: String,
-    pub bytes: Arc<Vec<u8>>,
 }
 
 /// The five programs built for one target triple.
@@ -72,15 +71,19 @@ pub fn local_dir(triple: &str) -> PathBuf {
 /// The local build for `triple`, read and hashed once per process.
 pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<LocalBuild>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(b) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(triple) {
+    // Held while hashing: thirty host threads asking at once hash once.
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(b) = cache.get(triple) {
         return Ok(b.clone());
     }
     let dir = local_dir(triple);
     let mut programs = Vec::new();
     for name in PROGRAMS {
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let sha256 = sha256_file(&path).map_err(|e| {
             Error::Local(format!(
                 "socket program `{}` for `{triple}` is missing ({}); build it with `{}`",
                 path.display(),
@@ -88,23 +91,31 @@ pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
                 build_command(triple)
             ))
         })?;
-        programs.push(LocalProgram {
-            name,
-            path,
-            sha256: sha256_hex(&bytes),
-            bytes: Arc::new(bytes),
-        });
+        programs.push(LocalProgram { name, path, sha256 });
     }
     let build = Arc::new(LocalBuild {
         triple: triple.to_string(),
         dir,
         programs,
     });
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(triple.to_string(), build.clone());
+    cache.insert(triple.to_string(), build.clone());
     Ok(build)
+}
+
+/// Hashes a file in chunks (the programs are not kept in memory).
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The command that builds the socket programs for `triple`.
@@ -174,7 +185,14 @@ pub fn deploy_build(
             report.unchanged.push(p.name.to_string());
             continue;
         }
-        session.upload(&hostops::program_path(host, p.name), &p.bytes, 0o755)?;
+        let bytes = std::fs::read(&p.path).map_err(|e| {
+            Error::Local(format!(
+                "cannot read `{}`: {}",
+                p.path.display(),
+                crate::util::io_reason(&e)
+            ))
+        })?;
+        session.upload(&hostops::program_path(host, p.name), &bytes, 0o755)?;
         report.uploaded.push(p.name.to_string());
     }
     Ok(report)
