@@ -1,0 +1,328 @@
+//! `labctl check` against real sshds on the virtual bench: a fresh bench fails
+//! and `--fix` repairs it; every breakage is detected and named in the output;
+//! a room of ten benches is checked in one call.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+use std::time::Duration;
+
+use common::{Labctl, RunOutput, TestBench};
+
+/// `cargo test --workspace` builds the socket programs; a lone `cargo test --test check` may not.
+fn ensure_programs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let dir = Path::new(common::labctl_bin())
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        if !dir.join("tcp_threaded_server").exists() || !dir.join("udp_client").exists() {
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-p", "sockets"])
+                .status()
+                .expect("cargo build -p sockets");
+            assert!(st.success(), "cargo build -p sockets failed");
+        }
+    });
+}
+
+/// An empty HOME, so `~/.ssh/known_hosts` and `~/.ssh/config` of this machine play no part.
+struct Home(PathBuf);
+
+impl Home {
+    fn new(tag: &str) -> Home {
+        let p = std::env::temp_dir().join(format!("labctl-check-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Home(p)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check(hosts: &Path, home: &Home, args: &[&str]) -> RunOutput {
+    ensure_programs();
+    Labctl::new()
+        .hosts(hosts)
+        .arg("check")
+        .args(args)
+        .env("HOME", &home.0)
+        .timeout(Duration::from_secs(180))
+        .run()
+}
+
+/// A copy of the bench's hosts file (same directory) whose labctl known_hosts is `kh`.
+fn with_known_hosts(bench: &TestBench, kh: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(bench.hosts_file()).unwrap();
+    let line = format!("known_hosts = {:?}", kh.display().to_string());
+    let re = regex::Regex::new(r"(?m)^known_hosts\s*=.*$").unwrap();
+    let text = if re.is_match(&text) {
+        re.replace_all(&text, line.as_str()).into_owned()
+    } else if text.contains("[defaults]\n") {
+        text.replacen("[defaults]\n", &format!("[defaults]\n{line}\n"), 1)
+    } else {
+        format!("[defaults]\n{line}\n{text}")
+    };
+    let path = bench.state_dir().join("hosts-kh.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The remote (= local, the namespaces share the filesystem) bin directory of a host.
+fn bin_dir(hosts: &Path, bench: Option<&str>, host: &str) -> PathBuf {
+    let room = labctl::config::hosts::load(hosts).unwrap();
+    let b = match bench {
+        Some(n) => room.benches.iter().find(|b| b.name == n).unwrap(),
+        None => &room.benches[0],
+    };
+    PathBuf::from(labctl::hostops::bin_dir(b.host(host).unwrap()))
+}
+
+/// A process started in a namespace, killed by pid when dropped (also on panic).
+struct Started(i32);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a pid this test started.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+fn json(out: &RunOutput) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"))
+}
+
+/// The JSON result of one check of one host.
+fn status_of<'a>(v: &'a serde_json::Value, bench: usize, host: &str, check: &str) -> &'a str {
+    v["benches"][bench]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == host)
+        .unwrap_or_else(|| panic!("no host {host} in {v}"))["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no check {check}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn fresh_bench_fails_address_and_passes_after_fix() {
+    let bench = TestBench::up();
+    let home = Home::new("fresh");
+    let out = check(bench.hosts_file(), &home, &[]);
+    out.assert_status(1);
+    for h in ["A", "B", "C"] {
+        out.assert_stdout_contains(&format!(
+            "✘ {h} address: 10.0.3.{}/24 is not on eth0",
+            (h.as_bytes()[0] - b'A' + 1)
+        ));
+    }
+    out.assert_stdout_contains("not ready");
+
+    let fixed = check(bench.hosts_file(), &home, &["--fix"]);
+    fixed.assert_status(0);
+    fixed.assert_stdout_contains("A: assigned 10.0.3.1/24 to eth0");
+    fixed.assert_stdout_contains("deployed tcp_server");
+    let after = fixed
+        .stdout
+        .split("after --fix:")
+        .nth(1)
+        .expect("an after section");
+    assert!(after.contains("ready: all 33 checks passed"), "{fixed}");
+
+    // Again, as JSON: everything passes, including the full ping mesh.
+    let again = check(bench.hosts_file(), &home, &["--json"]);
+    again.assert_status(0);
+    let v = json(&again);
+    assert_eq!(v["ok"], true, "{again}");
+    for h in ["A", "B", "C"] {
+        for c in ["ssh", "address", "ping", "programs", "lab port"] {
+            assert_eq!(status_of(&v, 0, h, c), "pass", "{h} {c}\n{again}");
+        }
+    }
+    assert!(v["benches"][0]["hosts"][0]["connect_ms"].is_u64());
+}
+
+#[test]
+fn breakages_are_detected_named_and_fixed() {
+    let bench = TestBench::up();
+    let home = Home::new("breakages");
+    let hosts = bench.hosts_file().to_path_buf();
+    check(&hosts, &home, &["--fix"]).assert_status(0);
+
+    // A: an outdated program; B: a missing one; C: its link down.
+    std::fs::write(
+        bin_dir(&hosts, None, "A").join("tcp_server"),
+        "#!/bin/sh\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::remove_file(bin_dir(&hosts, None, "B").join("udp_client")).unwrap();
+    let o = bench.exec_in("C", "ip link set eth0 down");
+    assert!(o.status.success(), "{o:?}");
+    let out = check(&hosts, &home, &[]);
+    out.assert_status(1);
+    out.assert_stdout_contains("✘ A programs:")
+        .assert_stdout_contains("differ from the local build: tcp_server")
+        .assert_stdout_contains("✘ B programs:")
+        .assert_stdout_contains("missing: udp_client")
+        .assert_stdout_contains("✘ C link: eth0 is down")
+        .assert_stdout_contains("✘ A ping: no reply over eth0 from C (10.0.3.3)");
+
+    let fixed = check(&hosts, &home, &["--fix"]);
+    fixed.assert_status(0);
+    fixed
+        .assert_stdout_contains("A: deployed tcp_server")
+        .assert_stdout_contains("B: deployed udp_client")
+        .assert_stdout_contains("C: assigned 10.0.3.3/24 to eth0 and brought it up");
+
+    // A stale lab program on A's lab port, and B without eth0.
+    let bin = bin_dir(&hosts, None, "A").join("tcp_server");
+    let o = bench.exec_in(
+        "A",
+        &format!(
+            "setsid {} </dev/null >/dev/null 2>&1 & echo $!",
+            bin.display()
+        ),
+    );
+    let pid: i32 = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .expect("a pid");
+    let _stale = Started(pid);
+    // Wait until it listens (it binds at once; this only guards a slow machine).
+    for _ in 0..100 {
+        let o = bench.exec_in("A", "ss -ltnH 'sport = :50000'");
+        if !o.stdout.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = bench.exec_in("B", "ip link del eth0");
+    assert!(o.status.success(), "{o:?}");
+    let out = check(&hosts, &home, &[]);
+    out.assert_status(1);
+    out.assert_stdout_contains(&format!(
+        "✘ A lab port: port 50000 is in use: tcp 0.0.0.0:50000 by `tcp_server` (pid {pid})"
+    ))
+    .assert_stdout_contains(&format!("kill {pid}"))
+    .assert_stdout_contains("✘ B interface: no interface `eth0`")
+    .assert_stdout_lacks("✘ C programs");
+}
+
+#[test]
+fn unreachable_hosts_and_host_key_problems_are_named() {
+    let bench = TestBench::up();
+    let home = Home::new("keys");
+    // labctl's known_hosts: B's real key, another key for C on line 2, nothing for A.
+    let real = std::fs::read_to_string(bench.known_hosts()).unwrap();
+    let b_name = format!("[127.0.0.1]:{}", bench.ssh_port("B"));
+    let b_line = real
+        .lines()
+        .find(|l| l.starts_with(&format!("{b_name} ")))
+        .expect("B in known_hosts")
+        .to_string();
+    let other = bench.state_dir().join("other_key");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_key: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let kh = bench.state_dir().join("kh-test");
+    std::fs::write(
+        &kh,
+        format!(
+            "{b_line}\n[127.0.0.1]:{} {}\n",
+            bench.ssh_port("C"),
+            other_key.join(" ")
+        ),
+    )
+    .unwrap();
+    let hosts = with_known_hosts(&bench, &kh);
+
+    let out = check(&hosts, &home, &[]);
+    out.assert_stdout_contains("✘ A host key: unknown host key ssh-ed25519 SHA256:")
+        .assert_stdout_contains("--accept-new")
+        .assert_stdout_contains("✘ C host key: host key CHANGED")
+        .assert_stdout_contains(&format!("`{}` line 2", kh.display()))
+        .assert_stdout_lacks("✘ B host key");
+    // B was checked (its address is missing on a fresh bench) while A and C were refused.
+    out.assert_stdout_contains("✘ B address");
+    out.assert_status(1);
+
+    // --accept-new records A's key; a changed key stays refused.
+    let out = check(&hosts, &home, &["--accept-new"]);
+    out.assert_stdout_lacks("✘ A host key")
+        .assert_stdout_contains("✘ C host key: host key CHANGED");
+    let recorded = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(recorded.lines().count(), 3, "{recorded}");
+    assert!(recorded.contains(&format!("[127.0.0.1]:{} ssh-ed25519 ", bench.ssh_port("A"))));
+
+    // B's sshd stopped: named at once, the others still checked.
+    bench.stop_sshd("B");
+    let out = check(bench.hosts_file(), &home, &[]);
+    out.assert_status(1);
+    out.assert_stdout_contains("✘ B ssh: ")
+        .assert_stdout_contains("✘ A address")
+        .assert_stdout_contains("✘ C address");
+    assert!(out.elapsed < Duration::from_secs(60), "{out}");
+    // Nothing reachable at all: exit 3.
+    bench.stop_sshd("A");
+    bench.stop_sshd("C");
+    let out = check(bench.hosts_file(), &home, &[]);
+    out.assert_status(3)
+        .assert_stderr_contains("no host could be reached");
+}
+
+#[test]
+fn a_room_of_ten_benches_in_one_call() {
+    let room = TestBench::room(10);
+    let home = Home::new("room");
+    let hosts = room.hosts_file().to_path_buf();
+
+    let out = check(&hosts, &home, &[]);
+    out.assert_status(2).assert_stderr_contains("--bench NAME");
+
+    let out = check(&hosts, &home, &["--all"]);
+    out.assert_status(1);
+    let matrix: Vec<&str> = out.stdout.lines().take(11).collect();
+    assert!(matrix[0].split_whitespace().eq(["A", "B", "C"]), "{out}");
+    for (i, row) in matrix[1..].iter().enumerate() {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[0], format!("bench{}", i + 1), "{out}");
+        // At least address, programs and ping fail on every host of a fresh room.
+        for c in &cells[1..] {
+            assert!(c.parse::<u32>().is_ok_and(|n| n >= 3), "{out}");
+        }
+    }
+    out.assert_stdout_contains("✘ bench10/C address");
+
+    let fixed = check(&hosts, &home, &["--all", "--fix", "--json"]);
+    fixed.assert_status(0);
+    let v = json(&fixed);
+    assert_eq!(v["benches"].as_array().unwrap().len(), 10);
+    assert_eq!(v["fix"]["before"]["ok"], false);
+    assert_eq!(v["ok"], true, "{fixed}");
+
+    let one = check(&hosts, &home, &["--bench", "bench7"]);
+    one.assert_status(0)
+        .assert_stdout_contains("bench `bench7`");
+    let bad = check(&hosts, &home, &["--bench", "nope"]);
+    bad.assert_status(2)
+        .assert_stderr_contains("no bench `nope`");
+}
