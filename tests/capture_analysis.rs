@@ -138,7 +138,7 @@ fn iterative_server_capture_agrees_with_tshark_and_shows_c_queued() {
     let dir = temp_dir("iterative");
     let file = dir.join("iterative.pcap");
     let mut bench = MiniBench::new();
-    iterative_exchange(&mut bench, &file);
+    iterative_exchange(&mut bench, &[("A", &file)]);
     drop(bench);
     let a = analyse(&file);
     agrees_with_tshark(&file, &a);
@@ -227,7 +227,7 @@ fn udp_capture_agrees_with_tshark_and_shows_no_handshake() {
     let dir = temp_dir("udp");
     let file = dir.join("udp.pcap");
     let mut bench = MiniBench::new();
-    udp_exchange(&mut bench, &file);
+    udp_exchange(&mut bench, &[("A", &file)]);
     drop(bench);
     let a = analyse(&file);
     agrees_with_tshark(&file, &a);
@@ -282,7 +282,7 @@ fn threaded_server_capture_agrees_with_tshark_and_counts_five_sockets() {
     let dir = temp_dir("threaded");
     let file = dir.join("threaded.pcap");
     let mut bench = MiniBench::new();
-    threaded_exchange(&mut bench, &file);
+    threaded_exchange(&mut bench, &[("A", &file)]);
     drop(bench);
     let a = analyse(&file);
     agrees_with_tshark(&file, &a);

@@ -6,7 +6,7 @@
 
 mod capture_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use capture_support::*;
@@ -41,7 +41,6 @@ fn check(host: &str, what: &str, ok: bool, evidence: &str) -> CheckRecord {
 /// A run of the lab's three exchanges, as the lab engine would record it.
 fn recorded_run(dir: &Path) -> RunInput {
     let (caps, log) = lab_captures(dir);
-    let rel = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
     let hosts = ADDRS
         .iter()
         .map(|(name, addr)| HostInfo {
@@ -51,8 +50,20 @@ fn recorded_run(dir: &Path) -> RunInput {
             interface: Some("eth0".into()),
         })
         .collect();
+    let programs = log
+        .iter()
+        .filter(|l| l.stream == "start")
+        .map(|l| ProgramRecord {
+            name: l.program.clone(),
+            host: l.host.clone(),
+            program: l.text.clone(),
+            step: l.step.map(str::to_string),
+            started_at: Some(l.at),
+        })
+        .collect();
     let lines: Vec<LineRecord> = log
         .iter()
+        .filter(|l| l.stream != "start")
         .map(|l| LineRecord {
             at: l.at,
             host: l.host.clone(),
@@ -63,11 +74,28 @@ fn recorded_run(dir: &Path) -> RunInput {
                 _ => LineStream::Stdout,
             },
             text: l.text.clone(),
-            step: None,
+            step: l.step.map(str::to_string),
         })
         .collect();
     let first = lines.iter().map(|l| l.at).fold(f64::INFINITY, f64::min);
     let last = lines.iter().map(|l| l.at).fold(0.0, f64::max);
+    let mut captures: Vec<CaptureRecord> = caps
+        .iter()
+        .map(|c| CaptureRecord {
+            name: c.name.into(),
+            host: c.host.into(),
+            file: c.file.file_name().unwrap().to_string_lossy().into_owned(),
+            step: Some(c.step.into()),
+            stopped_in: None,
+        })
+        .collect();
+    captures.push(CaptureRecord {
+        name: "lost".into(),
+        host: "B".into(),
+        file: "missing.pcap".into(),
+        step: Some("I.7".into()),
+        stopped_in: None,
+    });
     RunInput {
         id: "20250101T120000Z-socket-lab".into(),
         lab: "socket-lab".into(),
@@ -115,36 +143,8 @@ fn recorded_run(dir: &Path) -> RunInput {
             ),
         ],
         lines,
-        captures: vec![
-            CaptureRecord {
-                name: "tcp-iterative".into(),
-                host: "A".into(),
-                file: rel(&caps.iterative),
-                step: Some("I.8".into()),
-                stopped_in: Some("I.10".into()),
-            },
-            CaptureRecord {
-                name: "udp".into(),
-                host: "A".into(),
-                file: rel(&caps.udp),
-                step: Some("I.12".into()),
-                stopped_in: Some("I.12".into()),
-            },
-            CaptureRecord {
-                name: "threaded".into(),
-                host: "A".into(),
-                file: rel(&caps.threaded),
-                step: Some("II.3".into()),
-                stopped_in: None,
-            },
-            CaptureRecord {
-                name: "lost".into(),
-                host: "B".into(),
-                file: "missing.pcap".into(),
-                step: Some("I.6".into()),
-                stopped_in: None,
-            },
-        ],
+        captures,
+        programs,
     }
 }
 
@@ -181,7 +181,19 @@ fn report_answers_the_handout_validates_and_renders() {
         assert!(a.ok, "{} answered as the lab expects: {}", a.id, a.answer);
     }
     assert_eq!(built.answers.len(), 7);
-    let tcp = built.captures[0].analysis.as_ref().unwrap();
+    let cap = |name: &str| {
+        built
+            .captures
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .analysis
+            .as_ref()
+            .unwrap()
+    };
+    // On a switch, B's capture holds B's conversation only; A's holds both.
+    assert_eq!(cap("cap-B").tcp.len(), 1);
+    let tcp = cap("cap-A");
     let c_client = &tcp
         .tcp
         .iter()
@@ -196,24 +208,52 @@ fn report_answers_the_handout_validates_and_renders() {
         .client;
     assert!(answer("I.2").answer.contains(&format!("`{b_client}` (B)")));
     assert!(answer("I.2").answer.contains("`10.0.3.1:50000` (A)"));
-    assert!(answer("I.3").answer.starts_with("Yes."));
-    assert!(answer("I.3").answer.contains(&format!("`{c_client}` (C)")));
-    assert!(answer("I.4").answer.contains("No handshake"));
-    assert!(answer("I.4").answer.contains("ICMP port unreachable"));
+    let i3 = &answer("I.3").answer;
+    assert!(i3.starts_with("Yes."), "{i3}");
+    assert!(
+        i3.contains(&format!("`{c_client}` (C) sent its SYN")),
+        "{i3}"
+    );
+    assert!(i3.contains("The programs' output agrees"), "{i3}");
+    let i4 = &answer("I.4").answer;
+    assert!(i4.contains("No handshake"), "{i4}");
+    assert!(
+        i4.contains("C's client `10.0.3.3:") && i4.contains("(not in this capture)"),
+        "C's datagrams are not in B's capture; its output tells: {i4}"
+    );
+    // Part II: B's and C's captures together show the four clients.
     assert!(answer("II.1").answer.starts_with("4 client(s)"));
+    assert!(answer("II.1")
+        .answer
+        .contains("`Open connections: 4` at most"));
     assert!(answer("II.2").answer.starts_with("5 sockets: 1 listening"));
-    let threaded = built.captures[2].analysis.as_ref().unwrap();
-    for c in &threaded.servers[0].clients {
-        assert!(answer("II.3").answer.contains(&format!("`{c}`")));
+    for name in ["cap-B2", "cap-C2"] {
+        assert_eq!(cap(name).tcp.len(), 2, "{name}");
+        for c in &cap(name).tcp {
+            assert!(answer("II.3").answer.contains(&format!("`{}`", c.client)));
+        }
     }
     // A capture that never arrived is reported, not fatal.
-    assert!(built.captures[3].analysis.is_none());
-    assert!(built.captures[3]
-        .error
-        .as_deref()
-        .unwrap()
-        .contains("missing.pcap"));
+    let lost = built.captures.iter().find(|c| c.name == "lost").unwrap();
+    assert!(lost.analysis.is_none());
+    assert!(lost.error.as_deref().unwrap().contains("missing.pcap"));
     assert_eq!(built.run.steps_failed, 1);
+
+    // Without A's capture, I.3 is answered from the programs' output.
+    let mut without_a = input.clone();
+    without_a.captures.retain(|c| c.name != "cap-A");
+    let fallback = report::build(&dir, &without_a);
+    let i3 = &fallback.answers[2];
+    assert_eq!(i3.id, "I.3");
+    assert!(i3.ok, "{}", i3.answer);
+    assert!(
+        i3.answer.starts_with("Yes. From the programs' output")
+            && i3
+                .answer
+                .contains(&format!("`Connected {c_client} -> 10.0.3.1:50000`")),
+        "{}",
+        i3.answer
+    );
 
     // The timeline merges every host's lines by time.
     assert_eq!(built.timeline.len(), input.lines.len());
@@ -272,8 +312,8 @@ fn report_answers_the_handout_validates_and_renders() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("### ✘ I.9 — A second server on A fails (failed)"));
     assert!(md.contains("### ✔ I.3 "));
-    assert!(md.contains("![ladder diagram of `tcp-iterative`](ladder-tcp-iterative.svg)"));
-    assert!(dir.join("ladder-tcp-iterative.svg").exists());
+    assert!(md.contains("![ladder diagram of `cap-A`](ladder-cap-A.svg)"));
+    assert!(dir.join("ladder-cap-A.svg").exists());
     assert!(
         md.contains("Socket programming lab &lt;TCP & UDP&gt;")
             || md.contains("Socket programming lab <TCP & UDP>")
@@ -303,7 +343,7 @@ fn report_answers_the_handout_validates_and_renders() {
     let dom = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         dom.matches("<svg").count(),
-        3,
+        5,
         "one ladder per analysed capture"
     );
     assert!(dom.contains(r#"<table class="timeline">"#));

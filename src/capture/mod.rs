@@ -315,6 +315,24 @@ pub struct TcpConversation {
     pub closing_at: Option<f64>,
 }
 
+impl TcpConversation {
+    /// When the server had a connected socket for this conversation (seconds
+    /// since the capture's first frame): from the handshake (or the first
+    /// frame, when it began before the capture) to its last frame, or to the
+    /// capture's end while it is still open. `None` when it never connected
+    /// (no handshake completed and no data flowed).
+    pub fn connected_interval(&self, capture_end: f64) -> Option<(f64, f64)> {
+        if !self.handshake && self.data_to_server + self.data_to_client == 0 {
+            return None;
+        }
+        let until = match self.closed {
+            Closed::Open | Closed::HalfClosed => capture_end,
+            Closed::Fin | Closed::Rst => self.end,
+        };
+        Some((self.established_at.unwrap_or(self.start), until))
+    }
+}
+
 /// The datagrams between one client socket and one server socket.
 #[derive(Debug, Clone, Serialize)]
 pub struct UdpExchange {
@@ -891,19 +909,9 @@ impl<'o> Builder<'o> {
             .collect();
         for (key, c) in keys {
             let s = servers.get_mut(&key).expect("entry made above");
-            // A connected socket exists once the handshake completed, or when
-            // data flowed on a conversation begun before the capture.
-            let connected = c.handshake || c.data_to_server + c.data_to_client > 0;
-            if connected {
+            if let Some(interval) = c.connected_interval(end) {
                 s.connected += 1;
-                let open_until = match c.closed {
-                    Closed::Open | Closed::HalfClosed => end,
-                    _ => c.end,
-                };
-                intervals
-                    .entry(key.clone())
-                    .or_default()
-                    .push((c.established_at.unwrap_or(c.start), open_until));
+                intervals.entry(key.clone()).or_default().push(interval);
             }
             if !s.clients.contains(&c.client) {
                 s.clients.push(c.client.clone());
@@ -940,8 +948,8 @@ impl<'o> Builder<'o> {
     }
 }
 
-/// The most intervals open at one instant.
-fn max_overlap(intervals: &[(f64, f64)]) -> usize {
+/// The most intervals `(open, close)` open at one instant.
+pub fn max_overlap(intervals: &[(f64, f64)]) -> usize {
     let mut events: Vec<(f64, i32)> = intervals
         .iter()
         .flat_map(|&(a, b)| [(a, 1), (b, -1)])

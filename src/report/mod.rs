@@ -11,6 +11,7 @@ mod html;
 pub mod load;
 mod markdown;
 pub mod model;
+pub mod traces;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,10 +67,11 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         .started_at
         .or_else(|| lines.first().map(|l| l.at))
         .unwrap_or(0.0);
-    let timeline = lines
+    let timeline: Vec<TimelineEntry> = lines
         .into_iter()
         .map(|l| TimelineEntry {
             at: rfc3339(l.at),
+            unix: l.at,
             t: l.at - origin,
             host: l.host,
             program: l.program,
@@ -97,8 +99,9 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         },
         bench: input.bench.clone(),
         steps: input.steps.clone(),
+        programs: input.programs.clone(),
+        answers: answers::answers(&captures, &timeline, &input.programs, &names),
         timeline,
-        answers: answers::answers(&captures, &names),
         captures,
     }
 }

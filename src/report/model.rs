@@ -26,6 +26,8 @@ pub struct RunInput {
     /// Program output and stdin lines, any order (the report sorts them).
     pub lines: Vec<LineRecord>,
     pub captures: Vec<CaptureRecord>,
+    /// Every program started in the background, in start order.
+    pub programs: Vec<ProgramRecord>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -127,6 +129,20 @@ pub struct LineRecord {
     pub step: Option<String>,
 }
 
+/// A program the run started under a name (`client-C` running `udp_client`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramRecord {
+    pub name: String,
+    pub host: String,
+    /// `tcp_server`, `udp_client`, …
+    pub program: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureRecord {
     pub name: String,
@@ -149,6 +165,7 @@ pub struct RunReport {
     pub run: RunSummary,
     pub bench: BenchInfo,
     pub steps: Vec<StepRecord>,
+    pub programs: Vec<ProgramRecord>,
     /// Sorted by time.
     pub timeline: Vec<TimelineEntry>,
     pub captures: Vec<CaptureReport>,
@@ -176,6 +193,8 @@ pub struct RunSummary {
 pub struct TimelineEntry {
     /// RFC 3339 UTC, from the host's clock.
     pub at: String,
+    /// The same, unix seconds.
+    pub unix: f64,
     /// Seconds since the run started (or the first line).
     pub t: f64,
     pub host: String,

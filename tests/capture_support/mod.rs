@@ -55,7 +55,8 @@ pub fn programs() -> PathBuf {
     target_dir()
 }
 
-/// One line a program printed (`stdout`/`stderr`) or was sent (`stdin`).
+/// One line a program printed (`stdout`/`stderr`), was sent (`stdin`), or
+/// its start (`start`, the text is the program).
 #[derive(Debug, Clone)]
 pub struct LogLine {
     /// Unix seconds, when the line was seen.
@@ -64,6 +65,8 @@ pub struct LogLine {
     pub program: String,
     pub stream: &'static str,
     pub text: String,
+    /// The lab step it belongs to, when the test says.
+    pub step: Option<&'static str>,
 }
 
 pub type Log = Arc<Mutex<Vec<LogLine>>>;
@@ -82,6 +85,7 @@ pub struct MiniBench {
     children: Vec<Child>,
     /// Every program's lines, for the report tests' timeline.
     pub log: Log,
+    started: usize,
 }
 
 pub const ADDRS: [(&str, &str); 3] = [("A", "10.0.3.1"), ("B", "10.0.3.2"), ("C", "10.0.3.3")];
@@ -94,6 +98,7 @@ impl MiniBench {
             made: Vec::new(),
             children: Vec::new(),
             log: Log::default(),
+            started: 0,
         };
         let sw = bench.add_ns("sw");
         sh(
@@ -180,7 +185,11 @@ impl MiniBench {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `{program}` on {host}: {e}"));
         let stdin = child.stdin.take();
-        let tag = Some((self.log.clone(), host.to_string(), program.to_string()));
+        // Unique names, as a lab gives them (`client-B1`): output is matched by name.
+        self.started += 1;
+        let name = format!("{program}-{}", self.started);
+        let tag = Some((self.log.clone(), host.to_string(), name));
+        record(&tag, "start", program);
         let lines = reader(
             child.stdout.take().expect("piped"),
             child.stderr.take().expect("piped"),
@@ -299,6 +308,7 @@ fn record(tag: &Tag, stream: &'static str, text: &str) {
             program: program.clone(),
             stream,
             text: text.to_string(),
+            step: None,
         });
     }
 }
@@ -390,18 +400,10 @@ impl Program {
     }
 }
 
-/// The lab's three exchanges, captured on A's eth0.
-pub struct LabCaptures {
-    pub dir: PathBuf,
-    pub iterative: PathBuf,
-    pub udp: PathBuf,
-    pub threaded: PathBuf,
-}
-
 /// I.8-I.10: B is served by the iterative server; C connects and sends a
 /// line while B is served; B quits; C is answered and quits.
-pub fn iterative_exchange(bench: &mut MiniBench, file: &Path) {
-    let cap = bench.capture("A", file);
+pub fn iterative_exchange(bench: &mut MiniBench, captures: &[(&str, &Path)]) {
+    let caps: Vec<Capture> = captures.iter().map(|(h, f)| bench.capture(h, f)).collect();
     let mut server = bench.start("A", "tcp_server", &["--bind", "10.0.3.1"]);
     server.expect("listening on");
     let mut b = bench.start("B", "tcp_client", &["--server", "10.0.3.1"]);
@@ -421,13 +423,15 @@ pub fn iterative_exchange(bench: &mut MiniBench, file: &Path) {
     server.expect("Waiting for a new client");
     bench.stop(&server);
     std::thread::sleep(Duration::from_millis(200));
-    bench.stop_capture(cap);
+    for cap in caps {
+        bench.stop_capture(cap);
+    }
 }
 
 /// I.12: B and C each send a datagram and are answered at once; B's `quit`
 /// ends the server; C's next datagram draws ICMP port unreachable.
-pub fn udp_exchange(bench: &mut MiniBench, file: &Path) {
-    let cap = bench.capture("A", file);
+pub fn udp_exchange(bench: &mut MiniBench, captures: &[(&str, &Path)]) {
+    let caps: Vec<Capture> = captures.iter().map(|(h, f)| bench.capture(h, f)).collect();
     let mut server = bench.start("A", "udp_server", &["--bind", "10.0.3.1"]);
     server.expect("listening on");
     let mut b = bench.start("B", "udp_client", &["--server", "10.0.3.1"]);
@@ -450,12 +454,14 @@ pub fn udp_exchange(bench: &mut MiniBench, file: &Path) {
     c.expect("Sent: again");
     bench.wait(c.pid, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(200));
-    bench.stop_capture(cap);
+    for cap in caps {
+        bench.stop_capture(cap);
+    }
 }
 
 /// II: four clients (two on B, two on C) served at once by the threaded server.
-pub fn threaded_exchange(bench: &mut MiniBench, file: &Path) {
-    let cap = bench.capture("A", file);
+pub fn threaded_exchange(bench: &mut MiniBench, captures: &[(&str, &Path)]) {
+    let caps: Vec<Capture> = captures.iter().map(|(h, f)| bench.capture(h, f)).collect();
     let mut server = bench.start("A", "tcp_threaded_server", &["--bind", "10.0.3.1"]);
     server.expect("listening on");
     let mut clients = Vec::new();
@@ -478,21 +484,49 @@ pub fn threaded_exchange(bench: &mut MiniBench, file: &Path) {
     server.expect("Open connections: 0");
     bench.stop(&server);
     std::thread::sleep(Duration::from_millis(200));
-    bench.stop_capture(cap);
+    for cap in caps {
+        bench.stop_capture(cap);
+    }
 }
 
-/// Runs the three exchanges on a fresh mini bench, captures in `dir`.
-pub fn lab_captures(dir: &Path) -> (LabCaptures, Vec<LogLine>) {
+/// One capture of [`lab_captures`]: name, host, step that started it, file.
+pub struct LabCapture {
+    pub name: &'static str,
+    pub host: &'static str,
+    pub step: &'static str,
+    pub file: PathBuf,
+}
+
+/// Runs the three exchanges on a fresh mini bench, captured where the seed
+/// lab captures (B in part I, B and C in part II) plus on A for the
+/// iterative server; pcaps in `dir`.
+pub fn lab_captures(dir: &Path) -> (Vec<LabCapture>, Vec<LogLine>) {
     let mut bench = MiniBench::new();
-    let caps = LabCaptures {
-        dir: dir.to_path_buf(),
-        iterative: dir.join("iterative.pcap"),
-        udp: dir.join("udp.pcap"),
-        threaded: dir.join("threaded.pcap"),
+    let cap = |name, host, step| LabCapture {
+        name,
+        host,
+        step,
+        file: dir.join(format!("{name}.pcap")),
     };
-    iterative_exchange(&mut bench, &caps.iterative);
-    udp_exchange(&mut bench, &caps.udp);
-    threaded_exchange(&mut bench, &caps.threaded);
+    let caps = vec![
+        cap("cap-A", "A", "I.7"),
+        cap("cap-B", "B", "I.7"),
+        cap("cap-udp", "B", "I.12"),
+        cap("cap-B2", "B", "II.1"),
+        cap("cap-C2", "C", "II.1"),
+    ];
+    let on = |i: usize| (caps[i].host, caps[i].file.as_path());
+    let mark = |bench: &MiniBench, step: &'static str| {
+        for l in bench.log.lock().unwrap().iter_mut() {
+            l.step.get_or_insert(step);
+        }
+    };
+    iterative_exchange(&mut bench, &[on(0), on(1)]);
+    mark(&bench, "I.10");
+    udp_exchange(&mut bench, &[on(2)]);
+    mark(&bench, "I.12");
+    threaded_exchange(&mut bench, &[on(3), on(4)]);
+    mark(&bench, "II.3");
     let log = bench.log.lock().unwrap().clone();
     (caps, log)
 }
