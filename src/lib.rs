@@ -24,6 +24,7 @@ pub mod hostops;
 pub mod lab;
 pub mod remote;
 pub mod report;
+pub mod run;
 pub mod ssh;
 pub mod testbed;
 pub mod util;
@@ -58,7 +59,8 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Clean(_) => Err(Error::Usage("`clean` is not built yet".to_string())),
         Command::Plan(args) => lab::plan_command(&g, &args),
         Command::List => lab::list_command(&g),
-        Command::Run(_) | Command::Report(_) => {
+        Command::Run(args) => run::command(&g, &args),
+        Command::Report(_) => {
             let _ = &g;
             Err(Error::Usage("the lab engine is not built yet".to_string()))
         }

@@ -85,8 +85,12 @@ pub enum Op {
     },
     Run {
         call: String,
+        /// The program and its arguments, for people.
+        argv: String,
         timeout: Duration,
         exit: i32,
+        /// Template values escaped; `pattern` is the same for people.
+        regex: Option<String>,
         pattern: Option<String>,
         /// A name for its output files.
         label: String,
@@ -102,9 +106,21 @@ pub enum Op {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PlanCheck {
-    Match { regex: String, within: Duration },
-    Absent { regex: String, window: Duration },
-    Exit { code: i32, within: Duration },
+    /// `regex` has template values escaped; `pattern` is the same for people.
+    Match {
+        regex: String,
+        pattern: String,
+        within: Duration,
+    },
+    Absent {
+        regex: String,
+        pattern: String,
+        window: Duration,
+    },
+    Exit {
+        code: i32,
+        within: Duration,
+    },
 }
 
 impl Op {
@@ -328,6 +344,7 @@ impl Plan {
                                 stream: Stream::Stderr,
                                 check: PlanCheck::Match {
                                     regex: "listening on".into(),
+                                    pattern: "listening on".into(),
                                     within: CAPTURE_READY,
                                 },
                             },
@@ -396,6 +413,7 @@ impl Plan {
                                 ),
                                 PlanCheck::Match {
                                     regex: pattern.expand_regex(&sc),
+                                    pattern: pattern.expand(&sc),
                                     within: *within,
                                 },
                             ),
@@ -407,6 +425,7 @@ impl Plan {
                                 ),
                                 PlanCheck::Absent {
                                     regex: pattern.expand_regex(&sc),
+                                    pattern: pattern.expand(&sc),
                                     window: *window,
                                 },
                             ),
@@ -460,9 +479,11 @@ impl Plan {
                                 ),
                                 Op::Run {
                                     call: remote::call("lc_run", &cargs),
+                                    argv: words(&short_argv(program, &argv)),
                                     timeout: *timeout,
                                     exit: *exit,
-                                    pattern: regex,
+                                    regex,
+                                    pattern: pattern.as_ref().map(|p| p.expand(&sc)),
                                     label: format!("{}-{program}", step.id),
                                 },
                             );
@@ -560,7 +581,7 @@ impl Plan {
                 }
             }
         }
-        let _ = writeln!(s, "\nEach `lc_*` call runs on its host as: the host's variables, then the functions below, then the call.");
+        let _ = writeln!(s, "\nEach `lc_*` call runs on its host in the run's agent: one shell on one SSH channel, started as\n  exec setsid -w sh -c '<the variables below; the functions below; lc_agent>'\nwhich stops the run's programs when the channel closes.");
         for h in &self.hosts {
             if let Some(host) = bench.host(h) {
                 let _ = write!(s, "  {h}  {}", remote::header(host, &self.run_id));

@@ -53,11 +53,15 @@ ours() {
 # livegroups PGID...: those with a live (non-zombie) process
 livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") { print $1 }' | sort -u; }
 # stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go;
-# prints `stopped|alive PGID NAME STEP RUN` per group, removes the procs file of those gone
+# prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
+# removes the procs file of each group gone
 stopgroups() {
   set -- $(for g in "$@"; do ours "$g" && echo "$g"; done)
+  info=$(for g in "$@"; do echo "$g $(field name "$g") $(field step "$g") $(field run "$g")"; done)
+  first=" $(livegroups "$@" | tr '\n' ' ') "
+  live=$first
   for sig in INT TERM KILL; do
-    live=$(livegroups "$@")
+    live=$(livegroups $live)
     [ -n "$live" ] || break
     for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
     i=0
@@ -65,14 +69,15 @@ stopgroups() {
   done
   rc=0
   live=" $(livegroups "$@" | tr '\n' ' ') "
-  for g in "$@"; do
-    line="$g $(field name "$g") $(field step "$g") $(field run "$g")"
+  echo "$info" | while read -r g rest; do
+    [ -n "$g" ] || continue
     case "$live" in
-      *" $g "*) echo "alive $line"; rc=1 ;;
-      *) rm -f "$P/$g"; echo "stopped $line" ;;
+      *" $g "*) echo "alive $g $rest"; rc=1 ;;
+      *) rm -f "$P/$g"
+         case "$first" in *" $g "*) echo "stopped $g $rest" ;; *) echo "ended $g $rest" ;; esac ;;
     esac
   done
-  return $rc
+  [ -z "$(livegroups "$@")" ]
 }
 registered() { ls "$P" 2>/dev/null | grep -E '^[0-9]+$'; }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
@@ -90,7 +95,8 @@ g=$$
 printf "name=%s\nstep=%s\nrun=%s\nstarted=%s\nboot=%s\nstart=%s\n" "$n" "$step" "$run" "$(date +%s)" "$(cat /proc/sys/kernel/random/boot_id)" "$(sed "s/^.*) //" /proc/$g/stat | cut -d" " -f20)" >"$P/.$g" && mv "$P/.$g" "$P/$g"
 echo "$g" >"$d/$n.pgid"
 ts() { while IFS= read -r l; do printf "%s %s\n" "$(date +%s.%N)" "$l"; done; }
-{ { (trap - INT HUP; "$@" <>"$d/$n.in"; echo $? >"$d/$n.rc") 2>&1 1>&3 3>&- | ts >>"$d/$n.err"; } 3>&1 | ts >>"$d/$n.out"; }'
+{ { (trap - INT HUP; "$@" <>"$d/$n.in"; echo $? >"$d/$n.rc") 2>&1 1>&3 3>&- | ts >>"$d/$n.err"; } 3>&1 | ts >>"$d/$n.out"; }
+rm -f "$P/$g"'
 # lc_start NAME STEP PROGRAM ARGS...: start in a new session (setsid); prints the group id
 lc_start() {
   n=$1 step=$2; shift 2
@@ -120,17 +126,17 @@ lc_send() {
 }
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
 lc_run() { t=$1; shift; cd "$D" && timeout -k 1 "$t" "$@" </dev/null; }
-# lc_poll FILE OFFSET ... -- NAME...: `@@ FILE SIZE` and the bytes from OFFSET to SIZE per file,
-# then `@@st NAME rc N|alive|gone` per program
+# lc_poll FILE:OFFSET ... -- NAME...: per file `@@ FILE SIZE` then its bytes from OFFSET to SIZE;
+# then per program `@@st NAME rc N|alive|gone`
 lc_poll() {
   cd "$D" || return 3
-  while [ $# -ge 2 ] && [ "$1" != -- ]; do
-    z=$(stat -c %s "$1" 2>/dev/null || echo 0)
-    echo "@@ $1 $z"
-    if [ "$z" -gt "$2" ]; then tail -c +$(($2 + 1)) "$1" | head -c $((z - $2)); fi
-    shift 2
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    f=${1%:*} o=${1##*:}; shift
+    z=$(stat -c %s "$f" 2>/dev/null || echo 0)
+    echo "@@ $f $z"
+    if [ "$z" -gt "$o" ]; then tail -c +$((o + 1)) "$f" | head -c $((z - o)); fi
   done
-  [ "$1" = -- ] && shift
+  [ $# -gt 0 ] && shift
   [ $# -gt 0 ] || return 0
   pg=" $(ps -e -o pgid= -o stat= | awk '$2 !~ /^Z/ { print $1 }' | tr '\n' ' ') "
   for n in "$@"; do
@@ -139,9 +145,25 @@ lc_poll() {
     fi
   done
 }
-# lc_watchdog: wait for end-of-file on stdin (labctl ending the run, or its connection
-# dropping), then stop this run's groups
-lc_watchdog() { trap '' HUP INT PIPE; cat >/dev/null; lc_stop_run >/dev/null 2>&1; }
+# lc_agent: the run's command loop on this host, on one long-lived SSH channel. A request is one
+# line: a command, base64-encoded; it runs in a subshell with stdin from /dev/null and default
+# signal handling (programs it starts must die on SIGINT). A reply is
+# `@@reply OUT_BYTES ERR_BYTES STATUS` then the command's stdout and stderr. At end of input —
+# labctl ended the run, or its connection dropped because labctl died — it stops this run's groups.
+lc_agent() {
+  trap '' HUP INT PIPE
+  while IFS= read -r req; do
+    if printf '%s\n' "$req" | base64 -d >"$D/.cmd" 2>/dev/null; then
+      (trap - HUP INT PIPE; . "$D/.cmd") >"$D/.out" 2>"$D/.err" </dev/null
+      rc=$?
+    else
+      : >"$D/.out"; echo "labctl-agent: bad request" >"$D/.err"; rc=255
+    fi
+    printf '@@reply %s %s %s\n' "$(wc -c <"$D/.out")" "$(wc -c <"$D/.err")" "$rc"
+    cat "$D/.out" "$D/.err"
+  done
+  lc_stop_run >/dev/null 2>&1
+}
 "#;
 
 /// The variables [`LIB`] needs for `host` and run `run_id` (empty for no run).
@@ -179,18 +201,67 @@ pub fn stop_all_cmd(host: &Host) -> String {
     script(host, "", "lc_stop_all")
 }
 
-/// Stops the groups of one run on `host` (what the watchdog does).
+/// Stops the groups of one run on `host` (what the agent does when its input ends).
 pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
     script(host, run_id, "lc_stop_run")
 }
 
-/// The watchdog of one run on one host, for a long-lived channel (see `lc_watchdog`).
-/// In its own session, so nothing sshd does to the login's group reaches it.
-pub fn watchdog_cmd(host: &Host, run_id: &str) -> String {
+/// The run's agent on one host (see `lc_agent` in [`LIB`]): labctl's commands
+/// for the run go through it on one long-lived channel, and it is the
+/// watchdog — when its input ends, because labctl ended the run or its
+/// connection dropped, it stops the run's programs. In its own session, so
+/// nothing sshd does to the login's process group reaches it.
+pub fn agent_cmd(host: &Host, run_id: &str) -> String {
     format!(
-        "exec setsid -w sh -c {} labctl-watchdog",
-        shell_quote(&script(host, run_id, "lc_watchdog"))
+        "exec setsid -w sh -c {} labctl-agent",
+        shell_quote(&script(host, run_id, "lc_agent"))
     )
+}
+
+/// One request line for the agent: `cmd`, base64-encoded, and a newline.
+pub fn agent_request(cmd: &str) -> Vec<u8> {
+    let mut v = base64(cmd.as_bytes()).into_bytes();
+    v.push(b'\n');
+    v
+}
+
+/// The agent's reply to one request, parsed from the front of `buf`:
+/// `(stdout, stderr, status, bytes used)`, or `None` while incomplete.
+pub fn parse_agent_reply(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32, usize)> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let head = String::from_utf8_lossy(&buf[..nl]);
+    let mut w = head.trim().strip_prefix("@@reply ")?.split_whitespace();
+    let out: usize = w.next()?.parse().ok()?;
+    let err: usize = w.next()?.parse().ok()?;
+    let rc: i32 = w.next()?.parse().ok()?;
+    let start = nl + 1;
+    if buf.len() < start + out + err {
+        return None;
+    }
+    Some((
+        buf[start..start + out].to_vec(),
+        buf[start + out..start + out + err].to_vec(),
+        rc,
+        start + out + err,
+    ))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
 }
 
 /// Creates the run's remote directory and the registry (mode 0700).
@@ -218,7 +289,7 @@ pub struct Stopped {
     pub alive: bool,
 }
 
-/// Parses the lines of a stop's stdout.
+/// Parses the lines of a stop's stdout (groups that had already ended are left out).
 pub fn parse_stop_output(stdout: &str) -> Vec<Stopped> {
     stdout
         .lines()
@@ -249,11 +320,10 @@ pub struct PollFile {
 
 /// The `lc_poll` call for these files and programs.
 pub fn poll_call(files: &[PollFile], names: &[String]) -> String {
-    let mut args: Vec<String> = Vec::new();
-    for f in files {
-        args.push(f.file.clone());
-        args.push(f.offset.to_string());
-    }
+    let mut args: Vec<String> = files
+        .iter()
+        .map(|f| format!("{}:{}", f.file, f.offset))
+        .collect();
     args.push("--".into());
     args.extend(names.iter().cloned());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -403,6 +473,19 @@ mod tests {
                 ("b".to_string(), ProgState::Alive)
             ]
         );
+    }
+
+    #[test]
+    fn agent_frames() {
+        assert_eq!(base64(b"lc_stop a"), "bGNfc3RvcCBh");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+        let buf = b"@@reply 3 2 1\nouterr@@reply";
+        assert_eq!(
+            parse_agent_reply(buf),
+            Some((b"out".to_vec(), b"er".to_vec(), 1, 19))
+        );
+        assert_eq!(parse_agent_reply(b"@@reply 3 2 1\nou"), None);
     }
 
     #[test]

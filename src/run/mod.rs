@@ -1,0 +1,457 @@
+//! `labctl run`: executes a [`Plan`] on a bench and reports as it goes.
+//!
+//! Threads: one worker per host owns that host's SSH session
+//! ([`worker`]; started through [`ssh::for_each_host`]); this thread walks
+//! the plan, sending each action's ops to the hosts it involves and waiting
+//! for all of them; one reporter thread receives every [`Event`] and writes
+//! the run directory ([`rundir`]) and the terminal ([`reporter`]).
+//!
+//! Nothing is left running: at the end — passed, failed, or Ctrl-C (a flag
+//! set by signal-hook, noticed by the executor and inside every wait) —
+//! every worker stops its host's programs of this run and verifies they are
+//! gone; each host also runs a watchdog that does the same if labctl's
+//! connection drops. `--dry-run` walks the same plan without any effect.
+
+pub mod event;
+pub mod reporter;
+pub mod rundir;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use event::{now_unix, Event, HostInfo, Outcome, StepInfo};
+use worker::{Job, OpsResult, Shared};
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::config::hosts::{Bench, Host};
+use crate::error::Error;
+use crate::lab::{self, plan::select_steps, Inputs, Lab, Plan};
+use crate::ssh::{self, ConnectOptions};
+
+/// `labctl run`.
+pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
+    let inputs = Inputs::load(g, &args.select)?;
+    let selection = select_steps(&inputs.lab, &args.steps)?;
+    let benches: Vec<&Bench> = inputs.benches().collect();
+    let [bench] = benches.as_slice() else {
+        return Err(Error::Usage(
+            "`run` works on one bench at a time: choose it with `--bench NAME`".to_string(),
+        ));
+    };
+    let lab = &inputs.lab;
+    let id = lab::run_id(&lab.name, bench.in_room().then_some(bench.name.as_str()));
+    // Planned before anything is created: a planning error leaves no trace.
+    let plan = Plan::build(lab, bench, &selection, &id)?;
+    let stop = interrupt_flag()?;
+    if args.dry_run {
+        return dry_run(lab, bench, &plan);
+    }
+    let parent = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
+    let (dir, id) = rundir::create(&parent, &id)?;
+    let plan = if id == plan.run_id {
+        plan
+    } else {
+        Plan::build(lab, bench, &selection, &id)?
+    };
+    let opts = ConnectOptions {
+        accept_new: g.accept_new,
+        ..ConnectOptions::default()
+    };
+    execute(lab, bench, &plan, &dir, &opts, &stop)
+}
+
+trait BenchExt {
+    fn in_room(&self) -> bool;
+}
+
+impl BenchExt for Bench {
+    fn in_room(&self) -> bool {
+        self.hosts.first().is_some_and(|h| h.in_room)
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP set the returned flag; a second one ends labctl at once (130).
+fn interrupt_flag() -> Result<Arc<AtomicBool>, Error> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            crate::error::exit::INTERRUPTED,
+            Arc::clone(&flag),
+        )
+        .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
+        .map_err(|e| Error::Local(format!("cannot handle signals: {e}")))?;
+    }
+    Ok(flag)
+}
+
+fn run_started(
+    lab: &Lab,
+    bench: &Bench,
+    plan: &Plan,
+    dir: Option<PathBuf>,
+    dry_run: bool,
+) -> Event {
+    Event::RunStarted {
+        run_id: plan.run_id.clone(),
+        lab: lab.name.clone(),
+        lab_title: lab.title.clone(),
+        lab_file: lab.source.path.clone(),
+        bench: bench.name.clone(),
+        hosts: plan
+            .hosts
+            .iter()
+            .filter_map(|h| bench.host(h))
+            .map(|h| HostInfo {
+                name: h.name.clone(),
+                cidr: h.cidr(),
+                interface: h.interface.clone(),
+                endpoint: h.endpoint(),
+            })
+            .collect(),
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| StepInfo {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                needed: s.needed,
+                hosts: lab
+                    .step(&s.id)
+                    .map(|i| lab.steps[i].hosts.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        dir,
+        dry_run,
+        at: now_unix(),
+    }
+}
+
+/// `--dry-run`: the same plan, the same reporter; every op is skipped.
+fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan) -> Result<(), Error> {
+    let mut term = reporter::Terminal::new(&plan.hosts, false);
+    term.event(&run_started(lab, bench, plan, None, true));
+    let t0 = Instant::now();
+    for s in &plan.steps {
+        term.event(&Event::StepStarted {
+            step: s.id.clone(),
+            title: s.title.clone(),
+            needed: s.needed,
+            at: now_unix(),
+        });
+        for a in &s.actions {
+            for o in &a.ops {
+                term.event(&Event::Skipped {
+                    step: s.id.clone(),
+                    host: o.host.clone(),
+                    what: o.what.clone(),
+                    cmd: o.op.shown().map(str::to_string),
+                });
+            }
+        }
+    }
+    term.event(&Event::RunFinished {
+        outcome: Outcome::Passed,
+        steps_passed: 0,
+        steps_failed: 0,
+        steps_not_run: plan.steps.len(),
+        checks_passed: 0,
+        checks_failed: 0,
+        secs: t0.elapsed().as_secs_f64(),
+        dir: None,
+        at: now_unix(),
+    });
+    Ok(())
+}
+
+/// How the plan's walk ended.
+struct Walk {
+    passed: usize,
+    failed: usize,
+    outcome: Outcome,
+    fatal: Option<Error>,
+    failure: Option<String>,
+}
+
+fn execute(
+    lab: &Lab,
+    bench: &Bench,
+    plan: &Plan,
+    dir: &std::path::Path,
+    opts: &ConnectOptions,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Error> {
+    let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
+    let mut run_dir = rundir::RunDir::new(dir)?;
+    run_dir.write_json("plan.json", plan);
+    let (ev_tx, ev_rx) = channel::<Event>();
+    let live = std::io::stderr().is_terminal();
+    let t0 = Instant::now();
+    let _ = ev_tx.send(run_started(
+        lab,
+        bench,
+        plan,
+        Some(dir.to_path_buf()),
+        false,
+    ));
+    let mut jobs: BTreeMap<String, Sender<Job>> = BTreeMap::new();
+    let mut inboxes: Vec<Mutex<Option<Receiver<Job>>>> = Vec::new();
+    for h in &hosts {
+        let (tx, rx) = channel();
+        jobs.insert(h.name.clone(), tx);
+        inboxes.push(Mutex::new(Some(rx)));
+    }
+
+    std::thread::scope(|s| {
+        let host_names = plan.hosts.clone();
+        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, live));
+
+        let (ready_tx, ready_rx) = channel::<Result<(), Error>>();
+        let shared = Shared {
+            run_id: plan.run_id.clone(),
+            dir: Some(dir.to_path_buf()),
+            events: ev_tx.clone(),
+            stop: Arc::clone(stop),
+        };
+        let hosts_ref = &hosts;
+        let inboxes = &inboxes;
+        let workers = s.spawn(move || {
+            ssh::for_each_host(hosts_ref, opts, |h, sess| {
+                let i = hosts_ref
+                    .iter()
+                    .position(|x| std::ptr::eq(*x, h))
+                    .expect("one of the hosts");
+                let rx = inboxes[i]
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.take())
+                    .expect("each inbox is taken once");
+                worker::run(h, sess, shared.clone(), rx, ready_tx.clone());
+            })
+        });
+
+        // Every host connected and prepared, or the first reason one is not.
+        let mut setup_error = None;
+        for _ in 0..hosts.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let _ = ev_tx.send(Event::Problem {
+                        host: None,
+                        message: e.to_string(),
+                    });
+                    setup_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    setup_error.get_or_insert(Error::Host("a host worker ended early".into()));
+                }
+            }
+        }
+
+        let walk = match setup_error {
+            Some(e) => Walk {
+                passed: 0,
+                failed: 0,
+                outcome: Outcome::Failed,
+                fatal: Some(e),
+                failure: None,
+            },
+            None => walk(plan, &jobs, &ev_tx, stop),
+        };
+
+        // Stop everything on every host, whatever happened.
+        let mut waits = Vec::new();
+        for tx in jobs.values() {
+            let (rtx, rrx) = channel();
+            if tx.send(Job::Finish { reply: rtx }).is_ok() {
+                waits.push(rrx);
+            }
+        }
+        for w in waits {
+            let _ = w.recv();
+        }
+        drop(jobs);
+        let _ = workers.join();
+
+        let interrupted = stop.load(Ordering::SeqCst) || walk.outcome == Outcome::Interrupted;
+        let outcome = if interrupted {
+            Outcome::Interrupted
+        } else {
+            walk.outcome
+        };
+        let _ = ev_tx.send(Event::RunFinished {
+            outcome,
+            steps_passed: walk.passed,
+            steps_failed: walk.failed,
+            steps_not_run: plan.steps.len() - walk.passed - walk.failed,
+            checks_passed: 0,
+            checks_failed: 0,
+            secs: t0.elapsed().as_secs_f64(),
+            dir: Some(dir.to_path_buf()),
+            at: now_unix(),
+        });
+        drop(ev_tx);
+        let write_error = reporter.join().unwrap_or(None);
+        if let Some(e) = write_error {
+            eprintln!("labctl: {e}");
+        }
+        if interrupted {
+            return Err(Error::Interrupted);
+        }
+        if let Some(e) = walk.fatal {
+            return Err(e);
+        }
+        match outcome {
+            Outcome::Passed => Ok(()),
+            _ => Err(Error::Failed(
+                walk.failure.unwrap_or_else(|| "the run failed".to_string()),
+            )),
+        }
+    })
+}
+
+/// Walks the steps in order; stops at the first failed step.
+fn walk(
+    plan: &Plan,
+    jobs: &BTreeMap<String, Sender<Job>>,
+    ev: &Sender<Event>,
+    stop: &AtomicBool,
+) -> Walk {
+    let mut w = Walk {
+        passed: 0,
+        failed: 0,
+        outcome: Outcome::Passed,
+        fatal: None,
+        failure: None,
+    };
+    for step in &plan.steps {
+        if stop.load(Ordering::SeqCst) {
+            w.outcome = Outcome::Interrupted;
+            break;
+        }
+        let t0 = Instant::now();
+        let _ = ev.send(Event::StepStarted {
+            step: step.id.clone(),
+            title: step.title.clone(),
+            needed: step.needed,
+            at: now_unix(),
+        });
+        let mut outcome = Outcome::Passed;
+        for action in &step.actions {
+            // Each host's ops of this action, in order; the hosts at once.
+            let mut by_host: Vec<(String, Vec<lab::plan::PlanOp>)> = Vec::new();
+            for o in &action.ops {
+                match by_host.iter_mut().find(|(h, _)| *h == o.host) {
+                    Some((_, v)) => v.push(o.clone()),
+                    None => by_host.push((o.host.clone(), vec![o.clone()])),
+                }
+            }
+            let mut replies = Vec::new();
+            for (h, ops) in by_host {
+                let (rtx, rrx) = channel();
+                let sent = jobs.get(&h).is_some_and(|tx| {
+                    tx.send(Job::Ops {
+                        step: step.id.clone(),
+                        ops,
+                        reply: rtx,
+                    })
+                    .is_ok()
+                });
+                if sent {
+                    replies.push((h, rrx));
+                } else {
+                    w.fatal
+                        .get_or_insert(Error::Host(format!("host `{h}`: its worker ended")));
+                    outcome = Outcome::Failed;
+                }
+            }
+            for (h, r) in replies {
+                match r.recv() {
+                    Ok(OpsResult::Ok) => {}
+                    Ok(OpsResult::Failed(m)) => {
+                        outcome = Outcome::Failed;
+                        w.failure.get_or_insert(m);
+                    }
+                    Ok(OpsResult::Interrupted) => {
+                        if outcome == Outcome::Passed {
+                            outcome = Outcome::Interrupted;
+                        }
+                    }
+                    Ok(OpsResult::Fatal(e)) => {
+                        outcome = Outcome::Failed;
+                        let _ = ev.send(Event::Problem {
+                            host: Some(h.clone()),
+                            message: e.to_string(),
+                        });
+                        w.fatal.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        outcome = Outcome::Failed;
+                        w.fatal
+                            .get_or_insert(Error::Host(format!("host `{h}`: its worker ended")));
+                    }
+                }
+            }
+            if outcome != Outcome::Passed || stop.load(Ordering::SeqCst) {
+                if outcome == Outcome::Passed {
+                    outcome = Outcome::Interrupted;
+                }
+                break;
+            }
+        }
+        let _ = ev.send(Event::StepFinished {
+            step: step.id.clone(),
+            outcome,
+            secs: t0.elapsed().as_secs_f64(),
+        });
+        match outcome {
+            Outcome::Passed => w.passed += 1,
+            Outcome::Failed => {
+                w.failed += 1;
+                w.outcome = Outcome::Failed;
+                break;
+            }
+            Outcome::Interrupted => {
+                w.outcome = Outcome::Interrupted;
+                break;
+            }
+        }
+    }
+    w
+}
+
+/// The reporter thread: every event to the run directory and the terminal,
+/// in arrival order; fills in the expectation counts of the summary.
+fn report_events(
+    rx: Receiver<Event>,
+    mut dir: rundir::RunDir,
+    hosts: &[String],
+    live: bool,
+) -> Option<String> {
+    let mut term = reporter::Terminal::new(hosts, live);
+    for mut e in rx {
+        if let Event::RunFinished {
+            checks_passed,
+            checks_failed,
+            ..
+        } = &mut e
+        {
+            *checks_passed = term.checks_passed;
+            *checks_failed = term.checks_failed;
+        }
+        dir.event(&e);
+        term.event(&e);
+    }
+    dir.error.take()
+}

@@ -1,0 +1,231 @@
+//! Draws a run's events on the terminal, nextest style: a line per step,
+//! ✔/✘ per expectation and action, a summary with the failures repeated at
+//! the end. On a terminal each host also gets a live spinner (indicatif)
+//! showing what it is doing; off a terminal, plain lines only.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::event::{Event, Outcome};
+
+pub struct Terminal {
+    mp: Option<MultiProgress>,
+    bars: BTreeMap<String, ProgressBar>,
+    failures: Vec<String>,
+    pub checks_passed: usize,
+    pub checks_failed: usize,
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+impl Terminal {
+    /// `live`: draw per-host spinners (stderr is a terminal).
+    pub fn new(hosts: &[String], live: bool) -> Terminal {
+        let mut t = Terminal {
+            mp: None,
+            bars: BTreeMap::new(),
+            failures: Vec::new(),
+            checks_passed: 0,
+            checks_failed: 0,
+        };
+        if live {
+            let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            let style = ProgressStyle::with_template("  {prefix:>5} {spinner} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            for h in hosts {
+                let bar = mp.add(ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(h.clone());
+                bar.set_message("connecting");
+                bar.enable_steady_tick(Duration::from_millis(100));
+                t.bars.insert(h.clone(), bar);
+            }
+            t.mp = Some(mp);
+        }
+        t
+    }
+
+    fn say(&self, line: String) {
+        match &self.mp {
+            Some(mp) => mp.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    fn bar(&self, host: &str, msg: String) {
+        if let Some(b) = self.bars.get(host) {
+            b.set_message(msg);
+        }
+    }
+
+    pub fn event(&mut self, e: &Event) {
+        match e {
+            Event::RunStarted {
+                lab,
+                bench,
+                steps,
+                dir,
+                dry_run,
+                run_id,
+                ..
+            } => {
+                let n = steps.len();
+                let where_ = match (dir, dry_run) {
+                    (_, true) => "dry run: nothing is executed".to_string(),
+                    (Some(d), false) => format!("run directory {}", d.display()),
+                    (None, false) => format!("run {run_id}"),
+                };
+                self.say(format!(
+                    "labctl: lab `{lab}` on bench `{bench}`: {n} step{}; {where_}",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            Event::Connected { host, ms } => {
+                self.bar(host, "ready".into());
+                self.say(format!("{:>9}  {host}  connected ({ms} ms)", ""));
+            }
+            Event::Cleaned { host, programs } => self.say(format!(
+                "{:>9}  {host}  stopped what an earlier run left: {}",
+                "",
+                programs.join(", ")
+            )),
+            Event::StepStarted {
+                step,
+                title,
+                needed,
+                ..
+            } => {
+                let needed = if *needed { "  (needed)" } else { "" };
+                self.say(format!("{:>9}  {step}  {title}{needed}", "START"));
+            }
+            Event::OpStarted { step, host, what } => self.bar(host, format!("{step}  {what}")),
+            Event::ActionDone {
+                host,
+                what,
+                ok,
+                detail,
+                secs,
+                step,
+            } => {
+                if *ok {
+                    self.say(format!(
+                        "{:>9}  {host}  {what}  [{secs:.2}s] {}",
+                        "✔",
+                        short(detail, 80)
+                    ));
+                } else {
+                    let m = format!("step `{step}` on host `{host}`: {what}: {detail}");
+                    self.say(format!("{:>9}  {host}  {m}", "✘"));
+                    self.failures.push(m);
+                }
+            }
+            Event::ExpectationPassed {
+                host,
+                what,
+                seen,
+                secs,
+                ..
+            } => {
+                self.checks_passed += 1;
+                self.say(format!(
+                    "{:>9}  {host}  {what}  [{secs:.2}s] {:?}",
+                    "✔",
+                    short(seen, 80)
+                ));
+            }
+            Event::ExpectationFailed { host, message, .. } => {
+                self.checks_failed += 1;
+                self.say(format!("{:>9}  {host}  {message}", "✘"));
+                self.failures.push(message.clone());
+            }
+            Event::Skipped {
+                step,
+                host,
+                what,
+                cmd,
+            } => {
+                self.say(format!("{:>9}  {host}  {step}  {what}", "-"));
+                if let Some(c) = cmd {
+                    self.say(format!("{:>9}  {host}  $ {c}", ""));
+                }
+            }
+            Event::CaptureSaved {
+                host,
+                name,
+                file,
+                bytes,
+                ..
+            } => self.say(format!(
+                "{:>9}  {host}  capture `{name}` saved as {file} ({bytes} bytes)",
+                "⤓"
+            )),
+            Event::StepFinished {
+                step,
+                outcome,
+                secs,
+            } => {
+                let word = match outcome {
+                    Outcome::Passed => "PASS",
+                    Outcome::Failed => "FAIL",
+                    Outcome::Interrupted => "INTR",
+                };
+                self.say(format!("{word:>9}  {step}  [{secs:.2}s]"));
+            }
+            Event::ProgramStopped {
+                host, name, step, ..
+            } => self.say(format!(
+                "{:>9}  {host}  stopped `{name}` (started by step {step})",
+                "■"
+            )),
+            Event::Problem { host, message } => {
+                let h = host.as_deref().unwrap_or("-");
+                self.say(format!("{:>9}  {h}  {message}", "WARN"));
+            }
+            Event::RunFinished {
+                outcome,
+                steps_passed,
+                steps_failed,
+                steps_not_run,
+                checks_passed,
+                checks_failed,
+                secs,
+                dir,
+                ..
+            } => {
+                for b in self.bars.values() {
+                    b.finish_and_clear();
+                }
+                let word = match outcome {
+                    Outcome::Passed => "PASSED",
+                    Outcome::Failed => "FAILED",
+                    Outcome::Interrupted => "INTERRUPTED",
+                };
+                let not_run = if *steps_not_run > 0 {
+                    format!(", {steps_not_run} not run")
+                } else {
+                    String::new()
+                };
+                self.say("────────────".to_string());
+                self.say(format!(
+                    "{:>9}  [{secs:.2}s] {word}: steps {steps_passed} passed, {steps_failed} failed{not_run}; expectations {checks_passed} ✔, {checks_failed} ✘",
+                    "SUMMARY"
+                ));
+                for f in &self.failures {
+                    self.say(format!("{:>9}  {f}", "✘"));
+                }
+                if let Some(d) = dir {
+                    self.say(format!("run directory: {}", d.display()));
+                }
+            }
+            Event::Output { .. } | Event::Sent { .. } => {}
+        }
+    }
+}
