@@ -60,9 +60,6 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Plan(args) => lab::plan_command(&g, &args),
         Command::List => lab::list_command(&g),
         Command::Run(args) => run::command(&g, &args),
-        Command::Report(_) => {
-            let _ = &g;
-            Err(Error::Usage("the lab engine is not built yet".to_string()))
-        }
+        Command::Report(args) => report::command(&args),
     }
 }

@@ -31,6 +31,24 @@ pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
     Ok(report)
 }
 
+/// `labctl report RUN_DIR`: rebuilds the reports and says where they are.
+pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
+    let report = write(&args.run_dir)?;
+    let dir = args.run_dir.display();
+    println!(
+        "{} {}: {} steps passed, {} failed; {} capture(s); {} of {} questions answered as the lab expects",
+        markdown::outcome_mark(&report.run.outcome),
+        report.run.outcome,
+        report.run.steps_passed,
+        report.run.steps_failed,
+        report.captures.len(),
+        report.answers.iter().filter(|a| a.ok).count(),
+        report.answers.len()
+    );
+    println!("{dir}/report.html\n{dir}/report.md\n{dir}/run.json");
+    Ok(())
+}
+
 /// Analyses the captures (files relative to `run_dir`) and answers the questions.
 pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
     let names = host_names(&input.bench);
@@ -189,7 +207,8 @@ fn now() -> f64 {
 }
 
 fn datetime(unix: f64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos((unix * 1e9).round() as i128)
+    // Rounded to the millisecond shown, so 0.25 s never reads as .249.
+    time::OffsetDateTime::from_unix_timestamp_nanos((unix * 1e3).round() as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 

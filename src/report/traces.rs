@@ -56,12 +56,21 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// The program (binary) a named program ran when it printed at `at`.
-fn program_kind(programs: &[ProgramRecord], host: &str, name: &str, at: f64) -> Option<Proto> {
-    let p = programs
-        .iter()
-        .filter(|p| p.host == host && p.name == name)
-        .rfind(|p| p.started_at.is_none_or(|s| s <= at + 0.001))?;
+/// The program (binary) a named program ran when it printed a line in
+/// `step` at `at`: the one started in that step, else the last started
+/// before `at`. Names are reused (`client-B` is a TCP client in I.8 and a
+/// UDP client in I.12).
+fn program_kind(
+    programs: &[ProgramRecord],
+    host: &str,
+    name: &str,
+    step: Option<&str>,
+    at: f64,
+) -> Option<Proto> {
+    let mine = || programs.iter().filter(|p| p.host == host && p.name == name);
+    let p = mine()
+        .rfind(|p| step.is_some() && p.step.as_deref() == step)
+        .or_else(|| mine().rfind(|p| p.started_at.is_none_or(|s| s <= at + 0.001)))?;
     match p.program.as_str() {
         "tcp_client" => Some(Proto::Tcp),
         "udp_client" => Some(Proto::Udp),
@@ -88,13 +97,14 @@ pub fn traces(timeline: &[TimelineEntry], programs: &[ProgramRecord]) -> Vec<Cli
         if let Some(c) = p.connected.captures(text) {
             let server = c[2].to_string();
             let port = server.rsplit(':').next().unwrap_or("").to_string();
-            let proto = program_kind(programs, &e.host, &e.program, t).or_else(|| {
-                last_server
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| *p == port)
-                    .map(|(_, k)| *k)
-            });
+            let proto =
+                program_kind(programs, &e.host, &e.program, e.step.as_deref(), t).or_else(|| {
+                    last_server
+                        .iter()
+                        .rev()
+                        .find(|(p, _)| *p == port)
+                        .map(|(_, k)| *k)
+                });
             out.push(ClientTrace {
                 host: e.host.clone(),
                 program: e.program.clone(),
