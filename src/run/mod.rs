@@ -452,6 +452,12 @@ fn report_events(
         }
         dir.event(&e);
         term.event(&e);
+        // The reports follow the run: rebuilt after every step and at the end.
+        if matches!(e, Event::StepFinished { .. } | Event::RunFinished { .. }) {
+            if let Err(err) = crate::report::write(dir.dir()) {
+                dir.error.get_or_insert(err.to_string());
+            }
+        }
     }
     dir.error.take()
 }
