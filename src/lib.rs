@@ -56,7 +56,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
         Command::Check(args) => check::command(&g, &args),
-        Command::Clean(_) => Err(Error::Usage("`clean` is not built yet".to_string())),
+        Command::Clean(args) => remote::clean::command(&g, &args),
         Command::Plan(args) => lab::plan_command(&g, &args),
         Command::List => lab::list_command(&g),
         Command::Run(args) => run::command(&g, &args),

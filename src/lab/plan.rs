@@ -68,6 +68,8 @@ pub enum Op {
     /// `call` uses [`remote::LIB`]; prints the group id.
     Start {
         name: String,
+        /// `tcp_client` …, or `tcpdump` for a capture.
+        program: String,
         capture: bool,
         call: String,
     },
@@ -329,6 +331,7 @@ impl Plan {
                             format!("capture `{name}` on {}: {filter}", h.interface),
                             Op::Start {
                                 name: name.clone(),
+                                program: "tcpdump".into(),
                                 capture: true,
                                 call: remote::call("lc_start", &args),
                             },
@@ -366,6 +369,7 @@ impl Plan {
                             format!("start `{name}`: {}", words(&short_argv(program, &argv))),
                             Op::Start {
                                 name: name.clone(),
+                                program: program.clone(),
                                 capture: false,
                                 call: remote::call("lc_start", &cargs),
                             },

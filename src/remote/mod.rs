@@ -27,6 +27,8 @@ use crate::config::hosts::Host;
 use crate::hostops::sudo_prefix;
 use crate::util::shell_quote;
 
+pub mod clean;
+
 /// `<workdir>/procs`: the registry of running groups.
 pub fn procs_dir(host: &Host) -> String {
     format!("{}/procs", host.workdir.trim_end_matches('/'))

@@ -106,6 +106,16 @@ pub enum Event {
         what: String,
         cmd: Option<String>,
     },
+    /// A program or capture started in the background under `name`.
+    ProgramStarted {
+        host: String,
+        name: String,
+        /// `tcp_client` …, or `tcpdump` for a capture.
+        program: String,
+        step: String,
+        capture: bool,
+        pgid: u32,
+    },
     /// One line a program printed; `ts` is the host's clock (unix seconds).
     Output {
         host: String,

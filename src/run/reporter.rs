@@ -225,7 +225,7 @@ impl Terminal {
                     self.say(format!("run directory: {}", d.display()));
                 }
             }
-            Event::Output { .. } | Event::Sent { .. } => {}
+            Event::Output { .. } | Event::Sent { .. } | Event::ProgramStarted { .. } => {}
         }
     }
 }

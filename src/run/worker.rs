@@ -309,11 +309,7 @@ impl<'s> Worker<'s> {
             Op::Exec { cmd } => self.exec_action(step, &op.what, cmd, t0),
             Op::Ping { cmd, .. } => self.ping(step, &op.what, cmd, t0),
             Op::Deploy => self.deploy(step, &op.what, t0),
-            Op::Start {
-                name,
-                capture,
-                call,
-            } => self.start(step, &op.what, name, *capture, call, t0),
+            Op::Start { .. } => self.start(step, &op.what, &op.op, t0),
             Op::Send { .. } => self.send(step, &op.what, &op.op, t0),
             Op::Expect {
                 name,
@@ -501,11 +497,19 @@ impl<'s> Worker<'s> {
         &mut self,
         step: &str,
         what: &str,
-        name: &str,
-        capture: bool,
-        call: &str,
+        op: &Op,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
+        let Op::Start {
+            name,
+            program,
+            capture,
+            call,
+        } = op
+        else {
+            unreachable!("called for a start")
+        };
+        let (name, capture) = (name.as_str(), *capture);
         if self.progs.contains_key(name) {
             // Collect the last lines of the previous program of this name: starting truncates its files.
             self.poll(&[name.to_string()])?;
@@ -534,6 +538,14 @@ impl<'s> Worker<'s> {
                 polls_ended: 0,
             },
         );
+        self.emit(Event::ProgramStarted {
+            host: self.name(),
+            name: name.to_string(),
+            program: program.clone(),
+            step: step.to_string(),
+            capture,
+            pgid: pgid.unwrap_or(0),
+        });
         Ok(self.done(
             step,
             what,
