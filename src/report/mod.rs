@@ -34,7 +34,7 @@ pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
 /// `labctl report RUN_DIR`: rebuilds the reports and says where they are.
 pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
     let report = write(&args.run_dir)?;
-    let dir = args.run_dir.display();
+
     println!(
         "{} {}: {} steps passed, {} failed; {} capture(s); {} of {} questions answered as the lab expects",
         markdown::outcome_mark(&report.run.outcome),
@@ -45,16 +45,26 @@ pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
         report.answers.iter().filter(|a| a.ok).count(),
         report.answers.len()
     );
-    println!("{dir}/report.html\n{dir}/report.md\n{dir}/run.json");
+    for f in ["report.html", "report.md", "run.json"] {
+        println!("{}", args.run_dir.join(f).display());
+    }
     Ok(())
 }
 
 /// Analyses the captures (files relative to `run_dir`) and answers the questions.
 pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
     let names = host_names(&input.bench);
-    let captures: Vec<CaptureReport> = input
-        .captures
-        .iter()
+    // In step order (pcaps arrive in whatever order the hosts delivered them).
+    let step_index = |c: &CaptureRecord| {
+        c.step
+            .as_ref()
+            .and_then(|id| input.steps.iter().position(|s| s.id == *id))
+            .unwrap_or(usize::MAX)
+    };
+    let mut records: Vec<&CaptureRecord> = input.captures.iter().collect();
+    records.sort_by(|a, b| (step_index(a), &a.name).cmp(&(step_index(b), &b.name)));
+    let captures: Vec<CaptureReport> = records
+        .into_iter()
         .map(|c| {
             let path = run_dir.join(&c.file);
             let (analysis, error) = match std::fs::read(&path) {

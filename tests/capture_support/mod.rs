@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
+
+use labctl::capture::{self, CaptureAnalysis, Kind, Proto, Role};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -582,4 +585,119 @@ pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Stri
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').map(str::to_string).collect())
         .collect()
+}
+
+/// tshark display filters for our exclusive kinds (see `capture::Kind`).
+const KIND_FILTERS: [(Kind, &str); 9] = [
+    (Kind::Rst, "tcp.flags.reset==1"),
+    (Kind::Syn, "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.flags.reset==0"),
+    (Kind::SynAck, "tcp.flags.syn==1 && tcp.flags.ack==1 && tcp.flags.reset==0"),
+    (Kind::Fin, "tcp.flags.fin==1 && tcp.flags.syn==0 && tcp.flags.reset==0"),
+    (
+        Kind::Data,
+        "tcp.len>0 && tcp.flags.syn==0 && tcp.flags.fin==0 && tcp.flags.reset==0",
+    ),
+    (
+        Kind::Ack,
+        "tcp.len==0 && tcp.flags.ack==1 && tcp.flags.syn==0 && tcp.flags.fin==0 && tcp.flags.reset==0",
+    ),
+    (Kind::Udp, "udp && !icmp && !icmpv6"),
+    (Kind::Icmp, "icmp || icmpv6"),
+    (Kind::Arp, "arp"),
+];
+
+pub fn analyse(file: &Path) -> CaptureAnalysis {
+    let bytes = std::fs::read(file).expect("the capture exists");
+    capture::analyze(&bytes).expect("a pcap tcpdump wrote")
+}
+
+/// Everything tshark can tell independently must match.
+pub fn agrees_with_tshark(file: &Path, a: &CaptureAnalysis) {
+    assert_eq!(a.counts.total, tshark_count(file, "frame"), "frame total");
+    assert_eq!(a.frames.len(), a.counts.total);
+    for (kind, filter) in KIND_FILTERS {
+        assert_eq!(
+            a.counts.get(kind),
+            tshark_count(file, filter),
+            "{} frames (tshark `{filter}`) in {}",
+            kind.name(),
+            file.display()
+        );
+    }
+
+    // TCP conversations: the same 4-tuples.
+    let conv = sh(
+        "tshark",
+        &["-n", "-r", file.to_str().unwrap(), "-q", "-z", "conv,tcp"],
+    );
+    let theirs: BTreeSet<(String, String)> = conv
+        .lines()
+        .filter(|l| l.contains("<->"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (x, y) = (w[0].to_string(), w[2].to_string());
+            if x <= y {
+                (x, y)
+            } else {
+                (y, x)
+            }
+        })
+        .collect();
+    let ours: BTreeSet<(String, String)> = a
+        .tcp
+        .iter()
+        .map(|c| {
+            let (x, y) = (c.client.clone(), c.server.clone());
+            if x <= y {
+                (x, y)
+            } else {
+                (y, x)
+            }
+        })
+        .collect();
+    assert_eq!(ours, theirs, "TCP conversations of {}", file.display());
+    assert_eq!(
+        a.tcp.len(),
+        theirs.len(),
+        "no tuple reused in these captures"
+    );
+
+    // Socket addresses, per protocol.
+    for (proto, filter, sport, dport) in [
+        (Proto::Tcp, "tcp", "tcp.srcport", "tcp.dstport"),
+        (Proto::Udp, "udp && !icmp", "udp.srcport", "udp.dstport"),
+    ] {
+        let mut theirs = BTreeSet::new();
+        for f in tshark_fields(file, filter, &["ip.src", sport, "ip.dst", dport]) {
+            theirs.insert(format!("{}:{}", f[0], f[1]));
+            theirs.insert(format!("{}:{}", f[2], f[3]));
+        }
+        let ours: BTreeSet<String> = a
+            .sockets
+            .iter()
+            .filter(|s| s.proto == proto)
+            .map(|s| s.address.clone())
+            .collect();
+        assert_eq!(
+            ours,
+            theirs,
+            "{proto:?} socket addresses of {}",
+            file.display()
+        );
+    }
+
+    // The server of each TCP conversation is the side that sent the SYN-ACK.
+    for f in tshark_fields(
+        file,
+        "tcp.flags.syn==1 && tcp.flags.ack==1",
+        &["ip.src", "tcp.srcport"],
+    ) {
+        let addr = format!("{}:{}", f[0], f[1]);
+        let s = a
+            .sockets
+            .iter()
+            .find(|s| s.proto == Proto::Tcp && s.address == addr)
+            .expect("a SYN-ACK sender is a socket");
+        assert_eq!(s.role, Role::Server, "{addr} sent a SYN-ACK");
+    }
 }

@@ -1,0 +1,159 @@
+//! A whole `labctl run` of the seed lab on the virtual bench, then its
+//! reports: every pcap the run fetched agrees with tshark, run.json carries
+//! the lab's facts (and validates against its schema), and `labctl report`
+//! rebuilds the same answers from the run directory alone.
+
+mod capture_support;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use capture_support::{agrees_with_tshark, analyse, programs, temp_dir};
+use common::{Labctl, TestBench};
+use serde_json::Value;
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("the file exists")).expect("JSON")
+}
+
+fn answers(run: &Value) -> Vec<(String, bool, String)> {
+    run["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["ok"].as_bool().unwrap(),
+                a["answer"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn the_run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run directory in {}", out.display());
+    dirs[0].clone()
+}
+
+#[test]
+fn a_whole_run_reports_what_its_captures_show() {
+    programs(); // the socket programs `deploy` puts on the hosts
+    let bench = TestBench::up();
+    let out = temp_dir("lab-run");
+    Labctl::new()
+        .hosts(bench.hosts_file())
+        .args(["run", "--out"])
+        .arg(&out)
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_status(0);
+    let dir = the_run_dir(&out);
+    for f in ["report.md", "report.html", "run.json"] {
+        assert!(dir.join(f).exists(), "`labctl run` wrote {f}");
+    }
+    let run = read_json(&dir.join("run.json"));
+    assert_eq!(run["schema"], "labctl-run/1");
+    assert_eq!(run["run"]["outcome"], "passed");
+    assert_eq!(run["run"]["steps_failed"], 0);
+
+    // Every fetched pcap, read independently by tshark.
+    let captures = run["captures"].as_array().unwrap();
+    let names: Vec<&str> = captures
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in ["cap-B", "cap-udp", "cap-B2", "cap-C2"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    for c in captures {
+        let file = dir.join(c["file"].as_str().unwrap());
+        let a = analyse(&file);
+        agrees_with_tshark(&file, &a);
+        assert_eq!(c["analysis"]["counts"]["total"], a.counts.total);
+    }
+    let cap = |name: &str| {
+        let c = captures.iter().find(|c| c["name"] == name).unwrap();
+        analyse(&dir.join(c["file"].as_str().unwrap()))
+    };
+    // B's capture on a switch: B's conversation with A only, handshake to teardown.
+    let b = cap("cap-B");
+    assert_eq!(b.tcp.len(), 1);
+    let conv = &b.tcp[0];
+    assert!(conv.client.starts_with("10.0.3.2:") && conv.server == "10.0.3.1:50000");
+    assert!(conv.handshake && conv.data_to_client >= 2, "{conv:?}");
+    // UDP: no handshake, B's datagrams answered.
+    let u = cap("cap-udp");
+    assert_eq!(u.counts.syn + u.counts.syn_ack, 0);
+    assert!(u.udp.iter().all(|x| x.datagrams_to_client >= 1));
+    // Part II: each capture sees its own host's two clients.
+    assert_eq!(cap("cap-B2").tcp.len(), 2);
+    assert_eq!(cap("cap-C2").tcp.len(), 2);
+
+    // The handout's questions, answered from these captures and the output.
+    let got = answers(&run);
+    assert_eq!(got.len(), 7);
+    for (id, ok, text) in &got {
+        assert!(ok, "{id}: {text}");
+    }
+    let text = |id: &str| got.iter().find(|a| a.0 == id).unwrap().2.clone();
+    assert!(text("I.2").contains(&format!("`{}` (B)", conv.client)));
+    assert!(text("I.3").starts_with("Yes."));
+    if names.contains(&"cap-A") {
+        // A capture on A holds C's frames: the answer reads them, the output agrees.
+        assert!(text("I.3").contains("(C) sent its SYN"), "{}", text("I.3"));
+        assert!(text("I.3").contains("The programs' output agrees"));
+    }
+    assert!(text("II.1").starts_with("4 client(s)"));
+    assert!(text("II.2").starts_with("5 sockets"));
+
+    // run.json against its schema, by an independent validator.
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-json-schema.json");
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,jsonschema\n\
+             s=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2]))\n\
+             errs=list(jsonschema.Draft202012Validator(s).iter_errors(d))\n\
+             [print(list(e.absolute_path), e.message) for e in errs[:10]]\n\
+             sys.exit(1 if errs else 0)",
+        ])
+        .arg(&schema)
+        .arg(dir.join("run.json"))
+        .output()
+        .expect("python3 with jsonschema");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    // `labctl report` rebuilds the same answers from the directory alone.
+    std::fs::remove_file(dir.join("run.json")).unwrap();
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    Labctl::new()
+        .arg("report")
+        .arg(&dir)
+        .run()
+        .assert_status(0)
+        .assert_stdout_contains("7 of 7 questions answered as the lab expects")
+        .assert_stdout_contains("report.html");
+    let again = read_json(&dir.join("run.json"));
+    assert_eq!(answers(&again), got);
+    assert!(dir.join("report.html").exists());
+
+    // Not a run directory: a usage error naming it.
+    Labctl::new()
+        .arg("report")
+        .arg(&out)
+        .run()
+        .assert_status(2)
+        .assert_stderr_contains("is not a run directory");
+}
