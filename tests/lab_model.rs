@@ -1,7 +1,12 @@
 //! The lab file's validation (every error kind, located, all at once) and
 //! planning (needs closure, ranges, template quoting). No host is contacted.
 
+mod common;
+
 use std::net::Ipv4Addr;
+use std::path::Path;
+
+use common::Labctl;
 
 use labctl::cli::StepSelect;
 use labctl::config::hosts::{Auth, Bench, Host, SshTarget};
@@ -386,4 +391,78 @@ fn hostile_values_are_quoted_on_the_way_to_a_host_and_literal_in_patterns() {
         text.contains(r#"$ lc_send client 0 ''\''; $(touch /tmp/x)'"#),
         "{text}"
     );
+}
+
+fn cli(args: &[&str]) -> common::RunOutput {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Labctl::new()
+        .hosts(root.join("hosts.toml"))
+        .arg("--lab")
+        .arg(root.join("labs/lab.toml"))
+        .args(args)
+        .run()
+}
+
+#[test]
+fn plan_list_and_dry_run_show_the_same_exact_commands_and_touch_nothing() {
+    let start =
+        "lc_start client-B I.8 /home/pi/labctl/bin/tcp_client --server 10.0.3.1 --port 50000";
+    let plan = cli(&["plan", "--step", "I.8"]);
+    plan.assert_status(0)
+        .assert_stdout_contains(start)
+        .assert_stdout_contains("I.6  Start the TCP server on A  (needed)")
+        .assert_stdout_contains("sudo -n ip addr replace 10.0.3.1/24 dev eth0")
+        .assert_stdout_contains("lc_agent()")
+        .assert_stdout_lacks("I.9 ");
+    // The hosts of the example file do not exist: nothing was contacted.
+    let out = std::env::temp_dir().join(format!("labctl-dry-{}", std::process::id()));
+    let dry = cli(&[
+        "run",
+        "--dry-run",
+        "--step",
+        "I.8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    dry.assert_status(0)
+        .assert_stdout_contains(start)
+        .assert_stdout_contains("dry run: nothing is executed");
+    assert!(!out.exists(), "a dry run writes no run directory");
+    let list = cli(&["list"]);
+    list.assert_status(0);
+    let ids: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(ids.len(), 17);
+    assert_eq!((ids[0], ids[16]), ("I.1", "II.4"));
+    cli(&["run", "--step", "I.99"])
+        .assert_status(2)
+        .assert_stderr_contains("no step `I.99`");
+}
+
+#[test]
+fn input_errors_of_both_files_come_at_once_and_nothing_runs() {
+    let dir = std::env::temp_dir().join(format!("labctl-labmodel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lab = dir.join("bad.toml");
+    std::fs::write(&lab, "[lab]\nname = \"x\"\ncolour = 1\n[[step]]\nid = \"I.1\"\ntitle = \"t\"\ndo = [{ ping = \"Z\", on = \"A\" }]\n").unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Labctl::new()
+        .hosts(root.join("hosts.toml"))
+        .arg("--lab")
+        .arg(&lab)
+        .args(["run"])
+        .current_dir(&dir)
+        .run();
+    out.assert_status(2)
+        .assert_stderr_contains("bad.toml:3:1: unknown field `colour` in `[lab]`")
+        .assert_stderr_contains("bad.toml:7:16: unknown host `Z`")
+        .assert_stderr_contains("2 input errors; nothing was run");
+    assert!(
+        !dir.join("runs").exists(),
+        "no run directory for a bad input"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -102,7 +102,7 @@ rm -f "$P/$g"'
 # lc_start NAME STEP PROGRAM ARGS...: start in a new session (setsid); prints the group id
 lc_start() {
   n=$1 step=$2; shift 2
-  cd "$D" && rm -f "$n.in" "$n.pgid" "$n.rc" && mkfifo "$n.in" && : >"$n.out" && : >"$n.err" || return 1
+  (umask 077 && mkdir -p "$D" "$P") && cd "$D" && rm -f "$n.in" "$n.pgid" "$n.rc" && mkfifo "$n.in" && : >"$n.out" && : >"$n.err" || return 1
   setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$@" </dev/null >/dev/null 2>&1 || return 1
   i=0
   while [ ! -s "$n.pgid" ]; do

@@ -528,3 +528,27 @@ fn down_quietly(name: &str) {
         Err(_) => eprintln!("fixture: testbed down `{name}` did not finish"),
     }
 }
+
+/// Builds the socket programs next to the `labctl` under test if they are
+/// missing: `cargo test --workspace` builds them, a lone `cargo test --test X`
+/// may not, and `deploy` looks for them there. (Added by the lab engineer.)
+pub fn ensure_programs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = Path::new(labctl_bin()).parent().expect("a directory");
+        let all = [
+            "tcp_server",
+            "tcp_threaded_server",
+            "udp_server",
+            "tcp_client",
+            "udp_client",
+        ];
+        if !all.iter().all(|p| dir.join(p).exists()) {
+            let st = Command::new(env!("CARGO"))
+                .args(["build", "-p", "sockets"])
+                .status()
+                .expect("cargo build -p sockets");
+            assert!(st.success(), "cargo build -p sockets failed");
+        }
+    });
+}
