@@ -8,9 +8,7 @@
 //! changes nothing here.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
-use regex::Regex;
 use serde_json::Value;
 
 use super::model::*;
@@ -26,15 +24,6 @@ fn opt_text(v: &Value, key: &str) -> Option<String> {
         .as_str()
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-}
-
-/// `start `client-C`: udp_client --server …` → (`client-C`, `udp_client`).
-fn started_program(what: &str) -> Option<(String, String)> {
-    static START: OnceLock<Regex> = OnceLock::new();
-    let re = START.get_or_init(|| Regex::new(r"^start `([^`]+)`: (\S+)").expect("a valid pattern"));
-    let c = re.captures(what)?;
-    let program = c[2].rsplit('/').next().unwrap_or(&c[2]).to_string();
-    Some((c[1].to_string(), program))
 }
 
 /// Reads what the run recorded in `run_dir`.
@@ -138,17 +127,6 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
                 };
                 let what = text(&v, "what");
                 let host = opt_text(&v, "host");
-                if kind == "action_done" && ok {
-                    if let (Some((name, program)), Some(host)) = (started_program(&what), &host) {
-                        input.programs.push(ProgramRecord {
-                            name,
-                            host: host.clone(),
-                            program,
-                            step: opt_text(&v, "step"),
-                            started_at: None,
-                        });
-                    }
-                }
                 let id = opt_text(&v, "step");
                 let i = id
                     .and_then(|id| input.steps.iter().position(|s| s.id == id))
@@ -161,6 +139,15 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
                         evidence,
                     });
                 }
+            }
+            "program_started" if !v["capture"].as_bool().unwrap_or(false) => {
+                input.programs.push(ProgramRecord {
+                    name: text(&v, "name"),
+                    host: text(&v, "host"),
+                    program: text(&v, "program"),
+                    step: opt_text(&v, "step"),
+                    started_at: None,
+                });
             }
             "output" | "sent" => {
                 let stream = match (v["event"].as_str(), v["stream"].as_str()) {
@@ -219,22 +206,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn start_actions_name_their_program() {
-        assert_eq!(
-            started_program("start `client-C`: udp_client --server 10.0.3.1 --port 50000"),
-            Some(("client-C".into(), "udp_client".into()))
-        );
-        assert_eq!(
-            started_program("start `server`: /home/pi/labctl/bin/tcp_server --port 50000"),
-            Some(("server".into(), "tcp_server".into()))
-        );
-        assert_eq!(
-            started_program("capture `cap-B` on eth0: tcp port 50000"),
-            None
-        );
-    }
-
-    #[test]
     fn a_run_directory_reads_back_into_steps_lines_and_captures() {
         let dir = std::env::temp_dir().join(format!("labctl-load-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -242,6 +213,7 @@ mod tests {
             r#"{"event":"run_started","run_id":"r1","lab":"sockets","lab_title":"Sockets","lab_file":"labs/lab.toml","bench":"bench","hosts":[{"name":"A","cidr":"10.0.3.1/24","interface":"eth0","endpoint":"127.0.0.1:4001"}],"steps":[{"id":"I.6","title":"Start","needed":false,"hosts":["A"]},{"id":"I.7","title":"Later","needed":false,"hosts":["A"]}],"dir":null,"dry_run":false,"at":100.0}"#,
             r#"{"event":"step_started","step":"I.6","title":"Start","needed":false,"at":101.0}"#,
             r#"{"event":"action_done","step":"I.6","host":"A","what":"start `server`: tcp_server --port 50000","ok":true,"detail":"pgid 42","secs":0.1}"#,
+            r#"{"event":"program_started","host":"A","name":"server","program":"tcp_server","step":"I.6","capture":false,"pgid":42}"#,
             r#"{"event":"output","host":"A","program":"server","stream":"stdout","ts":101.5,"line":"TCP server started ... listening on 0.0.0.0:50000"}"#,
             r#"{"event":"expectation_failed","step":"I.6","host":"A","program":"server","what":"`server` prints /x/","seen":"","message":"step `I.6` on host `A`: nothing matched","secs":2.0}"#,
             r#"{"event":"capture_saved","host":"A","name":"cap","file":"A-cap.pcap","bytes":24,"started_by":"I.6","stopped_by":"I.6"}"#,
