@@ -288,8 +288,8 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
     let mut after = Vec::new();
     let mut actions = Vec::new();
     for b in benches {
-        let mut hb = Vec::new();
-        let mut ha = Vec::new();
+        let mut hb: Vec<HostReport> = Vec::new();
+        let mut ha: Vec<HostReport> = Vec::new();
         for _ in &b.hosts {
             let o = outcomes.next().expect("one outcome per host");
             hb.push(o.before);
@@ -300,6 +300,8 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
                 actions.push(f);
             }
         }
+        blame_peers(&mut hb);
+        blame_peers(&mut ha);
         before.push(bench_report(&b.name, hb));
         after.push(bench_report(&b.name, ha));
     }
@@ -308,6 +310,44 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         (report_of(after), Some(FixReport { actions, before }))
     } else {
         (before, None)
+    }
+}
+
+/// A failed ping's hint names the peers whose own checks explain it
+/// (`B`'s link is down), so the instructor fixes the cause, not the symptom.
+fn blame_peers(hosts: &mut [HostReport]) {
+    let causes: Vec<(String, Vec<&'static str>)> = hosts
+        .iter()
+        .map(|h| {
+            let failed = ["ssh", "host key", "interface", "link", "address"]
+                .into_iter()
+                .filter(|c| h.failed(c))
+                .collect();
+            (h.host.clone(), failed)
+        })
+        .collect();
+    for h in hosts.iter_mut() {
+        let Some(ping) = h.checks.iter_mut().find(|c| c.check == "ping") else {
+            continue;
+        };
+        if ping.status != Status::Fail || ping.detail.starts_with("not tried") {
+            continue;
+        }
+        let blamed: Vec<String> = causes
+            .iter()
+            .filter(|(name, failed)| {
+                !failed.is_empty()
+                    && (*name == h.host || ping.detail.contains(&format!("{name} (")))
+            })
+            .map(|(name, failed)| {
+                let list: Vec<String> = failed.iter().map(|c| format!("`{c}`")).collect();
+                let own = if *name == h.host { " own" } else { "" };
+                format!("{name} failed its{own} {} check", list.join(" and "))
+            })
+            .collect();
+        if !blamed.is_empty() {
+            ping.hint = Some(format!("{}: fix that first", blamed.join("; ")));
+        }
     }
 }
 
