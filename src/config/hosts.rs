@@ -419,7 +419,7 @@ impl Settings {
     /// `self` over `lower`, key by key.
     fn over(&self, lower: &Settings) -> Settings {
         macro_rules! pick {
-            ($($f:ident),*) => { Settings { $($f: self.$f.clone().or_else(|| lower.$f.clone()),)* invalid: self.invalid.clone() } };
+            ($($f:ident),*) => { Settings { $($f: self.$f.clone().or_else(|| lower.$f.clone()),)* invalid: self.invalid.iter().chain(&lower.invalid).cloned().collect() } };
         }
         pick!(
             user,
@@ -569,11 +569,7 @@ impl Parser<'_> {
 
     fn name_ok(&mut self, name: &Key, what: &str) {
         let n = name.get_ref();
-        let ok = !n.is_empty()
-            && n.len() <= 32
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
+        if !usable_name(n) {
             self.err(
                 name.span(),
                 format!("{what} name `{n}` is not usable"),
@@ -623,26 +619,24 @@ impl Parser<'_> {
             let own = self.settings(hnode, &format!("hosts.{}", hname.get_ref()), true);
             let s = own.clone();
             let table_span = hname.span();
-            let Some(ssh) = s.ssh.clone() else {
-                if s.invalid.iter().any(|k| k == "ssh") {
-                    continue;
-                }
+            // Both keys are judged before giving up on the host, and the address
+            // is compared with the others' even when `ssh` is wrong: every problem at once.
+            let ssh = s.ssh.clone();
+            if ssh.is_none() && !s.invalid.iter().any(|k| k == "ssh") {
                 self.err(
                     table_span.clone(),
                     format!("host `{}` has no `ssh`", hname.get_ref()),
                     "add `ssh = \"address[:port]\"` or an alias from ~/.ssh/config",
                 );
-                continue;
-            };
+            }
             let Some(addr) = s.addr.clone() else {
-                if s.invalid.iter().any(|k| k == "addr") {
-                    continue;
+                if !s.invalid.iter().any(|k| k == "addr") {
+                    self.err(
+                        table_span.clone(),
+                        format!("host `{}` has no `addr`", hname.get_ref()),
+                        "add its lab address, e.g. `addr = \"10.0.3.1/24\"`",
+                    );
                 }
-                self.err(
-                    table_span.clone(),
-                    format!("host `{}` has no `addr`", hname.get_ref()),
-                    "add its lab address, e.g. `addr = \"10.0.3.1/24\"`",
-                );
                 continue;
             };
             let (ip, prefix) = addr.value;
@@ -678,6 +672,9 @@ impl Parser<'_> {
             if addr_ok {
                 seen.push((ip, prefix, hname.get_ref().clone(), addr.span.clone()));
             }
+            let Some(ssh) = ssh else {
+                continue;
+            };
             if let Some(h) = self.resolve(
                 name,
                 in_room,
@@ -754,6 +751,8 @@ impl Parser<'_> {
                     identity: self.path(&i),
                     passphrase_env: s.passphrase_env.as_ref().map(|p| p.value.clone()),
                 },
+                // A present but invalid `identity` was reported already.
+                None if s.invalid.iter().any(|k| k == "identity") => return None,
                 None => {
                     self.err(
                         auth_span,
@@ -767,6 +766,7 @@ impl Parser<'_> {
                 Some(e) => Auth::Password {
                     env: e.value.clone(),
                 },
+                None if s.invalid.iter().any(|k| k == "password_env") => return None,
                 None => {
                     self.err(
                         auth_span,
@@ -1049,6 +1049,14 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
         },
         _ => Ok((s.to_string(), None)),
     }
+}
+
+/// Whether `n` may name a host or a bench: 1 to 32 letters, digits, `-` or `_`.
+pub fn usable_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 32
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Host names by bench, for messages.

@@ -9,6 +9,7 @@ pub mod tree;
 
 use crate::cli::{BenchSelect, GlobalArgs, PlanArgs};
 use crate::config::hosts::{self, Bench, Room};
+use crate::config::Source;
 use crate::error::Error;
 
 pub use model::Lab;
@@ -48,24 +49,68 @@ impl Inputs {
                 }
                 (Ok((room, benches)), names)
             }
-            Err(e) => (Err(e), Vec::new()),
+            Err(e) => (Err(e), declared_host_names(&g.hosts)),
         };
-        let lab = Lab::load(&g.lab, &names);
+        // A broken hosts file that still names its hosts: the lab is checked
+        // against them. Without any host name, the lab's hosts, templates and
+        // `on`s cannot be judged, so only its syntax is (no made-up errors).
+        let lab = if room.is_ok() || !names.is_empty() {
+            Lab::load(&g.lab, &names).map(Some)
+        } else {
+            Source::read(&g.lab).and_then(|s| tree::parse(&s).map(|_| None))
+        };
         match (room, lab) {
-            (Ok((room, benches)), Ok(lab)) => Ok(Inputs { room, benches, lab }),
+            (Ok((room, benches)), Ok(Some(lab))) => Ok(Inputs { room, benches, lab }),
             (Err(Error::Input(mut a)), Err(Error::Input(b))) => {
-                // Without a bench every host name looked unknown: keep only the file errors.
                 a.extend(b);
-                a.0.retain(|d| !d.message.starts_with("unknown host"));
                 Err(Error::Input(a))
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
+            (Ok(_), Ok(None)) => unreachable!("a valid hosts file always has its lab loaded"),
         }
     }
 
     pub fn benches(&self) -> impl Iterator<Item = &Bench> {
         self.benches.iter().map(|&i| &self.room.benches[i])
     }
+}
+
+/// The host names a hosts file declares (`[hosts.X]`, `[benches.N.hosts.X]`),
+/// read leniently from a file that failed validation; empty if it is not
+/// TOML or names a host in a way that was refused.
+fn declared_host_names(path: &std::path::Path) -> Vec<String> {
+    let Ok(source) = Source::read(path) else {
+        return Vec::new();
+    };
+    let Ok(root) = toml::from_str::<toml::Table>(&source.text) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |hosts: Option<&toml::Value>| {
+        for name in hosts
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flat_map(|t| t.keys())
+        {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    };
+    add(root.get("hosts"));
+    for bench in root
+        .get("benches")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|t| t.values())
+    {
+        add(bench.get("hosts"));
+    }
+    // An unusable name was reported; the lab's references to it would only be noise.
+    if !names.iter().all(|n| hosts::usable_name(n)) {
+        names.clear();
+    }
+    names
 }
 
 /// A run id: `<UTC time>-<lab name>` (with the bench in a room), e.g. `20250601T101500Z-sockets`.
