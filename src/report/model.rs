@@ -62,6 +62,8 @@ pub enum Outcome {
     /// Not run because an earlier step failed or the run was interrupted.
     Skipped,
     Running,
+    /// Not started yet; the run goes on.
+    Pending,
 }
 
 impl Outcome {
@@ -71,6 +73,7 @@ impl Outcome {
             Outcome::Failed => "✘",
             Outcome::Skipped => "–",
             Outcome::Running => "…",
+            Outcome::Pending => "·",
         }
     }
     pub fn word(self) -> &'static str {
@@ -79,6 +82,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
             Outcome::Running => "running",
+            Outcome::Pending => "pending",
         }
     }
 }
