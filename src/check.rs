@@ -1078,6 +1078,11 @@ fn pad(s: &str, w: usize) -> String {
     format!("{s}{}", " ".repeat(w.saturating_sub(n)))
 }
 
+/// `s` without trailing spaces on any line, ending with a newline.
+fn trim_lines(s: &str) -> String {
+    s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n") + "\n"
+}
+
 /// One bench as a check × host table.
 pub fn render_bench(b: &BenchReport) -> String {
     let mut out = String::new();
@@ -1109,11 +1114,7 @@ pub fn render_bench(b: &BenchReport) -> String {
         }
         out.push('\n');
     }
-    out.lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    trim_lines(&out)
 }
 
 /// A room as a bench × host matrix: ✔ or the number of failed checks.
@@ -1157,11 +1158,7 @@ pub fn render_room(r: &[BenchReport]) -> String {
         }
         out.push('\n');
     }
-    out.lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+    trim_lines(&out)
 }
 
 /// Every failure with its hint.
@@ -1260,26 +1257,9 @@ pub fn render_outcome(o: &CheckOutcome, room: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::hosts::{Auth, SshTarget};
 
     fn host() -> Host {
-        Host {
-            name: "A".into(),
-            bench: "bench".into(),
-            in_room: false,
-            target: SshTarget {
-                host: "127.0.0.1".into(),
-                port: 40001,
-                user: "pi".into(),
-            },
-            auth: Auth::Agent,
-            interface: "eth0".into(),
-            addr: Ipv4Addr::new(10, 0, 3, 1),
-            prefix: 24,
-            workdir: "/home/pi/labctl".into(),
-            sudo: true,
-            known_hosts: "kh".into(),
-        }
+        crate::hostops::sample_host(true)
     }
 
     const GOOD: &str = "arch=aarch64\niflist=eth0\niflist=lo\niface=yes\noperstate=up\ncarrier=1\n\

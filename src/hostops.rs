@@ -95,28 +95,37 @@ pub fn native_triple() -> Option<&'static str> {
     target_triple(std::env::consts::ARCH)
 }
 
+/// A host for unit tests (A, 10.0.3.1/24 on eth0, user pi).
+#[cfg(test)]
+pub(crate) fn sample_host(sudo: bool) -> Host {
+    use crate::config::hosts::{Auth, SshTarget};
+    Host {
+        name: "A".into(),
+        bench: "bench".into(),
+        in_room: false,
+        target: SshTarget {
+            host: "127.0.0.1".into(),
+            port: 40001,
+            user: "pi".into(),
+        },
+        auth: Auth::Agent,
+        interface: "eth0".into(),
+        addr: Ipv4Addr::new(10, 0, 3, 1),
+        prefix: 24,
+        workdir: "/home/pi/labctl".into(),
+        sudo,
+        known_hosts: "kh".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::hosts::{Auth, SshTarget};
 
     fn host(sudo: bool) -> Host {
         Host {
-            name: "A".into(),
-            bench: "bench".into(),
-            in_room: false,
-            target: SshTarget {
-                host: "127.0.0.1".into(),
-                port: 40001,
-                user: "pi".into(),
-            },
-            auth: Auth::Agent,
-            interface: "eth0".into(),
-            addr: Ipv4Addr::new(10, 0, 3, 1),
-            prefix: 24,
             workdir: "/home/pi/lab ctl".into(),
-            sudo,
-            known_hosts: "kh".into(),
+            ..sample_host(sudo)
         }
     }
 

@@ -29,21 +29,15 @@ fn ensure_programs() {
     });
 }
 
-/// An empty HOME, so `~/.ssh/known_hosts` and `~/.ssh/config` of this machine play no part.
+/// An empty HOME inside the bench's state directory (removed with it), so
+/// `~/.ssh/known_hosts` and `~/.ssh/config` of this machine play no part.
 struct Home(PathBuf);
 
 impl Home {
-    fn new(tag: &str) -> Home {
-        let p = std::env::temp_dir().join(format!("labctl-check-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
+    fn new(bench: &TestBench) -> Home {
+        let p = bench.state_dir().join("home");
         std::fs::create_dir_all(&p).unwrap();
         Home(p)
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -121,7 +115,7 @@ fn status_of<'a>(v: &'a serde_json::Value, bench: usize, host: &str, check: &str
 #[test]
 fn fresh_bench_fails_address_and_passes_after_fix() {
     let bench = TestBench::up();
-    let home = Home::new("fresh");
+    let home = Home::new(&bench);
     let out = check(bench.hosts_file(), &home, &[]);
     out.assert_status(1);
     for h in ["A", "B", "C"] {
@@ -159,7 +153,7 @@ fn fresh_bench_fails_address_and_passes_after_fix() {
 #[test]
 fn breakages_are_detected_named_and_fixed() {
     let bench = TestBench::up();
-    let home = Home::new("breakages");
+    let home = Home::new(&bench);
     let hosts = bench.hosts_file().to_path_buf();
     check(&hosts, &home, &["--fix"]).assert_status(0);
 
@@ -225,7 +219,7 @@ fn breakages_are_detected_named_and_fixed() {
 #[test]
 fn unreachable_hosts_and_host_key_problems_are_named() {
     let bench = TestBench::up();
-    let home = Home::new("keys");
+    let home = Home::new(&bench);
     // labctl's known_hosts: B's real key, another key for C on line 2, nothing for A.
     let real = std::fs::read_to_string(bench.known_hosts()).unwrap();
     let b_name = format!("[127.0.0.1]:{}", bench.ssh_port("B"));
@@ -292,7 +286,7 @@ fn unreachable_hosts_and_host_key_problems_are_named() {
 #[test]
 fn a_room_of_ten_benches_in_one_call() {
     let room = TestBench::room(10);
-    let home = Home::new("room");
+    let home = Home::new(&room);
     let hosts = room.hosts_file().to_path_buf();
 
     let out = check(&hosts, &home, &[]);
