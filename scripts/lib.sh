@@ -1,0 +1,39 @@
+# scripts/lib.sh: shell functions the scripts share (bash). Source it:
+#   . "$(dirname "$0")/lib.sh"
+
+# install_deps PACKAGE...: installs, with apt-get and without questions, the
+# Debian packages among PACKAGE... that are not installed yet (as root, or
+# through `sudo -n`). Exits 4 when it cannot.
+install_deps() {
+    local me="scripts/${0##*/}" package
+    local missing=()
+    for package in "$@"; do
+        _installed "$package" || missing+=("$package")
+    done
+    ((${#missing[@]})) || return 0
+    echo "$me: installing missing packages: ${missing[*]}"
+    local sudo=()
+    if ((EUID != 0)); then
+        if command -v sudo >/dev/null; then
+            sudo=(sudo -n)
+        else
+            echo "$me: not root and no sudo: install ${missing[*]}" >&2
+            exit 4
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture: answer it up front.
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' \
+        | "${sudo[@]}" debconf-set-selections
+    "${sudo[@]}" apt-get update </dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+}
+
+_installed() {
+    # python3 may come from elsewhere (pyenv, a venv): a working one will do.
+    if [[ $1 == python3 ]] && command -v python3 >/dev/null; then
+        return 0
+    fi
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
