@@ -42,19 +42,30 @@ pub fn run_dir(host: &Host, run_id: &str) -> String {
 /// The shell functions every lab command uses. Expects `S` (sudo prefix),
 /// `P` (procs dir), `D` (run dir) and `RUN` (run id) to be set.
 pub const LIB: &str = r#"B=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
-# field KEY PGID: a value from the group's procs file
-field() { sed -n "s/^$1=//p" "$P/$2" 2>/dev/null; }
+# field KEY PGID: a value from the group's procs file (builtins only: this runs often)
+field() {
+  while IFS='=' read -r k v; do
+    if [ "$k" = "$1" ]; then printf '%s\n' "$v"; return 0; fi
+  done <"$P/$2" 2>/dev/null
+}
+# procstat PID N: field N of /proc/PID/stat counted after the command name (1: state, 20: start time)
+procstat() {
+  read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+  s=${s##*) }; n=$2; set -- $s; shift $((n - 1)); printf '%s\n' "$1"
+}
 # ours PGID: the registered group is still the one labctl started (else forget it)
 ours() {
   [ -f "$P/$1" ] || return 1
   if [ "$(field boot "$1")" != "$B" ]; then rm -f "$P/$1"; return 1; fi
-  if [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f20)" != "$(field start "$1")" ]; then
-    rm -f "$P/$1"; return 1
-  fi
+  st=$(procstat "$1" 20) || return 0
+  if [ "$st" != "$(field start "$1")" ]; then rm -f "$P/$1"; return 1; fi
 }
+# leader PGID: the group's leader (the wrapper, which outlives its pipeline) is alive
+leader() { [ -n "$1" ] && st=$(procstat "$1" 1) && [ "$st" != Z ]; }
 # livegroups PGID...: those with a live (non-zombie) process
 livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") { print $1 }' | sort -u; }
-# stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go;
+# stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go
+# (checked with `ps`: every process of the group, not only its leader);
 # prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
 # removes the procs file of each group gone
 stopgroups() {
@@ -67,7 +78,7 @@ stopgroups() {
     [ -n "$live" ] || break
     for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
     i=0
-    while [ $i -lt 60 ] && [ -n "$(livegroups $live)" ]; do sleep 0.05; i=$((i+1)); done
+    while [ $i -lt 150 ] && [ -n "$(livegroups $live)" ]; do sleep 0.02; i=$((i+1)); done
   done
   rc=0
   live=" $(livegroups "$@" | tr '\n' ' ') "
@@ -94,7 +105,7 @@ lc_stop() { stopgroups $(for n in "$@"; do cat "$D/$n.pgid" 2>/dev/null; done); 
 lc_wrapper='d=$1 n=$2 step=$3 run=$4 P=$5; shift 5
 trap "" INT HUP
 g=$$
-printf "name=%s\nstep=%s\nrun=%s\nstarted=%s\nboot=%s\nstart=%s\n" "$n" "$step" "$run" "$(date +%s)" "$(cat /proc/sys/kernel/random/boot_id)" "$(sed "s/^.*) //" /proc/$g/stat | cut -d" " -f20)" >"$P/.$g" && mv "$P/.$g" "$P/$g"
+printf "name=%s\nstep=%s\nrun=%s\nstarted=%s\nboot=%s\nstart=%s\n" "$n" "$step" "$run" "$(date +%s)" "$(cat /proc/sys/kernel/random/boot_id)" "$(read -r s </proc/$g/stat; s=${s##*) }; set -- $s; shift 19; echo "$1")" >"$P/.$g" && mv "$P/.$g" "$P/$g"
 echo "$g" >"$d/$n.pgid"
 ts() { while IFS= read -r l; do printf "%s %s\n" "$(date +%s.%N)" "$l"; done; }
 { { (trap - INT HUP; "$@" <>"$d/$n.in"; echo $? >"$d/$n.rc") 2>&1 1>&3 3>&- | ts >>"$d/$n.err"; } 3>&1 | ts >>"$d/$n.out"; }
@@ -111,7 +122,7 @@ lc_start() {
   cat "$n.pgid"
 }
 # running NAME: the program has not ended
-running() { [ ! -f "$D/$1.rc" ] && [ -n "$(livegroups "$(cat "$D/$1.pgid" 2>/dev/null)")" ]; }
+running() { [ ! -f "$D/$1.rc" ] && read -r g 2>/dev/null <"$D/$1.pgid" && leader "$g"; }
 # lc_send NAME PACE LINE...: each line to the program's stdin, PACE seconds apart; prints the host time of each
 lc_send() {
   n=$1 pace=$2; shift 2
@@ -129,7 +140,7 @@ lc_send() {
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
 lc_run() { t=$1; shift; cd "$D" && timeout -k 1 "$t" "$@" </dev/null; }
 # lc_poll FILE:OFFSET ... -- NAME...: per file `@@ FILE SIZE` then its bytes from OFFSET to SIZE;
-# then per program `@@st NAME rc N|alive|gone`
+# then per program `@@st NAME rc N|alive|gone` (alive: its wrapper still runs)
 lc_poll() {
   cd "$D" || return 3
   while [ $# -gt 0 ] && [ "$1" != -- ]; do
@@ -140,10 +151,10 @@ lc_poll() {
   done
   [ $# -gt 0 ] && shift
   [ $# -gt 0 ] || return 0
-  pg=" $(ps -e -o pgid= -o stat= | awk '$2 !~ /^Z/ { print $1 }' | tr '\n' ' ') "
   for n in "$@"; do
-    if [ -f "$n.rc" ]; then echo "@@st $n rc $(cat "$n.rc")"
-    else case "$pg" in *" $(cat "$n.pgid" 2>/dev/null) "*) echo "@@st $n alive" ;; *) echo "@@st $n gone" ;; esac
+    if read -r rc 2>/dev/null <"$n.rc"; then echo "@@st $n rc $rc"
+    elif read -r g 2>/dev/null <"$n.pgid" && leader "$g"; then echo "@@st $n alive"
+    else echo "@@st $n gone"
     fi
   done
 }
