@@ -6,28 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
 
 use common::{Labctl, RunOutput, TestBench};
-
-/// `cargo test --workspace` builds the socket programs; a lone `cargo test --test check` may not.
-fn ensure_programs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let dir = Path::new(common::labctl_bin())
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        if !dir.join("tcp_threaded_server").exists() || !dir.join("udp_client").exists() {
-            let st = Command::new(env!("CARGO"))
-                .args(["build", "-p", "sockets"])
-                .status()
-                .expect("cargo build -p sockets");
-            assert!(st.success(), "cargo build -p sockets failed");
-        }
-    });
-}
 
 /// An empty HOME inside the bench's state directory (removed with it), so
 /// `~/.ssh/known_hosts` and `~/.ssh/config` of this machine play no part.
@@ -42,7 +23,7 @@ impl Home {
 }
 
 fn check(hosts: &Path, home: &Home, args: &[&str]) -> RunOutput {
-    ensure_programs();
+    common::ensure_programs();
     Labctl::new()
         .hosts(hosts)
         .arg("check")
