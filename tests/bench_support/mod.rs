@@ -1,0 +1,339 @@
+//! Helpers shared by the on-bench fault and security tests (`tests/faults.rs`,
+//! `tests/security.rs`): scratch directories, small lab files, what is left
+//! running on a bench (read from /proc: the namespaces share this machine's
+//! pid namespace and filesystem), and `labctl` runs in the background that a
+//! test can watch line by line, signal, and wait for.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::{labctl_bin, Labctl, RunOutput, TestBench};
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("labctl-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `text` to `name` in the scratch directory; returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The working directory of `host` as the bench's hosts file says.
+pub fn workdir(bench: &TestBench, host: &str) -> PathBuf {
+    bench.host(host).dir.join("work")
+}
+
+/// Copies the locally built socket programs into every host's `<workdir>/bin`
+/// (the hosts share this filesystem), so a small lab needs no `deploy` step.
+pub fn install_programs(bench: &TestBench) {
+    crate::common::ensure_programs();
+    let src = Path::new(labctl_bin()).parent().unwrap();
+    for h in bench.host_specs() {
+        let bin = workdir(bench, &h).join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for p in labctl::hostops::PROGRAMS {
+            let to = bin.join(p);
+            std::fs::copy(src.join(p), &to).unwrap();
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+    }
+}
+
+/// A copy of the bench's hosts file with `edit` applied to its text, in the
+/// bench's state directory (so relative paths keep their meaning).
+pub fn hosts_copy(bench: &TestBench, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(bench.hosts_file()).unwrap();
+    let p = bench.state_dir().join(name);
+    std::fs::write(&p, edit(text)).unwrap();
+    p
+}
+
+/// Every live (non-zombie) process of a lab program on the bench: its
+/// executable lies in a host's `bin`, or it works in a host's run directory
+/// (the wrapper, its timestamp loops, tcpdump, foreground programs).
+pub fn lab_processes(bench: &TestBench) -> Vec<String> {
+    let dirs: Vec<PathBuf> = bench
+        .host_specs()
+        .iter()
+        .map(|h| workdir(bench, h))
+        .collect();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        {
+            continue;
+        }
+        let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+        let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+        if dirs
+            .iter()
+            .any(|d| exe.starts_with(d.join("bin")) || cwd.starts_with(d.join("runs")))
+        {
+            found.push(format!("{pid} {}", cmdline(pid.parse().unwrap())));
+        }
+    }
+    found
+}
+
+/// A process's arguments, space-separated ("" if it is gone).
+pub fn cmdline(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).replace('\0', " ")
+}
+
+/// The groups still registered in the hosts' `<workdir>/procs/`.
+pub fn registered(bench: &TestBench) -> Vec<String> {
+    let mut v = Vec::new();
+    for h in bench.host_specs() {
+        if let Ok(rd) = std::fs::read_dir(workdir(bench, &h).join("procs")) {
+            v.extend(
+                rd.flatten()
+                    .map(|e| format!("{h}/{}", e.file_name().to_string_lossy())),
+            );
+        }
+    }
+    v
+}
+
+/// Nothing of the lab runs on any host and no group is registered
+/// (allowing a few seconds for the hosts' watchdogs).
+#[track_caller]
+pub fn assert_nothing_left(bench: &TestBench) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (procs, files) = (lab_processes(bench), registered(bench));
+        if procs.is_empty() && files.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("left on the bench: processes {procs:#?}, registered groups {files:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The single run directory created under `out`.
+#[track_caller]
+pub fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "one run directory in {}: {dirs:?}",
+        out.display()
+    );
+    dirs[0].clone()
+}
+
+/// A JSON-lines file of the run directory.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `labctl --hosts H --lab L ARGS` in the foreground, with an empty HOME.
+pub fn labctl(hosts: &Path, lab: &Path, home: &Path, args: &[&str]) -> RunOutput {
+    crate::common::ensure_programs();
+    Labctl::new()
+        .hosts(hosts)
+        .arg("--lab")
+        .arg(lab)
+        .args(args)
+        .env("HOME", home)
+        .env("LABCTL_SSH_CONFIG", "/dev/null")
+        .timeout(Duration::from_secs(120))
+        .run()
+}
+
+/// A `labctl` running in the background: its stdout arrives line by line.
+pub struct Background {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Background {
+    /// Starts `labctl ARGS` (stdin empty, HOME `home`) with extra environment `envs`.
+    pub fn start(args: &[&std::ffi::OsStr], home: &Path, envs: &[(&str, &str)]) -> Background {
+        crate::common::ensure_programs();
+        let mut cmd = Command::new(labctl_bin());
+        cmd.args(args)
+            .env("HOME", home)
+            .env("LABCTL_SSH_CONFIG", "/dev/null")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut err, buf) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut s);
+            buf.lock().unwrap().push_str(&s);
+        });
+        Background {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most `within`) for a stdout line containing `needle`.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    self.seen.push(l);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "no stdout line with {needle:?}; saw:\n{}\n--- stderr ---\n{}",
+            self.seen.join("\n"),
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    /// Sends `sig` to labctl.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the child this helper started.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits (at most `within`) for labctl to end; returns its exit code
+    /// (128 + signal when killed), all of its stdout and its stderr.
+    #[track_caller]
+    pub fn finish(mut self, within: Duration) -> (i32, String, String) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "labctl did not end within {within:?}; saw:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader threads end with the pipes.
+        let end = Instant::now() + Duration::from_secs(5);
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(l);
+        }
+        let stderr = {
+            let t = Instant::now() + Duration::from_secs(2);
+            while std::sync::Arc::strong_count(&self.stderr) > 1 && Instant::now() < t {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.stderr.lock().unwrap().clone()
+        };
+        let code = std::os::unix::process::ExitStatusExt::signal(&status)
+            .map_or_else(|| status.code().unwrap_or(-1), |s| 128 + s);
+        (code, self.seen.join("\n"), stderr)
+    }
+}
+
+/// Every regular file below `dir` (recursively), with its bytes.
+pub fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            out.extend(files_below(&p));
+        } else if ft.is_file() {
+            if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `hay` contains `needle`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
