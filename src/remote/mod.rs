@@ -70,27 +70,29 @@ livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index
 # removes the procs file of each group gone
 stopgroups() {
   set -- $(for g in "$@"; do ours "$g" && echo "$g"; done)
+  [ $# -gt 0 ] || return 0
   info=$(for g in "$@"; do echo "$g $(field name "$g") $(field step "$g") $(field run "$g")"; done)
-  first=" $(livegroups "$@" | tr '\n' ' ') "
-  live=$first
+  live=$(livegroups "$@")
+  first=" $(echo $live) "
   for sig in INT TERM KILL; do
-    live=$(livegroups $live)
     [ -n "$live" ] || break
     for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
     i=0
-    while [ $i -lt 150 ] && [ -n "$(livegroups $live)" ]; do sleep 0.02; i=$((i+1)); done
+    while [ $i -lt 150 ]; do
+      sleep 0.02; i=$((i+1))
+      live=$(livegroups $live)
+      [ -n "$live" ] || break
+    done
   done
-  rc=0
-  live=" $(livegroups "$@" | tr '\n' ' ') "
+  live=" $(echo $live) "
   echo "$info" | while read -r g rest; do
-    [ -n "$g" ] || continue
     case "$live" in
-      *" $g "*) echo "alive $g $rest"; rc=1 ;;
+      *" $g "*) echo "alive $g $rest" ;;
       *) rm -f "$P/$g"
          case "$first" in *" $g "*) echo "stopped $g $rest" ;; *) echo "ended $g $rest" ;; esac ;;
     esac
   done
-  [ -z "$(livegroups "$@")" ]
+  [ "$live" = "  " ]
 }
 registered() { ls "$P" 2>/dev/null | grep -E '^[0-9]+$'; }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
@@ -117,7 +119,7 @@ lc_start() {
   setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$@" </dev/null >/dev/null 2>&1 || return 1
   i=0
   while [ ! -s "$n.pgid" ]; do
-    i=$((i+1)); if [ $i -gt 250 ]; then echo "the program did not start" >&2; return 1; fi; sleep 0.02
+    i=$((i+1)); if [ $i -gt 500 ]; then echo "the program did not start" >&2; return 1; fi; sleep 0.01
   done
   cat "$n.pgid"
 }
@@ -159,12 +161,13 @@ lc_poll() {
   done
 }
 # lc_agent: the run's command loop on this host, on one long-lived SSH channel. A request is one
-# line: a command, base64-encoded; it runs in a subshell with stdin from /dev/null and default
+# line: a command, base64-encoded (it creates the run directory first); it runs in a subshell with stdin from /dev/null and default
 # signal handling (programs it starts must die on SIGINT). A reply is
 # `@@reply OUT_BYTES ERR_BYTES STATUS` then the command's stdout and stderr. At end of input —
 # labctl ended the run, or its connection dropped because labctl died — it stops this run's groups.
 lc_agent() {
   trap '' HUP INT PIPE
+  (umask 077 && mkdir -p "$D" "$P") || exit 1
   while IFS= read -r req; do
     if printf '%s\n' "$req" | base64 -d >"$D/.cmd" 2>/dev/null; then
       (trap - HUP INT PIPE; . "$D/.cmd") >"$D/.out" 2>"$D/.err" </dev/null
@@ -176,7 +179,11 @@ lc_agent() {
     cat "$D/.out" "$D/.err"
   done
   lc_stop_run >/dev/null 2>&1
+  # labctl fetched everything and said so (`lc_done`): the run's files can go.
+  if [ -f "$D/.done" ]; then rm -rf "$D"; fi
 }
+# lc_done: the run is over and its files were fetched
+lc_done() { : >"$D/.done"; }
 "#;
 
 /// The variables [`LIB`] needs for `host` and run `run_id` (empty for no run).
@@ -275,15 +282,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     s
-}
-
-/// Creates the run's remote directory and the registry (mode 0700).
-pub fn prepare_cmd(host: &Host, run_id: &str) -> String {
-    format!(
-        "umask 077 && mkdir -p {} {}",
-        shell_quote(&run_dir(host, run_id)),
-        shell_quote(&procs_dir(host))
-    )
 }
 
 /// Removes the run's remote directory (after its files were fetched).

@@ -246,7 +246,15 @@ impl<'s> Worker<'s> {
 
     /// Stops what an earlier labctl left, prepares the run directory, starts the agent.
     fn setup(&mut self) -> Result<(), Error> {
-        let out = self.exec(&remote::stop_all_cmd(self.host), SHORT)?;
+        // The agent creates the run directory; then what an earlier labctl left goes first.
+        self.agent = Some(Agent {
+            ch: self
+                .sess
+                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id))?,
+            buf: Vec::new(),
+            broken: false,
+        });
+        let out = self.exec_call("lc_stop_all", SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
             self.emit(Event::Cleaned {
@@ -266,22 +274,6 @@ impl<'s> Worker<'s> {
                 s.pgid
             )));
         }
-        let out = self.exec(&remote::prepare_cmd(self.host, &self.sh.run_id), SHORT)?;
-        if !out.success() {
-            return Err(Error::Host(format!(
-                "host `{}`: cannot create `{}`: {}",
-                self.host.label(),
-                remote::run_dir(self.host, &self.sh.run_id),
-                first_line(&out.stderr_str())
-            )));
-        }
-        self.agent = Some(Agent {
-            ch: self
-                .sess
-                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id))?,
-            buf: Vec::new(),
-            broken: false,
-        });
         Ok(())
     }
 
@@ -1102,13 +1094,17 @@ impl<'s> Worker<'s> {
         for c in pending {
             let _ = self.fetch(&c, "end");
         }
+        // Everything is fetched: the agent removes the run's remote files when it ends.
+        let done = self.exec_call("lc_done", SHORT).is_ok_and(|o| o.success());
         if let Some(a) = self.agent.take() {
-            let _ = a.ch.close(Duration::from_secs(5));
+            let _ = a.ch.close(Duration::from_secs(10));
         }
-        let _ = self.exec(
-            &remote::remove_run_dir_cmd(self.host, &self.sh.run_id),
-            SHORT,
-        );
+        if !done {
+            let _ = self.exec(
+                &remote::remove_run_dir_cmd(self.host, &self.sh.run_id),
+                SHORT,
+            );
+        }
     }
 }
 
