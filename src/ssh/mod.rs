@@ -330,7 +330,7 @@ impl Session {
     /// Waits until the socket is ready in the direction libssh2 is blocked on, at most `max`.
     fn wait_socket(&self, max: Duration) {
         let _ = self.sess.keepalive_send();
-        quickack(self.fd);
+        crate::util::tcp_quickack(self.fd);
         let events = match self.sess.block_directions() {
             BlockDirections::Outbound => libc::POLLOUT,
             BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
@@ -779,24 +779,6 @@ fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, 
         Err(auth_err(format!(
             "authentication as `{user}` did not complete"
         )))
-    }
-}
-
-/// Asks the kernel to acknowledge at once instead of delaying ACKs (Linux
-/// clears this by itself, so it is set before every wait). sshd leaves Nagle
-/// on for sessions without a PTY: a second small packet it sends waits for
-/// our ACK, and a delayed ACK costs 40 ms per round trip.
-fn quickack(fd: RawFd) {
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt on a socket the session owns, with a valid int.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
     }
 }
 

@@ -133,6 +133,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
                 return;
             }
             Ok(n) => {
+                // Without this, sshd's second small packet waits 40 ms for
+                // our delayed ACK (sshd keeps Nagle on without a PTY).
+                crate::util::tcp_quickack(from.as_raw_fd());
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }

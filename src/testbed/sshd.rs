@@ -114,7 +114,10 @@ pub fn config_text(state: &State, host: &HostState) -> String {
          ClientAliveInterval 5\n\
          ClientAliveCountMax 3\n\
          PrintMotd no\n\
-         PrintLastLog no\n",
+         PrintLastLog no\n\
+         # bash skips ~/.bashrc for ssh commands when SHLVL is set; a root\n\
+         # .bashrc that runs e.g. `pyenv init` costs 150 ms per command.\n\
+         SetEnv SHLVL=1\n",
         name = state.name,
         hostname = host.hostname,
         key = host_key(host).display(),
