@@ -239,34 +239,26 @@ impl RunDir {
                 what,
                 seen,
                 ..
-            } => {
-                if let Some(s) = &mut self.current {
-                    s.checks.push(CheckRecord {
-                        host: host.clone(),
-                        program: program.clone(),
-                        what: what.clone(),
-                        ok: true,
-                        seen: seen.clone(),
-                        message: None,
-                    });
-                }
             }
-            Event::ExpectationFailed {
+            | Event::ExpectationFailed {
                 host,
                 program,
                 what,
                 seen,
-                message,
                 ..
             } => {
+                let message = match e {
+                    Event::ExpectationFailed { message, .. } => Some(message.clone()),
+                    _ => None,
+                };
                 if let Some(s) = &mut self.current {
                     s.checks.push(CheckRecord {
                         host: host.clone(),
                         program: program.clone(),
                         what: what.clone(),
-                        ok: false,
+                        ok: message.is_none(),
                         seen: seen.clone(),
-                        message: Some(message.clone()),
+                        message,
                     });
                 }
             }
