@@ -474,3 +474,35 @@ fn clean_and_the_next_run_stop_what_labctl_started_and_nothing_else() {
         );
     assert_nothing_left(&bench);
 }
+
+#[test]
+fn a_room_runs_the_lab_on_every_bench_at_once() {
+    let room = TestBench::room(2);
+    let scratch = Scratch::new("room");
+    let out = labctl(
+        &room,
+        &seed_lab(),
+        &scratch.0,
+        &["run", "--all", "--step", "I.10"],
+    );
+    out.assert_status(0)
+        .assert_stdout_contains("[bench1]   SUMMARY")
+        .assert_stdout_contains("[bench2]   SUMMARY")
+        .assert_stdout_lacks("FAILED");
+    let mut dirs: Vec<String> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    assert!(
+        dirs[0].ends_with("-sockets-bench1") && dirs[1].ends_with("-sockets-bench2"),
+        "{dirs:?}"
+    );
+    for d in &dirs {
+        let steps = json_lines(&scratch.0.join(d).join("steps.jsonl"));
+        assert_eq!(steps.last().unwrap()["id"], "I.10");
+        assert!(steps.iter().all(|s| s["outcome"] == "passed"), "{steps:#?}");
+    }
+}

@@ -38,32 +38,99 @@ use crate::ssh::{self, ConnectOptions};
 pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
     let inputs = Inputs::load(g, &args.select)?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
-    let benches: Vec<&Bench> = inputs.benches().collect();
-    let [bench] = benches.as_slice() else {
-        return Err(Error::Usage(
-            "`run` works on one bench at a time: choose it with `--bench NAME`".to_string(),
-        ));
-    };
     let lab = &inputs.lab;
-    let id = lab::run_id(&lab.name, bench.in_room().then_some(bench.name.as_str()));
-    // Planned before anything is created: a planning error leaves no trace.
-    let plan = Plan::build(lab, bench, &selection, &id)?;
+    let benches: Vec<&Bench> = inputs.benches().collect();
+    let many = benches.len() > 1;
+    // Everything is planned before anything is created: a planning error leaves no trace.
+    let mut plans = Vec::new();
+    for bench in &benches {
+        let id = lab::run_id(&lab.name, bench.in_room().then_some(bench.name.as_str()));
+        plans.push(Plan::build(lab, bench, &selection, &id)?);
+    }
+    let prefix = |b: &Bench| {
+        if many {
+            format!("[{}] ", b.name)
+        } else {
+            String::new()
+        }
+    };
     let stop = interrupt_flag()?;
     if args.dry_run {
-        return dry_run(lab, bench, &plan);
+        for (bench, plan) in benches.iter().zip(&plans) {
+            dry_run(lab, bench, plan, &prefix(bench));
+        }
+        return Ok(());
     }
     let parent = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
-    let (dir, id) = rundir::create(&parent, &id)?;
-    let plan = if id == plan.run_id {
-        plan
-    } else {
-        Plan::build(lab, bench, &selection, &id)?
-    };
+    let mut runs = Vec::new();
+    for (bench, plan) in benches.iter().zip(plans) {
+        let (dir, id) = rundir::create(&parent, &plan.run_id)?;
+        let plan = if id == plan.run_id {
+            plan
+        } else {
+            Plan::build(lab, bench, &selection, &id)?
+        };
+        runs.push((*bench, plan, dir));
+    }
     let opts = ConnectOptions {
         accept_new: g.accept_new,
         ..ConnectOptions::default()
     };
-    execute(lab, bench, &plan, &dir, &opts, &stop)
+    // Spinners only for one bench on a terminal; several benches print prefixed lines.
+    let set = Settings {
+        opts: &opts,
+        stop: &stop,
+        live: !many && std::io::stderr().is_terminal(),
+    };
+    let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|(bench, plan, dir)| {
+                let (set, p) = (&set, prefix(bench));
+                s.spawn(move || execute(lab, bench, plan, dir, set, &p))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    combine(results)
+}
+
+/// One outcome for several benches: Ctrl-C first, then a host or local
+/// problem, then failed expectations.
+fn combine(results: Vec<Result<(), Error>>) -> Result<(), Error> {
+    let n = results.len();
+    let mut failed = Vec::new();
+    let mut worst: Option<Error> = None;
+    for r in results {
+        match r {
+            Ok(()) => {}
+            Err(Error::Failed(m)) => failed.push(m),
+            Err(e) => {
+                let rank = |e: &Error| match e {
+                    Error::Interrupted => 3,
+                    Error::Host(_) | Error::Local(_) => 2,
+                    _ => 1,
+                };
+                if worst.as_ref().is_none_or(|w| rank(&e) > rank(w)) {
+                    worst = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = worst {
+        return Err(e);
+    }
+    match failed.len() {
+        0 => Ok(()),
+        1 if n == 1 => Err(Error::Failed(failed.remove(0))),
+        k => Err(Error::Failed(format!(
+            "{k} of {n} benches failed; first: {}",
+            failed[0]
+        ))),
+    }
 }
 
 trait BenchExt {
@@ -139,8 +206,8 @@ fn run_started(
 }
 
 /// `--dry-run`: the same plan, the same reporter; every op is skipped.
-fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan) -> Result<(), Error> {
-    let mut term = reporter::Terminal::new(&plan.hosts, false);
+fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
+    let mut term = reporter::Terminal::new(&plan.hosts, false, prefix);
     term.event(&run_started(lab, bench, plan, None, true));
     let t0 = Instant::now();
     for s in &plan.steps {
@@ -172,7 +239,6 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan) -> Result<(), Error> {
         dir: None,
         at: now_unix(),
     });
-    Ok(())
 }
 
 /// How the plan's walk ended.
@@ -184,19 +250,27 @@ struct Walk {
     failure: Option<String>,
 }
 
+/// What every bench's run shares.
+struct Settings<'a> {
+    opts: &'a ConnectOptions,
+    stop: &'a Arc<AtomicBool>,
+    /// Draw per-host spinners.
+    live: bool,
+}
+
 fn execute(
     lab: &Lab,
     bench: &Bench,
     plan: &Plan,
     dir: &std::path::Path,
-    opts: &ConnectOptions,
-    stop: &Arc<AtomicBool>,
+    set: &Settings,
+    prefix: &str,
 ) -> Result<(), Error> {
+    let (opts, stop, live) = (set.opts, set.stop, set.live);
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
     let (ev_tx, ev_rx) = channel::<Event>();
-    let live = std::io::stderr().is_terminal();
     let t0 = Instant::now();
     let _ = ev_tx.send(run_started(
         lab,
@@ -215,7 +289,7 @@ fn execute(
 
     std::thread::scope(|s| {
         let host_names = plan.hosts.clone();
-        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, live));
+        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix));
 
         let (ready_tx, ready_rx) = channel::<Result<(), Error>>();
         let shared = Shared {
@@ -438,8 +512,9 @@ fn report_events(
     mut dir: rundir::RunDir,
     hosts: &[String],
     live: bool,
+    prefix: &str,
 ) -> Option<String> {
-    let mut term = reporter::Terminal::new(hosts, live);
+    let mut term = reporter::Terminal::new(hosts, live, prefix);
     for mut e in rx {
         if let Event::RunFinished {
             checks_passed,

@@ -11,6 +11,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::event::{Event, Outcome};
 
 pub struct Terminal {
+    /// `[bench2] ` when several benches run at once, else empty.
+    prefix: String,
     mp: Option<MultiProgress>,
     bars: BTreeMap<String, ProgressBar>,
     failures: Vec<String>,
@@ -28,8 +30,10 @@ fn short(s: &str, max: usize) -> String {
 
 impl Terminal {
     /// `live`: draw per-host spinners (stderr is a terminal).
-    pub fn new(hosts: &[String], live: bool) -> Terminal {
+    /// `prefix` starts every line (the bench, when several run at once).
+    pub fn new(hosts: &[String], live: bool, prefix: &str) -> Terminal {
         let mut t = Terminal {
+            prefix: prefix.to_string(),
             mp: None,
             bars: BTreeMap::new(),
             failures: Vec::new(),
@@ -54,9 +58,10 @@ impl Terminal {
     }
 
     fn say(&self, line: String) {
+        let p = &self.prefix;
         match &self.mp {
-            Some(mp) => mp.suspend(|| println!("{line}")),
-            None => println!("{line}"),
+            Some(mp) => mp.suspend(|| println!("{p}{line}")),
+            None => println!("{p}{line}"),
         }
     }
 
