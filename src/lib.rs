@@ -9,8 +9,16 @@
 //! ```
 //!
 //! - [`cli`]: raw command-line arguments.
-//! - [`config`]: TOML to validated models, every error at once with file:line:column.
-//! - [`ssh`]: one `ssh2` session per host, owned by one thread.
+//! - [`config`]: hosts.toml to a validated [`config::hosts::Room`], every error
+//!   at once with file:line:column; [`lab`]: the lab file, validated, and the
+//!   [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
+//! - [`run`]: runs a plan with one worker per host, emits events, writes the
+//!   run directory as it goes; [`report`] and [`capture`] turn that directory
+//!   into report.md, report.html and run.json.
+//! - [`ssh`]: one `ssh2` session per host, owned by one thread; [`remote`]:
+//!   programs on a host, started, registered and stopped by process group.
+//! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
+//!   commands that make it so.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 

@@ -3,7 +3,7 @@
 //!
 //! Stages: run directory ─[`load`]─▶ [`RunInput`] ─[`build`]─▶ [`RunReport`]
 //! (captures analysed, questions answered) ─▶ markdown / html / json.
-//! [`write`] does all of it and replaces the files atomically, so it can be
+//! [`write()`] does all of it and replaces the files atomically, so it can be
 //! called after every step of a run and again at its end.
 
 pub mod answers;
