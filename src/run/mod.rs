@@ -445,8 +445,10 @@ fn walk(
                 if sent {
                     replies.push((h, rrx));
                 } else {
-                    w.fatal
-                        .get_or_insert(Error::Host(format!("host `{h}`: its worker ended")));
+                    w.fatal.get_or_insert(Error::Host(format!(
+                        "step `{}`: host `{h}`: its worker ended",
+                        step.id
+                    )));
                     outcome = Outcome::Failed;
                 }
             }
@@ -464,6 +466,8 @@ fn walk(
                     }
                     Ok(OpsResult::Fatal(e)) => {
                         outcome = Outcome::Failed;
+                        // The last line of the run says where it stopped: step and host.
+                        let e = in_step(&step.id, e);
                         let _ = ev.send(Event::Problem {
                             host: Some(h.clone()),
                             message: e.to_string(),
@@ -472,8 +476,10 @@ fn walk(
                     }
                     Err(_) => {
                         outcome = Outcome::Failed;
-                        w.fatal
-                            .get_or_insert(Error::Host(format!("host `{h}`: its worker ended")));
+                        w.fatal.get_or_insert(Error::Host(format!(
+                            "step `{}`: host `{h}`: its worker ended",
+                            step.id
+                        )));
                     }
                 }
             }
@@ -503,6 +509,15 @@ fn walk(
         }
     }
     w
+}
+
+/// `e`, which ended the run in `step`, saying so (a host error names its host already).
+fn in_step(step: &str, e: Error) -> Error {
+    match e {
+        Error::Host(m) => Error::Host(format!("step `{step}`: {m}")),
+        Error::Local(m) => Error::Local(format!("step `{step}`: {m}")),
+        other => other,
+    }
 }
 
 /// The reporter thread: every event to the run directory and the terminal,
