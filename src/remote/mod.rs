@@ -140,7 +140,8 @@ lc_send() {
   exec 3>&-
 }
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
-lc_run() { t=$1; shift; cd "$D" && timeout -k 1 "$t" "$@" </dev/null; }
+# (`--foreground`: the program stays in the agent's process group, so `lc_interrupt` reaches it)
+lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null; }
 # lc_poll FILE:OFFSET ... -- NAME...: per file `@@ FILE SIZE` then its bytes from OFFSET to SIZE;
 # then per program `@@st NAME rc N|alive|gone` (alive: its wrapper still runs)
 lc_poll() {
@@ -168,6 +169,7 @@ lc_poll() {
 lc_agent() {
   trap '' HUP INT PIPE
   (umask 077 && mkdir -p "$D" "$P") || exit 1
+  echo $$ >"$D/.agent"
   while IFS= read -r req; do
     if printf '%s\n' "$req" | base64 -d >"$D/.cmd" 2>/dev/null; then
       (trap - HUP INT PIPE; . "$D/.cmd") >"$D/.out" 2>"$D/.err" </dev/null
@@ -182,6 +184,9 @@ lc_agent() {
   # labctl fetched everything and said so (`lc_done`): the run's files can go.
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
 }
+# lc_interrupt (on its own channel): Ctrl-C of labctl ends the agent's current request (a paced
+# send, a foreground program) at once; the agent, leader of its process group, ignores SIGINT.
+lc_interrupt() { g=$(cat "$D/.agent" 2>/dev/null) && [ -n "$g" ] && kill -s INT -- "-$g" 2>/dev/null; }
 # lc_done: the run is over and its files were fetched
 lc_done() { : >"$D/.done"; }
 "#;

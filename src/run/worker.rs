@@ -183,13 +183,32 @@ impl<'s> Worker<'s> {
 
     /// Runs an `lc_*` call through the agent.
     fn exec_call(&mut self, call: &str, timeout: Duration) -> Result<Output, SshError> {
+        self.agent_exec(call, timeout, false)
+    }
+
+    /// Like [`Self::exec_call`], for the long calls (paced sends, foreground
+    /// programs): Ctrl-C of labctl ends them on the host at once.
+    fn exec_call_interruptible(
+        &mut self,
+        call: &str,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        self.agent_exec(call, timeout, true)
+    }
+
+    fn agent_exec(
+        &mut self,
+        call: &str,
+        timeout: Duration,
+        interruptible: bool,
+    ) -> Result<Output, SshError> {
         let Some(mut agent) = self.agent.take() else {
             return Err(self.ssh_error(
                 SshErrorKind::Session,
                 "the run's agent is not running".into(),
             ));
         };
-        let r = self.agent_call(&mut agent, call, timeout);
+        let r = self.agent_call(&mut agent, call, timeout, interruptible);
         self.agent = Some(agent);
         r
     }
@@ -199,6 +218,7 @@ impl<'s> Worker<'s> {
         a: &mut Agent<'s>,
         call: &str,
         timeout: Duration,
+        interruptible: bool,
     ) -> Result<Output, SshError> {
         if a.broken {
             return Err(self.ssh_error(
@@ -208,7 +228,14 @@ impl<'s> Worker<'s> {
         }
         let deadline = Instant::now() + timeout;
         a.ch.write(&remote::agent_request(call))?;
+        let mut interrupted = false;
         loop {
+            if interruptible && !interrupted && self.sh.stop.load(Ordering::SeqCst) {
+                // The request ends on the host; its reply follows as usual.
+                interrupted = true;
+                let stop = remote::script(self.host, &self.sh.run_id, "lc_interrupt");
+                let _ = self.exec(&stop, SHORT);
+            }
             if let Some((stdout, stderr, rc, used)) = remote::parse_agent_reply(&a.buf) {
                 a.buf.drain(..used);
                 return Ok(Output {
@@ -563,7 +590,7 @@ impl<'s> Worker<'s> {
         else {
             unreachable!("called for a send")
         };
-        let out = self.exec_call(call, SHORT + *pace * lines.len() as u32)?;
+        let out = self.exec_call_interruptible(call, SHORT + *pace * lines.len() as u32)?;
         // The host time at which each line went out.
         let times: Vec<f64> = out
             .stdout_str()
@@ -577,6 +604,9 @@ impl<'s> Worker<'s> {
                 ts: *ts,
                 line: line.clone(),
             });
+        }
+        if self.sh.stop.load(Ordering::SeqCst) {
+            return Ok(OpsResult::Interrupted);
         }
         if out.success() {
             return Ok(self.done(
@@ -897,7 +927,7 @@ impl<'s> Worker<'s> {
         spec: &RunSpec,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let out = self.exec_call(call, spec.timeout + SHORT)?;
+        let out = self.exec_call_interruptible(call, spec.timeout + SHORT)?;
         let ts = now_unix();
         let mut lines = Vec::new();
         for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
@@ -911,6 +941,9 @@ impl<'s> Worker<'s> {
                 });
                 lines.push(l.to_string());
             }
+        }
+        if self.sh.stop.load(Ordering::SeqCst) {
+            return Ok(OpsResult::Interrupted);
         }
         let re = match spec.regex.map(Regex::new).transpose() {
             Ok(re) => re,
