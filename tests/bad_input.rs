@@ -14,13 +14,15 @@
 //! `$PORT` in a file becomes the trap's port (five digits, so columns hold).
 //! Adding a case is adding a file.
 
+mod bench_support;
 mod common;
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use common::{Labctl, RunOutput};
+use bench_support::{labctl, Scratch};
+use common::RunOutput;
 
 /// One expected diagnostic: where (0:0 when it has no place) and a fragment of its message.
 #[derive(Debug, Clone)]
@@ -147,24 +149,6 @@ impl Trap {
     }
 }
 
-/// A scratch directory (also HOME for labctl), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("labctl-badinput-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A valid lab of one step on host `A` (every broken hosts file names an `A`).
 fn small_lab(dir: &Path) -> PathBuf {
     let p = dir.join("small-lab.toml");
@@ -191,19 +175,6 @@ fn good_hosts(trap: &Trap, dir: &Path) -> PathBuf {
     let p = dir.join("good-hosts.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn labctl(home: &Path, hosts: &Path, lab: &Path, args: &[&str]) -> RunOutput {
-    Labctl::new()
-        .hosts(hosts)
-        .arg("--lab")
-        .arg(lab)
-        .args(args)
-        .env("HOME", home)
-        .env("LABCTL_SSH_CONFIG", "/dev/null")
-        .current_dir(home)
-        .timeout(std::time::Duration::from_secs(60))
-        .run()
 }
 
 /// The commands that read `kind` of input, each with an `--out` that must stay absent.
@@ -289,7 +260,7 @@ fn check_case(case: &Case, trap: &Trap, scratch: &Path) {
     let runs = dir.join("runs");
     for args in commands(case.kind, &runs) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = labctl(&dir, &hosts, &lab, &args);
+        let out = labctl(&hosts, &lab, &dir, &args);
         assert_reported(&out, &file, &case.expects, 0);
         assert!(
             !runs.exists(),
@@ -314,7 +285,7 @@ fn every_broken_file_of_the_corpus_is_refused_located_and_reaches_no_host() {
     // The trap sees a connection when one is made.
     drop(std::net::TcpStream::connect(("127.0.0.1", trap.port)).unwrap());
     assert_eq!(trap.accepted(), 1, "the trap counts connections");
-    let scratch = Scratch::new("corpus");
+    let scratch = Scratch::new("badinput-corpus");
     let cases = corpus();
     assert!(cases.len() >= 30, "the corpus has {} files", cases.len());
     assert!(
@@ -325,14 +296,14 @@ fn every_broken_file_of_the_corpus_is_refused_located_and_reaches_no_host() {
     }
     // The good files alone pass validation (so the cases above fail for their own reason).
     let good = good_hosts(&trap, &scratch.0);
-    labctl(&scratch.0, &good, &seed_lab(), &["plan"]).assert_success();
+    labctl(&good, &seed_lab(), &scratch.0, &["plan"]).assert_success();
     assert_eq!(trap.accepted(), 0, "`plan` connects to nothing");
 }
 
 #[test]
 fn empty_huge_binary_and_missing_files_are_refused_before_any_connection() {
     let trap = Trap::new();
-    let scratch = Scratch::new("generated");
+    let scratch = Scratch::new("badinput-generated");
     let at = |line, col, f: &str| Expect {
         line,
         col,
@@ -420,7 +391,7 @@ fn empty_huge_binary_and_missing_files_are_refused_before_any_connection() {
         let runs = dir.join("runs");
         for args in commands(case.kind, &runs) {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = labctl(&dir, &hosts, &lab, &args);
+            let out = labctl(&hosts, &lab, &dir, &args);
             assert_reported(&out, &file, &case.expects, 0);
             assert!(!runs.exists(), "{}: created {}", case.name, runs.display());
             assert_eq!(trap.accepted(), 0, "{}: a connection\n{out}", case.name);
@@ -431,12 +402,12 @@ fn empty_huge_binary_and_missing_files_are_refused_before_any_connection() {
     let good = good_hosts(&trap, &scratch.0);
     let missing = scratch.0.join("no-such-hosts.toml");
     for args in [&["check"][..], &["plan"], &["run", "--out", "runs"]] {
-        let out = labctl(&scratch.0, &missing, &seed_lab(), args);
+        let out = labctl(&missing, &seed_lab(), &scratch.0, args);
         assert_reported(&out, &missing, &[at(0, 0, "cannot read file")], 0);
         out.assert_stderr_contains("--hosts FILE");
         if args[0] != "check" {
             // `check` reads no lab; `plan` and `run` refuse a directory for one.
-            let out = labctl(&scratch.0, &good, &scratch.0, args);
+            let out = labctl(&good, &scratch.0, &scratch.0, args);
             assert_reported(&out, &scratch.0, &[at(0, 0, "cannot read file")], 0);
         }
     }
@@ -447,7 +418,7 @@ fn empty_huge_binary_and_missing_files_are_refused_before_any_connection() {
 #[test]
 fn problems_in_both_files_are_reported_together_in_one_pass() {
     let trap = Trap::new();
-    let scratch = Scratch::new("both");
+    let scratch = Scratch::new("badinput-both");
     let cases = corpus();
     let get = |n: &str| {
         cases
@@ -470,7 +441,7 @@ fn problems_in_both_files_are_reported_together_in_one_pass() {
     };
     let (hosts, lab) = (write(h), write(l));
     for args in [&["plan"][..], &["run", "--out", "runs"], &["list"]] {
-        let out = labctl(&scratch.0, &hosts, &lab, args);
+        let out = labctl(&hosts, &lab, &scratch.0, args);
         assert_reported(&out, &hosts, &h.expects, l.expects.len());
         assert_reported(&out, &lab, &l.expects, h.expects.len());
     }
@@ -478,7 +449,7 @@ fn problems_in_both_files_are_reported_together_in_one_pass() {
     // judged, and its host names are not reported as unknown.
     let empty = scratch.0.join("empty-hosts.toml");
     std::fs::write(&empty, "").unwrap();
-    let out = labctl(&scratch.0, &empty, &seed_lab(), &["plan"]);
+    let out = labctl(&empty, &seed_lab(), &scratch.0, &["plan"]);
     assert_reported(
         &out,
         &empty,
@@ -491,7 +462,7 @@ fn problems_in_both_files_are_reported_together_in_one_pass() {
     );
     let syntax = get("lab-syntax-error.toml");
     let lab = write(syntax);
-    let out = labctl(&scratch.0, &empty, &lab, &["run", "--out", "runs"]);
+    let out = labctl(&empty, &lab, &scratch.0, &["run", "--out", "runs"]);
     assert_reported(&out, &lab, &syntax.expects, 1);
     assert!(!scratch.0.join("runs").exists());
     assert_eq!(trap.accepted(), 0);
@@ -500,19 +471,19 @@ fn problems_in_both_files_are_reported_together_in_one_pass() {
 #[test]
 fn unknown_steps_and_benches_on_the_command_line_are_refused_before_any_connection() {
     let trap = Trap::new();
-    let scratch = Scratch::new("usage");
+    let scratch = Scratch::new("badinput-usage");
     let good = good_hosts(&trap, &scratch.0);
     let out = labctl(
-        &scratch.0,
         &good,
         &seed_lab(),
+        &scratch.0,
         &["run", "--step", "I.99", "--out", "runs"],
     );
     out.assert_status(2).assert_stderr_contains("`I.99`");
     let out = labctl(
-        &scratch.0,
         &good,
         &seed_lab(),
+        &scratch.0,
         &["plan", "--from", "I.8", "--to", "I.1"],
     );
     out.assert_status(2);
@@ -536,7 +507,7 @@ fn unknown_steps_and_benches_on_the_command_line_are_refused_before_any_connecti
         &["run", "--bench", "nope", "--out", "runs"],
         &["run", "--out", "runs"],
     ] {
-        let out = labctl(&scratch.0, &room, &seed_lab(), args);
+        let out = labctl(&room, &seed_lab(), &scratch.0, args);
         out.assert_status(2).assert_stderr_contains("bench1");
     }
     assert!(!scratch.0.join("runs").exists());

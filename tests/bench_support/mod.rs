@@ -176,7 +176,8 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// `labctl --hosts H --lab L ARGS` in the foreground, with an empty HOME.
+/// `labctl --hosts H --lab L ARGS` in the foreground, in `home` (also HOME,
+/// so this machine's `~/.ssh` plays no part).
 pub fn labctl(hosts: &Path, lab: &Path, home: &Path, args: &[&str]) -> RunOutput {
     crate::common::ensure_programs();
     Labctl::new()
@@ -186,6 +187,7 @@ pub fn labctl(hosts: &Path, lab: &Path, home: &Path, args: &[&str]) -> RunOutput
         .args(args)
         .env("HOME", home)
         .env("LABCTL_SSH_CONFIG", "/dev/null")
+        .current_dir(home)
         .timeout(Duration::from_secs(120))
         .run()
 }
