@@ -133,6 +133,23 @@ fn assert_kept(dir: &Path, outcome: &str, lines: &[(&str, &str)]) {
     }
 }
 
+/// After a fault in S.3: S.2's exchange is kept, and S.3 is the last step, ended `outcome`.
+#[track_caller]
+fn assert_s3_ended(dir: &Path, outcome: &str) {
+    assert_kept(
+        dir,
+        outcome,
+        &[
+            ("A-server.out", "> before"),
+            ("B-client.out", "Server> BEFORE"),
+        ],
+    );
+    let steps = json_lines(&dir.join("steps.jsonl"));
+    let last = steps.last().unwrap();
+    assert_eq!(last["id"], "S.3", "{steps:#?}");
+    assert_eq!(last["outcome"], outcome, "{steps:#?}");
+}
+
 /// SIGKILLs every sshd process (the listener and its sessions) inside `host`'s
 /// namespace: the host is gone for labctl, as if its SSH service crashed.
 fn kill_sshd_and_sessions(bench: &TestBench, host: &str) {
@@ -201,18 +218,7 @@ fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
     assert!(out.contains("FAIL  S.3"), "{out}");
     // A's programs were stopped by labctl, B's by B's own watchdog.
     assert_nothing_left(&t.bench);
-    let dir = run_dir(&t.out("runs"));
-    assert_kept(
-        &dir,
-        "failed",
-        &[
-            ("A-server.out", "> before"),
-            ("B-client.out", "Server> BEFORE"),
-        ],
-    );
-    let steps = json_lines(&dir.join("steps.jsonl"));
-    assert_eq!(steps.last().unwrap()["id"], "S.3");
-    assert_eq!(steps.last().unwrap()["outcome"], "failed");
+    assert_s3_ended(&run_dir(&t.out("runs")), "failed");
     // Back on its feet, B holds nothing of the run: `clean` finds nothing.
     t.bench.start_sshd("B");
     labctl(t.bench.hosts_file(), &t.lab, &t.home, &["clean"])
@@ -475,18 +481,7 @@ fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
         "{out}"
     );
     assert_nothing_left(&t.bench);
-    let dir = run_dir(&t.out("runs2"));
-    assert_kept(
-        &dir,
-        "interrupted",
-        &[
-            ("A-server.out", "> before"),
-            ("B-client.out", "Server> BEFORE"),
-        ],
-    );
-    let steps = json_lines(&dir.join("steps.jsonl"));
-    assert_eq!(steps.last().unwrap()["id"], "S.3");
-    assert_eq!(steps.last().unwrap()["outcome"], "interrupted");
+    assert_s3_ended(&run_dir(&t.out("runs2")), "interrupted");
 
     // 3. In the middle of a slow send: the first line is out, the next 20 s away.
     let bg = t.start(t.bench.hosts_file(), &t.out("runs3"), &["--step", "S.4"]);
