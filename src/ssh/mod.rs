@@ -321,10 +321,12 @@ impl Session {
     }
 
     fn ssh_error(&self, what: &str, e: &ssh2::Error) -> SshError {
-        self.error(
-            SshErrorKind::Session,
-            format!("{what}: {}", lower(e.message())),
-        )
+        let reason = if is_lost(e) {
+            LOST.to_string()
+        } else {
+            lower(e.message())
+        };
+        self.error(SshErrorKind::Session, format!("{what}: {reason}"))
     }
 
     /// Waits until the socket is ready in the direction libssh2 is blocked on, at most `max`.
@@ -409,7 +411,7 @@ impl Session {
                                 format!(
                                     "writing stdin of `{}`: {}",
                                     short(cmd),
-                                    crate::util::io_reason(&e)
+                                    io_transport_reason(&e)
                                 ),
                             ))
                         }
@@ -610,7 +612,7 @@ impl StreamChannel<'_> {
                 Err(e) => {
                     return Err(self.sess.error(
                         SshErrorKind::Session,
-                        format!("writing to `{}`: {}", self.cmd, crate::util::io_reason(&e)),
+                        format!("writing to `{}`: {}", self.cmd, io_transport_reason(&e)),
                     ))
                 }
             }
@@ -700,7 +702,7 @@ fn read_streams(
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(crate::util::io_reason(&e)),
+                    Err(e) => return Err(io_transport_reason(&e)),
                 }
             }
         }
@@ -795,6 +797,41 @@ fn lower(s: &str) -> String {
 }
 
 /// A command shortened for messages.
+/// How a dropped connection reads in every error.
+const LOST: &str = "the connection was lost";
+
+/// Whether libssh2 failed because the transport (the TCP connection) is gone;
+/// its own words for that ("failure while draining incoming flow") mean
+/// nothing to an instructor.
+fn is_lost(e: &ssh2::Error) -> bool {
+    const SOCKET_SEND: i32 = -7;
+    const SOCKET_DISCONNECT: i32 = -13;
+    const SOCKET_RECV: i32 = -43;
+    matches!(
+        e.code(),
+        ErrorCode::Session(SOCKET_SEND | SOCKET_DISCONNECT | SOCKET_RECV)
+    ) || e.message().contains("draining incoming flow")
+}
+
+/// An io error from a channel, in words: a lost connection says so.
+fn io_transport_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let lost_ssh = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ssh2::Error>())
+        .is_some_and(is_lost);
+    if lost_ssh
+        || matches!(
+            e.kind(),
+            BrokenPipe | ConnectionAborted | ConnectionReset | UnexpectedEof
+        )
+    {
+        LOST.to_string()
+    } else {
+        crate::util::io_reason(e)
+    }
+}
+
 fn short(cmd: &str) -> String {
     let one = cmd.lines().next().unwrap_or("");
     if one.chars().count() > 60 || cmd.contains('\n') {
@@ -835,4 +872,30 @@ pub fn for_each_host<T: Send>(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_transport_reads_as_a_lost_connection() {
+        let draining = ssh2::Error::new(
+            ErrorCode::Session(-43),
+            "Failure while draining incoming flow",
+        );
+        assert!(is_lost(&draining));
+        let io = std::io::Error::new(std::io::ErrorKind::Other, draining);
+        assert_eq!(io_transport_reason(&io), LOST);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(io_transport_reason(&reset), LOST);
+    }
+
+    #[test]
+    fn other_failures_keep_their_own_words() {
+        let denied = ssh2::Error::new(ErrorCode::Session(-28), "Channel open failure");
+        assert!(!is_lost(&denied));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(io_transport_reason(&other), "permission denied");
+    }
 }
