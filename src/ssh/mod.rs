@@ -885,7 +885,7 @@ mod tests {
             "Failure while draining incoming flow",
         );
         assert!(is_lost(&draining));
-        let io = std::io::Error::new(std::io::ErrorKind::Other, draining);
+        let io = std::io::Error::other(draining);
         assert_eq!(io_transport_reason(&io), LOST);
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert_eq!(io_transport_reason(&reset), LOST);
