@@ -14,15 +14,13 @@
 //! `$PORT` in a file becomes the trap's port (five digits, so columns hold).
 //! Adding a case is adding a file.
 
-mod bench_support;
 mod common;
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use bench_support::{labctl, Scratch};
-use common::RunOutput;
+use common::{labctl, RunOutput, Scratch};
 
 /// One expected diagnostic: where (0:0 when it has no place) and a fragment of its message.
 #[derive(Debug, Clone)]

@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Labctl, RunOutput, TestBench};
+use common::{known_line, other_host_key, with_known_hosts, Labctl, RunOutput, TestBench};
 
 /// An empty HOME inside the bench's state directory (removed with it), so
 /// `~/.ssh/known_hosts` and `~/.ssh/config` of this machine play no part.
@@ -31,23 +30,6 @@ fn check(hosts: &Path, home: &Home, args: &[&str]) -> RunOutput {
         .env("HOME", &home.0)
         .timeout(Duration::from_secs(180))
         .run()
-}
-
-/// A copy of the bench's hosts file (same directory) whose labctl known_hosts is `kh`.
-fn with_known_hosts(bench: &TestBench, kh: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(bench.hosts_file()).unwrap();
-    let line = format!("known_hosts = {:?}", kh.display().to_string());
-    let re = regex::Regex::new(r"(?m)^known_hosts\s*=.*$").unwrap();
-    let text = if re.is_match(&text) {
-        re.replace_all(&text, line.as_str()).into_owned()
-    } else if text.contains("[defaults]\n") {
-        text.replacen("[defaults]\n", &format!("[defaults]\n{line}\n"), 1)
-    } else {
-        format!("[defaults]\n{line}\n{text}")
-    };
-    let path = bench.state_dir().join("hosts-kh.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// The remote (= local, the namespaces share the filesystem) bin directory of a host.
@@ -202,33 +184,18 @@ fn unreachable_hosts_and_host_key_problems_are_named() {
     let bench = TestBench::up();
     let home = Home::new(&bench);
     // labctl's known_hosts: B's real key, another key for C on line 2, nothing for A.
-    let real = std::fs::read_to_string(bench.known_hosts()).unwrap();
-    let b_name = format!("[127.0.0.1]:{}", bench.ssh_port("B"));
-    let b_line = real
-        .lines()
-        .find(|l| l.starts_with(&format!("{b_name} ")))
-        .expect("B in known_hosts")
-        .to_string();
-    let other = bench.state_dir().join("other_key");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let other_key: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let b_line = known_line(&bench, "B");
+    let other_key = other_host_key(&bench.state_dir().join("other_key"));
     let kh = bench.state_dir().join("kh-test");
     std::fs::write(
         &kh,
         format!(
-            "{b_line}\n[127.0.0.1]:{} {}\n",
-            bench.ssh_port("C"),
-            other_key.join(" ")
+            "{b_line}\n[127.0.0.1]:{} {other_key}\n",
+            bench.ssh_port("C")
         ),
     )
     .unwrap();
-    let hosts = with_known_hosts(&bench, &kh);
+    let hosts = with_known_hosts(&bench, "hosts-kh.toml", &kh);
 
     let out = check(&hosts, &home, &[]);
     out.assert_stdout_contains("✘ A host key: unknown host key ssh-ed25519 SHA256:")

@@ -10,7 +10,6 @@
 //! the fault is in the run directory and the report, and the exit code
 //! says failure. The labs are small, written here.
 
-mod bench_support;
 mod common;
 
 use std::ffi::OsStr;
@@ -21,11 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bench_support::{
+use common::{
     assert_nothing_left, hosts_copy, install_programs, json_lines, labctl, registered, run_dir,
-    workdir, Background, Scratch,
+    workdir, Background, Scratch, TestBench,
 };
-use common::TestBench;
 
 /// Two steps every lab here starts with: addresses on A and B; a server on A,
 /// a client on B, one line through them (so there is output to keep).

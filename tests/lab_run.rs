@@ -6,36 +6,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ensure_programs, Labctl, RunOutput, TestBench};
+use common::{
+    assert_nothing_left, ensure_programs, json_lines, lab_processes, registered, run_dir, workdir,
+    Background, Labctl, RunOutput, Scratch, TestBench,
+};
 
 const HOSTS: [&str; 3] = ["A", "B", "C"];
 
 fn seed_lab() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("labctl-labrun-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn labctl(bench: &TestBench, lab: &Path, out: &Path, args: &[&str]) -> RunOutput {
@@ -51,107 +34,10 @@ fn labctl(bench: &TestBench, lab: &Path, out: &Path, args: &[&str]) -> RunOutput
         .run()
 }
 
-fn workdir(bench: &TestBench, host: &str) -> PathBuf {
-    bench.host(host).dir.join("work")
-}
-
-/// Every live process of a lab program on the bench: its executable is one
-/// of the deployed programs, or it works in a run directory (the wrapper,
-/// the timestamp loops, tcpdump). Read from /proc: the namespaces share
-/// this machine's pid namespace.
-fn lab_processes(bench: &TestBench) -> Vec<String> {
-    let dirs: Vec<PathBuf> = HOSTS.iter().map(|h| workdir(bench, h)).collect();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The state follows the command name's closing parenthesis; zombies hold nothing.
-        if stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        {
-            continue;
-        }
-        let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
-        let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
-        if dirs
-            .iter()
-            .any(|d| exe.starts_with(d.join("bin")) || cwd.starts_with(d.join("runs")))
-        {
-            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            found.push(format!("{pid} {cmd}"));
-        }
-    }
-    found
-}
-
-/// The registered groups left in the hosts' `procs` directories.
-fn registered(bench: &TestBench) -> Vec<String> {
-    let mut v = Vec::new();
-    for h in HOSTS {
-        if let Ok(rd) = std::fs::read_dir(workdir(bench, h).join("procs")) {
-            v.extend(
-                rd.flatten()
-                    .map(|e| format!("{h}/{}", e.file_name().to_string_lossy())),
-            );
-        }
-    }
-    v
-}
-
-/// Nothing of the lab runs on any host (allowing a few seconds for the agents' watchdogs).
-fn assert_nothing_left(bench: &TestBench) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (procs, files) = (lab_processes(bench), registered(bench));
-        if procs.is_empty() && files.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("left on the bench: processes {procs:#?}, registered groups {files:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The single run directory created under `out`.
-fn run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(
-        dirs.len(),
-        1,
-        "one run directory in {}: {dirs:?}",
-        out.display()
-    );
-    dirs[0].clone()
-}
-
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn the_whole_seed_lab_passes_from_a_fresh_bench_and_again_straight_after() {
     let bench = TestBench::up();
-    let first = Scratch::new("whole1");
+    let first = Scratch::new("labrun-whole1");
     let out = labctl(&bench, &seed_lab(), &first.0, &["run"]);
     out.assert_status(0)
         .assert_stdout_contains("PASSED: steps 17 passed, 0 failed");
@@ -194,7 +80,7 @@ fn the_whole_seed_lab_passes_from_a_fresh_bench_and_again_straight_after() {
         assert!(runs.is_empty(), "host {h} keeps {runs:?}");
     }
 
-    let second = Scratch::new("whole2");
+    let second = Scratch::new("labrun-whole2");
     labctl(&bench, &seed_lab(), &second.0, &["run"])
         .assert_status(0)
         .assert_stdout_contains("PASSED: steps 17 passed, 0 failed")
@@ -205,7 +91,7 @@ fn the_whole_seed_lab_passes_from_a_fresh_bench_and_again_straight_after() {
 #[test]
 fn every_step_replayed_alone_passes() {
     let bench = TestBench::up();
-    let scratch = Scratch::new("replay");
+    let scratch = Scratch::new("labrun-replay");
     let list = Labctl::new()
         .hosts(bench.hosts_file())
         .arg("--lab")
@@ -236,7 +122,7 @@ fn every_step_replayed_alone_passes() {
 #[test]
 fn a_wrong_expectation_fails_naming_step_host_program_and_what_was_seen() {
     let bench = TestBench::up();
-    let scratch = Scratch::new("wrong");
+    let scratch = Scratch::new("labrun-wrong");
     let text = std::fs::read_to_string(seed_lab()).unwrap();
     let wrong = text.replace(
         r#"match = "^Server> HELLO$""#,
@@ -264,93 +150,35 @@ fn a_wrong_expectation_fails_naming_step_host_program_and_what_was_seen() {
     assert_eq!(last["outcome"], "failed");
 }
 
-/// Starts `labctl run` in the background; returns the child and its stdout lines.
-fn spawn_run(
-    bench: &TestBench,
-    out: &Path,
-    args: &[&str],
-) -> (std::process::Child, mpsc::Receiver<String>) {
-    ensure_programs();
-    let mut child = Command::new(common::labctl_bin())
-        .arg("--hosts")
+/// `labctl run ARGS --out OUT` of the seed lab, in the background.
+fn start_run(bench: &TestBench, out: &Path, args: &[&str]) -> Background {
+    let mut cmd = Command::new(common::labctl_bin());
+    cmd.arg("--hosts")
         .arg(bench.hosts_file())
         .arg("--lab")
         .arg(seed_lab())
         .args(args)
         .arg("--out")
-        .arg(out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Waits for a stdout line containing `needle`; returns every line seen.
-fn wait_for(
-    rx: &mpsc::Receiver<String>,
-    needle: &str,
-    child: &mut std::process::Child,
-) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(l) => {
-                let hit = l.contains(needle);
-                seen.push(l);
-                if hit {
-                    return seen;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let _ = child.kill();
-    panic!("no line with {needle:?}; saw:\n{}", seen.join("\n"));
-}
-
-fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("labctl did not end within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .arg(out);
+    Background::spawn(cmd)
 }
 
 #[test]
 fn ctrl_c_in_part_ii_stops_every_program_and_keeps_what_was_gathered() {
     let bench = TestBench::up();
-    let scratch = Scratch::new("sigint");
-    let (mut child, rx) = spawn_run(&bench, &scratch.0, &["run"]);
+    let scratch = Scratch::new("labrun-sigint");
+    let mut bg = start_run(&bench, &scratch.0, &["run"]);
     // Four clients and the threaded server are running, the captures too.
-    wait_for(&rx, "`client-C2` stdout /^Connected", &mut child);
+    bg.wait_for("`client-C2` stdout /^Connected", Duration::from_secs(120));
     assert!(
         !lab_processes(&bench).is_empty(),
         "programs run before Ctrl-C"
     );
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = wait_exit(&mut child);
+    bg.signal(libc::SIGINT);
+    let seen = bg.seen.len();
+    let (status, out, _) = bg.finish_status(Duration::from_secs(60));
     assert_eq!(status.code(), Some(130), "{status:?}");
-    let rest: Vec<String> = rx.try_iter().collect();
+    let rest: Vec<&str> = out.lines().skip(seen).collect();
     assert!(rest.iter().any(|l| l.contains("INTERRUPTED")), "{rest:#?}");
     assert_nothing_left(&bench);
 
@@ -379,19 +207,18 @@ fn ctrl_c_in_part_ii_stops_every_program_and_keeps_what_was_gathered() {
 #[test]
 fn after_sigkill_the_hosts_stop_the_programs_and_clean_finds_nothing_left() {
     let bench = TestBench::up();
-    let scratch = Scratch::new("sigkill");
-    let (mut child, rx) = spawn_run(&bench, &scratch.0, &["run", "--step", "II.3"]);
-    wait_for(
-        &rx,
+    let scratch = Scratch::new("labrun-sigkill");
+    let mut bg = start_run(&bench, &scratch.0, &["run", "--step", "II.3"]);
+    bg.wait_for(
         "`client-B1` stdout /^Server> HELLO FROM B1$/",
-        &mut child,
+        Duration::from_secs(120),
     );
     assert!(
         !lab_processes(&bench).is_empty(),
         "programs run before SIGKILL"
     );
-    child.kill().unwrap(); // SIGKILL
-    wait_exit(&mut child);
+    bg.child.kill().unwrap(); // SIGKILL
+    bg.finish(Duration::from_secs(60));
     // The agents notice the dropped connections and stop everything by themselves.
     assert_nothing_left(&bench);
     Labctl::new()
@@ -405,7 +232,7 @@ fn after_sigkill_the_hosts_stop_the_programs_and_clean_finds_nothing_left() {
 #[test]
 fn clean_and_the_next_run_stop_what_labctl_started_and_nothing_else() {
     let bench = TestBench::up();
-    let scratch = Scratch::new("clean");
+    let scratch = Scratch::new("labrun-clean");
     let room = labctl::config::hosts::load(bench.hosts_file()).unwrap();
     let a = room.benches[0].host("A").unwrap().clone();
     // A program registered the way labctl registers them, as if a killed labctl left it,
@@ -478,7 +305,7 @@ fn clean_and_the_next_run_stop_what_labctl_started_and_nothing_else() {
 #[test]
 fn a_room_runs_the_lab_on_every_bench_at_once() {
     let room = TestBench::room(2);
-    let scratch = Scratch::new("room");
+    let scratch = Scratch::new("labrun-room");
     let out = labctl(
         &room,
         &seed_lab(),

@@ -6,7 +6,6 @@
 //! the hosts as literal text; programs are uploaded 0755 under a temporary
 //! name and renamed; run directories are private (0700).
 
-mod bench_support;
 mod common;
 
 use std::ffi::OsStr;
@@ -15,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bench_support::{
+use common::{
     assert_nothing_left, contains, files_below, hosts_copy, install_programs, json_lines,
-    lab_processes, labctl, registered, run_dir, workdir, Background, Scratch,
+    known_line, lab_processes, labctl, other_host_key, registered, run_dir, with_known_hosts,
+    workdir, Background, Scratch, TestBench,
 };
-use common::TestBench;
 
 /// Configures A, B and C, then starts a server on B: a run that needs every host.
 const THREE_HOSTS_LAB: &str = r#"
@@ -37,29 +36,6 @@ hosts = ["B"]
 do = [{ start = "server", program = "tcp_server" }, { expect = "server", match = "listening" }]
 "#;
 
-/// The `known_hosts` line of `host` in the bench's own file.
-fn known_line(bench: &TestBench, host: &str) -> String {
-    let all = std::fs::read_to_string(bench.known_hosts()).unwrap();
-    let name = format!("[127.0.0.1]:{} ", bench.ssh_port(host));
-    all.lines()
-        .find(|l| l.starts_with(&name))
-        .unwrap_or_else(|| panic!("{host} in {all}"))
-        .to_string()
-}
-
-fn set_known_hosts(text: String, kh: &Path) -> String {
-    let re = regex::Regex::new(r"(?m)^known_hosts\s*=.*$").unwrap();
-    assert!(
-        re.is_match(&text),
-        "the testbed hosts file names its known_hosts"
-    );
-    re.replace_all(
-        &text,
-        format!("known_hosts = {:?}", kh.display().to_string()).as_str(),
-    )
-    .into_owned()
-}
-
 #[test]
 fn run_refuses_unknown_and_changed_host_keys_and_starts_nothing() {
     let bench = TestBench::up();
@@ -68,23 +44,11 @@ fn run_refuses_unknown_and_changed_host_keys_and_starts_nothing() {
     let home = s.path("home");
     std::fs::create_dir_all(&home).unwrap();
     // labctl's known_hosts: B's real key; for C another key (line 2); nothing for A.
-    let other = s.path("other_key");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let other_key: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let other_key = other_host_key(&s.path("other_key"));
     let kh = s.path("known_hosts");
-    let c_line = format!(
-        "[127.0.0.1]:{} {}",
-        bench.ssh_port("C"),
-        other_key.join(" ")
-    );
+    let c_line = format!("[127.0.0.1]:{} {other_key}", bench.ssh_port("C"));
     std::fs::write(&kh, format!("{}\n{c_line}\n", known_line(&bench, "B"))).unwrap();
-    let hosts = hosts_copy(&bench, "hosts-keys.toml", |t| set_known_hosts(t, &kh));
+    let hosts = with_known_hosts(&bench, "hosts-keys.toml", &kh);
     let lab = s.write("lab.toml", THREE_HOSTS_LAB);
 
     let out = labctl(

@@ -3,9 +3,16 @@
 //! panics, and a runner for the `labctl` binary with a timeout, in the style
 //! of casey/just's tests (`Labctl::new().args([...]).run().assert_status(0)`).
 //!
+//! The helpers of the tests that run labs on a bench (scratch directories,
+//! what is left running, background runs) are in `bench.rs`, re-exported here.
+//!
 //! Every test binary declares `mod common;` and uses part of it, hence the
 //! `dead_code` allowance below.
 #![allow(dead_code)]
+
+mod bench;
+#[allow(unused_imports)]
+pub use bench::*;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

@@ -1,17 +1,17 @@
-//! Helpers shared by the on-bench fault and security tests (`tests/faults.rs`,
-//! `tests/security.rs`): scratch directories, small lab files, what is left
-//! running on a bench (read from /proc: the namespaces share this machine's
-//! pid namespace and filesystem), and `labctl` runs in the background that a
-//! test can watch line by line, signal, and wait for.
-#![allow(dead_code)]
+//! Helpers of the tests that run labs on the virtual bench (re-exported by
+//! `common`): scratch directories, copies of the bench's hosts file, other
+//! host keys, what is left running on a bench (read from /proc: the
+//! namespaces share this machine's pid namespace and filesystem), run
+//! directories, and `labctl` runs in the background that a test can watch
+//! line by line, signal, and wait for.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{labctl_bin, Labctl, RunOutput, TestBench};
+use super::{ensure_programs, labctl_bin, Labctl, RunOutput, TestBench};
 
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);
@@ -50,7 +50,7 @@ pub fn workdir(bench: &TestBench, host: &str) -> PathBuf {
 /// Copies the locally built socket programs into every host's `<workdir>/bin`
 /// (the hosts share this filesystem), so a small lab needs no `deploy` step.
 pub fn install_programs(bench: &TestBench) {
-    crate::common::ensure_programs();
+    ensure_programs();
     let src = Path::new(labctl_bin()).parent().unwrap();
     for h in bench.host_specs() {
         let bin = workdir(bench, &h).join("bin");
@@ -71,6 +71,51 @@ pub fn hosts_copy(bench: &TestBench, name: &str, edit: impl FnOnce(String) -> St
     let p = bench.state_dir().join(name);
     std::fs::write(&p, edit(text)).unwrap();
     p
+}
+
+/// A copy of the bench's hosts file (see [`hosts_copy`]) whose labctl
+/// `known_hosts` is `kh`; the testbed's file must name one.
+pub fn with_known_hosts(bench: &TestBench, name: &str, kh: &Path) -> PathBuf {
+    hosts_copy(bench, name, |text| {
+        let re = regex::Regex::new(r"(?m)^known_hosts\s*=.*$").unwrap();
+        assert!(
+            re.is_match(&text),
+            "the testbed hosts file names its known_hosts"
+        );
+        re.replace_all(
+            &text,
+            format!("known_hosts = {:?}", kh.display().to_string()).as_str(),
+        )
+        .into_owned()
+    })
+}
+
+/// The `known_hosts` line of `host` in the bench's own file.
+#[track_caller]
+pub fn known_line(bench: &TestBench, host: &str) -> String {
+    let all = std::fs::read_to_string(bench.known_hosts()).unwrap();
+    let name = format!("[127.0.0.1]:{} ", bench.ssh_port(host));
+    all.lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{host} in {all}"))
+        .to_string()
+}
+
+/// A new ed25519 key pair at `path` (no passphrase), none of the bench's;
+/// returns its public key as a known_hosts line has it: `ssh-ed25519 AAAA...`.
+pub fn other_host_key(path: &Path) -> String {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every live (non-zombie) process of a lab program on the bench: its
@@ -94,6 +139,7 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
+        // The state follows the command name's closing parenthesis; zombies hold nothing.
         if stat
             .rsplit_once(") ")
             .is_some_and(|(_, rest)| rest.starts_with('Z'))
@@ -154,8 +200,7 @@ pub fn assert_nothing_left(bench: &TestBench) {
 pub fn run_dir(out: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
-        .flatten()
-        .map(|e| e.path())
+        .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();
     assert_eq!(
@@ -179,7 +224,7 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
 /// `labctl --hosts H --lab L ARGS` in the foreground, in `home` (also HOME,
 /// so this machine's `~/.ssh` plays no part).
 pub fn labctl(hosts: &Path, lab: &Path, home: &Path, args: &[&str]) -> RunOutput {
-    crate::common::ensure_programs();
+    ensure_programs();
     Labctl::new()
         .hosts(hosts)
         .arg("--lab")
@@ -203,17 +248,23 @@ pub struct Background {
 impl Background {
     /// Starts `labctl ARGS` (stdin empty, HOME `home`) with extra environment `envs`.
     pub fn start(args: &[&std::ffi::OsStr], home: &Path, envs: &[(&str, &str)]) -> Background {
-        crate::common::ensure_programs();
         let mut cmd = Command::new(labctl_bin());
         cmd.args(args)
             .env("HOME", home)
-            .env("LABCTL_SSH_CONFIG", "/dev/null")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("LABCTL_SSH_CONFIG", "/dev/null");
         for (k, v) in envs {
             cmd.env(k, v);
         }
+        Background::spawn(cmd)
+    }
+
+    /// Starts `cmd` (a `labctl` command with its arguments and environment)
+    /// with stdin empty and its output piped.
+    pub fn spawn(mut cmd: Command) -> Background {
+        ensure_programs();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
@@ -278,7 +329,17 @@ impl Background {
     /// Waits (at most `within`) for labctl to end; returns its exit code
     /// (128 + signal when killed), all of its stdout and its stderr.
     #[track_caller]
-    pub fn finish(mut self, within: Duration) -> (i32, String, String) {
+    pub fn finish(self, within: Duration) -> (i32, String, String) {
+        let (status, out, err) = self.finish_status(within);
+        let code = std::os::unix::process::ExitStatusExt::signal(&status)
+            .map_or_else(|| status.code().unwrap_or(-1), |s| 128 + s);
+        (code, out, err)
+    }
+
+    /// [`Background::finish`] with the exit status itself, for a test that
+    /// tells an exit code from death by a signal.
+    #[track_caller]
+    pub fn finish_status(mut self, within: Duration) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + within;
         let status = loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -309,9 +370,7 @@ impl Background {
             }
             self.stderr.lock().unwrap().clone()
         };
-        let code = std::os::unix::process::ExitStatusExt::signal(&status)
-            .map_or_else(|| status.code().unwrap_or(-1), |s| 128 + s);
-        (code, self.seen.join("\n"), stderr)
+        (status, self.seen.join("\n"), stderr)
     }
 }
 
