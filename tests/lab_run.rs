@@ -259,15 +259,21 @@ fn clean_and_the_next_run_stop_what_labctl_started_and_nothing_else() {
         ),
     );
     assert!(foreign.status.success());
+    // The shell creates the file before `echo` writes to it: wait for the
+    // whole pid, which the newline ends.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !pidfile.exists() && Instant::now() < deadline {
+    let foreign: i32 = loop {
+        let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if let Some(pid) = text.strip_suffix('\n') {
+            break pid.trim().parse().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pid in {} within 5 s: {text:?}",
+            pidfile.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let foreign: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    };
     assert_eq!(registered(&bench).len(), 1);
     let running = lab_processes(&bench);
     assert!(
