@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_nothing_left, hosts_copy, install_programs, json_lines, labctl, registered, run_dir,
-    workdir, Background, Scratch, TestBench,
+    workdir, Background, RunOutput, Scratch, TestBench,
 };
+use labctl::testbed::proc::alive;
 
 /// Two steps every lab here starts with: addresses on A and B; a server on A,
 /// a client on B, one line through them (so there is output to keep).
@@ -89,21 +90,44 @@ impl Setup {
         }
     }
 
-    fn out(&self, name: &str) -> PathBuf {
-        self.s.path(name)
+    /// `<scratch>/<out>`, where a run is told to put its run directory.
+    fn out(&self, out: &str) -> PathBuf {
+        self.s.path(out)
     }
 
-    /// `labctl run ARGS --out OUT` in the background.
-    fn start(&self, hosts: &Path, out: &Path, args: &[&str]) -> Background {
-        let mut v: Vec<&OsStr> = vec![
-            "--hosts".as_ref(),
-            hosts.as_os_str(),
-            "--lab".as_ref(),
-            self.lab.as_os_str(),
-            "run".as_ref(),
+    /// The one run directory under `<scratch>/<out>`.
+    #[track_caller]
+    fn run_dir(&self, out: &str) -> PathBuf {
+        run_dir(&self.out(out))
+    }
+
+    /// `labctl ARGS` with the bench's hosts file and the lab, in the foreground.
+    fn labctl<S: AsRef<OsStr>>(&self, args: &[S]) -> RunOutput {
+        labctl(self.bench.hosts_file(), &self.lab, &self.home, args)
+    }
+
+    /// `run ARGS --out <scratch>/<out>`.
+    fn run_args(&self, out: &str, args: &[&str]) -> Vec<OsString> {
+        let mut v: Vec<OsString> = vec!["run".into()];
+        v.extend(args.iter().map(OsString::from));
+        v.extend(["--out".into(), self.out(out).into()]);
+        v
+    }
+
+    /// `labctl run ARGS --out <scratch>/<out>` in the foreground.
+    fn run(&self, out: &str, args: &[&str]) -> RunOutput {
+        self.labctl(&self.run_args(out, args))
+    }
+
+    /// `labctl run ARGS --out <scratch>/<out>` in the background.
+    fn start(&self, out: &str, args: &[&str]) -> Background {
+        let mut v: Vec<OsString> = vec![
+            "--hosts".into(),
+            self.bench.hosts_file().into(),
+            "--lab".into(),
+            self.lab.clone().into(),
         ];
-        v.extend(args.iter().map(OsStr::new));
-        v.extend(["--out".as_ref(), out.as_os_str()]);
+        v.extend(self.run_args(out, args));
         Background::start(&v, &self.home, &[])
     }
 }
@@ -176,16 +200,11 @@ fn kill_sshd_and_sessions(bench: &TestBench, host: &str) {
 fn a_host_whose_sshd_is_down_before_the_run_is_named_and_nothing_runs() {
     let t = Setup::new("before", "");
     t.bench.stop_sshd("B");
-    let out = labctl(
-        t.bench.hosts_file(),
-        &t.lab,
-        &t.home,
-        &["run", "--out", t.out("runs").to_str().unwrap()],
-    );
+    let out = t.run("runs", &[]);
     out.assert_status(3)
         .assert_stderr_contains("host `B` (127.0.0.1:")
         .assert_stdout_contains("host `B`");
-    let dir = run_dir(&t.out("runs"));
+    let dir = t.run_dir("runs");
     let events = json_lines(&dir.join("events.jsonl"));
     assert!(
         !events.iter().any(|e| e["event"] == "step_started"),
@@ -206,7 +225,7 @@ fn a_host_whose_sshd_is_down_before_the_run_is_named_and_nothing_runs() {
 #[test]
 fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
     let t = Setup::new("lost", LONG_WAIT);
-    let mut bg = t.start(t.bench.hosts_file(), &t.out("runs"), &[]);
+    let mut bg = t.start("runs", &[]);
     bg.wait_for(AFTER_S2, Duration::from_secs(60));
     bg.wait_for("START  S.3", Duration::from_secs(10));
     kill_sshd_and_sessions(&t.bench, "B");
@@ -216,10 +235,10 @@ fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
     assert!(out.contains("FAIL  S.3"), "{out}");
     // A's programs were stopped by labctl, B's by B's own watchdog.
     assert_nothing_left(&t.bench);
-    assert_s3_ended(&run_dir(&t.out("runs")), "failed");
+    assert_s3_ended(&t.run_dir("runs"), "failed");
     // Back on its feet, B holds nothing of the run: `clean` finds nothing.
     t.bench.start_sshd("B");
-    labctl(t.bench.hosts_file(), &t.lab, &t.home, &["clean"])
+    t.labctl(&["clean"])
         .assert_success()
         .assert_stdout_contains("✔ B  nothing labctl started is running");
 }
@@ -241,7 +260,7 @@ do = [
 ]
 "#,
     );
-    let mut bg = t.start(t.bench.hosts_file(), &t.out("runs"), &[]);
+    let mut bg = t.start("runs", &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     let down = t.bench.exec_in("B", "ip link set eth0 down");
     assert!(down.status.success(), "{down:?}");
@@ -254,7 +273,7 @@ do = [
         "{err}"
     );
     assert_nothing_left(&t.bench);
-    let dir = run_dir(&t.out("runs"));
+    let dir = t.run_dir("runs");
     assert_kept(
         &dir,
         "failed",
@@ -293,18 +312,7 @@ needs = ["S.1"]
 do = [{ run = "udp_server", args = ["--port", "50008"], timeout = "1s", exit = 0 }]
 "#,
     );
-    let out = labctl(
-        t.bench.hosts_file(),
-        &t.lab,
-        &t.home,
-        &[
-            "run",
-            "--step",
-            "S.3",
-            "--out",
-            t.out("runs1").to_str().unwrap(),
-        ],
-    );
+    let out = t.run("runs1", &["--step", "S.3"]);
     out.assert_status(1)
         .assert_stderr_contains(
             "step `S.3` on host `B`: program `lonely`: expected /^Server>/ within 1s; saw: ",
@@ -312,29 +320,18 @@ do = [{ run = "udp_server", args = ["--port", "50008"], timeout = "1s", exit = 0
         .assert_stderr_contains("\"Sent: anyone?\"");
     assert_nothing_left(&t.bench);
     assert_kept(
-        &run_dir(&t.out("runs1")),
+        &t.run_dir("runs1"),
         "failed",
         &[("B-lonely.out", "Sent: anyone?")],
     );
 
-    let out = labctl(
-        t.bench.hosts_file(),
-        &t.lab,
-        &t.home,
-        &[
-            "run",
-            "--step",
-            "S.4",
-            "--out",
-            t.out("runs2").to_str().unwrap(),
-        ],
-    );
+    let out = t.run("runs2", &["--step", "S.4"]);
     out.assert_status(1)
         .assert_stderr_contains("step `S.4` on host `A`: program `udp_server --port 50008`")
         .assert_stderr_contains("it was still running after 1s and was stopped");
     assert_nothing_left(&t.bench);
     assert_kept(
-        &run_dir(&t.out("runs2")),
+        &t.run_dir("runs2"),
         "failed",
         &[("A-S.4-udp_server.out", "UDP server started")],
     );
@@ -394,12 +391,7 @@ fn a_host_that_accepts_tcp_but_never_speaks_ssh_is_a_timeout_not_a_hang() {
         .assert_stdout_contains("✘ A address")
         .assert_stdout_contains("✘ C address");
     // `run` refuses to start without B.
-    let out = labctl(
-        &hosts,
-        &t.lab,
-        &t.home,
-        &["run", "--out", t.out("runs").to_str().unwrap()],
-    );
+    let out = labctl(&hosts, &t.lab, &t.home, &t.run_args("runs", &[]));
     out.assert_status(3)
         .assert_stderr_contains("host `B` (127.0.0.1:")
         .assert_stderr_contains("no ssh handshake within");
@@ -407,7 +399,7 @@ fn a_host_that_accepts_tcp_but_never_speaks_ssh_is_a_timeout_not_a_hang() {
         silent.close() >= 2,
         "check and run both reached the silent host"
     );
-    let dir = run_dir(&t.out("runs"));
+    let dir = t.run_dir("runs");
     assert_kept(&dir, "failed", &[]);
     assert_nothing_left(&t.bench);
 }
@@ -461,15 +453,15 @@ fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
     };
 
     // 1. At once, while labctl connects and prepares the hosts.
-    let mut bg = t.start(t.bench.hosts_file(), &t.out("runs1"), &["--step", "S.3"]);
+    let mut bg = t.start("runs1", &["--step", "S.3"]);
     bg.wait_for("run directory", Duration::from_secs(30));
     int(&bg);
     finish(bg, "while connecting");
     assert_nothing_left(&t.bench);
-    assert_kept(&run_dir(&t.out("runs1")), "interrupted", &[]);
+    assert_kept(&t.run_dir("runs1"), "interrupted", &[]);
 
     // 2. During a long expectation, with a server and a client running.
-    let mut bg = t.start(t.bench.hosts_file(), &t.out("runs2"), &["--step", "S.3"]);
+    let mut bg = t.start("runs2", &["--step", "S.3"]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     int(&bg);
     let out = finish(bg, "during a wait");
@@ -479,22 +471,22 @@ fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
         "{out}"
     );
     assert_nothing_left(&t.bench);
-    assert_s3_ended(&run_dir(&t.out("runs2")), "interrupted");
+    assert_s3_ended(&t.run_dir("runs2"), "interrupted");
 
     // 3. In the middle of a slow send: the first line is out, the next 20 s away.
-    let bg = t.start(t.bench.hosts_file(), &t.out("runs3"), &["--step", "S.4"]);
+    let bg = t.start("runs3", &["--step", "S.4"]);
     wait_host_file(&t.bench, "B", "client.out", "Sent: one");
     int(&bg);
     let out = finish(bg, "during a send");
     assert!(out.contains("INTR  S.4"), "{out}");
     assert_nothing_left(&t.bench);
-    let dir = run_dir(&t.out("runs3"));
+    let dir = t.run_dir("runs3");
     assert_kept(&dir, "interrupted", &[("B-client.out", "Server> ONE")]);
     let sent = std::fs::read_to_string(dir.join("B-client.in")).unwrap();
     assert!(sent.contains(" one") && !sent.contains(" two"), "{sent}");
 
     // 4. While a foreground program runs (its timeout is a minute away).
-    let bg = t.start(t.bench.hosts_file(), &t.out("runs4"), &["--step", "S.5"]);
+    let bg = t.start("runs4", &["--step", "S.5"]);
     wait_host_file(&t.bench, "A", ".out", "UDP server started");
     int(&bg);
     let out = finish(bg, "during a foreground program");
@@ -505,24 +497,24 @@ fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
     );
     assert_nothing_left(&t.bench);
     assert_kept(
-        &run_dir(&t.out("runs4")),
+        &t.run_dir("runs4"),
         "interrupted",
         &[("A-S.5-udp_server.out", "UDP server started")],
     );
 
     // 5. Twice: labctl ends at once; the hosts' watchdogs stop the programs.
-    let mut bg = t.start(t.bench.hosts_file(), &t.out("runs5"), &["--step", "S.3"]);
+    let mut bg = t.start("runs5", &["--step", "S.3"]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     int(&bg);
     int(&bg);
     let (code, out, err) = bg.finish(Duration::from_secs(30));
     assert_eq!(code, 130, "{out}\n{err}");
     assert_nothing_left(&t.bench);
-    let dir = run_dir(&t.out("runs5"));
+    let dir = t.run_dir("runs5");
     assert!(std::fs::read_to_string(dir.join("A-server.out"))
         .unwrap()
         .contains("> before"));
-    labctl(t.bench.hosts_file(), &t.lab, &t.home, &["clean"])
+    t.labctl(&["clean"])
         .assert_success()
         .assert_stdout_contains("✔ A  nothing labctl started is running");
 }
@@ -542,7 +534,7 @@ fn agent_pid(bench: &TestBench, host: &str) -> i32 {
 #[test]
 fn after_sigkill_clean_stops_what_the_hosts_could_not() {
     let t = Setup::new("sigkill", LONG_WAIT);
-    let mut bg = t.start(t.bench.hosts_file(), &t.out("runs"), &[]);
+    let mut bg = t.start("runs", &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     // Freeze both hosts' agents, so their watchdogs cannot act, then kill labctl.
     let agents = [agent_pid(&t.bench, "A"), agent_pid(&t.bench, "B")];
@@ -560,7 +552,7 @@ fn after_sigkill_clean_stops_what_the_hosts_could_not() {
         "the server and the client are left running"
     );
 
-    let out = labctl(t.bench.hosts_file(), &t.lab, &t.home, &["clean"]);
+    let out = t.labctl(&["clean"]);
     for a in agents {
         // SAFETY: as above; the agents read end-of-input and exit.
         unsafe { libc::kill(a, libc::SIGCONT) };
@@ -570,7 +562,7 @@ fn after_sigkill_clean_stops_what_the_hosts_could_not() {
         .assert_stdout_contains("✔ B  stopped `client` (step S.2, run ");
     assert_nothing_left(&t.bench);
     // What the killed run gathered before it died is in its run directory.
-    let dir = run_dir(&t.out("runs"));
+    let dir = t.run_dir("runs");
     let steps = json_lines(&dir.join("steps.jsonl"));
     assert_eq!(steps.len(), 2, "S.1 and S.2 finished: {steps:#?}");
     assert!(std::fs::read_to_string(dir.join("B-client.out"))
@@ -581,18 +573,8 @@ fn after_sigkill_clean_stops_what_the_hosts_could_not() {
         .contains("Server> BEFORE"));
     // The agents are gone too.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while agents
-        .iter()
-        .any(|a| Path::new(&format!("/proc/{a}/status")).exists() && !is_zombie(*a))
-    {
+    while agents.iter().any(|a| alive(*a as u32)) {
         assert!(Instant::now() < deadline, "the agents ended after SIGCONT");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('Z')))
-        .unwrap_or(true)
 }

@@ -14,6 +14,7 @@ use common::{
     assert_nothing_left, ensure_programs, json_lines, lab_processes, registered, run_dir, workdir,
     Background, Labctl, RunOutput, Scratch, TestBench,
 };
+use labctl::testbed::proc::alive;
 
 const HOSTS: [&str; 3] = ["A", "B", "C"];
 
@@ -288,15 +289,10 @@ fn clean_and_the_next_run_stop_what_labctl_started_and_nothing_else() {
         .assert_status(0)
         .assert_stdout_contains("✔ A  stopped `stray` (step I.0, run left-behind)");
     assert_nothing_left(&bench);
-    let alive = std::fs::read_to_string(format!("/proc/{foreign}/stat")).unwrap_or_default();
+    let survived = alive(foreign as u32);
     // SAFETY: kill(2) on the process this test started.
     unsafe { libc::kill(foreign, libc::SIGKILL) };
-    assert!(
-        alive
-            .rsplit_once(") ")
-            .is_some_and(|(_, r)| !r.starts_with('Z')),
-        "clean stopped a process labctl did not start"
-    );
+    assert!(survived, "clean stopped a process labctl did not start");
 
     // The next run finds what an earlier one left and stops it first.
     leave_one();

@@ -5,11 +5,14 @@
 //! directories, and `labctl` runs in the background that a test can watch
 //! line by line, signal, and wait for.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use labctl::testbed::proc::{alive, cmdline};
 
 use super::{ensure_programs, labctl_bin, Labctl, RunOutput, TestBench};
 
@@ -130,20 +133,11 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The state follows the command name's closing parenthesis; zombies hold nothing.
-        if stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        {
+        // Zombies hold nothing.
+        if !alive(pid) {
             continue;
         }
         let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
@@ -152,16 +146,10 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
             .iter()
             .any(|d| exe.starts_with(d.join("bin")) || cwd.starts_with(d.join("runs")))
         {
-            found.push(format!("{pid} {}", cmdline(pid.parse().unwrap())));
+            found.push(format!("{pid} {}", cmdline(pid)));
         }
     }
     found
-}
-
-/// A process's arguments, space-separated ("" if it is gone).
-pub fn cmdline(pid: u32) -> String {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    String::from_utf8_lossy(&raw).replace('\0', " ")
 }
 
 /// The groups still registered in the hosts' `<workdir>/procs/`.
@@ -223,7 +211,7 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
 
 /// `labctl --hosts H --lab L ARGS` in the foreground, in `home` (also HOME,
 /// so this machine's `~/.ssh` plays no part).
-pub fn labctl(hosts: &Path, lab: &Path, home: &Path, args: &[&str]) -> RunOutput {
+pub fn labctl<S: AsRef<OsStr>>(hosts: &Path, lab: &Path, home: &Path, args: &[S]) -> RunOutput {
     ensure_programs();
     Labctl::new()
         .hosts(hosts)
@@ -247,7 +235,7 @@ pub struct Background {
 
 impl Background {
     /// Starts `labctl ARGS` (stdin empty, HOME `home`) with extra environment `envs`.
-    pub fn start(args: &[&std::ffi::OsStr], home: &Path, envs: &[(&str, &str)]) -> Background {
+    pub fn start<S: AsRef<OsStr>>(args: &[S], home: &Path, envs: &[(&str, &str)]) -> Background {
         let mut cmd = Command::new(labctl_bin());
         cmd.args(args)
             .env("HOME", home)
