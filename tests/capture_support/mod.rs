@@ -280,6 +280,25 @@ impl MiniBench {
         signal(p.pid, libc::SIGINT);
         self.wait(p.pid, Duration::from_secs(10));
     }
+
+    /// Captures on each (host, file) of `captures` while `exchange` runs
+    /// with `server` started on A (bound to its lab address, listening);
+    /// stops the captures once the last frames are through.
+    fn captured(
+        &mut self,
+        captures: &[(&str, &Path)],
+        server: &str,
+        exchange: impl FnOnce(&mut MiniBench, Program),
+    ) {
+        let caps: Vec<Capture> = captures.iter().map(|(h, f)| self.capture(h, f)).collect();
+        let mut server = self.start("A", server, &["--bind", "10.0.3.1"]);
+        server.expect("listening on");
+        exchange(self, server);
+        std::thread::sleep(Duration::from_millis(200));
+        for cap in caps {
+            self.stop_capture(cap);
+        }
+    }
 }
 
 impl Drop for MiniBench {
@@ -406,90 +425,75 @@ impl Program {
 /// I.8-I.10: B is served by the iterative server; C connects and sends a
 /// line while B is served; B quits; C is answered and quits.
 pub fn iterative_exchange(bench: &mut MiniBench, captures: &[(&str, &Path)]) {
-    let caps: Vec<Capture> = captures.iter().map(|(h, f)| bench.capture(h, f)).collect();
-    let mut server = bench.start("A", "tcp_server", &["--bind", "10.0.3.1"]);
-    server.expect("listening on");
-    let mut b = bench.start("B", "tcp_client", &["--server", "10.0.3.1"]);
-    b.expect("Connected");
-    b.send("hello from B");
-    b.expect("Server> HELLO FROM B");
-    let mut c = bench.start("C", "tcp_client", &["--server", "10.0.3.1"]);
-    c.expect("Connected");
-    c.send("hello from C");
-    c.expect("Sent: hello from C");
-    c.expect_none("Server>", Duration::from_millis(600));
-    b.send("quit");
-    bench.wait(b.pid, Duration::from_secs(10));
-    c.expect("Server> HELLO FROM C");
-    c.send("quit");
-    bench.wait(c.pid, Duration::from_secs(10));
-    server.expect("Waiting for a new client");
-    bench.stop(&server);
-    std::thread::sleep(Duration::from_millis(200));
-    for cap in caps {
-        bench.stop_capture(cap);
-    }
+    bench.captured(captures, "tcp_server", |bench, mut server| {
+        let mut b = bench.start("B", "tcp_client", &["--server", "10.0.3.1"]);
+        b.expect("Connected");
+        b.send("hello from B");
+        b.expect("Server> HELLO FROM B");
+        let mut c = bench.start("C", "tcp_client", &["--server", "10.0.3.1"]);
+        c.expect("Connected");
+        c.send("hello from C");
+        c.expect("Sent: hello from C");
+        c.expect_none("Server>", Duration::from_millis(600));
+        b.send("quit");
+        bench.wait(b.pid, Duration::from_secs(10));
+        c.expect("Server> HELLO FROM C");
+        c.send("quit");
+        bench.wait(c.pid, Duration::from_secs(10));
+        server.expect("Waiting for a new client");
+        bench.stop(&server);
+    });
 }
 
 /// I.12: B and C each send a datagram and are answered at once; B's `quit`
 /// ends the server; C's next datagram draws ICMP port unreachable.
 pub fn udp_exchange(bench: &mut MiniBench, captures: &[(&str, &Path)]) {
-    let caps: Vec<Capture> = captures.iter().map(|(h, f)| bench.capture(h, f)).collect();
-    let mut server = bench.start("A", "udp_server", &["--bind", "10.0.3.1"]);
-    server.expect("listening on");
-    let mut b = bench.start("B", "udp_client", &["--server", "10.0.3.1"]);
-    b.expect("Connected");
-    let mut c = bench.start(
-        "C",
-        "udp_client",
-        &["--server", "10.0.3.1", "--timeout", "1"],
-    );
-    c.expect("Connected");
-    b.send("hello from B");
-    b.expect("Server> HELLO FROM B");
-    c.send("hello from C");
-    c.expect("Server> HELLO FROM C");
-    b.send("quit");
-    bench.wait(b.pid, Duration::from_secs(10));
-    server.expect("Terminate server");
-    bench.wait(server.pid, Duration::from_secs(10));
-    c.send("again");
-    c.expect("Sent: again");
-    bench.wait(c.pid, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(200));
-    for cap in caps {
-        bench.stop_capture(cap);
-    }
+    bench.captured(captures, "udp_server", |bench, mut server| {
+        let mut b = bench.start("B", "udp_client", &["--server", "10.0.3.1"]);
+        b.expect("Connected");
+        let mut c = bench.start(
+            "C",
+            "udp_client",
+            &["--server", "10.0.3.1", "--timeout", "1"],
+        );
+        c.expect("Connected");
+        b.send("hello from B");
+        b.expect("Server> HELLO FROM B");
+        c.send("hello from C");
+        c.expect("Server> HELLO FROM C");
+        b.send("quit");
+        bench.wait(b.pid, Duration::from_secs(10));
+        server.expect("Terminate server");
+        bench.wait(server.pid, Duration::from_secs(10));
+        c.send("again");
+        c.expect("Sent: again");
+        bench.wait(c.pid, Duration::from_secs(10));
+    });
 }
 
 /// II: four clients (two on B, two on C) served at once by the threaded server.
 pub fn threaded_exchange(bench: &mut MiniBench, captures: &[(&str, &Path)]) {
-    let caps: Vec<Capture> = captures.iter().map(|(h, f)| bench.capture(h, f)).collect();
-    let mut server = bench.start("A", "tcp_threaded_server", &["--bind", "10.0.3.1"]);
-    server.expect("listening on");
-    let mut clients = Vec::new();
-    for (i, host) in ["B", "B", "C", "C"].iter().enumerate() {
-        let mut c = bench.start(host, "tcp_client", &["--server", "10.0.3.1"]);
-        c.expect("Connected");
-        server.expect(&format!("Open connections: {}", i + 1));
-        clients.push(c);
-    }
-    for (i, c) in clients.iter_mut().enumerate() {
-        c.send(&format!("line {i}"));
-        c.expect(&format!("Server> LINE {i}"));
-    }
-    for c in &mut clients {
-        c.send("quit");
-    }
-    for c in &clients {
-        bench.wait(c.pid, Duration::from_secs(10));
-    }
-    server.expect("Open connections: 0");
-    bench.stop(&server);
-    std::thread::sleep(Duration::from_millis(200));
-    for cap in caps {
-        bench.stop_capture(cap);
-    }
+    bench.captured(captures, "tcp_threaded_server", |bench, mut server| {
+        let mut clients = Vec::new();
+        for (i, host) in ["B", "B", "C", "C"].iter().enumerate() {
+            let mut c = bench.start(host, "tcp_client", &["--server", "10.0.3.1"]);
+            c.expect("Connected");
+            server.expect(&format!("Open connections: {}", i + 1));
+            clients.push(c);
+        }
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send(&format!("line {i}"));
+            c.expect(&format!("Server> LINE {i}"));
+        }
+        for c in &mut clients {
+            c.send("quit");
+        }
+        for c in &clients {
+            bench.wait(c.pid, Duration::from_secs(10));
+        }
+        server.expect("Open connections: 0");
+        bench.stop(&server);
+    });
 }
 
 /// One capture of [`lab_captures`]: name, host, step that started it, file.
@@ -548,21 +552,7 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// tshark's count of frames matching a display filter.
 pub fn tshark_count(file: &Path, filter: &str) -> usize {
-    let out = sh(
-        "tshark",
-        &[
-            "-n",
-            "-r",
-            file.to_str().unwrap(),
-            "-Y",
-            filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-    );
-    out.lines().filter(|l| !l.trim().is_empty()).count()
+    tshark_fields(file, filter, &["frame.number"]).len()
 }
 
 /// tshark's `-T fields` output for a filter, one Vec per frame.
