@@ -6,12 +6,12 @@
 mod capture_support;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use capture_support::{agrees_with_tshark, analyse, programs, temp_dir};
-use common::{Labctl, TestBench};
+use common::{run_dir, Labctl, TestBench};
 use serde_json::Value;
 
 fn read_json(path: &Path) -> Value {
@@ -33,16 +33,6 @@ fn answers(run: &Value) -> Vec<(String, bool, String)> {
         .collect()
 }
 
-fn the_run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "one run directory in {}", out.display());
-    dirs[0].clone()
-}
-
 #[test]
 fn a_whole_run_reports_what_its_captures_show() {
     programs(); // the socket programs `deploy` puts on the hosts
@@ -55,7 +45,7 @@ fn a_whole_run_reports_what_its_captures_show() {
         .timeout(Duration::from_secs(300))
         .run()
         .assert_status(0);
-    let dir = the_run_dir(&out);
+    let dir = run_dir(&out);
     for f in ["report.md", "report.html", "run.json"] {
         assert!(dir.join(f).exists(), "`labctl run` wrote {f}");
     }
