@@ -1,4 +1,5 @@
-//! Small helpers shared across modules: shell quoting, io error wording, XML escaping.
+//! Small helpers shared across modules: shell quoting, io error wording, XML escaping,
+//! owner-only files.
 
 /// Quotes `s` for a POSIX shell so it reaches the program as one literal word.
 pub fn shell_quote(s: &str) -> String {
@@ -23,6 +24,22 @@ pub fn io_reason(e: &std::io::Error) -> String {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
         None => s,
     }
+}
+
+/// Writes `bytes` to `path` as a file only its owner can read (0600), like
+/// everything in a run directory; a file already there is truncated and
+/// made 0600 too.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)
 }
 
 /// Escapes `s` for HTML/XML text and attribute values (reports, SVG).

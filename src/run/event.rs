@@ -166,6 +166,8 @@ pub enum Event {
         checks_failed: usize,
         secs: f64,
         dir: Option<PathBuf>,
+        /// Why the run stopped, as labctl's last line says it; `None` when it passed.
+        error: Option<String>,
         at: f64,
     },
 }

@@ -237,6 +237,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
         checks_failed: 0,
         secs: t0.elapsed().as_secs_f64(),
         dir: None,
+        error: None,
         at: now_unix(),
     });
 }
@@ -291,7 +292,7 @@ fn execute(
         let host_names = plan.hosts.clone();
         let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix));
 
-        let (ready_tx, ready_rx) = channel::<Result<(), Error>>();
+        let (ready_tx, ready_rx) = channel::<(String, Result<(), Error>)>();
         let shared = Shared {
             run_id: plan.run_id.clone(),
             dir: Some(dir.to_path_buf()),
@@ -315,25 +316,29 @@ fn execute(
             })
         });
 
-        // Every host connected and prepared, or the first reason one is not.
-        let mut setup_error = None;
+        // Every host connected and prepared, or the reason each one is not.
+        let mut not_ready: Vec<(String, Error)> = Vec::new();
         for _ in 0..hosts.len() {
             match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
+                Ok((_, Ok(()))) => {}
+                Ok((host, Err(e))) => {
                     let _ = ev_tx.send(Event::Problem {
-                        host: None,
+                        host: Some(host.clone()),
                         message: e.to_string(),
                     });
-                    setup_error.get_or_insert(e);
+                    not_ready.push((host, e));
                 }
                 Err(_) => {
-                    setup_error.get_or_insert(Error::Host("a host worker ended early".into()));
+                    not_ready.push((
+                        String::new(),
+                        Error::Host("a host worker ended early".into()),
+                    ));
+                    break;
                 }
             }
         }
 
-        let walk = match setup_error {
+        let walk = match setup_error(&plan.hosts, not_ready) {
             Some(e) => Walk {
                 passed: 0,
                 failed: 0,
@@ -364,6 +369,17 @@ fn execute(
         } else {
             walk.outcome
         };
+        let result = if interrupted {
+            Err(Error::Interrupted)
+        } else if let Some(e) = walk.fatal {
+            Err(e)
+        } else if outcome == Outcome::Passed {
+            Ok(())
+        } else {
+            Err(Error::Failed(
+                walk.failure.unwrap_or_else(|| "the run failed".to_string()),
+            ))
+        };
         let _ = ev_tx.send(Event::RunFinished {
             outcome,
             steps_passed: walk.passed,
@@ -373,6 +389,10 @@ fn execute(
             checks_failed: 0,
             secs: t0.elapsed().as_secs_f64(),
             dir: Some(dir.to_path_buf()),
+            error: result.as_ref().err().map(|e| match e {
+                Error::Interrupted => "interrupted; stopped what it had started".to_string(),
+                e => e.to_string(),
+            }),
             at: now_unix(),
         });
         drop(ev_tx);
@@ -380,18 +400,21 @@ fn execute(
         if let Some(e) = write_error {
             eprintln!("labctl: {e}");
         }
-        if interrupted {
-            return Err(Error::Interrupted);
-        }
-        if let Some(e) = walk.fatal {
-            return Err(e);
-        }
-        match outcome {
-            Outcome::Passed => Ok(()),
-            _ => Err(Error::Failed(
-                walk.failure.unwrap_or_else(|| "the run failed".to_string()),
-            )),
-        }
+        result
+    })
+}
+
+/// The run cannot start: one error naming every host that is not ready, a
+/// line each, in the bench's order (`None` when all are).
+fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<Error> {
+    not_ready.sort_by_key(|(h, _)| order.iter().position(|o| o == h).unwrap_or(usize::MAX));
+    if not_ready.len() <= 1 {
+        return not_ready.pop().map(|(_, e)| e);
+    }
+    let lines: Vec<String> = not_ready.iter().map(|(_, e)| e.to_string()).collect();
+    Some(match not_ready[0].1 {
+        Error::Local(_) => Error::Local(lines.join("\n")),
+        _ => Error::Host(lines.join("\n")),
     })
 }
 
@@ -550,4 +573,40 @@ fn report_events(
         }
     }
     dir.error.take()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_error_names_every_host_not_ready_in_the_benchs_order() {
+        let order = ["A".to_string(), "B".into(), "C".into()];
+        assert!(setup_error(&order, Vec::new()).is_none());
+        let one = setup_error(
+            &order,
+            vec![("B".into(), Error::Host("host `B`: x".into()))],
+        );
+        assert!(matches!(one, Some(Error::Host(m)) if m == "host `B`: x"));
+        // C answered first; A comes first all the same, a line each.
+        let two = setup_error(
+            &order,
+            vec![
+                (
+                    "C".into(),
+                    Error::Host("host `C` (127.0.0.1:4003): unknown host key".into()),
+                ),
+                (
+                    "A".into(),
+                    Error::Host("host `A` (127.0.0.1:4001): unknown host key".into()),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(two.exit_code(), crate::error::exit::HOST);
+        assert_eq!(
+            two.to_string(),
+            "host `A` (127.0.0.1:4001): unknown host key\nhost `C` (127.0.0.1:4003): unknown host key"
+        );
+    }
 }

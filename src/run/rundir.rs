@@ -140,15 +140,7 @@ impl RunDir {
     pub fn write_json(&mut self, name: &str, value: &impl Serialize) {
         let r = serde_json::to_vec_pretty(value)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                let mut f = OpenOptions::new()
-                    .create(true)
-                    .write(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(self.dir.join(name))?;
-                f.write_all(&bytes)
-            });
+            .and_then(|bytes| crate::util::write_private(&self.dir.join(name), &bytes));
         self.note(r, name);
     }
 

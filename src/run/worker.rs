@@ -106,18 +106,22 @@ struct Agent<'s> {
 }
 
 /// The worker's thread body: `sess` is this host's connection attempt.
-/// `ready` gets `Ok` once the host is prepared, or the reason it is not.
+/// `ready` gets the host's name with `Ok` once the host is prepared, or
+/// with the reason it is not.
 pub fn run(
     host: &Host,
     sess: Result<Session, SshError>,
     sh: Shared,
     jobs: Receiver<Job>,
-    ready: Sender<Result<(), Error>>,
+    ready: Sender<(String, Result<(), Error>)>,
 ) {
+    let ready_as = |r: Result<(), Error>| {
+        let _ = ready.send((host.name.clone(), r));
+    };
     let sess = match sess {
         Ok(s) => s,
         Err(e) => {
-            let _ = ready.send(Err(e.into()));
+            ready_as(Err(e.into()));
             return;
         }
     };
@@ -133,10 +137,10 @@ pub fn run(
         agent: None,
     };
     if let Err(e) = w.setup() {
-        let _ = ready.send(Err(e));
+        ready_as(Err(e));
         return;
     }
-    let _ = ready.send(Ok(()));
+    ready_as(Ok(()));
     loop {
         match jobs.recv_timeout(IDLE_POLL_EVERY) {
             Ok(Job::Ops { step, ops, reply }) => {
@@ -1057,7 +1061,7 @@ impl<'s> Worker<'s> {
                 }
             });
         match got {
-            Ok(bytes) => match write_private(&dir.join(&file), &bytes) {
+            Ok(bytes) => match crate::util::write_private(&dir.join(&file), &bytes) {
                 Ok(()) => self.emit(Event::CaptureSaved {
                     host: self.name(),
                     name: name.to_string(),
@@ -1148,19 +1152,6 @@ struct RunSpec<'a> {
     regex: Option<&'a str>,
     pattern: Option<&'a str>,
     label: &'a str,
-}
-
-/// Writes a file readable by its owner only, like the rest of the run directory.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(bytes)
 }
 
 /// The first line from the cursor matching `re` on the watched stream(s): (is stderr, index).
