@@ -103,6 +103,8 @@ fn recorded_run(dir: &Path) -> RunInput {
         started_at: Some(first - 0.5),
         finished_at: Some(last + 0.5),
         outcome: Some("failed".into()),
+        error: Some("step `I.9` on host `A`: exited with status 0".into()),
+        problems: Vec::new(),
         bench: BenchInfo {
             name: "mini".into(),
             hosts,

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::markdown::{outcome_mark, server_sockets, stream_mark};
+use super::markdown::{
+    interrupted_count, outcome_mark, server_sockets, stopped, stream_mark, NOT_APPLICABLE,
+};
 use super::model::*;
 use super::{clock, host_names, owner};
 use crate::capture::{CaptureAnalysis, KINDS};
@@ -35,6 +37,10 @@ code { background: #f0f3f6; padding: 0 3px; border-radius: 3px; }
 .muted { color: var(--muted); }
 .badge { display: inline-block; padding: 1px 10px; border-radius: 12px; font-weight: 600; }
 .badge.ok { background: #dff3e4; } .badge.bad { background: #fbe3e3; } .badge.run { background: #fff4d6; color: #7a5b00; }
+.intr { color: #a35200; font-weight: bold; } .badge.intr { background: #ffe9cc; }
+section.stopped { border: 2px solid var(--bad); background: #fff6f6; }
+section.stopped.paused { border-color: #a35200; background: #fffaf2; }
+section.stopped blockquote { margin: 6px 0; padding: 4px 12px; border-left: 4px solid var(--bad); background: #fff; white-space: pre-wrap; }
 .answer { border-left: 4px solid var(--line); padding: 2px 12px; margin: 10px 0; }
 .answer.ok { border-color: var(--ok); font-weight: normal; } .answer.bad { border-color: var(--bad); font-weight: normal; }
 .answer p, .answer ul { margin: 4px 0; color: #1d2329; }
@@ -115,7 +121,8 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     let title = r.run.lab_title.clone().unwrap_or_else(|| r.run.lab.clone());
     let badge = match r.run.outcome.as_str() {
         "passed" => "ok",
-        "failed" | "interrupted" => "bad",
+        "failed" => "bad",
+        "interrupted" => "intr",
         _ => "run",
     };
     let mut s = String::new();
@@ -125,7 +132,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="labctl ({schema})"><title>{t} — {o}</title><style>{CSS}</style></head><body>
 <header><h1>{t} <span class="badge {badge}">{m} {o}</span></h1>
-<p>Run <code>{id}</code> · lab <code>{lab}</code> · bench <code>{bench}</code> · started {start} · finished {end} · steps: {p} passed, {f} failed, {k} skipped</p></header>
+<p>Run <code>{id}</code> · lab <code>{lab}</code> · bench <code>{bench}</code> · started {start} · finished {end} · steps: {p} passed, {f} failed, {k} skipped{i}</p></header>
 <nav><a href="#bench">Bench</a><a href="#steps">Steps</a><a href="#answers">Answers</a><a href="#captures">Captures</a><a href="#timeline">Timeline</a></nav><main>
 "##,
         schema = esc(r.schema),
@@ -140,7 +147,39 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         p = r.run.steps_passed,
         f = r.run.steps_failed,
         k = r.run.steps_skipped,
+        i = interrupted_count(r),
     );
+
+    // Why the run stopped, first thing on the page.
+    if let Some(st) = stopped(r) {
+        let _ = write!(
+            s,
+            r#"<section id="stopped" class="stopped{}"><h2><span class="{}">{}</span> {}</h2>"#,
+            if badge == "intr" { " paused" } else { "" },
+            if badge == "ok" { "bad" } else { badge },
+            st.mark,
+            esc(st.title)
+        );
+        if let Some(p) = &st.place {
+            s.push_str(&inline(p));
+        }
+        if !st.error.is_empty() {
+            let lines: Vec<String> = st.error.iter().map(|l| inline_one(l)).collect();
+            let _ = write!(
+                s,
+                "<p>labctl ended with:</p><blockquote>{}</blockquote>",
+                lines.join("<br>")
+            );
+        }
+        if !st.problems.is_empty() {
+            s.push_str(r#"<p>Problems reported:</p><ul class="checks">"#);
+            for p in &st.problems {
+                let _ = write!(s, "<li>{} {}</li>", mark(false), inline_one(p));
+            }
+            s.push_str("</ul>");
+        }
+        s.push_str("</section>\n");
+    }
 
     // Bench.
     s.push_str(r#"<section id="bench"><h2>Bench</h2><table><tr><th>host</th><th>lab address</th><th>SSH</th><th>interface</th></tr>"#);
@@ -162,6 +201,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         let cls = match st.outcome {
             Outcome::Passed => "ok",
             Outcome::Failed => "bad",
+            Outcome::Interrupted => "intr",
             _ => "muted",
         };
         let hosts: Vec<String> = st.hosts.iter().map(|h| host_chip(&colors, h)).collect();
@@ -197,6 +237,9 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
 
     // Answers.
     s.push_str(r#"<section id="answers"><h2>Answers to the handout's questions</h2>"#);
+    if r.answers.is_empty() {
+        let _ = write!(s, "<p>{}</p>", esc(NOT_APPLICABLE));
+    }
     for a in &r.answers {
         let _ = write!(
             s,

@@ -176,13 +176,17 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
                 if let Some(s) = input.steps.iter_mut().find(|s| s.id == id) {
                     s.outcome = match v["outcome"].as_str() {
                         Some("passed") => Outcome::Passed,
+                        Some("interrupted") => Outcome::Interrupted,
                         _ => Outcome::Failed,
                     };
                     s.finished_at = s.started_at.zip(v["secs"].as_f64()).map(|(a, d)| a + d);
                 }
             }
             "problem" => {
-                if let Some(i) = current {
+                // In a step while it runs; before the first step, between
+                // steps or at the end, the run's alone.
+                let running = current.filter(|&i| input.steps[i].outcome == Outcome::Running);
+                if let Some(i) = running {
                     input.steps[i].checks.push(CheckRecord {
                         what: "a problem outside the step's actions".into(),
                         ok: false,
@@ -190,9 +194,15 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
                         evidence: text(&v, "message"),
                     });
                 }
+                input.problems.push(ProblemRecord {
+                    host: opt_text(&v, "host"),
+                    step: running.map(|i| input.steps[i].id.clone()),
+                    message: text(&v, "message"),
+                });
             }
             "run_finished" => {
                 input.outcome = opt_text(&v, "outcome");
+                input.error = opt_text(&v, "error");
                 input.finished_at = v["at"].as_f64();
             }
             _ => {}

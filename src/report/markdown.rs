@@ -16,14 +16,109 @@ fn cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
+/// The answers section of a run without anything the questions are about.
+pub(super) const NOT_APPLICABLE: &str = "Not applicable to this run: no capture or program output of it shows the exchanges the handout's questions ask about.";
+
 /// `run.outcome` with its mark.
 pub(super) fn outcome_mark(outcome: &str) -> &'static str {
     match outcome {
         "passed" => "✔",
         "failed" => "✘",
-        "interrupted" => "✘",
+        "interrupted" => "⊘",
         _ => "…",
     }
+}
+
+/// `, 1 interrupted` when a step was.
+pub(super) fn interrupted_count(r: &RunReport) -> String {
+    match r.run.steps_interrupted {
+        0 => String::new(),
+        n => format!(", {n} interrupted"),
+    }
+}
+
+/// Why the run stopped, for the top of both reports: where, labctl's last
+/// words, and the problems they do not already say. Text with names in
+/// backticks.
+pub(super) struct Stopped {
+    /// The run's outcome mark, or ⚠ when it passed or goes on.
+    pub mark: &'static str,
+    /// `Why the run stopped`, or `Problems` when the run passed or goes on.
+    pub title: &'static str,
+    /// Where it stopped: before its first step, or in which step.
+    pub place: Option<String>,
+    /// The final error, a line each.
+    pub error: Vec<String>,
+    /// `host `A`, step `I.3`: message`, one per problem.
+    pub problems: Vec<String>,
+}
+
+pub(super) fn stopped(r: &RunReport) -> Option<Stopped> {
+    let ended = matches!(r.run.outcome.as_str(), "failed" | "interrupted");
+    let error: Vec<String> = r
+        .run
+        .error
+        .as_deref()
+        .map(|e| e.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let problems: Vec<String> = r
+        .problems
+        .iter()
+        .filter(|p| !error.iter().any(|l| l.contains(p.message.as_str())))
+        .map(|p| {
+            let mut at = Vec::new();
+            if let Some(h) = &p.host {
+                at.push(format!("host `{h}`"));
+            }
+            if let Some(st) = &p.step {
+                at.push(format!("step `{st}`"));
+            }
+            match at.is_empty() {
+                true => p.message.clone(),
+                false => format!("{}: {}", at.join(", "), p.message),
+            }
+        })
+        .collect();
+    if !ended && problems.is_empty() {
+        return None;
+    }
+    let none_ran = r
+        .steps
+        .iter()
+        .all(|s| matches!(s.outcome, Outcome::Skipped | Outcome::Pending));
+    let place = if !ended {
+        None
+    } else if none_ran {
+        Some("The run stopped before its first step: no step ran.".to_string())
+    } else {
+        r.steps
+            .iter()
+            .rev()
+            .find(|s| matches!(s.outcome, Outcome::Failed | Outcome::Interrupted))
+            .map(|s| {
+                format!(
+                    "The run stopped in step `{}` — {} ({}).",
+                    s.id,
+                    s.title,
+                    s.outcome.word()
+                )
+            })
+    };
+    Some(Stopped {
+        mark: if ended {
+            outcome_mark(&r.run.outcome)
+        } else {
+            "⚠"
+        },
+        title: if ended {
+            "Why the run stopped"
+        } else {
+            "Problems"
+        },
+        place,
+        error,
+        problems,
+    })
 }
 
 pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> String {
@@ -38,7 +133,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     );
     let _ = writeln!(
         s,
-        "Run `{}` of lab `{}` on bench `{}`: started {}, finished {}. Steps: {} passed, {} failed, {} skipped. \
+        "Run `{}` of lab `{}` on bench `{}`: started {}, finished {}. Steps: {} passed, {} failed, {} skipped{}. \
 Generated {} by labctl (`run.json`: schema `{}`).\n",
         r.run.id,
         r.run.lab,
@@ -48,9 +143,32 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         r.run.steps_passed,
         r.run.steps_failed,
         r.run.steps_skipped,
+        interrupted_count(r),
         r.generated_at,
         r.schema
     );
+
+    if let Some(st) = stopped(r) {
+        let text = |t: &str| t.replace('<', "&lt;").replace('>', "&gt;");
+        let _ = writeln!(s, "## {} {}\n", st.mark, st.title);
+        if let Some(p) = &st.place {
+            let _ = writeln!(s, "{}\n", text(p));
+        }
+        if !st.error.is_empty() {
+            s.push_str("labctl ended with:\n\n");
+            for l in &st.error {
+                let _ = writeln!(s, "> {}  ", text(l));
+            }
+            s.push('\n');
+        }
+        if !st.problems.is_empty() {
+            s.push_str("Problems reported:\n\n");
+            for p in &st.problems {
+                let _ = writeln!(s, "- ✘ {}", text(p));
+            }
+            s.push('\n');
+        }
+    }
 
     s.push_str("## Bench\n\n| host | lab address | SSH | interface |\n|---|---|---|---|\n");
     for h in &r.bench.hosts {
@@ -104,6 +222,9 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
     }
 
     s.push_str("\n## Answers to the handout's questions\n");
+    if r.answers.is_empty() {
+        let _ = writeln!(s, "\n{NOT_APPLICABLE}");
+    }
     for a in &r.answers {
         let _ = writeln!(
             s,

@@ -35,16 +35,26 @@ pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
 pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
     let report = write(&args.run_dir)?;
 
+    let answered = if report.answers.is_empty() {
+        "the handout's questions do not apply".to_string()
+    } else {
+        format!(
+            "{} of {} questions answered as the lab expects",
+            report.answers.iter().filter(|a| a.ok).count(),
+            report.answers.len()
+        )
+    };
     println!(
-        "{} {}: {} steps passed, {} failed; {} capture(s); {} of {} questions answered as the lab expects",
+        "{} {}: {} steps passed, {} failed; {} capture(s); {answered}",
         markdown::outcome_mark(&report.run.outcome),
         report.run.outcome,
         report.run.steps_passed,
         report.run.steps_failed,
         report.captures.len(),
-        report.answers.iter().filter(|a| a.ok).count(),
-        report.answers.len()
     );
+    if let Some(e) = &report.run.error {
+        println!("stopped: {}", e.replace('\n', "\n         "));
+    }
     for f in ["report.html", "report.md", "run.json"] {
         println!("{}", args.run_dir.join(f).display());
     }
@@ -111,6 +121,12 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
 
     let count = |o: Outcome| input.steps.iter().filter(|s| s.outcome == o).count();
     let outcome = input.outcome.clone().unwrap_or_else(|| "running".into());
+    let mut answers = answers::answers(&captures, &timeline, &input.programs, &names);
+    // Questions about exchanges this run never had (another lab, or a run
+    // that stopped early) are left out rather than all marked ✘.
+    if !answers.iter().any(Answer::has_evidence) {
+        answers.clear();
+    }
     RunReport {
         schema: SCHEMA,
         generated_at: rfc3339(now()),
@@ -124,11 +140,14 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
             steps_passed: count(Outcome::Passed),
             steps_failed: count(Outcome::Failed),
             steps_skipped: count(Outcome::Skipped),
+            steps_interrupted: count(Outcome::Interrupted),
+            error: input.error.clone(),
         },
         bench: input.bench.clone(),
         steps: input.steps.clone(),
         programs: input.programs.clone(),
-        answers: answers::answers(&captures, &timeline, &input.programs, &names),
+        answers,
+        problems: input.problems.clone(),
         timeline,
         captures,
     }
@@ -176,11 +195,12 @@ fn ladder_file(capture: &str) -> String {
     format!("ladder-{safe}.svg")
 }
 
-/// Writes `dir/name` through a temporary file and a rename.
+/// Writes `dir/name` through a temporary file and a rename, readable by its
+/// owner only like the rest of the run directory.
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes)
+    crate::util::write_private(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| {
             Error::Local(format!(
@@ -249,5 +269,116 @@ mod tests {
     #[test]
     fn ladder_files_are_safe_names() {
         assert_eq!(ladder_file("tcp A/1"), "ladder-tcp_A_1.svg");
+    }
+
+    /// A private scratch run directory holding `events`.
+    fn run_dir(tag: &str, events: &[&str]) -> std::path::PathBuf {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!("labctl-report-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        std::fs::write(dir.join("events.jsonl"), events.join("\n")).unwrap();
+        dir
+    }
+
+    const STARTED: &str = r#"{"event":"run_started","run_id":"r1","lab":"other","lab_title":null,"lab_file":"lab.toml","bench":"bench","hosts":[{"name":"A","cidr":"10.0.3.1/24","interface":"eth0","endpoint":"127.0.0.1:4001"},{"name":"B","cidr":"10.0.3.2/24","interface":"eth0","endpoint":"127.0.0.1:4002"}],"steps":[{"id":"S.1","title":"addresses","needed":false,"hosts":["A","B"]},{"id":"S.2","title":"a long wait","needed":false,"hosts":["B"]}],"dir":null,"dry_run":false,"at":100.0}"#;
+
+    #[test]
+    fn a_lab_without_the_handouts_exchanges_has_no_answers_and_reports_are_private() {
+        let dir = run_dir(
+            "other",
+            &[
+                STARTED,
+                r#"{"event":"step_started","step":"S.1","title":"addresses","needed":false,"at":101.0}"#,
+                r#"{"event":"action_done","step":"S.1","host":"A","what":"configure `10.0.3.1/24`","ok":true,"detail":"done","secs":0.1}"#,
+                r#"{"event":"step_finished","step":"S.1","outcome":"passed","secs":0.2}"#,
+                r#"{"event":"step_started","step":"S.2","title":"a long wait","needed":false,"at":102.0}"#,
+                r#"{"event":"step_finished","step":"S.2","outcome":"passed","secs":0.2}"#,
+                r#"{"event":"run_finished","outcome":"passed","steps_passed":2,"steps_failed":0,"steps_not_run":0,"checks_passed":1,"checks_failed":0,"secs":3.0,"dir":null,"error":null,"at":103.0}"#,
+            ],
+        );
+        // Left by an older labctl: world-readable reports and a stale temporary file.
+        for f in ["report.md", ".report.html.tmp"] {
+            std::fs::write(dir.join(f), "old").unwrap();
+            std::fs::set_permissions(
+                dir.join(f),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
+        }
+        let report = write(&dir).unwrap();
+        assert!(report.answers.is_empty(), "{:?}", report.answers);
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert_eq!(md.matches(markdown::NOT_APPLICABLE).count(), 1, "{md}");
+        assert!(
+            !md.contains("### ✘ I.") && !md.contains("Why the run stopped"),
+            "{md}"
+        );
+        assert!(!html.contains("class=\"answer") && html.contains("Not applicable"));
+        for f in ["report.md", "report.html", "run.json"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_step_and_run_read_interrupted_and_say_where() {
+        let dir = run_dir(
+            "intr",
+            &[
+                STARTED,
+                r#"{"event":"step_started","step":"S.1","title":"addresses","needed":false,"at":101.0}"#,
+                r#"{"event":"step_finished","step":"S.1","outcome":"passed","secs":0.2}"#,
+                r#"{"event":"step_started","step":"S.2","title":"a long wait","needed":false,"at":102.0}"#,
+                r#"{"event":"step_finished","step":"S.2","outcome":"interrupted","secs":5.0}"#,
+                r#"{"event":"problem","host":"B","message":"capture `cap`: host `B` (127.0.0.1:4002): the connection was lost"}"#,
+                r#"{"event":"run_finished","outcome":"interrupted","steps_passed":1,"steps_failed":0,"steps_not_run":1,"checks_passed":0,"checks_failed":0,"secs":6.0,"dir":null,"error":"interrupted; stopped what it had started","at":108.0}"#,
+            ],
+        );
+        let r = write(&dir).unwrap();
+        assert_eq!(r.steps[1].outcome, Outcome::Interrupted);
+        assert_eq!((r.run.steps_failed, r.run.steps_interrupted), (0, 1));
+        // A problem after the step ended is the run's, not a check of the step.
+        assert!(r.steps[1].checks.is_empty());
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(
+            (r.problems[0].host.as_deref(), r.problems[0].step.as_deref()),
+            (Some("B"), None)
+        );
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.starts_with("# other — ⊘ interrupted"), "{md}");
+        assert!(md.contains("### ⊘ S.2 — a long wait (interrupted)"), "{md}");
+        assert!(!md.contains("✘ S.2") && !md.contains("(failed)"), "{md}");
+        let top = &md[..md.find("## Bench").unwrap()];
+        assert!(top.contains("## ⊘ Why the run stopped"), "{top}");
+        assert!(
+            top.contains("stopped in step `S.2` — a long wait (interrupted)"),
+            "{top}"
+        );
+        assert!(
+            top.contains("> interrupted; stopped what it had started"),
+            "{top}"
+        );
+        assert!(
+            top.contains("- ✘ host `B`: capture `cap`: host `B`"),
+            "{top}"
+        );
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(
+            html.contains(r#"<span class="intr">⊘</span> S.2"#),
+            "{html}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+        assert_eq!(json["steps"][1]["outcome"], "interrupted");
+        assert_eq!(
+            json["run"]["error"],
+            "interrupted; stopped what it had started"
+        );
+        assert_eq!(json["problems"][0]["host"], "B");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

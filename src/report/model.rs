@@ -21,6 +21,10 @@ pub struct RunInput {
     pub finished_at: Option<f64>,
     /// `passed`, `failed`, `interrupted`; `None` while the run goes on.
     pub outcome: Option<String>,
+    /// Why the run stopped, as labctl's last line said it (`run_finished.error`).
+    pub error: Option<String>,
+    /// What went wrong outside the steps' actions (`problem` events), in order.
+    pub problems: Vec<ProblemRecord>,
     pub bench: BenchInfo,
     pub steps: Vec<StepRecord>,
     /// Program output and stdin lines, any order (the report sorts them).
@@ -61,6 +65,8 @@ pub enum Outcome {
     Failed,
     /// Not run because an earlier step failed or the run was interrupted.
     Skipped,
+    /// Stopped by Ctrl-C (or SIGTERM/SIGHUP) while it ran.
+    Interrupted,
     Running,
     /// Not started yet; the run goes on.
     Pending,
@@ -72,6 +78,7 @@ impl Outcome {
             Outcome::Passed => "✔",
             Outcome::Failed => "✘",
             Outcome::Skipped => "–",
+            Outcome::Interrupted => "⊘",
             Outcome::Running => "…",
             Outcome::Pending => "·",
         }
@@ -81,6 +88,7 @@ impl Outcome {
             Outcome::Passed => "passed",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
+            Outcome::Interrupted => "interrupted",
             Outcome::Running => "running",
             Outcome::Pending => "pending",
         }
@@ -110,6 +118,18 @@ pub struct CheckRecord {
     pub host: Option<String>,
     /// What showed it: the matching line, the exit status, the reason it failed.
     pub evidence: String,
+}
+
+/// Something that went wrong outside the steps' actions: a host that could
+/// not be reached or prepared, a capture not fetched, cleanup trouble.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The step running when it happened; absent before the first step or between steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -173,7 +193,11 @@ pub struct RunReport {
     /// Sorted by time.
     pub timeline: Vec<TimelineEntry>,
     pub captures: Vec<CaptureReport>,
+    /// The handout's questions; empty when nothing in the run bears on them
+    /// (see [`Answer::has_evidence`]).
     pub answers: Vec<Answer>,
+    /// What went wrong outside the steps' actions, in order.
+    pub problems: Vec<ProblemRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +215,11 @@ pub struct RunSummary {
     pub steps_passed: usize,
     pub steps_failed: usize,
     pub steps_skipped: usize,
+    pub steps_interrupted: usize,
+    /// Why the run stopped, as labctl's last line said it; absent when it
+    /// passed or goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,4 +267,12 @@ pub struct Answer {
     pub captures: Vec<String>,
     /// The numbers behind the answer.
     pub facts: serde_json::Value,
+}
+
+impl Answer {
+    /// A capture or the programs' output bore on the question (an
+    /// unanswered question names no capture and no facts).
+    pub fn has_evidence(&self) -> bool {
+        !self.captures.is_empty() || self.facts.as_object().is_none_or(|o| !o.is_empty())
+    }
 }
