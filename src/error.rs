@@ -128,7 +128,7 @@ pub enum Error {
     #[error("{0}")]
     Failed(String),
     /// Ctrl-C; cleanup already happened.
-    #[error("interrupted")]
+    #[error("interrupted; stopped what it had started")]
     Interrupted,
 }
 

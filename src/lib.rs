@@ -51,7 +51,7 @@ pub fn main() -> i32 {
         Err(e) => {
             match &e {
                 Error::Input(d) => eprintln!("{d}"),
-                Error::Interrupted => eprintln!("labctl: interrupted; stopped what it had started"),
+                Error::Interrupted => eprintln!("labctl: {e}"),
                 other => eprintln!("error: {other}"),
             }
             e.exit_code()

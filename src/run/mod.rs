@@ -389,10 +389,7 @@ fn execute(
             checks_failed: 0,
             secs: t0.elapsed().as_secs_f64(),
             dir: Some(dir.to_path_buf()),
-            error: result.as_ref().err().map(|e| match e {
-                Error::Interrupted => "interrupted; stopped what it had started".to_string(),
-                e => e.to_string(),
-            }),
+            error: result.as_ref().err().map(Error::to_string),
             at: now_unix(),
         });
         drop(ev_tx);
