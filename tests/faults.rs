@@ -232,6 +232,8 @@ fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
     let (code, out, err) = bg.finish(Duration::from_secs(60));
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
+    // In words an instructor understands, not libssh2's.
+    assert!(err.contains("the connection was lost"), "{err}");
     assert!(out.contains("FAIL  S.3"), "{out}");
     // A's programs were stopped by labctl, B's by B's own watchdog.
     assert_nothing_left(&t.bench);

@@ -5,18 +5,14 @@
 
 mod capture_support;
 mod common;
+mod run_json_support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use capture_support::{agrees_with_tshark, analyse, programs, temp_dir};
 use common::{run_dir, Labctl, TestBench};
+use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).expect("the file exists")).expect("JSON")
-}
 
 fn answers(run: &Value) -> Vec<(String, bool, String)> {
     run["answers"]
@@ -105,25 +101,7 @@ fn a_whole_run_reports_what_its_captures_show() {
     assert!(text("II.2").starts_with("5 sockets"));
 
     // run.json against its schema, by an independent validator.
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-json-schema.json");
-    let check = Command::new("python3")
-        .args([
-            "-c",
-            "import json,sys,jsonschema\n\
-             s=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2]))\n\
-             errs=list(jsonschema.Draft202012Validator(s).iter_errors(d))\n\
-             [print(list(e.absolute_path), e.message) for e in errs[:10]]\n\
-             sys.exit(1 if errs else 0)",
-        ])
-        .arg(&schema)
-        .arg(dir.join("run.json"))
-        .output()
-        .expect("python3 with jsonschema");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_matches_schema(&dir.join("run.json"));
 
     // `labctl report` rebuilds the same answers from the directory alone.
     std::fs::remove_file(dir.join("run.json")).unwrap();

@@ -5,12 +5,14 @@
 //! report.html rendered by headless Chromium with its timeline and ladders.
 
 mod capture_support;
+mod run_json_support;
 
 use std::path::Path;
 use std::process::Command;
 
 use capture_support::*;
 use labctl::report::{self, *};
+use run_json_support::{assert_matches_schema, schema_errors};
 
 fn step(id: &str, title: &str, hosts: &[&str], checks: Vec<CheckRecord>) -> StepRecord {
     let outcome = if checks.iter().all(|c| c.ok) {
@@ -272,39 +274,14 @@ fn report_answers_the_handout_validates_and_renders() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     assert_eq!(json["schema"], "labctl-run/1");
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-json-schema.json");
-    let validate = |file: &Path| {
-        Command::new("python3")
-            .args([
-                "-c",
-                "import json,sys,jsonschema\n\
-                 s=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2]))\n\
-                 jsonschema.Draft202012Validator.check_schema(s)\n\
-                 errs=list(jsonschema.Draft202012Validator(s).iter_errors(d))\n\
-                 [print(list(e.absolute_path), e.message) for e in errs[:10]]\n\
-                 sys.exit(1 if errs else 0)",
-            ])
-            .arg(&schema)
-            .arg(file)
-            .output()
-            .expect("python3 with jsonschema (Debian package python3-jsonschema)")
-    };
-    let out = validate(&json_path);
-    assert!(
-        out.status.success(),
-        "run.json does not match its schema:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_matches_schema(&json_path);
     // The validator does catch a drift: an unknown field and a wrong type.
     let mut bad = json.clone();
     bad["run"]["surprise"] = serde_json::json!(1);
     bad["captures"][0]["analysis"]["counts"]["syn"] = serde_json::json!("two");
     let bad_path = dir.join("bad-run.json");
     std::fs::write(&bad_path, serde_json::to_vec(&bad).unwrap()).unwrap();
-    let out = validate(&bad_path);
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = schema_errors(&bad_path).expect_err("a drifted run.json is refused");
     assert!(
         said.contains("surprise") && said.contains("'two'"),
         "{said}"

@@ -6,17 +6,18 @@
 //! handout's answers appear only when the run holds what they are about.
 
 mod common;
+mod run_json_support;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{
     install_programs, json_lines, known_line, labctl, run_dir, with_known_hosts, Background,
     Scratch, TestBench,
 };
+use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
 
 /// Addresses on A, B and C: a run that needs every host.
@@ -63,10 +64,6 @@ needs = ["S.2"]
 do = [{ expect = "client", absent = "nothing", for = "60s" }]
 "#;
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).expect("the file exists")).expect("JSON")
-}
-
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -93,30 +90,6 @@ fn assert_private(dir: &Path) {
     for f in &reports {
         assert_eq!(mode(&dir.join(f)), 0o600, "{f} in {}", dir.display());
     }
-}
-
-/// run.json against docs/run-json-schema.json, by Python's jsonschema.
-#[track_caller]
-fn assert_valid(run_json: &Path) {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/run-json-schema.json");
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json,sys,jsonschema\n\
-             s=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2]))\n\
-             errs=list(jsonschema.Draft202012Validator(s).iter_errors(d))\n\
-             [print(list(e.absolute_path), e.message) for e in errs[:10]]\n\
-             sys.exit(1 if errs else 0)",
-        ])
-        .arg(&schema)
-        .arg(run_json)
-        .output()
-        .expect("python3 with jsonschema");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 /// `text` up to the first occurrence of `marker` (which must be there).
@@ -199,7 +172,7 @@ fn two_refused_hosts_are_named_in_the_error_events_and_at_the_top_of_the_reports
         .any(|(h, m)| *h == "C" && m.starts_with(&c_says)));
     // Nothing ran, so the handout's questions are not answered at all.
     assert_eq!(run["answers"], serde_json::json!([]));
-    assert_valid(&dir.join("run.json"));
+    assert_matches_schema(&dir.join("run.json"));
 
     // report.md: the reason before anything else, the answers not applicable.
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
@@ -275,7 +248,7 @@ fn a_run_cut_by_ctrl_c_reports_its_step_and_itself_interrupted_in_private_files(
     );
     // The capture on A holds the exchange: the questions about it are answered.
     assert_eq!(run["answers"].as_array().unwrap().len(), 7);
-    assert_valid(&dir.join("run.json"));
+    assert_matches_schema(&dir.join("run.json"));
 
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("### ⊘ S.3 — a long wait (interrupted)"), "{md}");
