@@ -580,16 +580,24 @@ pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
     }
     let ss = hostops::listeners_cmd(host, LAB_PORT);
     s.push_str("echo @listen\n");
+    // `ss -p` scans every process's fds: only when /proc/net shows a listener.
+    let probe = hostops::port_maybe_used_cond(LAB_PORT);
     if host.sudo {
         let plain = format!(
             "ss -ltnupH {}",
             shell_quote(&format!("sport = :{LAB_PORT}"))
         );
-        s.push_str(&format!("{ss} 2>/dev/null || {plain} 2>/dev/null\n"));
+        s.push_str(&format!(
+            "if {probe}; then {ss} 2>/dev/null || {plain} 2>/dev/null; fi\n"
+        ));
     } else {
-        s.push_str(&format!("{ss} 2>/dev/null\n"));
+        s.push_str(&format!("if {probe}; then {ss} 2>/dev/null; fi\n"));
     }
-    s.push_str(&format!("echo @sha; {}\n", hostops::sha256_cmd(host)));
+    // Hashes only programs changed since `deploy` wrote its manifest.
+    s.push_str(&format!(
+        "echo @sha\n{}\n",
+        hostops::cached_sha256_cmd(host)
+    ));
     s.push_str("wait\necho @end\n");
     s
 }

@@ -167,13 +167,18 @@ pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
 }
 
 /// [`deploy`] with a known local build (the caller checked the architecture).
+/// Afterwards the host's manifest ([`hostops::MANIFEST`]) names every
+/// program's hash and stat line, rewritten (temporary name, then a rename)
+/// whenever it is missing or stale, so `check` hashes only what changed.
 pub fn deploy_build(
     session: &Session,
     host: &Host,
     build: &LocalBuild,
 ) -> Result<DeployReport, Error> {
-    let out = session.exec(&hostops::sha256_cmd(host), None, session.command_timeout())?;
-    let remote = parse_sha256sum(&out.stdout_str());
+    let timeout = session.command_timeout();
+    // Stat before hashing: a program changed in between gets a new ctime.
+    let out = session.exec(&hostops::programs_state_cmd(host), None, timeout)?;
+    let state = ProgramsState::parse(&out.stdout_str());
     let mut report = DeployReport {
         host: host.label(),
         triple: build.triple.clone(),
@@ -181,7 +186,7 @@ pub fn deploy_build(
         unchanged: Vec::new(),
     };
     for p in &build.programs {
-        if remote.get(p.name) == Some(&p.sha256) {
+        if state.sha.get(p.name) == Some(&p.sha256) {
             report.unchanged.push(p.name.to_string());
             continue;
         }
@@ -195,7 +200,60 @@ pub fn deploy_build(
         session.upload(&hostops::program_path(host, p.name), &bytes, 0o755)?;
         report.uploaded.push(p.name.to_string());
     }
+    let stats = if report.uploaded.is_empty() {
+        state.stats
+    } else {
+        let out = session.exec(&hostops::programs_stat_cmd(host), None, timeout)?;
+        parse_stats(&out.stdout_str())
+    };
+    let manifest = manifest_text(build, &stats);
+    if manifest != state.manifest {
+        let path = format!("{}/{}", hostops::bin_dir(host), hostops::MANIFEST);
+        session.upload(&path, manifest.as_bytes(), 0o644)?;
+    }
     Ok(report)
+}
+
+/// What [`hostops::programs_state_cmd`] printed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ProgramsState {
+    /// Program name → the rest of its stat line.
+    stats: HashMap<String, String>,
+    sha: HashMap<String, String>,
+    manifest: String,
+}
+
+impl ProgramsState {
+    fn parse(out: &str) -> ProgramsState {
+        let (stats, rest) = out.split_once("@sha\n").unwrap_or((out, ""));
+        let (sha, manifest) = rest.split_once("@manifest\n").unwrap_or((rest, ""));
+        ProgramsState {
+            stats: parse_stats(stats),
+            sha: parse_sha256sum(sha),
+            manifest: manifest.to_string(),
+        }
+    }
+}
+
+/// `NAME STAT` lines → name → stat.
+fn parse_stats(out: &str) -> HashMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.trim().split_once(' '))
+        .map(|(n, s)| (n.to_string(), s.trim().to_string()))
+        .collect()
+}
+
+/// The manifest for the programs present on the host: `HASH NAME STAT` lines
+/// in the build's order; a program without a stat line (vanished) is left out.
+fn manifest_text(build: &LocalBuild, stats: &HashMap<String, String>) -> String {
+    build
+        .programs
+        .iter()
+        .filter_map(|p| {
+            let st = stats.get(p.name)?;
+            Some(format!("{} {} {st}\n", p.sha256, p.name))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -59,13 +59,83 @@ pub fn program_path(host: &Host, program: &str) -> String {
     format!("{}/{program}", bin_dir(host))
 }
 
-/// Prints `HASH  PATH` for each deployed program that exists (nothing for missing ones).
-pub fn sha256_cmd(host: &Host) -> String {
-    let paths: Vec<String> = PROGRAMS
-        .iter()
-        .map(|p| shell_quote(&program_path(host, p)))
-        .collect();
-    format!("sha256sum -- {} 2>/dev/null; true", paths.join(" "))
+/// The manifest `deploy` writes next to the programs: per program
+/// `HASH NAME STAT` where STAT is the rest of a [`STAT_FORMAT`] line
+/// (inode, size, ctime — ctime changes on every write or rename and cannot
+/// be set from user space), so a program whose stat line still matches
+/// needs no hashing.
+pub const MANIFEST: &str = ".labctl-sha256";
+
+/// `stat -c` format of the manifest: `NAME INODE:SIZE:CTIME` (`%z` carries
+/// nanoseconds on every coreutils version).
+pub const STAT_FORMAT: &str = "%n %i:%s:%z";
+
+/// The five programs' names, space separated (fixed names: no quoting needed).
+fn program_names() -> String {
+    PROGRAMS.join(" ")
+}
+
+/// Prints, from inside the bin directory, the [`STAT_FORMAT`] line of each
+/// program that exists, then `@sha` and `sha256sum` of them, then
+/// `@manifest` and the manifest. Nothing when the directory is missing.
+pub fn programs_state_cmd(host: &Host) -> String {
+    let names = program_names();
+    format!(
+        "cd -- {} 2>/dev/null && {{ stat -c {} -- {names}; echo @sha; sha256sum -- {names}; \
+         echo @manifest; cat -- {MANIFEST}; }} 2>/dev/null; true",
+        shell_quote(&bin_dir(host)),
+        shell_quote(STAT_FORMAT)
+    )
+}
+
+/// Prints the [`STAT_FORMAT`] line of each program that exists.
+pub fn programs_stat_cmd(host: &Host) -> String {
+    format!(
+        "cd -- {} 2>/dev/null && stat -c {} -- {} 2>/dev/null; true",
+        shell_quote(&bin_dir(host)),
+        shell_quote(STAT_FORMAT),
+        program_names()
+    )
+}
+
+/// Prints `HASH  NAME` (`sha256sum` style) for each deployed program that
+/// exists (nothing for missing ones), but hashes only programs whose stat line differs from the
+/// manifest's (all of them without a manifest). Shell builtins compare; one
+/// `stat` runs; a manifest line is trusted only with a 64-character hash.
+pub fn cached_sha256_cmd(host: &Host) -> String {
+    [
+        format!("( cd -- {} 2>/dev/null || exit 0", shell_quote(&bin_dir(host))),
+        format!("m={MANIFEST}; [ -f $m ] || m=/dev/null; t="),
+        "while read -r n s; do [ -n \"$n\" ] || continue; k=".to_string(),
+        "  while read -r h mn ms; do".to_string(),
+        "    if [ ${#h} = 64 ] && [ \"$mn $ms\" = \"$n $s\" ]; then echo \"$h  $n\"; k=1; break; fi"
+            .to_string(),
+        "  done <$m".to_string(),
+        "  [ -n \"$k\" ] || t=\"$t $n\"".to_string(),
+        "done <<LABCTL_EOF".to_string(),
+        format!(
+            "$(stat -c {} -- {} 2>/dev/null)",
+            shell_quote(STAT_FORMAT),
+            program_names()
+        ),
+        "LABCTL_EOF".to_string(),
+        "[ -z \"$t\" ] || sha256sum -- $t 2>/dev/null; true )".to_string(),
+    ]
+    .join("\n")
+}
+
+/// A shell condition, true when something may listen on `port`: a TCP
+/// socket in state LISTEN (`0A`) or any UDP socket with that local port in
+/// `/proc/net/{tcp,tcp6,udp,udp6}`, read with builtins only (true as well
+/// when none of them can be read). Guards the costly `ss -p`.
+pub fn port_maybe_used_cond(port: u16) -> String {
+    format!(
+        "{{ l=; r=; for f in /proc/net/tcp /proc/net/tcp6; do [ -r $f ] || continue; r=1; \
+         while read -r _ a _ st _; do case \"$a $st\" in *:{port:04X}' 0A') l=1; break;; esac; done <$f; done; \
+         for f in /proc/net/udp /proc/net/udp6; do [ -r $f ] || continue; r=1; \
+         while read -r _ a _; do case \"$a\" in *:{port:04X}) l=1; break;; esac; done <$f; done; \
+         [ -z \"$r\" ] || [ -n \"$l\" ]; }}"
+    )
 }
 
 /// Lists sockets listening on `port` (TCP and UDP) with their processes, one per line.
@@ -154,7 +224,7 @@ mod tests {
             program_path(&host(false), "tcp_server"),
             "/home/pi/lab ctl/bin/tcp_server"
         );
-        assert!(sha256_cmd(&host(false)).contains("'/home/pi/lab ctl/bin/udp_client'"));
+        assert!(cached_sha256_cmd(&host(false)).contains("cd -- '/home/pi/lab ctl/bin'"));
         assert_eq!(
             listeners_cmd(&host(true), 50000),
             "sudo -n ss -ltnupH 'sport = :50000'"
@@ -171,5 +241,82 @@ mod tests {
         assert_eq!(target_triple("x86_64"), Some("x86_64-unknown-linux-gnu"));
         assert_eq!(target_triple("mips"), None);
         assert!(native_triple().is_some());
+    }
+
+    /// Runs `cmd` with `sh` and returns its stdout.
+    fn sh(cmd: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn hashes_come_from_the_manifest_only_while_the_stat_line_matches() {
+        let dir = std::env::temp_dir().join(format!("labctl-hostops-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let h = Host {
+            workdir: dir.to_string_lossy().into_owned(),
+            ..sample_host(false)
+        };
+        std::fs::write(bin.join("tcp_server"), "one\n").unwrap();
+        std::fs::write(bin.join("udp_client"), "two\n").unwrap();
+        let real = sh(&format!(
+            "cd {} && sha256sum tcp_server udp_client",
+            shell_quote(&bin_dir(&h))
+        ));
+        // No manifest: both hashed, missing programs print nothing.
+        assert_eq!(sh(&cached_sha256_cmd(&h)), real);
+        // A manifest whose stat lines match is believed (a fake hash proves it).
+        let fake = "f".repeat(64);
+        let stat = sh(&programs_stat_cmd(&h));
+        let manifest: String = stat.lines().map(|l| format!("{fake} {l}\n")).collect();
+        std::fs::write(bin.join(MANIFEST), &manifest).unwrap();
+        let cached = sh(&cached_sha256_cmd(&h));
+        assert_eq!(cached, format!("{fake}  tcp_server\n{fake}  udp_client\n"));
+        // Same size, new content: the ctime moved, so it is hashed again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(bin.join("udp_client"), "TWO\n").unwrap();
+        let again = sh(&cached_sha256_cmd(&h));
+        let udp = sh(&format!(
+            "cd {} && sha256sum udp_client",
+            shell_quote(&bin_dir(&h))
+        ));
+        assert_eq!(again, format!("{fake}  tcp_server\n{udp}"));
+        // A manifest line with a broken hash is not believed.
+        std::fs::write(bin.join(MANIFEST), manifest.replace(&fake, "bad")).unwrap();
+        assert_eq!(sh(&cached_sha256_cmd(&h)).lines().count(), 2);
+        assert!(!sh(&cached_sha256_cmd(&h)).contains("bad"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_port_probe_is_a_shell_condition() {
+        let c = port_maybe_used_cond(50000);
+        assert!(c.contains("*:C350' 0A'") && c.contains("*:C350)"), "{c}");
+        // Port 1 (tcpmux) listens nowhere here; the probe must say so.
+        assert_eq!(
+            sh(&format!(
+                "if {}; then echo yes; else echo no; fi",
+                port_maybe_used_cond(1)
+            )),
+            "no\n"
+        );
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for port in [
+            tcp.local_addr().unwrap().port(),
+            udp.local_addr().unwrap().port(),
+        ] {
+            let probe = port_maybe_used_cond(port);
+            assert_eq!(
+                sh(&format!("if {probe}; then echo yes; else echo no; fi")),
+                "yes\n"
+            );
+        }
     }
 }

@@ -180,6 +180,44 @@ fn breakages_are_detected_named_and_fixed() {
 }
 
 #[test]
+fn programs_are_compared_through_the_manifest_without_missing_a_change() {
+    let bench = TestBench::up();
+    let home = Home::new(&bench);
+    let hosts = bench.hosts_file().to_path_buf();
+    check(&hosts, &home, &["--fix"]).assert_status(0);
+    let a = bin_dir(&hosts, None, "A");
+    let manifest = a.join(labctl::hostops::MANIFEST);
+    let written = std::fs::read_to_string(&manifest).expect("deploy writes the manifest");
+    assert_eq!(written.lines().count(), 5, "{written}");
+
+    // Same size, different content, written in place on the host: the
+    // manifest's stat line no longer matches, so the program is hashed.
+    let o = bench.exec_in(
+        "A",
+        &format!(
+            "printf XXXX | dd of={} bs=1 seek=64 conv=notrunc 2>/dev/null",
+            a.join("tcp_server").display()
+        ),
+    );
+    assert!(o.status.success(), "{o:?}");
+    // The manifest deleted on B: every program is hashed, all still identical.
+    std::fs::remove_file(bin_dir(&hosts, None, "B").join(labctl::hostops::MANIFEST)).unwrap();
+    let out = check(&hosts, &home, &[]);
+    out.assert_status(1);
+    out.assert_stdout_contains("✘ A programs:")
+        .assert_stdout_contains("differ from the local build: tcp_server")
+        .assert_stdout_lacks("✘ B programs");
+
+    let fixed = check(&hosts, &home, &["--fix"]);
+    fixed.assert_status(0);
+    fixed.assert_stdout_contains("A: deployed tcp_server");
+    // A's manifest names the new upload.
+    let m = std::fs::read_to_string(&manifest).expect("the manifest after --fix");
+    assert_eq!(m.lines().count(), 5, "{m}");
+    assert_ne!(std::fs::read_to_string(&manifest).unwrap(), written);
+}
+
+#[test]
 fn unreachable_hosts_and_host_key_problems_are_named() {
     let bench = TestBench::up();
     let home = Home::new(&bench);
