@@ -125,16 +125,18 @@ pub fn cached_sha256_cmd(host: &Host) -> String {
 }
 
 /// A shell condition, true when something may listen on `port`: a TCP
-/// socket in state LISTEN (`0A`) or any UDP socket with that local port in
-/// `/proc/net/{tcp,tcp6,udp,udp6}`, read with builtins only (true as well
-/// when none of them can be read). Guards the costly `ss -p`.
+/// socket in state LISTEN (`0A`) with that local port, or a UDP socket with
+/// that port, in `/proc/net/{tcp,tcp6,udp,udp6}` (true as well when none can
+/// be read). Guards the costly `ss -p`. Each file is read whole by one `cat`:
+/// the `read` builtin's small reads make the kernel re-walk its socket table.
 pub fn port_maybe_used_cond(port: u16) -> String {
     format!(
-        "{{ l=; r=; for f in /proc/net/tcp /proc/net/tcp6; do [ -r $f ] || continue; r=1; \
-         while read -r _ a _ st _; do case \"$a $st\" in *:{port:04X}' 0A') l=1; break;; esac; done <$f; done; \
-         for f in /proc/net/udp /proc/net/udp6; do [ -r $f ] || continue; r=1; \
-         while read -r _ a _; do case \"$a\" in *:{port:04X}) l=1; break;; esac; done <$f; done; \
-         [ -z \"$r\" ] || [ -n \"$l\" ]; }}"
+        "{{ l=; t=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null); u=$(cat /proc/net/udp /proc/net/udp6 2>/dev/null); \
+         [ -n \"$t$u\" ] || l=1; o=$IFS; IFS='
+'; \
+         for x in $t; do case \"$x\" in *:{port:04X}' '*:????' 0A '*) l=1;; esac; done; \
+         for x in $u; do case \"$x\" in *:{port:04X}' '*) l=1;; esac; done; \
+         IFS=$o; [ -n \"$l\" ]; }}"
     )
 }
 
@@ -297,7 +299,7 @@ mod tests {
     #[test]
     fn the_port_probe_is_a_shell_condition() {
         let c = port_maybe_used_cond(50000);
-        assert!(c.contains("*:C350' 0A'") && c.contains("*:C350)"), "{c}");
+        assert!(c.contains("*:C350' '*:????' 0A '"), "{c}");
         // Port 1 (tcpmux) listens nowhere here; the probe must say so.
         assert_eq!(
             sh(&format!(
