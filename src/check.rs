@@ -580,7 +580,7 @@ pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
     }
     let ss = hostops::listeners_cmd(host, LAB_PORT);
     s.push_str("echo @listen\n");
-    // `ss -p` scans every process's fds: only when /proc/net shows a listener.
+    // `ss -p` scans every process's fds: only when a cheaper `ss` shows a listener.
     let probe = hostops::port_maybe_used_cond(LAB_PORT);
     if host.sudo {
         let plain = format!(

@@ -124,20 +124,15 @@ pub fn cached_sha256_cmd(host: &Host) -> String {
     .join("\n")
 }
 
-/// A shell condition, true when something may listen on `port`: a TCP
-/// socket in state LISTEN (`0A`) with that local port, or a UDP socket with
-/// that port, in `/proc/net/{tcp,tcp6,udp,udp6}` (true as well when none can
-/// be read). Guards the costly `ss -p`. Each file is read whole by one `cat`:
-/// the `read` builtin's small reads make the kernel re-walk its socket table.
+/// A shell condition, true when something may listen on `port` (TCP or
+/// UDP), or when that cannot be told. Guards the costly `ss -p`, which reads
+/// every process's file descriptors to name the owner. Measured per call in a
+/// namespace of the virtual bench: `ss` without `-p` 2.3 ms, with `-p` 4.3 ms,
+/// and reading `/proc/net/tcp` and `tcp6` 8 ms (each read walks the kernel's
+/// whole socket table, shared by every namespace).
 pub fn port_maybe_used_cond(port: u16) -> String {
-    format!(
-        "{{ l=; t=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null); u=$(cat /proc/net/udp /proc/net/udp6 2>/dev/null); \
-         [ -n \"$t$u\" ] || l=1; o=$IFS; IFS='
-'; \
-         for x in $t; do case \"$x\" in *:{port:04X}' '*:????' 0A '*) l=1;; esac; done; \
-         for x in $u; do case \"$x\" in *:{port:04X}' '*) l=1;; esac; done; \
-         IFS=$o; [ -n \"$l\" ]; }}"
-    )
+    let filter = shell_quote(&format!("sport = :{port}"));
+    format!("! {{ x=$(ss -ltnuH {filter} 2>/dev/null) && [ -z \"$x\" ]; }}")
 }
 
 /// Lists sockets listening on `port` (TCP and UDP) with their processes, one per line.
@@ -298,8 +293,6 @@ mod tests {
 
     #[test]
     fn the_port_probe_is_a_shell_condition() {
-        let c = port_maybe_used_cond(50000);
-        assert!(c.contains("*:C350' '*:????' 0A '"), "{c}");
         // Port 1 (tcpmux) listens nowhere here; the probe must say so.
         assert_eq!(
             sh(&format!(
