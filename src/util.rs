@@ -15,14 +15,16 @@ pub fn shell_quote(s: &str) -> String {
 /// An io error's reason in lowercase, without the "(os error N)" suffix.
 pub fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
-    let s = match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    };
+    lower_first(s.split(" (os error").next().unwrap_or(&s))
+}
+
+/// `s` with its first letter in lowercase: library messages ("Connection
+/// refused") read as the rest of labctl's error text does.
+pub fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => s,
+        None => String::new(),
     }
 }
 

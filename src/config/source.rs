@@ -108,20 +108,12 @@ impl Source {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let hint = hint_for_toml_error(&message);
-            let mut d = self.diag(span, first_lower(&message));
+            let mut d = self.diag(span, crate::util::lower_first(&message));
             d.hint = hint;
             let mut all = Diagnostics::default();
             all.push(d);
             Error::Input(all)
         })
-    }
-}
-
-fn first_lower(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
     }
 }
 

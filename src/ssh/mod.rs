@@ -202,7 +202,10 @@ impl Session {
         let mut sess = ssh2::Session::new().map_err(|e| {
             fail(
                 SshErrorKind::Session,
-                format!("cannot create an ssh session: {}", lower(e.message())),
+                format!(
+                    "cannot create an ssh session: {}",
+                    crate::util::lower_first(e.message())
+                ),
             )
         })?;
         sess.set_tcp_stream(tcp);
@@ -216,7 +219,10 @@ impl Session {
             } else {
                 fail(
                     SshErrorKind::Connect,
-                    format!("ssh handshake failed: {}", lower(e.message())),
+                    format!(
+                        "ssh handshake failed: {}",
+                        crate::util::lower_first(e.message())
+                    ),
                 )
             }
         })?;
@@ -324,7 +330,7 @@ impl Session {
         let reason = if is_lost(e) {
             LOST.to_string()
         } else {
-            lower(e.message())
+            crate::util::lower_first(e.message())
         };
         self.error(SshErrorKind::Session, format!("{what}: {reason}"))
     }
@@ -732,7 +738,7 @@ fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, 
                     "auth = \"agent\" but no ssh-agent is running (SSH_AUTH_SOCK is not set) for user `{user}`"
                 ))
             } else {
-                auth_err(format!("no agent key was accepted for user `{user}`: {}", lower(e.message())))
+                auth_err(format!("no agent key was accepted for user `{user}`: {}", crate::util::lower_first(e.message())))
             }
         }),
         Auth::Key {
@@ -763,7 +769,7 @@ fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, 
                         auth_err(format!(
                             "key `{}` was not accepted for user `{user}`: {}",
                             identity.display(),
-                            lower(&m)
+                            crate::util::lower_first(&m)
                         ))
                     }
                 })
@@ -771,7 +777,7 @@ fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, 
         Auth::Password { env: var } => {
             let pw = env(var, &format!("the password of `{user}`"))?;
             sess.userauth_password(user, &pw)
-                .map_err(|e| auth_err(format!("password (from ${var}) was not accepted for user `{user}`: {}", lower(e.message()))))
+                .map_err(|e| auth_err(format!("password (from ${var}) was not accepted for user `{user}`: {}", crate::util::lower_first(e.message()))))
         }
     };
     result?;
@@ -786,14 +792,6 @@ fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, 
 
 fn is_timeout(e: &ssh2::Error) -> bool {
     e.code() == ErrorCode::Session(LIBSSH2_TIMEOUT)
-}
-
-fn lower(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }
 
 /// A command shortened for messages.
