@@ -1,11 +1,15 @@
 //! The command line, as raw arguments (clap). Each subcommand's handler turns
-//! these into validated inputs before anything runs.
+//! these into validated inputs before anything runs; the selections of
+//! benches and steps become labctl's own types here, at the edge
+//! ([`BenchChoice`], [`StepChoice`]), so no clap type reaches `config` or `lab`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::hosts::BenchChoice;
 use crate::error::EXIT_CODES_HELP;
+use crate::lab::plan::StepChoice;
 
 /// Runs a socket-programming lab on benches of three hosts (A, B, C) over SSH:
 /// checks the benches, runs the whole lab or replays one step, and writes a report.
@@ -69,6 +73,16 @@ pub struct BenchSelect {
     pub all: bool,
 }
 
+impl From<&BenchSelect> for BenchChoice {
+    fn from(sel: &BenchSelect) -> BenchChoice {
+        match (&sel.bench, sel.all) {
+            (Some(name), _) => BenchChoice::Named(name.clone()),
+            (None, true) => BenchChoice::All,
+            (None, false) => BenchChoice::Implied,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -93,6 +107,18 @@ pub struct StepSelect {
     /// Stop after this step.
     #[arg(long, value_name = "ID")]
     pub to: Option<String>,
+}
+
+impl From<&StepSelect> for StepChoice {
+    fn from(sel: &StepSelect) -> StepChoice {
+        match &sel.step {
+            Some(id) => StepChoice::Only(id.clone()),
+            None => StepChoice::Range {
+                from: sel.from.clone(),
+                to: sel.to.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -65,8 +65,13 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Testbed(args) => testbed::command(&args),
         Command::Check(args) => check::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),
-        Command::Plan(args) => lab::plan_command(&g, &args),
-        Command::List => lab::list_command(&g),
+        Command::Plan(args) => lab::plan_command(
+            &g.hosts,
+            &g.lab,
+            (&args.select).into(),
+            (&args.steps).into(),
+        ),
+        Command::List => lab::list_command(&g.hosts, &g.lab),
         Command::Run(args) => run::command(&g, &args),
         Command::Report(args) => report::command(&args),
     }

@@ -1,4 +1,4 @@
-//! Small helpers shared across modules: shell quoting, io error wording, XML escaping,
+//! Small helpers shared across modules: shell quoting, `$HOME`, io error wording, XML escaping,
 //! owner-only files.
 
 /// Quotes `s` for a POSIX shell so it reaches the program as one literal word.
@@ -10,6 +10,13 @@ pub fn shell_quote(s: &str) -> String {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `$HOME`, if set and not empty.
+pub fn home_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 /// An io error's reason in lowercase, without the "(os error N)" suffix.

@@ -20,10 +20,13 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::cli::BenchSelect;
+use crate::config::openssh::{self, expand_tilde, SshConfig};
 use crate::config::Source;
 use crate::error::{Diagnostics, Error};
-use crate::ssh::config::{expand_tilde, SshConfig};
+use crate::ssh;
+
+/// How to authenticate (the SSH layer's type: the hosts file only chooses it).
+pub use crate::ssh::Auth;
 
 /// A validated hosts file: one bench, or a room of benches.
 #[derive(Debug, Clone)]
@@ -67,17 +70,16 @@ pub struct SshTarget {
     pub user: String,
 }
 
-/// How to authenticate; secrets come from environment variables only.
+/// Which benches of a hosts file a command works on: labctl's own choice,
+/// built from the command line at its edge (`cli`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    Agent,
-    Key {
-        identity: PathBuf,
-        passphrase_env: Option<String>,
-    },
-    Password {
-        env: String,
-    },
+pub enum BenchChoice {
+    /// None named: the file's only bench (a room of several must be chosen from).
+    Implied,
+    /// The bench of that name.
+    Named(String),
+    /// Every bench of the room.
+    All,
 }
 
 impl Host {
@@ -97,16 +99,30 @@ impl Host {
 
     /// `127.0.0.1:40001` (IPv6 in brackets).
     pub fn endpoint(&self) -> String {
-        if self.target.host.contains(':') {
-            format!("[{}]:{}", self.target.host, self.target.port)
-        } else {
-            format!("{}:{}", self.target.host, self.target.port)
+        ssh::endpoint(&self.target.host, self.target.port)
+    }
+
+    /// What the SSH layer needs to connect to this host, and nothing else.
+    pub fn ssh_target(&self) -> ssh::Target {
+        ssh::Target {
+            label: self.label(),
+            address: self.target.host.clone(),
+            port: self.target.port,
+            user: self.target.user.clone(),
+            auth: self.auth.clone(),
+            known_hosts: self.known_hosts.clone(),
         }
     }
 
     /// The subnet's network address.
     pub fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) & mask(self.prefix))
+    }
+}
+
+impl From<&Host> for ssh::Target {
+    fn from(host: &Host) -> ssh::Target {
+        host.ssh_target()
     }
 }
 
@@ -120,7 +136,8 @@ impl Bench {
 impl Room {
     /// The benches a command works on: a single-bench file's bench; in a room,
     /// `--bench NAME` or `--all` (not needed when the room has one bench).
-    pub fn select(&self, sel: &BenchSelect) -> Result<Vec<&Bench>, Error> {
+    pub fn select(&self, choice: impl Into<BenchChoice>) -> Result<Vec<&Bench>, Error> {
+        let choice = choice.into();
         let names = || {
             self.benches
                 .iter()
@@ -128,7 +145,7 @@ impl Room {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if let Some(name) = &sel.bench {
+        if let BenchChoice::Named(name) = &choice {
             return match self.benches.iter().find(|b| &b.name == name) {
                 Some(b) => Ok(vec![b]),
                 None => Err(Error::Usage(format!(
@@ -138,7 +155,7 @@ impl Room {
                 ))),
             };
         }
-        if sel.all || self.benches.len() == 1 {
+        if choice == BenchChoice::All || self.benches.len() == 1 {
             return Ok(self.benches.iter().collect());
         }
         Err(Error::Usage(format!(
@@ -158,7 +175,7 @@ impl Room {
 /// Reads, parses and validates a hosts file, reporting every problem at once.
 pub fn load(path: &Path) -> Result<Room, Error> {
     let source = Source::read(path)?;
-    let ssh_config = crate::ssh::config::default_path()
+    let ssh_config = openssh::default_path()
         .map(|p| SshConfig::read(&p))
         .unwrap_or_default();
     parse(&source, &ssh_config)
@@ -1168,26 +1185,14 @@ addr = "10.0.3.1/24"
         assert_eq!(a.target.port, 2222);
         assert!(a.sudo);
         assert_eq!(a.workdir, "/home/student/labctl");
-        let none = BenchSelect {
-            bench: None,
-            all: false,
-        };
-        assert!(matches!(room.select(&none), Err(Error::Usage(m)) if m.contains("`b1`, `b2`")));
-        let all = BenchSelect {
-            bench: None,
-            all: true,
-        };
-        assert_eq!(room.select(&all).unwrap().len(), 2);
-        let one = BenchSelect {
-            bench: Some("b2".into()),
-            all: false,
-        };
-        assert_eq!(room.select(&one).unwrap()[0].name, "b2");
-        let bad = BenchSelect {
-            bench: Some("nope".into()),
-            all: false,
-        };
-        assert!(matches!(room.select(&bad), Err(Error::Usage(m)) if m.contains("no bench `nope`")));
+        let none = BenchChoice::Implied;
+        assert!(matches!(room.select(none), Err(Error::Usage(m)) if m.contains("`b1`, `b2`")));
+        let all = BenchChoice::All;
+        assert_eq!(room.select(all).unwrap().len(), 2);
+        let one = BenchChoice::Named("b2".into());
+        assert_eq!(room.select(one).unwrap()[0].name, "b2");
+        let bad = BenchChoice::Named("nope".into());
+        assert!(matches!(room.select(bad), Err(Error::Usage(m)) if m.contains("no bench `nope`")));
     }
 
     #[test]

@@ -1,8 +1,16 @@
 //! Input files: `hosts.toml` (the bench) and the lab file, from TOML text to
 //! validated models. Nothing here touches the network: validation finishes,
 //! reporting every problem at once, before any host is contacted.
+//!
+//! - [`source`]: a file's text and name, so spans become file:line:column;
+//! - [`tree`]: the one spanned TOML tree both files are read into, and the
+//!   validation helpers both use;
+//! - [`hosts`]: hosts.toml to a validated [`hosts::Room`];
+//! - [`openssh`]: the part of `~/.ssh/config` an `ssh = "alias"` follows.
 
 pub mod hosts;
+pub mod openssh;
 pub mod source;
+pub mod tree;
 
 pub use source::Source;

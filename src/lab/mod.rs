@@ -5,10 +5,10 @@
 pub mod model;
 pub mod plan;
 pub mod template;
-pub mod tree;
 
-use crate::cli::{BenchSelect, GlobalArgs, PlanArgs};
-use crate::config::hosts::{self, Bench, Room};
+use std::path::Path;
+
+use crate::config::hosts::{self, Bench, BenchChoice, Room};
 use crate::config::Source;
 use crate::error::Error;
 
@@ -25,13 +25,20 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    pub fn load(g: &GlobalArgs, select: &BenchSelect) -> Result<Inputs, Error> {
+    /// Reads and validates the hosts file `hosts_path` (the benches `choice`
+    /// names) and the lab file `lab_path`.
+    pub fn load(
+        hosts_path: &Path,
+        lab_path: &Path,
+        choice: impl Into<BenchChoice>,
+    ) -> Result<Inputs, Error> {
+        let choice = choice.into();
         // Both files are read before reporting, so one pass shows every input error.
-        let room = hosts::load(&g.hosts);
+        let room = hosts::load(hosts_path);
         let (room, names) = match room {
             Ok(room) => {
                 let benches: Vec<usize> = {
-                    let chosen = room.select(select)?;
+                    let chosen = room.select(choice)?;
                     room.benches
                         .iter()
                         .enumerate()
@@ -49,15 +56,15 @@ impl Inputs {
                 }
                 (Ok((room, benches)), names)
             }
-            Err(e) => (Err(e), declared_host_names(&g.hosts)),
+            Err(e) => (Err(e), declared_host_names(hosts_path)),
         };
         // A broken hosts file that still names its hosts: the lab is checked
         // against them. Without any host name, the lab's hosts, templates and
         // `on`s cannot be judged, so only its syntax is (no made-up errors).
         let lab = if room.is_ok() || !names.is_empty() {
-            Lab::load(&g.lab, &names).map(Some)
+            Lab::load(lab_path, &names).map(Some)
         } else {
-            Source::read(&g.lab).and_then(|s| tree::parse(&s).map(|_| None))
+            Source::read(lab_path).and_then(|s| crate::config::tree::parse(&s).map(|_| None))
         };
         match (room, lab) {
             (Ok((room, benches)), Ok(Some(lab))) => Ok(Inputs { room, benches, lab }),
@@ -125,12 +132,8 @@ pub fn run_id(lab: &str, bench: Option<&str>) -> String {
 }
 
 /// `labctl list`: one line per step: id, hosts, title, needs.
-pub fn list_command(g: &GlobalArgs) -> Result<(), Error> {
-    let select = BenchSelect {
-        bench: None,
-        all: true,
-    };
-    let inputs = Inputs::load(g, &select)?;
+pub fn list_command(hosts_path: &Path, lab_path: &Path) -> Result<(), Error> {
+    let inputs = Inputs::load(hosts_path, lab_path, BenchChoice::All)?;
     let lab = &inputs.lab;
     let w = lab.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
     let hw = lab
@@ -152,9 +155,14 @@ pub fn list_command(g: &GlobalArgs) -> Result<(), Error> {
 }
 
 /// `labctl plan`: the exact commands per step and host; nothing is executed.
-pub fn plan_command(g: &GlobalArgs, args: &PlanArgs) -> Result<(), Error> {
-    let inputs = Inputs::load(g, &args.select)?;
-    let sel = plan::select_steps(&inputs.lab, &args.steps)?;
+pub fn plan_command(
+    hosts_path: &Path,
+    lab_path: &Path,
+    benches: BenchChoice,
+    steps: plan::StepChoice,
+) -> Result<(), Error> {
+    let inputs = Inputs::load(hosts_path, lab_path, benches)?;
+    let sel = plan::select_steps(&inputs.lab, steps)?;
     let many = inputs.benches.len() > 1;
     for (k, bench) in inputs.benches().enumerate() {
         let id = run_id(&inputs.lab.name, many.then_some(bench.name.as_str()));

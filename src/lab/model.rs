@@ -12,7 +12,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::template::{Template, HOST_FIELDS};
-use super::tree::{self, Entry, Node, Value};
+use crate::config::tree::{self, Entry, Node, Value};
 use crate::config::Source;
 use crate::error::{Diagnostic, Diagnostics, Error};
 

@@ -36,7 +36,7 @@ use crate::ssh::{self, ConnectOptions};
 
 /// `labctl run`.
 pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
-    let inputs = Inputs::load(g, &args.select)?;
+    let inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();

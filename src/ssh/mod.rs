@@ -1,31 +1,75 @@
 //! SSH to the hosts (crate `ssh2`): one session per host, owned by one thread.
 //!
-//! The facts this layer is built on (DESIGN.md section 4): a `Session` is
+//! The facts this layer is built on (docs/design.md, "SSH"): a `Session` is
 //! never shared across threads ([`for_each_host`] gives each host its own
 //! scoped thread); after authentication the session is non-blocking and every
 //! wait polls the socket with a deadline, so stdout and stderr are read
 //! together and no read can hang; `exit_status()` is read only after
 //! `wait_close()`, and `exit_signal()` is checked too; channels are closed
 //! explicitly; keepalive is on. Host keys are strict (see [`known_hosts`]).
+//!
+//! This layer knows nothing of the hosts file: it connects to a [`Target`]
+//! (built from a configured host by `config`), so it imports no stage above it.
 
-pub mod config;
 pub mod known_hosts;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, ErrorCode};
 
-use crate::config::hosts::{Auth, Host};
 use crate::error::Error;
 use crate::util::shell_quote;
 use known_hosts::KeyVerdict;
 
 const EAGAIN: i32 = -37;
 const LIBSSH2_TIMEOUT: i32 = -9;
+
+/// Everything needed to reach and log in to one host's sshd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The host's label in messages (`A`, `bench2/A`).
+    pub label: String,
+    /// The sshd's address or name.
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: Auth,
+    /// labctl's own known_hosts file (`~/.ssh/known_hosts` is read as well).
+    pub known_hosts: PathBuf,
+}
+
+/// How to authenticate; secrets come from environment variables only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    Agent,
+    Key {
+        identity: PathBuf,
+        passphrase_env: Option<String>,
+    },
+    Password {
+        env: String,
+    },
+}
+
+impl Target {
+    /// `127.0.0.1:40001` (IPv6 in brackets).
+    pub fn endpoint(&self) -> String {
+        endpoint(&self.address, self.port)
+    }
+}
+
+/// `address:port`, with an IPv6 address in brackets.
+pub fn endpoint(address: &str, port: u16) -> String {
+    if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
 
 /// Timeouts and host-key policy for connecting.
 #[derive(Debug, Clone)]
@@ -152,9 +196,11 @@ pub struct Session {
 
 impl Session {
     /// Connects, verifies the host key and authenticates, each within `opts.connect_timeout`.
-    pub fn connect(host: &Host, opts: &ConnectOptions) -> Result<Session, SshError> {
+    pub fn connect(target: impl Into<Target>, opts: &ConnectOptions) -> Result<Session, SshError> {
         let start = Instant::now();
-        let label = host.label();
+        let host: Target = target.into();
+        let host = &host;
+        let label = host.label.clone();
         let endpoint = host.endpoint();
         let fail = |kind, message: String| SshError {
             host: label.clone(),
@@ -163,14 +209,14 @@ impl Session {
             message,
         };
         let secs = opts.connect_timeout.as_secs_f64();
-        let addrs: Vec<SocketAddr> = (host.target.host.as_str(), host.target.port)
+        let addrs: Vec<SocketAddr> = (host.address.as_str(), host.port)
             .to_socket_addrs()
             .map_err(|e| {
                 fail(
                     SshErrorKind::Connect,
                     format!(
                         "cannot resolve `{}`: {}",
-                        host.target.host,
+                        host.address,
                         crate::util::io_reason(&e)
                     ),
                 )
@@ -193,7 +239,7 @@ impl Session {
                     format!("no answer within {secs} s (connect timeout)")
                 }
                 Some(e) => crate::util::io_reason(&e),
-                None => format!("`{}` resolves to no address", host.target.host),
+                None => format!("`{}` resolves to no address", host.address),
             };
             fail(SshErrorKind::Connect, msg)
         })?;
@@ -238,14 +284,14 @@ impl Session {
                 )
             })?;
         let fp = known_hosts::fingerprint(&key);
-        let user_file = config::home_dir().map(|h| h.join(".ssh/known_hosts"));
+        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
         let mut files: Vec<&Path> = Vec::new();
         if let Some(u) = &user_file {
             files.push(u);
         }
         files.push(&host.known_hosts);
-        let name = known_hosts::entry_name(&host.target.host, host.target.port);
-        let host_key = match known_hosts::verify(&sess, &files, &host.target.host, host.target.port, &key) {
+        let name = known_hosts::entry_name(&host.address, host.port);
+        let host_key = match known_hosts::verify(&sess, &files, &host.address, host.port, &key) {
             KeyVerdict::Known { file } => HostKeyStatus {
                 fingerprint: fp,
                 file,
@@ -264,7 +310,7 @@ impl Session {
                 ))
             }
             KeyVerdict::Unknown if opts.accept_new => {
-                known_hosts::append(&host.known_hosts, &host.target.host, host.target.port, &key, kind).map_err(|e| {
+                known_hosts::append(&host.known_hosts, &host.address, host.port, &key, kind).map_err(|e| {
                     fail(
                         SshErrorKind::HostKeyUnknown,
                         format!(
@@ -721,8 +767,8 @@ fn read_streams(
 }
 
 /// Authenticates with the host's configured method (blocking, under the session timeout).
-fn authenticate(sess: &ssh2::Session, host: &Host) -> Result<(), (SshErrorKind, String)> {
-    let user = host.target.user.as_str();
+fn authenticate(sess: &ssh2::Session, host: &Target) -> Result<(), (SshErrorKind, String)> {
+    let user = host.user.as_str();
     let auth_err = |m: String| (SshErrorKind::Auth, m);
     let env = |var: &str, what: &str| {
         std::env::var(var).map_err(|_| {
@@ -858,19 +904,26 @@ pub fn first_line(s: &str) -> &str {
 
 /// Connects to every host in parallel (one scoped thread per host, each owning
 /// its session) and calls `f` on that thread. Results are in `hosts` order.
-pub fn for_each_host<T: Send>(
-    hosts: &[&Host],
+/// A host is anything that names its [`Target`] (a configured host does).
+pub fn for_each_host<H, T>(
+    hosts: &[&H],
     opts: &ConnectOptions,
-    f: impl Fn(&Host, Result<Session, SshError>) -> T + Sync,
-) -> Vec<T> {
+    f: impl Fn(&H, Result<Session, SshError>) -> T + Sync,
+) -> Vec<T>
+where
+    H: Sync,
+    T: Send,
+    for<'h> &'h H: Into<Target>,
+{
     let f = &f;
     std::thread::scope(|s| {
         let handles: Vec<_> = hosts
             .iter()
             .map(|&h| {
+                let target: Target = h.into();
                 std::thread::Builder::new()
-                    .name(format!("ssh-{}", h.label()))
-                    .spawn_scoped(s, move || f(h, Session::connect(h, opts)))
+                    .name(format!("ssh-{}", target.label))
+                    .spawn_scoped(s, move || f(h, Session::connect(target, opts)))
                     .expect("cannot start a thread")
             })
             .collect();

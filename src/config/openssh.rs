@@ -19,19 +19,12 @@ pub fn default_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LABCTL_SSH_CONFIG") {
         return Some(PathBuf::from(p));
     }
-    home_dir().map(|h| h.join(".ssh/config"))
-}
-
-/// `$HOME`, if set and not empty.
-pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    crate::util::home_dir().map(|h| h.join(".ssh/config"))
 }
 
 /// Expands a leading `~/` (or a lone `~`) to `$HOME`.
 pub fn expand_tilde(p: &str) -> PathBuf {
-    match (p.strip_prefix('~'), home_dir()) {
+    match (p.strip_prefix('~'), crate::util::home_dir()) {
         (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
             home.join(rest.trim_start_matches('/'))
         }
