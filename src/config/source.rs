@@ -101,38 +101,6 @@ impl Source {
         d.hint = Some(hint.into());
         d
     }
-
-    /// Parses the whole file with serde, mapping a TOML or schema error to a located diagnostic.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        toml::from_str(&self.text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().to_string();
-            let hint = hint_for_toml_error(&message);
-            let mut d = self.diag(span, crate::util::lower_first(&message));
-            d.hint = hint;
-            let mut all = Diagnostics::default();
-            all.push(d);
-            Error::Input(all)
-        })
-    }
-}
-
-fn hint_for_toml_error(message: &str) -> Option<String> {
-    if let Some(rest) = message.strip_prefix("unknown field") {
-        // serde: "unknown field `x`, expected one of `a`, `b`"
-        let expected = rest.split_once("expected").map(|(_, e)| e.trim());
-        return Some(match expected {
-            Some(e) => format!("allowed here: {e}"),
-            None => "remove the field".to_string(),
-        });
-    }
-    if message.starts_with("invalid type") {
-        return Some("check the value's type: strings need quotes, numbers do not".to_string());
-    }
-    if message.starts_with("missing field") {
-        return Some("add the field".to_string());
-    }
-    None
 }
 
 #[cfg(test)]
@@ -146,25 +114,5 @@ mod tests {
         assert_eq!(s.line_col(6), (2, 1));
         // 'é' is two bytes but one column.
         assert_eq!(s.line_col(9), (2, 3));
-    }
-
-    #[test]
-    fn parse_error_is_located() {
-        #[derive(serde::Deserialize, Debug)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        struct T {
-            a: u32,
-        }
-        let s = Source::from_text("f.toml", "a = 1\nb = 2\n");
-        let Err(Error::Input(d)) = s.parse::<T>() else {
-            panic!("expected an input error")
-        };
-        assert_eq!((d.0[0].line, d.0[0].col), (2, 1));
-        assert!(
-            d.0[0].message.contains("unknown field `b`"),
-            "{}",
-            d.0[0].message
-        );
     }
 }

@@ -1,14 +1,20 @@
-//! A TOML document as a tree with a byte span on every key and value, so the
-//! lab validator can check the schema by hand and report every problem at
-//! once (serde's `deny_unknown_fields` stops at the first).
+//! The one spanned TOML tree both input files (hosts.toml and the lab file)
+//! are read into, and the validation helpers both validators use. Every key
+//! and value keeps its byte span, so each problem is reported at
+//! file:line:column; validators check the schema by hand over the tree to
+//! report every problem at once (serde's `deny_unknown_fields` stops at the
+//! first).
+//!
+//! The tree is built from the document API of `toml_edit`, the parser the
+//! `toml` crate itself runs: it gives a span to every key and value, and a
+//! table with no span of its own (the implicit `hosts` of `[hosts.A]`, which
+//! `toml::Spanned` refuses) takes its key's.
 
 use std::ops::Range;
+use std::time::Duration;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use toml::Spanned;
-
-use crate::config::Source;
-use crate::error::{Diagnostic, Error};
+use super::Source;
+use crate::error::{Diagnostic, Diagnostics, Error};
 
 /// One TOML value with its span.
 #[derive(Debug, Clone)]
@@ -50,59 +56,104 @@ impl Value {
     }
 }
 
-/// Parses `source` into a tree; a TOML syntax error is one located diagnostic.
+/// The value of `key` in a table's entries.
+pub fn get<'n>(entries: &'n [Entry], key: &str) -> Option<&'n Node> {
+    entries.iter().find(|e| e.key == key).map(|e| &e.node)
+}
+
+/// Parses `source` into a tree. A TOML syntax error is one located
+/// diagnostic; dates and times (which no input file uses) are refused, each
+/// where it is.
 pub fn parse(source: &Source) -> Result<Node, Error> {
-    match source.parse::<Spanned<Raw>>() {
-        Ok(root) => Ok(convert(root)),
-        Err(Error::Input(mut diags)) => {
-            for d in &mut diags.0 {
-                if d.message.contains("toml_private_datetime") {
-                    d.message = "dates and times have no meaning in a lab file".to_string();
-                    d.hint = Some("write the value as a quoted string".to_string());
-                }
-            }
-            Err(Error::Input(diags))
+    let doc = toml_edit::ImDocument::parse(source.text.as_str()).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = crate::util::lower_first(e.message().trim());
+        Error::Input(Diagnostics(vec![source.diag(span, message)]))
+    })?;
+    let mut dates = Vec::new();
+    let root = table(doc.as_table(), 0..0, &mut dates);
+    if dates.is_empty() {
+        return Ok(root);
+    }
+    Err(Error::Input(Diagnostics(
+        dates
+            .into_iter()
+            .map(|span| {
+                source.diag_hint(
+                    span,
+                    "dates and times have no meaning in a lab or hosts file",
+                    "write the value as a quoted string",
+                )
+            })
+            .collect(),
+    )))
+}
+
+fn table(t: &toml_edit::Table, fallback: Range<usize>, dates: &mut Vec<Range<usize>>) -> Node {
+    let entries = t.iter().map(|(k, it)| {
+        let key_span = t
+            .get_key_value(k)
+            .and_then(|(key, _)| key.span())
+            .unwrap_or(0..0);
+        let node = item(it, key_span.clone(), dates);
+        entry(k, key_span, node)
+    });
+    Node {
+        span: t.span().unwrap_or(fallback),
+        value: Value::Table(entries.collect()),
+    }
+}
+
+fn entry(key: &str, key_span: Range<usize>, node: Node) -> Entry {
+    Entry {
+        key: key.to_string(),
+        key_span,
+        node,
+    }
+}
+
+fn item(item: &toml_edit::Item, fallback: Range<usize>, dates: &mut Vec<Range<usize>>) -> Node {
+    match item {
+        toml_edit::Item::Value(v) => value(v, fallback, dates),
+        toml_edit::Item::Table(t) => table(t, fallback, dates),
+        toml_edit::Item::ArrayOfTables(a) => Node {
+            span: a.span().unwrap_or(fallback.clone()),
+            value: Value::Array(
+                a.iter()
+                    .map(|t| table(t, fallback.clone(), dates))
+                    .collect(),
+            ),
+        },
+        toml_edit::Item::None => Node {
+            span: fallback,
+            value: Value::Table(Vec::new()),
+        },
+    }
+}
+
+fn value(v: &toml_edit::Value, fallback: Range<usize>, dates: &mut Vec<Range<usize>>) -> Node {
+    use toml_edit::Value as V;
+    let span = v.span().unwrap_or(fallback);
+    let value = match v {
+        V::String(s) => Value::Str(s.value().clone()),
+        V::Integer(i) => Value::Int(*i.value()),
+        V::Float(f) => Value::Float(*f.value()),
+        V::Boolean(b) => Value::Bool(*b.value()),
+        V::Datetime(_) => {
+            dates.push(span.clone());
+            // Refused by `parse`; the tree is never seen.
+            Value::Str(String::new())
         }
-        Err(e) => Err(e),
-    }
-}
-
-/// A table's entries, or a diagnostic when `node` is not a table.
-pub fn table<'a>(source: &Source, node: &'a Node, what: &str) -> Result<&'a [Entry], Diagnostic> {
-    match &node.value {
-        Value::Table(entries) => Ok(entries),
-        other => Err(source.diag(
-            node.span.clone(),
-            format!("{what} must be a table, found {}", other.kind()),
-        )),
-    }
-}
-
-// The serde side: `Raw` mirrors `Value` with toml's spanned wrappers.
-enum Raw {
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Array(Vec<Spanned<Raw>>),
-    Table(Vec<(Spanned<String>, Spanned<Raw>)>),
-}
-
-fn convert(raw: Spanned<Raw>) -> Node {
-    let span = raw.span();
-    let value = match raw.into_inner() {
-        Raw::Str(s) => Value::Str(s),
-        Raw::Int(i) => Value::Int(i),
-        Raw::Float(f) => Value::Float(f),
-        Raw::Bool(b) => Value::Bool(b),
-        Raw::Array(items) => Value::Array(items.into_iter().map(convert).collect()),
-        Raw::Table(entries) => Value::Table(
-            entries
-                .into_iter()
-                .map(|(k, v)| Entry {
-                    key_span: k.span(),
-                    key: k.into_inner(),
-                    node: convert(v),
+        V::Array(a) => Value::Array(a.iter().map(|x| value(x, span.clone(), dates)).collect()),
+        V::InlineTable(t) => Value::Table(
+            t.iter()
+                .map(|(k, x)| {
+                    let key_span = t
+                        .get_key_value(k)
+                        .and_then(|(key, _)| key.span())
+                        .unwrap_or(0..0);
+                    let node = value(x, key_span.clone(), dates);
+                    entry(k, key_span, node)
                 })
                 .collect(),
         ),
@@ -110,52 +161,228 @@ fn convert(raw: Spanned<Raw>) -> Node {
     Node { span, value }
 }
 
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Raw;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a TOML value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Raw, E> {
-                Ok(Raw::Str(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Raw, E> {
-                Ok(Raw::Str(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Raw, E> {
-                Ok(Raw::Int(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
-                i64::try_from(v)
-                    .map(Raw::Int)
-                    .map_err(|_| E::custom("integer out of range"))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Raw, E> {
-                Ok(Raw::Float(v))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Raw, E> {
-                Ok(Raw::Bool(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
-                let mut items = Vec::new();
-                while let Some(x) = a.next_element()? {
-                    items.push(x);
-                }
-                Ok(Raw::Array(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(k) = a.next_key::<Spanned<String>>()? {
-                    let v = a.next_value()?;
-                    entries.push((k, v));
-                }
-                Ok(Raw::Table(entries))
+/// `a`, `b` → "`a`, `b`", for hints that list what is allowed.
+pub fn ticked<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a validator carries while it walks a tree: the file, for locations,
+/// and every problem found so far. The helpers check one node's shape,
+/// report what is wrong with a hint, and return the value when it is right.
+pub struct Checker<'a> {
+    pub src: &'a Source,
+    pub diags: Diagnostics,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(src: &'a Source) -> Checker<'a> {
+        Checker {
+            src,
+            diags: Diagnostics::default(),
+        }
+    }
+
+    /// How many problems were found so far (compare before and after a part).
+    pub fn count(&self) -> usize {
+        self.diags.0.len()
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// A problem at the start of `span`, without a hint.
+    pub fn err(&mut self, span: &Range<usize>, msg: impl Into<String>) {
+        self.diags.push(self.src.diag(span.clone(), msg));
+    }
+
+    /// A problem at the start of `span`, with a hint.
+    pub fn err_hint(
+        &mut self,
+        span: &Range<usize>,
+        msg: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags.push(self.src.diag_hint(span.clone(), msg, hint));
+    }
+
+    /// A table's entries; else "{what} must be a table", with `hint` if given.
+    pub fn table<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        hint: Option<String>,
+    ) -> Option<&'n [Entry]> {
+        match &node.value {
+            Value::Table(entries) => Some(entries),
+            other => {
+                let mut d = self.src.diag(
+                    node.span.clone(),
+                    format!("{what} must be a table, found {}", other.kind()),
+                );
+                d.hint = hint;
+                self.diags.push(d);
+                None
             }
         }
-        d.deserialize_any(V)
     }
+
+    /// Reports `e` as an unknown field `place` ("in `[defaults]`"), listing what is allowed there.
+    pub fn unknown(&mut self, e: &Entry, place: &str, allowed: &[&str]) {
+        self.err_hint(
+            &e.key_span,
+            format!("unknown field `{}` {place}", e.key),
+            format!("allowed {place}: {}", ticked(allowed)),
+        );
+    }
+
+    /// A table's entries, reporting every key not in `allowed` (nothing when `node` is not a table).
+    pub fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> &'n [Entry] {
+        let Some(entries) = self.table(node, what, None) else {
+            return &[];
+        };
+        for e in entries {
+            if !allowed.contains(&e.key.as_str()) {
+                self.unknown(e, &format!("in {what}"), allowed);
+            }
+        }
+        entries
+    }
+
+    /// A string; else "{what} must be a string".
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            other => {
+                self.err_hint(
+                    &node.span,
+                    format!("{what} must be a string, found {}", other.kind()),
+                    "strings need quotes: `key = \"value\"`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A string or an array of strings, each with its span.
+    pub fn strings(&mut self, node: &Node, what: &str) -> Option<Vec<(String, Range<usize>)>> {
+        match &node.value {
+            Value::Str(s) => Some(vec![(s.clone(), node.span.clone())]),
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for it in items {
+                    out.push((self.string(it, what)?, it.span.clone()));
+                }
+                Some(out)
+            }
+            other => {
+                self.err_hint(
+                    &node.span,
+                    format!(
+                        "{what} must be a string or an array of strings, found {}",
+                        other.kind()
+                    ),
+                    "write `\"A\"` or `[\"A\", \"B\"]`",
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer; else "{what} must be an integer".
+    pub fn int(&mut self, node: &Node, what: &str) -> Option<i64> {
+        match &node.value {
+            Value::Int(i) => Some(*i),
+            other => {
+                self.err_hint(
+                    &node.span,
+                    format!("{what} must be an integer, found {}", other.kind()),
+                    "write the number without quotes, e.g. `port = 22`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A boolean; else "{what} must be true or false".
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.err_hint(
+                    &node.span,
+                    format!("{what} must be true or false, found {}", other.kind()),
+                    "write `true` or `false`, without quotes",
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration: seconds (`2`, `0.5`) or a string such as "500ms", "2s",
+    /// "1m"; more than zero (or zero when `allow_zero`), at most `max`.
+    pub fn duration(
+        &mut self,
+        node: &Node,
+        what: &str,
+        allow_zero: bool,
+        max: Duration,
+    ) -> Option<Duration> {
+        let secs = match &node.value {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(s) => parse_duration(s),
+            _ => None,
+        };
+        let hint = "write seconds (`2`, `0.5`) or a string such as \"500ms\" or \"2s\"";
+        match secs {
+            Some(s) if s.is_finite() && (s > 0.0 || (allow_zero && s == 0.0)) => {
+                let d = Duration::from_secs_f64(s);
+                if d > max {
+                    self.err_hint(
+                        &node.span,
+                        format!("{what} is longer than {}s", max.as_secs()),
+                        format!("wait at most {}s", max.as_secs()),
+                    );
+                    None
+                } else {
+                    Some(d)
+                }
+            }
+            Some(_) => {
+                self.err_hint(&node.span, format!("{what} must be more than zero"), hint);
+                None
+            }
+            None => {
+                self.err_hint(&node.span, format!("{what} is not a duration"), hint);
+                None
+            }
+        }
+    }
+
+    /// Every problem found, or `value` when there is none.
+    pub fn finish<T>(self, value: T) -> Result<T, Error> {
+        self.diags.into_result(value)
+    }
+}
+
+/// Seconds from "500ms", "2s", "1.5", "1m".
+fn parse_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    num.trim().parse::<f64>().ok().map(|v| v * scale)
 }
 
 #[cfg(test)]
@@ -182,12 +409,63 @@ mod tests {
     }
 
     #[test]
-    fn a_datetime_is_refused_with_a_plain_message() {
-        let src = Source::from_text("lab.toml", "[lab]\nwhen = 1979-05-27\n");
+    fn a_table_without_a_span_of_its_own_takes_its_keys() {
+        let text = "[hosts.A]\nssh = \"a\"\n";
+        let src = Source::from_text("hosts.toml", text);
+        let root = parse(&src).unwrap();
+        let Value::Table(top) = &root.value else {
+            panic!("root is a table")
+        };
+        assert_eq!(top[0].key, "hosts");
+        assert_eq!(top[0].node.span, top[0].key_span);
+        assert_eq!(src.line_col(top[0].key_span.start), (1, 2));
+        let Value::Table(hosts) = &top[0].node.value else {
+            panic!("hosts is a table")
+        };
+        assert_eq!(src.line_col(hosts[0].key_span.start), (1, 8));
+    }
+
+    #[test]
+    fn a_syntax_error_is_located() {
+        let src = Source::from_text("f.toml", "a = 1\nb = \"x\n");
+        let Err(Error::Input(d)) = parse(&src) else {
+            panic!("expected an input error")
+        };
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].line, 2, "{}", d.0[0]);
+    }
+
+    #[test]
+    fn every_datetime_is_refused_with_a_plain_message() {
+        let src = Source::from_text("lab.toml", "[lab]\nwhen = 1979-05-27\nat = 07:32:00\n");
         let Err(Error::Input(d)) = parse(&src) else {
             panic!("expected an input error")
         };
         assert_eq!((d.0[0].line, d.0[0].col), (2, 8));
+        assert_eq!((d.0[1].line, d.0[1].col), (3, 6));
         assert!(d.0[0].message.contains("dates"), "{}", d.0[0].message);
+    }
+
+    #[test]
+    fn unknown_fields_are_all_reported_with_what_is_allowed() {
+        let src = Source::from_text("f.toml", "[t]\na = 1\nb = 2\nc = 3\n");
+        let root = parse(&src).unwrap();
+        let Value::Table(top) = &root.value else {
+            panic!("root is a table")
+        };
+        let mut c = Checker::new(&src);
+        let f = c.fields(&top[0].node, "`[t]`", &["a"]);
+        assert_eq!(f.len(), 3);
+        assert_eq!(c.count(), 2);
+        assert_eq!((c.diags.0[0].line, c.diags.0[0].col), (3, 1));
+        assert!(c.diags.0[1].hint.as_deref().unwrap().contains("`a`"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(0.5));
+        assert_eq!(parse_duration("2s"), Some(2.0));
+        assert_eq!(parse_duration("1m"), Some(60.0));
+        assert_eq!(parse_duration("x"), None);
     }
 }

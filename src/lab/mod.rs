@@ -2,9 +2,11 @@
 //! ([`template`]), and the [`plan::Plan`] the executor runs; plus the
 //! `labctl list` and `labctl plan` commands, which execute nothing.
 
+mod format;
 pub mod model;
 pub mod plan;
 pub mod template;
+mod validate;
 
 use std::path::Path;
 

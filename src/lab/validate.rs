@@ -1,0 +1,266 @@
+//! What a lab file says across its steps, checked once every step was read:
+//! step ids unique, `needs` naming steps and free of cycles, and every
+//! program or capture running where an action uses it, both in a whole run
+//! and when one step is replayed after the steps it needs. The same
+//! simulation tells the planner which host each named program is on.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::model::{action_hosts, Action, ActionKind, Check, Lab};
+use crate::config::tree::ticked;
+use crate::error::{Diagnostic, Diagnostics};
+
+/// Which host each named program or capture runs on after simulating the
+/// steps `seq` in order, or the first problem found (used by planning).
+pub fn resolve_hosts(lab: &Lab, seq: &[usize]) -> Result<Vec<Vec<Vec<String>>>, Diagnostic> {
+    let mut sim = Sim::default();
+    let mut out = Vec::new();
+    for &i in seq {
+        let mut per_action = Vec::new();
+        for a in &lab.steps[i].actions {
+            match sim.apply(lab, i, a) {
+                Ok(hosts) => per_action.push(hosts),
+                Err(msg) => return Err(lab.source.diag(a.span.clone(), msg.text)),
+            }
+        }
+        out.push(per_action);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// The graph: step ids, needs, cycles, and which programs run when.
+
+pub(super) fn check_graph(lab: &Lab) -> Diagnostics {
+    let src = &lab.source;
+    let mut d = Diagnostics::default();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &lab.steps {
+        if let Some(&first) = seen.get(s.id.as_str()) {
+            let (line, _) = src.line_col(first);
+            d.push(src.diag_hint(
+                s.span.clone(),
+                format!("step `{}` is defined twice", s.id),
+                format!("the first is at line {line}; give each step its own id"),
+            ));
+        } else {
+            seen.insert(&s.id, s.span.start);
+        }
+        for n in &s.needs {
+            if n == &s.id {
+                d.push(src.diag(s.span.clone(), format!("step `{}` needs itself", s.id)));
+            } else if lab.step(n).is_none() {
+                d.push(src.diag_hint(
+                    s.span.clone(),
+                    format!("step `{}` needs unknown step `{n}`", s.id),
+                    format!("steps are {}", ids_hint(lab)),
+                ));
+            }
+        }
+    }
+    if !d.is_empty() {
+        return d;
+    }
+    if let Some(cycle) = find_cycle(lab) {
+        let path: Vec<String> = cycle
+            .iter()
+            .map(|&i| format!("`{}`", lab.steps[i].id))
+            .collect();
+        let first = cycle[0];
+        d.push(src.diag_hint(
+            lab.steps[first].span.clone(),
+            format!("dependency cycle: {}", path.join(" → ")),
+            "a step can only need steps that can run before it",
+        ));
+        return d;
+    }
+    // The whole lab in run order.
+    let mut sim = Sim::default();
+    let mut reported = BTreeSet::new();
+    for i in lab.run_order() {
+        for a in &lab.steps[i].actions {
+            if let Err(e) = sim.apply(lab, i, a) {
+                d.push(src.diag_hint(a.span.clone(), e.text, e.hint));
+                reported.insert(a.span.start);
+            }
+        }
+    }
+    // Each step replayed alone: its needs, then itself.
+    for (i, step) in lab.steps.iter().enumerate() {
+        let mut sim = Sim::default();
+        for j in lab.closure(&[i]) {
+            for a in &lab.steps[j].actions {
+                let r = sim.apply(lab, j, a);
+                if let (true, false, Err(e)) = (j == i, reported.contains(&a.span.start), r) {
+                    let starters = starters_of(lab, &e.name);
+                    let hint = match starters.first() {
+                        Some(s) => format!(
+                            "add `{s}` (it starts `{}`) to the `needs` of step `{}`",
+                            e.name, step.id
+                        ),
+                        None => e.hint,
+                    };
+                    d.push(src.diag_hint(
+                        a.span.clone(),
+                        format!("replaying step `{}` alone: {}", step.id, e.text),
+                        hint,
+                    ));
+                }
+            }
+        }
+    }
+    d
+}
+
+fn ids_hint(lab: &Lab) -> String {
+    let ids: Vec<&str> = lab.steps.iter().map(|s| s.id.as_str()).collect();
+    ticked(&ids)
+}
+
+fn starters_of(lab: &Lab, name: &str) -> Vec<String> {
+    lab.steps
+        .iter()
+        .filter(|s| {
+            s.actions.iter().any(|a| match &a.kind {
+                ActionKind::Start { name: n, .. } | ActionKind::Capture { name: n, .. } => {
+                    n == name
+                }
+                _ => false,
+            })
+        })
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// A cycle in `needs`, as step indexes from its start back to it.
+fn find_cycle(lab: &Lab) -> Option<Vec<usize>> {
+    fn visit(lab: &Lab, i: usize, color: &mut [u8], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+        color[i] = 1;
+        stack.push(i);
+        for n in &lab.steps[i].needs {
+            let Some(j) = lab.step(n) else { continue };
+            if color[j] == 1 {
+                let at = stack.iter().position(|&x| x == j).expect("on the stack");
+                let mut cycle = stack[at..].to_vec();
+                cycle.push(j);
+                return Some(cycle);
+            }
+            if color[j] == 0 {
+                if let Some(c) = visit(lab, j, color, stack) {
+                    return Some(c);
+                }
+            }
+        }
+        stack.pop();
+        color[i] = 2;
+        None
+    }
+    let mut color = vec![0u8; lab.steps.len()];
+    for i in 0..lab.steps.len() {
+        if color[i] == 0 {
+            if let Some(c) = visit(lab, i, &mut color, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// Which programs and captures run, as a sequence of steps is simulated.
+#[derive(Default)]
+struct Sim {
+    /// name -> (host, is a capture, step that started it)
+    live: BTreeMap<String, (String, bool, String)>,
+    /// name -> how it ended
+    ended: BTreeMap<String, String>,
+}
+
+struct SimError {
+    name: String,
+    text: String,
+    hint: String,
+}
+
+impl Sim {
+    /// Applies one action; returns the host(s) it works on.
+    fn apply(&mut self, lab: &Lab, step: usize, a: &Action) -> Result<Vec<String>, SimError> {
+        let id = &lab.steps[step].id;
+        let err = |name: &str, text: String, hint: &str| SimError {
+            name: name.to_string(),
+            text,
+            hint: hint.to_string(),
+        };
+        let not_running = |sim: &Sim, name: &str| -> SimError {
+            match sim.ended.get(name) {
+                Some(how) => err(
+                    name,
+                    format!("`{name}` is not running here: {how}"),
+                    "start it again first, or move this action before that",
+                ),
+                None => err(
+                    name,
+                    format!("`{name}` is not running here: no step before this one starts it"),
+                    "start it with `{ start = \"NAME\", program = ... }` in an earlier step",
+                ),
+            }
+        };
+        match &a.kind {
+            ActionKind::Start { name, host, .. } | ActionKind::Capture { name, host, .. } => {
+                if let Some((_, _, by)) = self.live.get(name) {
+                    return Err(err(
+                        name,
+                        format!("`{name}` is already running (started by step `{by}`)"),
+                        "stop it first, or choose another name",
+                    ));
+                }
+                let cap = matches!(a.kind, ActionKind::Capture { .. });
+                self.live
+                    .insert(name.clone(), (host.clone(), cap, id.clone()));
+                self.ended.remove(name);
+                Ok(vec![host.clone()])
+            }
+            ActionKind::Send { name, .. } | ActionKind::Expect { name, .. } => {
+                let Some((host, cap, _)) = self.live.get(name).cloned() else {
+                    return Err(not_running(self, name));
+                };
+                if cap {
+                    return Err(err(
+                        name,
+                        format!(
+                            "`{name}` is a capture; only a program takes lines or expectations"
+                        ),
+                        "name a program started with `start`",
+                    ));
+                }
+                if let ActionKind::Expect {
+                    check: Check::Exit { .. },
+                    ..
+                } = a.kind
+                {
+                    self.live.remove(name);
+                    self.ended
+                        .insert(name.clone(), format!("it exited in step `{id}`"));
+                }
+                Ok(vec![host])
+            }
+            ActionKind::Stop { names } => {
+                let mut hosts = Vec::new();
+                for name in names {
+                    let Some((host, _, _)) = self.live.remove(name) else {
+                        return Err(not_running(self, name));
+                    };
+                    self.ended
+                        .insert(name.clone(), format!("step `{id}` stopped it"));
+                    hosts.push(host);
+                }
+                Ok(hosts)
+            }
+            other => Ok(action_hosts(other).to_vec()),
+        }
+    }
+}
+
+pub(super) fn dedup(d: &mut Diagnostics) {
+    let mut seen = BTreeSet::new();
+    d.0.retain(|x| seen.insert((x.line, x.col, x.message.clone())));
+}
