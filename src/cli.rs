@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::hosts::BenchChoice;
 use crate::error::EXIT_CODES_HELP;
-use crate::lab::plan::StepChoice;
+use crate::lab::select::StepChoice;
 
 /// Runs a socket-programming lab on benches of three hosts (A, B, C) over SSH:
 /// checks the benches, runs the whole lab or replays one step, and writes a report.

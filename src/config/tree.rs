@@ -56,6 +56,16 @@ impl Value {
     }
 }
 
+impl Node {
+    /// A table's entries; none for any other value.
+    pub fn entries(&self) -> &[Entry] {
+        match &self.value {
+            Value::Table(entries) => entries,
+            _ => &[],
+        }
+    }
+}
+
 /// The value of `key` in a table's entries.
 pub fn get<'n>(entries: &'n [Entry], key: &str) -> Option<&'n Node> {
     entries.iter().find(|e| e.key == key).map(|e| &e.node)

@@ -5,13 +5,14 @@
 mod format;
 pub mod model;
 pub mod plan;
+pub mod select;
 pub mod template;
 mod validate;
 
 use std::path::Path;
 
 use crate::config::hosts::{self, Bench, BenchChoice, Room};
-use crate::config::Source;
+use crate::config::{tree, Source};
 use crate::error::Error;
 
 pub use model::Lab;
@@ -66,7 +67,7 @@ impl Inputs {
         let lab = if room.is_ok() || !names.is_empty() {
             Lab::load(lab_path, &names).map(Some)
         } else {
-            Source::read(lab_path).and_then(|s| crate::config::tree::parse(&s).map(|_| None))
+            Source::read(lab_path).and_then(|s| tree::parse(&s).map(|_| None))
         };
         match (room, lab) {
             (Ok((room, benches)), Ok(Some(lab))) => Ok(Inputs { room, benches, lab }),
@@ -87,33 +88,22 @@ impl Inputs {
 /// The host names a hosts file declares (`[hosts.X]`, `[benches.N.hosts.X]`),
 /// read leniently from a file that failed validation; empty if it is not
 /// TOML or names a host in a way that was refused.
-fn declared_host_names(path: &std::path::Path) -> Vec<String> {
-    let Ok(source) = Source::read(path) else {
+fn declared_host_names(path: &Path) -> Vec<String> {
+    let Ok(root) = Source::read(path).and_then(|s| tree::parse(&s)) else {
         return Vec::new();
     };
-    let Ok(root) = toml::from_str::<toml::Table>(&source.text) else {
-        return Vec::new();
-    };
+    let top = root.entries();
     let mut names: Vec<String> = Vec::new();
-    let mut add = |hosts: Option<&toml::Value>| {
-        for name in hosts
-            .and_then(toml::Value::as_table)
-            .into_iter()
-            .flat_map(|t| t.keys())
-        {
-            if !names.contains(name) {
-                names.push(name.clone());
+    let mut add = |hosts: Option<&tree::Node>| {
+        for e in hosts.map_or(&[][..], tree::Node::entries) {
+            if !names.contains(&e.key) {
+                names.push(e.key.clone());
             }
         }
     };
-    add(root.get("hosts"));
-    for bench in root
-        .get("benches")
-        .and_then(toml::Value::as_table)
-        .into_iter()
-        .flat_map(|t| t.values())
-    {
-        add(bench.get("hosts"));
+    add(tree::get(top, "hosts"));
+    for bench in tree::get(top, "benches").map_or(&[][..], tree::Node::entries) {
+        add(tree::get(bench.node.entries(), "hosts"));
     }
     // An unusable name was reported; the lab's references to it would only be noise.
     if !names.iter().all(|n| hosts::usable_name(n)) {
@@ -161,7 +151,7 @@ pub fn plan_command(
     hosts_path: &Path,
     lab_path: &Path,
     benches: BenchChoice,
-    steps: plan::StepChoice,
+    steps: select::StepChoice,
 ) -> Result<(), Error> {
     let inputs = Inputs::load(hosts_path, lab_path, benches)?;
     let sel = plan::select_steps(&inputs.lab, steps)?;

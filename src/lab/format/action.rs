@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::super::model::{
-    Action, ActionKind, Check, Stream, DEFAULT_TIMEOUT, DEFAULT_WITHIN, MAX_WAIT, PROGRAMS,
-};
-use super::super::template::Template;
 use super::{kind_fields, Validator, KINDS};
 use crate::config::tree::{ticked, Entry, Node, Value};
+use crate::lab::model::{
+    Action, ActionKind, Check, Stream, DEFAULT_TIMEOUT, DEFAULT_WITHIN, MAX_WAIT, PROGRAMS,
+};
+use crate::lab::template::Template;
 
 impl Validator<'_> {
     pub(super) fn action(&mut self, node: &Node, step_hosts: Option<&[String]>) -> Option<Action> {
