@@ -8,19 +8,25 @@
 //! hosts.toml, lab.toml ──config──▶ Bench + Lab ──plan──▶ Plan ──exec──▶ events ──report──▶ report
 //! ```
 //!
-//! - [`cli`]: raw command-line arguments.
-//! - [`config`]: hosts.toml to a validated [`config::hosts::Room`], every error
-//!   at once with file:line:column; [`lab`]: the lab file, validated, and the
-//!   [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
+//! - [`cli`]: raw command-line arguments, turned at this edge into labctl's
+//!   own choices ([`config::hosts::BenchChoice`], [`lab::select::StepChoice`]).
+//! - [`config`]: input files as one spanned TOML tree ([`config::tree`]) and
+//!   hosts.toml to a validated [`config::hosts::Room`] (its shape, then the
+//!   hosts together), every error at once with file:line:column;
+//!   [`lab`]: the lab file (its types, format and cross-step validation), and
+//!   the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
 //! - [`run`]: runs a plan with one worker per host, emits events, writes the
 //!   run directory as it goes; [`report`] and [`capture`] turn that directory
 //!   into report.md, report.html and run.json.
-//! - [`ssh`]: one `ssh2` session per host, owned by one thread; [`remote`]:
+//! - [`ssh`]: one `ssh2` session per host, owned by one thread, connected to
+//!   an [`ssh::Target`] (it imports no stage above it); [`remote`]:
 //!   programs on a host, started, registered and stopped by process group.
 //! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
 //!   commands that make it so.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
+//!
+//! The design notes the code relies on are in `docs/design.md`.
 
 pub mod capture;
 pub mod check;

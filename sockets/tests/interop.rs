@@ -19,7 +19,7 @@ fn python3() -> Command {
     peer("python3", "python3")
 }
 
-/// The upper-casing half of an echo server, as DESIGN.md section 10 gives it.
+/// The upper-casing half of an echo server, as docs/design.md ("Facts verified") gives it.
 const UPPER: &str = "stdbuf -o0 tr a-z A-Z";
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! The five socket programs against each other over loopback: every behaviour
-//! of DESIGN.md section 6 (lines printed, replies, `quit`, end of stream,
+//! of docs/design.md, "The socket programs" (lines printed, replies, `quit`, end of stream,
 //! waiting clients, threads, UDP, timeouts, busy ports, vanished clients).
 
 mod support;

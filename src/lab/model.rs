@@ -1,7 +1,7 @@
 //! The validated lab: its steps, actions and checks as types (what the
 //! planner and the executor read), and how a lab file becomes one: the
-//! format is read in [`super::format`], then what spans steps is checked in
-//! [`super::validate`]; every problem is reported at once, located to
+//! format is read in `format.rs`, then what spans steps is checked in
+//! `validate.rs`; every problem is reported at once, located to
 //! file:line:column, before any host is contacted.
 
 use std::collections::{BTreeMap, BTreeSet};

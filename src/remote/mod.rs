@@ -1,4 +1,4 @@
-//! Remote process lifecycle (DESIGN.md section 5): start a program under its
+//! Remote process lifecycle (docs/design.md, "Remote processes"): start a program under its
 //! own process group, feed its stdin, collect its timestamped output, and
 //! stop it — INT, then TERM, then KILL, verified gone — as shell run on the host.
 //!

@@ -1,7 +1,7 @@
 //! What the socket programs' own output says about each client, read from
 //! the merged timeline: when a client connected, sent, got its reply, and
 //! when the server accepted and let it go. The lines are the programs'
-//! documented events (DESIGN.md section 6):
+//! documented events (docs/design.md, "The socket programs"):
 //! clients `Connected LOCAL -> SERVER`, `Sent: TEXT`, `Server> TEXT`;
 //! servers `TCP server started ...`, `UDP server started ...`,
 //! `New client connected from ADDR`, `Client ADDR disconnected`.

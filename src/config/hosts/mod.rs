@@ -12,8 +12,8 @@
 //! file's directory.
 //!
 //! The file is read into the shared spanned tree ([`crate::config::tree`]),
-//! its shape and each value's form checked in [`shape`], then the hosts
-//! judged together and resolved in [`validate`].
+//! its shape and each value's form checked in `shape.rs`, then the hosts
+//! judged together and resolved in `validate.rs`.
 
 mod shape;
 mod validate;
