@@ -82,7 +82,7 @@ impl Validator<'_> {
                 self.c.err_hint(
                     &span,
                     format!("unknown host `{h}`"),
-                    format!("the bench's hosts are {}", ticked(&self.hosts_str())),
+                    format!("the bench's hosts are {}", ticked(self.hosts)),
                 );
                 ok = false;
             } else if !out.contains(&h) {
@@ -90,10 +90,6 @@ impl Validator<'_> {
             }
         }
         ok.then_some(out)
-    }
-
-    fn hosts_str(&self) -> Vec<&str> {
-        self.hosts.iter().map(String::as_str).collect()
     }
 
     fn exit_code(&mut self, node: &Node) -> Option<i32> {
@@ -379,7 +375,7 @@ fn template_hint(name: &str, hosts: &[String]) -> String {
         Some((h, _)) if !hosts.iter().any(|x| x == h) => {
             format!(
                 "`{h}` is not a host of the bench; hosts are {}",
-                ticked(&hosts.iter().map(String::as_str).collect::<Vec<_>>())
+                ticked(hosts)
             )
         }
         Some(_) => format!("a host's names are {}", ticked(&fields)),

@@ -47,15 +47,14 @@ impl Validator<'_, '_> {
         // (address, host name, span) of hosts seen so far, for duplicates and the subnet.
         let mut seen: Vec<(Ipv4Addr, u8, String, Range<usize>)> = Vec::new();
         for h in &raw.hosts {
-            let own = &h.settings;
-            let s = own;
-            let table_span = h.key_span.clone();
+            let s = &h.settings;
+            let table_span = &h.key_span;
             // Both keys are judged before giving up on the host, and the address
             // is compared with the others' even when `ssh` is wrong: every problem at once.
             let ssh = s.ssh.clone();
             if ssh.is_none() && !s.refused("ssh") {
                 self.c.err_hint(
-                    &table_span,
+                    table_span,
                     format!("host `{}` has no `ssh`", h.name),
                     "add `ssh = \"address[:port]\"` or an alias from ~/.ssh/config",
                 );
@@ -63,7 +62,7 @@ impl Validator<'_, '_> {
             let Some(addr) = s.addr.clone() else {
                 if !s.refused("addr") {
                     self.c.err_hint(
-                        &table_span,
+                        table_span,
                         format!("host `{}` has no `addr`", h.name),
                         "add its lab address, e.g. `addr = \"10.0.3.1/24\"`",
                     );
