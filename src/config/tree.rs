@@ -250,14 +250,19 @@ impl<'a> Checker<'a> {
         );
     }
 
-    /// A table's entries, reporting every key not in `allowed` (nothing when `node` is not a table).
+    /// A table's entries, reporting every key not in `allowed` as an unknown
+    /// field "in {what}" (nothing when `node` is not a table).
     pub fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> &'n [Entry] {
         let Some(entries) = self.table(node, what, None) else {
             return &[];
         };
         for e in entries {
             if !allowed.contains(&e.key.as_str()) {
-                self.unknown(e, &format!("in {what}"), allowed);
+                self.err_hint(
+                    &e.key_span,
+                    format!("unknown field `{}` in {what}", e.key),
+                    format!("allowed here: {}", ticked(allowed)),
+                );
             }
         }
         entries
@@ -303,30 +308,30 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// An integer; else "{what} must be an integer".
-    pub fn int(&mut self, node: &Node, what: &str) -> Option<i64> {
+    /// An integer; else "{what} must be an integer", with `hint`.
+    pub fn int(&mut self, node: &Node, what: &str, hint: &str) -> Option<i64> {
         match &node.value {
             Value::Int(i) => Some(*i),
             other => {
                 self.err_hint(
                     &node.span,
                     format!("{what} must be an integer, found {}", other.kind()),
-                    "write the number without quotes, e.g. `port = 22`",
+                    hint,
                 );
                 None
             }
         }
     }
 
-    /// A boolean; else "{what} must be true or false".
-    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+    /// A boolean; else "{what} must be true or false", with `hint`.
+    pub fn bool(&mut self, node: &Node, what: &str, hint: &str) -> Option<bool> {
         match &node.value {
             Value::Bool(b) => Some(*b),
             other => {
                 self.err_hint(
                     &node.span,
                     format!("{what} must be true or false, found {}", other.kind()),
-                    "write `true` or `false`, without quotes",
+                    hint,
                 );
                 None
             }

@@ -345,7 +345,7 @@ impl Reader<'_, '_> {
                         }
                     }
                 }
-                "port" => match self.c.int(v, "`port`") {
+                "port" => match self.c.int(v, "`port`", "write it without quotes: `port = 22`") {
                     Some(p) if (1..=65535).contains(&p) => {
                         s.port = Some(At {
                             value: p as u16,
@@ -358,7 +358,8 @@ impl Reader<'_, '_> {
                     None => {}
                 },
                 "sudo" => {
-                    s.sudo = self.c.bool(v, "`sudo`").map(|b| At { value: b, span })
+                    s.sudo = self.c
+                        .bool(v, "`sudo`", "write `sudo = true` or `sudo = false`").map(|b| At { value: b, span })
                 }
                 "ssh" if host => s.ssh = self.string(v, key).filter(|u| self.nonempty(u, key)),
                 "addr" if host => {
