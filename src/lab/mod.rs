@@ -1,5 +1,7 @@
-//! The lab: its file format and validation ([`model`]), templates
-//! ([`template`]), and the [`plan::Plan`] the executor runs; plus the
+//! The lab: its types ([`model`]), read from the file's format
+//! (`format.rs`, `format/action.rs`) and checked across steps
+//! (`validate.rs`); templates ([`template`]); which steps a command runs
+//! ([`select`]); and the [`plan::Plan`] the executor runs. Plus the
 //! `labctl list` and `labctl plan` commands, which execute nothing.
 
 mod format;
