@@ -1,0 +1,516 @@
+//! One authenticated session to one host: connect (TCP, handshake, host key,
+//! authentication, each under a timeout), then run commands with stdout and
+//! stderr read together, upload and download files, or open a long-lived
+//! [`StreamChannel`]. A session stays on the thread that made it.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ssh2::{BlockDirections, ErrorCode};
+
+use super::known_hosts::{self, KeyVerdict};
+use super::stream::{read_streams, StreamChannel};
+use super::{
+    first_line, io_transport_reason, is_lost, is_timeout, short, Auth, ConnectOptions,
+    HostKeyStatus, Output, SshError, SshErrorKind, Target, EAGAIN, LOST,
+};
+use crate::util::shell_quote;
+
+/// One authenticated SSH session to one host. Keep it on the thread that made it.
+pub struct Session {
+    pub(super) sess: ssh2::Session,
+    pub(super) fd: RawFd,
+    label: String,
+    endpoint: String,
+    pub(super) command_timeout: Duration,
+    /// Time taken by TCP connect, handshake, host-key check and authentication.
+    pub connected_in: Duration,
+    pub host_key: HostKeyStatus,
+}
+
+impl Session {
+    /// Connects, verifies the host key and authenticates, each within `opts.connect_timeout`.
+    pub fn connect(target: impl Into<Target>, opts: &ConnectOptions) -> Result<Session, SshError> {
+        let start = Instant::now();
+        let host: Target = target.into();
+        let host = &host;
+        let label = host.label.clone();
+        let endpoint = host.endpoint();
+        let fail = |kind, message: String| SshError {
+            host: label.clone(),
+            endpoint: endpoint.clone(),
+            kind,
+            message,
+        };
+        let secs = opts.connect_timeout.as_secs_f64();
+        let addrs: Vec<SocketAddr> = (host.address.as_str(), host.port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                fail(
+                    SshErrorKind::Connect,
+                    format!(
+                        "cannot resolve `{}`: {}",
+                        host.address,
+                        crate::util::io_reason(&e)
+                    ),
+                )
+            })?
+            .collect();
+        let mut last = None;
+        let mut tcp = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, opts.connect_timeout) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| {
+            let msg = match last {
+                Some(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    format!("no answer within {secs} s (connect timeout)")
+                }
+                Some(e) => crate::util::io_reason(&e),
+                None => format!("`{}` resolves to no address", host.address),
+            };
+            fail(SshErrorKind::Connect, msg)
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let fd = tcp.as_raw_fd();
+        let mut sess = ssh2::Session::new().map_err(|e| {
+            fail(
+                SshErrorKind::Session,
+                format!(
+                    "cannot create an ssh session: {}",
+                    crate::util::lower_first(e.message())
+                ),
+            )
+        })?;
+        sess.set_tcp_stream(tcp);
+        sess.set_timeout(opts.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+        sess.handshake().map_err(|e| {
+            if is_timeout(&e) {
+                fail(
+                    SshErrorKind::Connect,
+                    format!("no ssh handshake within {secs} s"),
+                )
+            } else {
+                fail(
+                    SshErrorKind::Connect,
+                    format!(
+                        "ssh handshake failed: {}",
+                        crate::util::lower_first(e.message())
+                    ),
+                )
+            }
+        })?;
+
+        // Host key, before any secret is sent.
+        let (key, kind) = sess
+            .host_key()
+            .map(|(k, t)| (k.to_vec(), t))
+            .ok_or_else(|| {
+                fail(
+                    SshErrorKind::Session,
+                    "the server sent no host key".to_string(),
+                )
+            })?;
+        let fp = known_hosts::fingerprint(&key);
+        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
+        let mut files: Vec<&Path> = Vec::new();
+        if let Some(u) = &user_file {
+            files.push(u);
+        }
+        files.push(&host.known_hosts);
+        let name = known_hosts::entry_name(&host.address, host.port);
+        let host_key = match known_hosts::verify(&sess, &files, &host.address, host.port, &key) {
+            KeyVerdict::Known { file } => HostKeyStatus {
+                fingerprint: fp,
+                file,
+                newly_accepted: false,
+            },
+            KeyVerdict::Changed { file, line } => {
+                return Err(fail(
+                    SshErrorKind::HostKeyChanged,
+                    format!(
+                        "host key CHANGED: the server now presents {} {fp}, but `{}` line {line} records another key for `{name}`; \
+                         if the host was reinstalled, remove that line (`ssh-keygen -R '{name}' -f {}`), else someone may be intercepting",
+                        known_hosts::key_type_name(kind),
+                        file.display(),
+                        shell_quote(&file.display().to_string()),
+                    ),
+                ))
+            }
+            KeyVerdict::Unknown if opts.accept_new => {
+                known_hosts::append(&host.known_hosts, &host.address, host.port, &key, kind).map_err(|e| {
+                    fail(
+                        SshErrorKind::HostKeyUnknown,
+                        format!(
+                            "cannot record the new host key in `{}`: {}",
+                            host.known_hosts.display(),
+                            crate::util::io_reason(&e)
+                        ),
+                    )
+                })?;
+                HostKeyStatus {
+                    fingerprint: fp,
+                    file: host.known_hosts.clone(),
+                    newly_accepted: true,
+                }
+            }
+            KeyVerdict::Unknown => {
+                return Err(fail(
+                    SshErrorKind::HostKeyUnknown,
+                    format!(
+                        "unknown host key {} {fp} for `{name}` (not in {}); if that is the host's key, run again with `--accept-new` to record it in `{}`",
+                        known_hosts::key_type_name(kind),
+                        files.iter().map(|f| format!("`{}`", f.display())).collect::<Vec<_>>().join(" or "),
+                        host.known_hosts.display()
+                    ),
+                ))
+            }
+        };
+
+        authenticate(&sess, host).map_err(|(kind, m)| fail(kind, m))?;
+        sess.set_keepalive(true, 5);
+        sess.set_blocking(false);
+        Ok(Session {
+            sess,
+            fd,
+            label,
+            endpoint,
+            command_timeout: opts.command_timeout,
+            connected_in: start.elapsed(),
+            host_key,
+        })
+    }
+
+    /// The host's label, as in error messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The default timeout for commands and transfers (from [`ConnectOptions`]).
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    pub(super) fn error(&self, kind: SshErrorKind, message: String) -> SshError {
+        SshError {
+            host: self.label.clone(),
+            endpoint: self.endpoint.clone(),
+            kind,
+            message,
+        }
+    }
+
+    fn ssh_error(&self, what: &str, e: &ssh2::Error) -> SshError {
+        let reason = if is_lost(e) {
+            LOST.to_string()
+        } else {
+            crate::util::lower_first(e.message())
+        };
+        self.error(SshErrorKind::Session, format!("{what}: {reason}"))
+    }
+
+    /// Waits until the socket is ready in the direction libssh2 is blocked on, at most `max`.
+    pub(super) fn wait_socket(&self, max: Duration) {
+        let _ = self.sess.keepalive_send();
+        crate::util::tcp_quickack(self.fd);
+        let events = match self.sess.block_directions() {
+            BlockDirections::Outbound => libc::POLLOUT,
+            BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+            _ => libc::POLLIN,
+        };
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events,
+            revents: 0,
+        };
+        let ms = max.as_millis().clamp(1, 1000) as libc::c_int;
+        // SAFETY: one valid pollfd; the fd lives as long as the session.
+        unsafe {
+            libc::poll(&mut pfd, 1, ms);
+        }
+    }
+
+    /// Retries a libssh2 call that would block until it completes or `deadline` passes.
+    pub(super) fn retry<T>(
+        &self,
+        deadline: Instant,
+        what: &str,
+        mut f: impl FnMut() -> Result<T, ssh2::Error>,
+    ) -> Result<T, SshError> {
+        loop {
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.code() == ErrorCode::Session(EAGAIN) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(self.error(SshErrorKind::Timeout, format!("{what}: timed out")));
+                    }
+                    self.wait_socket(deadline - now);
+                }
+                Err(e) => return Err(self.ssh_error(what, &e)),
+            }
+        }
+    }
+
+    fn open_exec(&self, cmd: &str, deadline: Instant) -> Result<ssh2::Channel, SshError> {
+        let mut ch = self.retry(deadline, "cannot open a channel", || {
+            self.sess.channel_session()
+        })?;
+        self.retry(deadline, "cannot start the command", || ch.exec(cmd))?;
+        Ok(ch)
+    }
+
+    /// Runs `cmd` (a shell command line) with optional stdin, collecting stdout
+    /// and stderr, within `timeout`. A non-zero exit is not an error: look at
+    /// [`Output::status`]. On timeout the channel is closed (the remote process
+    /// may go on; start long-lived programs with `setsid` and stop them by group).
+    pub fn exec(
+        &self,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        let deadline = Instant::now() + timeout;
+        let mut ch = self.open_exec(cmd, deadline)?;
+        let mut out = Output::default();
+        let mut input = stdin.unwrap_or(&[]);
+        let mut eof_sent = false;
+        loop {
+            let mut progress = false;
+            if !eof_sent {
+                while !input.is_empty() {
+                    match ch.write(input) {
+                        Ok(n) => {
+                            input = &input[n..];
+                            progress = true;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            return Err(self.error(
+                                SshErrorKind::Session,
+                                format!(
+                                    "writing stdin of `{}`: {}",
+                                    short(cmd),
+                                    io_transport_reason(&e)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                if input.is_empty() {
+                    match ch.send_eof() {
+                        Ok(()) => eof_sent = true,
+                        Err(e) if e.code() == ErrorCode::Session(EAGAIN) => {}
+                        Err(e) => return Err(self.ssh_error("sending end of stdin", &e)),
+                    }
+                }
+            }
+            progress |= read_streams(&mut ch, &mut out.stdout, &mut out.stderr).map_err(|e| {
+                self.error(
+                    SshErrorKind::Session,
+                    format!("reading output of `{}`: {e}", short(cmd)),
+                )
+            })?;
+            if eof_sent && ch.eof() {
+                // Whatever arrived with the EOF.
+                read_streams(&mut ch, &mut out.stdout, &mut out.stderr).map_err(|e| {
+                    self.error(
+                        SshErrorKind::Session,
+                        format!("reading output of `{}`: {e}", short(cmd)),
+                    )
+                })?;
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let _ = ch.close();
+                return Err(self.error(
+                    SshErrorKind::Timeout,
+                    format!(
+                        "`{}` did not finish within {} s",
+                        short(cmd),
+                        timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            if !progress {
+                self.wait_socket(deadline - now);
+            }
+        }
+        self.finish(&mut ch, deadline, &mut out)?;
+        Ok(out)
+    }
+
+    /// Closes the channel and reads the exit status and signal.
+    pub(super) fn finish(
+        &self,
+        ch: &mut ssh2::Channel,
+        deadline: Instant,
+        out: &mut Output,
+    ) -> Result<(), SshError> {
+        self.retry(deadline, "closing the channel", || ch.close())?;
+        self.retry(deadline, "waiting for the channel to close", || {
+            ch.wait_close()
+        })?;
+        let status = ch
+            .exit_status()
+            .map_err(|e| self.ssh_error("reading the exit status", &e))?;
+        let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
+        if signal.is_some() {
+            out.signal = signal;
+            out.status = None;
+        } else {
+            out.status = Some(status);
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to `remote_path` with `mode`: first under a temporary name
+    /// in the same directory (created if missing), then an atomic rename, so a
+    /// running program is never overwritten in place.
+    pub fn upload(&self, remote_path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError> {
+        let (dir, name) = match remote_path.rsplit_once('/') {
+            Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
+            None => (".", remote_path),
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = format!("{dir}/.{name}.labctl-{}-{nanos}", std::process::id());
+        let (dq, tq, pq) = (
+            shell_quote(dir),
+            shell_quote(&tmp),
+            shell_quote(remote_path),
+        );
+        let cmd = format!(
+            "mkdir -p {dq} && umask 077 && cat > {tq} && chmod {mode:o} {tq} && mv -f {tq} {pq} || {{ rc=$?; rm -f {tq}; exit $rc; }}"
+        );
+        let out = self.exec(&cmd, Some(bytes), self.command_timeout)?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(self.error(
+                SshErrorKind::Session,
+                format!(
+                    "upload of `{remote_path}` {}: {}",
+                    out.describe(),
+                    first_line(&out.stderr_str())
+                ),
+            ))
+        }
+    }
+
+    /// The contents of `remote_path`.
+    pub fn download(&self, remote_path: &str) -> Result<Vec<u8>, SshError> {
+        let out = self.exec(
+            &format!("cat -- {}", shell_quote(remote_path)),
+            None,
+            self.command_timeout,
+        )?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.error(
+                SshErrorKind::Session,
+                format!(
+                    "download of `{remote_path}` {}: {}",
+                    out.describe(),
+                    first_line(&out.stderr_str())
+                ),
+            ))
+        }
+    }
+
+    /// Starts `cmd` on a channel that stays open: read what arrives without
+    /// blocking, write to its stdin, close when done. Uses one of the
+    /// session's channels (sshd allows 10 by default) until closed.
+    pub fn spawn_stream(&self, cmd: &str) -> Result<StreamChannel<'_>, SshError> {
+        let deadline = Instant::now() + self.command_timeout;
+        let ch = self.open_exec(cmd, deadline)?;
+        Ok(StreamChannel {
+            sess: self,
+            ch,
+            cmd: short(cmd),
+            eof_sent: false,
+        })
+    }
+}
+
+/// Authenticates with the host's configured method (blocking, under the session timeout).
+fn authenticate(sess: &ssh2::Session, host: &Target) -> Result<(), (SshErrorKind, String)> {
+    let user = host.user.as_str();
+    let auth_err = |m: String| (SshErrorKind::Auth, m);
+    let env = |var: &str, what: &str| {
+        std::env::var(var).map_err(|_| {
+            auth_err(format!(
+                "environment variable `{var}` ({what}) is not set; set it before running labctl"
+            ))
+        })
+    };
+    let result = match &host.auth {
+        Auth::Agent => sess.userauth_agent(user).map_err(|e| {
+            if std::env::var_os("SSH_AUTH_SOCK").is_none() {
+                auth_err(format!(
+                    "auth = \"agent\" but no ssh-agent is running (SSH_AUTH_SOCK is not set) for user `{user}`"
+                ))
+            } else {
+                auth_err(format!("no agent key was accepted for user `{user}`: {}", crate::util::lower_first(e.message())))
+            }
+        }),
+        Auth::Key {
+            identity,
+            passphrase_env,
+        } => {
+            if !identity.exists() {
+                return Err(auth_err(format!("identity file `{}` does not exist", identity.display())));
+            }
+            let pass = match passphrase_env {
+                Some(v) => Some(env(v, &format!("the passphrase of `{}`", identity.display()))?),
+                None => None,
+            };
+            sess.userauth_pubkey_file(user, None, identity, pass.as_deref())
+                .map_err(|e| {
+                    let m = e.message().to_string();
+                    if m.contains("Unsupported private key format") || m.contains("Wrong passphrase") {
+                        match passphrase_env {
+                            Some(v) => auth_err(format!("wrong passphrase for `{}` (from ${v})", identity.display())),
+                            None => auth_err(format!(
+                                "cannot use `{}`: it is passphrase-protected or in an unsupported format; set `passphrase_env`",
+                                identity.display()
+                            )),
+                        }
+                    } else if is_timeout(&e) {
+                        auth_err("authentication timed out".to_string())
+                    } else {
+                        auth_err(format!(
+                            "key `{}` was not accepted for user `{user}`: {}",
+                            identity.display(),
+                            crate::util::lower_first(&m)
+                        ))
+                    }
+                })
+        }
+        Auth::Password { env: var } => {
+            let pw = env(var, &format!("the password of `{user}`"))?;
+            sess.userauth_password(user, &pw)
+                .map_err(|e| auth_err(format!("password (from ${var}) was not accepted for user `{user}`: {}", crate::util::lower_first(e.message()))))
+        }
+    };
+    result?;
+    if sess.authenticated() {
+        Ok(())
+    } else {
+        Err(auth_err(format!(
+            "authentication as `{user}` did not complete"
+        )))
+    }
+}

@@ -1,0 +1,166 @@
+//! A long-lived channel running one remote command: what arrived on stdout
+//! and stderr is read without blocking, lines are written to its stdin, and
+//! it is closed explicitly (closing does not stop the remote program).
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use super::{io_transport_reason, Output, Session, SshError, SshErrorKind};
+
+/// What [`StreamChannel::read_available`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamRead {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The remote side closed its output (the program ended or closed stdout and stderr).
+    pub eof: bool,
+}
+
+/// A long-lived channel running one remote command (see [`Session::spawn_stream`]).
+pub struct StreamChannel<'s> {
+    pub(super) sess: &'s Session,
+    pub(super) ch: ssh2::Channel,
+    pub(super) cmd: String,
+    pub(super) eof_sent: bool,
+}
+
+impl StreamChannel<'_> {
+    /// Everything that has arrived on stdout and stderr so far; never blocks.
+    pub fn read_available(&mut self) -> Result<StreamRead, SshError> {
+        let mut r = StreamRead::default();
+        read_streams(&mut self.ch, &mut r.stdout, &mut r.stderr).map_err(|e| {
+            self.sess.error(
+                SshErrorKind::Session,
+                format!("reading output of `{}`: {e}", self.cmd),
+            )
+        })?;
+        r.eof = self.ch.eof();
+        Ok(r)
+    }
+
+    /// Waits until data may have arrived, at most `max` (use between reads instead of sleeping).
+    pub fn wait(&self, max: Duration) {
+        self.sess.wait_socket(max);
+    }
+
+    /// Writes all of `bytes` to the command's stdin (within the session's command timeout).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), SshError> {
+        let deadline = Instant::now() + self.sess.command_timeout;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.ch.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(self.sess.error(
+                            SshErrorKind::Timeout,
+                            format!("writing to `{}`: timed out", self.cmd),
+                        ));
+                    }
+                    self.sess.wait_socket(deadline - now);
+                }
+                Err(e) => {
+                    return Err(self.sess.error(
+                        SshErrorKind::Session,
+                        format!("writing to `{}`: {}", self.cmd, io_transport_reason(&e)),
+                    ))
+                }
+            }
+        }
+        let _ = self.ch.flush();
+        Ok(())
+    }
+
+    /// Ends the command's stdin (it reads end-of-file).
+    pub fn send_eof(&mut self) -> Result<(), SshError> {
+        if !self.eof_sent {
+            let deadline = Instant::now() + self.sess.command_timeout;
+            let ch = &mut self.ch;
+            self.sess
+                .retry(deadline, "sending end of stdin", || ch.send_eof())?;
+            self.eof_sent = true;
+        }
+        Ok(())
+    }
+
+    /// Ends stdin, closes the channel and waits up to `wait` for the remote side
+    /// to close; returns what was still unread and the exit status. Closing does
+    /// not stop a remote process that ignores end-of-stdin.
+    pub fn close(mut self, wait: Duration) -> Result<Output, SshError> {
+        let deadline = Instant::now() + wait;
+        let mut out = Output::default();
+        let _ = self.send_eof();
+        loop {
+            let progress =
+                read_streams(&mut self.ch, &mut out.stdout, &mut out.stderr).map_err(|e| {
+                    self.sess.error(
+                        SshErrorKind::Session,
+                        format!("reading output of `{}`: {e}", self.cmd),
+                    )
+                })?;
+            if self.ch.eof() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let _ = self.ch.close();
+                return Err(self.sess.error(
+                    SshErrorKind::Timeout,
+                    format!(
+                        "`{}` did not end within {} s of end-of-stdin; its channel was closed",
+                        self.cmd,
+                        wait.as_secs_f64()
+                    ),
+                ));
+            }
+            if !progress {
+                self.sess.wait_socket(deadline - now);
+            }
+        }
+        self.sess.finish(&mut self.ch, deadline, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Reads stdout and stderr until both would block and libssh2 holds nothing
+/// more for the channel (reading one stream may queue data of the other).
+/// Returns whether anything was read.
+pub(super) fn read_streams(
+    ch: &mut ssh2::Channel,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+) -> Result<bool, String> {
+    let mut buf = [0u8; 32 * 1024];
+    let mut any = false;
+    for _pass in 0..1000 {
+        let mut got = false;
+        for which in [0, 1] {
+            loop {
+                let r = if which == 0 {
+                    ch.read(&mut buf)
+                } else {
+                    ch.stderr().read(&mut buf)
+                };
+                match r {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        got = true;
+                        if which == 0 {
+                            stdout.extend_from_slice(&buf[..n]);
+                        } else {
+                            stderr.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(io_transport_reason(&e)),
+                }
+            }
+        }
+        any |= got;
+        if !got && ch.read_window().available == 0 {
+            break;
+        }
+    }
+    Ok(any)
+}
