@@ -385,3 +385,33 @@ fn template_hint(name: &str, hosts: &[String]) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Source;
+    use crate::error::Error;
+    use crate::lab::Lab;
+
+    #[test]
+    fn tables_without_a_span_of_their_own_are_judged_like_any_other() {
+        // `a.b = 1` and `[lab.x]` make tables with no span of their own; they
+        // are located at their key, not refused by the TOML reader.
+        let text = "[lab]\nname = \"t\"\na.b = 1\n[lab.x]\ny = 1\n[[step]]\nid = \"I.1\"\ntitle = \"t\"\ndo = [{ ping = \"B\", on = \"A\" }]\n";
+        let hosts = ["A".to_string(), "B".to_string()];
+        let Err(Error::Input(d)) = Lab::from_source(Source::from_text("lab.toml", text), &hosts)
+        else {
+            panic!("expected input errors")
+        };
+        let got: Vec<(usize, usize, &str)> =
+            d.0.iter()
+                .map(|d| (d.line, d.col, d.message.as_str()))
+                .collect();
+        assert_eq!(
+            got,
+            [
+                (3, 1, "unknown field `a` in `[lab]`"),
+                (4, 6, "unknown field `x` in `[lab]`")
+            ]
+        );
+    }
+}
