@@ -14,7 +14,10 @@
 //! `@@p NAME STREAM TS TEXT` for a piece of a longer line (more follows),
 //! `@@t NAME STREAM TS TEXT` for the last piece of a line cut at
 //! [`STREAM_CAP`] bytes (the record keeps it whole). Frames are batched into
-//! writes of at most [`FRAME_MAX`] bytes. The FIFO is opened non-blocking:
+//! writes of at most [`FRAME_MAX`] bytes. A line's stamp is the moment its
+//! first byte became readable: the time of the read, less the time the
+//! stamper then waited for a CPU (the kernel's `run_delay`). The FIFO is
+//! opened non-blocking:
 //! when nobody reads it (labctl is gone) streaming stops after
 //! [`GIVE_UP`] and the record goes on.
 
@@ -32,29 +35,60 @@ pub const GIVE_UP: Duration = Duration::from_secs(30);
 /// `O_NONBLOCK` on Linux (x86, ARM, AArch64, RISC-V share the value).
 const O_NONBLOCK: i32 = 0o4000;
 
-/// The host time, `<seconds>.<nanoseconds>`.
-pub fn now() -> String {
+/// The host time `back` ago, `<seconds>.<nanoseconds>`.
+pub fn now_minus(back: Duration) -> String {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .saturating_sub(back);
     format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+}
+
+/// This thread's time spent runnable but waiting for a CPU (`run_delay`,
+/// the second field of `/proc/thread-self/schedstat`), when the kernel tells.
+struct RunDelay(Option<File>);
+
+impl RunDelay {
+    fn open() -> RunDelay {
+        RunDelay(File::open("/proc/thread-self/schedstat").ok())
+    }
+
+    fn get(&mut self) -> Option<u64> {
+        use std::io::{Seek, SeekFrom};
+        let f = self.0.as_mut()?;
+        f.seek(SeekFrom::Start(0)).ok()?;
+        let mut s = String::new();
+        f.read_to_string(&mut s).ok()?;
+        s.split_whitespace().nth(1)?.parse().ok()
+    }
 }
 
 /// Stamps stdin into `file` and streams it into `fifo` as program `name`, `stream` (1 or 2).
 pub fn run(file: &str, fifo: &str, name: &str, stream: &str) -> io::Result<()> {
+    short_slice();
     let mut record = OpenOptions::new().create(true).append(true).open(file)?;
     let mut sink = Sink::open(fifo);
     let mut st = Stamper::new(name, stream);
     let mut buf = vec![0u8; 64 * 1024];
     let mut input = io::stdin().lock();
+    let mut delay = RunDelay::open();
     loop {
+        // The write that wakes the stamper is when the line was printed; the
+        // stamper may wait for a CPU after that (on a busy machine, or behind
+        // its program: a pipe wakes its reader on the writer's CPU). That
+        // wait, measured by the kernel across the read, comes off the stamp.
+        let before = delay.get();
         let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let (rec, frames) = st.feed(&buf[..n], &now());
+        let waited = match (before, delay.get()) {
+            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+            _ => Duration::ZERO,
+        };
+        let (rec, frames) = st.feed(&buf[..n], &now_minus(waited));
         record.write_all(&rec)?;
         sink.send(&frames);
     }
@@ -62,6 +96,64 @@ pub fn run(file: &str, fifo: &str, name: &str, stream: &str) -> io::Result<()> {
     record.write_all(&rec)?;
     sink.send(&frames);
     Ok(())
+}
+
+/// Asks the scheduler for a short time slice (Linux 6.12 and later,
+/// `sched_setattr` with `sched_runtime` 0.1 ms; no privilege needed), so a
+/// stamper woken by its program's write runs at once instead of after the
+/// program's slice: a pipe write wakes the reader on the writer's CPU, and
+/// without this a server that prints, then replies to a client on the
+/// same machine has its line stamped after the client's answer. Best
+/// effort: older kernels and other architectures keep the default.
+fn short_slice() {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
+    ))]
+    {
+        /// `struct sched_attr` (the first version, 48 bytes).
+        #[repr(C)]
+        struct SchedAttr {
+            size: u32,
+            policy: u32,
+            flags: u64,
+            nice: i32,
+            priority: u32,
+            runtime: u64,
+            deadline: u64,
+            period: u64,
+        }
+        extern "C" {
+            // libc's, which std links already.
+            fn syscall(number: std::ffi::c_long, ...) -> std::ffi::c_long;
+        }
+        #[cfg(target_arch = "x86_64")]
+        const SCHED_SETATTR: std::ffi::c_long = 314;
+        #[cfg(target_arch = "aarch64")]
+        const SCHED_SETATTR: std::ffi::c_long = 274;
+        #[cfg(target_arch = "arm")]
+        const SCHED_SETATTR: std::ffi::c_long = 380;
+        let attr = SchedAttr {
+            size: std::mem::size_of::<SchedAttr>() as u32,
+            policy: 0, // SCHED_OTHER
+            flags: 0,
+            // Nice 0 (a stamper that inherited more is refused: it keeps its default).
+            nice: 0,
+            priority: 0,
+            runtime: 100_000,
+            deadline: 0,
+            period: 0,
+        };
+        // SAFETY: the kernel reads `attr`, which lives across the call; a failure changes nothing.
+        unsafe {
+            syscall(
+                SCHED_SETATTR,
+                0 as std::ffi::c_long,
+                &attr as *const SchedAttr,
+                0u32,
+            );
+        }
+    }
 }
 
 /// The FIFO to labctl, or nothing once streaming gave up.
