@@ -12,11 +12,15 @@
 //! - [`config`]: hosts.toml to a validated [`config::hosts::Room`], every error
 //!   at once with file:line:column; [`lab`]: the lab file, validated, and the
 //!   [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
-//! - [`run`]: runs a plan with one worker per host, emits events, writes the
+//! - [`run`]: runs a plan with one worker per host (`run/worker/`: the
+//!   agent's channel, programs, expectations matched as output arrives, the
+//!   end of a run), emits events, writes the
 //!   run directory as it goes; [`report`] and [`capture`] turn that directory
 //!   into report.md, report.html and run.json.
 //! - [`ssh`]: one `ssh2` session per host, owned by one thread; [`remote`]:
-//!   programs on a host, started, registered and stopped by process group.
+//!   programs on a host, started, registered and stopped by process group,
+//!   their output streamed by `labctl-stamp` (workspace member `hostkit/`);
+//!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
 //! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
 //!   commands that make it so.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
