@@ -7,60 +7,86 @@
 # shellcheck disable=SC2046,SC2086
 B=
 read -r B 2>/dev/null </proc/sys/kernel/random/boot_id
-# field KEY PGID: a value from the group's procs file (builtins only: this runs often)
-field() {
-  while IFS='=' read -r k v; do
-    if [ "$k" = "$1" ]; then printf '%s\n' "$v"; return 0; fi
+# Functions that run often set variables instead of printing: no command substitution, no process.
+# getf KEY PGID: sets v to a value of the group's procs file (empty when missing)
+getf() {
+  v=
+  while IFS='=' read -r k val; do
+    if [ "$k" = "$1" ]; then v=$val; return 0; fi
   done <"$P/$2" 2>/dev/null
 }
-# procstat PID N: field N of /proc/PID/stat counted after the command name (1: state, 20: start time)
-procstat() {
-  read -r s 2>/dev/null <"/proc/$1/stat" || return 1
-  s=${s##*) }; n=$2; set -- $s; shift $((n - 1)); printf '%s\n' "$1"
+# field KEY PGID: prints it
+field() { getf "$1" "$2" && printf '%s\n' "$v"; }
+# statf PID N: sets sv to field N of /proc/PID/stat counted after the command name (1: state, 20: start time)
+statf() {
+  read -r sv 2>/dev/null <"/proc/$1/stat" || return 1
+  sv=${sv##*) }
+  set -- "$2" $sv
+  shift "$1"
+  sv=$1
 }
 # ours PGID: the registered group is still the one labctl started (else forget it)
 ours() {
   [ -f "$P/$1" ] || return 1
-  if [ "$(field boot "$1")" != "$B" ]; then rm -f "$P/$1"; return 1; fi
-  st=$(procstat "$1" 20) || return 0
-  if [ "$st" != "$(field start "$1")" ]; then rm -f "$P/$1"; return 1; fi
+  getf boot "$1"
+  if [ "$v" != "$B" ]; then rm -f "$P/$1"; return 1; fi
+  statf "$1" 20 || return 0
+  getf start "$1"
+  if [ "$sv" != "$v" ]; then rm -f "$P/$1"; return 1; fi
 }
 # leader PGID: the group's leader (the wrapper, which outlives its pipeline) is alive
-leader() { [ -n "$1" ] && st=$(procstat "$1" 1) && [ "$st" != Z ]; }
-# livegroups PGID...: those with a live (non-zombie) process
-livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") { print $1 }' | sort -u; }
+leader() { [ -n "$1" ] && statf "$1" 1 && [ "$sv" != Z ] && [ "$sv" != X ]; }
+# livegroups PGID...: those with a live (non-zombie) process, on one line
+livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") && !seen[$1]++ { printf "%s ", $1 }'; }
 # stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go
-# (checked with `ps`: every process of the group, not only its leader);
+# (the leaders watched with builtins; once they are gone, `ps` checks every process of the groups);
 # prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
 # removes the procs file of each group gone
 stopgroups() {
-  set -- $(for g in "$@"; do ours "$g" && echo "$g"; done)
+  mine=
+  for g in "$@"; do ! ours "$g" || mine="$mine $g"; done
+  set -- $mine
   [ $# -gt 0 ] || return 0
-  info=$(for g in "$@"; do echo "$g $(field name "$g") $(field step "$g") $(field run "$g")"; done)
+  # What each group is, read before stopping (a wrapper removes its procs file as it ends).
+  info=
+  for g in "$@"; do
+    getf name "$g"; info="$info$g $v"
+    getf step "$g"; info="$info $v"
+    getf run "$g"; info="$info $v
+"
+  done
   live=$(livegroups "$@")
-  first=" $(words $live) "
+  first=" $live "
   for sig in INT TERM KILL; do
     [ -n "$live" ] || break
     for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
     i=0
-    while [ $i -lt 150 ]; do
-      sleep 0.02; i=$((i+1))
-      live=$(livegroups $live)
-      [ -n "$live" ] || break
+    while [ $i -lt 300 ]; do
+      up=
+      for g in $live; do ! leader "$g" || up=1; done
+      if [ -z "$up" ]; then
+        live=$(livegroups $live)
+        [ -n "$live" ] || break
+      fi
+      sleep 0.01
+      i=$((i + 1))
     done
   done
-  live=" $(words $live) "
-  echo "$info" | while read -r g rest; do
+  live=" $live"
+  gone=
+  while read -r g rest; do
+    [ -n "$g" ] || continue
     case "$live" in
       *" $g "*) echo "alive $g $rest" ;;
-      *) rm -f "$P/$g"
+      *) gone="$gone $P/$g"
          case "$first" in *" $g "*) echo "stopped $g $rest" ;; *) echo "ended $g $rest" ;; esac ;;
     esac
-  done
-  [ "$live" = "  " ]
+  done <<EOF
+$info
+EOF
+  [ -z "$gone" ] || rm -f $gone
+  [ "$live" = " " ]
 }
-# words WORD...: on one line
-words() { echo "$@"; }
 # registered: the group ids in the procs dir (a glob: no process)
 registered() {
   for f in "$P"/*; do
@@ -70,9 +96,21 @@ registered() {
 }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
 lc_stop_all() { stopgroups $(registered); }
-lc_stop_run() { stopgroups $(for g in $(registered); do [ "$(field run "$g")" = "$RUN" ] && echo "$g"; done); }
+lc_stop_run() {
+  set --
+  for g in $(registered); do getf run "$g"; [ "$v" != "$RUN" ] || set -- "$@" "$g"; done
+  stopgroups "$@"
+}
 # lc_stop NAME...: the named programs of this run
-lc_stop() { stopgroups $(for n in "$@"; do cat "$D/$n.pgid" 2>/dev/null; done); }
+lc_stop() {
+  for n in "$@"; do
+    g=
+    read -r g 2>/dev/null <"$D/$n.pgid"
+    shift
+    [ -z "$g" ] || set -- "$@" "$g"
+  done
+  stopgroups "$@"
+}
 # lc_start NAME STEP PROGRAM ARGS...: start in a new session (setsid); prints the group id
 lc_start() {
   n=$1 step=$2
