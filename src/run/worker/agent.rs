@@ -31,8 +31,14 @@ pub(super) struct Agent<'s> {
 pub(super) struct Lines {
     /// Host time of each line, and the line.
     pub(super) lines: Vec<(f64, String)>,
-    /// Expectations look from here on.
+    /// Expectations look from here on: every line before it was matched.
     pub(super) cursor: usize,
+    /// Lines after the cursor that an expectation matched already (each
+    /// line satisfies one expectation; lines printed at once by programs fed
+    /// from two hosts may come in either order).
+    pub(super) matched: std::collections::BTreeSet<usize>,
+    /// One past the last line matched: what `absent` watches and failures quote.
+    pub(super) after: usize,
     /// A long line whose pieces are still coming: its stamp and bytes.
     partial: Option<(f64, Vec<u8>)>,
 }
@@ -50,6 +56,17 @@ pub(super) struct Prog {
     pub(super) ended_at: Option<Instant>,
     /// The pcap was fetched.
     pub(super) fetched: bool,
+}
+
+impl Lines {
+    /// Line `i` satisfied an expectation: later ones look at the others.
+    pub(super) fn consume(&mut self, i: usize) {
+        self.matched.insert(i);
+        self.after = self.after.max(i + 1);
+        while self.matched.remove(&self.cursor) {
+            self.cursor += 1;
+        }
+    }
 }
 
 impl Prog {
@@ -319,5 +336,24 @@ impl<'s> Worker<'s> {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_matched_out_of_order_are_each_used_once() {
+        let mut l = Lines::default();
+        for t in ["c", "b", "x"] {
+            l.lines.push((1.0, t.to_string()));
+        }
+        // "b" matched first: "c", before it, stays available to the next expectation.
+        l.consume(1);
+        assert_eq!((l.cursor, l.after), (0, 2));
+        l.consume(0);
+        assert_eq!((l.cursor, l.after), (2, 2));
+        assert!(l.matched.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Expectations on a program's output, matched as its lines arrive: the
 //! worker waits on the agent's channel (no request, no polling of the
-//! host) and looks at each new line from the expectation's cursor on. A
+//! host) and looks at each new line from the expectation's cursor on
+//! (skipping lines an earlier expectation matched). A
 //! match that did not come is decided when the program's output has ended
 //! (every line is in) or its window is over. Also the foreground programs
 //! (`run`), whose output comes with their reply.
@@ -37,10 +38,7 @@ impl Worker<'_> {
         };
         let deadline = t0 + wait;
         // Lines already looked at (each line is matched once, as it arrives).
-        let mut scanned = self
-            .progs
-            .get(name)
-            .map_or((0, 0), |p| (p.out.cursor, p.err.cursor));
+        let mut scanned = (0, 0);
         loop {
             let Some(p) = self.progs.get_mut(name) else {
                 return Ok(self.failed(
@@ -52,12 +50,13 @@ impl Worker<'_> {
                     t0,
                 ));
             };
-            let hit = re.and_then(|re| find(p, stream, re, &mut scanned));
+            let absent = matches!(check, PlanCheck::Absent { .. });
+            let hit = re.and_then(|re| find(p, stream, re, absent, &mut scanned));
             match check {
                 PlanCheck::Match { .. } => {
                     if let Some((err, i)) = hit {
                         let lines = if err { &mut p.err } else { &mut p.out };
-                        lines.cursor = i + 1;
+                        lines.consume(i);
                         let seen = lines.lines[i].1.clone();
                         return Ok(self.passed(step, what, Some(name), seen, t0));
                     }
@@ -128,17 +127,17 @@ impl Worker<'_> {
         }
     }
 
-    /// The lines since the cursor (the last few) on the watched stream(s).
+    /// The lines since the last one matched (the last few) on the watched stream(s).
     fn recent(&self, name: &str, stream: Stream) -> Vec<String> {
         let Some(p) = self.progs.get(name) else {
             return Vec::new();
         };
         let mut v: Vec<(f64, String)> = Vec::new();
         if stream != Stream::Stderr {
-            v.extend(p.out.lines[p.out.cursor..].iter().cloned());
+            v.extend(p.out.lines[p.out.after..].iter().cloned());
         }
         if stream != Stream::Stdout {
-            v.extend(p.err.lines[p.err.cursor..].iter().cloned());
+            v.extend(p.err.lines[p.err.after..].iter().cloned());
         }
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         let n = v.len();
@@ -272,18 +271,22 @@ fn settled(p: &Prog) -> bool {
 
 /// The first line matching `re` on the watched stream(s) among those not
 /// yet `scanned` (stdout, stderr: indexes from the cursors on, moved past
-/// what was looked at): (is stderr, index).
+/// what was looked at) and not matched before: (is stderr, index). An
+/// `absent` check looks only after the last line matched.
 fn find(
     p: &Prog,
     stream: Stream,
     re: &Regex,
+    absent: bool,
     scanned: &mut (usize, usize),
 ) -> Option<(bool, usize)> {
     let first = |l: &Lines, from: &mut usize| {
-        let start = (*from).max(l.cursor).min(l.lines.len());
+        let floor = if absent { l.after } else { l.cursor };
+        let start = (*from).max(floor).min(l.lines.len());
         let hit = l.lines[start..]
             .iter()
-            .position(|(_, t)| re.is_match(t))
+            .enumerate()
+            .position(|(k, (_, t))| !l.matched.contains(&(start + k)) && re.is_match(t))
             .map(|i| (start + i, l.lines[start + i].0));
         *from = hit.map_or(l.lines.len(), |(i, _)| i);
         hit
