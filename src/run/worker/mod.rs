@@ -37,7 +37,7 @@ use agent::{Agent, Prog};
 /// How often the stream is read while the host is idle between jobs (its
 /// lines are stamped on the host; this only keeps the run directory current
 /// and the channel drained).
-pub const IDLE_READ_EVERY: Duration = Duration::from_millis(100);
+pub const IDLE_READ_EVERY: Duration = Duration::from_millis(250);
 /// How long an ended program's last lines may take to arrive when no
 /// end-of-output frame comes (a child of it holds its output open).
 const SETTLE: Duration = Duration::from_millis(150);
