@@ -25,8 +25,8 @@
 //! round trip, with no request. Frames, one text line each (see [`Frame`]):
 //! `@@l NAME S TS TEXT` a line (S: 1 stdout, 2 stderr), `@@p …` a piece of
 //! a longer line, `@@t …` the last piece of a line cut at the cap,
-//! `@@x NAME STATUS` the program exited, `@@e NAME` its output ended (every
-//! line of it came before). Without the deployed stamper (a lab with no
+//! `@@x NAME STATUS PGID` the program exited, `@@e NAME PGID` its output
+//! ended (every line of it came before). Without the deployed stamper (a lab with no
 //! `deploy` step) the wrapper falls back to a shell loop with the same
 //! frames. Why a FIFO and a relay rather than the stampers writing to the
 //! channel: the agent holds the channel; a FIFO gives many writers one
@@ -227,10 +227,15 @@ pub enum Frame {
         more: bool,
         cut: bool,
     },
-    /// The program exited with this status.
-    Exit { name: String, status: i32 },
+    /// The program exited with this status (`pgid`: its group, which tells
+    /// it from an earlier program of the same name).
+    Exit {
+        name: String,
+        status: i32,
+        pgid: Option<u32>,
+    },
     /// The program's output ended: all its lines came before this frame.
-    End { name: String },
+    End { name: String, pgid: Option<u32> },
 }
 
 /// Takes the complete frames off the front of `buf` (text that is not a
@@ -271,9 +276,11 @@ fn parse_frame(line: &[u8]) -> Option<Frame> {
         b'x' => Some(Frame::Exit {
             name: word(it.next())?,
             status: word(it.next())?.trim().parse().unwrap_or(-1),
+            pgid: word(it.next()).and_then(|g| g.trim().parse().ok()),
         }),
         b'e' => Some(Frame::End {
             name: word(it.next())?.trim().to_string(),
+            pgid: word(it.next()).and_then(|g| g.trim().parse().ok()),
         }),
         _ => None,
     }
@@ -341,7 +348,7 @@ mod tests {
 
     #[test]
     fn frames_parse_and_partial_ones_wait() {
-        let mut buf = b"@@l server 1 1.5 hi there\nnoise\n@@p c 2 2.25 ab\n@@t c 2 2.25 c\n@@x server 0\n@@e server\n@@l x 1 3".to_vec();
+        let mut buf = b"@@l server 1 1.5 hi there\nnoise\n@@p c 2 2.25 ab\n@@t c 2 2.25 c\n@@x server 0 42\n@@e server 42\n@@l x 1 3".to_vec();
         let f = take_frames(&mut buf);
         assert_eq!(buf, b"@@l x 1 3");
         assert_eq!(f.len(), 5);
@@ -376,13 +383,15 @@ mod tests {
             f[3],
             Frame::Exit {
                 name: "server".into(),
-                status: 0
+                status: 0,
+                pgid: Some(42)
             }
         );
         assert_eq!(
             f[4],
             Frame::End {
-                name: "server".into()
+                name: "server".into(),
+                pgid: Some(42)
             }
         );
     }

@@ -6,8 +6,8 @@
 # senders), stdout and stderr through stampers: `BIN/labctl-stamp` (deployed with the
 # socket programs; one process per stream, no process per line) writes `<epoch.ns> <line>`
 # to NAME.out / NAME.err and streams each line to the run's FIFO `.stream`, which the
-# run's agent relays to labctl. When the program ends: `@@x NAME STATUS` into the FIFO;
-# when its output has ended too (every line is in): `@@e NAME`. The wrapper and the
+# run's agent relays to labctl. When the program ends: `@@x NAME STATUS PGID` into the FIFO;
+# when its output has ended too (every line is in): `@@e NAME PGID`. The wrapper and the
 # stampers ignore SIGINT so they record the program's last lines; the program does not.
 d=$1 n=$2 step=$3 run=$4 P=$5 K=$6
 shift 6
@@ -47,7 +47,7 @@ fi
   "$@" <>"$d/$n.in"
   rc=$?
   echo "$rc" >"$d/$n.rc"
-  printf '@@x %s %s\n' "$n" "$rc" 1<>"$F"
+  printf '@@x %s %s %s\n' "$n" "$rc" "$g" 1<>"$F"
 ) 2>&1 1>&3 3>&- | stamp err 2; } 3>&1 | stamp out 1; }
-printf '@@e %s\n' "$n" 1<>"$F"
+printf '@@e %s %s\n' "$n" "$g" 1<>"$F"
 rm -f "$P/$g"

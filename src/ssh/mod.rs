@@ -337,6 +337,11 @@ impl Session {
 
     /// Waits until the socket is ready in the direction libssh2 is blocked on, at most `max`.
     fn wait_socket(&self, max: Duration) {
+        self.wait_socket_or(max, None)
+    }
+
+    /// [`Self::wait_socket`], also ending when `other` (a file descriptor) becomes readable.
+    fn wait_socket_or(&self, max: Duration, other: Option<std::os::fd::RawFd>) {
         let _ = self.sess.keepalive_send();
         crate::util::tcp_quickack(self.fd);
         let events = match self.sess.block_directions() {
@@ -344,15 +349,22 @@ impl Session {
             BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
             _ => libc::POLLIN,
         };
-        let mut pfd = libc::pollfd {
-            fd: self.fd,
-            events,
-            revents: 0,
-        };
+        let mut pfd = [
+            libc::pollfd {
+                fd: self.fd,
+                events,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: other.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
         let ms = max.as_millis().clamp(1, 1000) as libc::c_int;
-        // SAFETY: one valid pollfd; the fd lives as long as the session.
+        // SAFETY: valid pollfds (a negative fd is ignored); the fds outlive the call.
         unsafe {
-            libc::poll(&mut pfd, 1, ms);
+            libc::poll(pfd.as_mut_ptr(), 2, ms);
         }
     }
 
@@ -596,6 +608,11 @@ impl StreamChannel<'_> {
     /// Waits until data may have arrived, at most `max` (use between reads instead of sleeping).
     pub fn wait(&self, max: Duration) {
         self.sess.wait_socket(max);
+    }
+
+    /// [`Self::wait`], also ending as soon as `other` (a file descriptor) is readable.
+    pub fn wait_or(&self, other: std::os::fd::RawFd, max: Duration) {
+        self.sess.wait_socket_or(max, Some(other));
     }
 
     /// Writes all of `bytes` to the command's stdin (within the session's command timeout).

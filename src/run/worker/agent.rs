@@ -56,6 +56,10 @@ pub(super) struct Prog {
     pub(super) ended_at: Option<Instant>,
     /// The pcap was fetched.
     pub(super) fetched: bool,
+    /// Its process group, once started; and the group of the program of
+    /// the same name before it, whose late exit frames are not this one's.
+    pub(super) pgid: Option<u32>,
+    pub(super) previous: Option<u32>,
 }
 
 impl Lines {
@@ -80,6 +84,16 @@ impl Prog {
             drained: false,
             ended_at: None,
             fetched: false,
+            pgid: None,
+            previous: None,
+        }
+    }
+
+    /// An exit frame of group `pgid` is about this program.
+    fn is_mine(&self, pgid: Option<u32>) -> bool {
+        match pgid {
+            None => true,
+            Some(g) => Some(g) != self.previous && self.pgid.is_none_or(|p| p == g),
         }
     }
 }
@@ -219,6 +233,31 @@ impl<'s> Worker<'s> {
         r
     }
 
+    /// [`Self::pump`] for an idle worker: the wait also ends when `wake` is readable.
+    pub(super) fn pump_or(
+        &mut self,
+        wake: std::os::fd::RawFd,
+        wait: Duration,
+    ) -> Result<(), SshError> {
+        let Some(mut a) = self.agent.take() else {
+            std::thread::sleep(wait.min(Duration::from_millis(50)));
+            return Ok(());
+        };
+        let r = (|| {
+            if a.broken {
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
+                return Ok(());
+            }
+            if !self.read_agent(&mut a)? {
+                a.ch.wait_or(wake, wait);
+                self.read_agent(&mut a)?;
+            }
+            Ok(())
+        })();
+        self.agent = Some(a);
+        r
+    }
+
     /// Waits until each of `names` has ended and its output is in (at most
     /// `max`; a program whose output stays open after it ended counts after
     /// [`super::SETTLE`]).
@@ -286,14 +325,14 @@ impl<'s> Worker<'s> {
                     line,
                 });
             }
-            Frame::Exit { name, status } => {
-                if let Some(p) = self.progs.get_mut(&name) {
+            Frame::Exit { name, status, pgid } => {
+                if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
                     p.state = ProgState::Exited(status);
                     p.ended_at.get_or_insert_with(Instant::now);
                 }
             }
-            Frame::End { name } => {
-                if let Some(p) = self.progs.get_mut(&name) {
+            Frame::End { name, pgid } => {
+                if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
                     if p.state == ProgState::Alive {
                         p.state = ProgState::Gone;
                     }

@@ -20,9 +20,12 @@ mod finish;
 mod programs;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,15 +37,52 @@ use crate::ssh::{first_line, Session, SshError};
 
 use agent::{Agent, Prog};
 
-/// How often the stream is read while the host is idle between jobs (its
-/// lines are stamped on the host; this only keeps the run directory current
-/// and the channel drained).
-pub const IDLE_READ_EVERY: Duration = Duration::from_millis(250);
+/// Longest wait of an idle worker (it wakes as soon as the host's channel
+/// has data or a job comes; this bounds the keepalive's pace).
+const IDLE_WAIT: Duration = Duration::from_millis(1000);
 /// How long an ended program's last lines may take to arrive when no
 /// end-of-output frame comes (a child of it holds its output open).
 const SETTLE: Duration = Duration::from_millis(150);
 /// Bound on the lab's short commands (start, send, stop).
 const SHORT: Duration = Duration::from_secs(20);
+
+/// The executor's handle on a worker: its jobs, and a wake-up for the
+/// worker's wait on the host's channel (so an idle worker takes the host's
+/// lines the moment they come, and a job the moment it is sent).
+#[derive(Clone)]
+pub struct JobSender {
+    tx: Sender<Job>,
+    wake: Arc<UnixStream>,
+}
+
+impl JobSender {
+    pub fn send(&self, job: Job) -> Result<(), SendError<Job>> {
+        let r = self.tx.send(job);
+        let _ = (&*self.wake).write(&[1]);
+        r
+    }
+}
+
+/// The worker's end of [`JobSender`].
+pub struct JobReceiver {
+    rx: Receiver<Job>,
+    wake: UnixStream,
+}
+
+/// A worker's job queue.
+pub fn channel() -> (JobSender, JobReceiver) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (a, b) = UnixStream::pair().expect("a socket pair for a worker's wake-up");
+    let _ = a.set_nonblocking(true);
+    let _ = b.set_nonblocking(true);
+    (
+        JobSender {
+            tx,
+            wake: Arc::new(a),
+        },
+        JobReceiver { rx, wake: b },
+    )
+}
 
 /// Work for a host.
 pub enum Job {
@@ -93,7 +133,7 @@ pub fn run(
     host: &Host,
     sess: Result<Session, SshError>,
     sh: Shared,
-    jobs: Receiver<Job>,
+    jobs: JobReceiver,
     ready: Sender<(String, Result<(), Error>)>,
 ) {
     let ready_as = |r: Result<(), Error>| {
@@ -123,7 +163,9 @@ pub fn run(
     }
     ready_as(Ok(()));
     loop {
-        match jobs.recv_timeout(IDLE_READ_EVERY) {
+        // Wake-ups first, then the queue: a job sent after this look wakes the wait below.
+        while matches!((&jobs.wake).read(&mut [0u8; 64]), Ok(n) if n > 0) {}
+        match jobs.rx.try_recv() {
             Ok(Job::Ops { step, ops, reply }) => {
                 let r = w.ops(&step, ops);
                 let _ = reply.send(r);
@@ -133,10 +175,10 @@ pub fn run(
                 let _ = reply.send(());
                 return;
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = w.pump(Duration::ZERO);
+            Err(TryRecvError::Empty) => {
+                let _ = w.pump_or(jobs.wake.as_raw_fd(), IDLE_WAIT);
             }
-            Err(RecvTimeoutError::Disconnected) => {
+            Err(TryRecvError::Disconnected) => {
                 w.finish();
                 return;
             }

@@ -42,9 +42,9 @@ impl Worker<'_> {
             self.wait_drained(&[name.to_string()], DRAIN);
         }
         // In place before the call: its first lines may come before the reply.
-        let previous = self
-            .progs
-            .insert(name.to_string(), Prog::new(step, capture));
+        let mut prog = Prog::new(step, capture);
+        prog.previous = self.progs.get(name).and_then(|p| p.pgid);
+        let previous = self.progs.insert(name.to_string(), prog);
         let out = self.exec_call(call, SHORT)?;
         let pgid = out.stdout_str().trim().parse::<u32>().ok();
         if !out.success() || pgid.is_none() {
@@ -60,6 +60,9 @@ impl Worker<'_> {
                 format!("cannot start: {} {why}", out.describe()),
                 t0,
             ));
+        }
+        if let Some(p) = self.progs.get_mut(name) {
+            p.pgid = pgid;
         }
         self.emit(Event::ProgramStarted {
             host: self.name(),
