@@ -1,4 +1,5 @@
-//! Puts the five socket programs on a host: the local build matching the
+//! Puts the five socket programs and labctl's host tools (`labctl-stamp`,
+//! [`hostops::DEPLOYED`]) on a host: the local build matching the
 //! host's architecture, compared by sha-256 with what the host has, uploaded
 //! only when different (temporary name, then an atomic rename into
 //! `<workdir>/bin/`).
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::hosts::Host;
 use crate::error::Error;
-use crate::hostops::{self, PROGRAMS};
+use crate::hostops::{self, DEPLOYED};
 use crate::ssh::Session;
 
 /// One program of the local build.
@@ -81,7 +82,7 @@ pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
     }
     let dir = local_dir(triple);
     let mut programs = Vec::new();
-    for name in PROGRAMS {
+    for name in DEPLOYED {
         let path = dir.join(name);
         let sha256 = sha256_file(&path).map_err(|e| {
             Error::Local(format!(
@@ -121,9 +122,9 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 /// The command that builds the socket programs for `triple`.
 pub fn build_command(triple: &str) -> String {
     if Some(triple) == hostops::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none() {
-        "cargo build -p sockets".to_string()
+        "cargo build -p sockets -p hostkit".to_string()
     } else {
-        format!("cargo build -p sockets --release --target {triple}")
+        format!("cargo build -p sockets -p hostkit --release --target {triple}")
     }
 }
 
@@ -283,7 +284,7 @@ mod tests {
         let e = local_build("aarch64-unknown-linux-none-such").unwrap_err();
         let m = e.to_string();
         assert!(
-            m.contains("cargo build -p sockets --release --target aarch64-unknown-linux-none-such"),
+            m.contains("cargo build -p sockets -p hostkit --release --target aarch64-unknown-linux-none-such"),
             "{m}"
         );
     }

@@ -19,6 +19,21 @@ pub const PROGRAMS: [&str; 5] = [
     "tcp_threaded_server",
 ];
 
+/// labctl's own helpers that run on the hosts (crate `hostkit`): deployed
+/// with the socket programs, built per architecture the same way, but not
+/// programs a lab can start.
+pub const HOST_TOOLS: [&str; 1] = ["labctl-stamp"];
+
+/// Everything `deploy` puts in `<workdir>/bin`: the one list of deployed programs.
+pub const DEPLOYED: [&str; 6] = [
+    PROGRAMS[0],
+    PROGRAMS[1],
+    PROGRAMS[2],
+    PROGRAMS[3],
+    PROGRAMS[4],
+    HOST_TOOLS[0],
+];
+
 /// `sudo -n ` when the host's privileged commands need sudo (never prompts), else empty.
 pub fn sudo_prefix(host: &Host) -> &'static str {
     if host.sudo {
@@ -70,9 +85,9 @@ pub const MANIFEST: &str = ".labctl-sha256";
 /// nanoseconds on every coreutils version).
 pub const STAT_FORMAT: &str = "%n %i:%s:%z";
 
-/// The five programs' names, space separated (fixed names: no quoting needed).
+/// The deployed programs' names, space separated (fixed names: no quoting needed).
 fn program_names() -> String {
-    PROGRAMS.join(" ")
+    DEPLOYED.join(" ")
 }
 
 /// Prints, from inside the bin directory, the [`STAT_FORMAT`] line of each

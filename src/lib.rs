@@ -15,12 +15,16 @@
 //!   hosts together), every error at once with file:line:column;
 //!   [`lab`]: the lab file (its types, format and cross-step validation), and
 //!   the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
-//! - [`run`]: runs a plan with one worker per host, emits events, writes the
-//!   run directory as it goes; [`report`] and [`capture`] turn that directory
-//!   into report.md, report.html and run.json.
+//! - [`run`]: runs a plan with one worker per host (`run/worker/`: the
+//!   agent's channel, programs, expectations matched as output arrives, the
+//!   end of a run), emits events, writes the run directory as it goes;
+//!   [`report`] and [`capture`] turn that directory into report.md,
+//!   report.html and run.json.
 //! - [`ssh`]: one `ssh2` session per host, owned by one thread, connected to
 //!   an [`ssh::Target`] (it imports no stage above it); [`remote`]:
-//!   programs on a host, started, registered and stopped by process group.
+//!   programs on a host, started, registered and stopped by process group,
+//!   their output streamed by `labctl-stamp` (workspace member `hostkit/`);
+//!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
 //! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
 //!   commands that make it so.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.

@@ -188,7 +188,11 @@ fn programs_are_compared_through_the_manifest_without_missing_a_change() {
     let a = bin_dir(&hosts, None, "A");
     let manifest = a.join(labctl::hostops::MANIFEST);
     let written = std::fs::read_to_string(&manifest).expect("deploy writes the manifest");
-    assert_eq!(written.lines().count(), 5, "{written}");
+    assert_eq!(
+        written.lines().count(),
+        labctl::hostops::DEPLOYED.len(),
+        "{written}"
+    );
 
     // Same size, different content, written in place on the host: the
     // manifest's stat line no longer matches, so the program is hashed.
@@ -213,7 +217,7 @@ fn programs_are_compared_through_the_manifest_without_missing_a_change() {
     fixed.assert_stdout_contains("A: deployed tcp_server");
     // A's manifest names the new upload.
     let m = std::fs::read_to_string(&manifest).expect("the manifest after --fix");
-    assert_eq!(m.lines().count(), 5, "{m}");
+    assert_eq!(m.lines().count(), labctl::hostops::DEPLOYED.len(), "{m}");
     assert_ne!(std::fs::read_to_string(&manifest).unwrap(), written);
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use regex::Regex;
 use serde::Serialize;
 
 use super::model::{resolve_hosts, ActionKind, Check, Lab, Stream};
@@ -65,7 +66,7 @@ pub enum Op {
     Ping { target: String, cmd: String },
     /// Put the socket programs on the host.
     Deploy,
-    /// `call` uses [`remote::LIB`]; prints the group id.
+    /// `call` uses [`remote::lib`]; prints the group id.
     Start {
         name: String,
         /// `tcp_client` …, or `tcpdump` for a capture.
@@ -92,7 +93,7 @@ pub enum Op {
         timeout: Duration,
         exit: i32,
         /// Template values escaped; `pattern` is the same for people.
-        regex: Option<String>,
+        regex: Option<Compiled>,
         pattern: Option<String>,
         /// A name for its output files.
         label: String,
@@ -105,17 +106,53 @@ pub enum Op {
     },
 }
 
+/// An expectation's regex, compiled once when the plan is made (the
+/// worker matches every line with it); `plan.json` shows its source.
+#[derive(Debug, Clone)]
+pub struct Compiled(Regex);
+
+impl Compiled {
+    /// Compiles `source` (validation compiled the lab's patterns already:
+    /// an error here is a template value that broke one).
+    pub fn new(source: &str) -> Result<Compiled, Error> {
+        Regex::new(source)
+            .map(Compiled)
+            .map_err(|e| Error::Usage(format!("pattern `/{source}/` does not compile: {e}")))
+    }
+
+    pub fn regex(&self) -> &Regex {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Compared by source, as people write it.
+impl PartialEq<&str> for &Compiled {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for Compiled {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PlanCheck {
     /// `regex` has template values escaped; `pattern` is the same for people.
     Match {
-        regex: String,
+        regex: Compiled,
         pattern: String,
         within: Duration,
     },
     Absent {
-        regex: String,
+        regex: Compiled,
         pattern: String,
         window: Duration,
     },
@@ -139,7 +176,7 @@ impl Op {
         }
     }
 
-    /// True when the command runs with [`remote::LIB`] before it.
+    /// True when the command runs with [`remote::lib`] before it.
     pub fn uses_lib(&self) -> bool {
         matches!(
             self,
@@ -301,7 +338,7 @@ impl Plan {
                                 name: name.clone(),
                                 stream: Stream::Stderr,
                                 check: PlanCheck::Match {
-                                    regex: "listening on".into(),
+                                    regex: Compiled::new("listening on")?,
                                     pattern: "listening on".into(),
                                     within: CAPTURE_READY,
                                 },
@@ -334,7 +371,7 @@ impl Plan {
                         let h = host(&hosts[0])?;
                         let sc = scope(lab, bench, h);
                         let lines: Vec<String> = lines.iter().map(|l| l.expand(&sc)).collect();
-                        let p = remote::secs(*pace);
+                        let p = remote::shell_secs(*pace);
                         let mut args = vec![name.as_str(), p.as_str()];
                         args.extend(lines.iter().map(String::as_str));
                         let shown: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
@@ -371,7 +408,7 @@ impl Plan {
                                     secs(*within)
                                 ),
                                 PlanCheck::Match {
-                                    regex: pattern.expand_regex(&sc),
+                                    regex: Compiled::new(&pattern.expand_regex(&sc))?,
                                     pattern: pattern.expand(&sc),
                                     within: *within,
                                 },
@@ -383,7 +420,7 @@ impl Plan {
                                     secs(*window)
                                 ),
                                 PlanCheck::Absent {
-                                    regex: pattern.expand_regex(&sc),
+                                    regex: Compiled::new(&pattern.expand_regex(&sc))?,
                                     pattern: pattern.expand(&sc),
                                     window: *window,
                                 },
@@ -421,10 +458,13 @@ impl Plan {
                             let h = host(hn)?;
                             let sc = scope(lab, bench, h);
                             let argv = program_argv(h, program, args, &sc);
-                            let t = remote::secs(*timeout);
+                            let t = remote::shell_secs(*timeout);
                             let mut cargs = vec![t.as_str()];
                             cargs.extend(argv.iter().map(String::as_str));
-                            let regex = pattern.as_ref().map(|p| p.expand_regex(&sc));
+                            let regex = pattern
+                                .as_ref()
+                                .map(|p| Compiled::new(&p.expand_regex(&sc)))
+                                .transpose()?;
                             let shown = pattern
                                 .as_ref()
                                 .map(|p| format!(", output /{}/", p.expand(&sc)))
@@ -546,7 +586,7 @@ impl Plan {
                 let _ = write!(s, "  {h}  {}", remote::header(host, &self.run_id));
             }
         }
-        let _ = writeln!(s, "\n{}", remote::LIB.trim_end());
+        let _ = writeln!(s, "\n{}", remote::lib().trim_end());
         s
     }
 }
@@ -597,5 +637,5 @@ pub fn stream_name(s: Stream) -> &'static str {
 
 /// `2s`, `0.5s`.
 pub fn secs(d: Duration) -> String {
-    format!("{}s", remote::secs(d))
+    format!("{}s", remote::shell_secs(d))
 }

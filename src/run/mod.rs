@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use event::{now_unix, Event, HostInfo, Outcome, StepInfo};
-use worker::{Job, OpsResult, Shared};
+use worker::{Job, JobSender, OpsResult, Shared};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::hosts::{Bench, Host};
@@ -280,10 +280,10 @@ fn execute(
         Some(dir.to_path_buf()),
         false,
     ));
-    let mut jobs: BTreeMap<String, Sender<Job>> = BTreeMap::new();
-    let mut inboxes: Vec<Mutex<Option<Receiver<Job>>>> = Vec::new();
+    let mut jobs: BTreeMap<String, JobSender> = BTreeMap::new();
+    let mut inboxes: Vec<Mutex<Option<worker::JobReceiver>>> = Vec::new();
     for h in &hosts {
-        let (tx, rx) = channel();
+        let (tx, rx) = worker::channel();
         jobs.insert(h.name.clone(), tx);
         inboxes.push(Mutex::new(Some(rx)));
     }
@@ -418,7 +418,7 @@ fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<
 /// Walks the steps in order; stops at the first failed step.
 fn walk(
     plan: &Plan,
-    jobs: &BTreeMap<String, Sender<Job>>,
+    jobs: &BTreeMap<String, JobSender>,
     ev: &Sender<Event>,
     stop: &AtomicBool,
 ) -> Walk {

@@ -220,6 +220,11 @@ impl Session {
 
     /// Waits until the socket is ready in the direction libssh2 is blocked on, at most `max`.
     pub(super) fn wait_socket(&self, max: Duration) {
+        self.wait_socket_or(max, None)
+    }
+
+    /// [`Self::wait_socket`], also ending when `other` (a file descriptor) becomes readable.
+    pub(super) fn wait_socket_or(&self, max: Duration, other: Option<std::os::fd::RawFd>) {
         let _ = self.sess.keepalive_send();
         crate::util::tcp_quickack(self.fd);
         let events = match self.sess.block_directions() {
@@ -227,15 +232,22 @@ impl Session {
             BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
             _ => libc::POLLIN,
         };
-        let mut pfd = libc::pollfd {
-            fd: self.fd,
-            events,
-            revents: 0,
-        };
+        let mut pfd = [
+            libc::pollfd {
+                fd: self.fd,
+                events,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: other.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
         let ms = max.as_millis().clamp(1, 1000) as libc::c_int;
-        // SAFETY: one valid pollfd; the fd lives as long as the session.
+        // SAFETY: valid pollfds (a negative fd is ignored); the fds outlive the call.
         unsafe {
-            libc::poll(&mut pfd, 1, ms);
+            libc::poll(pfd.as_mut_ptr(), 2, ms);
         }
     }
 

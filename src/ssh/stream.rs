@@ -43,6 +43,11 @@ impl StreamChannel<'_> {
         self.sess.wait_socket(max);
     }
 
+    /// [`Self::wait`], also ending as soon as `other` (a file descriptor) is readable.
+    pub fn wait_or(&self, other: std::os::fd::RawFd, max: Duration) {
+        self.sess.wait_socket_or(max, Some(other));
+    }
+
     /// Writes all of `bytes` to the command's stdin (within the session's command timeout).
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), SshError> {
         let deadline = Instant::now() + self.sess.command_timeout;

@@ -58,7 +58,7 @@ pub fn install_programs(bench: &TestBench) {
     for h in bench.host_specs() {
         let bin = workdir(bench, &h).join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for p in labctl::hostops::PROGRAMS {
+        for p in labctl::hostops::DEPLOYED {
             let to = bin.join(p);
             std::fs::copy(src.join(p), &to).unwrap();
             std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o755))

@@ -549,13 +549,14 @@ pub fn ensure_programs() {
             "udp_server",
             "tcp_client",
             "udp_client",
+            "labctl-stamp",
         ];
         if !all.iter().all(|p| dir.join(p).exists()) {
             let st = Command::new(env!("CARGO"))
-                .args(["build", "-p", "sockets"])
+                .args(["build", "-p", "sockets", "-p", "hostkit"])
                 .status()
-                .expect("cargo build -p sockets");
-            assert!(st.success(), "cargo build -p sockets failed");
+                .expect("cargo build -p sockets -p hostkit");
+            assert!(st.success(), "cargo build -p sockets -p hostkit failed");
         }
     });
 }

@@ -1,0 +1,195 @@
+# shellcheck shell=sh
+# The functions every lab command on a host runs with (see `src/remote/mod.rs`): process
+# groups started, fed, stopped and verified gone, and the run's agent. Expects `S` (sudo
+# prefix), `P` (procs dir), `D` (run dir), `RUN` (run id), `K` (the deployed programs'
+# dir) and `lc_wrapper` (`wrap.sh`) to be set; labctl puts them before this file.
+# Lists of group ids (numbers) are split into words on purpose:
+# shellcheck disable=SC2046,SC2086
+B=
+read -r B 2>/dev/null </proc/sys/kernel/random/boot_id
+# Functions that run often set variables instead of printing: no command substitution, no process.
+# getf KEY PGID: sets v to a value of the group's procs file (empty when missing)
+getf() {
+  v=
+  while IFS='=' read -r k val; do
+    if [ "$k" = "$1" ]; then v=$val; return 0; fi
+  done <"$P/$2" 2>/dev/null
+}
+# field KEY PGID: prints it
+field() { getf "$1" "$2" && printf '%s\n' "$v"; }
+# statf PID N: sets sv to field N of /proc/PID/stat counted after the command name (1: state, 20: start time)
+statf() {
+  read -r sv 2>/dev/null <"/proc/$1/stat" || return 1
+  sv=${sv##*) }
+  set -- "$2" $sv
+  shift "$1"
+  sv=$1
+}
+# ours PGID: the registered group is still the one labctl started (else forget it)
+ours() {
+  [ -f "$P/$1" ] || return 1
+  getf boot "$1"
+  if [ "$v" != "$B" ]; then rm -f "$P/$1"; return 1; fi
+  statf "$1" 20 || return 0
+  getf start "$1"
+  if [ "$sv" != "$v" ]; then rm -f "$P/$1"; return 1; fi
+}
+# leader PGID: the group's leader (the wrapper, which outlives its pipeline) is alive
+leader() { [ -n "$1" ] && statf "$1" 1 && [ "$sv" != Z ] && [ "$sv" != X ]; }
+# livegroups PGID...: those with a live (non-zombie) process, on one line
+livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") && !seen[$1]++ { printf "%s ", $1 }'; }
+# stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go
+# (the leaders watched with builtins; once they are gone, `ps` checks every process of the groups);
+# prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
+# removes the procs file of each group gone
+stopgroups() {
+  mine=
+  for g in "$@"; do ! ours "$g" || mine="$mine $g"; done
+  set -- $mine
+  [ $# -gt 0 ] || return 0
+  # What each group is, read before stopping (a wrapper removes its procs file as it ends).
+  info=
+  for g in "$@"; do
+    getf name "$g"; info="$info$g $v"
+    getf step "$g"; info="$info $v"
+    getf run "$g"; info="$info $v
+"
+  done
+  live=$(livegroups "$@")
+  first=" $live "
+  for sig in INT TERM KILL; do
+    [ -n "$live" ] || break
+    for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
+    i=0
+    while [ $i -lt 300 ]; do
+      up=
+      for g in $live; do ! leader "$g" || up=1; done
+      if [ -z "$up" ]; then
+        live=$(livegroups $live)
+        [ -n "$live" ] || break
+      fi
+      sleep 0.01
+      i=$((i + 1))
+    done
+  done
+  live=" $live"
+  gone=
+  while read -r g rest; do
+    [ -n "$g" ] || continue
+    case "$live" in
+      *" $g "*) echo "alive $g $rest" ;;
+      *) gone="$gone $P/$g"
+         case "$first" in *" $g "*) echo "stopped $g $rest" ;; *) echo "ended $g $rest" ;; esac ;;
+    esac
+  done <<EOF
+$info
+EOF
+  [ -z "$gone" ] || rm -f $gone
+  [ "$live" = " " ]
+}
+# registered: the group ids in the procs dir (a glob: no process)
+registered() {
+  for f in "$P"/*; do
+    f=${f##*/}
+    case $f in '' | *[!0-9]*) ;; *) echo "$f" ;; esac
+  done
+}
+# lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
+lc_stop_all() { stopgroups $(registered); }
+lc_stop_run() {
+  set --
+  for g in $(registered); do getf run "$g"; [ "$v" != "$RUN" ] || set -- "$@" "$g"; done
+  stopgroups "$@"
+}
+# lc_stop NAME...: the named programs of this run
+lc_stop() {
+  for n in "$@"; do
+    g=
+    read -r g 2>/dev/null <"$D/$n.pgid"
+    shift
+    [ -z "$g" ] || set -- "$@" "$g"
+  done
+  stopgroups "$@"
+}
+# lc_start NAME STEP PROGRAM ARGS...: start in a new session (setsid); prints the group id
+lc_start() {
+  n=$1 step=$2
+  shift 2
+  { [ -d "$D" ] && [ -d "$P" ]; } || (umask 077 && mkdir -p "$D" "$P") || return 1
+  cd "$D" || return 1
+  for f in "$n.in" "$n.pgid" "$n.rc"; do [ ! -e "$f" ] || rm -f "$f" || return 1; done
+  mkfifo "$n.in" && : >"$n.out" && : >"$n.err" || return 1
+  # The wrapper prints the group id once registered, then closes its stdout: no sleeping poll.
+  # shellcheck disable=SC2154 # lc_wrapper: wrap.sh, set before this file
+  g=$(setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$K" "$@" </dev/null 2>/dev/null)
+  [ -n "$g" ] || { echo "the program did not start" >&2; return 1; }
+  echo "$g"
+}
+# running NAME: the program has not ended
+running() { [ ! -f "$D/$1.rc" ] && read -r g 2>/dev/null <"$D/$1.pgid" && leader "$g"; }
+# lc_send NAME PACE LINE...: each line to the program's stdin, PACE seconds apart; prints the host time of each
+lc_send() {
+  n=$1 pace=$2; shift 2
+  running "$n" || { echo "not running" >&2; return 3; }
+  exec 3<>"$D/$n.in" || return 1
+  first=1
+  for l in "$@"; do
+    [ $first = 1 ] || sleep "$pace"
+    first=0
+    printf '%s\n' "$l" >&3 || return 1
+    date +%s.%N
+  done
+  exec 3>&-
+}
+# lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
+# (`--foreground`: the program stays in the agent's process group, so `lc_interrupt` reaches it)
+lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null; }
+# lc_agent: the run's command loop on this host, on one long-lived SSH channel.
+# A request is `@@req N` and N lines: a command (the run directory exists first). It runs
+# in a subshell with stdin from /dev/null and default signal handling (programs it starts
+# must die on SIGINT). Its reply on stdout: `@@reply OUT_BYTES ERR_BYTES STATUS`, then the
+# command's stdout and stderr (no process beyond the subshell when both are empty).
+# On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
+# `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`.
+# At end of input — labctl ended the run, or its connection dropped because labctl died —
+# it stops this run's groups.
+lc_agent() {
+  trap '' HUP INT PIPE
+  (umask 077 && mkdir -p "$D" "$P") || exit 1
+  echo $$ >"$D/.agent"
+  [ -p "$D/.stream" ] || mkfifo "$D/.stream" || exit 1
+  # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
+  cat <>"$D/.stream" >&2 &
+  relay=$!
+  while IFS= read -r h; do
+    case $h in
+      "@@req "*) k=${h#@@req } ;;
+      *) continue ;;
+    esac
+    c=
+    while [ "$k" -gt 0 ] && IFS= read -r l; do
+      c="$c$l
+"
+      k=$((k - 1))
+    done
+    (trap - HUP INT PIPE; eval "$c") >"$D/.out" 2>"$D/.err" </dev/null
+    rc=$?
+    if [ -s "$D/.out" ] || [ -s "$D/.err" ]; then
+      # shellcheck disable=SC2046 # two numbers
+      set -- $(stat -c %s "$D/.out" "$D/.err")
+      printf '@@reply %s %s %s\n' "$1" "$2" "$rc"
+      cat "$D/.out" "$D/.err"
+    else
+      printf '@@reply 0 0 %s\n' "$rc"
+    fi
+  done
+  lc_stop_run >/dev/null 2>&1
+  kill "$relay" 2>/dev/null
+  # labctl fetched everything and said so (`lc_done`): the run's files can go.
+  if [ -f "$D/.done" ]; then rm -rf "$D"; fi
+}
+# lc_interrupt (on its own channel): Ctrl-C of labctl ends the agent's current request (a paced
+# send, a foreground program) at once; the agent, leader of its process group, ignores SIGINT.
+lc_interrupt() { g=$(cat "$D/.agent" 2>/dev/null) && [ -n "$g" ] && kill -s INT -- "-$g" 2>/dev/null; }
+# lc_done: the run is over and its files were fetched
+lc_done() { : >"$D/.done"; }

@@ -1,0 +1,53 @@
+# shellcheck shell=sh
+# The wrapper a program runs under, as its group's leader (started by `lc_start` as
+# `setsid -f sh -c "$lc_wrapper" labctl-proc DIR NAME STEP RUN PROCS BIN PROGRAM ARGS...`).
+# It registers the group, prints the group id on its stdout (which `lc_start` waits for)
+# and runs the program with stdin from its FIFO (opened read-write: no end-of-file between
+# senders), stdout and stderr through stampers: `BIN/labctl-stamp` (deployed with the
+# socket programs; one process per stream, no process per line) writes `<epoch.ns> <line>`
+# to NAME.out / NAME.err and streams each line to the run's FIFO `.stream`, which the
+# run's agent relays to labctl. When the program ends: `@@x NAME STATUS PGID` into the FIFO;
+# when its output has ended too (every line is in): `@@e NAME PGID`. The wrapper and the
+# stampers ignore SIGINT so they record the program's last lines; the program does not.
+d=$1 n=$2 step=$3 run=$4 P=$5 K=$6
+shift 6
+trap '' INT HUP
+g=$$
+read -r b </proc/sys/kernel/random/boot_id
+read -r s </proc/$g/stat
+s=${s##*) }
+# field20 FIELDS...: the leader's start time (field 20 after the command name)
+field20() { shift 19; st=$1; }
+# shellcheck disable=SC2086 # split on purpose: the fields of /proc/PID/stat
+field20 $s
+printf 'name=%s\nstep=%s\nrun=%s\nstarted=%s\nboot=%s\nstart=%s\n' "$n" "$step" "$run" "$(date +%s)" "$b" "$st" >"$P/.$g" &&
+  mv "$P/.$g" "$P/$g"
+echo "$g" >"$d/$n.pgid"
+echo "$g"
+exec >/dev/null
+# The frames go to the run's FIFO (outside the agent, nowhere).
+F=/dev/null
+[ ! -p "$d/.stream" ] || F=$d/.stream
+if [ -x "$K/labctl-stamp" ]; then
+  # stamp FILE STREAM
+  stamp() { "$K/labctl-stamp" "$d/$n.$1" "$F" "$n" "$2"; }
+else
+  # Without the deployed stamper (a lab without a `deploy` step): a shell loop, one `date`
+  # per line; lines longer than 4 KB may interleave in the stream (the files stay whole).
+  stamp() {
+    while IFS= read -r l; do
+      t=$(date +%s.%N)
+      printf '%s %s\n' "$t" "$l" >>"$d/$n.$1"
+      printf '@@l %s %s %s %s\n' "$n" "$2" "$t" "$l" 1<>"$F"
+    done
+  }
+fi
+{ { (
+  trap - INT HUP
+  "$@" <>"$d/$n.in"
+  rc=$?
+  echo "$rc" >"$d/$n.rc"
+  printf '@@x %s %s %s\n' "$n" "$rc" "$g" 1<>"$F"
+) 2>&1 1>&3 3>&- | stamp err 2; } 3>&1 | stamp out 1; }
+printf '@@e %s %s\n' "$n" "$g" 1<>"$F"
+rm -f "$P/$g"

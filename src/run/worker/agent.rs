@@ -1,0 +1,398 @@
+//! The worker's side of the run's agent (see [`remote::agent_cmd`]): one
+//! long-lived channel whose stdout carries the replies to requests and
+//! whose stderr carries the frames of the programs' output, pushed by the
+//! host as it happens. Every read of the channel, whether the worker waits
+//! for a reply, for an expectation or idles, takes both: frames are turned
+//! into lines of the programs here (and `Output` events) the moment they
+//! arrive, so expectations never ask the host for anything.
+
+use std::time::{Duration, Instant};
+
+use super::{Worker, SHORT};
+use crate::error::Error;
+use crate::lab::plan::secs;
+use crate::remote::{self, Frame, ProgState};
+use crate::run::event::Event;
+use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel};
+
+/// The run's agent on the host.
+pub(super) struct Agent<'s> {
+    pub(super) ch: StreamChannel<'s>,
+    /// Reply bytes (stdout) not yet consumed.
+    buf: Vec<u8>,
+    /// Frame bytes (stderr) not yet a whole frame.
+    frames: Vec<u8>,
+    /// A request timed out: replies can no longer be matched to requests.
+    broken: bool,
+}
+
+/// One stream (stdout or stderr) of a program, as far as it came.
+#[derive(Default)]
+pub(super) struct Lines {
+    /// Host time of each line, and the line.
+    pub(super) lines: Vec<(f64, String)>,
+    /// Expectations look from here on: every line before it was matched.
+    pub(super) cursor: usize,
+    /// Lines after the cursor that an expectation matched already (each
+    /// line satisfies one expectation; lines printed at once by programs fed
+    /// from two hosts may come in either order).
+    pub(super) matched: std::collections::BTreeSet<usize>,
+    /// One past the last line matched: what `absent` watches and failures quote.
+    pub(super) after: usize,
+    /// A long line whose pieces are still coming: its stamp and bytes.
+    partial: Option<(f64, Vec<u8>)>,
+}
+
+/// A program started in this run on this host.
+pub(super) struct Prog {
+    pub(super) step: String,
+    pub(super) capture: bool,
+    pub(super) out: Lines,
+    pub(super) err: Lines,
+    pub(super) state: ProgState,
+    /// Its output ended (`@@e`): every line of it is in.
+    pub(super) drained: bool,
+    /// When it was seen to end, for [`super::SETTLE`].
+    pub(super) ended_at: Option<Instant>,
+    /// The pcap was fetched.
+    pub(super) fetched: bool,
+    /// Its process group, once started; and the group of the program of
+    /// the same name before it, whose late exit frames are not this one's.
+    pub(super) pgid: Option<u32>,
+    pub(super) previous: Option<u32>,
+}
+
+impl Lines {
+    /// Line `i` satisfied an expectation: later ones look at the others.
+    pub(super) fn consume(&mut self, i: usize) {
+        self.matched.insert(i);
+        self.after = self.after.max(i + 1);
+        while self.matched.remove(&self.cursor) {
+            self.cursor += 1;
+        }
+    }
+}
+
+impl Prog {
+    pub(super) fn new(step: &str, capture: bool) -> Prog {
+        Prog {
+            step: step.to_string(),
+            capture,
+            out: Lines::default(),
+            err: Lines::default(),
+            state: ProgState::Alive,
+            drained: false,
+            ended_at: None,
+            fetched: false,
+            pgid: None,
+            previous: None,
+        }
+    }
+
+    /// An exit frame of group `pgid` is about this program.
+    fn is_mine(&self, pgid: Option<u32>) -> bool {
+        match pgid {
+            None => true,
+            Some(g) => Some(g) != self.previous && self.pgid.is_none_or(|p| p == g),
+        }
+    }
+}
+
+impl<'s> Worker<'s> {
+    pub(super) fn exec(&self, cmd: &str, timeout: Duration) -> Result<Output, SshError> {
+        self.sess.exec(cmd, None, timeout)
+    }
+
+    pub(super) fn ssh_error(&self, kind: SshErrorKind, message: String) -> SshError {
+        SshError {
+            host: self.host.label(),
+            endpoint: self.host.endpoint(),
+            kind,
+            message,
+        }
+    }
+
+    /// Runs an `lc_*` call through the agent.
+    pub(super) fn exec_call(&mut self, call: &str, timeout: Duration) -> Result<Output, SshError> {
+        self.agent_exec(call, timeout, false)
+    }
+
+    /// Like [`Self::exec_call`], for the long calls (paced sends, foreground
+    /// programs): Ctrl-C of labctl ends them on the host at once.
+    pub(super) fn exec_call_interruptible(
+        &mut self,
+        call: &str,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        self.agent_exec(call, timeout, true)
+    }
+
+    fn agent_exec(
+        &mut self,
+        call: &str,
+        timeout: Duration,
+        interruptible: bool,
+    ) -> Result<Output, SshError> {
+        let Some(mut agent) = self.agent.take() else {
+            return Err(self.ssh_error(
+                SshErrorKind::Session,
+                "the run's agent is not running".into(),
+            ));
+        };
+        let r = self.agent_call(&mut agent, call, timeout, interruptible);
+        self.agent = Some(agent);
+        r
+    }
+
+    fn agent_call(
+        &mut self,
+        a: &mut Agent<'s>,
+        call: &str,
+        timeout: Duration,
+        interruptible: bool,
+    ) -> Result<Output, SshError> {
+        if a.broken {
+            return Err(self.ssh_error(
+                SshErrorKind::Session,
+                "the run's agent stopped answering".into(),
+            ));
+        }
+        let deadline = Instant::now() + timeout;
+        a.ch.write(&remote::agent_request(call))?;
+        let mut interrupted = false;
+        loop {
+            if interruptible && !interrupted && self.stopping() {
+                // The request ends on the host; its reply follows as usual.
+                interrupted = true;
+                let stop = remote::script(self.host, &self.sh.run_id, "lc_interrupt");
+                let _ = self.exec(&stop, SHORT);
+            }
+            if let Some((stdout, stderr, rc, used)) = remote::parse_agent_reply(&a.buf) {
+                a.buf.drain(..used);
+                return Ok(Output {
+                    status: Some(rc),
+                    signal: None,
+                    stdout,
+                    stderr,
+                });
+            }
+            if !self.read_agent(a)? {
+                let now = Instant::now();
+                if now >= deadline {
+                    a.broken = true;
+                    return Err(self.ssh_error(
+                        SshErrorKind::Timeout,
+                        format!(
+                            "`{}` did not finish within {}",
+                            first_line(call),
+                            secs(timeout)
+                        ),
+                    ));
+                }
+                a.ch.wait((deadline - now).min(Duration::from_millis(100)));
+            }
+        }
+    }
+
+    /// Reads what the channel has: replies into the agent's buffer, frames
+    /// into the programs. False when nothing came.
+    fn read_agent(&mut self, a: &mut Agent<'s>) -> Result<bool, SshError> {
+        let r = a.ch.read_available()?;
+        if r.stdout.is_empty() && r.stderr.is_empty() {
+            if r.eof {
+                a.broken = true;
+                return Err(self.ssh_error(SshErrorKind::Session, "the run's agent ended".into()));
+            }
+            return Ok(false);
+        }
+        a.buf.extend_from_slice(&r.stdout);
+        a.frames.extend_from_slice(&r.stderr);
+        for f in remote::take_frames(&mut a.frames) {
+            self.frame(f);
+        }
+        Ok(true)
+    }
+
+    /// Takes what the stream brought; when nothing is there, waits up to
+    /// `wait` for it (on the socket: no polling of the host).
+    pub(super) fn pump(&mut self, wait: Duration) -> Result<(), SshError> {
+        let Some(mut a) = self.agent.take() else {
+            return Ok(());
+        };
+        let r = (|| {
+            if a.broken {
+                return Ok(());
+            }
+            if !self.read_agent(&mut a)? && !wait.is_zero() {
+                a.ch.wait(wait);
+                self.read_agent(&mut a)?;
+            }
+            Ok(())
+        })();
+        self.agent = Some(a);
+        r
+    }
+
+    /// [`Self::pump`] for an idle worker: the wait also ends when `wake` is readable.
+    pub(super) fn pump_or(
+        &mut self,
+        wake: std::os::fd::RawFd,
+        wait: Duration,
+    ) -> Result<(), SshError> {
+        let Some(mut a) = self.agent.take() else {
+            std::thread::sleep(wait.min(Duration::from_millis(50)));
+            return Ok(());
+        };
+        let r = (|| {
+            if a.broken {
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
+                return Ok(());
+            }
+            if !self.read_agent(&mut a)? {
+                a.ch.wait_or(wake, wait);
+                self.read_agent(&mut a)?;
+            }
+            Ok(())
+        })();
+        self.agent = Some(a);
+        r
+    }
+
+    /// Waits until each of `names` has ended and its output is in (at most
+    /// `max`; a program whose output stays open after it ended counts after
+    /// [`super::SETTLE`]).
+    pub(super) fn wait_drained(&mut self, names: &[String], max: Duration) {
+        let deadline = Instant::now() + max;
+        loop {
+            let now = Instant::now();
+            let pending = names.iter().any(|n| {
+                self.progs.get(n).is_some_and(|p| {
+                    !p.drained
+                        && p.ended_at
+                            .is_none_or(|t| now.duration_since(t) < super::SETTLE)
+                })
+            });
+            let listening = self.agent.as_ref().is_some_and(|a| !a.broken);
+            if !pending || !listening || now >= deadline {
+                return;
+            }
+            if self
+                .pump(Duration::from_millis(20).min(deadline - now))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    fn frame(&mut self, f: Frame) {
+        match f {
+            Frame::Line {
+                name,
+                stderr,
+                ts,
+                text,
+                more,
+                cut,
+            } => {
+                let Some(p) = self.progs.get_mut(&name) else {
+                    return;
+                };
+                let lines = if stderr { &mut p.err } else { &mut p.out };
+                let (ts, mut bytes) = match lines.partial.take() {
+                    Some((t0, mut b)) => {
+                        b.extend_from_slice(&text);
+                        (t0, b)
+                    }
+                    None => (ts, text),
+                };
+                if more {
+                    lines.partial = Some((ts, bytes));
+                    return;
+                }
+                if cut {
+                    bytes.extend_from_slice(
+                        " [labctl: the rest of this line is in the host's file]".as_bytes(),
+                    );
+                }
+                let line = String::from_utf8_lossy(&bytes).into_owned();
+                lines.lines.push((ts, line.clone()));
+                self.emit(Event::Output {
+                    host: self.name(),
+                    program: name,
+                    stream: if stderr { "stderr" } else { "stdout" },
+                    ts,
+                    line,
+                });
+            }
+            Frame::Exit { name, status, pgid } => {
+                if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
+                    p.state = ProgState::Exited(status);
+                    p.ended_at.get_or_insert_with(Instant::now);
+                }
+            }
+            Frame::End { name, pgid } => {
+                if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
+                    if p.state == ProgState::Alive {
+                        p.state = ProgState::Gone;
+                    }
+                    p.ended_at.get_or_insert_with(Instant::now);
+                    p.drained = true;
+                }
+            }
+        }
+    }
+
+    /// Stops what an earlier labctl left, prepares the run directory, starts the agent.
+    pub(super) fn setup(&mut self) -> Result<(), Error> {
+        // The agent creates the run directory; then what an earlier labctl left goes first.
+        self.agent = Some(Agent {
+            ch: self
+                .sess
+                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id))?,
+            buf: Vec::new(),
+            frames: Vec::new(),
+            broken: false,
+        });
+        let out = self.exec_call("lc_stop_all", SHORT)?;
+        let left = remote::parse_stop_output(&out.stdout_str());
+        if !left.is_empty() {
+            self.emit(Event::Cleaned {
+                host: self.name(),
+                programs: left
+                    .iter()
+                    .map(|s| format!("`{}` (step {}, run {})", s.name, s.step, s.run))
+                    .collect(),
+            });
+        }
+        if let Some(s) = left.iter().find(|s| s.alive) {
+            return Err(Error::Host(format!(
+                "host `{}`: program `{}` left by run `{}` survived SIGKILL (group {})",
+                self.host.label(),
+                s.name,
+                s.run,
+                s.pgid
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_matched_out_of_order_are_each_used_once() {
+        let mut l = Lines::default();
+        for t in ["c", "b", "x"] {
+            l.lines.push((1.0, t.to_string()));
+        }
+        // "b" matched first: "c", before it, stays available to the next expectation.
+        l.consume(1);
+        assert_eq!((l.cursor, l.after), (0, 2));
+        l.consume(0);
+        assert_eq!((l.cursor, l.after), (2, 2));
+        assert!(l.matched.is_empty());
+    }
+}

@@ -1,0 +1,71 @@
+//! The end of the run on one host — normal, failed or interrupted: stop
+//! every program of the run (through the agent, or a plain channel without
+//! it), wait for their last lines, fetch the captures not yet fetched, and
+//! let the agent remove the run's files on the host.
+
+use std::time::Duration;
+
+use super::{Worker, SHORT};
+use crate::remote;
+use crate::run::event::Event;
+
+/// How long the end waits for the programs' last lines.
+const LAST_LINES: Duration = Duration::from_secs(2);
+
+impl Worker<'_> {
+    pub(super) fn finish(&mut self) {
+        let stop = remote::stop_run_cmd(self.host, &self.sh.run_id);
+        let out = match self.exec_call("lc_stop_run", SHORT) {
+            Ok(o) => Ok(o),
+            // Without the agent, a plain channel does the same.
+            Err(_) => self.exec(&stop, SHORT),
+        };
+        match out {
+            Ok(out) => {
+                for s in remote::parse_stop_output(&out.stdout_str()) {
+                    self.emit(Event::ProgramStopped {
+                        host: self.name(),
+                        name: s.name.clone(),
+                        step: s.step.clone(),
+                        alive: s.alive,
+                    });
+                    if s.alive {
+                        self.emit(Event::Problem {
+                            host: Some(self.name()),
+                            message: format!(
+                                "program `{}` (group {}) survived SIGKILL",
+                                s.name, s.pgid
+                            ),
+                        });
+                    }
+                }
+            }
+            Err(e) => self.emit(Event::Problem {
+                host: Some(self.name()),
+                message: format!("stopping the run's programs: {e}"),
+            }),
+        }
+        let all: Vec<String> = self.progs.keys().cloned().collect();
+        self.wait_drained(&all, LAST_LINES);
+        let pending: Vec<String> = self
+            .progs
+            .iter()
+            .filter(|(_, p)| p.capture && !p.fetched)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for c in pending {
+            let _ = self.fetch(&c, "end");
+        }
+        // Everything is fetched: the agent removes the run's remote files when it ends.
+        let done = self.exec_call("lc_done", SHORT).is_ok_and(|o| o.success());
+        if let Some(a) = self.agent.take() {
+            let _ = a.ch.close(Duration::from_secs(10));
+        }
+        if !done {
+            let _ = self.exec(
+                &remote::remove_run_dir_cmd(self.host, &self.sh.run_id),
+                SHORT,
+            );
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! One host's worker: owns that host's SSH session (on its own thread, as
+//! libssh2 requires), runs the ops the executor sends, and reports events.
+//! At the start it stops what an earlier labctl left and starts the run's
+//! agent (one long-lived channel: every `lc_*` call goes through it, a few
+//! milliseconds each instead of a new SSH channel's ~100 ms; it relays the
+//! programs' output as it comes; and it is the watchdog that stops the run's
+//! programs if the connection drops). At the end — normal, failed or
+//! interrupted — it stops every program of the run, verifies they are gone,
+//! waits for their last lines and collects the captures.
+//!
+//! The parts: `agent` (the channel: requests, replies and the pushed stream
+//! of output frames), `programs` (start, send, stop, fetch a capture),
+//! `expect` (expectations matched as lines arrive, foreground programs),
+//! `finish` (the end of the run on this host). This file: the job loop, the
+//! dispatch of ops and the events every op reports.
+
+mod agent;
+mod expect;
+mod finish;
+mod programs;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::event::Event;
+use crate::config::hosts::Host;
+use crate::error::Error;
+use crate::lab::plan::{Op, PlanOp};
+use crate::ssh::{first_line, Session, SshError};
+
+use agent::{Agent, Prog};
+
+/// Longest wait of an idle worker (it wakes as soon as the host's channel
+/// has data or a job comes; this bounds the keepalive's pace).
+const IDLE_WAIT: Duration = Duration::from_millis(1000);
+/// How long an ended program's last lines may take to arrive when no
+/// end-of-output frame comes (a child of it holds its output open).
+const SETTLE: Duration = Duration::from_millis(150);
+/// Bound on the lab's short commands (start, send, stop).
+const SHORT: Duration = Duration::from_secs(20);
+
+/// The executor's handle on a worker: its jobs, and a wake-up for the
+/// worker's wait on the host's channel (so an idle worker takes the host's
+/// lines the moment they come, and a job the moment it is sent).
+#[derive(Clone)]
+pub struct JobSender {
+    tx: Sender<Job>,
+    wake: Arc<UnixStream>,
+}
+
+impl JobSender {
+    pub fn send(&self, job: Job) -> Result<(), SendError<Job>> {
+        let r = self.tx.send(job);
+        let _ = (&*self.wake).write(&[1]);
+        r
+    }
+}
+
+/// The worker's end of [`JobSender`].
+pub struct JobReceiver {
+    rx: Receiver<Job>,
+    wake: UnixStream,
+}
+
+/// A worker's job queue.
+pub fn channel() -> (JobSender, JobReceiver) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (a, b) = UnixStream::pair().expect("a socket pair for a worker's wake-up");
+    let _ = a.set_nonblocking(true);
+    let _ = b.set_nonblocking(true);
+    (
+        JobSender {
+            tx,
+            wake: Arc::new(a),
+        },
+        JobReceiver { rx, wake: b },
+    )
+}
+
+/// Work for a host.
+pub enum Job {
+    /// Run these ops in order; stop at the first that fails.
+    Ops {
+        step: String,
+        ops: Vec<PlanOp>,
+        reply: Sender<OpsResult>,
+    },
+    /// Stop everything of the run and collect what is left; then the worker ends.
+    Finish { reply: Sender<()> },
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub enum OpsResult {
+    Ok,
+    /// An action or expectation failed; the message names step, host, program.
+    Failed(String),
+    /// Ctrl-C.
+    Interrupted,
+    /// The host or this machine cannot go on (connection lost, no local build).
+    Fatal(Error),
+}
+
+/// What every worker shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub run_id: String,
+    /// The run directory; `None` never happens in a real run (dry runs have no workers).
+    pub dir: Option<PathBuf>,
+    pub events: Sender<Event>,
+    pub stop: Arc<AtomicBool>,
+}
+
+struct Worker<'s> {
+    host: &'s Host,
+    sess: &'s Session,
+    sh: Shared,
+    progs: BTreeMap<String, Prog>,
+    agent: Option<Agent<'s>>,
+}
+
+/// The worker's thread body: `sess` is this host's connection attempt.
+/// `ready` gets the host's name with `Ok` once the host is prepared, or
+/// with the reason it is not.
+pub fn run(
+    host: &Host,
+    sess: Result<Session, SshError>,
+    sh: Shared,
+    jobs: JobReceiver,
+    ready: Sender<(String, Result<(), Error>)>,
+) {
+    let ready_as = |r: Result<(), Error>| {
+        let _ = ready.send((host.name.clone(), r));
+    };
+    let sess = match sess {
+        Ok(s) => s,
+        Err(e) => {
+            ready_as(Err(e.into()));
+            return;
+        }
+    };
+    let _ = sh.events.send(Event::Connected {
+        host: host.name.clone(),
+        ms: sess.connected_in.as_millis() as u64,
+    });
+    let mut w = Worker {
+        host,
+        sess: &sess,
+        sh,
+        progs: BTreeMap::new(),
+        agent: None,
+    };
+    if let Err(e) = w.setup() {
+        ready_as(Err(e));
+        return;
+    }
+    ready_as(Ok(()));
+    loop {
+        // Wake-ups first, then the queue: a job sent after this look wakes the wait below.
+        while matches!((&jobs.wake).read(&mut [0u8; 64]), Ok(n) if n > 0) {}
+        match jobs.rx.try_recv() {
+            Ok(Job::Ops { step, ops, reply }) => {
+                let r = w.ops(&step, ops);
+                let _ = reply.send(r);
+            }
+            Ok(Job::Finish { reply }) => {
+                w.finish();
+                let _ = reply.send(());
+                return;
+            }
+            Err(TryRecvError::Empty) => {
+                let _ = w.pump_or(jobs.wake.as_raw_fd(), IDLE_WAIT);
+            }
+            Err(TryRecvError::Disconnected) => {
+                w.finish();
+                return;
+            }
+        }
+    }
+}
+
+impl<'s> Worker<'s> {
+    fn emit(&self, e: Event) {
+        let _ = self.sh.events.send(e);
+    }
+
+    fn name(&self) -> String {
+        self.host.name.clone()
+    }
+
+    fn stopping(&self) -> bool {
+        self.sh.stop.load(Ordering::SeqCst)
+    }
+
+    fn ops(&mut self, step: &str, ops: Vec<PlanOp>) -> OpsResult {
+        for op in ops {
+            if self.stopping() {
+                return OpsResult::Interrupted;
+            }
+            self.emit(Event::OpStarted {
+                step: step.to_string(),
+                host: self.name(),
+                what: op.what.clone(),
+            });
+            let r = self.op(step, &op);
+            if !matches!(r, OpsResult::Ok) {
+                return r;
+            }
+        }
+        OpsResult::Ok
+    }
+
+    fn op(&mut self, step: &str, op: &PlanOp) -> OpsResult {
+        let t0 = Instant::now();
+        let what = op.what.as_str();
+        let r = match &op.op {
+            Op::Exec { cmd } => self.exec_action(step, what, cmd, t0),
+            Op::Ping { cmd, .. } => self.ping(step, what, cmd, t0),
+            Op::Deploy => Ok(self.deploy(step, what, t0)),
+            Op::Start { .. } => self.start(step, what, &op.op, t0),
+            Op::Send { .. } => self.send(step, what, &op.op, t0),
+            Op::Expect {
+                name,
+                stream,
+                check,
+            } => self.expect(step, what, name, *stream, check, t0),
+            Op::Run { .. } => self.run_fg(step, what, &op.op, t0),
+            Op::Stop {
+                names, captures, ..
+            } => self.stop(step, what, names, captures, &op.op, t0),
+        };
+        match r {
+            Ok(r) => r,
+            Err(e) => OpsResult::Fatal(e.into()),
+        }
+    }
+
+    fn done(&self, step: &str, what: &str, ok: bool, detail: String, t0: Instant) -> OpsResult {
+        self.emit(Event::ActionDone {
+            step: step.to_string(),
+            host: self.name(),
+            what: what.to_string(),
+            ok,
+            detail: detail.clone(),
+            secs: t0.elapsed().as_secs_f64(),
+        });
+        if ok {
+            OpsResult::Ok
+        } else {
+            OpsResult::Failed(format!(
+                "step `{step}` on host `{}`: {what}: {detail}",
+                self.host.label()
+            ))
+        }
+    }
+
+    fn passed(
+        &self,
+        step: &str,
+        what: &str,
+        program: Option<&str>,
+        seen: String,
+        t0: Instant,
+    ) -> OpsResult {
+        self.emit(Event::ExpectationPassed {
+            step: step.to_string(),
+            host: self.name(),
+            program: program.map(str::to_string),
+            what: what.to_string(),
+            seen,
+            secs: t0.elapsed().as_secs_f64(),
+        });
+        OpsResult::Ok
+    }
+
+    /// `detail` says what was expected and what was seen.
+    fn failed(
+        &self,
+        step: &str,
+        what: &str,
+        program: Option<&str>,
+        detail: String,
+        seen: String,
+        t0: Instant,
+    ) -> OpsResult {
+        let who = match program {
+            Some(p) => format!("program `{p}`"),
+            None => what.to_string(),
+        };
+        let message = format!(
+            "step `{step}` on host `{}`: {who}: {detail}",
+            self.host.label()
+        );
+        self.emit(Event::ExpectationFailed {
+            step: step.to_string(),
+            host: self.name(),
+            program: program.map(str::to_string),
+            what: what.to_string(),
+            seen,
+            message: message.clone(),
+            secs: t0.elapsed().as_secs_f64(),
+        });
+        OpsResult::Failed(message)
+    }
+
+    fn exec_action(
+        &mut self,
+        step: &str,
+        what: &str,
+        cmd: &str,
+        t0: Instant,
+    ) -> Result<OpsResult, SshError> {
+        let out = self.exec_call(cmd, SHORT)?;
+        Ok(if out.success() {
+            self.done(step, what, true, "done".into(), t0)
+        } else {
+            let why = first_line(&out.stderr_str()).to_string();
+            self.done(step, what, false, format!("{}: {why}", out.describe()), t0)
+        })
+    }
+
+    fn ping(
+        &mut self,
+        step: &str,
+        what: &str,
+        cmd: &str,
+        t0: Instant,
+    ) -> Result<OpsResult, SshError> {
+        let out = self.exec_call(cmd, SHORT)?;
+        let summary = out
+            .stdout_str()
+            .lines()
+            .find(|l| l.contains("transmitted"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        Ok(if out.success() {
+            self.passed(step, what, None, summary, t0)
+        } else {
+            let seen = if summary.is_empty() {
+                first_line(&out.stderr_str()).to_string()
+            } else {
+                summary
+            };
+            self.failed(
+                step,
+                what,
+                None,
+                format!("no reply; saw: {seen:?}"),
+                seen.clone(),
+                t0,
+            )
+        })
+    }
+
+    fn deploy(&self, step: &str, what: &str, t0: Instant) -> OpsResult {
+        match crate::deploy::deploy(self.sess, self.host) {
+            Ok(r) => {
+                let detail = if r.uploaded.is_empty() {
+                    format!("{} programs already up to date", r.unchanged.len())
+                } else {
+                    format!(
+                        "uploaded {} ({}), {} unchanged",
+                        r.uploaded.len(),
+                        r.uploaded.join(", "),
+                        r.unchanged.len()
+                    )
+                };
+                self.done(step, what, true, detail, t0)
+            }
+            Err(e @ Error::Local(_)) => {
+                self.emit(Event::ActionDone {
+                    step: step.to_string(),
+                    host: self.name(),
+                    what: what.to_string(),
+                    ok: false,
+                    detail: e.to_string(),
+                    secs: t0.elapsed().as_secs_f64(),
+                });
+                OpsResult::Fatal(e)
+            }
+            Err(e) => self.done(step, what, false, e.to_string(), t0),
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The worker's programs on its host: start one under its own process
+//! group, send lines to its stdin, stop some (INT, TERM, KILL, verified
+//! gone) and fetch a capture's pcap. Their output arrives on its own (see
+//! `agent`); a stop waits for the stopped programs' last lines.
+
+use std::time::{Duration, Instant};
+
+use super::agent::Prog;
+use super::{OpsResult, Worker, SHORT};
+use crate::lab::plan::Op;
+use crate::remote::{self, ProgState};
+use crate::run::event::Event;
+use crate::ssh::{first_line, SshError, SshErrorKind};
+
+/// How long a stop waits for the stopped programs' last lines.
+const DRAIN: Duration = Duration::from_secs(2);
+
+impl Worker<'_> {
+    pub(super) fn start(
+        &mut self,
+        step: &str,
+        what: &str,
+        op: &Op,
+        t0: Instant,
+    ) -> Result<OpsResult, SshError> {
+        let Op::Start {
+            name,
+            program,
+            capture,
+            call,
+        } = op
+        else {
+            unreachable!("called for a start")
+        };
+        let (name, capture) = (name.as_str(), *capture);
+        if self
+            .progs
+            .get(name)
+            .is_some_and(|p| p.state != ProgState::Alive)
+        {
+            // The last lines of the previous program of this name come first.
+            self.wait_drained(&[name.to_string()], DRAIN);
+        }
+        // In place before the call: its first lines may come before the reply.
+        let mut prog = Prog::new(step, capture);
+        prog.previous = self.progs.get(name).and_then(|p| p.pgid);
+        let previous = self.progs.insert(name.to_string(), prog);
+        let out = self.exec_call(call, SHORT)?;
+        let pgid = out.stdout_str().trim().parse::<u32>().ok();
+        if !out.success() || pgid.is_none() {
+            match previous {
+                Some(p) => self.progs.insert(name.to_string(), p),
+                None => self.progs.remove(name),
+            };
+            let why = first_line(&out.stderr_str()).to_string();
+            return Ok(self.done(
+                step,
+                what,
+                false,
+                format!("cannot start: {} {why}", out.describe()),
+                t0,
+            ));
+        }
+        if let Some(p) = self.progs.get_mut(name) {
+            p.pgid = pgid;
+        }
+        self.emit(Event::ProgramStarted {
+            host: self.name(),
+            name: name.to_string(),
+            program: program.clone(),
+            step: step.to_string(),
+            capture,
+            pgid: pgid.unwrap_or(0),
+        });
+        Ok(self.done(
+            step,
+            what,
+            true,
+            format!("process group {}", pgid.unwrap_or(0)),
+            t0,
+        ))
+    }
+
+    pub(super) fn send(
+        &mut self,
+        step: &str,
+        what: &str,
+        op: &Op,
+        t0: Instant,
+    ) -> Result<OpsResult, SshError> {
+        let Op::Send {
+            name,
+            lines,
+            pace,
+            call,
+        } = op
+        else {
+            unreachable!("called for a send")
+        };
+        let out = self.exec_call_interruptible(call, SHORT + *pace * lines.len() as u32)?;
+        // The host time at which each line went out.
+        let times: Vec<f64> = out
+            .stdout_str()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        for (ts, line) in times.iter().zip(lines) {
+            self.emit(Event::Sent {
+                host: self.name(),
+                program: name.to_string(),
+                ts: *ts,
+                line: line.clone(),
+            });
+        }
+        if self.stopping() {
+            return Ok(OpsResult::Interrupted);
+        }
+        if out.success() {
+            return Ok(self.done(
+                step,
+                what,
+                true,
+                format!("{} line(s) sent", times.len()),
+                t0,
+            ));
+        }
+        if out.status == Some(3) {
+            // Not running: how it ended is on its way (or in already).
+            self.wait_drained(&[name.to_string()], super::SETTLE);
+            let (state, _) = self.ended(name);
+            return Ok(self.done(
+                step,
+                what,
+                false,
+                format!("program `{name}` is not running: {state}"),
+                t0,
+            ));
+        }
+        let why = first_line(&out.stderr_str()).to_string();
+        Ok(self.done(step, what, false, format!("{}: {why}", out.describe()), t0))
+    }
+
+    pub(super) fn stop(
+        &mut self,
+        step: &str,
+        what: &str,
+        names: &[String],
+        captures: &[String],
+        op: &Op,
+        t0: Instant,
+    ) -> Result<OpsResult, SshError> {
+        let Some(call) = op.shown() else {
+            unreachable!("a stop has a command")
+        };
+        let out = self.exec_call(call, SHORT)?;
+        let stopped = remote::parse_stop_output(&out.stdout_str());
+        self.wait_drained(names, DRAIN);
+        for c in captures {
+            self.fetch(c, step)?;
+        }
+        if let Some(s) = stopped.iter().find(|s| s.alive) {
+            return Ok(self.done(
+                step,
+                what,
+                false,
+                format!("`{}` is still running after SIGKILL", s.name),
+                t0,
+            ));
+        }
+        let gone: Vec<&str> = stopped.iter().map(|s| s.name.as_str()).collect();
+        let detail = if gone.len() == names.len() {
+            "stopped".to_string()
+        } else {
+            format!("stopped {}; the others had already ended", gone.len())
+        };
+        Ok(self.done(step, what, true, detail, t0))
+    }
+
+    /// Downloads a capture's pcap into the run directory.
+    pub(super) fn fetch(&mut self, name: &str, step: &str) -> Result<(), SshError> {
+        let Some(dir) = self.sh.dir.clone() else {
+            return Ok(());
+        };
+        let Some(p) = self.progs.get_mut(name) else {
+            return Ok(());
+        };
+        if p.fetched {
+            return Ok(());
+        }
+        p.fetched = true;
+        let started_by = p.step.clone();
+        let remote = format!(
+            "{}/{name}.pcap",
+            remote::run_dir(self.host, &self.sh.run_id)
+        );
+        let file = format!("{}-{name}.pcap", self.host.name);
+        let got = self
+            .exec_call(
+                &format!("cat -- {}", crate::util::shell_quote(&remote)),
+                SHORT,
+            )
+            .and_then(|out| {
+                if out.success() {
+                    Ok(out.stdout)
+                } else {
+                    Err(self.ssh_error(
+                        SshErrorKind::Session,
+                        format!("cannot read `{remote}`: {}", first_line(&out.stderr_str())),
+                    ))
+                }
+            });
+        match got {
+            Ok(bytes) => match crate::util::write_private(&dir.join(&file), &bytes) {
+                Ok(()) => self.emit(Event::CaptureSaved {
+                    host: self.name(),
+                    name: name.to_string(),
+                    file,
+                    bytes: bytes.len() as u64,
+                    started_by,
+                    stopped_by: step.to_string(),
+                }),
+                Err(e) => self.emit(Event::Problem {
+                    host: Some(self.name()),
+                    message: format!(
+                        "cannot write `{}`: {}",
+                        dir.join(&file).display(),
+                        crate::util::io_reason(&e)
+                    ),
+                }),
+            },
+            Err(e) => self.emit(Event::Problem {
+                host: Some(self.name()),
+                message: format!("capture `{name}`: {e}"),
+            }),
+        }
+        Ok(())
+    }
+
+    /// How a program ended (or that it runs), and its last stderr line if any.
+    pub(super) fn ended(&self, name: &str) -> (String, Option<String>) {
+        let Some(p) = self.progs.get(name) else {
+            return ("it was never started on this host".into(), None);
+        };
+        let state = match p.state {
+            ProgState::Alive => "it is still running".to_string(),
+            ProgState::Exited(c) => format!("it exited with status {c}"),
+            ProgState::Gone => "it was stopped or killed by a signal".to_string(),
+        };
+        (state, p.err.lines.last().map(|(_, l)| l.clone()))
+    }
+}
