@@ -19,21 +19,26 @@
 //!   programs on a host, started, registered and stopped by process group.
 //! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
 //!   commands that make it so.
+//! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
+//!   man page; [`init`]: writes a hosts file for a room.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 
 pub mod capture;
 pub mod check;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod hostops;
+pub mod init;
 pub mod lab;
 pub mod remote;
 pub mod report;
 pub mod run;
 pub mod ssh;
+pub mod style;
 pub mod testbed;
 pub mod util;
 
@@ -46,6 +51,7 @@ use error::{exit, Error};
 /// Errors are printed here, once.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
     match dispatch(cli) {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -66,7 +72,11 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Check(args) => check::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),
         Command::Plan(args) => lab::plan_command(&g, &args),
-        Command::List => lab::list_command(&g),
+        Command::List { ids: true } => complete::list_ids(&g),
+        Command::List { ids: false } => lab::list_command(&g),
+        Command::Init(args) => init::command(&args),
+        Command::Completions { shell } => complete::completions(shell),
+        Command::Man => complete::man(),
         Command::Run(args) => run::command(&g, &args),
         Command::Report(args) => report::command(&args),
     }
