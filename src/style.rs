@@ -117,6 +117,15 @@ pub fn bold(s: &str) -> String {
     paint("1", s)
 }
 
+/// Colours every ✔ green and ✘ red in already laid-out text (tables are
+/// padded first, so escapes never upset their columns).
+pub fn marks(s: &str) -> String {
+    if !color() {
+        return s.to_string();
+    }
+    s.replace('✔', &ok("✔")).replace('✘', &bad("✘"))
+}
+
 /// `s` right-aligned in `w` columns, then coloured (escapes must not count
 /// toward the width).
 pub fn pad(s: &str, w: usize, paint: fn(&str) -> String) -> String {
@@ -133,20 +142,27 @@ pub fn trace_command(host: &str, cmd: &str) {
     }
 }
 
-/// The terminal's width in columns for lines that should fit it: `COLUMNS`,
-/// else the terminal on stdout or stderr, else 100.
-pub fn width() -> usize {
+/// The terminal's width in columns, for lines that should fit it: `COLUMNS`,
+/// else the terminal on stdout or stderr; `None` off a terminal (a log file
+/// keeps whole lines).
+pub fn width() -> Option<usize> {
     if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
-        return n;
+        return Some(n);
     }
     for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
         // SAFETY: TIOCGWINSZ writes a `winsize` into the struct we own.
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
         if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
-            return ws.ws_col as usize;
+            return Some(ws.ws_col as usize);
         }
     }
-    100
+    None
+}
+
+/// How many characters of a detail fit after a line's `lead` columns:
+/// the terminal's remaining width (at least 20), or `default` off a terminal.
+pub fn fit(lead: usize, default: usize) -> usize {
+    width().map_or(default, |w| w.saturating_sub(lead).max(20))
 }
 
 #[cfg(test)]
