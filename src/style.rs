@@ -134,11 +134,21 @@ pub fn pad(s: &str, w: usize, paint: fn(&str) -> String) -> String {
 }
 
 /// Under `-v`: prints a command about to be sent to `host` on stderr, as
-/// `plan` shows commands (`host $ cmd`). The SSH layer calls this for every
-/// command it starts, so whatever sends host commands is traced.
+/// `plan` shows commands (`host  $ cmd`). Called where commands leave for a
+/// host: the SSH layer (every channel it opens) and the run's agent (every
+/// request). A multi-line script shows its first line only.
 pub fn trace_command(host: &str, cmd: &str) {
     if verbose() {
-        eprintln!("{:>9}  {host}  $ {cmd}", "»");
+        let mut lines = cmd.lines();
+        let line = lines.next().unwrap_or("");
+        let keep = fit(host.chars().count() + 16, 160);
+        let first: String = line.chars().take(keep).collect();
+        let cut = first.len() < line.len() || lines.next().is_some();
+        eprintln!(
+            "{:>9}  {host}  $ {first}{}",
+            "»",
+            if cut { " …" } else { "" }
+        );
     }
 }
 
