@@ -35,7 +35,7 @@ pub struct GlobalArgs {
     /// Trust a host key seen for the first time and record it in labctl's known_hosts.
     #[arg(long, global = true)]
     pub accept_new: bool,
-    /// Say less: failures, warnings and the summary only.
+    /// Say less (`run`: failures, warnings and the summary only).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Say more: also every command sent to a host (on stderr, as `plan` shows it).

@@ -159,7 +159,8 @@ pub fn list_ids(g: &GlobalArgs) -> Result<(), Error> {
         bench: None,
         all: true,
     };
-    let inputs = Inputs::load(g, &all).map_err(|_| Error::Failed(String::new()))?;
+    let inputs = Inputs::load(g, &all)
+        .map_err(|_| Error::Failed("cannot read the step ids of the lab".into()))?;
     let lab = &inputs.lab;
     let ids: String = lab
         .run_order()
