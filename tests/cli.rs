@@ -1,6 +1,6 @@
 //! The command line as an instructor meets it: shell completions (bash, zsh,
 //! fish) that parse and name every subcommand and complete step ids from the
-//! lab file; a man page that renders with `man -l`; `--color`/`NO_COLOR`;
+//! lab file (zsh through a pseudo-terminal, tests/cli_support/complete.zsh); a man page that renders with `man -l`; `--color`/`NO_COLOR`;
 //! `-q` and `-v` on the virtual bench; `init` files that `check`'s
 //! validation accepts as they are.
 
@@ -109,6 +109,34 @@ fn step_ids_complete_from_the_lab_file_in_bash_and_fish() {
         got.lines().any(|l| l.starts_with("I.1")),
         "fish offered {got:?}"
     );
+}
+
+#[test]
+fn step_ids_complete_from_the_lab_file_in_zsh() {
+    let scratch = Scratch::new("complete-zsh");
+    let hosts = scratch.write("hosts.toml", &out(&["init"]).stdout);
+    let dir = scratch.path("zfunc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("_labctl"), &out(&["completions", "zsh"]).stdout).unwrap();
+    let line = format!(
+        "labctl run --hosts {} --lab {} --step II.",
+        hosts.display(),
+        seed_lab().display()
+    );
+    let o = Command::new("zsh")
+        .arg("-f")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli_support/complete.zsh"))
+        .arg(&dir)
+        .arg(&line)
+        .arg("II.4")
+        .env("PATH", path_with_labctl())
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&o.stdout);
+    for id in ["II.1", "II.4"] {
+        assert!(got.contains(id), "zsh did not offer `{id}`: {got:?}");
+    }
+    assert!(!got.contains("I.10"), "zsh offered Part I's steps: {got:?}");
 }
 
 #[test]
