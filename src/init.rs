@@ -172,3 +172,43 @@ pub fn render(args: &InitArgs) -> Result<String, Error> {
     }
     Ok(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(benches: u16, subnet: &str) -> InitArgs {
+        InitArgs {
+            benches,
+            ssh: "bench{n}-{host}:22{n}".into(),
+            user: "pi".into(),
+            subnet: subnet.into(),
+            name: "bench{n}".into(),
+            file: None,
+            force: false,
+        }
+    }
+
+    #[test]
+    fn a_room_gets_three_hosts_a_bench_on_the_subnet_and_validates() {
+        let text = render(&args(3, "192.168.7.9/28")).unwrap();
+        let room = hosts::parse(
+            &Source::from_text("t.toml", text.clone()),
+            &SshConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(room.benches.len(), 3);
+        assert!(text.contains("ssh = \"bench3-c:223\""), "{text}");
+        assert!(text.contains("addr = \"192.168.7.3/28\""), "{text}");
+    }
+
+    #[test]
+    fn subnets_without_room_for_three_hosts_are_refused() {
+        assert!(parse_subnet("10.0.3.0/30").is_err());
+        assert!(parse_subnet("10.0.3.0").is_err());
+        assert_eq!(
+            parse_subnet("10.0.3.77/24").unwrap(),
+            ("10.0.3.0".parse().unwrap(), 24)
+        );
+    }
+}
