@@ -93,6 +93,17 @@ fn step_ids_complete_from_the_lab_file_in_bash_and_fish() {
         "bash offered {got:?}"
     );
 
+    // Without a usable hosts file (a room file not named on the line), the
+    // ids still come from the lab.
+    let ids = Labctl::new()
+        .hosts(scratch.path("missing.toml"))
+        .arg("--lab")
+        .arg(&lab)
+        .args(["list", "--ids"])
+        .run();
+    ids.assert_success();
+    assert_eq!(ids.stdout.lines().next(), Some("I.1"), "{ids}");
+
     let fish = scratch.write("labctl.fish", &out(&["completions", "fish"]).stdout);
     let script = format!(
         "source {}; complete -C '{} --step '",
