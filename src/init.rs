@@ -21,9 +21,10 @@ pub struct InitArgs {
     /// How many benches the room has (1: a single bench, no `[benches]` tables).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=999))]
     pub benches: u16,
-    /// How SSH reaches each host: `{n}` is the bench number, `{host}` the host
-    /// in lower case (a, b, c), `{HOST}` in upper case; an address[:port] or a
-    /// ~/.ssh/config alias.
+    /// How SSH reaches each host (an address[:port] or a ~/.ssh/config alias):
+    /// `{host}` is the host in lower case (a, b, c), `{HOST}` in upper case, and
+    /// n in braces (as in the default) the bench number.
+    // (clap turns a literal n in braces into a line break in help text.)
     #[arg(long, value_name = "PATTERN", default_value = "bench{n}-{host}")]
     pub ssh: String,
     /// The SSH user on every host.
@@ -33,7 +34,7 @@ pub struct InitArgs {
     /// get its first three addresses.
     #[arg(long, value_name = "CIDR", default_value = "10.0.3.0/24")]
     pub subnet: String,
-    /// Bench names: `{n}` is the bench number.
+    /// Bench names: n in braces (as in the default) is the bench number.
     #[arg(long, value_name = "PATTERN", default_value = "bench{n}")]
     pub name: String,
     /// Where to write the hosts file (default: stdout).
