@@ -55,6 +55,7 @@ use crate::deploy::{self, LocalBuild};
 use crate::error::Error;
 use crate::hostops::{self, LAB_PORT, PROGRAMS};
 use crate::ssh::{self, ConnectOptions, Session, SshError, SshErrorKind};
+use crate::style;
 use crate::util::shell_quote;
 
 /// The checks, in display order.
@@ -189,7 +190,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             .map_err(|e| Error::Local(format!("cannot write JSON: {e}")))?;
         println!("{text}");
     } else {
-        print!("{}", render_outcome(&outcome, room.is_room));
+        print!("{}", style::marks(&render_outcome(&outcome, room.is_room)));
     }
     exit_for(&report)
 }

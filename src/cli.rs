@@ -39,6 +39,15 @@ pub struct GlobalArgs {
     /// Trust a host key seen for the first time and record it in labctl's known_hosts.
     #[arg(long, global = true)]
     pub accept_new: bool,
+    /// Say less (`run`: failures, warnings and the summary only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: also every command sent to a host (on stderr, as `plan` shows it).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// When to colour the output (`auto`: on a terminal, unless `NO_COLOR` is set).
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: crate::style::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,12 +61,25 @@ pub enum Command {
     /// Show the exact commands each step runs on each host; nothing is executed.
     Plan(PlanArgs),
     /// List the lab's steps.
-    List,
+    List {
+        /// Only the step ids, one a line (used by the shell completions).
+        #[arg(long, hide = true)]
+        ids: bool,
+    },
     /// Stop every program labctl started on the hosts, and nothing else.
     #[command(after_help = EXIT_CODES_HELP)]
     Clean(CleanArgs),
     /// Rebuild report.md, report.html and run.json from a run directory.
     Report(ReportArgs),
+    /// Write a hosts file for a room of benches (documented, ready for `check`).
+    Init(crate::init::InitArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions {
+        /// The shell to complete for.
+        shell: crate::complete::Shell,
+    },
+    /// Print labctl's man page (roff), e.g. `labctl man | man -l -`.
+    Man,
     /// A virtual bench on this machine: network namespaces with their own sshd and eth0.
     Testbed(TestbedArgs),
 }

@@ -27,6 +27,8 @@
 //!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
 //! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
 //!   commands that make it so.
+//! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
+//!   man page; [`init`]: writes a hosts file for a room.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
@@ -35,15 +37,18 @@
 pub mod capture;
 pub mod check;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod hostops;
+pub mod init;
 pub mod lab;
 pub mod remote;
 pub mod report;
 pub mod run;
 pub mod ssh;
+pub mod style;
 pub mod testbed;
 pub mod util;
 
@@ -56,6 +61,7 @@ use error::{exit, Error};
 /// Errors are printed here, once.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
     match dispatch(cli) {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -81,7 +87,11 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             (&args.select).into(),
             (&args.steps).into(),
         ),
-        Command::List => lab::list_command(&g.hosts, &g.lab),
+        Command::List { ids: true } => complete::list_ids(&g),
+        Command::List { ids: false } => lab::list_command(&g.hosts, &g.lab),
+        Command::Init(args) => init::command(&args),
+        Command::Completions { shell } => complete::completions(shell),
+        Command::Man => complete::man(),
         Command::Run(args) => run::command(&g, &args),
         Command::Report(args) => report::command(&args),
     }

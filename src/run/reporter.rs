@@ -1,6 +1,7 @@
 //! Draws a run's events on the terminal, nextest style: a line per step,
 //! ✔/✘ per expectation and action, a summary with the failures repeated at
-//! the end. On a terminal each host also gets a live spinner (indicatif)
+//! the end (`-q`: failures, warnings and the summary only; colours as
+//! [`crate::style`] decides). On a terminal each host also gets a live spinner (indicatif)
 //! showing what it is doing; off a terminal, plain lines only.
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::event::{Event, Outcome};
+use crate::style;
 
 pub struct Terminal {
     /// `[bench2] ` when several benches run at once, else empty.
@@ -58,6 +60,18 @@ impl Terminal {
     }
 
     fn say(&self, line: String) {
+        self.emit(line, false);
+    }
+
+    /// A line `-q` keeps: failures, warnings, the summary.
+    fn shout(&self, line: String) {
+        self.emit(line, true);
+    }
+
+    fn emit(&self, line: String, important: bool) {
+        if style::quiet() && !important {
+            return;
+        }
         let p = &self.prefix;
         match &self.mp {
             Some(mp) => mp.suspend(|| println!("{p}{line}")),
@@ -109,7 +123,11 @@ impl Terminal {
                 ..
             } => {
                 let needed = if *needed { "  (needed)" } else { "" };
-                self.say(format!("{:>9}  {step}  {title}{needed}", "START"));
+                self.say(format!(
+                    "{}  {}  {title}{needed}",
+                    style::pad("START", 9, style::bold),
+                    style::bold(step)
+                ));
             }
             Event::OpStarted { step, host, what } => self.bar(host, format!("{step}  {what}")),
             Event::ActionDone {
@@ -122,13 +140,13 @@ impl Terminal {
             } => {
                 if *ok {
                     self.say(format!(
-                        "{:>9}  {host}  {what}  [{secs:.2}s] {}",
-                        "✔",
-                        short(detail, 80)
+                        "{}  {host}  {what}  [{secs:.2}s] {}",
+                        style::pad("✔", 9, style::ok),
+                        short(detail, style::fit(50, 80))
                     ));
                 } else {
                     let m = format!("step `{step}` on host `{host}`: {what}: {detail}");
-                    self.say(format!("{:>9}  {host}  {m}", "✘"));
+                    self.shout(format!("{}  {host}  {m}", style::pad("✘", 9, style::bad)));
                     self.failures.push(m);
                 }
             }
@@ -141,14 +159,17 @@ impl Terminal {
             } => {
                 self.checks_passed += 1;
                 self.say(format!(
-                    "{:>9}  {host}  {what}  [{secs:.2}s] {:?}",
-                    "✔",
-                    short(seen, 80)
+                    "{}  {host}  {what}  [{secs:.2}s] {:?}",
+                    style::pad("✔", 9, style::ok),
+                    short(seen, style::fit(50, 80))
                 ));
             }
             Event::ExpectationFailed { host, message, .. } => {
                 self.checks_failed += 1;
-                self.say(format!("{:>9}  {host}  {message}", "✘"));
+                self.shout(format!(
+                    "{}  {host}  {message}",
+                    style::pad("✘", 9, style::bad)
+                ));
                 self.failures.push(message.clone());
             }
             Event::Skipped {
@@ -177,12 +198,17 @@ impl Terminal {
                 outcome,
                 secs,
             } => {
-                let word = match outcome {
-                    Outcome::Passed => "PASS",
-                    Outcome::Failed => "FAIL",
-                    Outcome::Interrupted => "INTR",
+                let (word, paint): (_, fn(&str) -> String) = match outcome {
+                    Outcome::Passed => ("PASS", style::ok),
+                    Outcome::Failed => ("FAIL", style::bad),
+                    Outcome::Interrupted => ("INTR", style::warn),
                 };
-                self.say(format!("{word:>9}  {step}  [{secs:.2}s]"));
+                let line = format!("{}  {step}  [{secs:.2}s]", style::pad(word, 9, paint));
+                if *outcome == Outcome::Passed {
+                    self.say(line);
+                } else {
+                    self.shout(line);
+                }
             }
             Event::ProgramStopped {
                 host, name, step, ..
@@ -192,7 +218,10 @@ impl Terminal {
             )),
             Event::Problem { host, message } => {
                 let h = host.as_deref().unwrap_or("-");
-                self.say(format!("{:>9}  {h}  {message}", "WARN"));
+                self.shout(format!(
+                    "{}  {h}  {message}",
+                    style::pad("WARN", 9, style::warn)
+                ));
             }
             Event::RunFinished {
                 outcome,
@@ -218,16 +247,16 @@ impl Terminal {
                 } else {
                     String::new()
                 };
-                self.say("────────────".to_string());
-                self.say(format!(
-                    "{:>9}  [{secs:.2}s] {word}: steps {steps_passed} passed, {steps_failed} failed{not_run}; expectations {checks_passed} ✔, {checks_failed} ✘",
-                    "SUMMARY"
+                self.shout("────────────".to_string());
+                self.shout(format!(
+                    "{}  [{secs:.2}s] {word}: steps {steps_passed} passed, {steps_failed} failed{not_run}; expectations {checks_passed} ✔, {checks_failed} ✘",
+                    style::pad("SUMMARY", 9, style::bold)
                 ));
                 for f in &self.failures {
-                    self.say(format!("{:>9}  {f}", "✘"));
+                    self.shout(format!("{}  {f}", style::pad("✘", 9, style::bad)));
                 }
                 if let Some(d) = dir {
-                    self.say(format!("run directory: {}", d.display()));
+                    self.shout(format!("run directory: {}", d.display()));
                 }
             }
             Event::Output { .. } | Event::Sent { .. } | Event::ProgramStarted { .. } => {}

@@ -274,6 +274,7 @@ impl Session {
     }
 
     fn open_exec(&self, cmd: &str, deadline: Instant) -> Result<ssh2::Channel, SshError> {
+        crate::style::trace_command(&self.label, cmd);
         let mut ch = self.retry(deadline, "cannot open a channel", || {
             self.sess.channel_session()
         })?;

@@ -158,6 +158,7 @@ impl<'s> Worker<'s> {
             ));
         }
         let deadline = Instant::now() + timeout;
+        crate::style::trace_command(&self.host.label(), call);
         a.ch.write(&remote::agent_request(call))?;
         let mut interrupted = false;
         loop {
