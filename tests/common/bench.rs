@@ -386,3 +386,14 @@ pub fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// `(stamp, text)` per line of a run directory's output file.
+pub fn stamped(path: &Path) -> Vec<(f64, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let (ts, rest) = l.split_once(' ').unwrap_or((l, ""));
+            (ts.parse().unwrap(), rest.to_string())
+        })
+        .collect()
+}
