@@ -8,65 +8,52 @@ use crate::util::shell_quote;
 
 use super::*;
 
+/// The script's body: everything that runs, after the header [`script`] writes.
+const CHECK_SH: &str = include_str!("check.sh");
+
 /// The one shell script that gathers every fact about a host (and pings its
-/// peers in the background). It forks as little as it can (builtins read
-/// /sys): 30 hosts share this machine's cores on the virtual bench. Output:
-/// `key=value` lines, raw command output under `@section` lines, `ping=`
-/// lines anywhere (background jobs), and `@end` last.
+/// peers in the background): a header setting `check.sh`'s values
+/// (shell-quoted) and defining its functions from [`hostops`]' commands, then
+/// `check.sh` itself. Output: see `check.sh` and [`super::parse_facts`].
 pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
     let q = shell_quote(&host.interface);
-    let dir = format!("/sys/class/net/{q}");
     let mut s = String::new();
-    s.push_str("LC_ALL=C; export LC_ALL; PATH=\"$PATH:/usr/sbin:/sbin\"\n");
-    // Pings only from a host that has its lab address: without it every ping waits out its timeout.
-    s.push_str(&format!("a=$(ip -o -4 addr show dev {q} 2>/dev/null)\n"));
-    s.push_str(&format!("case \"$a\" in *' {} '*)\n", host.cidr()));
+    s.push_str(&format!("dir=/sys/class/net/{q}\niface={q}\n"));
+    s.push_str(&format!("cidr={}\n", shell_quote(&host.cidr())));
+    s.push_str(&format!("tools={}\n", shell_quote(&TOOLS.join(" "))));
+    s.push_str(&format!(
+        "check_sudo={}\n",
+        if host.sudo { "1" } else { "" }
+    ));
+    s.push_str("pings() {\n");
     for (_, addr) in peers {
         let ping = hostops::ping_cmd(host, *addr, 1, 1);
         s.push_str(&format!(
             "  ( if {ping} >/dev/null 2>&1 || {ping} >/dev/null 2>&1; then echo 'ping={addr} ok'; else echo 'ping={addr} fail'; fi ) &\n"
         ));
     }
-    s.push_str(";;\nesac\n");
-    s.push_str("echo \"arch=$(uname -m)\"\n");
-    s.push_str("for i in /sys/class/net/*; do echo \"iflist=${i##*/}\"; done\n");
+    s.push_str("  :\n}\n");
     s.push_str(&format!(
-        "if [ -e {dir} ]; then echo iface=yes; o=; c=; \
-         read -r o 2>/dev/null <{dir}/operstate; read -r c 2>/dev/null <{dir}/carrier; \
-         echo \"operstate=$o\"; echo \"carrier=$c\"; fi\n"
+        "probe() {{ {}; }}\n",
+        hostops::port_maybe_used_cond(LAB_PORT)
     ));
-    s.push_str("echo @addr; echo \"$a\"\n");
-    s.push_str("echo @top\n");
-    s.push_str(&format!(
-        "for t in {}; do command -v \"$t\" >/dev/null 2>&1 && echo \"tool=$t\"; done\n",
-        TOOLS.join(" ")
-    ));
-    if host.sudo {
-        s.push_str(
-            "if e=$(sudo -n true 2>&1); then echo sudo=ok; else echo @sudofail; echo \"$e\"; fi\n",
-        );
-    }
     let ss = hostops::listeners_cmd(host, LAB_PORT);
-    s.push_str("echo @listen\n");
-    // `ss -p` scans every process's fds: only when a cheaper `ss` shows a listener.
-    let probe = hostops::port_maybe_used_cond(LAB_PORT);
     if host.sudo {
         let plain = format!(
             "ss -ltnupH {}",
             shell_quote(&format!("sport = :{LAB_PORT}"))
         );
         s.push_str(&format!(
-            "if {probe}; then {ss} 2>/dev/null || {plain} 2>/dev/null; fi\n"
+            "listeners() {{ {ss} 2>/dev/null || {plain} 2>/dev/null; }}\n"
         ));
     } else {
-        s.push_str(&format!("if {probe}; then {ss} 2>/dev/null; fi\n"));
+        s.push_str(&format!("listeners() {{ {ss} 2>/dev/null; }}\n"));
     }
-    // Hashes only programs changed since `deploy` wrote its manifest.
     s.push_str(&format!(
-        "echo @sha\n{}\n",
+        "sha() {{\n{}\n}}\n",
         hostops::cached_sha256_cmd(host)
     ));
-    s.push_str("wait\necho @end\n");
+    s.push_str(CHECK_SH);
     s
 }
 
