@@ -17,8 +17,10 @@
 //!   into report.md, report.html and run.json.
 //! - [`ssh`]: one `ssh2` session per host, owned by one thread; [`remote`]:
 //!   programs on a host, started, registered and stopped by process group.
-//! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
-//!   commands that make it so.
+//! - [`check`] (`check/`: model, `script` + `check.sh`, `facts`, `evaluate`,
+//!   `fix`, `progress`, `render`), [`deploy`], [`hostops`]: is a bench ready,
+//!   and the shell commands that make it so. What runs on a host is a `.sh`
+//!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 
