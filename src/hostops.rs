@@ -79,14 +79,17 @@ fn program_names() -> String {
 /// program that exists, then `@sha` and `sha256sum` of them, then
 /// `@manifest` and the manifest. Nothing when the directory is missing.
 pub fn programs_state_cmd(host: &Host) -> String {
-    let names = program_names();
     format!(
-        "cd -- {} 2>/dev/null && {{ stat -c {} -- {names}; echo @sha; sha256sum -- {names}; \
-         echo @manifest; cat -- {MANIFEST}; }} 2>/dev/null; true",
+        "bin={}; m={}; fmt={}; names={}\n{PROGRAMS_STATE_SH}",
         shell_quote(&bin_dir(host)),
-        shell_quote(STAT_FORMAT)
+        shell_quote(MANIFEST),
+        shell_quote(STAT_FORMAT),
+        shell_quote(&program_names())
     )
 }
+
+/// The script behind [`programs_state_cmd`].
+const PROGRAMS_STATE_SH: &str = include_str!("hostops/programs-state.sh");
 
 /// Prints the [`STAT_FORMAT`] line of each program that exists.
 pub fn programs_stat_cmd(host: &Host) -> String {
