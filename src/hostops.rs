@@ -94,14 +94,17 @@ fn program_names() -> String {
 /// program that exists, then `@sha` and `sha256sum` of them, then
 /// `@manifest` and the manifest. Nothing when the directory is missing.
 pub fn programs_state_cmd(host: &Host) -> String {
-    let names = program_names();
     format!(
-        "cd -- {} 2>/dev/null && {{ stat -c {} -- {names}; echo @sha; sha256sum -- {names}; \
-         echo @manifest; cat -- {MANIFEST}; }} 2>/dev/null; true",
+        "bin={}; m={}; fmt={}; names={}\n{PROGRAMS_STATE_SH}",
         shell_quote(&bin_dir(host)),
-        shell_quote(STAT_FORMAT)
+        shell_quote(MANIFEST),
+        shell_quote(STAT_FORMAT),
+        shell_quote(&program_names())
     )
 }
+
+/// The script behind [`programs_state_cmd`].
+const PROGRAMS_STATE_SH: &str = include_str!("hostops/programs-state.sh");
 
 /// Prints the [`STAT_FORMAT`] line of each program that exists.
 pub fn programs_stat_cmd(host: &Host) -> String {
@@ -113,30 +116,21 @@ pub fn programs_stat_cmd(host: &Host) -> String {
     )
 }
 
+/// The script behind [`cached_sha256_cmd`].
+const CACHED_SHA256_SH: &str = include_str!("hostops/cached-sha256.sh");
+
 /// Prints `HASH  NAME` (`sha256sum` style) for each deployed program that
-/// exists (nothing for missing ones), but hashes only programs whose stat line differs from the
-/// manifest's (all of them without a manifest). Shell builtins compare; one
-/// `stat` runs; a manifest line is trusted only with a 64-character hash.
+/// exists (nothing for missing ones), hashing only programs whose stat line
+/// differs from the manifest's: `hostops/cached-sha256.sh` in a subshell
+/// inside the bin directory, after a header of its shell-quoted values.
 pub fn cached_sha256_cmd(host: &Host) -> String {
-    [
-        format!("( cd -- {} 2>/dev/null || exit 0", shell_quote(&bin_dir(host))),
-        format!("m={MANIFEST}; [ -f $m ] || m=/dev/null; t="),
-        "while read -r n s; do [ -n \"$n\" ] || continue; k=".to_string(),
-        "  while read -r h mn ms; do".to_string(),
-        "    if [ ${#h} = 64 ] && [ \"$mn $ms\" = \"$n $s\" ]; then echo \"$h  $n\"; k=1; break; fi"
-            .to_string(),
-        "  done <$m".to_string(),
-        "  [ -n \"$k\" ] || t=\"$t $n\"".to_string(),
-        "done <<LABCTL_EOF".to_string(),
-        format!(
-            "$(stat -c {} -- {} 2>/dev/null)",
-            shell_quote(STAT_FORMAT),
-            program_names()
-        ),
-        "LABCTL_EOF".to_string(),
-        "[ -z \"$t\" ] || sha256sum -- $t 2>/dev/null; true )".to_string(),
-    ]
-    .join("\n")
+    format!(
+        "( cd -- {} 2>/dev/null || exit 0\nm={}; fmt={}; names={}\n{CACHED_SHA256_SH})",
+        shell_quote(&bin_dir(host)),
+        shell_quote(MANIFEST),
+        shell_quote(STAT_FORMAT),
+        shell_quote(&program_names())
+    )
 }
 
 /// A shell condition, true when something may listen on `port` (TCP or

@@ -25,8 +25,10 @@
 //!   programs on a host, started, registered and stopped by process group,
 //!   their output streamed by `labctl-stamp` (workspace member `hostkit/`);
 //!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
-//! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
-//!   commands that make it so.
+//! - [`check`] (`check/`: model, `script` + `check.sh`, `facts`, `evaluate`,
+//!   `fix`, `progress`, `render`), [`deploy`], [`hostops`]: is a bench ready,
+//!   and the shell commands that make it so. What runs on a host is a `.sh`
+//!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs.
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.

@@ -1,0 +1,439 @@
+//! Turning a host's facts into its checks, each with a detail and, when failed, a fix hint.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::hosts::Host;
+use crate::deploy::LocalBuild;
+use crate::hostops::{self, LAB_PORT, PROGRAMS};
+use crate::ssh::{SshError, SshErrorKind};
+
+use super::*;
+
+pub(super) fn host_report(
+    host: &Host,
+    connected: Option<Duration>,
+    checks: Vec<CheckResult>,
+) -> HostReport {
+    HostReport {
+        host: host.name.clone(),
+        label: host.label(),
+        ssh: host.endpoint(),
+        ok: checks.iter().all(|c| c.status == Status::Pass),
+        connect_ms: connected.map(|d| d.as_millis() as u64),
+        checks,
+    }
+}
+
+pub(super) fn pass(check: &'static str, detail: String) -> CheckResult {
+    CheckResult {
+        check,
+        status: Status::Pass,
+        detail,
+        hint: None,
+    }
+}
+
+pub(super) fn fail(check: &'static str, detail: String, hint: impl Into<String>) -> CheckResult {
+    CheckResult {
+        check,
+        status: Status::Fail,
+        detail,
+        hint: Some(hint.into()),
+    }
+}
+
+pub(super) fn skip(check: &'static str, why: &str) -> CheckResult {
+    CheckResult {
+        check,
+        status: Status::Skip,
+        detail: format!("not checked: {why}"),
+        hint: None,
+    }
+}
+
+/// `skip` for every check from index `from` on.
+pub(super) fn skipped_from(from: usize, why: &str) -> Vec<CheckResult> {
+    CHECKS[from..].iter().map(|c| skip(c, why)).collect()
+}
+
+/// The report of a host that could not be reached: the failing check and the rest skipped.
+pub(super) fn unreachable_report(host: &Host, e: &SshError) -> HostReport {
+    let detail = e.message.clone();
+    let (first, hint) = match e.kind {
+        SshErrorKind::HostKeyUnknown => (
+            "host key",
+            "if the fingerprint is the host's, run again with `--accept-new` to record it".to_string(),
+        ),
+        SshErrorKind::HostKeyChanged => (
+            "host key",
+            "if the host was reinstalled, remove the line named above; otherwise do not connect".to_string(),
+        ),
+        SshErrorKind::Auth if e.message.contains("environment variable") => (
+            "ssh",
+            "export that variable before running labctl; secrets never go in hosts.toml".to_string(),
+        ),
+        SshErrorKind::Auth if e.message.contains("wrong passphrase") => (
+            "ssh",
+            "put the key's passphrase in the variable named by `passphrase_env`".to_string(),
+        ),
+        SshErrorKind::Auth => (
+            "ssh",
+            format!(
+                "check `user`, `auth` and `identity` for `{}` in hosts.toml and that the key is in ~{}/.ssh/authorized_keys on the host",
+                host.name, host.target.user
+            ),
+        ),
+        _ => (
+            "ssh",
+            format!(
+                "is the host on and its sshd running? try `ssh -p {} {}@{}`; check `ssh` for `{}` in hosts.toml",
+                host.target.port, host.target.user, host.target.host, host.name
+            ),
+        ),
+    };
+    let mut checks = Vec::new();
+    for c in CHECKS {
+        if c == first {
+            checks.push(fail(c, detail.clone(), hint.clone()));
+        } else if c == "ssh" {
+            // The key check happens after TCP and the handshake: ssh itself worked.
+            checks.push(pass(
+                "ssh",
+                format!("{}@{} answered", host.target.user, host.endpoint()),
+            ));
+        } else {
+            checks.push(skip(c, "the host could not be reached"));
+        }
+    }
+    host_report(host, None, checks)
+}
+
+/// Turns a host's facts into its checks (everything after `ssh` and `host key`).
+pub fn evaluate(
+    host: &Host,
+    f: &Facts,
+    local: Option<Result<Arc<LocalBuild>, String>>,
+    peers: &[(String, Ipv4Addr)],
+) -> Vec<CheckResult> {
+    let dev = &host.interface;
+    let mut c = Vec::new();
+    // arch
+    let arch = f.arch.clone().unwrap_or_default();
+    let triple = hostops::target_triple(&arch);
+    c.push(match triple {
+        Some(t) => pass("arch", format!("{arch} ({t})")),
+        None => fail(
+            "arch",
+            format!("unsupported architecture `{arch}`"),
+            "labctl builds the socket programs for aarch64, armv7, armv6, x86_64, i686 and riscv64",
+        ),
+    });
+    // interface
+    c.push(if f.iface {
+        pass("interface", format!("{dev} present"))
+    } else {
+        let others: Vec<&String> = f.interfaces.iter().filter(|i| *i != "lo").collect();
+        fail(
+            "interface",
+            format!("no interface `{dev}`"),
+            format!(
+                "check `interface` for `{}` in hosts.toml; the host has: {}",
+                host.name,
+                if others.is_empty() {
+                    "no interface but lo".to_string()
+                } else {
+                    others
+                        .iter()
+                        .map(|i| format!("`{i}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        )
+    });
+    // link
+    c.push(if !f.iface {
+        skip("link", &format!("no interface `{dev}`"))
+    } else if f.operstate == "up" && f.carrier == "1" {
+        pass("link", format!("{dev} up, carrier"))
+    } else {
+        let carrier = match f.carrier.as_str() {
+            "1" => "carrier",
+            "0" => "no carrier",
+            _ => "carrier unknown",
+        };
+        fail(
+            "link",
+            format!("{dev} is {} ({carrier})", if f.operstate.is_empty() { "in an unknown state" } else { &f.operstate }),
+            if f.operstate == "down" || f.carrier.is_empty() {
+                format!("`labctl check --fix` brings it up (`{}ip link set {dev} up`); if it stays down, check the cable and the switch", hostops::sudo_prefix(host))
+            } else {
+                "check the cable and the switch port".to_string()
+            },
+        )
+    });
+    // address
+    let cidr = host.cidr();
+    c.push(if !f.iface {
+        skip("address", &format!("no interface `{dev}`"))
+    } else if f.addrs.contains(&cidr) {
+        pass("address", format!("{cidr} on {dev}"))
+    } else {
+        fail(
+            "address",
+            format!(
+                "{cidr} is not on {dev} (it has {})",
+                if f.addrs.is_empty() {
+                    "none".to_string()
+                } else {
+                    f.addrs.join(", ")
+                }
+            ),
+            format!(
+                "`labctl check --fix` assigns it (`{}`)",
+                hostops::configure_cmd(host)
+            ),
+        )
+    });
+    // tools
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !f.tools.iter().any(|x| x == t))
+        .collect();
+    c.push(if missing.is_empty() {
+        pass("tools", TOOLS.join(", "))
+    } else {
+        let pkgs: Vec<&str> = missing
+            .iter()
+            .map(|t| match *t {
+                "ip" | "ss" => "iproute2",
+                "ping" => "iputils-ping",
+                other => other,
+            })
+            .fold(Vec::new(), |mut v, p| {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+                v
+            });
+        fail(
+            "tools",
+            format!("missing: {}", missing.join(", ")),
+            format!(
+                "install them on the host: `sudo apt-get install {}`",
+                pkgs.join(" ")
+            ),
+        )
+    });
+    // sudo
+    c.push(match &f.sudo {
+        None => pass("sudo", "not needed (`sudo = false`)".to_string()),
+        Some(Ok(())) => pass("sudo", "`sudo -n` works".to_string()),
+        Some(Err(e)) => fail(
+            "sudo",
+            format!("`sudo -n true` failed: {e}"),
+            format!(
+                "allow passwordless sudo for `{u}` (a line `{u} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/labctl) or set `sudo = false`",
+                u = host.target.user
+            ),
+        ),
+    });
+    // lab port
+    c.push(if !f.tools.iter().any(|t| t == "ss") {
+        skip("lab port", "`ss` is missing")
+    } else if f.listen.is_empty() {
+        pass("lab port", format!("nothing listens on {LAB_PORT}"))
+    } else {
+        let who: Vec<String> = f.listen.iter().map(|l| describe_listener(l)).collect();
+        let pids: Vec<String> = f
+            .listen
+            .iter()
+            .filter_map(|l| l.split("pid=").nth(1))
+            .filter_map(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+            .map(str::to_string)
+            .collect();
+        fail(
+            "lab port",
+            format!("port {LAB_PORT} is in use: {}", who.join("; ")),
+            if pids.is_empty() {
+                "stop the program holding the port; `labctl check --fix` stops programs labctl started".to_string()
+            } else {
+                format!(
+                    "stop it (`{}kill {}` on {}); `labctl check --fix` stops only programs labctl started",
+                    hostops::sudo_prefix(host),
+                    pids.join(" "),
+                    host.name
+                )
+            },
+        )
+    });
+    // programs
+    c.push(match local {
+        None => skip("programs", "unsupported architecture"),
+        Some(Err(e)) => fail(
+            "programs",
+            format!("no local build to compare with: {e}"),
+            "build the socket programs for this architecture (see the command above), then run `labctl check --fix`",
+        ),
+        Some(Ok(build)) => {
+            let mut missing = Vec::new();
+            let mut differ = Vec::new();
+            for p in &build.programs {
+                match f.sha.get(p.name) {
+                    None => missing.push(p.name),
+                    Some(h) if *h != p.sha256 => differ.push(p.name),
+                    Some(_) => {}
+                }
+            }
+            if missing.is_empty() && differ.is_empty() {
+                pass("programs", format!("{} programs identical to the local build", PROGRAMS.len()))
+            } else {
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("missing: {}", missing.join(", ")));
+                }
+                if !differ.is_empty() {
+                    parts.push(format!("differ from the local build: {}", differ.join(", ")));
+                }
+                fail(
+                    "programs",
+                    format!("in {}: {}", hostops::bin_dir(host), parts.join("; ")),
+                    "`labctl check --fix` deploys them",
+                )
+            }
+        }
+    });
+    // ping
+    c.push(if peers.is_empty() {
+        pass("ping", "no other host on the bench".to_string())
+    } else {
+        let failed: Vec<String> = peers
+            .iter()
+            .filter(|(_, a)| !f.pings.iter().any(|(p, ok)| p == a && *ok))
+            .map(|(n, a)| format!("{n} ({a})"))
+            .collect();
+        if !f.addrs.contains(&host.cidr()) {
+            fail(
+                "ping",
+                format!("not tried: {} has no lab address", host.name),
+                "fix the `address` check first",
+            )
+        } else if failed.is_empty() {
+            pass(
+                "ping",
+                format!(
+                    "reaches {}",
+                    peers
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        } else {
+            fail(
+                "ping",
+                format!("no reply over {dev} from {}", failed.join(", ")),
+                "check both hosts' `address` and `link` checks, then the cables and the switch",
+            )
+        }
+    });
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Host {
+        crate::hostops::sample_host(true)
+    }
+
+    const GOOD: &str = "arch=aarch64\niflist=eth0\niflist=lo\niface=yes\noperstate=up\ncarrier=1\n\
+        @addr\n2: eth0    inet 10.0.3.1/24 brd 10.0.3.255 scope global eth0\\       valid_lft forever\n\
+        ping=10.0.3.2 ok\n@top\ntool=ip\ntool=ss\ntool=ping\ntool=tcpdump\nsudo=ok\n@listen\n@sha\nping=10.0.3.3 ok\n@end\n";
+
+    fn peers() -> Vec<(String, Ipv4Addr)> {
+        vec![
+            ("B".into(), Ipv4Addr::new(10, 0, 3, 2)),
+            ("C".into(), Ipv4Addr::new(10, 0, 3, 3)),
+        ]
+    }
+
+    fn status(c: &[CheckResult], name: &str) -> Status {
+        c.iter().find(|c| c.check == name).unwrap().status
+    }
+
+    #[test]
+    fn a_good_host_passes_everything_but_programs_without_a_build() {
+        let f = parse_facts(GOOD);
+        assert!(f.complete);
+        let c = evaluate(&host(), &f, Some(Err("missing".into())), &peers());
+        for name in [
+            "arch",
+            "interface",
+            "link",
+            "address",
+            "tools",
+            "sudo",
+            "lab port",
+            "ping",
+        ] {
+            assert_eq!(status(&c, name), Status::Pass, "{name}: {c:?}");
+        }
+        assert_eq!(status(&c, "programs"), Status::Fail);
+        assert_eq!(c.len(), CHECKS.len() - 2);
+    }
+
+    #[test]
+    fn failures_are_named_with_hints() {
+        let text = "arch=armv7l\niflist=lo\niflist=wlan0\n@addr\n2: eth0 inet 10.0.3.1/24 scope global\n@top\ntool=ip\ntool=ss\n\
+            @sudofail\nsudo: a password is required\n@listen\n\
+            tcp   LISTEN 0      1      0.0.0.0:50000      0.0.0.0:*    users:((\"socat\",pid=4242,fd=5))\n\
+            ping=10.0.3.2 fail\n@sha\nping=10.0.3.3 ok\n@end\n";
+        let f = parse_facts(text);
+        let c = evaluate(&host(), &f, None, &peers());
+        let get = |n: &str| c.iter().find(|c| c.check == n).unwrap().clone();
+        assert_eq!(get("arch").status, Status::Pass);
+        let i = get("interface");
+        assert_eq!(i.status, Status::Fail);
+        assert!(i.hint.unwrap().contains("`wlan0`"));
+        assert_eq!(get("link").status, Status::Skip);
+        let t = get("tools");
+        assert!(t.detail.contains("ping, tcpdump"), "{}", t.detail);
+        assert!(t.hint.unwrap().contains("iputils-ping tcpdump"));
+        assert!(get("sudo").detail.contains("a password is required"));
+        let l = get("lab port");
+        assert!(l.detail.contains("`socat` (pid 4242)"), "{}", l.detail);
+        assert!(l.hint.unwrap().contains("kill 4242"));
+        let p = get("ping");
+        assert!(
+            p.detail.contains("B (10.0.3.2)") && !p.detail.contains("C ("),
+            "{}",
+            p.detail
+        );
+    }
+
+    #[test]
+    fn link_down_and_missing_address() {
+        let text = "arch=x86_64\niface=yes\noperstate=down\ncarrier=\n@addr\n3: eth0 inet 10.0.9.9/24 scope global eth0\n@end\n";
+        let c = evaluate(&host(), &parse_facts(text), None, &[]);
+        let link = c.iter().find(|c| c.check == "link").unwrap();
+        assert_eq!(link.status, Status::Fail);
+        assert!(link.detail.contains("eth0 is down"), "{}", link.detail);
+        let addr = c.iter().find(|c| c.check == "address").unwrap();
+        assert!(
+            addr.detail.contains("it has 10.0.9.9/24"),
+            "{}",
+            addr.detail
+        );
+        assert!(addr
+            .hint
+            .as_ref()
+            .unwrap()
+            .contains("sudo -n ip addr replace 10.0.3.1/24 dev eth0"));
+    }
+}

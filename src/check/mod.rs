@@ -1,0 +1,357 @@
+//! `labctl check [--bench NAME | --all] [--json] [--fix]`: is a bench (or the
+//! whole room) ready for class?
+//!
+//! Every host is checked in parallel on its own thread and SSH session, in
+//! two round trips after connecting: one combined shell script gathers every
+//! fact (architecture, interface, link, addresses, tools, sudo, listeners on
+//! the lab port, program hashes) while the host pings every other host of its
+//! bench in the background. The facts are parsed into [`CheckResult`]s, then
+//! shown as a table (one bench) or a bench × host matrix (a room), each
+//! failure with a one-line fix hint. `--fix` repairs what it can on every host
+//! (addresses and links via [`hostops::configure_cmd`], programs via
+//! [`deploy`], stale lab programs), waits for all hosts, and checks again.
+//!
+//! Exit codes: 0 when every check passed; 1 when any check failed
+//! ([`Error::Failed`]), including some hosts being unreachable; 3
+//! ([`Error::Host`]) only when no host at all could be reached, so nothing
+//! could be checked; 2 for a bad hosts file or selection; 4 when this machine
+//! lacks something.
+//!
+//! `--json` prints one object on stdout:
+//!
+//! ```json
+//! {
+//!   "ok": false,                       // every check of every host passed
+//!   "hosts_file": "hosts.toml",
+//!   "elapsed_ms": 212,
+//!   "benches": [
+//!     { "name": "bench", "ok": false,
+//!       "hosts": [
+//!         { "host": "A", "label": "A", "ssh": "127.0.0.1:40001", "ok": false,
+//!           "connect_ms": 21,          // null when the host was not reached
+//!           "checks": [
+//!             { "check": "address",    // one of CHECKS, in that order
+//!               "status": "fail",      // "pass" | "fail" | "skip" (not checked)
+//!               "detail": "10.0.3.1/24 is not on eth0 (it has none)",
+//!               "hint": "run `labctl check --fix` ..." }   // null unless failed
+//!           ] } ] } ],
+//!   "fix": null                        // with --fix: { "actions": [...], "before": {ok, benches} }
+//! }
+//! ```
+//! With `--fix`, `benches` is the result after fixing, `fix.before` the first
+//! result and `fix.actions` one `{ "host", "done": [..], "failed": [..] }` per host.
+
+mod evaluate;
+mod facts;
+mod fix;
+mod model;
+mod progress;
+mod render;
+mod script;
+
+pub use evaluate::evaluate;
+pub use facts::{describe_listener, parse_facts, Facts};
+pub use model::*;
+pub use render::{render_bench, render_failures, render_outcome, render_room};
+pub use script::script;
+
+use evaluate::{fail, host_report, pass, skipped_from, unreachable_report};
+use fix::fix_host;
+use progress::Progress;
+
+/// Upper bound for the combined check script on one host. It takes well under
+/// a second on a Pi; the margin is for a virtual room on a busy machine.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::cli::{CheckArgs, GlobalArgs};
+use crate::config::hosts::{self, Bench, Host};
+use crate::deploy::{self};
+use crate::error::Error;
+use crate::hostops::{self};
+use crate::ssh::{self, ConnectOptions, Session, SshError};
+
+/// Runs `labctl check`.
+pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
+    let room = hosts::load(&global.hosts)?;
+    let benches = room.select(&args.select)?;
+    let opts = ConnectOptions {
+        accept_new: global.accept_new,
+        ..ConnectOptions::default()
+    };
+    let start = Instant::now();
+    let (report, fix) = run(&benches, &opts, args.fix);
+    let outcome = CheckOutcome {
+        ok: report.ok,
+        hosts_file: room.path.display().to_string(),
+        elapsed_ms: start.elapsed().as_millis() as u64,
+        benches: report.benches.clone(),
+        fix,
+    };
+    if args.json {
+        let text = serde_json::to_string_pretty(&outcome)
+            .map_err(|e| Error::Local(format!("cannot write JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!(
+            "{}",
+            crate::style::marks(&render_outcome(&outcome, room.is_room))
+        );
+    }
+    exit_for(&report)
+}
+
+/// Exit status of a finished check (see the module doc).
+fn exit_for(report: &Report) -> Result<(), Error> {
+    if report.ok {
+        return Ok(());
+    }
+    let hosts: Vec<&HostReport> = report.hosts().collect();
+    if !hosts.is_empty() && hosts.iter().all(|h| h.connect_ms.is_none()) {
+        return Err(Error::Host(format!(
+            "no host could be reached ({} tried); nothing was checked",
+            hosts.len()
+        )));
+    }
+    let failed = hosts.iter().filter(|h| !h.ok).count();
+    Err(Error::Failed(format!(
+        "{failed} of {} host{} not ready",
+        hosts.len(),
+        if hosts.len() == 1 { " is" } else { "s are" }
+    )))
+}
+
+/// What one host's thread returns.
+struct HostOutcome {
+    before: HostReport,
+    fix: Option<FixActions>,
+    after: Option<HostReport>,
+}
+
+/// Checks every host of `benches` in parallel; with `fix`, repairs, waits for
+/// every host, and checks again. Returns the final report and, with `fix`,
+/// what was done and the first report.
+pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Option<FixReport>) {
+    let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
+    let peers: HashMap<String, Vec<(String, Ipv4Addr)>> = benches
+        .iter()
+        .map(|b| {
+            (
+                b.name.clone(),
+                b.hosts.iter().map(|h| (h.name.clone(), h.addr)).collect(),
+            )
+        })
+        .collect();
+    let progress = Progress::new(&hosts);
+    let barrier = Barrier::new(hosts.len());
+    let index: HashMap<String, usize> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.label(), i))
+        .collect();
+    let outcomes = ssh::for_each_host(&hosts, opts, |host, conn| {
+        let i = index[&host.label()];
+        let peers: Vec<(String, Ipv4Addr)> = peers[&host.bench]
+            .iter()
+            .filter(|(n, _)| *n != host.name)
+            .cloned()
+            .collect();
+        progress.set(i, "connecting");
+        let before = check_host(host, conn.as_ref(), &peers, &progress, i);
+        if !fix {
+            progress.done(i, &summary(&before));
+            return HostOutcome {
+                before,
+                fix: None,
+                after: None,
+            };
+        }
+        let actions = match &conn {
+            Ok(s) => {
+                progress.set(i, "fixing");
+                fix_host(s, host, &before)
+            }
+            Err(_) => FixActions {
+                host: host.label(),
+                ..FixActions::default()
+            },
+        };
+        // Every host is fixed before any is checked again (pings cross hosts).
+        progress.set(i, "waiting for the other hosts");
+        barrier.wait();
+        let after = match &conn {
+            Ok(_) => check_host(host, conn.as_ref(), &peers, &progress, i),
+            Err(_) => before.clone(),
+        };
+        progress.done(i, &summary(&after));
+        HostOutcome {
+            before,
+            fix: Some(actions),
+            after: Some(after),
+        }
+    });
+    progress.finish();
+    let mut outcomes = outcomes.into_iter();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    let mut actions = Vec::new();
+    for b in benches {
+        let mut hb: Vec<HostReport> = Vec::new();
+        let mut ha: Vec<HostReport> = Vec::new();
+        for _ in &b.hosts {
+            let o = outcomes.next().expect("one outcome per host");
+            hb.push(o.before);
+            if let Some(a) = o.after {
+                ha.push(a);
+            }
+            if let Some(f) = o.fix {
+                actions.push(f);
+            }
+        }
+        blame_peers(&mut hb);
+        blame_peers(&mut ha);
+        before.push(bench_report(&b.name, hb));
+        after.push(bench_report(&b.name, ha));
+    }
+    let before = report_of(before);
+    if fix {
+        (report_of(after), Some(FixReport { actions, before }))
+    } else {
+        (before, None)
+    }
+}
+
+/// A failed ping's hint names the peers whose own checks explain it
+/// (`B`'s link is down), so the instructor fixes the cause, not the symptom.
+fn blame_peers(hosts: &mut [HostReport]) {
+    let causes: Vec<(String, Vec<&'static str>)> = hosts
+        .iter()
+        .map(|h| {
+            let failed = ["ssh", "host key", "interface", "link", "address"]
+                .into_iter()
+                .filter(|c| h.failed(c))
+                .collect();
+            (h.host.clone(), failed)
+        })
+        .collect();
+    for h in hosts.iter_mut() {
+        let Some(ping) = h.checks.iter_mut().find(|c| c.check == "ping") else {
+            continue;
+        };
+        if ping.status != Status::Fail || ping.detail.starts_with("not tried") {
+            continue;
+        }
+        let blamed: Vec<String> = causes
+            .iter()
+            .filter(|(name, failed)| {
+                !failed.is_empty()
+                    && (*name == h.host || ping.detail.contains(&format!("{name} (")))
+            })
+            .map(|(name, failed)| {
+                let list: Vec<String> = failed.iter().map(|c| format!("`{c}`")).collect();
+                let own = if *name == h.host { " own" } else { "" };
+                format!("{name} failed its{own} {} check", list.join(" and "))
+            })
+            .collect();
+        if !blamed.is_empty() {
+            ping.hint = Some(format!("{}: fix that first", blamed.join("; ")));
+        }
+    }
+}
+
+fn bench_report(name: &str, hosts: Vec<HostReport>) -> BenchReport {
+    BenchReport {
+        name: name.to_string(),
+        ok: hosts.iter().all(|h| h.ok),
+        hosts,
+    }
+}
+
+fn report_of(benches: Vec<BenchReport>) -> Report {
+    Report {
+        ok: benches.iter().all(|b| b.ok),
+        benches,
+    }
+}
+
+fn summary(r: &HostReport) -> String {
+    match r.failures() {
+        0 => "✔ ready".to_string(),
+        n => format!("✘ {n} failed"),
+    }
+}
+
+/// Checks one host: the session's own facts, then the combined script.
+fn check_host(
+    host: &Host,
+    conn: Result<&Session, &SshError>,
+    peers: &[(String, Ipv4Addr)],
+    progress: &Progress,
+    i: usize,
+) -> HostReport {
+    let session = match conn {
+        Ok(s) => s,
+        Err(e) => return unreachable_report(host, e),
+    };
+    progress.set(i, "checking");
+    let out = session.exec(&script(host, peers), None, SCRIPT_TIMEOUT);
+    let mut checks = vec![
+        pass(
+            "ssh",
+            format!(
+                "{}@{} in {} ms",
+                host.target.user,
+                host.endpoint(),
+                session.connected_in.as_millis()
+            ),
+        ),
+        pass(
+            "host key",
+            format!(
+                "{} {} `{}`",
+                session.host_key.fingerprint,
+                if session.host_key.newly_accepted {
+                    "accepted and recorded in"
+                } else {
+                    "known in"
+                },
+                session.host_key.file.display()
+            ),
+        ),
+    ];
+    match out {
+        Ok(o) => {
+            let facts = parse_facts(&o.stdout_str());
+            if !facts.complete {
+                let why = format!(
+                    "the check script {}: {}",
+                    o.describe(),
+                    ssh::first_line(&o.stderr_str())
+                );
+                checks.extend(skipped_from(2, &why));
+                checks[2] = fail("arch", why, "is the remote shell POSIX (`sh`)?");
+            } else {
+                let local = facts
+                    .arch
+                    .as_deref()
+                    .and_then(hostops::target_triple)
+                    .map(|t| deploy::local_build(t).map_err(|e| e.to_string()));
+                checks.extend(evaluate(host, &facts, local, peers));
+            }
+        }
+        Err(e) => {
+            let why = e.to_string();
+            checks.extend(skipped_from(2, &why));
+            checks[2] = fail(
+                "arch",
+                why,
+                "the host accepted the connection but did not run the check script",
+            );
+        }
+    }
+    host_report(host, Some(session.connected_in), checks)
+}

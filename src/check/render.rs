@@ -1,0 +1,229 @@
+//! Rendering a check's outcome as text: a check × host table for one bench, a bench × host matrix for a room, and every failure with its hint.
+
+use super::*;
+
+// ---------------------------------------------------------------------------
+// Rendering.
+
+pub(super) fn mark(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✔",
+        Status::Fail => "✘",
+        Status::Skip => "·",
+    }
+}
+
+/// Pads `s` to `w` characters (counting chars, so ✔ is one column).
+pub(super) fn pad(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    format!("{s}{}", " ".repeat(w.saturating_sub(n)))
+}
+
+/// `s` without trailing spaces on any line, ending with a newline.
+pub(super) fn trim_lines(s: &str) -> String {
+    s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n") + "\n"
+}
+
+/// One bench as a check × host table.
+pub fn render_bench(b: &BenchReport) -> String {
+    let mut out = String::new();
+    let cw = CHECKS.iter().map(|c| c.len()).max().unwrap_or(8) + 2;
+    let hw = b
+        .hosts
+        .iter()
+        .map(|h| h.host.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(8)
+        + 2;
+    out.push_str(&pad("", cw));
+    for h in &b.hosts {
+        out.push_str(&pad(&h.host, hw));
+    }
+    out.push('\n');
+    for check in CHECKS {
+        out.push_str(&pad(check, cw));
+        for h in &b.hosts {
+            let cell = match h.get(check) {
+                Some(r) if check == "ssh" && r.status == Status::Pass && h.connect_ms.is_some() => {
+                    format!("✔ {} ms", h.connect_ms.unwrap_or(0))
+                }
+                Some(r) => mark(r.status).to_string(),
+                None => "·".to_string(),
+            };
+            out.push_str(&pad(&cell, hw));
+        }
+        out.push('\n');
+    }
+    trim_lines(&out)
+}
+
+/// A room as a bench × host matrix: ✔ or the number of failed checks.
+pub fn render_room(r: &[BenchReport]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for b in r {
+        for h in &b.hosts {
+            if !names.contains(&h.host.as_str()) {
+                names.push(&h.host);
+            }
+        }
+    }
+    let bw = r
+        .iter()
+        .map(|b| b.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5)
+        + 2;
+    let hw = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(3)
+        + 2;
+    let mut out = pad("", bw);
+    for n in &names {
+        out.push_str(&pad(n, hw));
+    }
+    out.push('\n');
+    for b in r {
+        out.push_str(&pad(&b.name, bw));
+        for n in &names {
+            let cell = match b.hosts.iter().find(|h| h.host == *n) {
+                Some(h) if h.ok => "✔".to_string(),
+                Some(h) => h.failures().to_string(),
+                None => "-".to_string(),
+            };
+            out.push_str(&pad(&cell, hw));
+        }
+        out.push('\n');
+    }
+    trim_lines(&out)
+}
+
+/// Every failure with its hint.
+pub fn render_failures(report: &Report) -> String {
+    let mut out = String::new();
+    for h in report.hosts() {
+        for c in &h.checks {
+            if c.status == Status::Fail {
+                out.push_str(&format!("✘ {} {}: {}\n", h.label, c.check, c.detail));
+                if let Some(hint) = &c.hint {
+                    out.push_str(&format!("    fix: {hint}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn render_report(report: &Report, room: bool) -> String {
+    let mut out = String::new();
+    if room && report.benches.len() > 1 {
+        out.push_str(&render_room(&report.benches));
+    } else {
+        for b in &report.benches {
+            if room {
+                out.push_str(&format!("bench `{}`\n", b.name));
+            }
+            out.push_str(&render_bench(b));
+        }
+    }
+    let failures = render_failures(report);
+    if !failures.is_empty() {
+        out.push('\n');
+        out.push_str(&failures);
+    }
+    let hosts: Vec<&HostReport> = report.hosts().collect();
+    let checks: usize = hosts.iter().map(|h| h.checks.len()).sum();
+    let failed: usize = hosts.iter().map(|h| h.failures()).sum();
+    let skipped: usize = hosts
+        .iter()
+        .flat_map(|h| h.checks.iter())
+        .filter(|c| c.status == Status::Skip)
+        .count();
+    out.push('\n');
+    if report.ok {
+        out.push_str(&format!(
+            "ready: all {checks} checks passed on {} host{}\n",
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" }
+        ));
+    } else {
+        out.push_str(&format!(
+            "not ready: {failed} of {checks} checks failed{} on {} of {} hosts\n",
+            if skipped > 0 {
+                format!(", {skipped} not checked")
+            } else {
+                String::new()
+            },
+            hosts.iter().filter(|h| !h.ok).count(),
+            hosts.len()
+        ));
+    }
+    out
+}
+
+/// The whole text output of `labctl check` (without `--json`).
+pub fn render_outcome(o: &CheckOutcome, room: bool) -> String {
+    let final_report = Report {
+        ok: o.ok,
+        benches: o.benches.clone(),
+    };
+    match &o.fix {
+        None => render_report(&final_report, room),
+        Some(fix) => {
+            let mut out = String::from("before --fix:\n");
+            out.push_str(&render_report(&fix.before, room));
+            out.push_str("\nfixing:\n");
+            for a in &fix.actions {
+                if a.done.is_empty() && a.failed.is_empty() {
+                    continue;
+                }
+                for d in &a.done {
+                    out.push_str(&format!("  {}: {d}\n", a.host));
+                }
+                for f in &a.failed {
+                    out.push_str(&format!("  {}: ✘ {f}\n", a.host));
+                }
+            }
+            out.push_str("\nafter --fix:\n");
+            out.push_str(&render_report(&final_report, room));
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_matrix_counts_failures() {
+        let mk = |name: &str, fails: usize| HostReport {
+            host: name.into(),
+            label: name.into(),
+            ssh: "x".into(),
+            ok: fails == 0,
+            connect_ms: Some(1),
+            checks: (0..fails).map(|_| fail("ping", "x".into(), "y")).collect(),
+        };
+        let r = vec![
+            BenchReport {
+                name: "b1".into(),
+                ok: true,
+                hosts: vec![mk("A", 0), mk("B", 0)],
+            },
+            BenchReport {
+                name: "b2".into(),
+                ok: false,
+                hosts: vec![mk("A", 2), mk("B", 0)],
+            },
+        ];
+        let m = render_room(&r);
+        let lines: Vec<&str> = m.lines().collect();
+        assert!(lines[1].starts_with("b1") && lines[1].contains('✔'));
+        assert!(lines[2].contains('2'), "{m}");
+    }
+}

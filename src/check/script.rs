@@ -1,0 +1,88 @@
+//! The one shell script that gathers every fact about a host: a header of shell-quoted values built here, then `check.sh`.
+
+use std::net::Ipv4Addr;
+
+use crate::config::hosts::Host;
+use crate::hostops::{self, LAB_PORT};
+use crate::util::shell_quote;
+
+use super::*;
+
+/// The script's body: everything that runs, after the header [`script`] writes.
+const CHECK_SH: &str = include_str!("check.sh");
+
+/// The one shell script that gathers every fact about a host (and pings its
+/// peers in the background): a header setting `check.sh`'s values
+/// (shell-quoted) and defining its functions from [`hostops`]' commands, then
+/// `check.sh` itself. Output: see `check.sh` and [`super::parse_facts`].
+pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
+    let q = shell_quote(&host.interface);
+    let mut s = String::new();
+    s.push_str(&format!("dir=/sys/class/net/{q}\niface={q}\n"));
+    s.push_str(&format!("cidr={}\n", shell_quote(&host.cidr())));
+    s.push_str(&format!("tools={}\n", shell_quote(&TOOLS.join(" "))));
+    s.push_str(&format!(
+        "check_sudo={}\n",
+        if host.sudo { "1" } else { "" }
+    ));
+    s.push_str("pings() {\n");
+    for (_, addr) in peers {
+        let ping = hostops::ping_cmd(host, *addr, 1, 1);
+        s.push_str(&format!(
+            "  ( if {ping} >/dev/null 2>&1 || {ping} >/dev/null 2>&1; then echo 'ping={addr} ok'; else echo 'ping={addr} fail'; fi ) &\n"
+        ));
+    }
+    s.push_str("  :\n}\n");
+    s.push_str(&format!(
+        "probe() {{ {}; }}\n",
+        hostops::port_maybe_used_cond(LAB_PORT)
+    ));
+    let ss = hostops::listeners_cmd(host, LAB_PORT);
+    if host.sudo {
+        let plain = format!(
+            "ss -ltnupH {}",
+            shell_quote(&format!("sport = :{LAB_PORT}"))
+        );
+        s.push_str(&format!(
+            "listeners() {{ {ss} 2>/dev/null || {plain} 2>/dev/null; }}\n"
+        ));
+    } else {
+        s.push_str(&format!("listeners() {{ {ss} 2>/dev/null; }}\n"));
+    }
+    s.push_str(&format!(
+        "sha() {{\n{}\n}}\n",
+        hostops::cached_sha256_cmd(host)
+    ));
+    s.push_str(CHECK_SH);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Host {
+        crate::hostops::sample_host(true)
+    }
+
+    fn peers() -> Vec<(String, Ipv4Addr)> {
+        vec![
+            ("B".into(), Ipv4Addr::new(10, 0, 3, 2)),
+            ("C".into(), Ipv4Addr::new(10, 0, 3, 3)),
+        ]
+    }
+
+    #[test]
+    fn script_quotes_and_pings_peers() {
+        let mut h = host();
+        h.interface = "e th0".into();
+        let s = script(&h, &peers());
+        assert!(s.contains("/sys/class/net/'e th0'"), "{s}");
+        assert!(
+            s.contains("ping -n -q -I 'e th0' -c 1 -W 1 10.0.3.3"),
+            "{s}"
+        );
+        assert!(s.contains("sudo -n true"));
+        assert!(s.trim_end().ends_with("echo @end"));
+    }
+}

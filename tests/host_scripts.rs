@@ -1,0 +1,129 @@
+//! The guard on what runs on hosts: every `*.sh` under `src/` is POSIX sh
+//! that shellcheck accepts and that dash, busybox sh and bash parse; the
+//! check script also runs for real under each and its facts parse.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use labctl::check::{parse_facts, script};
+use labctl::config::hosts::{Auth, Host, SshTarget};
+
+/// The shells a host's `/bin/sh` may be: `(program, args before the script)`.
+const SHELLS: [(&str, &[&str]); 3] = [("dash", &[]), ("busybox", &["sh"]), ("bash", &["--posix"])];
+
+/// Every `*.sh` under `dir`, recursively (so scripts added later are covered).
+fn scripts_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            scripts_under(&p, out);
+        } else if p.extension().is_some_and(|x| x == "sh") {
+            out.push(p);
+        }
+    }
+}
+
+fn src_scripts() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    scripts_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut v);
+    v.sort();
+    v
+}
+
+#[test]
+fn every_host_script_is_shellcheck_clean_posix_sh() {
+    let scripts = src_scripts();
+    assert!(
+        scripts.iter().any(|p| p.ends_with("check/check.sh")),
+        "{scripts:?}"
+    );
+    for p in &scripts {
+        let out = Command::new("shellcheck")
+            .args(["-s", "sh"])
+            .arg(p)
+            .output()
+            .expect("shellcheck runs (Debian package `shellcheck`)");
+        assert!(
+            out.status.success(),
+            "shellcheck {}:\n{}",
+            p.display(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for (sh, pre) in SHELLS {
+            let out = Command::new(sh)
+                .args(pre)
+                .arg("-n")
+                .arg(p)
+                .output()
+                .unwrap_or_else(|e| panic!("`{sh}` runs: {e}"));
+            assert!(
+                out.status.success(),
+                "`{sh} -n {}`: {}",
+                p.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// A host whose lab interface is this machine's `lo` (127.0.0.1/8), so the
+/// script's pings stay on loopback, with its workdir in `dir`.
+fn loopback_host(dir: &Path) -> Host {
+    Host {
+        name: "A".into(),
+        bench: "bench".into(),
+        in_room: false,
+        target: SshTarget {
+            host: "127.0.0.1".into(),
+            port: 22,
+            user: "root".into(),
+        },
+        auth: Auth::Agent,
+        interface: "lo".into(),
+        addr: Ipv4Addr::new(127, 0, 0, 1),
+        prefix: 8,
+        workdir: dir.to_str().unwrap().into(),
+        sudo: false,
+        known_hosts: "kh".into(),
+    }
+}
+
+#[test]
+fn the_check_script_runs_under_every_shell_and_its_facts_parse() {
+    let dir = std::env::temp_dir().join(format!("labctl-host-scripts-{}", std::process::id()));
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("tcp_server"), "hello\n").unwrap();
+    let host = loopback_host(&dir);
+    let peers = [("B".to_string(), Ipv4Addr::new(127, 0, 0, 1))];
+    let text = script(&host, &peers);
+    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
+    for (sh, pre) in SHELLS {
+        let out = Command::new(sh)
+            .args(pre)
+            .arg("-c")
+            .arg(&text)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let f = parse_facts(&stdout);
+        assert!(f.complete, "`{sh}` did not reach `@end`:\n{stdout}");
+        assert_eq!(f.arch.as_deref(), Some(arch.trim()), "`{sh}`");
+        assert!(f.interfaces.iter().any(|i| i == "lo"), "`{sh}`: {f:?}");
+        assert!(f.iface, "`{sh}`: {f:?}");
+        assert!(
+            f.addrs.iter().any(|a| a.contains("127.0.0.1/8")),
+            "`{sh}`: {f:?}"
+        );
+        assert!(f.tools.iter().any(|t| t == "ip"), "`{sh}`: {f:?}");
+        assert_eq!(f.pings.len(), 1, "`{sh}`: {f:?}");
+        assert_eq!(
+            f.sha.get("tcp_server").map(String::as_str),
+            // sha256 of "hello\n"
+            Some("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"),
+            "`{sh}`: {f:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
