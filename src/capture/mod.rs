@@ -14,11 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+use crate::hostops::LAB_PORT;
 use decode::{Body, Quoted, TcpFlags};
-
-/// The lab's port: a socket bound to it is a server's even when its
-/// conversation began before the capture did.
-pub const LAB_PORT: u16 = 50000;
 
 /// Why a capture could not be analysed at all (a damaged tail is only a warning).
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +29,9 @@ pub enum Error {
 /// How roles are decided where the handshake is not in the capture.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Ports that are a server's (default: the lab port, 50000).
+    /// Ports that are a server's (default: the lab port, [`LAB_PORT`]): a
+    /// socket bound to one is a server's even when its conversation began
+    /// before the capture did.
     pub server_ports: Vec<u16>,
 }
 

@@ -18,7 +18,7 @@ pub struct StepInfo {
 
 /// One host as announced at the start of a run.
 #[derive(Debug, Clone, Serialize)]
-pub struct HostInfo {
+pub struct RunHost {
     pub name: String,
     pub cidr: String,
     pub interface: String,
@@ -42,7 +42,7 @@ pub enum Event {
         lab_title: Option<String>,
         lab_file: PathBuf,
         bench: String,
-        hosts: Vec<HostInfo>,
+        hosts: Vec<RunHost>,
         steps: Vec<StepInfo>,
         dir: Option<PathBuf>,
         dry_run: bool,

@@ -25,7 +25,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use event::{now_unix, Event, HostInfo, Outcome, StepInfo};
+use event::{now_unix, Event, Outcome, RunHost, StepInfo};
 use worker::{Job, JobSender, OpsResult, Shared};
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -179,7 +179,7 @@ fn run_started(
             .hosts
             .iter()
             .filter_map(|h| bench.host(h))
-            .map(|h| HostInfo {
+            .map(|h| RunHost {
                 name: h.name.clone(),
                 cidr: h.cidr(),
                 interface: h.interface.clone(),
