@@ -148,12 +148,12 @@ pub fn brace_problems(text: &str) -> Vec<(usize, String)> {
             i += 2;
             continue;
         }
-        if rest.starts_with('{') {
-            let run: String = rest[1..]
+        if let Some(inside) = rest.strip_prefix('{') {
+            let run: String = inside
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
                 .collect();
-            let next = rest[1 + run.len()..].chars().next();
+            let next = inside[run.len()..].chars().next();
             let starts_like_name = run.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
             if starts_like_name && next.is_none_or(|c| c.is_whitespace() || c == '{') {
                 out.push((i, format!("template `{{{run}` is not closed")));
