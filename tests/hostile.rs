@@ -8,7 +8,8 @@
 //! run.json are written and run.json is not "pending"; the exit code says
 //! what happened (0 only when every expectation passed), and no panic.
 //! The hostile text is inert: no raw `<script>`, ESC or NUL in report.md,
-//! report.html or on the terminal.
+//! report.html or on the terminal. And hosts offering two host keys (ed25519
+//! and RSA) are recognised by the one known_hosts has, as OpenSSH does.
 
 mod common;
 
@@ -20,7 +21,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, install_programs, labctl_bin, run_dir, Background, Scratch, TestBench,
+    assert_nothing_left, install_programs, labctl, labctl_bin, run_dir, with_known_hosts,
+    Background, Scratch, TestBench,
 };
 
 /// A captured exchange, then B waits `{WAIT}` (a step labctl is in when the
@@ -343,4 +345,56 @@ fn hostile_titles_and_program_output_are_inert_in_reports_and_on_the_terminal() 
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("&lt;script&gt;"), "report.md escapes HTML");
+}
+
+#[test]
+fn a_host_with_two_key_types_is_known_by_either_and_changed_only_when_none_matches() {
+    let bench = TestBench::up_with_env(&[("LABCTL_TESTBED_RSA_HOST_KEY", "1")]);
+    let s = Scratch::new("hostile-keys");
+    let home = s.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let lab = s.write("lab.toml", &LAB.replace("{WAIT}", "1s"));
+    let public = |path: &std::path::Path| -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // labctl's known_hosts holds only each host's RSA key (ed25519 is what
+    // libssh2 would ask for first).
+    let rsa_lines = |key_of: &dyn Fn(&str) -> String| -> String {
+        ["A", "B", "C"]
+            .iter()
+            .map(|h| format!("[127.0.0.1]:{} {}\n", bench.ssh_port(h), key_of(h)))
+            .collect()
+    };
+    let kh = s.path("known_hosts_rsa");
+    std::fs::write(
+        &kh,
+        rsa_lines(&|h| public(&bench.host(h).dir.join("ssh_host_rsa_key.pub"))),
+    )
+    .unwrap();
+    assert!(std::fs::read_to_string(&kh).unwrap().contains(" ssh-rsa "));
+    let hosts = with_known_hosts(&bench, "hosts-rsa.toml", &kh);
+    let out = labctl(&hosts, &lab, &home, &["clean"]);
+    out.assert_success()
+        .assert_stdout_contains("✔ A  nothing labctl started is running")
+        .assert_stdout_lacks("CHANGED");
+
+    // Another RSA key for every host: no known key matches, so CHANGED.
+    let other = s.path("other_rsa");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let wrong = public(&other.with_extension("pub"));
+    let kh2 = s.path("known_hosts_wrong");
+    std::fs::write(&kh2, rsa_lines(&|_| wrong.clone())).unwrap();
+    let hosts = with_known_hosts(&bench, "hosts-wrong.toml", &kh2);
+    let out = labctl(&hosts, &lab, &home, &["clean"]);
+    assert_ne!(out.status, 0, "{out}");
+    out.assert_stdout_contains("host key CHANGED");
 }
