@@ -193,9 +193,6 @@ fn spawn_on_pty(mut cmd: Command, block_hup: bool) -> (std::process::Child, Owne
     cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
         .stdout(Stdio::from(slave.try_clone().unwrap()))
         .stderr(Stdio::from(slave));
-    if let Some(f) = std::env::var_os("HOSTILE_DEBUG_ERR") {
-        cmd.stderr(std::fs::File::create(f).unwrap());
-    }
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -257,10 +254,6 @@ fn wait_code(mut child: std::process::Child, within: Duration, out: &std::path::
                 .map_or_else(|| st.code().unwrap_or(-1), |s| 128 + s);
         }
         if Instant::now() > deadline {
-            if std::env::var_os("HOSTILE_DEBUG").is_some() {
-                eprintln!("labctl pid {} left running for a look", child.id());
-                std::thread::sleep(Duration::from_secs(120));
-            }
             let _ = child.kill();
             let _ = child.wait();
             let events = std::fs::read_to_string(run_dir(out).join("events.jsonl")).unwrap();
