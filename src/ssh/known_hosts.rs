@@ -49,16 +49,17 @@ pub fn key_type_name(t: HostKeyType) -> &'static str {
     }
 }
 
-/// Checks `key` for `host:port` against `files` in order. A match anywhere
-/// wins; otherwise the first line listing the host with another key is a change.
-pub fn verify(
+/// Checks `key` for `host:port` against every line of `files` that could
+/// name the host, in order, calling `each(file, line number, line, result)`
+/// until it returns `false`.
+fn scan(
     sess: &ssh2::Session,
     files: &[&Path],
     host: &str,
     port: u16,
     key: &[u8],
-) -> KeyVerdict {
-    let mut changed = None;
+    mut each: impl FnMut(&Path, usize, &str, CheckResult) -> bool,
+) {
     for file in files {
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
@@ -79,23 +80,42 @@ pub fn verify(
             if kh.read_str(l, KnownHostFileKind::OpenSSH).is_err() {
                 continue;
             }
-            match kh.check_port(host, port, key) {
-                CheckResult::Match => {
-                    return KeyVerdict::Known {
-                        file: file.to_path_buf(),
-                    }
-                }
-                CheckResult::Mismatch if changed.is_none() => {
-                    changed = Some(KeyVerdict::Changed {
-                        file: file.to_path_buf(),
-                        line: i + 1,
-                    })
-                }
-                _ => {}
+            if !each(file, i + 1, l, kh.check_port(host, port, key)) {
+                return;
             }
         }
     }
-    changed.unwrap_or(KeyVerdict::Unknown)
+}
+
+/// Checks `key` for `host:port` against `files` in order. A match anywhere
+/// wins; otherwise the first line listing the host with another key is a change.
+pub fn verify(
+    sess: &ssh2::Session,
+    files: &[&Path],
+    host: &str,
+    port: u16,
+    key: &[u8],
+) -> KeyVerdict {
+    let mut verdict = KeyVerdict::Unknown;
+    scan(sess, files, host, port, key, |file, line, _, result| {
+        match result {
+            CheckResult::Match => {
+                verdict = KeyVerdict::Known {
+                    file: file.to_path_buf(),
+                };
+                return false;
+            }
+            CheckResult::Mismatch if verdict == KeyVerdict::Unknown => {
+                verdict = KeyVerdict::Changed {
+                    file: file.to_path_buf(),
+                    line,
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    verdict
 }
 
 /// The key types `files` list for `host:port` (`ssh-rsa`, `ssh-ed25519`…),
@@ -104,37 +124,16 @@ pub fn known_types(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16)
     // No key is this one: every line naming the host answers Mismatch.
     const PROBE: &[u8] = b"labctl: which key types are known";
     let mut types: Vec<String> = Vec::new();
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        for line in text.lines() {
-            let l = line.trim();
-            if l.is_empty() || l.starts_with('#') || l.starts_with('@') {
-                continue;
-            }
-            if !l.starts_with('|') && !l.contains(host) {
-                continue;
-            }
-            let Ok(mut kh) = sess.known_hosts() else {
-                continue;
-            };
-            if kh.read_str(l, KnownHostFileKind::OpenSSH).is_err() {
-                continue;
-            }
-            if !matches!(
-                kh.check_port(host, port, PROBE),
-                CheckResult::Match | CheckResult::Mismatch
-            ) {
-                continue;
-            }
+    scan(sess, files, host, port, PROBE, |_, _, l, result| {
+        if matches!(result, CheckResult::Match | CheckResult::Mismatch) {
             if let Some(t) = l.split_whitespace().nth(1) {
                 if !types.iter().any(|k| k == t) {
                     types.push(t.to_string());
                 }
             }
         }
-    }
+        true
+    });
     types
 }
 
