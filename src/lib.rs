@@ -67,11 +67,13 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(()) => exit::OK,
         Err(e) => {
-            match &e {
-                Error::Input(d) => eprintln!("{d}"),
-                Error::Interrupted => eprintln!("labctl: {e}"),
-                other => eprintln!("error: {other}"),
-            }
+            // Host text is in errors: shown inert, and never a panic on a gone stderr.
+            let text = match &e {
+                Error::Input(d) => d.to_string(),
+                Error::Interrupted => format!("labctl: {e}"),
+                other => format!("error: {other}"),
+            };
+            util::err_line(&util::show_controls(&text, true));
             e.exit_code()
         }
     }

@@ -45,19 +45,20 @@ pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
             report.answers.len()
         )
     };
-    println!(
+    crate::util::out_line(&format!(
         "{} {}: {} steps passed, {} failed; {} capture(s); {answered}",
         markdown::outcome_mark(&report.run.outcome),
         report.run.outcome,
         report.run.steps_passed,
         report.run.steps_failed,
         report.captures.len(),
-    );
+    ));
     if let Some(e) = &report.run.error {
-        println!("stopped: {}", e.replace('\n', "\n         "));
+        let e = crate::util::show_controls(e, true);
+        crate::util::out_line(&format!("stopped: {}", e.replace('\n', "\n         ")));
     }
     for f in ["report.html", "report.md", "run.json"] {
-        println!("{}", args.run_dir.join(f).display());
+        crate::util::out_line(&args.run_dir.join(f).display().to_string());
     }
     Ok(())
 }

@@ -143,21 +143,25 @@ impl BenchExt for Bench {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP set the returned flag; a second one ends labctl at once (130).
+/// SIGINT, SIGTERM and SIGHUP set the returned flag: the run stops as on
+/// Ctrl-C (programs stopped, captures fetched, reports written, exit 130).
+/// A second SIGINT or SIGTERM ends labctl at once (130); a second SIGHUP
+/// does not: a closing terminal sends several (the kernel's and the
+/// shell's), and the user who closed it cannot finish the run by hand.
 fn interrupt_flag() -> Result<Arc<AtomicBool>, Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
+    let fail = |e: std::io::Error| Error::Local(format!("cannot handle signals: {e}"));
+    for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(
             sig,
             crate::error::exit::INTERRUPTED,
             Arc::clone(&flag),
         )
-        .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
-        .map_err(|e| Error::Local(format!("cannot handle signals: {e}")))?;
+        .map_err(fail)?;
+    }
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(fail)?;
     }
     Ok(flag)
 }
@@ -395,7 +399,7 @@ fn execute(
         drop(ev_tx);
         let write_error = reporter.join().unwrap_or(None);
         if let Some(e) = write_error {
-            eprintln!("labctl: {e}");
+            crate::util::err_line(&format!("labctl: {e}"));
         }
         result
     })

@@ -93,6 +93,13 @@ impl Session {
         })?;
         sess.set_tcp_stream(tcp);
         sess.set_timeout(opts.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
+        let mut files: Vec<&Path> = Vec::new();
+        if let Some(u) = &user_file {
+            files.push(u);
+        }
+        files.push(&host.known_hosts);
+        known_hosts::prefer_known(&sess, &files, &host.address, host.port);
         sess.handshake().map_err(|e| {
             if is_timeout(&e) {
                 fail(
@@ -121,12 +128,6 @@ impl Session {
                 )
             })?;
         let fp = known_hosts::fingerprint(&key);
-        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
-        let mut files: Vec<&Path> = Vec::new();
-        if let Some(u) = &user_file {
-            files.push(u);
-        }
-        files.push(&host.known_hosts);
         let name = known_hosts::entry_name(&host.address, host.port);
         let host_key = match known_hosts::verify(&sess, &files, &host.address, host.port, &key) {
             KeyVerdict::Known { file } => HostKeyStatus {
