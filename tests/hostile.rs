@@ -170,6 +170,8 @@ fn run_piped_into_head_finishes_its_record_and_exits_by_its_outcome() {
 /// labctl on a fresh pseudo-terminal as its controlling terminal (its own
 /// session), SIGHUP blocked when `block_hup`. Returns the master side.
 fn spawn_on_pty(mut cmd: Command, block_hup: bool) -> (std::process::Child, OwnedFd) {
+    // Plain text on the terminal, so the lines waited for read as written.
+    cmd.env("NO_COLOR", "1");
     let (mut master, mut slave) = (0, 0);
     // SAFETY: openpty(3) fills two fds; null name/termios/winsize are allowed.
     let rc = unsafe {
