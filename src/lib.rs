@@ -22,6 +22,7 @@
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 
+pub mod build;
 pub mod capture;
 pub mod check;
 pub mod cli;
