@@ -188,11 +188,7 @@ pub fn build(root: &Path, triple: &str) -> Result<(), Error> {
         .map_err(|e| Error::Local(format!("cannot run `cargo`: {}", io_reason(&e))))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .filter(|l| l.starts_with("error"))
-            .next_back()
-            .unwrap_or("");
+        let last = err.lines().rfind(|l| l.starts_with("error")).unwrap_or("");
         return Err(Error::Local(format!(
             "building the programs for `{triple}` failed ({last}); run `{}` to see why",
             command_line(triple)
