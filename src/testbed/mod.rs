@@ -15,6 +15,7 @@
 //! - [`relay`]: the loopback relay into the namespaces.
 //! - [`proc`]: detached processes, stopped by pid only while still ours.
 
+pub mod binfmt;
 pub mod netns;
 pub mod proc;
 pub mod relay;
