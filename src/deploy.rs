@@ -158,8 +158,11 @@ pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// The host's target triple, from `uname -m`.
+/// The host's target triple: its declared `arch` if any, else `uname -m`.
 pub fn remote_triple(session: &Session, host: &Host) -> Result<&'static str, Error> {
+    if let Some(t) = host.arch.as_deref().and_then(hostops::target_triple) {
+        return Ok(t);
+    }
     let out = session.exec("uname -m", None, session.command_timeout())?;
     let m = out.stdout_str();
     hostops::target_triple(&m).ok_or_else(|| {

@@ -183,6 +183,7 @@ pub(crate) fn sample_host(sudo: bool) -> Host {
         prefix: 24,
         workdir: "/home/pi/labctl".into(),
         sudo,
+        arch: None,
         known_hosts: "kh".into(),
     }
 }

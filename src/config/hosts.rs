@@ -55,6 +55,9 @@ pub struct Host {
     pub prefix: u8,
     pub workdir: String,
     pub sudo: bool,
+    /// Declared architecture (`aarch64`, `armv7`, ...): overrides `uname -m`
+    /// when labctl picks the host's build.
+    pub arch: Option<String>,
     /// labctl's own known_hosts file (`~/.ssh/known_hosts` is read as well).
     pub known_hosts: PathBuf,
 }
@@ -379,6 +382,7 @@ const SETTING_KEYS: &[&str] = &[
     "interface",
     "workdir",
     "sudo",
+    "arch",
     "known_hosts",
 ];
 const HOST_KEYS: &[&str] = &["ssh", "addr"];
@@ -401,6 +405,7 @@ struct Settings {
     interface: Option<At<String>>,
     workdir: Option<At<String>>,
     sudo: Option<At<bool>>,
+    arch: Option<At<String>>,
     known_hosts: Option<At<String>>,
     ssh: Option<At<String>>,
     addr: Option<At<(Ipv4Addr, u8)>>,
@@ -431,6 +436,7 @@ impl Settings {
             interface,
             workdir,
             sudo,
+            arch,
             known_hosts,
             ssh,
             addr
@@ -804,6 +810,7 @@ impl Parser<'_> {
             prefix,
             workdir,
             sudo,
+            arch: s.arch.map(|a| a.value),
             known_hosts,
         })
     }
@@ -938,6 +945,15 @@ impl Parser<'_> {
                         self.err(span, format!("`sudo` must be true or false, found {ty}"), "write `sudo = true` or `sudo = false`")
                     }
                 },
+                "arch" => {
+                    if let Some(a) = self.string(v, key) {
+                        if crate::hostops::target_triple(&a.value).is_some() {
+                            s.arch = Some(a);
+                        } else {
+                            self.err(span, format!("unknown architecture `{}`", a.value), "write `arch = \"aarch64\"`, `\"armv7\"` or `\"x86_64\"`")
+                        }
+                    }
+                }
                 "ssh" if host => s.ssh = self.string(v, key).filter(|u| self.nonempty(u, key)),
                 "addr" if host => {
                     if let Some(a) = self.string(v, key) {
