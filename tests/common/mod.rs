@@ -326,7 +326,16 @@ impl TestBench {
         Self::build(Some(benches))
     }
 
+    /// One bench of ARM hosts (`testbed up --arch aarch64|armv7`).
+    pub fn arm(arch: &str) -> TestBench {
+        Self::build_with(None, &["--arch", arch])
+    }
+
     fn build(benches: Option<u16>) -> TestBench {
+        Self::build_with(benches, &[])
+    }
+
+    fn build_with(benches: Option<u16>, extra: &[&str]) -> TestBench {
         let name = unique_name();
         let mut args = vec![
             "testbed".to_string(),
@@ -334,6 +343,7 @@ impl TestBench {
             "--name".into(),
             name.clone(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         if let Some(n) = benches {
             args.push("--benches".into());
             args.push(n.to_string());
