@@ -193,6 +193,10 @@ pub enum TestbedCommand {
         /// Build a classroom of this many benches.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         benches: u16,
+        /// Make ARM hosts: programs are aarch64 or armv7 builds run through
+        /// qemu-user (the hosts file declares `arch`).
+        #[arg(long, value_parser = ["aarch64", "armv7"])]
+        arch: Option<String>,
     },
     /// Remove exactly what `up` made.
     Down {

@@ -36,6 +36,7 @@
 //!
 //! The design notes the code relies on are in `docs/design.md`.
 
+pub mod build;
 pub mod capture;
 pub mod check;
 pub mod cli;

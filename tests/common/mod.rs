@@ -332,7 +332,16 @@ impl TestBench {
         Self::build(Some(benches), &[])
     }
 
+    /// One bench of ARM hosts (`testbed up --arch aarch64|armv7`).
+    pub fn arm(arch: &str) -> TestBench {
+        Self::build_with(None, &["--arch", arch], &[])
+    }
+
     fn build(benches: Option<u16>, envs: &[(&str, &str)]) -> TestBench {
+        Self::build_with(benches, &[], envs)
+    }
+
+    fn build_with(benches: Option<u16>, extra: &[&str], envs: &[(&str, &str)]) -> TestBench {
         let name = unique_name();
         let mut args = vec![
             "testbed".to_string(),
@@ -340,6 +349,7 @@ impl TestBench {
             "--name".into(),
             name.clone(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         if let Some(n) = benches {
             args.push("--benches".into());
             args.push(n.to_string());
