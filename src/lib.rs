@@ -27,6 +27,7 @@
 //!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
 //! - [`check`], [`deploy`], [`hostops`]: is a bench ready, and the shell
 //!   commands that make it so.
+//! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod hold;
 pub mod hostops;
 pub mod lab;
 pub mod remote;

@@ -6,6 +6,10 @@
 //! for all of them; one reporter thread receives every [`Event`] and writes
 //! the run directory ([`rundir`]) and the terminal ([`reporter`]).
 //!
+//! One labctl at a time: each worker takes the bench's hold on its host
+//! before anything changes ([`crate::hold`]); another labctl's live hold
+//! ends the run before it starts, with exit code 5 (`--all` holds each bench).
+//!
 //! Nothing is left running: at the end — passed, failed, or Ctrl-C (a flag
 //! set by signal-hook, noticed by the executor and inside every wait) —
 //! every worker stops its host's programs of this run and verifies they are
@@ -111,7 +115,7 @@ fn combine(results: Vec<Result<(), Error>>) -> Result<(), Error> {
             Err(e) => {
                 let rank = |e: &Error| match e {
                     Error::Interrupted => 3,
-                    Error::Host(_) | Error::Local(_) => 2,
+                    Error::Host(_) | Error::Local(_) | Error::Busy(_) => 2,
                     _ => 1,
                 };
                 if worst.as_ref().is_none_or(|w| rank(&e) > rank(w)) {
@@ -298,6 +302,7 @@ fn execute(
             dir: Some(dir.to_path_buf()),
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
+            gate: Arc::new(crate::hold::Gate::new(hosts.len())),
         };
         let hosts_ref = &hosts;
         let inboxes = &inboxes;
@@ -408,9 +413,14 @@ fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<
     if not_ready.len() <= 1 {
         return not_ready.pop().map(|(_, e)| e);
     }
+    // Another labctl holding the bench says it all (exit 5): the hosts it holds, a line each.
+    if not_ready.iter().any(|(_, e)| matches!(e, Error::Busy(_))) {
+        not_ready.retain(|(_, e)| matches!(e, Error::Busy(_)));
+    }
     let lines: Vec<String> = not_ready.iter().map(|(_, e)| e.to_string()).collect();
     Some(match not_ready[0].1 {
         Error::Local(_) => Error::Local(lines.join("\n")),
+        Error::Busy(_) => Error::Busy(lines.join("\n")),
         _ => Error::Host(lines.join("\n")),
     })
 }

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use super::{Worker, SHORT};
 use crate::error::Error;
+use crate::hold;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
 use crate::run::event::Event;
-use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel};
+use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
 
 /// The run's agent on the host.
 pub(super) struct Agent<'s> {
@@ -100,6 +101,9 @@ impl Prog {
 
 impl<'s> Worker<'s> {
     pub(super) fn exec(&self, cmd: &str, timeout: Duration) -> Result<Output, SshError> {
+        if let Some(e) = &self.lost {
+            return Err(e.clone());
+        }
         self.sess.exec(cmd, None, timeout)
     }
 
@@ -152,6 +156,9 @@ impl<'s> Worker<'s> {
         interruptible: bool,
     ) -> Result<Output, SshError> {
         if a.broken {
+            if let Some(e) = &self.lost {
+                return Err(e.clone());
+            }
             return Err(self.ssh_error(
                 SshErrorKind::Session,
                 "the run's agent stopped answering".into(),
@@ -177,6 +184,10 @@ impl<'s> Worker<'s> {
                 });
             }
             if !self.read_agent(a)? {
+                if let Err(e) = self.heard() {
+                    a.broken = true;
+                    return Err(e);
+                }
                 let now = Instant::now();
                 if now >= deadline {
                     a.broken = true;
@@ -225,7 +236,9 @@ impl<'s> Worker<'s> {
             }
             if !self.read_agent(&mut a)? && !wait.is_zero() {
                 a.ch.wait(wait);
-                self.read_agent(&mut a)?;
+                if !self.read_agent(&mut a)? {
+                    self.heard().inspect_err(|_| a.broken = true)?;
+                }
             }
             Ok(())
         })();
@@ -250,7 +263,9 @@ impl<'s> Worker<'s> {
             }
             if !self.read_agent(&mut a)? {
                 a.ch.wait_or(wake, wait);
-                self.read_agent(&mut a)?;
+                if !self.read_agent(&mut a)? {
+                    self.heard().inspect_err(|_| a.broken = true)?;
+                }
             }
             Ok(())
         })();
@@ -343,9 +358,9 @@ impl<'s> Worker<'s> {
         }
     }
 
-    /// Stops what an earlier labctl left, prepares the run directory, starts the agent.
-    pub(super) fn setup(&mut self) -> Result<(), Error> {
-        // The agent creates the run directory; then what an earlier labctl left goes first.
+    /// Starts the agent and takes the bench's hold on this host for the
+    /// run (the agent's life is the hold; see [`crate::hold`]). Changes nothing else.
+    pub(super) fn hold(&mut self) -> Result<(), Error> {
         self.agent = Some(Agent {
             ch: self
                 .sess
@@ -354,6 +369,30 @@ impl<'s> Worker<'s> {
             frames: Vec::new(),
             broken: false,
         });
+        let out = self.exec_call(&hold::hold_call("run", &self.sh.run_id), SHORT)?;
+        match hold::parse_verdict(&out.stdout_str()) {
+            hold::Verdict::Held(took_over) => {
+                if let Some(h) = took_over {
+                    self.emit(Event::Problem {
+                        host: Some(self.name()),
+                        message: hold::took_over_warning(self.host, &h),
+                    });
+                }
+                Ok(())
+            }
+            hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h)),
+            hold::Verdict::Unknown => Err(Error::Host(format!(
+                "host `{}`: cannot take the bench's hold: {}: {}",
+                self.host.label(),
+                out.describe(),
+                first_line(&out.stderr_str())
+            ))),
+        }
+    }
+
+    /// Once every host is held: stops what an earlier labctl left (never a
+    /// live labctl's programs: `lc_stop_all` leaves the runs whose agent lives).
+    pub(super) fn setup(&mut self) -> Result<(), Error> {
         let out = self.exec_call("lc_stop_all", SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
@@ -375,6 +414,33 @@ impl<'s> Worker<'s> {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the host is still heard from: says `no answer for N s` while
+    /// it is slow, and errs once it has been silent for the silence limit.
+    pub(super) fn heard(&mut self) -> Result<(), SshError> {
+        let quiet = self.sess.silent_for();
+        if quiet >= SLOW_AFTER {
+            let s = quiet.as_secs();
+            // Once from 3 s on, then every 2 s, until the limit.
+            if s >= 3 && (self.slow_said == 0 || s >= self.slow_said + 2) {
+                self.slow_said = s;
+                self.emit(Event::Problem {
+                    host: Some(self.name()),
+                    message: format!("{}: no answer for {s} s", self.host.label()),
+                });
+            }
+        } else {
+            self.slow_said = 0;
+        }
+        self.sess.check_heard().inspect_err(|e| {
+            self.lost.get_or_insert_with(|| e.clone());
+        })
+    }
+
+    /// The host has been quiet long enough that the absence of output proves nothing.
+    pub(super) fn slow(&self) -> bool {
+        self.sess.silent_for() >= SLOW_AFTER
     }
 }
 

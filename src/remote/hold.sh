@@ -1,0 +1,103 @@
+# shellcheck shell=sh
+# The bench's hold on this host (see `src/hold.rs`): one labctl at a time changes a host.
+# `<workdir>/lock/` (made with mkdir: atomic, one taker wins) holds `holder`, key=value lines:
+# `user`, `machine`, `pid` (the controlling labctl's), `command`, `run`, `since` (epoch s),
+# and the process on this host whose life is the hold: `agent` (pid), `start` (its start
+# time), `boot` (boot id). The hold is live while that process is: it ends when labctl ends
+# the hold, when its connection drops (the process reads end-of-input), on SIGKILL (the
+# process is gone) and on a reboot (another boot id); a hold that is not live is taken over.
+# Expects the variables and functions of lib.sh (`P`, `B`, `statf` and the `sv` it sets).
+# shellcheck disable=SC2154 # sv: set by statf (lib.sh)
+W=${P%/procs}
+L=$W/lock
+# live FILE: the holder described in FILE still holds (sets h_agent)
+live() {
+  h_agent='' h_start='' h_boot=''
+  while IFS='=' read -r k val; do
+    case $k in agent) h_agent=$val ;; start) h_start=$val ;; boot) h_boot=$val ;; esac
+  done <"$1" 2>/dev/null
+  [ -n "$h_agent" ] && [ "$h_boot" = "$B" ] || return 1
+  statf "$h_agent" 20 && [ "$sv" = "$h_start" ] || return 1
+  statf "$h_agent" 1 && [ "$sv" != Z ] && [ "$sv" != X ]
+}
+# lc_hold USER MACHINE PID COMMAND RUN: takes the hold for this shell (`$$`, which a subshell
+# keeps). Prints `held`; before it, `stale` and the old holder's lines when a hold whose
+# holder is gone was taken over. When a live labctl holds: `busy` and its lines, status 5.
+lc_hold() {
+  (umask 077 && mkdir -p "$W") || return 1
+  statf $$ 20 || return 1
+  me="user=$1
+machine=$2
+pid=$3
+command=$4
+run=$5
+since=$(date +%s)
+agent=$$
+start=$sv
+boot=$B"
+  i=0
+  while [ $i -lt 50 ]; do
+    i=$((i + 1))
+    if mkdir "$L" 2>/dev/null; then
+      printf '%s\n' "$me" >"$L/.holder" && mv -f "$L/.holder" "$L/holder" || return 1
+      echo held
+      return 0
+    fi
+    if [ -f "$L/holder" ]; then
+      if live "$L/holder"; then
+        [ "$h_agent" != $$ ] || { echo held; return 0; }
+        echo busy
+        cat "$L/holder"
+        return 5
+      fi
+      # Not live: set it aside (a rename: one taker wins) and make sure it is the one judged.
+      old=$W/.lock-stale.$$
+      if mv "$L" "$old" 2>/dev/null; then
+        if live "$old/holder"; then
+          mv "$old" "$L" 2>/dev/null
+        else
+          echo stale
+          cat "$old/holder"
+          rm -rf "$old"
+        fi
+      fi
+      continue
+    fi
+    # A holder being written (or a taker that died between mkdir and write: gone after 5 s).
+    # shellcheck disable=SC2046 # one number, or none
+    set -- $(stat -c %Y "$L" 2>/dev/null) 0
+    if [ $(($(date +%s) - $1)) -gt 5 ] && [ ! -f "$L/holder" ]; then
+      rmdir "$L" 2>/dev/null
+      continue
+    fi
+    sleep 0.1
+  done
+  echo busy
+  cat "$L/holder" 2>/dev/null
+  return 5
+}
+# lc_release: ends this shell's hold (another's is left alone)
+lc_release() {
+  v=
+  while IFS='=' read -r k val; do [ "$k" != agent ] || v=$val; done <"$L/holder" 2>/dev/null
+  [ "$v" != $$ ] || rm -rf "$L"
+}
+# lc_holder ARGS: `lc_hold ARGS` held by this shell until its input ends (`clean`, `check --fix`)
+lc_holder() {
+  trap 'lc_release; exit 0' HUP TERM
+  lc_hold "$@"
+  rc=$?
+  echo "@@hold $rc"
+  [ $rc = 0 ] || exit $rc
+  while read -r _; do :; done
+  lc_release
+}
+# lc_held: the live holder's lines, if any (read-only: `check`)
+lc_held() { ! live "$L/holder" || cat "$L/holder"; }
+# run_live RUN: another run whose agent still runs on this host (its programs are not leftovers)
+run_live() {
+  [ -n "$1" ] && [ "$1" != "$RUN" ] || return 1
+  a='' as='' ab=''
+  read -r a as ab 2>/dev/null <"$W/runs/$1/.agent" || return 1
+  [ -n "$a" ] && [ "$ab" = "$B" ] && statf "$a" 20 && [ "$sv" = "$as" ]
+}
