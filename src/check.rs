@@ -485,7 +485,10 @@ fn check_host(
     // A bench in use by a run: that run's programs on the lab port are no fault.
     if let Some(who) = hold::in_use(session, host) {
         if let Some(c) = checks.iter_mut().find(|c| c.check == "lab port") {
-            *c = pass("lab port", format!("bench in use by {who}; {}", c.detail));
+            *c = pass(
+                "lab port",
+                format!("{}{who}; {}", hold::IN_USE_NOTE, c.detail),
+            );
         }
     }
     host_report(host, Some(session.connected_in), checks)
@@ -1255,6 +1258,10 @@ fn render_report(report: &Report, room: bool) -> String {
             out.push_str(&render_bench(b));
         }
     }
+    out.push_str(&hold::render_in_use(report.hosts().filter_map(|h| {
+        h.get("lab port")
+            .map(|c| (h.label.as_str(), c.detail.as_str()))
+    })));
     let failures = render_failures(report);
     if !failures.is_empty() {
         out.push('\n');

@@ -160,11 +160,22 @@ fn machine_name() -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
-/// The call that takes the hold (`lc_hold …`), for a shell with [`remote::lib`].
-pub fn hold_call(command: &str, run_id: &str) -> String {
-    let args = hold_args(command, run_id);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    remote::call("lc_hold", &refs)
+/// How `check`'s lab-port detail starts on a host in use (a pass: the
+/// holder's programs hold the port).
+pub const IN_USE_NOTE: &str = "bench in use by ";
+
+/// `check`'s lines for hosts in use, from `(host label, lab-port detail)`.
+pub fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (label, detail) in hosts {
+        if detail.starts_with(IN_USE_NOTE) {
+            out.push_str(&format!("\n! {label} {detail}"));
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 /// Words of every [`busy_error`].

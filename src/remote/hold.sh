@@ -3,22 +3,41 @@
 # `<workdir>/lock/` (made with mkdir: atomic, one taker wins) holds `holder`, key=value lines:
 # `user`, `machine`, `pid` (the controlling labctl's), `command`, `run`, `since` (epoch s),
 # and the process on this host whose life is the hold: `agent` (pid), `start` (its start
-# time), `boot` (boot id). The hold is live while that process is: it ends when labctl ends
-# the hold, when its connection drops (the process reads end-of-input), on SIGKILL (the
-# process is gone) and on a reboot (another boot id); a hold that is not live is taken over.
+# time), `boot` (boot id), and that process's SSH session: `sshd`, `sshd_start`. The hold is
+# live while both are: it ends when labctl ends it, when labctl's connection drops (the
+# session ends; the process reads end-of-input), on SIGKILL of either, and on a reboot
+# (another boot id). A hold that is not live is taken over.
 # Expects the variables and functions of lib.sh (`P`, `B`, `statf` and the `sv` it sets).
 # shellcheck disable=SC2154 # sv: set by statf (lib.sh)
 W=${P%/procs}
 L=$W/lock
-# live FILE: the holder described in FILE still holds (sets h_agent)
+# up PID START: process PID is alive and is the one that started at START (not a reused pid)
+up() { [ -n "$1" ] && statf "$1" 20 && [ "$sv" = "$2" ] && statf "$1" 1 && [ "$sv" != Z ] && [ "$sv" != X ]; }
+# sshd_of PID: sets sp and sps to the pid and start time of PID's nearest sshd ancestor (the
+# session of its SSH connection: it ends when the connection does, even if PID cannot act)
+sshd_of() {
+  sp='' sps='' p=$1 n=0
+  while [ -n "$p" ] && [ "$p" -gt 1 ] && [ $n -lt 12 ]; do
+    c=
+    read -r c 2>/dev/null <"/proc/$p/comm"
+    case $c in sshd*) statf "$p" 20 && sp=$p sps=$sv; return 0 ;; esac
+    statf "$p" 2 || return 1
+    p=$sv n=$((n + 1))
+  done
+  return 1
+}
+# live FILE: the holder described in FILE still holds: its process lives, on this boot, and
+# so does its SSH session (sets h_agent)
 live() {
-  h_agent='' h_start='' h_boot=''
+  h_agent='' h_start='' h_boot='' h_sshd='' h_sshd_start=''
   while IFS='=' read -r k val; do
-    case $k in agent) h_agent=$val ;; start) h_start=$val ;; boot) h_boot=$val ;; esac
+    case $k in
+      agent) h_agent=$val ;; start) h_start=$val ;; boot) h_boot=$val ;;
+      sshd) h_sshd=$val ;; sshd_start) h_sshd_start=$val ;;
+    esac
   done <"$1" 2>/dev/null
-  [ -n "$h_agent" ] && [ "$h_boot" = "$B" ] || return 1
-  statf "$h_agent" 20 && [ "$sv" = "$h_start" ] || return 1
-  statf "$h_agent" 1 && [ "$sv" != Z ] && [ "$sv" != X ]
+  [ -n "$h_agent" ] && [ "$h_boot" = "$B" ] && up "$h_agent" "$h_start" || return 1
+  [ -z "$h_sshd" ] || up "$h_sshd" "$h_sshd_start"
 }
 # lc_hold USER MACHINE PID COMMAND RUN: takes the hold for this shell (`$$`, which a subshell
 # keeps). Prints `held`; before it, `stale` and the old holder's lines when a hold whose
@@ -26,6 +45,8 @@ live() {
 lc_hold() {
   (umask 077 && mkdir -p "$W") || return 1
   statf $$ 20 || return 1
+  st=$sv
+  sshd_of $$
   me="user=$1
 machine=$2
 pid=$3
@@ -33,8 +54,10 @@ command=$4
 run=$5
 since=$(date +%s)
 agent=$$
-start=$sv
-boot=$B"
+start=$st
+boot=$B
+sshd=$sp
+sshd_start=$sps"
   i=0
   while [ $i -lt 50 ]; do
     i=$((i + 1))
@@ -94,10 +117,11 @@ lc_holder() {
 }
 # lc_held: the live holder's lines, if any (read-only: `check`)
 lc_held() { ! live "$L/holder" || cat "$L/holder"; }
-# run_live RUN: another run whose agent still runs on this host (its programs are not leftovers)
+# run_live RUN: another run whose agent still runs on this host, connected (its programs are
+# not leftovers). `.agent` is `PID START BOOT SSHD SSHD_START` (see lc_agent).
 run_live() {
   [ -n "$1" ] && [ "$1" != "$RUN" ] || return 1
-  a='' as='' ab=''
-  read -r a as ab 2>/dev/null <"$W/runs/$1/.agent" || return 1
-  [ -n "$a" ] && [ "$ab" = "$B" ] && statf "$a" 20 && [ "$sv" = "$as" ]
+  a='' as='' ab='' s='' ss=''
+  read -r a as ab s ss 2>/dev/null <"$W/runs/$1/.agent" || return 1
+  [ "$ab" = "$B" ] && up "$a" "$as" && { [ -z "$s" ] || up "$s" "$ss"; }
 }

@@ -152,21 +152,33 @@ lc_send() {
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
 # (`--foreground`: the program stays in the agent's process group, so `lc_interrupt` reaches it)
 lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null; }
-# lc_agent: the run's command loop on this host, on one long-lived SSH channel.
+# lc_agent HOLD...: the run's command loop on this host, on one long-lived SSH channel.
 # A request is `@@req N` and N lines: a command (the run directory exists first). It runs
 # in a subshell with stdin from /dev/null and default signal handling (programs it starts
 # must die on SIGINT). Its reply on stdout: `@@reply OUT_BYTES ERR_BYTES STATUS`, then the
 # command's stdout and stderr (no process beyond the subshell when both are empty).
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
-# and `@@h` every second (the heartbeat). Its first request takes the bench's hold
-# (`lc_hold`, hold.sh) for the agent's life. At end of input — labctl ended the run, or its
+# and `@@h` every second (the heartbeat). Before anything, it takes the bench's hold for its
+# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@reply`, the hold's words);
+# a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
 # connection dropped because labctl died — it stops this run's groups and ends the hold.
 lc_agent() {
   trap '' HUP INT PIPE
+  # The hold first: two labctls may share a run id, never a host.
+  h=$(lc_hold "$@")
+  rc=$?
+  h="$h
+"
+  # shellcheck disable=SC2046 # one number
+  printf '@@reply %s 0 %s\n%s' $(printf %s "$h" | wc -c) "$rc" "$h"
+  [ "$rc" = 0 ] || exit "$rc"
   (umask 077 && mkdir -p "$D" "$P") || exit 1
   statf $$ 20
-  echo "$$ $sv $B" >"$D/.agent"
+  st=$sv
+  sshd_of $$
+  # shellcheck disable=SC2154 # sp, sps: set by sshd_of (hold.sh)
+  echo "$$ $st $B $sp $sps" >"$D/.agent"
   [ -p "$D/.stream" ] || mkfifo "$D/.stream" || exit 1
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &

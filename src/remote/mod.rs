@@ -131,15 +131,18 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
     script(host, run_id, "lc_stop_run")
 }
 
-/// The run's agent on one host (see `lc_agent` in [`LIB`]): labctl's commands
-/// for the run go through it on one long-lived channel, and it is the
-/// watchdog — when its input ends, because labctl ended the run or its
-/// connection dropped, it stops the run's programs. In its own session, so
-/// nothing sshd does to the login's process group reaches it.
-pub fn agent_cmd(host: &Host, run_id: &str) -> String {
+/// The run's agent on one host (see `lc_agent` in [`LIB`]): before
+/// anything it takes the bench's hold with `hold` (the `lc_hold` arguments,
+/// [`crate::hold::hold_args`]) and replies as to a request; then labctl's
+/// commands for the run go through it on one long-lived channel, and it is
+/// the watchdog — when its input ends, because labctl ended the run or its
+/// connection dropped, it stops the run's programs and ends the hold. In its
+/// own session, so nothing sshd does to the login's process group reaches it.
+pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
+    let args: Vec<&str> = hold.iter().map(String::as_str).collect();
     format!(
         "exec setsid -w sh -c {} labctl-agent",
-        shell_quote(&script(host, run_id, "lc_agent"))
+        shell_quote(&script(host, run_id, &call("lc_agent", &args)))
     )
 }
 

@@ -143,7 +143,7 @@ impl<'s> Worker<'s> {
                 "the run's agent is not running".into(),
             ));
         };
-        let r = self.agent_call(&mut agent, call, timeout, interruptible);
+        let r = self.agent_call(&mut agent, Some(call), timeout, interruptible);
         self.agent = Some(agent);
         r
     }
@@ -151,7 +151,7 @@ impl<'s> Worker<'s> {
     fn agent_call(
         &mut self,
         a: &mut Agent<'s>,
-        call: &str,
+        call: Option<&str>,
         timeout: Duration,
         interruptible: bool,
     ) -> Result<Output, SshError> {
@@ -165,7 +165,9 @@ impl<'s> Worker<'s> {
             ));
         }
         let deadline = Instant::now() + timeout;
-        a.ch.write(&remote::agent_request(call))?;
+        if let Some(call) = call {
+            a.ch.write(&remote::agent_request(call))?;
+        }
         let mut interrupted = false;
         loop {
             if interruptible && !interrupted && self.stopping() {
@@ -195,7 +197,7 @@ impl<'s> Worker<'s> {
                         SshErrorKind::Timeout,
                         format!(
                             "`{}` did not finish within {}",
-                            first_line(call),
+                            first_line(call.unwrap_or("lc_agent")),
                             secs(timeout)
                         ),
                     ));
@@ -361,15 +363,19 @@ impl<'s> Worker<'s> {
     /// Starts the agent and takes the bench's hold on this host for the
     /// run (the agent's life is the hold; see [`crate::hold`]). Changes nothing else.
     pub(super) fn hold(&mut self) -> Result<(), Error> {
-        self.agent = Some(Agent {
+        let args = hold::hold_args("run", &self.sh.run_id);
+        let mut agent = Agent {
             ch: self
                 .sess
-                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id))?,
+                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id, &args))?,
             buf: Vec::new(),
             frames: Vec::new(),
             broken: false,
-        });
-        let out = self.exec_call(&hold::hold_call("run", &self.sh.run_id), SHORT)?;
+        };
+        // The agent's first reply, unasked: the hold.
+        let out = self.agent_call(&mut agent, None, SHORT, false);
+        self.agent = Some(agent);
+        let out = out?;
         match hold::parse_verdict(&out.stdout_str()) {
             hold::Verdict::Held(took_over) => {
                 if let Some(h) = took_over {

@@ -172,8 +172,7 @@ pub fn run(
     let held = w.hold();
     let all_held = w.sh.gate.pass(held.is_ok());
     if let Err(e) = held {
-        // Nothing of this run stays on the host (the agent removes its directory).
-        w.finish();
+        // The agent ended without touching the host (the run id may be the holder's own).
         ready_as(Err(e));
         return;
     }
