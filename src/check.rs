@@ -197,7 +197,8 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         print!("{}", render_outcome(&outcome, room.is_room));
     }
     if let Some(b) = busy {
-        return Err(Error::Busy(b));
+        let lines: Vec<String> = b.lines().map(str::to_string).collect();
+        return Err(hold::refusal(&lines));
     }
     exit_for(&report)
 }

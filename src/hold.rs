@@ -129,11 +129,8 @@ pub fn parse_verdict(out: &str) -> Verdict {
 
 /// The `lc_hold`/`lc_holder` arguments for this labctl: user, machine, pid, command, run.
 pub fn hold_args(command: &str, run_id: &str) -> Vec<String> {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
     vec![
-        clean_word(&user),
+        clean_word(user_name()),
         clean_word(&machine_name()),
         std::process::id().to_string(),
         clean_word(command),
@@ -146,6 +143,29 @@ fn clean_word(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// Who runs labctl: `$USER`, else the account's name, else `uid N`.
+fn user_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        if let Some(u) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+            return u;
+        }
+        // SAFETY: getuid cannot fail; getpwuid's result is read at once, on
+        // the one thread that initialises this cell.
+        unsafe {
+            let uid = libc::getuid();
+            let pw = libc::getpwuid(uid);
+            if pw.is_null() || (*pw).pw_name.is_null() {
+                format!("uid {uid}")
+            } else {
+                std::ffi::CStr::from_ptr((*pw).pw_name)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        }
+    })
 }
 
 /// This machine's host name.
@@ -181,13 +201,23 @@ pub fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> Str
 /// Words of every [`busy_error`].
 pub const IN_USE: &str = " is in use by ";
 
-/// The error of a host held by a live labctl: exit code 5.
+/// The error of a host held by a live labctl (exit code 5); [`refusal`]
+/// makes the command's final error of one or more of them.
 pub fn busy_error(host: &Host, holder: &Holder) -> Error {
     Error::Busy(format!(
-        "host `{}`{IN_USE}{}; nothing was changed: wait until it ends, or ask whoever runs it to stop it \
-         (a labctl that was killed or lost its connection frees the host by itself, and the next command takes it over)",
+        "host `{}`{IN_USE}{}",
         host.label(),
         holder.describe()
+    ))
+}
+
+/// The command's error when hosts are held by another labctl: a line per
+/// host (`busy`: [`busy_error`]s' text) and what to do, once.
+pub fn refusal(busy: &[String]) -> Error {
+    Error::Busy(format!(
+        "{}\nnothing was changed: wait until that labctl ends, or ask whoever runs it to stop it \
+         (a labctl that was killed or lost its connection frees the bench by itself, and the next command takes it over)",
+        busy.join("\n")
     ))
 }
 

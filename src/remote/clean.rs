@@ -90,7 +90,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                 _ => None,
             })
             .collect();
-        return Err(Error::Busy(busy.join("\n")));
+        return Err(hold::refusal(&busy));
     }
     let (mut unreachable, mut survived) = (0, 0);
     for (h, r) in hosts.iter().zip(results) {

@@ -410,17 +410,21 @@ fn execute(
 /// line each, in the bench's order (`None` when all are).
 fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<Error> {
     not_ready.sort_by_key(|(h, _)| order.iter().position(|o| o == h).unwrap_or(usize::MAX));
+    // Another labctl holding the bench says it all (exit 5): the hosts it holds, a line each.
+    let busy: Vec<String> = not_ready
+        .iter()
+        .filter(|(_, e)| matches!(e, Error::Busy(_)))
+        .map(|(_, e)| e.to_string())
+        .collect();
+    if !busy.is_empty() {
+        return Some(crate::hold::refusal(&busy));
+    }
     if not_ready.len() <= 1 {
         return not_ready.pop().map(|(_, e)| e);
-    }
-    // Another labctl holding the bench says it all (exit 5): the hosts it holds, a line each.
-    if not_ready.iter().any(|(_, e)| matches!(e, Error::Busy(_))) {
-        not_ready.retain(|(_, e)| matches!(e, Error::Busy(_)));
     }
     let lines: Vec<String> = not_ready.iter().map(|(_, e)| e.to_string()).collect();
     Some(match not_ready[0].1 {
         Error::Local(_) => Error::Local(lines.join("\n")),
-        Error::Busy(_) => Error::Busy(lines.join("\n")),
         _ => Error::Host(lines.join("\n")),
     })
 }

@@ -433,7 +433,7 @@ impl<'s> Worker<'s> {
                 self.slow_said = s;
                 self.emit(Event::Problem {
                     host: Some(self.name()),
-                    message: format!("{}: no answer for {s} s", self.host.label()),
+                    message: format!("no answer for {s} s"),
                 });
             }
         } else {
