@@ -266,7 +266,15 @@ impl<'s> Worker<'s> {
             if !self.read_agent(&mut a)? {
                 a.ch.wait_or(wake, wait);
                 if !self.read_agent(&mut a)? {
-                    self.heard().inspect_err(|_| a.broken = true)?;
+                    if let Err(e) = self.heard() {
+                        // Idle in this step: said now, the run stops at the host's next action.
+                        a.broken = true;
+                        self.emit(Event::Problem {
+                            host: Some(self.name()),
+                            message: format!("{e}; the run stops at this host's next action"),
+                        });
+                        return Err(e);
+                    }
                 }
             }
             Ok(())
