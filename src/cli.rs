@@ -185,6 +185,7 @@ pub enum TestbedCommand {
     /// Make a host silent as a frozen Pi or a pulled cable (its SSH traffic held:
     /// no FIN, no RST), or bring it back.
     Fault {
+        /// The testbed, as named to `up`.
         #[arg(long, default_value = "labctl")]
         name: String,
         /// The host: `A`, or `bench2/A` in a room.
