@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::hosts::BenchChoice;
 use crate::error::EXIT_CODES_HELP;
@@ -208,10 +208,31 @@ pub enum TestbedCommand {
         #[arg(long, default_value = "labctl")]
         name: String,
     },
+    /// Make a host silent as a frozen Pi or a pulled cable (its SSH traffic held:
+    /// no FIN, no RST), or bring it back.
+    Fault {
+        /// The testbed, as named to `up`.
+        #[arg(long, default_value = "labctl")]
+        name: String,
+        /// The host: `A`, or `bench2/A` in a room.
+        host: String,
+        /// `silent` or `restore`.
+        #[arg(value_enum)]
+        action: FaultAction,
+    },
     /// Internal: the loopback relay into the namespaces' sshds (started by `up`).
     #[command(hide = true)]
     Relay {
         #[arg(long)]
         state: PathBuf,
     },
+}
+
+/// What `labctl testbed fault` does to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultAction {
+    /// Hold the host's management traffic, without closing anything.
+    Silent,
+    /// Let it flow again.
+    Restore,
 }

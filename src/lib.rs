@@ -31,6 +31,7 @@
 //!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs.
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
+//! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
@@ -44,6 +45,7 @@ pub mod complete;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod hold;
 pub mod hostops;
 pub mod init;
 pub mod lab;

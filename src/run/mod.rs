@@ -6,6 +6,10 @@
 //! for all of them; one reporter thread receives every [`Event`] and writes
 //! the run directory ([`rundir`]) and the terminal ([`reporter`]).
 //!
+//! One labctl at a time: each worker takes the bench's hold on its host
+//! before anything changes ([`crate::hold`]); another labctl's live hold
+//! ends the run before it starts, with exit code 5 (`--all` holds each bench).
+//!
 //! Nothing is left running: at the end — passed, failed, or Ctrl-C (a flag
 //! set by signal-hook, noticed by the executor and inside every wait) —
 //! every worker stops its host's programs of this run and verifies they are
@@ -111,7 +115,7 @@ fn combine(results: Vec<Result<(), Error>>) -> Result<(), Error> {
             Err(e) => {
                 let rank = |e: &Error| match e {
                     Error::Interrupted => 3,
-                    Error::Host(_) | Error::Local(_) => 2,
+                    Error::Host(_) | Error::Local(_) | Error::Busy(_) => 2,
                     _ => 1,
                 };
                 if worst.as_ref().is_none_or(|w| rank(&e) > rank(w)) {
@@ -302,6 +306,7 @@ fn execute(
             dir: Some(dir.to_path_buf()),
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
+            gate: Arc::new(crate::hold::Gate::new(hosts.len())),
         };
         let hosts_ref = &hosts;
         let inboxes = &inboxes;
@@ -409,6 +414,15 @@ fn execute(
 /// line each, in the bench's order (`None` when all are).
 fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<Error> {
     not_ready.sort_by_key(|(h, _)| order.iter().position(|o| o == h).unwrap_or(usize::MAX));
+    // Another labctl holding the bench says it all (exit 5): the hosts it holds, a line each.
+    let busy: Vec<String> = not_ready
+        .iter()
+        .filter(|(_, e)| matches!(e, Error::Busy(_)))
+        .map(|(_, e)| e.to_string())
+        .collect();
+    if !busy.is_empty() {
+        return Some(crate::hold::refusal(&busy));
+    }
     if not_ready.len() <= 1 {
         return not_ready.pop().map(|(_, e)| e);
     }

@@ -13,9 +13,11 @@
 //! - [`netns`]: namespaces and links.
 //! - [`sshd`]: keys, configs and the sshds.
 //! - [`relay`]: the loopback relay into the namespaces.
+//! - [`fault`]: a host made silent (no FIN, no RST) and restored.
 //! - [`proc`]: detached processes, stopped by pid only while still ours.
 
 pub mod binfmt;
+pub mod fault;
 pub mod netns;
 pub mod proc;
 pub mod relay;
@@ -80,6 +82,10 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             status(name)
         }
         TestbedCommand::Relay { state } => relay::run(state),
+        TestbedCommand::Fault { name, host, action } => {
+            validate_name(name)?;
+            fault::command(name, host, *action)
+        }
     }
 }
 
