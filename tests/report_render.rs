@@ -321,10 +321,33 @@ fn report_answers_the_handout_validates_and_renders() {
     );
     let dom = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        dom.matches("<svg").count(),
+        dom.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" class="ladder""#)
+            .count(),
         5,
         "one ladder per analysed capture"
     );
+    // Read at a glance: the summary first, failed steps open, passed ones
+    // collapsed, a legend, an anchor per ladder, step separators.
+    let summary = dom.find(r#"<section id="summary">"#).expect("a summary");
+    assert!(summary < dom.find(r#"<section id="bench">"#).unwrap());
+    assert!(dom.contains(r#"<table class="summary">"#));
+    assert!(dom.contains(r##"<a href="#answer-II.3">"##));
+    assert!(dom.contains(r#"<details class="step bad" id="step-I.9" open="">"#));
+    for passed in ["I.8", "I.10"] {
+        assert!(dom.contains(&format!(r#"<details class="step ok" id="step-{passed}">"#)));
+    }
+    assert_eq!(dom.matches(r#"<svg class="key""#).count(), 7, "the legend");
+    for c in ["cap-A", "cap-B", "cap-udp", "cap-B2", "cap-C2"] {
+        assert!(dom.contains(&format!(r#"<div class="ladder-wrap" id="ladder-{c}">"#)));
+        assert!(md.contains(&format!(r#"<a id="ladder-{c}"></a>"#)));
+    }
+    assert_eq!(
+        dom.matches(r#"<tr class="sep">"#).count(),
+        3,
+        "I.10, I.12, II.3"
+    );
+    assert!(md.contains("## Summary") && md.find("## Summary") < md.find("## Bench"));
+    assert!(md.contains("| ✘ | I.9 | A second server on A fails | A | failed |"));
     assert!(dom.contains(r#"<table class="timeline">"#));
     assert_eq!(
         dom.matches(r#"<tr class="stdin">"#).count(),
@@ -337,6 +360,46 @@ fn report_answers_the_handout_validates_and_renders() {
     assert!(dom.contains("Socket programming lab &lt;TCP &amp; UDP&gt;"));
     assert_eq!(dom.matches(r#"<div class="answer ok""#).count(), 7);
     assert!(dom.contains(&format!("<code>{c_client}</code> (C)")));
+
+    // The page's geometry at 1400 and 420 pixels wide, measured by Chromium:
+    // the report in an iframe that wide (headless windows are at least 500
+    // px), read by a script of the page around it (report.html has none).
+    let measure = |width: u32| -> (u32, u32, u32) {
+        let page = dir.join(format!("measure-{width}.html"));
+        let srcdoc = html.replace('&', "&amp;").replace('"', "&quot;");
+        std::fs::write(
+            &page,
+            format!(
+                "<!DOCTYPE html><html><body style=\"margin:0\"><iframe id=\"r\" width=\"{width}\" height=\"900\" \
+                 style=\"border:0\" srcdoc=\"{srcdoc}\"></iframe><script>\
+                 const f=document.getElementById('r');f.onload=()=>{{const d=f.contentDocument.documentElement;\
+                 const m=document.createElement('pre');m.textContent='MEASURE '+d.scrollWidth+' '+d.clientWidth+' '+d.scrollHeight+' END';\
+                 document.body.appendChild(m);}};</script></body></html>"
+            ),
+        )
+        .unwrap();
+        let url = format!("file://{}", page.display());
+        let out = chromium(&["--window-size=1500,1000", "--dump-dom", &url]);
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let at = dom.rfind("MEASURE ").expect("the measuring script ran") + 8;
+        let v: Vec<u32> = dom[at..dom[at..].find(" END").unwrap() + at]
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        (v[0], v[1], v[2])
+    };
+    let (sw, cw, wide_height) = measure(1400);
+    eprintln!("report.html at 1400 px: {wide_height} px tall, {sw}/{cw} px wide");
+    assert_eq!(sw, cw, "no horizontal overflow at 1400 px");
+    assert!(
+        wide_height < 5000,
+        "passed steps and the timeline fold away: {wide_height} px tall at 1400 px"
+    );
+    let (sw, cw, narrow_height) = measure(420);
+    eprintln!("report.html at 420 px: {narrow_height} px tall, {sw}/{cw} px wide");
+    assert_eq!(cw, 420);
+    assert_eq!(sw, cw, "no horizontal overflow at 420 px");
+    assert!(html.contains("@media (max-width:") && html.contains("@media print"));
 
     let png = dir.join("report.png");
     let out = chromium(&[

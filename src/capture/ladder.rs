@@ -314,15 +314,21 @@ fn lane_role(a: &CaptureAnalysis, l: &Lane) -> String {
     }
 }
 
-/// The ladders' colours, for the reports' legends: (colour, dashed, what).
-pub const LEGEND: [(&str, bool, &str); 7] = [
-    ("#2e7d32", false, "SYN, SYN-ACK (connection set-up)"),
-    ("#1565c0", false, "TCP data"),
-    ("#6b6b6b", false, "ACK (no data)"),
-    ("#e65100", false, "FIN (closing)"),
-    ("#c62828", false, "RST (reset)"),
-    ("#6a1b9a", false, "UDP datagram"),
-    ("#c62828", true, "ICMP (dashed)"),
+/// The ladders' colours, for the reports' legends: (colour, its name,
+/// dashed, what it draws).
+pub const LEGEND: [(&str, &str, bool, &str); 7] = [
+    (
+        "#2e7d32",
+        "green",
+        false,
+        "SYN, SYN-ACK (connection set-up)",
+    ),
+    ("#1565c0", "blue", false, "TCP data"),
+    ("#6b6b6b", "grey", false, "ACK (no data)"),
+    ("#e65100", "orange", false, "FIN (closing)"),
+    ("#c62828", "red", false, "RST (reset)"),
+    ("#6a1b9a", "purple", false, "UDP datagram"),
+    ("#c62828", "red dashed", true, "ICMP"),
 ];
 
 fn color(k: Kind) -> &'static str {
