@@ -269,10 +269,10 @@ do = [
     let (code, out, err) = bg.finish(Duration::from_secs(60));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        err.contains(
+        out.contains(
             "step `S.3` on host `B`: program `client`: expected /^Server> AFTER$/ within 2s"
         ),
-        "{err}"
+        "{out}"
     );
     assert_nothing_left(&t.bench);
     let dir = t.run_dir("runs");
