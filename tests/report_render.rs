@@ -5,13 +5,14 @@
 //! report.html rendered by headless Chromium with its timeline and ladders.
 
 mod capture_support;
+mod render_support;
 mod run_json_support;
 
 use std::path::Path;
-use std::process::Command;
 
 use capture_support::*;
 use labctl::report::{self, *};
+use render_support::{chromium, page_geometry};
 use run_json_support::{assert_matches_schema, schema_errors};
 
 fn step(id: &str, title: &str, hosts: &[&str], checks: Vec<CheckRecord>) -> StepRecord {
@@ -150,26 +151,6 @@ fn recorded_run(dir: &Path) -> RunInput {
         captures,
         programs,
     }
-}
-
-fn chromium(args: &[&str]) -> std::process::Output {
-    let profile = temp_dir("chromium-profile");
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs (Debian package `chromium`)")
 }
 
 #[test]
@@ -346,6 +327,8 @@ fn report_answers_the_handout_validates_and_renders() {
         3,
         "I.10, I.12, II.3"
     );
+    assert!(md.contains("| | | | | | **step I.10 — C waits while B is served** |"));
+    assert_eq!(md.matches("| | | | | | **step ").count(), 3);
     assert!(md.contains("## Summary") && md.find("## Summary") < md.find("## Bench"));
     assert!(md.contains("| ✘ | I.9 | A second server on A fails | A | failed |"));
     assert!(dom.contains(r#"<table class="timeline">"#));
@@ -361,33 +344,8 @@ fn report_answers_the_handout_validates_and_renders() {
     assert_eq!(dom.matches(r#"<div class="answer ok""#).count(), 7);
     assert!(dom.contains(&format!("<code>{c_client}</code> (C)")));
 
-    // The page's geometry at 1400 and 420 pixels wide, measured by Chromium:
-    // the report in an iframe that wide (headless windows are at least 500
-    // px), read by a script of the page around it (report.html has none).
-    let measure = |width: u32| -> (u32, u32, u32) {
-        let page = dir.join(format!("measure-{width}.html"));
-        let srcdoc = html.replace('&', "&amp;").replace('"', "&quot;");
-        std::fs::write(
-            &page,
-            format!(
-                "<!DOCTYPE html><html><body style=\"margin:0\"><iframe id=\"r\" width=\"{width}\" height=\"900\" \
-                 style=\"border:0\" srcdoc=\"{srcdoc}\"></iframe><script>\
-                 const f=document.getElementById('r');f.onload=()=>{{const d=f.contentDocument.documentElement;\
-                 const m=document.createElement('pre');m.textContent='MEASURE '+d.scrollWidth+' '+d.clientWidth+' '+d.scrollHeight+' END';\
-                 document.body.appendChild(m);}};</script></body></html>"
-            ),
-        )
-        .unwrap();
-        let url = format!("file://{}", page.display());
-        let out = chromium(&["--window-size=1500,1000", "--dump-dom", &url]);
-        let dom = String::from_utf8_lossy(&out.stdout);
-        let at = dom.rfind("MEASURE ").expect("the measuring script ran") + 8;
-        let v: Vec<u32> = dom[at..dom[at..].find(" END").unwrap() + at]
-            .split(' ')
-            .map(|n| n.parse().unwrap())
-            .collect();
-        (v[0], v[1], v[2])
-    };
+    // The page's geometry at 1400 and 420 pixels wide, measured by Chromium.
+    let measure = |width: u32| page_geometry(&dir, &html, width);
     let (sw, cw, wide_height) = measure(1400);
     eprintln!("report.html at 1400 px: {wide_height} px tall, {sw}/{cw} px wide");
     assert_eq!(sw, cw, "no horizontal overflow at 1400 px");

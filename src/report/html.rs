@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::markdown::{
-    interrupted_count, outcome_mark, server_sockets, step_secs, stopped, stream_mark,
+    interrupted_count, outcome_mark, server_sockets, step_change, step_secs, stopped, stream_mark,
     NOT_APPLICABLE,
 };
 use super::model::*;
@@ -355,23 +355,14 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         s.push_str("<p>No program output was recorded.</p>");
     } else {
         s.push_str(r#"<div class="timeline-wrap"><table class="timeline"><tr><th>time</th><th>t (s)</th><th>host</th><th>program</th><th></th><th>line</th></tr>"#);
-        let mut last_step: Option<&str> = None;
+        let mut last = None;
         for e in &r.timeline {
             // A separator row where the lines of another step begin.
-            if e.step.is_some() && e.step.as_deref() != last_step {
-                last_step = e.step.as_deref();
-                let id = last_step.unwrap_or_default();
-                let title = r
-                    .steps
-                    .iter()
-                    .find(|st| st.id == id)
-                    .map(|st| format!(" — {}", st.title))
-                    .unwrap_or_default();
+            if let Some(sep) = step_change(r, &mut last, e) {
                 let _ = write!(
                     s,
-                    r#"<tr class="sep"><th colspan="6">step {}{}</th></tr>"#,
-                    esc(id),
-                    esc(&title)
+                    r#"<tr class="sep"><th colspan="6">{}</th></tr>"#,
+                    esc(&sep)
                 );
             }
             let stream = match e.stream {

@@ -34,6 +34,27 @@ pub(super) fn step_secs(st: &StepRecord) -> Option<f64> {
     Some(st.finished_at? - st.started_at?).filter(|t| *t >= 0.0)
 }
 
+/// `step I.8 — title` where the timeline's lines of another step begin
+/// (`last`: the step of the lines before), for a separator row.
+pub(super) fn step_change<'a>(
+    r: &RunReport,
+    last: &mut Option<&'a str>,
+    e: &'a TimelineEntry,
+) -> Option<String> {
+    let id = e.step.as_deref()?;
+    if *last == Some(id) {
+        return None;
+    }
+    *last = Some(id);
+    let title = r
+        .steps
+        .iter()
+        .find(|st| st.id == id)
+        .map(|st| format!(" — {}", st.title))
+        .unwrap_or_default();
+    Some(format!("step {id}{title}"))
+}
+
 /// `, 1 interrupted` when a step was.
 pub(super) fn interrupted_count(r: &RunReport) -> String {
     match r.run.steps_interrupted {
@@ -302,7 +323,11 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         s.push_str("No program output was recorded.\n");
     } else {
         s.push_str("| time | t (s) | host | program | | line |\n|---|---|---|---|---|---|\n");
+        let mut last = None;
         for e in &r.timeline {
+            if let Some(sep) = step_change(r, &mut last, e) {
+                let _ = writeln!(s, "| | | | | | **{}** |", cell(&sep));
+            }
             let _ = writeln!(
                 s,
                 "| {} | {:.3} | {} | {} | {} | {} |",
