@@ -409,7 +409,7 @@ fn summary(s: &mut String, r: &RunReport) {
             };
             let _ = write!(
                 s,
-                r##"<tr class="{cls}"><td><span class="{cls}">{}</span></td><td><a href="#step-{id}">{id}</a></td><td>{}</td><td>{}</td><td class="time mono">{}</td></tr>"##,
+                r##"<tr><td><span class="{cls}">{}</span></td><td><a href="#step-{id}">{id}</a></td><td>{}</td><td>{}</td><td class="time mono">{}</td></tr>"##,
                 st.outcome.mark(),
                 esc(&st.title),
                 st.outcome.word(),
