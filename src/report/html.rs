@@ -64,7 +64,8 @@ ul.legend svg { vertical-align: middle; margin-right: 4px; }
 .timeline tr.sep th { background: #e9eef3; border-top: 2px solid #9aa4b0; }
 .timeline-wrap { max-height: 70vh; overflow: auto; }
 .ladder-wrap { max-height: 70vh; overflow: auto; }
-code, .mono, td { overflow-wrap: anywhere; }
+code, .mono, .timeline td.text { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 @media (max-width: 760px) {
   body { font-size: 14px; }
   header, nav { padding: 10px 12px; }
