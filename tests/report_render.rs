@@ -358,6 +358,38 @@ fn report_answers_the_handout_validates_and_renders() {
     assert_eq!(cw, 420);
     assert_eq!(sw, cw, "no horizontal overflow at 420 px");
     assert!(html.contains("@media (max-width:") && html.contains("@media print"));
+    // Printed, the collapsed steps and captures open: more pages than the
+    // same page without the print rule that opens them.
+    let pages = |name: &str, page: &str| -> usize {
+        let (src, pdf) = (
+            dir.join(format!("{name}.html")),
+            dir.join(format!("{name}.pdf")),
+        );
+        std::fs::write(&src, page).unwrap();
+        let out = chromium(&[
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+            &format!("file://{}", src.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&pdf).unwrap();
+        bytes
+            .windows(11)
+            .filter(|w| w.starts_with(b"/Type /Page") && w[10] != b's')
+            .count()
+    };
+    let rule = "details::details-content { content-visibility: visible; display: block; }";
+    assert!(html.contains(rule));
+    let (printed, folded) = (
+        pages("print", &html),
+        pages("print-folded", &html.replace(rule, "")),
+    );
+    eprintln!("report.html printed: {printed} pages ({folded} with the details folded)");
+    assert!(folded > 0 && printed > folded, "{printed} vs {folded}");
 
     let png = dir.join("report.png");
     let out = chromium(&[

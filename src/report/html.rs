@@ -83,6 +83,8 @@ td { overflow-wrap: break-word; }
   main { max-width: none; padding: 0; }
   section { border: none; padding: 0; margin: 12px 0; break-inside: auto; }
   details.step, details.capture { break-inside: avoid; }
+  details::details-content { content-visibility: visible; display: block; }
+  details > summary::marker { content: ""; }
   .timeline-wrap, .ladder-wrap { max-height: none; overflow: visible; border: none; }
   tr, .answer, h2, h3 { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
