@@ -28,6 +28,8 @@ pub struct Terminal {
     running: BTreeMap<String, Vec<String>>,
     /// `--dry-run`: nothing runs; the summary says so.
     dry_run: bool,
+    /// The bench's name, from the run's start.
+    bench: String,
     /// Operations a dry run showed.
     shown: usize,
     pub checks_passed: usize,
@@ -42,9 +44,17 @@ fn short(s: &str, max: usize) -> String {
     }
 }
 
-/// The command that runs `step` again, alone.
-pub fn replay(step: &str) -> String {
-    format!("labctl run --step {step}")
+/// The command that runs `step` again, alone (on `bench` of a room when
+/// several ran at once).
+pub fn replay(step: &str, bench: Option<&str>) -> String {
+    match bench {
+        Some(b) => format!(
+            "labctl run --bench {} --step {}",
+            crate::util::shell_quote(b),
+            crate::util::shell_quote(step)
+        ),
+        None => format!("labctl run --step {}", crate::util::shell_quote(step)),
+    }
 }
 
 impl Terminal {
@@ -59,6 +69,7 @@ impl Terminal {
             failed_steps: Vec::new(),
             running: BTreeMap::new(),
             dry_run: false,
+            bench: String::new(),
             shown: 0,
             checks_passed: 0,
             checks_failed: 0,
@@ -131,6 +142,7 @@ impl Terminal {
                 ..
             } => {
                 self.dry_run = *dry_run;
+                self.bench = bench.clone();
                 let n = steps.len();
                 let where_ = match (dir, dry_run) {
                     (_, true) => "dry run: nothing is executed".to_string(),
@@ -340,7 +352,10 @@ impl Terminal {
                     self.shout(format!(
                         "{}  {}",
                         style::pad("REPLAY", 9, style::bold),
-                        replay(step)
+                        replay(
+                            step,
+                            (!self.prefix.is_empty()).then_some(self.bench.as_str())
+                        )
                     ));
                 }
             }
@@ -355,6 +370,15 @@ mod tests {
 
     fn message(t: &Terminal, host: &str) -> String {
         t.bars[host].message().to_string()
+    }
+
+    #[test]
+    fn the_replay_command_names_the_bench_only_when_several_ran() {
+        assert_eq!(replay("I.8", None), "labctl run --step I.8");
+        assert_eq!(
+            replay("I.8", Some("bench2")),
+            "labctl run --bench bench2 --step I.8"
+        );
     }
 
     #[test]
