@@ -208,6 +208,12 @@ pub fn pcapng_file(pcap: &str) -> String {
 
 /// `ladder-<capture>.svg`, the name made safe for a file system.
 fn ladder_file(capture: &str) -> String {
+    format!("{}.svg", ladder_anchor(capture))
+}
+
+/// `ladder-<capture>`: the stable anchor (HTML `id`) of a capture's ladder
+/// in both reports, the name made safe for a URL fragment and a file name.
+pub fn ladder_anchor(capture: &str) -> String {
     let safe: String = capture
         .chars()
         .map(|c| {
@@ -218,7 +224,18 @@ fn ladder_file(capture: &str) -> String {
             }
         })
         .collect();
-    format!("ladder-{safe}.svg")
+    format!("ladder-{safe}")
+}
+
+/// A link to a capture's ladder in the same report: `[text](#ladder-…)`
+/// in Markdown, `<a href="#ladder-…">` in HTML (`text` already escaped).
+pub fn ladder_link(capture: &str, text: &str, html: bool) -> String {
+    let anchor = ladder_anchor(capture);
+    if html {
+        format!(r##"<a href="#{anchor}">{text}</a>"##)
+    } else {
+        format!("[{text}](#{anchor})")
+    }
 }
 
 /// Writes `dir/name` through a temporary file and a rename, readable by its
@@ -295,6 +312,15 @@ mod tests {
     #[test]
     fn ladder_files_are_safe_names() {
         assert_eq!(ladder_file("tcp A/1"), "ladder-tcp_A_1.svg");
+        assert_eq!(ladder_anchor("tcp A/1"), "ladder-tcp_A_1");
+        assert_eq!(
+            ladder_link("cap-B", "frames 4–6", true),
+            r##"<a href="#ladder-cap-B">frames 4–6</a>"##
+        );
+        assert_eq!(
+            ladder_link("cap-B", "frames 4–6", false),
+            "[frames 4–6](#ladder-cap-B)"
+        );
     }
 
     /// A private scratch run directory holding `events`.

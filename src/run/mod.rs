@@ -99,7 +99,12 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    combine(results)
+    // Each failure was printed in its step and in the summary: the last
+    // word (on stderr, by `main`) does not print it a third time.
+    combine(results).map_err(|e| match e {
+        Error::Failed(_) => Error::Failed("the run failed; see the summary above".into()),
+        e => e,
+    })
 }
 
 /// One outcome for several benches: Ctrl-C first, then a host or local
