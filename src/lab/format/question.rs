@@ -75,8 +75,16 @@ impl Validator<'_> {
                 }
             }
         };
-        let id = required(self, "id", "add `id = \"I.1(a)\"`, as the handout numbers it");
-        let text = required(self, "text", "add `text = \"...\"`: the question, in your words");
+        let id = required(
+            self,
+            "id",
+            "add `id = \"I.1(a)\"`, as the handout numbers it",
+        );
+        let text = required(
+            self,
+            "text",
+            "add `text = \"...\"`: the question, in your words",
+        );
         let answer = match get("answer") {
             Some(n) => self.c.string(n, "a question's `answer`").and_then(|a| {
                 let rule = RULES.iter().find(|(k, _)| *k == a).map(|(_, r)| *r);
