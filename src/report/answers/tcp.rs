@@ -136,8 +136,17 @@ pub(super) fn frames(ev: &Evidence) -> Result<Found, String> {
                     .iter()
                     .any(|g| g.kind == Kind::Data && g.src == c.server)
                 {
-                    f.ok = false;
-                    text.push_str(" — no reply captured");
+                    // A last line after which the client closed (`quit`) has no reply.
+                    let last = group.last().map_or(0, |g| g.number);
+                    let closed = fr
+                        .iter()
+                        .any(|g| g.number > last && g.kind == Kind::Fin && g.src == c.client);
+                    if closed {
+                        text.push_str(" — no reply: the client closed the connection after it");
+                    } else {
+                        f.ok = false;
+                        text.push_str(" — no reply captured");
+                    }
                 }
             }
             if x.lines.len() < ev.sent_to(t).len() {
