@@ -156,7 +156,7 @@ fn a_whole_run_reports_what_its_captures_show() {
     assert_eq!(ids, NINE);
     for (id, ok, text) in &got {
         assert!(ok, "{id}: {text}");
-        assert!(text.contains("Where to look: `"), "{id}: {text}");
+        assert!(text.contains("\n\nWhere to look: "), "{id}: {text}");
     }
     cited_frames_agree_with_tshark(&dir, &run);
     let text = |id: &str| got.iter().find(|a| a.0 == id).unwrap().2.clone();
