@@ -168,7 +168,8 @@ impl<'r, 'a> Evidence<'r, 'a> {
                 self.steps.iter().all(|s| {
                     let p = run.pos(Some(s));
                     from.is_some_and(|f| p.is_some_and(|p| f <= p))
-                        && (c.stopped_in.is_none() || to.zip(p).is_some_and(|(t, p)| p <= t))
+                        // Stopped by no step (`end`, or not yet): it ran to the end.
+                        && (to.is_none() || to.zip(p).is_some_and(|(t, p)| p <= t))
                 })
             })
             .collect()
