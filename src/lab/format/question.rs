@@ -153,3 +153,54 @@ impl Validator<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Source;
+    use crate::error::Error;
+    use crate::lab::model::Rule;
+    use crate::lab::Lab;
+
+    const STEPS: &str = "[lab]\nname = \"t\"\n[[step]]\nid = \"S.1\"\ntitle = \"t\"\ndo = [{ configure = true, on = \"A\" }]\n";
+
+    fn read(questions: &str) -> Result<Lab, Error> {
+        let text = format!("{STEPS}{questions}");
+        Lab::from_source(Source::from_text("lab.toml", &text), &["A".to_string()])
+    }
+
+    #[test]
+    fn a_question_names_its_steps_and_rule() {
+        let lab = read("[[question]]\nid = \"Q(a)\"\ntext = \"why?\"\nevidence = [\"S.1\"]\nanswer = \"udp-frames\"\n").unwrap();
+        let q = &lab.questions[0];
+        assert_eq!((q.id.as_str(), q.answer), ("Q(a)", Rule::UdpFrames));
+        assert_eq!(q.evidence, ["S.1"]);
+        assert!(read("").unwrap().questions.is_empty());
+    }
+
+    #[test]
+    fn unknown_rules_and_steps_are_located_errors_all_at_once() {
+        let text =
+            "[[question]]\nid = \"Q\"\ntext = \"t\"\nevidence = [\"S.9\"]\nanswer = \"guess\"\n\
+[[question]]\nid = \"R\"\ntext = \"t\"\nevidence = [\"S.1\"]\nanswer = \"busy-port\"\n\
+[[question]]\nid = \"R\"\ntext = \"t\"\nevidence = \"S.1\"\nanswer = \"busy-port\"\n\
+[[question]]\nid = \"T\"\ntext = \"t\"\nanswer = \"busy-port\"\nwhy = 1\n";
+        let Err(Error::Input(d)) = read(text) else {
+            panic!("expected input errors")
+        };
+        let got: Vec<(usize, usize, &str)> =
+            d.0.iter()
+                .map(|d| (d.line, d.col, d.message.as_str()))
+                .collect();
+        assert_eq!(
+            got,
+            [
+                (10, 13, "question's `evidence` names unknown step `S.9`"),
+                (11, 10, "unknown answer rule `guess`"),
+                (17, 1, "question `R` is asked twice"),
+                (22, 1, "a question names no `evidence`"),
+                (26, 1, "unknown field `why` in a question"),
+            ],
+            "{d:?}"
+        );
+    }
+}
