@@ -75,8 +75,8 @@ fn inline(text: &str) -> String {
             in_list = false;
         }
         let mut html = String::new();
-        for (i, part) in body.split('`').enumerate() {
-            if i % 2 == 1 {
+        for (code, part) in code_spans(body) {
+            if code {
                 let _ = write!(html, "<code>{}</code>", esc(part));
             } else {
                 html.push_str(&esc(part));
@@ -91,6 +91,28 @@ fn inline(text: &str) -> String {
     if in_list {
         out.push_str("</ul>");
     }
+    out
+}
+
+/// A line split into text and code spans: `` `x` `` and, for code holding a
+/// backtick, ``` `` x ` y `` ```.
+fn code_spans(mut rest: &str) -> Vec<(bool, &str)> {
+    let mut out = Vec::new();
+    while let Some(i) = rest.find('`') {
+        let (open, close) = if rest[i..].starts_with("`` ") {
+            ("`` ", " ``")
+        } else {
+            ("`", "`")
+        };
+        let from = i + open.len();
+        let Some(j) = rest[from..].find(close) else {
+            break;
+        };
+        out.push((false, &rest[..i]));
+        out.push((true, &rest[from..from + j]));
+        rest = &rest[from + j + close.len()..];
+    }
+    out.push((false, rest));
     out
 }
 
