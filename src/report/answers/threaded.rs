@@ -33,6 +33,17 @@ fn clients<'r>(ev: &Evidence<'r, '_>) -> Result<(Vec<&'r ClientTrace>, Vec<Seen<
 
 /// The frames of kind `k` of each held conversation, cited per capture.
 fn cite_kind(ev: &Evidence, seen: &[Seen], k: Kind, f: &mut Found) -> Vec<String> {
+    cite_first(ev, seen, f, |g, _| g.kind == k)
+}
+
+/// The first frame of each held conversation that `pick` (frame, server
+/// address) accepts, cited per capture.
+fn cite_first(
+    ev: &Evidence,
+    seen: &[Seen],
+    f: &mut Found,
+    pick: impl Fn(&Frame, &str) -> bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     for s in seen {
         let mut fr: Vec<&Frame> = Vec::new();
@@ -42,7 +53,7 @@ fn cite_kind(ev: &Evidence, seen: &[Seen], k: Kind, f: &mut Found) -> Vec<String
             fr.extend(
                 s.frames(Proto::Tcp, *i)
                     .into_iter()
-                    .filter(|g| g.kind == k)
+                    .filter(|g| pick(g, &server))
                     .take(1),
             );
         }
@@ -73,10 +84,12 @@ pub(super) fn concurrent(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found,
     }
     let most = max_overlap(&intervals);
     let hs = cite_kind(ev, &seen, Kind::SynAck, &mut f);
-    let replies = cite_kind(ev, &seen, Kind::Data, &mut f);
+    let replies = cite_first(ev, &seen, &mut f, |g, server| {
+        g.kind == Kind::Data && g.src == server
+    });
     f.ok = connected == tcp.len() && most >= 2 && answered == tcp.len();
     let mut text = format!(
-        "{}: {connected} of the {} clients connected (the server's SYN-ACKs: {}), {most} of them at the same time, and {answered} were answered while the others stayed connected (their first data frames: {}).",
+        "{}: {connected} of the {} clients connected (the server's SYN-ACKs: {}), {most} of them at the same time, and {answered} were answered (the server's first replies: {}).",
         if f.ok { "Yes" } else { "Not as the lab expects" },
         tcp.len(),
         hs.join("; "),
