@@ -237,7 +237,7 @@ fn report_answers_the_handout_validates_and_renders() {
         q3.contains(&format!("`Connected {c_client} -> 10.0.3.1:50000`")),
         "{q3}"
     );
-    assert!(q3.contains("Where to look: `cap-A.pcap`"), "{q3}");
+    assert!(q3.contains("Where to look: `cap-A.pcapng`"), "{q3}");
     assert!(answer("Q4").answer.contains("did not wait"));
     assert!(answer("Q5").answer.contains("It created 5 sockets"));
     for name in ["cap-B2", "cap-C2"] {
