@@ -66,6 +66,9 @@ pub enum Command {
         #[arg(long, hide = true)]
         ids: bool,
     },
+    /// Put the programs on the hosts (building them when needed), and nothing else.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Deploy(DeployArgs),
     /// Stop every program labctl started on the hosts, and nothing else.
     #[command(after_help = EXIT_CODES_HELP)]
     Clean(CleanArgs),
@@ -167,6 +170,12 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct CleanArgs {
+    #[command(flatten)]
+    pub select: BenchSelect,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
     #[command(flatten)]
     pub select: BenchSelect,
 }

@@ -7,6 +7,12 @@
 //! Local programs are looked up in `$LABCTL_PROGRAMS` if set; else, for the
 //! native architecture, next to the running `labctl` (cargo puts them side by
 //! side in `target/{debug,release}`); else in `target/<triple>/release/`.
+//! A missing build is built ([`build_command`]) when labctl runs in its
+//! source tree; `labctl deploy` (module `command`) and `check --fix` both
+//! deploy through [`deploy_or_build`].
+
+mod command;
+pub use command::command;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -165,6 +171,48 @@ pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
     let triple = remote_triple(session, host)?;
     let build = local_build(triple)?;
     deploy_build(session, host, &build)
+}
+
+/// [`deploy`], building the programs for the host's architecture first when
+/// they are missing and labctl runs in its source tree (`labctl deploy`,
+/// `check --fix`).
+pub fn deploy_or_build(session: &Session, host: &Host) -> Result<DeployReport, Error> {
+    let triple = remote_triple(session, host)?;
+    let build = local_build_or_build(triple)?;
+    deploy_build(session, host, &build)
+}
+
+/// [`local_build`]; when it is missing and the current directory is labctl's
+/// source tree (`sockets/Cargo.toml`), runs [`build_command`] once (its
+/// output on stderr) and looks again.
+pub fn local_build_or_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
+    static BUILDING: Mutex<()> = Mutex::new(());
+    if let Ok(b) = local_build(triple) {
+        return Ok(b);
+    }
+    // One build at a time; a host waiting here finds the build done.
+    let _one = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+    let missing = match local_build(triple) {
+        Ok(b) => return Ok(b),
+        Err(e) => e,
+    };
+    let in_tree = std::path::Path::new("sockets/Cargo.toml").is_file()
+        && std::env::var_os("LABCTL_PROGRAMS").is_none();
+    if !in_tree {
+        return Err(missing);
+    }
+    let cmd = build_command(triple);
+    eprintln!("labctl: building the programs for `{triple}`: {cmd}");
+    let mut words = cmd.split_whitespace();
+    let status = std::process::Command::new(words.next().unwrap_or("cargo"))
+        .args(words)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| Error::Local(format!("cannot run `{cmd}`: {e}")))?;
+    if !status.success() {
+        return Err(Error::Local(format!("`{cmd}` failed ({status})")));
+    }
+    local_build(triple)
 }
 
 /// [`deploy`] with a known local build (the caller checked the architecture).

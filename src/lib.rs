@@ -82,6 +82,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
         Command::Check(args) => check::command(&g, &args),
+        Command::Deploy(args) => deploy::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),
         Command::Plan(args) => lab::plan_command(
             &g.hosts,

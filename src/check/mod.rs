@@ -45,7 +45,7 @@ mod evaluate;
 mod facts;
 mod fix;
 mod model;
-mod progress;
+pub(crate) mod progress;
 mod render;
 mod script;
 
