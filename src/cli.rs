@@ -112,7 +112,8 @@ impl From<&BenchSelect> for BenchChoice {
 pub struct CheckArgs {
     #[command(flatten)]
     pub select: BenchSelect,
-    /// Print the results as JSON instead of a table.
+    /// JSON lines on stdout (`check_started`, `host_checked`, …, `check_finished`);
+    /// the table then goes to stderr.
     #[arg(long)]
     pub json: bool,
     /// Repair what can be repaired (addresses, links, programs, stale processes), then check again.
@@ -158,6 +159,10 @@ pub struct RunArgs {
     /// Where to create the run directory (default: `runs/` in the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The run's events as JSON lines on stdout, as `events.jsonl` records them;
+    /// the human output then goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +177,10 @@ pub struct PlanArgs {
 pub struct CleanArgs {
     #[command(flatten)]
     pub select: BenchSelect,
+    /// JSON lines on stdout (`host_cleaned` per host, `clean_finished`);
+    /// the human lines then go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -43,8 +43,9 @@ fn stamps(dir: &Path) -> Vec<(String, std::time::SystemTime)> {
 }
 
 fn programs_row(out: &RunOutput, host: &str) -> String {
+    let last = out.stdout.lines().last().unwrap_or_default();
     let v: serde_json::Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"));
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"));
     let h = v["benches"][0]["hosts"]
         .as_array()
         .unwrap()

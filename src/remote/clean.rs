@@ -2,10 +2,16 @@
 //! program labctl started (the groups registered in `<workdir>/procs`),
 //! verifies they are gone, and removes the remote run directories a killed
 //! labctl left. Nothing else on the host is touched.
+//!
+//! `--json`: a `host_cleaned` line per host and a last `clean_finished`
+//! ([`CleanEvent`], in the style of a run's events; schema in
+//! `docs/events-json-schema.json`) on stdout; the human lines on stderr.
 
 use std::time::Duration;
 
-use super::{parse_stop_output, stop_all_cmd};
+use serde::Serialize;
+
+use super::{parse_stop_output, stop_all_cmd, Stopped};
 use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
@@ -18,6 +24,26 @@ enum HostResult {
     Done {
         stopped: Vec<String>,
         alive: Vec<String>,
+        groups: Vec<Stopped>,
+    },
+}
+
+/// `clean --json`'s lines.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CleanEvent<'a> {
+    /// One host: the groups stopped (`alive`: survived SIGKILL), or why it could not be cleaned.
+    HostCleaned {
+        host: String,
+        ok: bool,
+        stopped: &'a [Stopped],
+        error: Option<&'a str>,
+    },
+    CleanFinished {
+        ok: bool,
+        hosts: usize,
+        unreachable: usize,
+        survived: usize,
     },
 }
 
@@ -45,7 +71,8 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             Duration::from_secs(30),
         );
         let mut r = (Vec::new(), Vec::new());
-        for s in parse_stop_output(&out.stdout_str()) {
+        let groups = parse_stop_output(&out.stdout_str());
+        for s in &groups {
             let text = format!("`{}` (step {}, run {})", s.name, s.step, s.run);
             if s.alive {
                 r.1.push(text);
@@ -56,32 +83,72 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
         HostResult::Done {
             stopped: r.0,
             alive: r.1,
+            groups,
         }
     });
+    // With --json the human lines go to stderr.
+    let say = |line: String| {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let (mut unreachable, mut survived) = (0, 0);
     for (h, r) in hosts.iter().zip(results) {
         match r {
             HostResult::Unreachable(e) => {
                 unreachable += 1;
-                println!("✘ {}  {e}", h.label());
+                say(format!("✘ {}  {e}", h.label()));
+                if args.json {
+                    crate::util::json_line(&CleanEvent::HostCleaned {
+                        host: h.label(),
+                        ok: false,
+                        stopped: &[],
+                        error: Some(&e),
+                    });
+                }
             }
-            HostResult::Done { stopped, alive } => {
+            HostResult::Done {
+                stopped,
+                alive,
+                groups,
+            } => {
+                if args.json {
+                    crate::util::json_line(&CleanEvent::HostCleaned {
+                        host: h.label(),
+                        ok: alive.is_empty(),
+                        stopped: &groups,
+                        error: None,
+                    });
+                }
                 if stopped.is_empty() && alive.is_empty() {
-                    println!("✔ {}  nothing labctl started is running", h.label());
+                    say(format!(
+                        "✔ {}  nothing labctl started is running",
+                        h.label()
+                    ));
                 }
                 if !stopped.is_empty() {
-                    println!("✔ {}  stopped {}", h.label(), stopped.join(", "));
+                    say(format!("✔ {}  stopped {}", h.label(), stopped.join(", ")));
                 }
                 if !alive.is_empty() {
                     survived += 1;
-                    println!(
+                    say(format!(
                         "✘ {}  still running after SIGKILL: {}",
                         h.label(),
                         alive.join(", ")
-                    );
+                    ));
                 }
             }
         }
+    }
+    if args.json {
+        crate::util::json_line(&CleanEvent::CleanFinished {
+            ok: unreachable == 0 && survived == 0,
+            hosts: hosts.len(),
+            unreachable,
+            survived,
+        });
     }
     if unreachable > 0 {
         return Err(Error::Host(format!(

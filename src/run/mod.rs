@@ -13,6 +13,7 @@
 //! connection drops. `--dry-run` walks the same plan without any effect.
 
 pub mod event;
+pub mod json;
 pub mod reporter;
 pub mod rundir;
 pub mod worker;
@@ -55,9 +56,13 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         }
     };
     let stop = interrupt_flag()?;
+    let json = |b: &Bench| {
+        args.json
+            .then(|| json::JsonOut::new(many.then_some(&b.name)))
+    };
     if args.dry_run {
         for (bench, plan) in benches.iter().zip(&plans) {
-            dry_run(lab, bench, plan, &prefix(bench));
+            dry_run(lab, bench, plan, &prefix(bench), json(bench));
         }
         return Ok(());
     }
@@ -82,12 +87,13 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         stop: &stop,
         live: !many && std::io::stderr().is_terminal(),
     };
+    let json = &json;
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
             .iter()
             .map(|(bench, plan, dir)| {
-                let (set, p) = (&set, prefix(bench));
-                s.spawn(move || execute(lab, bench, plan, dir, set, &p))
+                let (set, p, j) = (&set, prefix(bench), json(bench));
+                s.spawn(move || execute(lab, bench, plan, dir, set, &p, j))
             })
             .collect();
         handles
@@ -206,12 +212,19 @@ fn run_started(
 }
 
 /// `--dry-run`: the same plan, the same reporter; every op is skipped.
-fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
+fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<json::JsonOut>) {
     let mut term = reporter::Terminal::new(&plan.hosts, false, prefix);
-    term.event(&run_started(lab, bench, plan, None, true));
+    term.to_stderr = json.is_some();
+    let mut term = |e: &Event| {
+        if let Some(j) = &json {
+            j.event(e);
+        }
+        term.event(e);
+    };
+    term(&run_started(lab, bench, plan, None, true));
     let t0 = Instant::now();
     for s in &plan.steps {
-        term.event(&Event::StepStarted {
+        term(&Event::StepStarted {
             step: s.id.clone(),
             title: s.title.clone(),
             needed: s.needed,
@@ -219,7 +232,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
         });
         for a in &s.actions {
             for o in &a.ops {
-                term.event(&Event::Skipped {
+                term(&Event::Skipped {
                     step: s.id.clone(),
                     host: o.host.clone(),
                     what: o.what.clone(),
@@ -228,7 +241,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
             }
         }
     }
-    term.event(&Event::RunFinished {
+    term(&Event::RunFinished {
         outcome: Outcome::Passed,
         steps_passed: 0,
         steps_failed: 0,
@@ -266,6 +279,7 @@ fn execute(
     dir: &std::path::Path,
     set: &Settings,
     prefix: &str,
+    json: Option<json::JsonOut>,
 ) -> Result<(), Error> {
     let (opts, stop, live) = (set.opts, set.stop, set.live);
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
@@ -290,7 +304,8 @@ fn execute(
 
     std::thread::scope(|s| {
         let host_names = plan.hosts.clone();
-        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix));
+        let reporter =
+            s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix, json));
 
         let (ready_tx, ready_rx) = channel::<(String, Result<(), Error>)>();
         let shared = Shared {
@@ -548,8 +563,10 @@ fn report_events(
     hosts: &[String],
     live: bool,
     prefix: &str,
+    json: Option<json::JsonOut>,
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
+    term.to_stderr = json.is_some();
     for mut e in rx {
         if let Event::RunFinished {
             checks_passed,
@@ -561,6 +578,9 @@ fn report_events(
             *checks_failed = term.checks_failed;
         }
         dir.event(&e);
+        if let Some(j) = &json {
+            j.event(&e);
+        }
         term.event(&e);
         // The reports follow the run: rebuilt after every step and at the end.
         if matches!(e, Event::StepFinished { .. } | Event::RunFinished { .. }) {

@@ -20,6 +20,8 @@ pub struct Terminal {
     failures: Vec<String>,
     pub checks_passed: usize,
     pub checks_failed: usize,
+    /// `run --json`: the human lines go to stderr (stdout carries the JSON).
+    pub to_stderr: bool,
 }
 
 fn short(s: &str, max: usize) -> String {
@@ -41,6 +43,7 @@ impl Terminal {
             failures: Vec::new(),
             checks_passed: 0,
             checks_failed: 0,
+            to_stderr: false,
         };
         if live {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
@@ -73,9 +76,16 @@ impl Terminal {
             return;
         }
         let p = &self.prefix;
+        let print = || {
+            if self.to_stderr {
+                eprintln!("{p}{line}");
+            } else {
+                println!("{p}{line}");
+            }
+        };
         match &self.mp {
-            Some(mp) => mp.suspend(|| println!("{p}{line}")),
-            None => println!("{p}{line}"),
+            Some(mp) => mp.suspend(print),
+            None => print(),
         }
     }
 
