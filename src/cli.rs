@@ -159,6 +159,10 @@ pub struct RunArgs {
     /// Where to create the run directory (default: `runs/` in the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Presenter mode: before each step show what it will do and wait for a key
+    /// (Enter runs it, `s` skips it when nothing later needs it, `q` stops as Ctrl-C does).
+    #[arg(long, conflicts_with_all = ["dry_run", "all"])]
+    pub pause: bool,
     /// The run's events as JSON lines on stdout, as `events.jsonl` records them;
     /// the human output then goes to stderr.
     #[arg(long)]

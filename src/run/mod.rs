@@ -14,6 +14,7 @@
 
 pub mod event;
 pub mod json;
+pub mod pause;
 pub mod reporter;
 pub mod rundir;
 pub mod worker;
@@ -55,6 +56,9 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             String::new()
         }
     };
+    if args.pause {
+        pause::check_terminal()?;
+    }
     let stop = interrupt_flag()?;
     let json = |b: &Bench| {
         args.json
@@ -85,7 +89,8 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
     let set = Settings {
         opts: &opts,
         stop: &stop,
-        live: !many && std::io::stderr().is_terminal(),
+        live: !many && !args.pause && std::io::stderr().is_terminal(),
+        pause: args.pause,
     };
     let json = &json;
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
@@ -270,6 +275,8 @@ struct Settings<'a> {
     stop: &'a Arc<AtomicBool>,
     /// Draw per-host spinners.
     live: bool,
+    /// `--pause`: presenter mode (one bench).
+    pause: bool,
 }
 
 fn execute(
@@ -286,6 +293,14 @@ fn execute(
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
     let (ev_tx, ev_rx) = channel::<Event>();
+    // --pause: the presenter sees a copy of every event.
+    let (tap, mut presenter) = if set.pause {
+        let (tx, rx) = channel::<Event>();
+        let p = pause::Presenter::new(lab, plan, dir.to_path_buf(), rx)?;
+        (Some(tx), Some(p))
+    } else {
+        (None, None)
+    };
     let t0 = Instant::now();
     let _ = ev_tx.send(run_started(
         lab,
@@ -305,7 +320,7 @@ fn execute(
     std::thread::scope(|s| {
         let host_names = plan.hosts.clone();
         let reporter =
-            s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix, json));
+            s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix, json, tap));
 
         let (ready_tx, ready_rx) = channel::<(String, Result<(), Error>)>();
         let shared = Shared {
@@ -361,7 +376,7 @@ fn execute(
                 fatal: Some(e),
                 failure: None,
             },
-            None => walk(plan, &jobs, &ev_tx, stop),
+            None => walk(plan, &jobs, &ev_tx, stop, presenter.as_mut()),
         };
 
         // Stop everything on every host, whatever happened.
@@ -436,6 +451,7 @@ fn walk(
     jobs: &BTreeMap<String, JobSender>,
     ev: &Sender<Event>,
     stop: &AtomicBool,
+    mut pause: Option<&mut pause::Presenter>,
 ) -> Walk {
     let mut w = Walk {
         passed: 0,
@@ -444,10 +460,20 @@ fn walk(
         fatal: None,
         failure: None,
     };
-    for step in &plan.steps {
+    for (k, step) in plan.steps.iter().enumerate() {
         if stop.load(Ordering::SeqCst) {
             w.outcome = Outcome::Interrupted;
             break;
+        }
+        if let Some(p) = pause.as_deref_mut() {
+            match p.before(plan, k, stop) {
+                pause::Choice::Run => {}
+                pause::Choice::Skip => continue,
+                pause::Choice::Quit => {
+                    w.outcome = Outcome::Interrupted;
+                    break;
+                }
+            }
         }
         let t0 = Instant::now();
         let _ = ev.send(Event::StepStarted {
@@ -530,6 +556,9 @@ fn walk(
             outcome,
             secs: t0.elapsed().as_secs_f64(),
         });
+        if let Some(p) = pause.as_deref_mut() {
+            p.after(&step.id);
+        }
         match outcome {
             Outcome::Passed => w.passed += 1,
             Outcome::Failed => {
@@ -564,6 +593,7 @@ fn report_events(
     live: bool,
     prefix: &str,
     json: Option<json::JsonOut>,
+    tap: Option<Sender<Event>>,
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
     term.to_stderr = json.is_some();
@@ -580,6 +610,9 @@ fn report_events(
         dir.event(&e);
         if let Some(j) = &json {
             j.event(&e);
+        }
+        if let Some(t) = &tap {
+            let _ = t.send(e.clone());
         }
         term.event(&e);
         // The reports follow the run: rebuilt after every step and at the end.
