@@ -6,10 +6,10 @@
 //!
 //! Local programs are looked up in `$LABCTL_PROGRAMS` if set; else, for the
 //! native architecture, next to the running `labctl` (cargo puts them side by
-//! side in `target/{debug,release}`); else in `target/<triple>/release/`.
-//! A missing build is built ([`build_command`]) when labctl runs in its
-//! source tree; `labctl deploy` (module `command`) and `check --fix` both
-//! deploy through [`deploy_or_build`].
+//! side in `target/{debug,release}`); else in `target/<triple>/release/` of
+//! the workspace, built there first (`build`) when missing or older than the
+//! sources. `labctl deploy` (`deploy/command.rs`) and `check --fix` both
+//! deploy through [`deploy`].
 
 mod command;
 pub use command::command;
@@ -72,7 +72,12 @@ pub fn local_dir(triple: &str) -> PathBuf {
             return dir;
         }
     }
-    PathBuf::from("target").join(triple).join("release")
+    workspace_root().join("target").join(triple).join("release")
+}
+
+/// The workspace labctl was built from (where cross builds go).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The local build for `triple`, read and hashed once per process.
@@ -87,6 +92,11 @@ pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
         return Ok(b.clone());
     }
     let dir = local_dir(triple);
+    let cross =
+        std::env::var_os("LABCTL_PROGRAMS").is_none() && Some(triple) != hostops::native_triple();
+    if cross && crate::build::is_stale(&workspace_root(), &dir, &DEPLOYED) {
+        crate::build::build(&workspace_root(), triple)?;
+    }
     let mut programs = Vec::new();
     for name in DEPLOYED {
         let path = dir.join(name);
@@ -130,7 +140,7 @@ pub fn build_command(triple: &str) -> String {
     if Some(triple) == hostops::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none() {
         "cargo build -p sockets -p hostkit".to_string()
     } else {
-        format!("cargo build -p sockets -p hostkit --release --target {triple}")
+        crate::build::command_line(triple)
     }
 }
 
@@ -153,8 +163,11 @@ pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// The host's target triple, from `uname -m`.
+/// The host's target triple: its declared `arch` if any, else `uname -m`.
 pub fn remote_triple(session: &Session, host: &Host) -> Result<&'static str, Error> {
+    if let Some(t) = host.arch.as_deref().and_then(hostops::target_triple) {
+        return Ok(t);
+    }
     let out = session.exec("uname -m", None, session.command_timeout())?;
     let m = out.stdout_str();
     hostops::target_triple(&m).ok_or_else(|| {
@@ -171,48 +184,6 @@ pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
     let triple = remote_triple(session, host)?;
     let build = local_build(triple)?;
     deploy_build(session, host, &build)
-}
-
-/// [`deploy`], building the programs for the host's architecture first when
-/// they are missing and labctl runs in its source tree (`labctl deploy`,
-/// `check --fix`).
-pub fn deploy_or_build(session: &Session, host: &Host) -> Result<DeployReport, Error> {
-    let triple = remote_triple(session, host)?;
-    let build = local_build_or_build(triple)?;
-    deploy_build(session, host, &build)
-}
-
-/// [`local_build`]; when it is missing and the current directory is labctl's
-/// source tree (`sockets/Cargo.toml`), runs [`build_command`] once (its
-/// output on stderr) and looks again.
-pub fn local_build_or_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
-    static BUILDING: Mutex<()> = Mutex::new(());
-    if let Ok(b) = local_build(triple) {
-        return Ok(b);
-    }
-    // One build at a time; a host waiting here finds the build done.
-    let _one = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
-    let missing = match local_build(triple) {
-        Ok(b) => return Ok(b),
-        Err(e) => e,
-    };
-    let in_tree = std::path::Path::new("sockets/Cargo.toml").is_file()
-        && std::env::var_os("LABCTL_PROGRAMS").is_none();
-    if !in_tree {
-        return Err(missing);
-    }
-    let cmd = build_command(triple);
-    eprintln!("labctl: building the programs for `{triple}`: {cmd}");
-    let mut words = cmd.split_whitespace();
-    let status = std::process::Command::new(words.next().unwrap_or("cargo"))
-        .args(words)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| Error::Local(format!("cannot run `{cmd}`: {e}")))?;
-    if !status.success() {
-        return Err(Error::Local(format!("`{cmd}` failed ({status})")));
-    }
-    local_build(triple)
 }
 
 /// [`deploy`] with a known local build (the caller checked the architecture).
@@ -332,7 +303,7 @@ mod tests {
         let e = local_build("aarch64-unknown-linux-none-such").unwrap_err();
         let m = e.to_string();
         assert!(
-            m.contains("cargo build -p sockets -p hostkit --release --target aarch64-unknown-linux-none-such"),
+            m.contains("rustup target add aarch64-unknown-linux-none-such"),
             "{m}"
         );
     }

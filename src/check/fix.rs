@@ -70,7 +70,7 @@ pub(super) fn fix_host(session: &Session, host: &Host, before: &HostReport) -> F
         Err(e) => a.failed.push(format!("stopping stale lab programs: {e}")),
     }
     if needs("programs") {
-        match deploy::deploy_or_build(session, host) {
+        match deploy::deploy(session, host) {
             Ok(r) if r.uploaded.is_empty() => a.done.push("programs already deployed".to_string()),
             Ok(r) => a.done.push(format!("deployed {}", r.uploaded.join(", "))),
             Err(e) => a.failed.push(format!("deploying the programs: {e}")),

@@ -78,6 +78,7 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::hosts::{self, Bench, Host};
 use crate::deploy::{self};
 use crate::error::Error;
+use crate::hold;
 use crate::hostops::{self};
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
@@ -105,6 +106,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         });
     }
     let (report, fix) = run(&benches, &opts, args.fix);
+    let busy = fix.as_ref().and_then(|f| f.busy.clone());
     let outcome = CheckOutcome {
         ok: report.ok,
         hosts_file: room.path.display().to_string(),
@@ -115,12 +117,16 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
     let table = crate::style::marks(&render_outcome(&outcome, room.is_room));
     if args.json {
         // The table for the people watching; the lines for the script.
-        eprint!("{table}");
+        crate::util::err_line(table.trim_end_matches('\n'));
         for line in event::lines(&outcome) {
             crate::util::json_line(&line);
         }
     } else {
         print!("{table}");
+    }
+    if let Some(b) = busy {
+        let lines: Vec<String> = b.lines().map(str::to_string).collect();
+        return Err(hold::refusal(&lines));
     }
     exit_for(&report)
 }
@@ -173,6 +179,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         .enumerate()
         .map(|(i, h)| (h.label(), i))
         .collect();
+    let gate = hold::Gate::new(hosts.len());
     let outcomes = ssh::for_each_host(&hosts, opts, |host, conn| {
         let i = index[&host.label()];
         let peers: Vec<(String, Ipv4Addr)> = peers[&host.bench]
@@ -190,13 +197,28 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
                 after: None,
             };
         }
-        let actions = match &conn {
-            Ok(s) => {
+        // Every host held (one labctl at a time) before any is fixed.
+        let held = conn
+            .as_ref()
+            .ok()
+            .map(|s| hold::take(s, host, "check --fix"));
+        let all_held = gate.pass(!matches!(held, Some(Err(Error::Busy(_)))));
+        let actions = match (&conn, held) {
+            (Ok(s), Some(Ok(held))) if all_held => {
                 progress.set(i, "fixing");
-                fix_host(s, host, &before)
+                let mut a = fix_host(s, host, &before);
+                if let Some(old) = &held.took_over {
+                    a.done.insert(0, hold::took_over_warning(host, old));
+                }
+                held.release();
+                a
             }
-            Err(_) => FixActions {
+            (_, held) => FixActions {
                 host: host.label(),
+                failed: match held {
+                    Some(Err(e)) => vec![e.to_string()],
+                    _ => Vec::new(),
+                },
                 ..FixActions::default()
             },
         };
@@ -239,7 +261,23 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
     }
     let before = report_of(before);
     if fix {
-        (report_of(after), Some(FixReport { actions, before }))
+        let busy = gate.refused().then(|| {
+            let lines: Vec<&str> = actions
+                .iter()
+                .flat_map(|a| a.failed.iter())
+                .filter(|f| f.contains(hold::IN_USE))
+                .map(String::as_str)
+                .collect();
+            lines.join("\n")
+        });
+        (
+            report_of(after),
+            Some(FixReport {
+                actions,
+                before,
+                busy,
+            }),
+        )
     } else {
         (before, None)
     }
@@ -370,6 +408,15 @@ fn check_host(
                 "arch",
                 why,
                 "the host accepted the connection but did not run the check script",
+            );
+        }
+    }
+    // A bench in use by a run: that run's programs on the lab port are no fault.
+    if let Some(who) = hold::in_use(session, host) {
+        if let Some(c) = checks.iter_mut().find(|c| c.check == "lab port") {
+            *c = pass(
+                "lab port",
+                format!("{}{who}; {}", hold::IN_USE_NOTE, c.detail),
             );
         }
     }

@@ -1,7 +1,9 @@
 //! `labctl clean`: on every host of the selected benches, stops every
 //! program labctl started (the groups registered in `<workdir>/procs`),
 //! verifies they are gone, and removes the remote run directories a killed
-//! labctl left. Nothing else on the host is touched.
+//! labctl left. Nothing else on the host is touched. It holds every host
+//! first ([`crate::hold`]): while another labctl holds one, it changes
+//! nothing anywhere and exits with code 5, naming the holder.
 //!
 //! `--json`: a `host_cleaned` line per host and a last `clean_finished`
 //! ([`CleanEvent`], in the style of a run's events; schema in
@@ -15,12 +17,15 @@ use super::{parse_stop_output, stop_all_cmd, Stopped};
 use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
+use crate::hold;
 use crate::ssh::{self, ConnectOptions};
 use crate::util::shell_quote;
 
 /// What happened on one host.
 enum HostResult {
     Unreachable(String),
+    /// Another labctl holds this host (`Error::Busy`), or one of the others.
+    NotHeld(Option<Error>),
     Done {
         stopped: Vec<String>,
         alive: Vec<String>,
@@ -55,11 +60,34 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
         accept_new: g.accept_new,
         ..ConnectOptions::default()
     };
+    let gate = hold::Gate::new(hosts.len());
     let results = ssh::for_each_host(&hosts, &opts, |h, sess| {
         let sess = match sess {
             Ok(s) => s,
+            Err(e) => {
+                gate.pass(true);
+                return HostResult::Unreachable(e.to_string());
+            }
+        };
+        // Every host held before any is cleaned.
+        let held = hold::take(&sess, h, "clean");
+        let all = gate.pass(!matches!(held, Err(Error::Busy(_))));
+        let held = match held {
+            Ok(held) => held,
+            Err(e @ Error::Busy(_)) => return HostResult::NotHeld(Some(e)),
             Err(e) => return HostResult::Unreachable(e.to_string()),
         };
+        if !all {
+            return HostResult::NotHeld(None);
+        }
+        if let Some(old) = &held.took_over {
+            let line = format!("! {}", hold::took_over_warning(h, old));
+            if args.json {
+                crate::util::err_line(&line);
+            } else {
+                crate::util::out_line(&line);
+            }
+        }
         let out = match sess.exec(&stop_all_cmd(h), None, Duration::from_secs(30)) {
             Ok(o) => o,
             Err(e) => return HostResult::Unreachable(e.to_string()),
@@ -80,23 +108,35 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                 r.0.push(text);
             }
         }
+        held.release();
         HostResult::Done {
             stopped: r.0,
             alive: r.1,
             groups,
         }
     });
+    if gate.refused() {
+        let busy: Vec<String> = results
+            .into_iter()
+            .filter_map(|r| match r {
+                HostResult::NotHeld(Some(e)) => Some(e.to_string()),
+                _ => None,
+            })
+            .collect();
+        return Err(hold::refusal(&busy));
+    }
     // With --json the human lines go to stderr.
     let say = |line: String| {
         if args.json {
-            eprintln!("{line}");
+            crate::util::err_line(&line);
         } else {
-            println!("{line}");
+            crate::util::out_line(&line);
         }
     };
     let (mut unreachable, mut survived) = (0, 0);
     for (h, r) in hosts.iter().zip(results) {
         match r {
+            HostResult::NotHeld(_) => {}
             HostResult::Unreachable(e) => {
                 unreachable += 1;
                 say(format!("✘ {}  {e}", h.label()));

@@ -145,7 +145,12 @@ impl Presenter {
     }
 
     fn say(&mut self, text: &str) {
-        // Raw mode leaves output processing alone: `\n` still starts a new line.
+        // Text from hosts and the lab file made inert, a line at a time; raw
+        // mode leaves output processing alone: `\n` still starts a new line.
+        let text: String = text
+            .lines()
+            .map(|l| crate::style::inert(l) + "\n")
+            .collect();
         let _ = self.tty.write_all(text.as_bytes());
         let _ = self.tty.flush();
     }
