@@ -172,6 +172,9 @@ pub enum Command {
         #[arg(long, hide = true)]
         ids: bool,
     },
+    /// Put the programs on the hosts (building them when needed), and nothing else.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Deploy(DeployArgs),
     /// Stop every program labctl started on the hosts, and nothing else.
     #[command(after_help = CLEAN_HELP)]
     Clean(CleanArgs),
@@ -220,7 +223,8 @@ impl From<&BenchSelect> for BenchChoice {
 pub struct CheckArgs {
     #[command(flatten)]
     pub select: BenchSelect,
-    /// Print the results as JSON instead of a table.
+    /// JSON lines on stdout (`check_started`, `host_checked`, …, `check_finished`);
+    /// the table then goes to stderr.
     #[arg(long)]
     pub json: bool,
     /// Repair what can be repaired (addresses, links, programs, stale processes), then check again.
@@ -266,6 +270,14 @@ pub struct RunArgs {
     /// Where to create the run directory (default: `runs/` in the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Presenter mode: before each step show what it will do and wait for a key
+    /// (Enter runs it, `s` skips it when nothing later needs it, `q` stops as Ctrl-C does).
+    #[arg(long, conflicts_with_all = ["dry_run", "all"])]
+    pub pause: bool,
+    /// The run's events as JSON lines on stdout, as `events.jsonl` records them;
+    /// the human output then goes to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +290,16 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct CleanArgs {
+    #[command(flatten)]
+    pub select: BenchSelect,
+    /// JSON lines on stdout (`host_cleaned` per host, `clean_finished`);
+    /// the human lines then go to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
     #[command(flatten)]
     pub select: BenchSelect,
 }

@@ -8,7 +8,11 @@
 //! native architecture, next to the running `labctl` (cargo puts them side by
 //! side in `target/{debug,release}`); else in `target/<triple>/release/` of
 //! the workspace, built there first (`build`) when missing or older than the
-//! sources.
+//! sources. `labctl deploy` (`deploy/command.rs`) and `check --fix` both
+//! deploy through [`deploy`].
+
+mod command;
+pub use command::command;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

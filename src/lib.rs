@@ -17,7 +17,9 @@
 //!   the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
 //! - [`run`]: runs a plan with one worker per host (`run/worker/`: the
 //!   agent's channel, programs, expectations matched as output arrives, the
-//!   end of a run), emits events, writes the run directory as it goes;
+//!   end of a run), emits events, writes the run directory as it goes
+//!   (`--json`: the same events on stdout, `run/json.rs`; `--pause`:
+//!   presenter mode, `run/pause.rs`);
 //!   [`report`] and [`capture`] turn that directory into report.md,
 //!   report.html and run.json.
 //! - [`ssh`]: one `ssh2` session per host, owned by one thread, connected to
@@ -87,6 +89,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
         Command::Check(args) => check::command(&g, &args),
+        Command::Deploy(args) => deploy::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),
         Command::Plan(args) => lab::plan_command(
             &g.hosts,

@@ -1,5 +1,5 @@
 //! Small helpers shared across modules: shell quoting, `$HOME`, io error wording, XML escaping,
-//! owner-only files.
+//! owner-only files, `--json` lines.
 
 /// Quotes `s` for a POSIX shell so it reaches the program as one literal word.
 pub fn shell_quote(s: &str) -> String {
@@ -131,6 +131,14 @@ pub fn tcp_quickack(fd: std::os::fd::RawFd) {
             (&one as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
+    }
+}
+
+/// `--json`: one value as one line on stdout, flushed at once so a script
+/// follows live. A closed stdout (the reader went away) is not an error here.
+pub fn json_line(value: &impl serde::Serialize) {
+    if let Ok(s) = serde_json::to_string(value) {
+        out_line(&s);
     }
 }
 

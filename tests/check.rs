@@ -54,8 +54,13 @@ impl Drop for Started {
     }
 }
 
+/// `check --json`'s outcome: its last line, `check_finished`.
 fn json(out: &RunOutput) -> serde_json::Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"))
+    let last = out.stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e})\n{out}"));
+    assert_eq!(v["event"], "check_finished", "{out}");
+    v
 }
 
 /// The JSON result of one check of one host.

@@ -1,5 +1,5 @@
 //! Many hands on one bench, and a host that goes silent, on the virtual
-//! bench (real sshds): a second `run`, a `check --fix` or a `clean` while a
+//! bench (real sshds): a second `run`, a `check --fix`, a `deploy` or a `clean` while a
 //! run holds the bench refuses with exit code 5 naming that run, and the run
 //! passes untouched; a read-only `check` beside the run shows the bench in
 //! use; after SIGKILL of the holder a new run takes the hold over with a
@@ -206,6 +206,19 @@ fn clean_during_another_labctls_run_refuses_and_stops_nothing() {
         2,
         "the run's programs still run"
     );
+    passes(first);
+    assert_nothing_left(&t.bench);
+}
+
+#[test]
+fn deploy_during_another_labctls_run_refuses_and_uploads_nothing() {
+    let t = Setup::new("deploy", "4s");
+    let mut first = t.start("first");
+    in_s3(&mut first);
+    let id = t.run_id("first");
+    let deploy = t.labctl(&["deploy"]);
+    refuses_naming(&deploy, &id);
+    assert!(!deploy.stdout.contains("uploaded"), "{deploy}");
     passes(first);
     assert_nothing_left(&t.bench);
 }

@@ -17,7 +17,12 @@
 //! could be checked; 2 for a bad hosts file or selection; 4 when this machine
 //! lacks something.
 //!
-//! `--json` prints one object on stdout:
+//! `--json` prints JSON lines on stdout ([`event::CheckEvent`], documented
+//! in `docs/events-json-schema.json`) and the table on stderr:
+//! `check_started` at once, then, when every host is done, a `host_checked`
+//! line per host (with `--fix`: before, a `host_fixed` per host, after) and
+//! last `check_finished`, the whole outcome. That last line has the fields
+//! of the single object earlier versions printed (plus `"event"`):
 //!
 //! ```json
 //! {
@@ -42,10 +47,11 @@
 //! result and `fix.actions` one `{ "host", "done": [..], "failed": [..] }` per host.
 
 mod evaluate;
+pub mod event;
 mod facts;
 mod fix;
 mod model;
-mod progress;
+pub(crate) mod progress;
 mod render;
 mod script;
 
@@ -85,6 +91,20 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         ..ConnectOptions::default()
     };
     let start = Instant::now();
+    if args.json {
+        crate::util::json_line(&event::CheckEvent::CheckStarted {
+            hosts_file: &room.path.display().to_string(),
+            benches: benches
+                .iter()
+                .map(|b| event::CheckBench {
+                    name: b.name.clone(),
+                    hosts: b.hosts.iter().map(|h| h.label()).collect(),
+                })
+                .collect(),
+            fix: args.fix,
+            at: crate::run::event::now_unix(),
+        });
+    }
     let (report, fix) = run(&benches, &opts, args.fix);
     let busy = fix.as_ref().and_then(|f| f.busy.clone());
     let outcome = CheckOutcome {
@@ -94,15 +114,15 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         benches: report.benches.clone(),
         fix,
     };
+    let table = crate::style::marks(&render_outcome(&outcome, room.is_room));
     if args.json {
-        let text = serde_json::to_string_pretty(&outcome)
-            .map_err(|e| Error::Local(format!("cannot write JSON: {e}")))?;
-        println!("{text}");
+        // The table for the people watching; the lines for the script.
+        crate::util::err_line(table.trim_end_matches('\n'));
+        for line in event::lines(&outcome) {
+            crate::util::json_line(&line);
+        }
     } else {
-        print!(
-            "{}",
-            crate::style::marks(&render_outcome(&outcome, room.is_room))
-        );
+        print!("{table}");
     }
     if let Some(b) = busy {
         let lines: Vec<String> = b.lines().map(str::to_string).collect();

@@ -8,13 +8,13 @@ use crate::config::hosts::Host;
 // ---------------------------------------------------------------------------
 // Progress on stderr: a line per host on a terminal, plain lines otherwise.
 
-pub(super) struct Progress {
+pub(crate) struct Progress {
     bars: Option<(indicatif::MultiProgress, Vec<indicatif::ProgressBar>)>,
     labels: Vec<String>,
 }
 
 impl Progress {
-    pub(super) fn new(hosts: &[&Host]) -> Progress {
+    pub(crate) fn new(hosts: &[&Host]) -> Progress {
         let labels: Vec<String> = hosts.iter().map(|h| h.label()).collect();
         let width = labels.iter().map(|l| l.len()).max().unwrap_or(1);
         let bars = std::io::stderr().is_terminal().then(|| {
@@ -37,20 +37,20 @@ impl Progress {
         Progress { bars, labels }
     }
 
-    pub(super) fn set(&self, i: usize, msg: &str) {
+    pub(crate) fn set(&self, i: usize, msg: &str) {
         if let Some((_, bars)) = &self.bars {
             bars[i].set_message(msg.to_string());
         }
     }
 
-    pub(super) fn done(&self, i: usize, msg: &str) {
+    pub(crate) fn done(&self, i: usize, msg: &str) {
         match &self.bars {
             Some((_, bars)) => bars[i].finish_with_message(msg.to_string()),
             None => eprintln!("{}: {msg}", self.labels[i]),
         }
     }
 
-    pub(super) fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some((mp, bars)) = &self.bars {
             for b in bars {
                 b.finish_and_clear();

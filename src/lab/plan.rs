@@ -571,14 +571,7 @@ impl Plan {
         for st in &self.steps {
             let needed = if st.needed { "  (needed)" } else { "" };
             let _ = writeln!(s, "\n{}  {}{needed}", st.id, st.title);
-            for a in &st.actions {
-                for o in &a.ops {
-                    let _ = writeln!(s, "  {}  # {}", o.host, o.what);
-                    if let Some(cmd) = o.op.shown() {
-                        let _ = writeln!(s, "  {}  $ {cmd}", o.host);
-                    }
-                }
-            }
+            s += &st.render_ops();
         }
         let _ = writeln!(s, "\nEach `lc_*` call runs on its host in the run's agent: one shell on one SSH channel, started as\n  exec setsid -w sh -c '<the variables below; the functions below; lc_agent>'\nwhich stops the run's programs when the channel closes.");
         for h in &self.hosts {
@@ -587,6 +580,23 @@ impl Plan {
             }
         }
         let _ = writeln!(s, "\n{}", remote::lib().trim_end());
+        s
+    }
+}
+
+impl PlanStep {
+    /// The step's ops as `plan` shows them: per op, `HOST  # what` and the
+    /// exact command (`run --pause` shows the same lines before a step).
+    pub fn render_ops(&self) -> String {
+        let mut s = String::new();
+        for a in &self.actions {
+            for o in &a.ops {
+                let _ = writeln!(s, "  {}  # {}", o.host, o.what);
+                if let Some(cmd) = o.op.shown() {
+                    let _ = writeln!(s, "  {}  $ {cmd}", o.host);
+                }
+            }
+        }
         s
     }
 }

@@ -4,10 +4,16 @@
 //! labctl left. Nothing else on the host is touched. It holds every host
 //! first ([`crate::hold`]): while another labctl holds one, it changes
 //! nothing anywhere and exits with code 5, naming the holder.
+//!
+//! `--json`: a `host_cleaned` line per host and a last `clean_finished`
+//! ([`CleanEvent`], in the style of a run's events; schema in
+//! `docs/events-json-schema.json`) on stdout; the human lines on stderr.
 
 use std::time::Duration;
 
-use super::{parse_stop_output, stop_all_cmd};
+use serde::Serialize;
+
+use super::{parse_stop_output, stop_all_cmd, Stopped};
 use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
@@ -23,6 +29,26 @@ enum HostResult {
     Done {
         stopped: Vec<String>,
         alive: Vec<String>,
+        groups: Vec<Stopped>,
+    },
+}
+
+/// `clean --json`'s lines.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CleanEvent<'a> {
+    /// One host: the groups stopped (`alive`: survived SIGKILL), or why it could not be cleaned.
+    HostCleaned {
+        host: String,
+        ok: bool,
+        stopped: &'a [Stopped],
+        error: Option<&'a str>,
+    },
+    CleanFinished {
+        ok: bool,
+        hosts: usize,
+        unreachable: usize,
+        survived: usize,
     },
 }
 
@@ -55,7 +81,12 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             return HostResult::NotHeld(None);
         }
         if let Some(old) = &held.took_over {
-            println!("! {}", hold::took_over_warning(h, old));
+            let line = format!("! {}", hold::took_over_warning(h, old));
+            if args.json {
+                crate::util::err_line(&line);
+            } else {
+                crate::util::out_line(&line);
+            }
         }
         let out = match sess.exec(&stop_all_cmd(h), None, Duration::from_secs(30)) {
             Ok(o) => o,
@@ -68,7 +99,8 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             Duration::from_secs(30),
         );
         let mut r = (Vec::new(), Vec::new());
-        for s in parse_stop_output(&out.stdout_str()) {
+        let groups = parse_stop_output(&out.stdout_str());
+        for s in &groups {
             let text = format!("`{}` (step {}, run {})", s.name, s.step, s.run);
             if s.alive {
                 r.1.push(text);
@@ -80,6 +112,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
         HostResult::Done {
             stopped: r.0,
             alive: r.1,
+            groups,
         }
     });
     if gate.refused() {
@@ -92,31 +125,70 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             .collect();
         return Err(hold::refusal(&busy));
     }
+    // With --json the human lines go to stderr.
+    let say = |line: String| {
+        if args.json {
+            crate::util::err_line(&line);
+        } else {
+            crate::util::out_line(&line);
+        }
+    };
     let (mut unreachable, mut survived) = (0, 0);
     for (h, r) in hosts.iter().zip(results) {
         match r {
             HostResult::NotHeld(_) => {}
             HostResult::Unreachable(e) => {
                 unreachable += 1;
-                println!("✘ {}  {e}", h.label());
+                say(format!("✘ {}  {e}", h.label()));
+                if args.json {
+                    crate::util::json_line(&CleanEvent::HostCleaned {
+                        host: h.label(),
+                        ok: false,
+                        stopped: &[],
+                        error: Some(&e),
+                    });
+                }
             }
-            HostResult::Done { stopped, alive } => {
+            HostResult::Done {
+                stopped,
+                alive,
+                groups,
+            } => {
+                if args.json {
+                    crate::util::json_line(&CleanEvent::HostCleaned {
+                        host: h.label(),
+                        ok: alive.is_empty(),
+                        stopped: &groups,
+                        error: None,
+                    });
+                }
                 if stopped.is_empty() && alive.is_empty() {
-                    println!("✔ {}  nothing labctl started is running", h.label());
+                    say(format!(
+                        "✔ {}  nothing labctl started is running",
+                        h.label()
+                    ));
                 }
                 if !stopped.is_empty() {
-                    println!("✔ {}  stopped {}", h.label(), stopped.join(", "));
+                    say(format!("✔ {}  stopped {}", h.label(), stopped.join(", ")));
                 }
                 if !alive.is_empty() {
                     survived += 1;
-                    println!(
+                    say(format!(
                         "✘ {}  still running after SIGKILL: {}",
                         h.label(),
                         alive.join(", ")
-                    );
+                    ));
                 }
             }
         }
+    }
+    if args.json {
+        crate::util::json_line(&CleanEvent::CleanFinished {
+            ok: unreachable == 0 && survived == 0,
+            hosts: hosts.len(),
+            unreachable,
+            survived,
+        });
     }
     if unreachable > 0 {
         return Err(Error::Host(format!(

@@ -184,7 +184,7 @@ pub fn remove_run_dir_cmd(host: &Host, run_id: &str) -> String {
 }
 
 /// What a stop reported for one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Stopped {
     pub pgid: u32,
     pub name: String,

@@ -17,6 +17,8 @@
 //! connection drops. `--dry-run` walks the same plan without any effect.
 
 pub mod event;
+pub mod json;
+pub mod pause;
 pub mod reporter;
 pub mod rundir;
 pub mod worker;
@@ -58,10 +60,17 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             String::new()
         }
     };
+    if args.pause {
+        pause::check_terminal()?;
+    }
     let stop = interrupt_flag()?;
+    let json = |b: &Bench| {
+        args.json
+            .then(|| json::JsonOut::new(many.then_some(&b.name)))
+    };
     if args.dry_run {
         for (bench, plan) in benches.iter().zip(&plans) {
-            dry_run(lab, bench, plan, &prefix(bench));
+            dry_run(lab, bench, plan, &prefix(bench), json(bench));
         }
         return Ok(());
     }
@@ -84,14 +93,16 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
     let set = Settings {
         opts: &opts,
         stop: &stop,
-        live: !many && std::io::stderr().is_terminal(),
+        live: !many && !args.pause && std::io::stderr().is_terminal(),
+        pause: args.pause,
     };
+    let json = &json;
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
             .iter()
             .map(|(bench, plan, dir)| {
-                let (set, p) = (&set, prefix(bench));
-                s.spawn(move || execute(lab, bench, plan, dir, set, &p))
+                let (set, p, j) = (&set, prefix(bench), json(bench));
+                s.spawn(move || execute(lab, bench, plan, dir, set, &p, j))
             })
             .collect();
         handles
@@ -219,12 +230,19 @@ fn run_started(
 }
 
 /// `--dry-run`: the same plan, the same reporter; every op is skipped.
-fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
+fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<json::JsonOut>) {
     let mut term = reporter::Terminal::new(&plan.hosts, false, prefix);
-    term.event(&run_started(lab, bench, plan, None, true));
+    term.to_stderr = json.is_some();
+    let mut term = |e: &Event| {
+        if let Some(j) = &json {
+            j.event(e);
+        }
+        term.event(e);
+    };
+    term(&run_started(lab, bench, plan, None, true));
     let t0 = Instant::now();
     for s in &plan.steps {
-        term.event(&Event::StepStarted {
+        term(&Event::StepStarted {
             step: s.id.clone(),
             title: s.title.clone(),
             needed: s.needed,
@@ -232,7 +250,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
         });
         for a in &s.actions {
             for o in &a.ops {
-                term.event(&Event::Skipped {
+                term(&Event::Skipped {
                     step: s.id.clone(),
                     host: o.host.clone(),
                     what: o.what.clone(),
@@ -241,7 +259,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
             }
         }
     }
-    term.event(&Event::RunFinished {
+    term(&Event::RunFinished {
         outcome: Outcome::Passed,
         steps_passed: 0,
         steps_failed: 0,
@@ -270,6 +288,8 @@ struct Settings<'a> {
     stop: &'a Arc<AtomicBool>,
     /// Draw per-host spinners.
     live: bool,
+    /// `--pause`: presenter mode (one bench).
+    pause: bool,
 }
 
 fn execute(
@@ -279,6 +299,7 @@ fn execute(
     dir: &std::path::Path,
     set: &Settings,
     prefix: &str,
+    json: Option<json::JsonOut>,
 ) -> Result<(), Error> {
     let (opts, stop, live) = (set.opts, set.stop, set.live);
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
@@ -286,6 +307,14 @@ fn execute(
     run_dir.write_json("plan.json", plan);
     run_dir.write_json("questions.json", &lab.questions);
     let (ev_tx, ev_rx) = channel::<Event>();
+    // --pause: the presenter sees a copy of every event.
+    let (tap, mut presenter) = if set.pause {
+        let (tx, rx) = channel::<Event>();
+        let p = pause::Presenter::new(lab, plan, dir.to_path_buf(), rx)?;
+        (Some(tx), Some(p))
+    } else {
+        (None, None)
+    };
     let t0 = Instant::now();
     let _ = ev_tx.send(run_started(
         lab,
@@ -304,7 +333,8 @@ fn execute(
 
     std::thread::scope(|s| {
         let host_names = plan.hosts.clone();
-        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix));
+        let reporter =
+            s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix, json, tap));
 
         let (ready_tx, ready_rx) = channel::<(String, Result<(), Error>)>();
         let shared = Shared {
@@ -361,7 +391,7 @@ fn execute(
                 fatal: Some(e),
                 failure: None,
             },
-            None => walk(plan, &jobs, &ev_tx, stop),
+            None => walk(plan, &jobs, &ev_tx, stop, presenter.as_mut()),
         };
 
         // Stop everything on every host, whatever happened.
@@ -445,6 +475,7 @@ fn walk(
     jobs: &BTreeMap<String, JobSender>,
     ev: &Sender<Event>,
     stop: &AtomicBool,
+    mut pause: Option<&mut pause::Presenter>,
 ) -> Walk {
     let mut w = Walk {
         passed: 0,
@@ -453,10 +484,20 @@ fn walk(
         fatal: None,
         failure: None,
     };
-    for step in &plan.steps {
+    for (k, step) in plan.steps.iter().enumerate() {
         if stop.load(Ordering::SeqCst) {
             w.outcome = Outcome::Interrupted;
             break;
+        }
+        if let Some(p) = pause.as_deref_mut() {
+            match p.before(plan, k, stop) {
+                pause::Choice::Run => {}
+                pause::Choice::Skip => continue,
+                pause::Choice::Quit => {
+                    w.outcome = Outcome::Interrupted;
+                    break;
+                }
+            }
         }
         let t0 = Instant::now();
         let _ = ev.send(Event::StepStarted {
@@ -539,6 +580,9 @@ fn walk(
             outcome,
             secs: t0.elapsed().as_secs_f64(),
         });
+        if let Some(p) = pause.as_deref_mut() {
+            p.after(&step.id);
+        }
         match outcome {
             Outcome::Passed => w.passed += 1,
             Outcome::Failed => {
@@ -572,8 +616,11 @@ fn report_events(
     hosts: &[String],
     live: bool,
     prefix: &str,
+    json: Option<json::JsonOut>,
+    tap: Option<Sender<Event>>,
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
+    term.to_stderr = json.is_some();
     for mut e in rx {
         if let Event::RunFinished {
             checks_passed,
@@ -585,6 +632,12 @@ fn report_events(
             *checks_failed = term.checks_failed;
         }
         dir.event(&e);
+        if let Some(j) = &json {
+            j.event(&e);
+        }
+        if let Some(t) = &tap {
+            let _ = t.send(e.clone());
+        }
         term.event(&e);
         // The reports follow the run: rebuilt after every step and at the end.
         if matches!(e, Event::StepFinished { .. } | Event::RunFinished { .. }) {

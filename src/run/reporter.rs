@@ -36,6 +36,8 @@ pub struct Terminal {
     shown: usize,
     pub checks_passed: usize,
     pub checks_failed: usize,
+    /// `run --json`: the human lines go to stderr (stdout carries the JSON).
+    pub to_stderr: bool,
 }
 
 fn short(s: &str, max: usize) -> String {
@@ -75,6 +77,7 @@ impl Terminal {
             shown: 0,
             checks_passed: 0,
             checks_failed: 0,
+            to_stderr: false,
         };
         if live {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
@@ -113,9 +116,16 @@ impl Terminal {
             return;
         }
         let line = format!("{}{}", self.prefix, style::inert(&line));
+        let print = || {
+            if self.to_stderr {
+                crate::util::err_line(&line);
+            } else {
+                crate::util::out_line(&line);
+            }
+        };
         match &self.mp {
-            Some(mp) => mp.suspend(|| crate::util::out_line(&line)),
-            None => crate::util::out_line(&line),
+            Some(mp) => mp.suspend(print),
+            None => print(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! run.json in the tests: read it, and check it against
-//! `docs/run-json-schema.json` with Python's `jsonschema` — an independent
+//! `docs/run-json-schema.json` (and `--json` lines against
+//! `docs/events-json-schema.json`) with Python's `jsonschema` — an independent
 //! validator, so a drift between the writer and the documented schema shows.
 #![allow(dead_code)]
 
@@ -33,6 +34,47 @@ pub fn schema_errors(file: &Path) -> Result<(), String> {
         .arg(file)
         .output()
         .expect("python3 with jsonschema (Debian package python3-jsonschema)");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `Err` with the validator's words when a line of `text` (JSON lines, as
+/// `--json` prints them) does not match `docs/events-json-schema.json`.
+pub fn lines_schema_errors(text: &str) -> Result<(), String> {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events-json-schema.json");
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,jsonschema\n\
+             s=json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(s)\n\
+             v=jsonschema.Draft202012Validator(s); bad=0\n\
+             for n,l in enumerate(sys.stdin, 1):\n\
+             \x20   for e in list(v.iter_errors(json.loads(l)))[:1]:\n\
+             \x20       bad+=1; print('line', n, l[:120].strip(), '->', e.message[:300])\n\
+             sys.exit(1 if bad else 0)",
+        ])
+        .arg(&schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with jsonschema (Debian package python3-jsonschema)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("python3 reads its stdin");
+    }
+    let out = child.wait_with_output().expect("python3 ran");
     if out.status.success() {
         Ok(())
     } else {

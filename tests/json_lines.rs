@@ -1,0 +1,126 @@
+//! `--json` on `run`, `check` and `clean` against the virtual bench: every
+//! line on stdout validates against `docs/events-json-schema.json` (Python's
+//! `jsonschema`, an independent validator), `run --json` prints exactly what
+//! `events.jsonl` records, and the human output goes to stderr.
+
+mod common;
+mod run_json_support;
+
+use std::path::{Path, PathBuf};
+
+use common::{labctl, run_dir, Scratch, TestBench};
+use run_json_support::lines_schema_errors;
+
+fn seed_lab() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
+}
+
+#[track_caller]
+fn assert_lines_valid(what: &str, stdout: &str) -> Vec<serde_json::Value> {
+    assert!(!stdout.trim().is_empty(), "{what}: no JSON lines");
+    if let Err(said) = lines_schema_errors(stdout) {
+        panic!("{what}: lines do not match docs/events-json-schema.json:\n{said}");
+    }
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn kinds(lines: &[serde_json::Value]) -> Vec<&str> {
+    lines.iter().map(|v| v["event"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn every_json_line_of_check_run_and_clean_matches_the_schema() {
+    let bench = TestBench::up();
+    let home = Scratch::new("json-lines");
+    let (hosts, lab) = (bench.hosts_file(), seed_lab());
+
+    // check on a fresh bench: it fails (no lab addresses), line by line.
+    let check = labctl(hosts, &lab, &home.0, &["check", "--json"]);
+    check.assert_status(1);
+    let lines = assert_lines_valid("check --json", &check.stdout);
+    let k = kinds(&lines);
+    assert_eq!(k.first(), Some(&"check_started"), "{check}");
+    assert_eq!(k.last(), Some(&"check_finished"), "{check}");
+    assert_eq!(k.iter().filter(|e| **e == "host_checked").count(), 3);
+    assert_eq!(lines.last().unwrap()["ok"], false);
+    // The table went to stderr.
+    assert!(check.stderr.contains("not ready"), "{check}");
+
+    // The whole lab, live as JSON lines: the same lines as events.jsonl.
+    let out = home.path("runs");
+    let run = labctl(
+        hosts,
+        &lab,
+        &home.0,
+        &["run", "--json", "--out", out.to_str().unwrap()],
+    );
+    run.assert_status(0);
+    let lines = assert_lines_valid("run --json", &run.stdout);
+    let k = kinds(&lines);
+    assert_eq!(k.first(), Some(&"run_started"), "{run}");
+    assert_eq!(k.last(), Some(&"run_finished"), "{run}");
+    for kind in [
+        "step_started",
+        "expectation_passed",
+        "output",
+        "capture_saved",
+        "step_finished",
+    ] {
+        assert!(k.contains(&kind), "no `{kind}` line\n{run}");
+    }
+    assert_eq!(lines.last().unwrap()["outcome"], "passed");
+    let recorded = std::fs::read_to_string(run_dir(&out).join("events.jsonl")).unwrap();
+    assert_eq!(run.stdout, recorded, "stdout differs from events.jsonl");
+    // The human output is on stderr, and only there.
+    assert!(run.stderr.contains("PASSED: steps 17 passed"), "{run}");
+    assert!(!run.stdout.contains("SUMMARY"), "{run}");
+
+    // --dry-run --json: the same kind of lines, nothing executed.
+    let dry = labctl(hosts, &lab, &home.0, &["run", "--dry-run", "--json"]);
+    dry.assert_status(0);
+    let k = kinds(&assert_lines_valid("run --dry-run --json", &dry.stdout)).join(" ");
+    assert!(k.starts_with("run_started step_started skipped"), "{k}");
+
+    let clean = labctl(hosts, &lab, &home.0, &["clean", "--json"]);
+    clean.assert_status(0);
+    let lines = assert_lines_valid("clean --json", &clean.stdout);
+    assert_eq!(
+        kinds(&lines),
+        [
+            "host_cleaned",
+            "host_cleaned",
+            "host_cleaned",
+            "clean_finished"
+        ]
+    );
+    assert!(clean.stderr.contains("nothing labctl started is running"));
+}
+
+#[test]
+fn a_rooms_json_lines_name_their_bench() {
+    let bench = TestBench::room(2);
+    let home = Scratch::new("json-room");
+    let out = home.path("runs");
+    let run = labctl(
+        bench.hosts_file(),
+        &seed_lab(),
+        &home.0,
+        &[
+            "run",
+            "--all",
+            "--step",
+            "I.1",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    run.assert_status(0);
+    let lines = assert_lines_valid("run --all --json", &run.stdout);
+    let benches: std::collections::BTreeSet<&str> =
+        lines.iter().map(|v| v["bench"].as_str().unwrap()).collect();
+    assert_eq!(benches.len(), 2, "{run}");
+}
