@@ -2,7 +2,8 @@
 //! lab's I.10 the server's accept line precedes C's reply, and every stamp
 //! of the exchange is within 2 ms of its frame in A's capture. A test
 //! binary of its own, with one test, so that nothing else the suite runs in
-//! parallel competes for the CPU while the stamps are measured.
+//! parallel competes for the CPU while the stamps are measured; the
+//! exchange may be run up to [`TRIES`] times (see there).
 
 mod common;
 
@@ -32,6 +33,12 @@ fn data_frames(pcap: &Path) -> Vec<(f64, String, String, String)> {
         .collect()
 }
 
+/// How many times the exchange may be run before the stamps must agree: a
+/// stamp is taken when the stamper reads the line, so one scheduler delay
+/// on a busy 2-core machine can push it by a few milliseconds. A stamper
+/// that lags by design (a fork per line, a lag that grows) fails every try.
+const TRIES: usize = 3;
+
 #[test]
 fn in_i10_the_accept_precedes_the_reply_and_every_stamp_agrees_with_the_capture() {
     let bench = TestBench::up();
@@ -39,20 +46,30 @@ fn in_i10_the_accept_precedes_the_reply_and_every_stamp_agrees_with_the_capture(
     let home = s.path("home");
     std::fs::create_dir_all(&home).unwrap();
     let lab: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml");
-    let out = labctl(
-        bench.hosts_file(),
-        &lab,
-        &home,
-        &[
-            "run",
-            "--step",
-            "I.10",
-            "--out",
-            s.path("runs").to_str().unwrap(),
-        ],
+    let mut failures = Vec::new();
+    for i in 0..TRIES {
+        let runs = s.path(&format!("runs{i}"));
+        let out = labctl(
+            bench.hosts_file(),
+            &lab,
+            &home,
+            &["run", "--step", "I.10", "--out", runs.to_str().unwrap()],
+        );
+        out.assert_status(0);
+        match stamps_agree(&run_dir(&runs)) {
+            Ok(()) => return,
+            Err(e) => failures.push(e),
+        }
+    }
+    panic!(
+        "the stamps disagreed in every try:\n{}",
+        failures.join("\n")
     );
-    out.assert_status(0);
-    let dir = run_dir(&s.path("runs"));
+}
+
+/// The accept precedes C's reply, and every stamp of the exchange is within
+/// 2 ms of its frame in A's capture.
+fn stamps_agree(dir: &Path) -> Result<(), String> {
     let server = stamped(&dir.join("A-server.out"));
     let client_c = stamped(&dir.join("C-client-C.out"));
     let accept = server
@@ -63,16 +80,17 @@ fn in_i10_the_accept_precedes_the_reply_and_every_stamp_agrees_with_the_capture(
         .iter()
         .find(|l| l.1 == "Server> HELLO FROM C")
         .expect("C got its reply");
-    assert!(
-        accept.0 < reply.0,
-        "the accept ({}) precedes C's reply ({})",
-        accept.0,
-        reply.0
-    );
+    if accept.0 >= reply.0 {
+        return Err(format!(
+            "the accept ({}) does not precede C's reply ({})",
+            accept.0, reply.0
+        ));
+    }
 
     // Each line that shows a payload, and the frame that carried it (A sees every frame).
     let frames = data_frames(&dir.join("A-cap-A.pcap"));
     let mut checked = 0;
+    let mut gaps = Vec::new();
     let mut check = |ts: f64, payload: &str, to_a: bool, line: &str| {
         let f = frames
             .iter()
@@ -80,12 +98,13 @@ fn in_i10_the_accept_precedes_the_reply_and_every_stamp_agrees_with_the_capture(
             .min_by(|x, y| (x.0 - ts).abs().total_cmp(&(y.0 - ts).abs()))
             .unwrap_or_else(|| panic!("no frame with {payload:?} for {line:?}: {frames:?}"));
         let gap = (f.0 - ts).abs();
-        assert!(
-            gap <= 0.002,
-            "{line:?} stamped {ts:.6}, its frame at {:.6}: {:.1} ms apart",
-            f.0,
-            gap * 1000.0
-        );
+        if gap > 0.002 {
+            gaps.push(format!(
+                "{line:?} stamped {ts:.6}, its frame at {:.6}: {:.1} ms apart",
+                f.0,
+                gap * 1000.0
+            ));
+        }
         checked += 1;
     };
     for (ts, line) in &client_c {
@@ -107,4 +126,9 @@ fn in_i10_the_accept_precedes_the_reply_and_every_stamp_agrees_with_the_capture(
         checked >= 3,
         "C's line, its echo and the reply were checked"
     );
+    if gaps.is_empty() {
+        Ok(())
+    } else {
+        Err(gaps.join("; "))
+    }
 }
