@@ -11,6 +11,7 @@ mod run_json_support;
 use std::path::{Path, PathBuf};
 
 use common::Labctl;
+use labctl::run::event::Event;
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
 
@@ -94,4 +95,22 @@ fn a_run_directory_of_this_version_rebuilds_the_same_report() {
     assert_eq!(captures.len(), 2);
     assert!(captures.iter().all(|c| c["analysis"].is_object()));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_recorded_event_reads_back_into_the_same_event() {
+    let text = std::fs::read_to_string(fixture().join("events.jsonl")).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let was: Value = serde_json::from_str(line).unwrap();
+        let event: Event =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("events.jsonl:{}: {e}", i + 1));
+        // Same tag, same fields, same values: the writer's and the reader's record are one.
+        assert_eq!(serde_json::to_value(&event).unwrap(), was, "line {}", i + 1);
+        kinds.insert(was["event"].as_str().unwrap().to_string());
+    }
+    assert!(
+        kinds.len() >= 12,
+        "the fixture shows most kinds of event: {kinds:?}"
+    );
 }

@@ -25,7 +25,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use event::{now_unix, Event, Outcome, RunHost, StepInfo};
+use event::{now_unix, Event, HostName, Outcome, RunHost, StepInfo};
 use worker::{Job, JobSender, OpsResult, Shared};
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -180,7 +180,7 @@ fn run_started(
             .iter()
             .filter_map(|h| bench.host(h))
             .map(|h| RunHost {
-                name: h.name.clone(),
+                name: h.name.as_str().into(),
                 cidr: h.cidr(),
                 interface: h.interface.clone(),
                 endpoint: h.endpoint(),
@@ -190,12 +190,12 @@ fn run_started(
             .steps
             .iter()
             .map(|s| StepInfo {
-                id: s.id.clone(),
+                id: s.id.as_str().into(),
                 title: s.title.clone(),
                 needed: s.needed,
                 hosts: lab
                     .step(&s.id)
-                    .map(|i| lab.steps[i].hosts.clone())
+                    .map(|i| lab.steps[i].hosts.iter().map(HostName::from).collect())
                     .unwrap_or_default(),
             })
             .collect(),
@@ -212,7 +212,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
     let t0 = Instant::now();
     for s in &plan.steps {
         term.event(&Event::StepStarted {
-            step: s.id.clone(),
+            step: s.id.as_str().into(),
             title: s.title.clone(),
             needed: s.needed,
             at: now_unix(),
@@ -220,8 +220,8 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
         for a in &s.actions {
             for o in &a.ops {
                 term.event(&Event::Skipped {
-                    step: s.id.clone(),
-                    host: o.host.clone(),
+                    step: s.id.as_str().into(),
+                    host: o.host.as_str().into(),
                     what: o.what.clone(),
                     cmd: o.op.shown().map(str::to_string),
                 });
@@ -323,7 +323,7 @@ fn execute(
                 Ok((_, Ok(()))) => {}
                 Ok((host, Err(e))) => {
                     let _ = ev_tx.send(Event::Problem {
-                        host: Some(host.clone()),
+                        host: Some(host.as_str().into()),
                         message: e.to_string(),
                     });
                     not_ready.push((host, e));
@@ -436,7 +436,7 @@ fn walk(
         }
         let t0 = Instant::now();
         let _ = ev.send(Event::StepStarted {
-            step: step.id.clone(),
+            step: step.id.as_str().into(),
             title: step.title.clone(),
             needed: step.needed,
             at: now_unix(),
@@ -456,7 +456,7 @@ fn walk(
                 let (rtx, rrx) = channel();
                 let sent = jobs.get(&h).is_some_and(|tx| {
                     tx.send(Job::Ops {
-                        step: step.id.clone(),
+                        step: step.id.as_str().into(),
                         ops,
                         reply: rtx,
                     })
@@ -489,7 +489,7 @@ fn walk(
                         // The last line of the run says where it stopped: step and host.
                         let e = in_step(&step.id, e);
                         let _ = ev.send(Event::Problem {
-                            host: Some(h.clone()),
+                            host: Some(h.as_str().into()),
                             message: e.to_string(),
                         });
                         w.fatal.get_or_insert(e);
@@ -511,7 +511,7 @@ fn walk(
             }
         }
         let _ = ev.send(Event::StepFinished {
-            step: step.id.clone(),
+            step: step.id.as_str().into(),
             outcome,
             secs: t0.elapsed().as_secs_f64(),
         });

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::event::{Event, Outcome};
+use super::event::{Event, HostName, Outcome, StepId, Stream};
 use crate::error::Error;
 use crate::util::io_reason;
 
@@ -63,7 +63,7 @@ pub fn output_file(host: &str, program: &str, ext: &str) -> String {
 /// One expectation as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRecord {
-    pub host: String,
+    pub host: HostName,
     pub program: Option<String>,
     pub what: String,
     pub ok: bool,
@@ -74,7 +74,7 @@ pub struct CheckRecord {
 /// One action as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionRecord {
-    pub host: String,
+    pub host: HostName,
     pub what: String,
     pub ok: bool,
     pub detail: String,
@@ -82,7 +82,7 @@ pub struct ActionRecord {
 
 #[derive(Debug, Clone, Serialize)]
 struct StepRecord {
-    id: String,
+    id: StepId,
     title: String,
     needed: bool,
     outcome: Outcome,
@@ -183,7 +183,10 @@ impl RunDir {
                 ts,
                 line,
             } => {
-                let ext = if *stream == "stderr" { "err" } else { "out" };
+                let ext = match stream {
+                    Stream::Stderr => "err",
+                    Stream::Stdout => "out",
+                };
                 self.line(&output_file(host, program, ext), *ts, line);
             }
             Event::Sent {

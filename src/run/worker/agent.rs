@@ -12,7 +12,7 @@ use super::{Worker, SHORT};
 use crate::error::Error;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
-use crate::run::event::Event;
+use crate::run::event::{Event, Stream};
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel};
 
 /// The run's agent on the host.
@@ -76,7 +76,7 @@ impl Lines {
 impl Prog {
     pub(super) fn new(step: &str, capture: bool) -> Prog {
         Prog {
-            step: step.to_string(),
+            step: step.into(),
             capture,
             out: Lines::default(),
             err: Lines::default(),
@@ -321,7 +321,11 @@ impl<'s> Worker<'s> {
                 self.emit(Event::Output {
                     host: self.name(),
                     program: name,
-                    stream: if stderr { "stderr" } else { "stdout" },
+                    stream: if stderr {
+                        Stream::Stderr
+                    } else {
+                        Stream::Stdout
+                    },
                     ts,
                     line,
                 });

@@ -29,7 +29,7 @@ use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::event::Event;
+use super::event::{Event, HostName};
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::lab::plan::{Op, PlanOp};
@@ -147,7 +147,7 @@ pub fn run(
         }
     };
     let _ = sh.events.send(Event::Connected {
-        host: host.name.clone(),
+        host: host.name.as_str().into(),
         ms: sess.connected_in.as_millis() as u64,
     });
     let mut w = Worker {
@@ -191,8 +191,8 @@ impl<'s> Worker<'s> {
         let _ = self.sh.events.send(e);
     }
 
-    fn name(&self) -> String {
-        self.host.name.clone()
+    fn name(&self) -> HostName {
+        self.host.name.as_str().into()
     }
 
     fn stopping(&self) -> bool {
@@ -205,7 +205,7 @@ impl<'s> Worker<'s> {
                 return OpsResult::Interrupted;
             }
             self.emit(Event::OpStarted {
-                step: step.to_string(),
+                step: step.into(),
                 host: self.name(),
                 what: op.what.clone(),
             });
@@ -244,7 +244,7 @@ impl<'s> Worker<'s> {
 
     fn done(&self, step: &str, what: &str, ok: bool, detail: String, t0: Instant) -> OpsResult {
         self.emit(Event::ActionDone {
-            step: step.to_string(),
+            step: step.into(),
             host: self.name(),
             what: what.to_string(),
             ok,
@@ -270,7 +270,7 @@ impl<'s> Worker<'s> {
         t0: Instant,
     ) -> OpsResult {
         self.emit(Event::ExpectationPassed {
-            step: step.to_string(),
+            step: step.into(),
             host: self.name(),
             program: program.map(str::to_string),
             what: what.to_string(),
@@ -299,7 +299,7 @@ impl<'s> Worker<'s> {
             self.host.label()
         );
         self.emit(Event::ExpectationFailed {
-            step: step.to_string(),
+            step: step.into(),
             host: self.name(),
             program: program.map(str::to_string),
             what: what.to_string(),
@@ -377,7 +377,7 @@ impl<'s> Worker<'s> {
             }
             Err(e @ Error::Local(_)) => {
                 self.emit(Event::ActionDone {
-                    step: step.to_string(),
+                    step: step.into(),
                     host: self.name(),
                     what: what.to_string(),
                     ok: false,
