@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use event::{now_unix, Event, HostName, Outcome, RunHost, StepInfo};
-use worker::{Job, JobSender, OpsResult, Shared};
+use worker::{Checks, Job, JobSender, OpsResult, Shared};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::hosts::{Bench, Host};
@@ -246,6 +246,8 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
 struct Walk {
     passed: usize,
     failed: usize,
+    /// The expectations checked, as the hosts' replies counted them.
+    checks: Checks,
     outcome: Outcome,
     fatal: Option<Error>,
     failure: Option<String>,
@@ -342,6 +344,7 @@ fn execute(
             Some(e) => Walk {
                 passed: 0,
                 failed: 0,
+                checks: Checks::default(),
                 outcome: Outcome::Failed,
                 fatal: Some(e),
                 failure: None,
@@ -385,8 +388,8 @@ fn execute(
             steps_passed: walk.passed,
             steps_failed: walk.failed,
             steps_not_run: plan.steps.len() - walk.passed - walk.failed,
-            checks_passed: 0,
-            checks_failed: 0,
+            checks_passed: walk.checks.passed,
+            checks_failed: walk.checks.failed,
             secs: t0.elapsed().as_secs_f64(),
             dir: Some(dir.to_path_buf()),
             error: result.as_ref().err().map(Error::to_string),
@@ -425,6 +428,7 @@ fn walk(
     let mut w = Walk {
         passed: 0,
         failed: 0,
+        checks: Checks::default(),
         outcome: Outcome::Passed,
         fatal: None,
         failure: None,
@@ -473,7 +477,11 @@ fn walk(
                 }
             }
             for (h, r) in replies {
-                match r.recv() {
+                let reply = r.recv().map(|(result, checks)| {
+                    w.checks += checks;
+                    result
+                });
+                match reply {
                     Ok(OpsResult::Ok) => {}
                     Ok(OpsResult::Failed(m)) => {
                         outcome = Outcome::Failed;
@@ -541,7 +549,7 @@ fn in_step(step: &str, e: Error) -> Error {
 }
 
 /// The reporter thread: every event to the run directory and the terminal,
-/// in arrival order; fills in the expectation counts of the summary.
+/// in arrival order.
 fn report_events(
     rx: Receiver<Event>,
     mut dir: rundir::RunDir,
@@ -550,16 +558,7 @@ fn report_events(
     prefix: &str,
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
-    for mut e in rx {
-        if let Event::RunFinished {
-            checks_passed,
-            checks_failed,
-            ..
-        } = &mut e
-        {
-            *checks_passed = term.checks_passed;
-            *checks_failed = term.checks_failed;
-        }
+    for e in rx {
         dir.event(&e);
         term.event(&e);
         // The reports follow the run: rebuilt after every step and at the end.

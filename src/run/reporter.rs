@@ -18,8 +18,6 @@ pub struct Terminal {
     mp: Option<MultiProgress>,
     bars: BTreeMap<String, ProgressBar>,
     failures: Vec<String>,
-    pub checks_passed: usize,
-    pub checks_failed: usize,
 }
 
 fn short(s: &str, max: usize) -> String {
@@ -39,8 +37,6 @@ impl Terminal {
             mp: None,
             bars: BTreeMap::new(),
             failures: Vec::new(),
-            checks_passed: 0,
-            checks_failed: 0,
         };
         if live {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
@@ -157,7 +153,6 @@ impl Terminal {
                 secs,
                 ..
             } => {
-                self.checks_passed += 1;
                 self.say(format!(
                     "{}  {host}  {what}  [{secs:.2}s] {:?}",
                     style::pad("✔", 9, style::ok),
@@ -165,7 +160,6 @@ impl Terminal {
                 ));
             }
             Event::ExpectationFailed { host, message, .. } => {
-                self.checks_failed += 1;
                 self.shout(format!(
                     "{}  {host}  {message}",
                     style::pad("✘", 9, style::bad)

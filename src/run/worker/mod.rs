@@ -19,6 +19,7 @@ mod expect;
 mod finish;
 mod programs;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -90,7 +91,7 @@ pub enum Job {
     Ops {
         step: String,
         ops: Vec<PlanOp>,
-        reply: Sender<OpsResult>,
+        reply: Sender<(OpsResult, Checks)>,
     },
     /// Stop everything of the run and collect what is left; then the worker ends.
     Finish { reply: Sender<()> },
@@ -106,6 +107,20 @@ pub enum OpsResult {
     Interrupted,
     /// The host or this machine cannot go on (connection lost, no local build).
     Fatal(Error),
+}
+
+/// The expectations a job checked: how many passed, how many failed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl std::ops::AddAssign for Checks {
+    fn add_assign(&mut self, other: Checks) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
 }
 
 /// What every worker shares.
@@ -124,6 +139,8 @@ struct Worker<'s> {
     sh: Shared,
     progs: BTreeMap<String, Prog>,
     agent: Option<Agent<'s>>,
+    /// The expectations of the job under way, for its reply.
+    checks: Cell<Checks>,
 }
 
 /// The worker's thread body: `sess` is this host's connection attempt.
@@ -156,6 +173,7 @@ pub fn run(
         sh,
         progs: BTreeMap::new(),
         agent: None,
+        checks: Cell::default(),
     };
     if let Err(e) = w.setup() {
         ready_as(Err(e));
@@ -168,7 +186,7 @@ pub fn run(
         match jobs.rx.try_recv() {
             Ok(Job::Ops { step, ops, reply }) => {
                 let r = w.ops(&step, ops);
-                let _ = reply.send(r);
+                let _ = reply.send((r, w.checks.take()));
             }
             Ok(Job::Finish { reply }) => {
                 w.finish();
@@ -189,6 +207,12 @@ pub fn run(
 impl<'s> Worker<'s> {
     fn emit(&self, e: Event) {
         let _ = self.sh.events.send(e);
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Checks)) {
+        let mut c = self.checks.get();
+        f(&mut c);
+        self.checks.set(c);
     }
 
     fn name(&self) -> HostName {
@@ -269,6 +293,7 @@ impl<'s> Worker<'s> {
         seen: String,
         t0: Instant,
     ) -> OpsResult {
+        self.count(|c| c.passed += 1);
         self.emit(Event::ExpectationPassed {
             step: step.into(),
             host: self.name(),
@@ -298,6 +323,7 @@ impl<'s> Worker<'s> {
             "step `{step}` on host `{}`: {who}: {detail}",
             self.host.label()
         );
+        self.count(|c| c.failed += 1);
         self.emit(Event::ExpectationFailed {
             step: step.into(),
             host: self.name(),
