@@ -5,12 +5,16 @@
 
 mod capture_support;
 mod common;
+mod render_support;
 mod run_json_support;
 
 use std::time::Duration;
 
-use capture_support::{agrees_with_tshark, analyse, programs, temp_dir};
+use capture_support::{
+    agrees_with_tshark, analyse, ladder_collisions, ladder_lanes, programs, temp_dir,
+};
 use common::{run_dir, Labctl, TestBench};
+use render_support::page_geometry;
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
 
@@ -102,6 +106,34 @@ fn a_whole_run_reports_what_its_captures_show() {
 
     // run.json against its schema, by an independent validator.
     assert_matches_schema(&dir.join("run.json"));
+
+    // Part II's ladders from the run's own pcaps (the server and two
+    // clients): no label on a lifeline or on another label.
+    for name in ["cap-B2", "cap-C2"] {
+        let svg = std::fs::read_to_string(dir.join(format!("ladder-{name}.svg"))).unwrap();
+        assert!(
+            ladder_lanes(&svg) >= 3,
+            "{name}: {} lanes",
+            ladder_lanes(&svg)
+        );
+        assert_eq!(ladder_collisions(&svg), Vec::<String>::new(), "{name}");
+    }
+
+    // The whole lab's report.html read at a glance (Chromium): 17 passed
+    // steps collapsed, the page far shorter than with everything expanded,
+    // nothing wider than a 420 px screen.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches(r#"<details class="step ok""#).count(), 17);
+    assert!(!html.contains(r#"<details class="step ok" id="step-I.1" open"#));
+    assert!(html.contains(r#"<table class="summary">"#));
+    let scratch = temp_dir("lab-run-measure");
+    let (sw, cw, tall) = page_geometry(&scratch, &html, 1400);
+    eprintln!("the whole lab's report.html at 1400 px: {tall} px tall ({sw}/{cw} px wide)");
+    assert_eq!(sw, cw, "no horizontal overflow at 1400 px");
+    assert!(tall < 6000, "{tall} px tall at 1400 px");
+    let (sw, cw, tall) = page_geometry(&scratch, &html, 420);
+    eprintln!("the whole lab's report.html at 420 px: {tall} px tall ({sw}/{cw} px wide)");
+    assert_eq!((sw, cw), (420, 420), "no horizontal overflow at 420 px");
 
     // `labctl report` rebuilds the same answers from the directory alone.
     std::fs::remove_file(dir.join("run.json")).unwrap();

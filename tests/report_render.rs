@@ -5,13 +5,14 @@
 //! report.html rendered by headless Chromium with its timeline and ladders.
 
 mod capture_support;
+mod render_support;
 mod run_json_support;
 
 use std::path::Path;
-use std::process::Command;
 
 use capture_support::*;
 use labctl::report::{self, *};
+use render_support::{chromium, page_geometry};
 use run_json_support::{assert_matches_schema, schema_errors};
 
 fn step(id: &str, title: &str, hosts: &[&str], checks: Vec<CheckRecord>) -> StepRecord {
@@ -150,26 +151,6 @@ fn recorded_run(dir: &Path) -> RunInput {
         captures,
         programs,
     }
-}
-
-fn chromium(args: &[&str]) -> std::process::Output {
-    let profile = temp_dir("chromium-profile");
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs (Debian package `chromium`)")
 }
 
 #[test]
@@ -321,10 +302,35 @@ fn report_answers_the_handout_validates_and_renders() {
     );
     let dom = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        dom.matches("<svg").count(),
+        dom.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" class="ladder""#)
+            .count(),
         5,
         "one ladder per analysed capture"
     );
+    // Read at a glance: the summary first, failed steps open, passed ones
+    // collapsed, a legend, an anchor per ladder, step separators.
+    let summary = dom.find(r#"<section id="summary">"#).expect("a summary");
+    assert!(summary < dom.find(r#"<section id="bench">"#).unwrap());
+    assert!(dom.contains(r#"<table class="summary">"#));
+    assert!(dom.contains(r##"<a href="#answer-II.3">"##));
+    assert!(dom.contains(r#"<details class="step bad" id="step-I.9" open="">"#));
+    for passed in ["I.8", "I.10"] {
+        assert!(dom.contains(&format!(r#"<details class="step ok" id="step-{passed}">"#)));
+    }
+    assert_eq!(dom.matches(r#"<svg class="key""#).count(), 7, "the legend");
+    for c in ["cap-A", "cap-B", "cap-udp", "cap-B2", "cap-C2"] {
+        assert!(dom.contains(&format!(r#"<div class="ladder-wrap" id="ladder-{c}">"#)));
+        assert!(md.contains(&format!(r#"<a id="ladder-{c}"></a>"#)));
+    }
+    assert_eq!(
+        dom.matches(r#"<tr class="sep">"#).count(),
+        3,
+        "I.10, I.12, II.3"
+    );
+    assert!(md.contains("| | | | | | **step I.10 — C waits while B is served** |"));
+    assert_eq!(md.matches("| | | | | | **step ").count(), 3);
+    assert!(md.contains("## Summary") && md.find("## Summary") < md.find("## Bench"));
+    assert!(md.contains("| ✘ | I.9 | A second server on A fails | A | failed |"));
     assert!(dom.contains(r#"<table class="timeline">"#));
     assert_eq!(
         dom.matches(r#"<tr class="stdin">"#).count(),
@@ -337,6 +343,53 @@ fn report_answers_the_handout_validates_and_renders() {
     assert!(dom.contains("Socket programming lab &lt;TCP &amp; UDP&gt;"));
     assert_eq!(dom.matches(r#"<div class="answer ok""#).count(), 7);
     assert!(dom.contains(&format!("<code>{c_client}</code> (C)")));
+
+    // The page's geometry at 1400 and 420 pixels wide, measured by Chromium.
+    let measure = |width: u32| page_geometry(&dir, &html, width);
+    let (sw, cw, wide_height) = measure(1400);
+    eprintln!("report.html at 1400 px: {wide_height} px tall, {sw}/{cw} px wide");
+    assert_eq!(sw, cw, "no horizontal overflow at 1400 px");
+    assert!(
+        wide_height < 5000,
+        "passed steps and the timeline fold away: {wide_height} px tall at 1400 px"
+    );
+    let (sw, cw, narrow_height) = measure(420);
+    eprintln!("report.html at 420 px: {narrow_height} px tall, {sw}/{cw} px wide");
+    assert_eq!(cw, 420);
+    assert_eq!(sw, cw, "no horizontal overflow at 420 px");
+    assert!(html.contains("@media (max-width:") && html.contains("@media print"));
+    // Printed, the collapsed steps and captures open: more pages than the
+    // same page without the print rule that opens them.
+    let pages = |name: &str, page: &str| -> usize {
+        let (src, pdf) = (
+            dir.join(format!("{name}.html")),
+            dir.join(format!("{name}.pdf")),
+        );
+        std::fs::write(&src, page).unwrap();
+        let out = chromium(&[
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+            &format!("file://{}", src.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&pdf).unwrap();
+        bytes
+            .windows(11)
+            .filter(|w| w.starts_with(b"/Type /Page") && w[10] != b's')
+            .count()
+    };
+    let rule = "details::details-content { content-visibility: visible; display: block; }";
+    assert!(html.contains(rule));
+    let (printed, folded) = (
+        pages("print", &html),
+        pages("print-folded", &html.replace(rule, "")),
+    );
+    eprintln!("report.html printed: {printed} pages ({folded} with the details folded)");
+    assert!(folded > 0 && printed > folded, "{printed} vs {folded}");
 
     let png = dir.join("report.png");
     let out = chromium(&[

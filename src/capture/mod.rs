@@ -15,6 +15,7 @@ mod decode;
 mod labels;
 pub mod ladder;
 pub mod model;
+pub mod pcapng;
 mod tcp;
 mod udp;
 

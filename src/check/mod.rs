@@ -72,6 +72,7 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::hosts::{self, Bench, Host};
 use crate::deploy::{self};
 use crate::error::Error;
+use crate::hold;
 use crate::hostops::{self};
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
@@ -85,6 +86,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
     };
     let start = Instant::now();
     let (report, fix) = run(&benches, &opts, args.fix);
+    let busy = fix.as_ref().and_then(|f| f.busy.clone());
     let outcome = CheckOutcome {
         ok: report.ok,
         hosts_file: room.path.display().to_string(),
@@ -101,6 +103,10 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             "{}",
             crate::style::marks(&render_outcome(&outcome, room.is_room))
         );
+    }
+    if let Some(b) = busy {
+        let lines: Vec<String> = b.lines().map(str::to_string).collect();
+        return Err(hold::refusal(&lines));
     }
     exit_for(&report)
 }
@@ -153,6 +159,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         .enumerate()
         .map(|(i, h)| (h.label(), i))
         .collect();
+    let gate = hold::Gate::new(hosts.len());
     let outcomes = ssh::for_each_host(&hosts, opts, |host, conn| {
         let i = index[&host.label()];
         let peers: Vec<(String, Ipv4Addr)> = peers[&host.bench]
@@ -170,13 +177,28 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
                 after: None,
             };
         }
-        let actions = match &conn {
-            Ok(s) => {
+        // Every host held (one labctl at a time) before any is fixed.
+        let held = conn
+            .as_ref()
+            .ok()
+            .map(|s| hold::take(s, host, "check --fix"));
+        let all_held = gate.pass(!matches!(held, Some(Err(Error::Busy(_)))));
+        let actions = match (&conn, held) {
+            (Ok(s), Some(Ok(held))) if all_held => {
                 progress.set(i, "fixing");
-                fix_host(s, host, &before)
+                let mut a = fix_host(s, host, &before);
+                if let Some(old) = &held.took_over {
+                    a.done.insert(0, hold::took_over_warning(host, old));
+                }
+                held.release();
+                a
             }
-            Err(_) => FixActions {
+            (_, held) => FixActions {
                 host: host.label(),
+                failed: match held {
+                    Some(Err(e)) => vec![e.to_string()],
+                    _ => Vec::new(),
+                },
                 ..FixActions::default()
             },
         };
@@ -219,7 +241,23 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
     }
     let before = report_of(before);
     if fix {
-        (report_of(after), Some(FixReport { actions, before }))
+        let busy = gate.refused().then(|| {
+            let lines: Vec<&str> = actions
+                .iter()
+                .flat_map(|a| a.failed.iter())
+                .filter(|f| f.contains(hold::IN_USE))
+                .map(String::as_str)
+                .collect();
+            lines.join("\n")
+        });
+        (
+            report_of(after),
+            Some(FixReport {
+                actions,
+                before,
+                busy,
+            }),
+        )
     } else {
         (before, None)
     }
@@ -350,6 +388,15 @@ fn check_host(
                 "arch",
                 why,
                 "the host accepted the connection but did not run the check script",
+            );
+        }
+    }
+    // A bench in use by a run: that run's programs on the lab port are no fault.
+    if let Some(who) = hold::in_use(session, host) {
+        if let Some(c) = checks.iter_mut().find(|c| c.check == "lab port") {
+            *c = pass(
+                "lab port",
+                format!("{}{who}; {}", hold::IN_USE_NOTE, c.detail),
             );
         }
     }

@@ -29,6 +29,32 @@ pub(super) fn outcome_mark(outcome: &str) -> &'static str {
     }
 }
 
+/// Seconds a step took, when it has both ends.
+pub(super) fn step_secs(st: &StepRecord) -> Option<f64> {
+    Some(st.finished_at? - st.started_at?).filter(|t| *t >= 0.0)
+}
+
+/// `step I.8 — title` where the timeline's lines of another step begin
+/// (`last`: the step of the lines before), for a separator row.
+pub(super) fn step_change<'a>(
+    r: &RunReport,
+    last: &mut Option<&'a str>,
+    e: &'a TimelineEntry,
+) -> Option<String> {
+    let id = e.step.as_deref()?;
+    if *last == Some(id) {
+        return None;
+    }
+    *last = Some(id);
+    let title = r
+        .steps
+        .iter()
+        .find(|st| st.id == id)
+        .map(|st| format!(" — {}", st.title))
+        .unwrap_or_default();
+    Some(format!("step {id}{title}"))
+}
+
 /// `, 1 interrupted` when a step was.
 pub(super) fn interrupted_count(r: &RunReport) -> String {
     match r.run.steps_interrupted {
@@ -170,6 +196,37 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         }
     }
 
+    // The summary first: every step's mark and time, the answers' marks.
+    s.push_str("## Summary\n\n");
+    if r.steps.is_empty() {
+        s.push_str("No step has run.\n");
+    } else {
+        s.push_str("| | step | title | hosts | result | time |\n|---|---|---|---|---|---:|\n");
+        for st in &r.steps {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                st.outcome.mark(),
+                cell(&st.id),
+                cell(&st.title),
+                cell(&st.hosts.join(", ")),
+                st.outcome.word(),
+                step_secs(st)
+                    .map(|t| format!("{t:.2} s"))
+                    .unwrap_or_else(|| "—".into())
+            );
+        }
+    }
+    if !r.answers.is_empty() {
+        let marks: Vec<String> = r
+            .answers
+            .iter()
+            .map(|a| format!("{} {}", if a.ok { "✔" } else { "✘" }, cell(&a.id)))
+            .collect();
+        let _ = writeln!(s, "\nAnswers: {}", marks.join(" · "));
+    }
+    s.push('\n');
+
     s.push_str("## Bench\n\n| host | lab address | SSH | interface |\n|---|---|---|---|\n");
     for h in &r.bench.hosts {
         let _ = writeln!(
@@ -182,24 +239,14 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         );
     }
 
-    s.push_str("\n## Steps\n\n| | step | title | hosts |\n|---|---|---|---|\n");
-    for st in &r.steps {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            st.outcome.mark(),
-            cell(&st.id),
-            cell(&st.title),
-            cell(&st.hosts.join(", "))
-        );
-    }
+    s.push_str("\n## Steps\n");
     for st in &r.steps {
         let _ = writeln!(
             s,
             "\n### {} {} — {} ({})\n",
             st.outcome.mark(),
             st.id,
-            st.title,
+            cell(&st.title),
             st.outcome.word()
         );
         if st.checks.is_empty() {
@@ -240,6 +287,13 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
     if r.captures.is_empty() {
         s.push_str("\nNo capture was taken.\n");
     }
+    if !ladders.is_empty() {
+        let legend: Vec<String> = crate::capture::ladder::LEGEND
+            .iter()
+            .map(|(_, name, _, what)| format!("{name}: {what}"))
+            .collect();
+        let _ = writeln!(s, "\nLadder colours — {}.", legend.join("; "));
+    }
     let names = host_names(&r.bench);
     for c in &r.captures {
         let steps = match (&c.step, &c.stopped_in) {
@@ -257,7 +311,8 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         if let Some((_, file, _)) = ladders.iter().find(|(n, _, _)| *n == c.name) {
             let _ = writeln!(
                 s,
-                "\nLadder diagram: ![ladder diagram of `{}`]({file})",
+                "\n<a id=\"{}\"></a>Ladder diagram: ![ladder diagram of `{}`]({file})",
+                super::ladder_anchor(&c.name),
                 c.name
             );
         }
@@ -268,7 +323,11 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         s.push_str("No program output was recorded.\n");
     } else {
         s.push_str("| time | t (s) | host | program | | line |\n|---|---|---|---|---|---|\n");
+        let mut last = None;
         for e in &r.timeline {
+            if let Some(sep) = step_change(r, &mut last, e) {
+                let _ = writeln!(s, "| | | | | | **{}** |", cell(&sep));
+            }
             let _ = writeln!(
                 s,
                 "| {} | {:.3} | {} | {} | {} | {} |",
@@ -281,7 +340,14 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
             );
         }
     }
-    s
+    inert(&s)
+}
+
+/// The whole document made inert, once: no `<` can open an HTML tag
+/// (labctl writes none; text from hosts and the lab file may), and
+/// control bytes (ESC, NUL…) are shown as `\x1b`, `\0`.
+fn inert(md: &str) -> String {
+    crate::util::show_controls(&md.replace('<', "&lt;"), true).into_owned()
 }
 
 /// What a server's sockets were, in words.
