@@ -286,6 +286,10 @@ pub struct CleanArgs {
 pub struct ReportArgs {
     /// A run directory written by `labctl run`.
     pub run_dir: PathBuf,
+    /// Write a copy without the answers, for students, into `RUN_DIR/student/`
+    /// (the report, its ladders and the captures).
+    #[arg(long)]
+    pub student: bool,
 }
 
 #[derive(Debug, Args)]

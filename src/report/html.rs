@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::markdown::{
-    interrupted_count, outcome_mark, server_sockets, step_change, step_secs, stopped, stream_mark,
-    NOT_APPLICABLE,
+    answer_mark, answers_title, interrupted_count, outcome_mark, server_sockets, step_change,
+    step_secs, stopped, stream_mark, STUDENT_NOTE,
 };
 use super::model::*;
 use super::{clock, host_names, owner};
@@ -113,8 +113,8 @@ fn inline(text: &str) -> String {
             in_list = false;
         }
         let mut html = String::new();
-        for (i, part) in body.split('`').enumerate() {
-            if i % 2 == 1 {
+        for (code, part) in code_spans(body) {
+            if code {
                 let _ = write!(html, "<code>{}</code>", esc(part));
             } else {
                 html.push_str(&esc(part));
@@ -129,6 +129,28 @@ fn inline(text: &str) -> String {
     if in_list {
         out.push_str("</ul>");
     }
+    out
+}
+
+/// A line split into text and code spans: `` `x` `` and, for code holding a
+/// backtick, ``` `` x ` y `` ```.
+fn code_spans(mut rest: &str) -> Vec<(bool, &str)> {
+    let mut out = Vec::new();
+    while let Some(i) = rest.find('`') {
+        let (open, close) = if rest[i..].starts_with("`` ") {
+            ("`` ", " ``")
+        } else {
+            ("`", "`")
+        };
+        let from = i + open.len();
+        let Some(j) = rest[from..].find(close) else {
+            break;
+        };
+        out.push((false, &rest[..i]));
+        out.push((true, &rest[from..from + j]));
+        rest = &rest[from + j + close.len()..];
+    }
+    out.push((false, rest));
     out
 }
 
@@ -287,23 +309,39 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     s.push_str("</section>\n");
 
     // Answers.
-    s.push_str(r#"<section id="answers"><h2>Answers to the handout's questions</h2>"#);
-    if r.answers.is_empty() {
-        let _ = write!(s, "<p>{}</p>", esc(NOT_APPLICABLE));
+    // A lab without questions has no answers section.
+    if !r.answers.is_empty() {
+        let _ = write!(s, r#"<section id="answers"><h2>{}</h2>"#, answers_title(r));
     }
     for a in &r.answers {
+        let (class, body) = match (r.student, a.answered, a.ok) {
+            (true, _, _) => ("question", format!("<p>{}</p>", esc(STUDENT_NOTE))),
+            (false, _, true) => ("ok", inline(&a.answer)),
+            (false, true, false) => ("bad", inline(&a.answer)),
+            (false, false, false) => ("none", inline(&a.answer)),
+        };
+        // Links to the ladders of the captures it cites.
+        let links: Vec<String> = a
+            .captures
+            .iter()
+            .map(|c| format!(r##"<a href="#capture-{n}">{n}</a>"##, n = esc(c)))
+            .collect();
+        let links = match links.is_empty() {
+            true => String::new(),
+            false => format!(r#"<p class="muted">Ladders: {}</p>"#, links.join(", ")),
+        };
         let _ = write!(
             s,
-            r#"<div class="answer {}" id="answer-{}"><h3>{} {} {}</h3>{}</div>"#,
-            if a.ok { "ok" } else { "bad" },
+            r#"<div class="answer {class}" id="answer-{}"><h3>{} {} — {}</h3>{body}{links}</div>"#,
             esc(&a.id),
-            mark(a.ok),
+            if r.student { "" } else { answer_mark(a) },
             esc(&a.id),
             esc(&a.question),
-            inline(&a.answer)
         );
     }
-    s.push_str("</section>\n");
+    if !r.answers.is_empty() {
+        s.push_str("</section>\n");
+    }
 
     // Captures.
     s.push_str(r#"<section id="captures"><h2>Captures</h2>"#);

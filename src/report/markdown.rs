@@ -16,8 +16,27 @@ fn cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-/// The answers section of a run without anything the questions are about.
-pub(super) const NOT_APPLICABLE: &str = "Not applicable to this run: no capture or program output of it shows the exchanges the handout's questions ask about.";
+/// What a students' copy says under each question.
+pub(super) const STUDENT_NOTE: &str =
+    "Answer it from the captures, the ladders and the timeline of this report.";
+
+/// An answer's mark: ✔ as the lab expects, ✘ not as it expects, – not answered.
+pub(super) fn answer_mark(a: &Answer) -> &'static str {
+    match (a.answered, a.ok) {
+        (_, true) => "✔",
+        (true, false) => "✘",
+        (false, false) => "–",
+    }
+}
+
+/// The answers section's title.
+pub(super) fn answers_title(r: &RunReport) -> &'static str {
+    if r.student {
+        "The lab's questions"
+    } else {
+        "Answers to the lab's questions"
+    }
+}
 
 /// `run.outcome` with its mark.
 pub(super) fn outcome_mark(outcome: &str) -> &'static str {
@@ -268,19 +287,23 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         }
     }
 
-    s.push_str("\n## Answers to the handout's questions\n");
-    if r.answers.is_empty() {
-        let _ = writeln!(s, "\n{NOT_APPLICABLE}");
+    // A lab without questions has no answers section.
+    if !r.answers.is_empty() {
+        let _ = writeln!(s, "\n## {}", answers_title(r));
     }
     for a in &r.answers {
-        let _ = writeln!(
-            s,
-            "\n### {} {} {}\n\n{}",
-            if a.ok { "✔" } else { "✘" },
-            a.id,
-            a.question,
-            a.answer
-        );
+        if r.student {
+            let _ = writeln!(s, "\n### {} — {}\n\n{STUDENT_NOTE}", a.id, a.question);
+        } else {
+            let _ = writeln!(
+                s,
+                "\n### {} {} — {}\n\n{}",
+                answer_mark(a),
+                a.id,
+                a.question,
+                a.answer
+            );
+        }
     }
 
     s.push_str("\n## Captures\n");

@@ -286,6 +286,7 @@ fn execute(
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
+    run_dir.write_json("questions.json", &lab.questions);
     let (ev_tx, ev_rx) = channel::<Event>();
     let t0 = Instant::now();
     let _ = ev_tx.send(run_started(

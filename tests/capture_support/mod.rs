@@ -578,7 +578,7 @@ pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Stri
 }
 
 /// tshark display filters for our exclusive kinds (see `capture::Kind`).
-const KIND_FILTERS: [(Kind, &str); 9] = [
+pub const KIND_FILTERS: [(Kind, &str); 9] = [
     (Kind::Rst, "tcp.flags.reset==1"),
     (Kind::Syn, "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.flags.reset==0"),
     (Kind::SynAck, "tcp.flags.syn==1 && tcp.flags.ack==1 && tcp.flags.reset==0"),
