@@ -239,7 +239,7 @@ fn answers_come_only_from_the_steps_that_ran_and_passed() {
     assert!(
         got[0]
             .3
-            .contains("`A-udp.pcap` with the display filter `udp`"),
+            .contains("`A-udp.pcapng` with the display filter `udp`"),
         "{}",
         got[0].3
     );
