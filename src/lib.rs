@@ -19,9 +19,12 @@
 //!   agent's channel, programs, expectations matched as output arrives, the
 //!   end of a run), emits events, writes the run directory as it goes
 //!   (`--json`: the same events on stdout, `run/json.rs`; `--pause`:
-//!   presenter mode, `run/pause.rs`);
-//!   [`report`] and [`capture`] turn that directory into report.md,
-//!   report.html and run.json.
+//!   presenter mode, `run/pause.rs`). The
+//!   run record has one definition, [`run::event`]: the run writes those
+//!   events to `events.jsonl`, and [`report`] reads the same types back
+//!   (`report/load.rs`) and with [`capture`] (`decode` pcap bytes, `model`,
+//!   `analysis` with `tcp` and `udp`, `labels`, `ladder`) turns that
+//!   directory into report.md, report.html and run.json.
 //! - [`ssh`]: one `ssh2` session per host, owned by one thread, connected to
 //!   an [`ssh::Target`] (it imports no stage above it); [`remote`]:
 //!   programs on a host, started, registered and stopped by process group,

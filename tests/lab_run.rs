@@ -45,6 +45,8 @@ fn the_whole_seed_lab_passes_from_a_fresh_bench_and_again_straight_after() {
     assert_nothing_left(&bench);
 
     let dir = run_dir(&first.0);
+    let (passed, failed) = assert_counted(&dir, &out.stdout);
+    assert!(passed > 30 && failed == 0, "{passed} ✔, {failed} ✘");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700, "the run directory is private");
@@ -159,6 +161,30 @@ fn a_wrong_expectation_fails_naming_step_host_program_and_what_was_seen() {
     let last = steps.last().unwrap();
     assert_eq!(last["id"], "I.8");
     assert_eq!(last["outcome"], "failed");
+    let (passed, failed) = assert_counted(&run_dir(&scratch.0.join("runs")), &out.stdout);
+    assert!(passed > 0);
+    assert_eq!(failed, 1);
+}
+
+/// The run's last event counts the expectations its events show, and the
+/// summary line says the same; returns (passed, failed).
+#[track_caller]
+fn assert_counted(dir: &Path, stdout: &str) -> (u64, u64) {
+    let events = json_lines(&dir.join("events.jsonl"));
+    let seen = |kind: &str| events.iter().filter(|e| e["event"] == kind).count() as u64;
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    let counts = (
+        last["checks_passed"].as_u64().unwrap(),
+        last["checks_failed"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        counts,
+        (seen("expectation_passed"), seen("expectation_failed"))
+    );
+    let summary = format!("expectations {} ✔, {} ✘", counts.0, counts.1);
+    assert!(stdout.contains(&summary), "{summary} in:\n{stdout}");
+    counts
 }
 
 /// `labctl run ARGS --out OUT` of the seed lab, in the background.

@@ -1,29 +1,24 @@
 //! Reading a run directory into a [`RunInput`]: the one part of the report
 //! that knows the files `labctl run` writes ([`crate::run::rundir`]).
 //!
-//! Everything comes from `events.jsonl`, one event per line in the order
-//! they happened; a torn last line (a crash mid-write) is skipped. Program
-//! output and stdin lines belong to the step that was running when they
-//! were recorded. Fields are read by name, so an event gaining fields
-//! changes nothing here.
+//! Everything comes from `events.jsonl`, one [`Event`] per line in the order
+//! they happened, read back into the same type the run wrote
+//! ([`crate::run::event`]) and folded into the report's input. A line that
+//! is not an event (a torn last line after a crash mid-write, or a kind of
+//! event this labctl does not know) is skipped; fields an event gained are
+//! ignored. Program output and stdin lines belong to the step that was
+//! running when they were recorded.
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::model::*;
 use crate::error::Error;
+use crate::run::event::{self, Event, HostName, StepId};
 use crate::util::io_reason;
 
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_string()
-}
-
-fn opt_text(v: &Value, key: &str) -> Option<String> {
-    v[key]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// `Some` unless empty (the record writes an empty string for "none" in places).
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 /// Reads what the run recorded in `run_dir`.
@@ -36,56 +31,85 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
             io_reason(&e)
         ))
     })?;
-    let mut input = RunInput {
-        id: run_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        ..RunInput::default()
+    let mut fold = Fold {
+        input: RunInput {
+            id: run_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..RunInput::default()
+        },
+        current: None,
     };
-    // Index into `input.steps` of the step running now (the last started).
-    let mut current: Option<usize> = None;
     for line in events.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let step_of =
-            |input: &RunInput, current: Option<usize>| current.map(|i| input.steps[i].id.clone());
-        match v["event"].as_str().unwrap_or_default() {
-            "run_started" => {
-                if let Some(id) = opt_text(&v, "run_id") {
-                    input.id = id;
+        if let Ok(e) = serde_json::from_str::<Event>(line) {
+            fold.event(e);
+        }
+    }
+    Ok(fold.finish())
+}
+
+/// The report's input as the events so far make it.
+struct Fold {
+    input: RunInput,
+    /// Index into `input.steps` of the step running now (the last started).
+    current: Option<usize>,
+}
+
+impl Fold {
+    fn step_index(&self, id: &StepId) -> Option<usize> {
+        self.input.steps.iter().position(|s| *id == *s.id)
+    }
+
+    /// One check (action or expectation) of `step`, or of the step running now.
+    fn check(&mut self, step: &StepId, host: &HostName, what: String, ok: bool, evidence: String) {
+        if let Some(i) = self.step_index(step).or(self.current) {
+            self.input.steps[i].checks.push(CheckRecord {
+                what,
+                ok,
+                host: non_empty(host),
+                evidence,
+            });
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        let input = &mut self.input;
+        match e {
+            Event::RunStarted {
+                run_id,
+                lab,
+                lab_title,
+                bench,
+                hosts,
+                steps,
+                at,
+                ..
+            } => {
+                if !run_id.is_empty() {
+                    input.id = run_id;
                 }
-                input.lab = text(&v, "lab");
-                input.lab_title = opt_text(&v, "lab_title");
-                input.started_at = v["at"].as_f64();
+                input.lab = lab;
+                input.lab_title = lab_title.filter(|t| !t.is_empty());
+                input.started_at = Some(at);
                 input.bench = BenchInfo {
-                    name: text(&v, "bench"),
-                    hosts: v["hosts"]
-                        .as_array()
+                    name: bench,
+                    hosts: hosts
                         .into_iter()
-                        .flatten()
                         .map(|h| HostInfo {
-                            name: text(h, "name"),
-                            addr: text(h, "cidr"),
-                            ssh: opt_text(h, "endpoint"),
-                            interface: opt_text(h, "interface"),
+                            name: h.name.into(),
+                            addr: h.cidr,
+                            ssh: non_empty(&h.endpoint),
+                            interface: non_empty(&h.interface),
                         })
                         .collect(),
                 };
-                input.steps = v["steps"]
-                    .as_array()
+                input.steps = steps
                     .into_iter()
-                    .flatten()
                     .map(|s| StepRecord {
-                        id: text(s, "id"),
-                        title: text(s, "title"),
-                        hosts: s["hosts"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|h| h.as_str().map(str::to_string))
-                            .collect(),
+                        id: s.id.into(),
+                        title: s.title,
+                        hosts: s.hosts.into_iter().map(String::from).collect(),
                         outcome: Outcome::Skipped,
                         started_at: None,
                         finished_at: None,
@@ -93,132 +117,184 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
                     })
                     .collect();
             }
-            "step_started" => {
-                let id = text(&v, "step");
-                current = input.steps.iter().position(|s| s.id == id);
-                if current.is_none() {
-                    input.steps.push(StepRecord {
-                        id,
-                        title: text(&v, "title"),
-                        hosts: Vec::new(),
-                        outcome: Outcome::Running,
-                        started_at: None,
-                        finished_at: None,
-                        checks: Vec::new(),
-                    });
-                    current = Some(input.steps.len() - 1);
-                }
-                let s = &mut input.steps[current.expect("set above")];
-                s.outcome = Outcome::Running;
-                s.started_at = v["at"].as_f64();
-            }
-            "action_done" | "expectation_passed" | "expectation_failed" => {
-                let kind = v["event"].as_str().unwrap_or_default();
-                let ok = match kind {
-                    "action_done" => v["ok"].as_bool().unwrap_or(false),
-                    k => k == "expectation_passed",
-                };
-                let evidence = match kind {
-                    "action_done" => text(&v, "detail"),
-                    "expectation_failed" => {
-                        opt_text(&v, "message").unwrap_or_else(|| text(&v, "seen"))
+            Event::StepStarted {
+                step, title, at, ..
+            } => {
+                let i = match self.step_index(&step) {
+                    Some(i) => i,
+                    None => {
+                        let steps = &mut self.input.steps;
+                        steps.push(StepRecord {
+                            id: step.into(),
+                            title,
+                            hosts: Vec::new(),
+                            outcome: Outcome::Running,
+                            started_at: None,
+                            finished_at: None,
+                            checks: Vec::new(),
+                        });
+                        steps.len() - 1
                     }
-                    _ => text(&v, "seen"),
                 };
-                let what = text(&v, "what");
-                let host = opt_text(&v, "host");
-                let id = opt_text(&v, "step");
-                let i = id
-                    .and_then(|id| input.steps.iter().position(|s| s.id == id))
-                    .or(current);
-                if let Some(i) = i {
-                    input.steps[i].checks.push(CheckRecord {
-                        what,
-                        ok,
-                        host,
-                        evidence,
-                    });
-                }
+                self.current = Some(i);
+                let s = &mut self.input.steps[i];
+                s.outcome = Outcome::Running;
+                s.started_at = Some(at);
             }
-            "program_started" if !v["capture"].as_bool().unwrap_or(false) => {
-                input.programs.push(ProgramRecord {
-                    name: text(&v, "name"),
-                    host: text(&v, "host"),
-                    program: text(&v, "program"),
-                    step: opt_text(&v, "step"),
-                    started_at: None,
-                });
+            Event::ActionDone {
+                step,
+                host,
+                what,
+                ok,
+                detail,
+                ..
+            } => self.check(&step, &host, what, ok, detail),
+            Event::ExpectationPassed {
+                step,
+                host,
+                what,
+                seen,
+                ..
+            } => self.check(&step, &host, what, true, seen),
+            Event::ExpectationFailed {
+                step,
+                host,
+                what,
+                seen,
+                message,
+                ..
+            } => {
+                let evidence = if message.is_empty() { seen } else { message };
+                self.check(&step, &host, what, false, evidence);
             }
-            "output" | "sent" => {
-                let stream = match (v["event"].as_str(), v["stream"].as_str()) {
-                    (Some("sent"), _) => LineStream::Stdin,
-                    (_, Some("stderr")) => LineStream::Stderr,
-                    _ => LineStream::Stdout,
-                };
-                input.lines.push(LineRecord {
-                    at: v["ts"].as_f64().unwrap_or(0.0),
-                    host: text(&v, "host"),
-                    program: text(&v, "program"),
-                    stream,
-                    text: text(&v, "line"),
-                    step: step_of(&input, current),
-                });
-            }
-            "capture_saved" => input.captures.push(CaptureRecord {
-                name: text(&v, "name"),
-                host: text(&v, "host"),
-                file: text(&v, "file"),
-                step: opt_text(&v, "started_by"),
-                stopped_in: opt_text(&v, "stopped_by"),
+            Event::ProgramStarted {
+                host,
+                name,
+                program,
+                step,
+                capture: false,
+                ..
+            } => input.programs.push(ProgramRecord {
+                name,
+                host: host.into(),
+                program,
+                step: non_empty(&step),
+                started_at: None,
             }),
-            "step_finished" => {
-                let id = text(&v, "step");
-                if let Some(s) = input.steps.iter_mut().find(|s| s.id == id) {
-                    s.outcome = match v["outcome"].as_str() {
-                        Some("passed") => Outcome::Passed,
-                        Some("interrupted") => Outcome::Interrupted,
-                        _ => Outcome::Failed,
+            Event::Output {
+                host,
+                program,
+                stream,
+                ts,
+                line,
+            } => self.line(
+                host,
+                program,
+                ts,
+                line,
+                match stream {
+                    event::Stream::Stdout => LineStream::Stdout,
+                    event::Stream::Stderr => LineStream::Stderr,
+                },
+            ),
+            Event::Sent {
+                host,
+                program,
+                ts,
+                line,
+            } => self.line(host, program, ts, line, LineStream::Stdin),
+            Event::CaptureSaved {
+                host,
+                name,
+                file,
+                started_by,
+                stopped_by,
+                ..
+            } => input.captures.push(CaptureRecord {
+                name,
+                host: host.into(),
+                file,
+                step: non_empty(&started_by),
+                stopped_in: non_empty(&stopped_by),
+            }),
+            Event::StepFinished {
+                step,
+                outcome,
+                secs,
+            } => {
+                if let Some(s) = input.steps.iter_mut().find(|s| step == *s.id) {
+                    s.outcome = match outcome {
+                        event::Outcome::Passed => Outcome::Passed,
+                        event::Outcome::Interrupted => Outcome::Interrupted,
+                        event::Outcome::Failed => Outcome::Failed,
                     };
-                    s.finished_at = s.started_at.zip(v["secs"].as_f64()).map(|(a, d)| a + d);
+                    s.finished_at = s.started_at.map(|a| a + secs);
                 }
             }
-            "problem" => {
+            Event::Problem { host, message } => {
                 // In a step while it runs; before the first step, between
                 // steps or at the end, the run's alone.
-                let running = current.filter(|&i| input.steps[i].outcome == Outcome::Running);
+                let running = self
+                    .current
+                    .filter(|&i| input.steps[i].outcome == Outcome::Running);
+                let host = host.as_deref().and_then(non_empty);
                 if let Some(i) = running {
                     input.steps[i].checks.push(CheckRecord {
                         what: "a problem outside the step's actions".into(),
                         ok: false,
-                        host: opt_text(&v, "host"),
-                        evidence: text(&v, "message"),
+                        host: host.clone(),
+                        evidence: message.clone(),
                     });
                 }
                 input.problems.push(ProblemRecord {
-                    host: opt_text(&v, "host"),
+                    host,
                     step: running.map(|i| input.steps[i].id.clone()),
-                    message: text(&v, "message"),
+                    message,
                 });
             }
-            "run_finished" => {
-                input.outcome = opt_text(&v, "outcome");
-                input.error = opt_text(&v, "error");
-                input.finished_at = v["at"].as_f64();
+            Event::RunFinished {
+                outcome, error, at, ..
+            } => {
+                input.outcome = Some(outcome.word().to_string());
+                input.error = error.filter(|e| !e.is_empty());
+                input.finished_at = Some(at);
             }
-            _ => {}
+            Event::Connected { .. }
+            | Event::Cleaned { .. }
+            | Event::OpStarted { .. }
+            | Event::Skipped { .. }
+            | Event::ProgramStarted { .. }
+            | Event::ProgramStopped { .. } => {}
         }
     }
-    if input.outcome.is_none() {
-        // The run goes on: what has not started is still to come.
-        for s in input
-            .steps
-            .iter_mut()
-            .filter(|s| s.outcome == Outcome::Skipped)
-        {
-            s.outcome = Outcome::Pending;
-        }
+
+    /// A line a program printed or was sent, in the step running now.
+    fn line(&mut self, host: HostName, program: String, at: f64, text: String, stream: LineStream) {
+        let step = self.current.map(|i| self.input.steps[i].id.clone());
+        self.input.lines.push(LineRecord {
+            at,
+            host: host.into(),
+            program,
+            stream,
+            text,
+            step,
+        });
     }
-    Ok(input)
+
+    fn finish(mut self) -> RunInput {
+        if self.input.outcome.is_none() {
+            // The run goes on: what has not started is still to come.
+            for s in self
+                .input
+                .steps
+                .iter_mut()
+                .filter(|s| s.outcome == Outcome::Skipped)
+            {
+                s.outcome = Outcome::Pending;
+            }
+        }
+        self.input
+    }
 }
 
 #[cfg(test)]

@@ -1,31 +1,115 @@
-//! What the executor and the host workers report as a run goes. The terminal
-//! reporter draws these; the run directory records them (`events.jsonl`,
-//! `steps.jsonl`, per-program output files).
+//! The run record: what the executor and the host workers report as a run
+//! goes. The one definition of `events.jsonl`: the terminal reporter draws
+//! these events, the run directory records them (`events.jsonl`,
+//! `steps.jsonl`, per-program output files), and the report reads the same
+//! types back ([`crate::report::load`]).
+//!
+//! On disk each event is one JSON object tagged by `event` (`step_started`
+//! …) with the fields named as here; ids are plain strings, outcomes and
+//! streams lowercase words. Renaming a tag or a field breaks every run
+//! directory already written (`tests/fixtures/run-v1` guards it).
 
+use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// A name that is a string on disk and its own type in the code.
+macro_rules! name_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(s: &String) -> Self {
+                $name(s.clone())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+name_type! {
+    /// A step's id as the lab file gives it (`I.6`).
+    StepId
+}
+
+name_type! {
+    /// A host's name on its bench (`A`).
+    HostName
+}
 
 /// One step as announced at the start of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepInfo {
-    pub id: String,
+    pub id: StepId,
     pub title: String,
     /// Run only because a selected step needs it.
     pub needed: bool,
-    pub hosts: Vec<String>,
+    pub hosts: Vec<HostName>,
 }
 
 /// One host as announced at the start of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunHost {
-    pub name: String,
+    pub name: HostName,
     pub cidr: String,
     pub interface: String,
     pub endpoint: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a step or the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Passed,
@@ -33,7 +117,26 @@ pub enum Outcome {
     Interrupted,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl Outcome {
+    /// The word on disk: `passed`, `failed`, `interrupted`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Which of a program's outputs a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
@@ -50,30 +153,30 @@ pub enum Event {
         at: f64,
     },
     Connected {
-        host: String,
+        host: HostName,
         ms: u64,
     },
     /// Programs an earlier labctl left running, stopped before this run.
     Cleaned {
-        host: String,
+        host: HostName,
         programs: Vec<String>,
     },
     StepStarted {
-        step: String,
+        step: StepId,
         title: String,
         needed: bool,
         at: f64,
     },
     /// An op begins on a host (for progress display).
     OpStarted {
-        step: String,
-        host: String,
+        step: StepId,
+        host: HostName,
         what: String,
     },
     /// An action (configure, deploy, start, send, stop) finished.
     ActionDone {
-        step: String,
-        host: String,
+        step: StepId,
+        host: HostName,
         what: String,
         ok: bool,
         /// What happened (`uploaded 5 programs`), or why it failed.
@@ -81,8 +184,8 @@ pub enum Event {
         secs: f64,
     },
     ExpectationPassed {
-        step: String,
-        host: String,
+        step: StepId,
+        host: HostName,
         program: Option<String>,
         what: String,
         /// The evidence: the matching line, the exit status, the reply.
@@ -90,8 +193,8 @@ pub enum Event {
         secs: f64,
     },
     ExpectationFailed {
-        step: String,
-        host: String,
+        step: StepId,
+        host: HostName,
         program: Option<String>,
         what: String,
         seen: String,
@@ -101,60 +204,60 @@ pub enum Event {
     },
     /// `--dry-run`: what would have run.
     Skipped {
-        step: String,
-        host: String,
+        step: StepId,
+        host: HostName,
         what: String,
         cmd: Option<String>,
     },
     /// A program or capture started in the background under `name`.
     ProgramStarted {
-        host: String,
+        host: HostName,
         name: String,
         /// `tcp_client` …, or `tcpdump` for a capture.
         program: String,
-        step: String,
+        step: StepId,
         capture: bool,
         pgid: u32,
     },
     /// One line a program printed; `ts` is the host's clock (unix seconds).
     Output {
-        host: String,
+        host: HostName,
         program: String,
-        stream: &'static str,
+        stream: Stream,
         ts: f64,
         line: String,
     },
     /// One line written to a program's stdin; `ts` is the host's clock.
     Sent {
-        host: String,
+        host: HostName,
         program: String,
         ts: f64,
         line: String,
     },
     /// A capture's pcap, fetched into the run directory.
     CaptureSaved {
-        host: String,
+        host: HostName,
         name: String,
         file: String,
         bytes: u64,
-        started_by: String,
-        stopped_by: String,
+        started_by: StepId,
+        stopped_by: StepId,
     },
     StepFinished {
-        step: String,
+        step: StepId,
         outcome: Outcome,
         secs: f64,
     },
     /// A program stopped because the run ended (normally, on failure, or on Ctrl-C).
     ProgramStopped {
-        host: String,
+        host: HostName,
         name: String,
-        step: String,
+        step: StepId,
         alive: bool,
     },
     /// Something went wrong outside any step (a host unreachable, cleanup trouble).
     Problem {
-        host: Option<String>,
+        host: Option<HostName>,
         message: String,
     },
     RunFinished {
@@ -177,4 +280,35 @@ pub fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kinds_a_passing_run_lacks_read_back_as_written() {
+        // The fixture run (tests/run_record.rs) has the rest.
+        let lines = [
+            r#"{"event":"cleaned","host":"A","programs":["`server` (step I.6, run r0)"]}"#,
+            r#"{"event":"expectation_failed","step":"I.6","host":"A","program":"server","what":"`server` prints /x/","seen":"","message":"step `I.6` on host `A`: nothing matched","secs":2.0}"#,
+            r#"{"event":"skipped","step":"I.1","host":"A","what":"configure","cmd":null}"#,
+            r#"{"event":"program_stopped","host":"B","name":"cap-B","step":"I.7","alive":false}"#,
+            r#"{"event":"problem","host":null,"message":"interrupted"}"#,
+            r#"{"event":"step_finished","step":"I.6","outcome":"interrupted","secs":0.5}"#,
+            r#"{"event":"output","host":"C","program":"client-C","stream":"stderr","ts":1.5,"line":"x"}"#,
+        ];
+        for line in lines {
+            let e: Event = serde_json::from_str(line).unwrap();
+            let back: serde_json::Value = serde_json::to_value(&e).unwrap();
+            assert_eq!(
+                back,
+                serde_json::from_str::<serde_json::Value>(line).unwrap()
+            );
+        }
+        let e: Event = serde_json::from_str(lines[5]).unwrap();
+        assert!(
+            matches!(e, Event::StepFinished { outcome: Outcome::Interrupted, step, .. } if step == "I.6")
+        );
+    }
 }

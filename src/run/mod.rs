@@ -31,8 +31,8 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use event::{now_unix, Event, Outcome, RunHost, StepInfo};
-use worker::{Job, JobSender, OpsResult, Shared};
+use event::{now_unix, Event, HostName, Outcome, RunHost, StepInfo};
+use worker::{Checks, Job, JobSender, OpsResult, Shared};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::hosts::{Bench, Host};
@@ -204,7 +204,7 @@ fn run_started(
             .iter()
             .filter_map(|h| bench.host(h))
             .map(|h| RunHost {
-                name: h.name.clone(),
+                name: h.name.as_str().into(),
                 cidr: h.cidr(),
                 interface: h.interface.clone(),
                 endpoint: h.endpoint(),
@@ -214,12 +214,12 @@ fn run_started(
             .steps
             .iter()
             .map(|s| StepInfo {
-                id: s.id.clone(),
+                id: s.id.as_str().into(),
                 title: s.title.clone(),
                 needed: s.needed,
                 hosts: lab
                     .step(&s.id)
-                    .map(|i| lab.steps[i].hosts.clone())
+                    .map(|i| lab.steps[i].hosts.iter().map(HostName::from).collect())
                     .unwrap_or_default(),
             })
             .collect(),
@@ -243,7 +243,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
     let t0 = Instant::now();
     for s in &plan.steps {
         term(&Event::StepStarted {
-            step: s.id.clone(),
+            step: s.id.as_str().into(),
             title: s.title.clone(),
             needed: s.needed,
             at: now_unix(),
@@ -251,8 +251,8 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         for a in &s.actions {
             for o in &a.ops {
                 term(&Event::Skipped {
-                    step: s.id.clone(),
-                    host: o.host.clone(),
+                    step: s.id.as_str().into(),
+                    host: o.host.as_str().into(),
                     what: o.what.clone(),
                     cmd: o.op.shown().map(str::to_string),
                 });
@@ -277,6 +277,8 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
 struct Walk {
     passed: usize,
     failed: usize,
+    /// The expectations checked, as the hosts' replies counted them.
+    checks: Checks,
     outcome: Outcome,
     fatal: Option<Error>,
     failure: Option<String>,
@@ -368,7 +370,7 @@ fn execute(
                 Ok((_, Ok(()))) => {}
                 Ok((host, Err(e))) => {
                     let _ = ev_tx.send(Event::Problem {
-                        host: Some(host.clone()),
+                        host: Some(host.as_str().into()),
                         message: e.to_string(),
                     });
                     not_ready.push((host, e));
@@ -387,6 +389,7 @@ fn execute(
             Some(e) => Walk {
                 passed: 0,
                 failed: 0,
+                checks: Checks::default(),
                 outcome: Outcome::Failed,
                 fatal: Some(e),
                 failure: None,
@@ -430,8 +433,8 @@ fn execute(
             steps_passed: walk.passed,
             steps_failed: walk.failed,
             steps_not_run: plan.steps.len() - walk.passed - walk.failed,
-            checks_passed: 0,
-            checks_failed: 0,
+            checks_passed: walk.checks.passed,
+            checks_failed: walk.checks.failed,
             secs: t0.elapsed().as_secs_f64(),
             dir: Some(dir.to_path_buf()),
             error: result.as_ref().err().map(Error::to_string),
@@ -480,6 +483,7 @@ fn walk(
     let mut w = Walk {
         passed: 0,
         failed: 0,
+        checks: Checks::default(),
         outcome: Outcome::Passed,
         fatal: None,
         failure: None,
@@ -501,7 +505,7 @@ fn walk(
         }
         let t0 = Instant::now();
         let _ = ev.send(Event::StepStarted {
-            step: step.id.clone(),
+            step: step.id.as_str().into(),
             title: step.title.clone(),
             needed: step.needed,
             at: now_unix(),
@@ -521,7 +525,7 @@ fn walk(
                 let (rtx, rrx) = channel();
                 let sent = jobs.get(&h).is_some_and(|tx| {
                     tx.send(Job::Ops {
-                        step: step.id.clone(),
+                        step: step.id.as_str().into(),
                         ops,
                         reply: rtx,
                     })
@@ -538,7 +542,11 @@ fn walk(
                 }
             }
             for (h, r) in replies {
-                match r.recv() {
+                let reply = r.recv().map(|(result, checks)| {
+                    w.checks += checks;
+                    result
+                });
+                match reply {
                     Ok(OpsResult::Ok) => {}
                     Ok(OpsResult::Failed(m)) => {
                         outcome = Outcome::Failed;
@@ -554,7 +562,7 @@ fn walk(
                         // The last line of the run says where it stopped: step and host.
                         let e = in_step(&step.id, e);
                         let _ = ev.send(Event::Problem {
-                            host: Some(h.clone()),
+                            host: Some(h.as_str().into()),
                             message: e.to_string(),
                         });
                         w.fatal.get_or_insert(e);
@@ -576,7 +584,7 @@ fn walk(
             }
         }
         let _ = ev.send(Event::StepFinished {
-            step: step.id.clone(),
+            step: step.id.as_str().into(),
             outcome,
             secs: t0.elapsed().as_secs_f64(),
         });
@@ -609,7 +617,7 @@ fn in_step(step: &str, e: Error) -> Error {
 }
 
 /// The reporter thread: every event to the run directory and the terminal,
-/// in arrival order; fills in the expectation counts of the summary.
+/// in arrival order.
 fn report_events(
     rx: Receiver<Event>,
     mut dir: rundir::RunDir,
@@ -621,16 +629,7 @@ fn report_events(
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
     term.to_stderr = json.is_some();
-    for mut e in rx {
-        if let Event::RunFinished {
-            checks_passed,
-            checks_failed,
-            ..
-        } = &mut e
-        {
-            *checks_passed = term.checks_passed;
-            *checks_failed = term.checks_failed;
-        }
+    for e in rx {
         dir.event(&e);
         if let Some(j) = &json {
             j.event(&e);

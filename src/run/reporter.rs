@@ -34,8 +34,6 @@ pub struct Terminal {
     bench: String,
     /// Operations a dry run showed.
     shown: usize,
-    pub checks_passed: usize,
-    pub checks_failed: usize,
     /// `run --json`: the human lines go to stderr (stdout carries the JSON).
     pub to_stderr: bool,
 }
@@ -75,8 +73,6 @@ impl Terminal {
             dry_run: false,
             bench: String::new(),
             shown: 0,
-            checks_passed: 0,
-            checks_failed: 0,
             to_stderr: false,
         };
         if live {
@@ -224,7 +220,6 @@ impl Terminal {
                 ..
             } => {
                 self.idle(host);
-                self.checks_passed += 1;
                 self.say(format!(
                     "{}  {host}  {what}  [{secs:.2}s] {:?}",
                     style::pad("✔", 9, style::ok),
@@ -233,7 +228,6 @@ impl Terminal {
             }
             Event::ExpectationFailed { host, message, .. } => {
                 self.idle(host);
-                self.checks_failed += 1;
                 self.shout(format!(
                     "{}  {host}  {message}",
                     style::pad("✘", 9, style::bad)
@@ -277,7 +271,7 @@ impl Terminal {
                     self.idle(h);
                 }
                 if *outcome == Outcome::Failed {
-                    self.failed_steps.push(step.clone());
+                    self.failed_steps.push(step.to_string());
                 }
                 let line = format!("{}  {step}  [{secs:.2}s]", style::pad(word, 9, paint));
                 if *outcome == Outcome::Passed {
@@ -288,14 +282,14 @@ impl Terminal {
             }
             Event::ProgramStarted { host, name, .. } => {
                 self.running
-                    .entry(host.clone())
+                    .entry(host.to_string())
                     .or_default()
                     .push(name.clone());
             }
             Event::ProgramStopped {
                 host, name, step, ..
             } => {
-                if let Some(names) = self.running.get_mut(host) {
+                if let Some(names) = self.running.get_mut(host.as_str()) {
                     names.retain(|n| n != name);
                 }
                 self.say(format!(

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::event::{Event, Outcome};
+use super::event::{Event, HostName, Outcome, StepId, Stream};
 use crate::error::Error;
 use crate::util::io_reason;
 
@@ -64,7 +64,7 @@ pub fn output_file(host: &str, program: &str, ext: &str) -> String {
 /// One expectation as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRecord {
-    pub host: String,
+    pub host: HostName,
     pub program: Option<String>,
     pub what: String,
     pub ok: bool,
@@ -75,7 +75,7 @@ pub struct CheckRecord {
 /// One action as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionRecord {
-    pub host: String,
+    pub host: HostName,
     pub what: String,
     pub ok: bool,
     pub detail: String,
@@ -83,7 +83,7 @@ pub struct ActionRecord {
 
 #[derive(Debug, Clone, Serialize)]
 struct StepRecord {
-    id: String,
+    id: StepId,
     title: String,
     needed: bool,
     outcome: Outcome,
@@ -184,7 +184,10 @@ impl RunDir {
                 ts,
                 line,
             } => {
-                let ext = if *stream == "stderr" { "err" } else { "out" };
+                let ext = match stream {
+                    Stream::Stderr => "err",
+                    Stream::Stdout => "out",
+                };
                 self.line(&output_file(host, program, ext), *ts, line);
             }
             Event::Sent {

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::hold;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
-use crate::run::event::Event;
+use crate::run::event::{Event, Stream};
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
 
 /// The run's agent on the host.
@@ -77,7 +77,7 @@ impl Lines {
 impl Prog {
     pub(super) fn new(step: &str, capture: bool) -> Prog {
         Prog {
-            step: step.to_string(),
+            step: step.into(),
             capture,
             out: Lines::default(),
             err: Lines::default(),
@@ -346,7 +346,11 @@ impl<'s> Worker<'s> {
                 self.emit(Event::Output {
                     host: self.name(),
                     program: name,
-                    stream: if stderr { "stderr" } else { "stdout" },
+                    stream: if stderr {
+                        Stream::Stderr
+                    } else {
+                        Stream::Stdout
+                    },
                     ts,
                     line,
                 });

@@ -15,7 +15,7 @@ use super::{OpsResult, Worker, SHORT};
 use crate::lab::model::Stream;
 use crate::lab::plan::{secs, stream_name, Op, PlanCheck};
 use crate::remote::ProgState;
-use crate::run::event::{now_unix, Event};
+use crate::run::event::{now_unix, Event, Stream as Output};
 use crate::ssh::SshError;
 
 /// Longest wait on the channel before the worker looks at Ctrl-C again.
@@ -222,7 +222,7 @@ impl Worker<'_> {
         let out = self.exec_call_interruptible(call, *timeout + SHORT)?;
         let ts = now_unix();
         let mut lines = Vec::new();
-        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        for (stream, bytes) in [(Output::Stdout, &out.stdout), (Output::Stderr, &out.stderr)] {
             for l in String::from_utf8_lossy(bytes).lines() {
                 self.emit(Event::Output {
                     host: self.name(),

@@ -26,7 +26,7 @@ impl Worker<'_> {
                     self.emit(Event::ProgramStopped {
                         host: self.name(),
                         name: s.name.clone(),
-                        step: s.step.clone(),
+                        step: s.step.as_str().into(),
                         alive: s.alive,
                     });
                     if s.alive {

@@ -21,6 +21,7 @@ mod expect;
 mod finish;
 mod programs;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -31,7 +32,7 @@ use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::event::Event;
+use super::event::{Event, HostName};
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::lab::plan::{Op, PlanOp};
@@ -92,7 +93,7 @@ pub enum Job {
     Ops {
         step: String,
         ops: Vec<PlanOp>,
-        reply: Sender<OpsResult>,
+        reply: Sender<(OpsResult, Checks)>,
     },
     /// Stop everything of the run and collect what is left; then the worker ends.
     Finish { reply: Sender<()> },
@@ -108,6 +109,20 @@ pub enum OpsResult {
     Interrupted,
     /// The host or this machine cannot go on (connection lost, no local build).
     Fatal(Error),
+}
+
+/// The expectations a job checked: how many passed, how many failed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl std::ops::AddAssign for Checks {
+    fn add_assign(&mut self, other: Checks) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
 }
 
 /// What every worker shares.
@@ -128,6 +143,8 @@ struct Worker<'s> {
     sh: Shared,
     progs: BTreeMap<String, Prog>,
     agent: Option<Agent<'s>>,
+    /// The expectations of the job under way, for its reply.
+    checks: Cell<Checks>,
     /// The whole seconds of silence last said (`no answer for N s`).
     slow_said: u64,
     /// The host was given up as silent: every later call fails with this at once.
@@ -156,7 +173,7 @@ pub fn run(
         }
     };
     let _ = sh.events.send(Event::Connected {
-        host: host.name.clone(),
+        host: host.name.as_str().into(),
         ms: sess.connected_in.as_millis() as u64,
     });
     let mut w = Worker {
@@ -165,6 +182,7 @@ pub fn run(
         sh,
         progs: BTreeMap::new(),
         agent: None,
+        checks: Cell::default(),
         slow_said: 0,
         lost: None,
     };
@@ -189,7 +207,7 @@ pub fn run(
         match jobs.rx.try_recv() {
             Ok(Job::Ops { step, ops, reply }) => {
                 let r = w.ops(&step, ops);
-                let _ = reply.send(r);
+                let _ = reply.send((r, w.checks.take()));
             }
             Ok(Job::Finish { reply }) => {
                 w.finish();
@@ -212,8 +230,14 @@ impl<'s> Worker<'s> {
         let _ = self.sh.events.send(e);
     }
 
-    fn name(&self) -> String {
-        self.host.name.clone()
+    fn count(&self, f: impl FnOnce(&mut Checks)) {
+        let mut c = self.checks.get();
+        f(&mut c);
+        self.checks.set(c);
+    }
+
+    fn name(&self) -> HostName {
+        self.host.name.as_str().into()
     }
 
     fn stopping(&self) -> bool {
@@ -226,7 +250,7 @@ impl<'s> Worker<'s> {
                 return OpsResult::Interrupted;
             }
             self.emit(Event::OpStarted {
-                step: step.to_string(),
+                step: step.into(),
                 host: self.name(),
                 what: op.what.clone(),
             });
@@ -265,7 +289,7 @@ impl<'s> Worker<'s> {
 
     fn done(&self, step: &str, what: &str, ok: bool, detail: String, t0: Instant) -> OpsResult {
         self.emit(Event::ActionDone {
-            step: step.to_string(),
+            step: step.into(),
             host: self.name(),
             what: what.to_string(),
             ok,
@@ -290,8 +314,9 @@ impl<'s> Worker<'s> {
         seen: String,
         t0: Instant,
     ) -> OpsResult {
+        self.count(|c| c.passed += 1);
         self.emit(Event::ExpectationPassed {
-            step: step.to_string(),
+            step: step.into(),
             host: self.name(),
             program: program.map(str::to_string),
             what: what.to_string(),
@@ -319,8 +344,9 @@ impl<'s> Worker<'s> {
             "step `{step}` on host `{}`: {who}: {detail}",
             self.host.label()
         );
+        self.count(|c| c.failed += 1);
         self.emit(Event::ExpectationFailed {
-            step: step.to_string(),
+            step: step.into(),
             host: self.name(),
             program: program.map(str::to_string),
             what: what.to_string(),
@@ -398,7 +424,7 @@ impl<'s> Worker<'s> {
             }
             Err(e @ Error::Local(_)) => {
                 self.emit(Event::ActionDone {
-                    step: step.to_string(),
+                    step: step.into(),
                     host: self.name(),
                     what: what.to_string(),
                     ok: false,

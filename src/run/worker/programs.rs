@@ -68,7 +68,7 @@ impl Worker<'_> {
             host: self.name(),
             name: name.to_string(),
             program: program.clone(),
-            step: step.to_string(),
+            step: step.into(),
             capture,
             pgid: pgid.unwrap_or(0),
         });
@@ -216,8 +216,8 @@ impl Worker<'_> {
                     name: name.to_string(),
                     file,
                     bytes: bytes.len() as u64,
-                    started_by,
-                    stopped_by: step.to_string(),
+                    started_by: started_by.into(),
+                    stopped_by: step.into(),
                 }),
                 Err(e) => self.emit(Event::Problem {
                     host: Some(self.name()),
