@@ -95,12 +95,10 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
     if args.json {
         let text = serde_json::to_string_pretty(&outcome)
             .map_err(|e| Error::Local(format!("cannot write JSON: {e}")))?;
-        println!("{text}");
+        crate::util::out_line(&text);
     } else {
-        print!(
-            "{}",
-            crate::style::marks(&render_outcome(&outcome, room.is_room))
-        );
+        let text = crate::style::marks(&render_outcome(&outcome, room.is_room));
+        crate::util::out_line(text.strip_suffix('\n').unwrap_or(&text));
     }
     exit_for(&report)
 }

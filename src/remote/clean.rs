@@ -10,7 +10,7 @@ use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
 use crate::ssh::{self, ConnectOptions};
-use crate::util::shell_quote;
+use crate::util::{out_line, shell_quote};
 
 /// What happened on one host.
 enum HostResult {
@@ -63,22 +63,25 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
         match r {
             HostResult::Unreachable(e) => {
                 unreachable += 1;
-                println!("✘ {}  {e}", h.label());
+                out_line(&format!("✘ {}  {e}", h.label()));
             }
             HostResult::Done { stopped, alive } => {
                 if stopped.is_empty() && alive.is_empty() {
-                    println!("✔ {}  nothing labctl started is running", h.label());
+                    out_line(&format!(
+                        "✔ {}  nothing labctl started is running",
+                        h.label()
+                    ));
                 }
                 if !stopped.is_empty() {
-                    println!("✔ {}  stopped {}", h.label(), stopped.join(", "));
+                    out_line(&format!("✔ {}  stopped {}", h.label(), stopped.join(", ")));
                 }
                 if !alive.is_empty() {
                     survived += 1;
-                    println!(
+                    out_line(&format!(
                         "✘ {}  still running after SIGKILL: {}",
                         h.label(),
                         alive.join(", ")
-                    );
+                    ));
                 }
             }
         }
