@@ -83,8 +83,9 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         accept_new: global.accept_new,
         ..ConnectOptions::default()
     };
+    let ports = lab_ports(&global.lab, &benches)?;
     let start = Instant::now();
-    let (report, fix) = run(&benches, &opts, args.fix);
+    let (report, fix) = run(&benches, &opts, args.fix, &ports);
     let outcome = CheckOutcome {
         ok: report.ok,
         hosts_file: room.path.display().to_string(),
@@ -101,6 +102,37 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         crate::util::out_line(text.strip_suffix('\n').unwrap_or(&text));
     }
     exit_for(&report)
+}
+
+/// The ports the lab's servers bind, per host label: `("tcp", 6000)`.
+pub type LabPorts = HashMap<String, Vec<(&'static str, u16)>>;
+
+/// The ports the lab file at `path` has its servers bind on each host of
+/// `benches` ([`crate::lab::plan::server_ports`]). Without a lab file there,
+/// the programs' default port, TCP and UDP, on every host. A lab file that
+/// does not validate is an input error (nothing is contacted).
+fn lab_ports(path: &std::path::Path, benches: &[&Bench]) -> Result<LabPorts, Error> {
+    let hosts = benches.iter().flat_map(|b| b.hosts.iter());
+    if !path.exists() {
+        let all = vec![("tcp", hostops::LAB_PORT), ("udp", hostops::LAB_PORT)];
+        return Ok(hosts.map(|h| (h.label(), all.clone())).collect());
+    }
+    let mut names: Vec<String> = hosts.map(|h| h.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let lab = crate::lab::model::Lab::load(path, &names)?;
+    let mut out = LabPorts::new();
+    for b in benches {
+        for h in &b.hosts {
+            out.insert(h.label(), Vec::new());
+        }
+        for p in crate::lab::plan::server_ports(&lab, b) {
+            if let Some(h) = b.host(&p.host) {
+                out.entry(h.label()).or_default().push((p.proto, p.port));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Exit status of a finished check (see the module doc).
@@ -133,7 +165,12 @@ struct HostOutcome {
 /// Checks every host of `benches` in parallel; with `fix`, repairs, waits for
 /// every host, and checks again. Returns the final report and, with `fix`,
 /// what was done and the first report.
-pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Option<FixReport>) {
+pub fn run(
+    benches: &[&Bench],
+    opts: &ConnectOptions,
+    fix: bool,
+    ports: &LabPorts,
+) -> (Report, Option<FixReport>) {
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     let peers: HashMap<String, Vec<(String, Ipv4Addr)>> = benches
         .iter()
@@ -159,7 +196,8 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
             .cloned()
             .collect();
         progress.set(i, "connecting");
-        let before = check_host(host, conn.as_ref(), &peers, &progress, i);
+        let ports = ports.get(&host.label()).map_or(&[][..], Vec::as_slice);
+        let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i);
         if !fix {
             progress.done(i, &summary(&before));
             return HostOutcome {
@@ -182,7 +220,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         progress.set(i, "waiting for the other hosts");
         barrier.wait();
         let after = match &conn {
-            Ok(_) => check_host(host, conn.as_ref(), &peers, &progress, i),
+            Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i),
             Err(_) => before.clone(),
         };
         progress.done(i, &summary(&after));
@@ -288,6 +326,7 @@ fn check_host(
     host: &Host,
     conn: Result<&Session, &SshError>,
     peers: &[(String, Ipv4Addr)],
+    ports: &[(&'static str, u16)],
     progress: &Progress,
     i: usize,
 ) -> HostReport {
@@ -296,7 +335,7 @@ fn check_host(
         Err(e) => return unreachable_report(host, e),
     };
     progress.set(i, "checking");
-    let out = session.exec(&script(host, peers), None, SCRIPT_TIMEOUT);
+    let out = session.exec(&script(host, peers, ports), None, SCRIPT_TIMEOUT);
     let mut checks = vec![
         pass(
             "ssh",

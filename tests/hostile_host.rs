@@ -1,0 +1,213 @@
+//! Unkind hosts, on the virtual bench: `check` says ready only when `run`
+//! can work. A read-only workdir and a full disk (a test-created read-only
+//! bind mount and a full tmpfs that a host's workdir points into) are named
+//! with their whole reason; the lab port is the lab file's (a listener on
+//! the lab's port 6000 fails, one on 50000 does not), and a socket in
+//! TIME_WAIT that makes the server's bind fail is found, while one that
+//! does not (left by a socket with SO_REUSEADDR, as the lab's servers set
+//! it) is not blamed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{hosts_copy, install_programs, labctl, workdir, Scratch, TestBench};
+
+/// A mount the test made in a host's mount namespace (its sshd's, which
+/// every login shares; `ip netns exec` gave it its own), undone on drop.
+struct Mount(u32, PathBuf);
+
+/// `nsenter -t PID -m ARGS…`: a command in the mount namespace of `pid`.
+fn in_mounts(pid: u32, args: &[&str]) -> std::process::Output {
+    let o = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m"])
+        .args(args)
+        .output()
+        .unwrap();
+    o
+}
+
+impl Mount {
+    fn new(pid: u32, args: &[&str], at: &Path) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let mut all = vec!["mount"];
+        all.extend(args);
+        all.push(at.to_str().unwrap());
+        let o = in_mounts(pid, &all);
+        assert!(o.status.success(), "mount {args:?}: {o:?}");
+        Mount(pid, at.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = in_mounts(self.0, &["umount", "-l", self.1.to_str().unwrap()]);
+    }
+}
+
+/// The hosts file of `bench` with `host`'s workdir at `to`.
+fn with_workdir(bench: &TestBench, name: &str, moves: &[(&str, &Path)]) -> PathBuf {
+    hosts_copy(bench, name, |mut text| {
+        for (host, to) in moves {
+            let from = format!("{:?}", workdir(bench, host).display().to_string());
+            assert!(text.contains(&from), "{from} in {text}");
+            text = text.replace(&from, &format!("{:?}", to.display().to_string()));
+        }
+        text
+    })
+}
+
+#[test]
+fn a_read_only_workdir_and_a_full_disk_are_not_ready_and_named() {
+    let bench = TestBench::up();
+    install_programs(&bench);
+    let s = Scratch::new("hostile-disk");
+    // B: a read-only bind mount; C: a 1 MiB tmpfs, filled. Each in the
+    // host's own mount namespace.
+    let (b, c) = (bench.sshd_pid("B"), bench.sshd_pid("C"));
+    let ro = s.path("ro");
+    let ro_s = ro.to_str().unwrap();
+    let _ro = Mount::new(b, &["--bind", ro_s], &ro);
+    let o = in_mounts(b, &["mount", "-o", "remount,bind,ro", ro_s]);
+    assert!(o.status.success(), "{o:?}");
+    let full = s.path("full");
+    let _full = Mount::new(c, &["-t", "tmpfs", "-o", "size=1m", "tmpfs"], &full);
+    let fill = format!("of={}", full.join("fill").display());
+    let o = in_mounts(c, &["dd", "if=/dev/zero", "bs=64k", &fill]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No space left"),
+        "{o:?}"
+    );
+    let hosts = with_workdir(&bench, "disk.toml", &[("B", &ro), ("C", &full)]);
+    let home = s.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = labctl(&hosts, Path::new("no-lab.toml"), &home, &["check"]);
+    out.assert_status(1)
+        .assert_stdout_contains(&format!(
+            "✘ B workdir: read-only file system on host `B` (workdir {}): ",
+            ro.display()
+        ))
+        .assert_stdout_contains(&format!(
+            "✘ C workdir: no space left on device on host `C` (workdir {})",
+            full.display()
+        ))
+        .assert_stdout_lacks("✘ A workdir");
+    // The whole reason: the shell's own words, not just the first line.
+    out.assert_stdout_contains("Read-only file system");
+}
+
+/// A lab whose servers bind 6000 and 6002 on A and 6001/udp on B.
+const LAB: &str = r#"
+[lab]
+name = "ports"
+[vars]
+port = 6000
+[[step]]
+id = "P.1"
+title = "servers"
+hosts = ["A"]
+do = [
+  { start = "s1", on = "A", program = "tcp_server", args = ["--port", "{port}"] },
+  { start = "s2", on = "A", program = "tcp_threaded_server", args = ["--port=6002"] },
+  { start = "s3", on = "B", program = "udp_server", args = ["--port", "6001"] },
+  { start = "c", on = "C", program = "tcp_client", args = ["--server", "{A.addr}", "--port", "{port}"] },
+]
+"#;
+
+/// Leaves a TCP connection in TIME_WAIT on A with local port `port`, from
+/// a socket with or without SO_REUSEADDR (the side that closes first waits).
+const TIME_WAIT_PY: &str = r#"
+import socket, sys, time
+port, reuse = int(sys.argv[1]), sys.argv[2] == "1"
+srv = socket.socket()
+if reuse:
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen()
+c = socket.create_connection(("127.0.0.1", port))
+a, _ = srv.accept()
+a.close()
+time.sleep(0.2)
+c.close()
+srv.close()
+"#;
+
+#[test]
+fn check_probes_the_lab_files_ports_and_a_time_wait_that_blocks_a_bind() {
+    let bench = TestBench::up();
+    install_programs(&bench);
+    let s = Scratch::new("hostile-ports");
+    let home = s.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let lab = s.write("ports.toml", LAB);
+    let py = s.write("tw.py", TIME_WAIT_PY);
+    // Free ports: the lab's ports are named, 50000 is not.
+    let out = labctl(bench.hosts_file(), &lab, &home, &["check", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let port_row = |v: &serde_json::Value, h: usize| -> serde_json::Value {
+        v["benches"][0]["hosts"][h]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "lab port")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(port_row(&v, 0)["status"], "pass", "{out}");
+    assert_eq!(
+        port_row(&v, 0)["detail"],
+        "nothing holds 6000/tcp, 6002/tcp",
+        "{out}"
+    );
+    assert_eq!(port_row(&v, 1)["detail"], "nothing holds 6001/udp", "{out}");
+    assert_eq!(
+        port_row(&v, 2)["detail"],
+        "no server of the lab runs here",
+        "{out}"
+    );
+
+    // A listener on 50000 is none of this lab's business; one on 6001/udp is.
+    let bin = workdir(&bench, "A").join("bin");
+    let mut guards = Vec::new();
+    for (h, cmd) in [
+        ("A", format!("{}/tcp_server --port 50000", bin.display())),
+        ("B", format!("{}/udp_server --port 6001", bin.display())),
+    ] {
+        let o = bench.exec_in(
+            h,
+            &format!("setsid {cmd} </dev/null >/dev/null 2>&1 & echo $!"),
+        );
+        let pid: i32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+        guards.push(Killed(pid));
+    }
+    // The TIME_WAITs: 6000 without SO_REUSEADDR (blocks), 6002 with (does not).
+    for (port, reuse) in [("6000", "0"), ("6002", "1")] {
+        let o = bench.exec_in(
+            "A",
+            &format!("ip link set lo up; python3 {} {port} {reuse}", py.display()),
+        );
+        assert!(o.status.success(), "{o:?}");
+    }
+    let out = labctl(bench.hosts_file(), &lab, &home, &["check"]);
+    out.assert_status(1)
+        .assert_stdout_contains("✘ A lab port: a server cannot bind port 6000/tcp: TIME-WAIT")
+        .assert_stdout_contains("✘ B lab port: port 6001/udp is in use: udp")
+        .assert_stdout_contains("`udp_server` (pid");
+    let a = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("✘ A lab port"))
+        .unwrap();
+    assert!(!a.contains("6002") && !a.contains("50000"), "{a}");
+}
+
+/// Kills a process the test started, on drop.
+struct Killed(i32);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a pid this test started.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
