@@ -46,6 +46,17 @@ impl Drop for Mount {
     }
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
 /// The hosts file of `bench` with `host`'s workdir at `to`.
 fn with_workdir(bench: &TestBench, name: &str, moves: &[(&str, &Path)]) -> PathBuf {
     hosts_copy(bench, name, |mut text| {
@@ -66,13 +77,26 @@ fn a_read_only_workdir_and_a_full_disk_are_not_ready_and_named() {
     // B: a read-only bind mount; C: a 1 MiB tmpfs, filled. Each in the
     // host's own mount namespace.
     let (b, c) = (bench.sshd_pid("B"), bench.sshd_pid("C"));
+    // The programs are there (copied from A's workdir), so only the disk fails.
+    let src_bin = workdir(&bench, "A").join("bin");
     let ro = s.path("ro");
     let ro_s = ro.to_str().unwrap();
+    copy_dir(&src_bin, &ro.join("bin"));
     let _ro = Mount::new(b, &["--bind", ro_s], &ro);
     let o = in_mounts(b, &["mount", "-o", "remount,bind,ro", ro_s]);
     assert!(o.status.success(), "{o:?}");
     let full = s.path("full");
-    let _full = Mount::new(c, &["-t", "tmpfs", "-o", "size=1m", "tmpfs"], &full);
+    let _full = Mount::new(c, &["-t", "tmpfs", "-o", "size=64m", "tmpfs"], &full);
+    let o = in_mounts(
+        c,
+        &[
+            "cp",
+            "-a",
+            src_bin.to_str().unwrap(),
+            full.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
     let fill = format!("of={}", full.join("fill").display());
     let o = in_mounts(c, &["dd", "if=/dev/zero", "bs=64k", &fill]);
     assert!(
@@ -95,7 +119,44 @@ fn a_read_only_workdir_and_a_full_disk_are_not_ready_and_named() {
         .assert_stdout_lacks("✘ A workdir");
     // The whole reason: the shell's own words, not just the first line.
     out.assert_stdout_contains("Read-only file system");
+    // `run` on those hosts fails naming the reason, never an empty one.
+    for (h, why) in [
+        ("B", "ead-only file system"),
+        ("C", "o space left on device"),
+    ] {
+        let lab_h = s.write(
+            &format!("one-{h}.toml"),
+            &ONE_STEP.replace("\"B\"", &format!("{h:?}")),
+        );
+        let out = labctl(
+            &hosts,
+            &lab_h,
+            &home,
+            &["run", "--out", s.path("runs").to_str().unwrap()],
+        );
+        assert_ne!(out.status, 0, "{out}");
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(all.contains(why), "host {h}: {why}\n{out}");
+        assert!(
+            !all.contains(": \n") && !all.trim_end().ends_with(':'),
+            "{out}"
+        );
+    }
 }
+
+/// One program on B.
+const ONE_STEP: &str = r#"
+[lab]
+name = "one"
+[[step]]
+id = "O.1"
+title = "a server"
+hosts = ["B"]
+do = [
+  { start = "s", on = "B", program = "tcp_server", args = ["--port", "6000"] },
+  { expect = "s", match = "listening" },
+]
+"#;
 
 /// A lab whose servers bind 6000 and 6002 on A and 6001/udp on B.
 const LAB: &str = r#"

@@ -367,7 +367,7 @@ fn check_host(
                 let why = format!(
                     "the check script {}: {}",
                     o.describe(),
-                    ssh::first_line(&o.stderr_str())
+                    ssh::whole_reason(&o.stderr_str())
                 );
                 checks.extend(skipped_from(2, &why));
                 checks[2] = fail("arch", why, "is the remote shell POSIX (`sh`)?");

@@ -179,6 +179,11 @@ lc_agent() {
       set -- $(stat -c %s "$D/.out" "$D/.err")
       printf '@@reply %s %s %s\n' "$1" "$2" "$rc"
       cat "$D/.out" "$D/.err"
+    elif [ "$rc" != 0 ] && ! { printf x >"$D/.out"; } 2>/dev/null; then
+      # The command failed and its words could not be kept: the disk is the reason.
+      m=$(df -Pk -- "$D" 2>/dev/null | awk 'NR == 2 { print $4 }')
+      if [ "$m" = 0 ]; then m="no space left on device (run directory $D)"; else m="cannot write in the run directory $D"; fi
+      printf '@@reply 0 %s %s\n%s' "$(printf %s "$m" | wc -c)" "$rc" "$m"
     else
       printf '@@reply 0 0 %s\n' "$rc"
     fi

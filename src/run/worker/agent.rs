@@ -24,6 +24,8 @@ pub(super) struct Agent<'s> {
     frames: Vec<u8>,
     /// A request timed out: replies can no longer be matched to requests.
     broken: bool,
+    /// What the host's shell said on the stream that was not a frame.
+    said: String,
 }
 
 /// One stream (stdout or stderr) of a program, as far as it came.
@@ -202,13 +204,17 @@ impl<'s> Worker<'s> {
         if r.stdout.is_empty() && r.stderr.is_empty() {
             if r.eof {
                 a.broken = true;
-                return Err(self.ssh_error(SshErrorKind::Session, "the run's agent ended".into()));
+                let said = crate::ssh::whole_reason(&a.said);
+                return Err(self.ssh_error(
+                    SshErrorKind::Session,
+                    format!("the run's agent ended: {said}"),
+                ));
             }
             return Ok(false);
         }
         a.buf.extend_from_slice(&r.stdout);
         a.frames.extend_from_slice(&r.stderr);
-        for f in remote::take_frames(&mut a.frames) {
+        for f in remote::take_frames_keeping(&mut a.frames, &mut a.said) {
             self.frame(f);
         }
         Ok(true)
@@ -354,6 +360,7 @@ impl<'s> Worker<'s> {
             buf: Vec::new(),
             frames: Vec::new(),
             broken: false,
+            said: String::new(),
         });
         let out = self.exec_call("lc_stop_all", SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());

@@ -33,7 +33,7 @@ use super::event::Event;
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::lab::plan::{Op, PlanOp};
-use crate::ssh::{first_line, Session, SshError};
+use crate::ssh::{whole_reason, Session, SshError};
 
 use agent::{Agent, Prog};
 
@@ -321,7 +321,7 @@ impl<'s> Worker<'s> {
         Ok(if out.success() {
             self.done(step, what, true, "done".into(), t0)
         } else {
-            let why = first_line(&out.stderr_str()).to_string();
+            let why = whole_reason(&out.stderr_str());
             self.done(step, what, false, format!("{}: {why}", out.describe()), t0)
         })
     }
@@ -345,7 +345,7 @@ impl<'s> Worker<'s> {
             self.passed(step, what, None, summary, t0)
         } else {
             let seen = if summary.is_empty() {
-                first_line(&out.stderr_str()).to_string()
+                whole_reason(&out.stderr_str())
             } else {
                 summary
             };
