@@ -272,3 +272,112 @@ impl Drop for Killed {
         unsafe { libc::kill(self.0, libc::SIGKILL) };
     }
 }
+
+/// A stand-in put where `udp_client` is deployed: one line of 10 MB, then
+/// 100 MB of output in lines of 100 bytes.
+const LOUD: &str = r#"#!/bin/sh
+case $1 in
+  wide) head -c 10000000 /dev/zero | tr '\0' w; echo; echo end ;;
+  much) yes 'mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm' | head -n 1000000; echo end ;;
+esac
+"#;
+
+const LOUD_LAB: &str = r#"
+[lab]
+name = "loud"
+[[step]]
+id = "L.1"
+title = "a line of 10 MB"
+hosts = ["A"]
+do = [
+  { start = "wide", on = "A", program = "udp_client", args = ["wide"] },
+  { expect = "wide", match = "^end$", within = "120s" },
+]
+[[step]]
+id = "L.2"
+title = "100 MB of output"
+hosts = ["A"]
+do = [
+  { start = "much", on = "A", program = "udp_client", args = ["much"] },
+  { expect = "much", match = "^end$", within = "300s" },
+  { expect = "much", exit = 0, within = "10s" },
+]
+"#;
+
+/// labctl's memory stays under 64 MB whatever the programs print (GNU
+/// `time -v`'s maximum resident set size, a generous ceiling, not a
+/// timing); the run directory has every line, the reports a bounded part.
+#[test]
+fn labctl_stays_under_64_mb_whatever_the_programs_print() {
+    let bench = TestBench::up();
+    install_programs(&bench);
+    std::fs::write(workdir(&bench, "A").join("bin/udp_client"), LOUD).unwrap();
+    let s = Scratch::new("hostile-loud");
+    let lab = s.write("loud.toml", LOUD_LAB);
+    let home = s.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let runs = s.path("runs");
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(common::labctl_bin())
+        .arg("--hosts")
+        .arg(bench.hosts_file())
+        .arg("--lab")
+        .arg(&lab)
+        .args(["run", "--out"])
+        .arg(&runs)
+        .env("HOME", &home)
+        .env("LABCTL_SSH_CONFIG", "/dev/null")
+        .current_dir(&home)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let rss_kb: u64 = stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .expect("time -v's maximum resident set size")
+        .trim()
+        .parse()
+        .unwrap();
+    eprintln!("labctl's maximum resident set size: {} MB", rss_kb / 1024);
+    assert!(rss_kb < 64 * 1024, "{rss_kb} kB\n{stdout}");
+    // The terminal saw no 10 MB line.
+    assert!(stdout.len() < 100_000, "{} bytes on stdout", stdout.len());
+    let dir = common::run_dir(&runs);
+    let size = |f: &str| std::fs::metadata(dir.join(f)).unwrap().len();
+    eprintln!(
+        "report.html {} kB, events.jsonl {} kB, A-much.out {} MB",
+        size("report.html") / 1024,
+        size("events.jsonl") / 1024,
+        size("A-much.out") >> 20
+    );
+    assert!(
+        size("report.html") < 4 << 20,
+        "report.html: {}",
+        size("report.html")
+    );
+    assert!(
+        size("report.md") < 4 << 20,
+        "report.md: {}",
+        size("report.md")
+    );
+    // The run directory's files have every line: the wide line as far as
+    // the stream carries it (4 MiB; the host's file has it all), all of the rest.
+    let wide = std::fs::read_to_string(dir.join("A-wide.out")).unwrap();
+    assert!(wide.lines().next().unwrap().len() > 4_000_000);
+    assert!(wide.lines().any(|l| l.ends_with(" end")));
+    let much = std::fs::read_to_string(dir.join("A-much.out")).unwrap();
+    assert_eq!(much.lines().count(), 1_000_001);
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("all of it is in A-much.out"),
+        "the report points to the file"
+    );
+}

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -275,7 +275,9 @@ fn execute(
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
-    let (ev_tx, ev_rx) = channel::<Event>();
+    // Bounded: a program printing faster than the run directory is written
+    // slows its worker (and the host's stream), never grows labctl's memory.
+    let (ev_tx, ev_rx) = sync_channel::<Event>(EVENT_QUEUE);
     let t0 = Instant::now();
     let _ = ev_tx.send(run_started(
         lab,
@@ -423,7 +425,7 @@ fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<
 fn walk(
     plan: &Plan,
     jobs: &BTreeMap<String, JobSender>,
-    ev: &Sender<Event>,
+    ev: &SyncSender<Event>,
     stop: &AtomicBool,
 ) -> Walk {
     let mut w = Walk {
@@ -543,6 +545,9 @@ fn in_step(step: &str, e: Error) -> Error {
         other => other,
     }
 }
+
+/// Events waiting for the reporter thread, at most.
+const EVENT_QUEUE: usize = 1024;
 
 /// The reporter thread: every event to the run directory and the terminal,
 /// in arrival order; fills in the expectation counts of the summary.

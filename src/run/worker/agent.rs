@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
 use crate::run::event::Event;
+use crate::run::rundir;
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel};
 
 /// The run's agent on the host.
@@ -28,11 +29,57 @@ pub(super) struct Agent<'s> {
     said: String,
 }
 
+/// The lines of one stream that expectations look at: each cut at
+/// [`rundir::LINE_SHOWN`] bytes, and only the last [`rundir::LIVE_MAX`]
+/// bytes of them (older ones are in the run directory's file only), so
+/// labctl's memory stays bounded whatever a program prints. Indexes count
+/// every line since the program started.
+#[derive(Default)]
+pub(super) struct Window {
+    /// Index of the first line kept.
+    base: usize,
+    v: std::collections::VecDeque<(f64, String)>,
+    bytes: usize,
+}
+
+impl Window {
+    pub(super) fn len(&self) -> usize {
+        self.base + self.v.len()
+    }
+    /// The first index still kept.
+    pub(super) fn first(&self) -> usize {
+        self.base
+    }
+    pub(super) fn push(&mut self, line: (f64, String)) {
+        self.bytes += line.1.len() + 32;
+        self.v.push_back(line);
+        while self.bytes > rundir::LIVE_MAX && self.v.len() > 1 {
+            let (_, old) = self.v.pop_front().expect("more than one line");
+            self.bytes -= old.len() + 32;
+            self.base += 1;
+        }
+    }
+    /// The lines from index `i` on (from the first kept, if `i` is older).
+    pub(super) fn from(&self, i: usize) -> impl Iterator<Item = &(f64, String)> {
+        self.v.iter().skip(i.saturating_sub(self.base))
+    }
+    pub(super) fn last(&self) -> Option<&(f64, String)> {
+        self.v.back()
+    }
+}
+
+impl std::ops::Index<usize> for Window {
+    type Output = (f64, String);
+    fn index(&self, i: usize) -> &(f64, String) {
+        &self.v[i - self.base]
+    }
+}
+
 /// One stream (stdout or stderr) of a program, as far as it came.
 #[derive(Default)]
 pub(super) struct Lines {
-    /// Host time of each line, and the line.
-    pub(super) lines: Vec<(f64, String)>,
+    /// Host time of each line, and the line (the last ones: see [`Window`]).
+    pub(super) lines: Window,
     /// Expectations look from here on: every line before it was matched.
     pub(super) cursor: usize,
     /// Lines after the cursor that an expectation matched already (each
@@ -65,6 +112,16 @@ pub(super) struct Prog {
 }
 
 impl Lines {
+    /// Adds a line (cut at [`rundir::LINE_SHOWN`]); lines no longer kept
+    /// can no longer be matched.
+    fn push(&mut self, ts: f64, line: &str) {
+        self.lines.push((ts, rundir::shown_line(line).into_owned()));
+        let first = self.lines.first();
+        self.cursor = self.cursor.max(first);
+        self.after = self.after.max(first);
+        self.matched = self.matched.split_off(&first);
+    }
+
     /// Line `i` satisfied an expectation: later ones look at the others.
     pub(super) fn consume(&mut self, i: usize) {
         self.matched.insert(i);
@@ -323,7 +380,7 @@ impl<'s> Worker<'s> {
                     );
                 }
                 let line = String::from_utf8_lossy(&bytes).into_owned();
-                lines.lines.push((ts, line.clone()));
+                lines.push(ts, &line);
                 self.emit(Event::Output {
                     host: self.name(),
                     program: name,
@@ -394,7 +451,7 @@ mod tests {
     fn lines_matched_out_of_order_are_each_used_once() {
         let mut l = Lines::default();
         for t in ["c", "b", "x"] {
-            l.lines.push((1.0, t.to_string()));
+            l.push(1.0, t);
         }
         // "b" matched first: "c", before it, stays available to the next expectation.
         l.consume(1);

@@ -114,7 +114,7 @@ pub struct Shared {
     pub run_id: String,
     /// The run directory; `None` never happens in a real run (dry runs have no workers).
     pub dir: Option<PathBuf>,
-    pub events: Sender<Event>,
+    pub events: std::sync::mpsc::SyncSender<Event>,
     pub stop: Arc<AtomicBool>,
 }
 
