@@ -381,3 +381,84 @@ fn labctl_stays_under_64_mb_whatever_the_programs_print() {
         "the report points to the file"
     );
 }
+
+/// `{LINES}`: the lines sent to the client; `{WIDE}` to the server, which
+/// never reads its stdin.
+const SEND_LAB: &str = r#"
+[lab]
+name = "send"
+[[step]]
+id = "N.1"
+title = "addresses"
+hosts = ["A", "B"]
+do = [{ configure = true }]
+[[step]]
+id = "N.2"
+title = "twenty thousand lines"
+hosts = ["A", "B"]
+needs = ["N.1"]
+do = [
+  { start = "server", on = "A", program = "tcp_server", args = ["--port", "6100"] },
+  { expect = "server", match = "listening" },
+  { start = "client", on = "B", program = "tcp_client", args = ["--server", "{A.addr}", "--port", "6100"] },
+  { expect = "client", match = "^Connected" },
+  { send = "client", lines = [{LINES}] },
+  { expect = "client", match = "^Server> LINE 20000$", within = "120s" },
+]
+[[step]]
+id = "N.3"
+title = "a send nobody reads"
+hosts = ["A"]
+needs = ["N.2"]
+do = [
+  { send = "server", lines = [{WIDE}] },
+]
+"#;
+
+/// A `send` of 20,000 lines completes; a send into a program that never
+/// reads fails cleanly (stopped after its time, the message short), and
+/// nothing of the run is left on the hosts.
+#[test]
+fn a_send_of_any_size_completes_or_fails_cleanly_and_leaves_nothing() {
+    let bench = TestBench::up();
+    install_programs(&bench);
+    let s = Scratch::new("hostile-send");
+    let home = s.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let lines: Vec<String> = (1..=20_000).map(|i| format!("\"line {i}\"")).collect();
+    let wide: Vec<String> = (0..200)
+        .map(|_| format!("\"{}\"", "w".repeat(1000)))
+        .collect();
+    let text = SEND_LAB
+        .replace("{LINES}", &lines.join(", "))
+        .replace("{WIDE}", &wide.join(", "));
+    let lab = s.write("send.toml", &text);
+    let runs = s.path("runs");
+    let out = labctl(
+        bench.hosts_file(),
+        &lab,
+        &home,
+        &["run", "--out", runs.to_str().unwrap()],
+    );
+    // N.2 passed: every line went out and came back.
+    out.assert_stdout_contains("/^Server> LINE 20000$/");
+    let dir = common::run_dir(&runs);
+    let sent = std::fs::read_to_string(dir.join("B-client.in")).unwrap();
+    assert_eq!(sent.lines().count(), 20_000);
+    // N.3 failed cleanly: a short message, exit not 0, nothing left.
+    assert_ne!(out.status, 0, "{out}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("was stopped"), "{out}");
+    assert!(all.lines().all(|l| l.len() < 2000), "no huge line: {out}");
+    common::assert_nothing_left(&bench);
+    let clean = Command::new(common::labctl_bin())
+        .arg("--hosts")
+        .arg(bench.hosts_file())
+        .arg("clean")
+        .env("HOME", &home)
+        .env("LABCTL_SSH_CONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(clean.status.success(), "{clean:?}");
+    common::assert_nothing_left(&bench);
+}

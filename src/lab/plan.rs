@@ -374,7 +374,15 @@ impl Plan {
                         let p = remote::shell_secs(*pace);
                         let mut args = vec![name.as_str(), p.as_str()];
                         args.extend(lines.iter().map(String::as_str));
-                        let shown: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
+                        // A long send is named by its first lines and its count.
+                        let mut shown: Vec<String> = lines
+                            .iter()
+                            .take(3)
+                            .map(|l| format!("{:?}", crate::run::rundir::shown_line(l)))
+                            .collect();
+                        if lines.len() > 3 {
+                            shown.push(format!("… ({} lines)", lines.len()));
+                        }
                         let paced = if pace.is_zero() {
                             String::new()
                         } else {

@@ -157,6 +157,20 @@ impl Prog {
     }
 }
 
+/// A call as an error message shows it: its first line, at most 120 bytes
+/// (a send's call carries every line it sends).
+fn call_shown(call: &str) -> String {
+    let l = first_line(call);
+    if l.len() <= 120 {
+        return l.to_string();
+    }
+    let mut cut = 120;
+    while !l.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{} … ({} bytes)", &l[..cut], l.len())
+}
+
 impl<'s> Worker<'s> {
     pub(super) fn exec(&self, cmd: &str, timeout: Duration) -> Result<Output, SshError> {
         self.sess.exec(cmd, None, timeout)
@@ -216,7 +230,8 @@ impl<'s> Worker<'s> {
                 "the run's agent stopped answering".into(),
             ));
         }
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Instant::now() + timeout;
+        let mut timed_out = false;
         crate::style::trace_command(&self.host.label(), call);
         a.ch.write(&remote::agent_request(call))?;
         let mut interrupted = false;
@@ -229,6 +244,16 @@ impl<'s> Worker<'s> {
             }
             if let Some((stdout, stderr, rc, used)) = remote::parse_agent_reply(&a.buf) {
                 a.buf.drain(..used);
+                if timed_out {
+                    return Err(self.ssh_error(
+                        SshErrorKind::Timeout,
+                        format!(
+                            "`{}` did not finish within {} and was stopped",
+                            call_shown(call),
+                            secs(timeout)
+                        ),
+                    ));
+                }
                 return Ok(Output {
                     status: Some(rc),
                     signal: None,
@@ -238,13 +263,24 @@ impl<'s> Worker<'s> {
             }
             if !self.read_agent(a)? {
                 let now = Instant::now();
+                if now >= deadline && interruptible && !timed_out {
+                    // Too long (a send into a program that does not read):
+                    // the request is stopped on the host as Ctrl-C stops it,
+                    // so no shell stays blocked; its reply still comes.
+                    timed_out = true;
+                    interrupted = true;
+                    deadline = now + SHORT;
+                    let stop = remote::script(self.host, &self.sh.run_id, "lc_interrupt");
+                    let _ = self.exec(&stop, SHORT);
+                    continue;
+                }
                 if now >= deadline {
                     a.broken = true;
                     return Err(self.ssh_error(
                         SshErrorKind::Timeout,
                         format!(
                             "`{}` did not finish within {}",
-                            first_line(call),
+                            call_shown(call),
                             secs(timeout)
                         ),
                     ));

@@ -97,7 +97,9 @@ impl Worker<'_> {
         else {
             unreachable!("called for a send")
         };
-        let out = self.exec_call_interruptible(call, SHORT + *pace * lines.len() as u32)?;
+        // Each line may take its pace, and at least 5 ms (a program reading them).
+        let per_line = (*pace).max(std::time::Duration::from_millis(5));
+        let out = self.exec_call_interruptible(call, SHORT + per_line * lines.len() as u32)?;
         // The host time at which each line went out.
         let times: Vec<f64> = out
             .stdout_str()
