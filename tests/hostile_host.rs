@@ -462,3 +462,66 @@ fn a_send_of_any_size_completes_or_fails_cleanly_and_leaves_nothing() {
     assert!(clean.status.success(), "{clean:?}");
     common::assert_nothing_left(&bench);
 }
+
+/// labctl killed (SIGKILL) while a send into a program that never reads
+/// blocks the host's run shell on its FIFO: `clean` ends that shell too.
+#[test]
+fn clean_ends_a_run_shell_a_killed_labctl_left_blocked_in_a_send() {
+    let bench = TestBench::up();
+    install_programs(&bench);
+    let s = Scratch::new("hostile-send-kill");
+    let home = s.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let wide: Vec<String> = (0..200)
+        .map(|_| format!("\"{}\"", "w".repeat(1000)))
+        .collect();
+    let text = SEND_LAB
+        .replace("{LINES}", "\"line 20000\"")
+        .replace("{WIDE}", &wide.join(", "));
+    let lab = s.write("send.toml", &text);
+    let args: Vec<std::ffi::OsString> = vec![
+        "--hosts".into(),
+        bench.hosts_file().into(),
+        "--lab".into(),
+        lab.into(),
+        "run".into(),
+        "--out".into(),
+        s.path("runs").into(),
+    ];
+    let mut bg = common::Background::start(&args, &home, &[]);
+    bg.wait_for("START  N.3", std::time::Duration::from_secs(60));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    bg.signal(libc::SIGKILL);
+    let _ = bg.finish(std::time::Duration::from_secs(10));
+    let wd = workdir(&bench, "A").display().to_string();
+    let agents = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let c = String::from_utf8_lossy(&c);
+                c.contains("lc_agent") && c.contains(&wd)
+            })
+            .collect()
+    };
+    // The run shell is still there, blocked (what the issue saw).
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        !agents().is_empty(),
+        "the blocked run shell is there before clean"
+    );
+    let clean = Command::new(common::labctl_bin())
+        .arg("--hosts")
+        .arg(bench.hosts_file())
+        .arg("clean")
+        .env("HOME", &home)
+        .env("LABCTL_SSH_CONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(clean.status.success(), "{clean:?}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(agents(), Vec::<u32>::new(), "clean ended the run shell");
+    common::assert_nothing_left(&bench);
+}

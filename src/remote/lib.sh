@@ -95,7 +95,19 @@ registered() {
   done
 }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
-lc_stop_all() { stopgroups $(registered); }
+lc_stop_all() { lc_stop_agents; stopgroups $(registered); }
+# lc_stop_agents: ends the agents of other runs (a killed labctl's, blocked in a request such as a
+# send into a program that never reads) with their process groups; only processes that are agents.
+lc_stop_agents() {
+  me=; read -r me 2>/dev/null <"$D/.agent"
+  for f in "${D%/*}"/*/.agent; do
+    a=; read -r a 2>/dev/null <"$f" || continue
+    if [ -z "$a" ] || [ "$a" = "$me" ] || [ ! -r "/proc/$a/cmdline" ]; then continue; fi
+    case $(tr '\0' ' ' <"/proc/$a/cmdline" 2>/dev/null) in
+      *lc_agent*) kill -s TERM -- "-$a" 2>/dev/null ;;
+    esac
+  done
+}
 lc_stop_run() {
   set --
   for g in $(registered); do getf run "$g"; [ "$v" != "$RUN" ] || set -- "$@" "$g"; done
