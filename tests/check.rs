@@ -103,7 +103,7 @@ fn fresh_bench_fails_address_and_passes_after_fix() {
         .split("after --fix:")
         .nth(1)
         .expect("an after section");
-    assert!(after.contains("ready: all 33 checks passed"), "{fixed}");
+    assert!(after.contains("ready: all 39 checks passed"), "{fixed}");
 
     // Again, as JSON: everything passes, including the full ping mesh.
     let again = check(bench.hosts_file(), &home, &["--json"]);
@@ -177,7 +177,7 @@ fn breakages_are_detected_named_and_fixed() {
     let out = check(&hosts, &home, &[]);
     out.assert_status(1);
     out.assert_stdout_contains(&format!(
-        "✘ A lab port: port 50000 is in use: tcp 0.0.0.0:50000 by `tcp_server` (pid {pid})"
+        "✘ A lab port: port 50000/tcp is in use: tcp 0.0.0.0:50000 by `tcp_server` (pid {pid})"
     ))
     .assert_stdout_contains(&format!("kill {pid}"))
     .assert_stdout_contains("✘ B interface: no interface `eth0`")

@@ -98,7 +98,7 @@ fn the_check_script_runs_under_every_shell_and_its_facts_parse() {
     std::fs::write(bin.join("tcp_server"), "hello\n").unwrap();
     let host = loopback_host(&dir);
     let peers = [("B".to_string(), Ipv4Addr::new(127, 0, 0, 1))];
-    let text = script(&host, &peers);
+    let text = script(&host, &peers, &[("tcp", 1), ("udp", 1)]);
     let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
     for (sh, pre) in SHELLS {
         let out = Command::new(sh)
@@ -119,6 +119,12 @@ fn the_check_script_runs_under_every_shell_and_its_facts_parse() {
         );
         assert!(f.tools.iter().any(|t| t == "ip"), "`{sh}`: {f:?}");
         assert_eq!(f.pings.len(), 1, "`{sh}`: {f:?}");
+        // As root: the rights are tried and granted; the workdir takes a file.
+        assert_eq!(f.rights.ip, Some(Ok(())), "`{sh}`: {f:?}");
+        assert_eq!(f.rights.tcpdump, Some(Ok(())), "`{sh}`: {f:?}");
+        assert_eq!(f.workdir.write, Some(Ok(())), "`{sh}`: {f:?}");
+        assert!(f.workdir.free_kb.is_some(), "`{sh}`: {f:?}");
+        assert_eq!(f.ports.len(), 2, "`{sh}`: {f:?}");
         assert_eq!(
             f.sha.get("tcp_server").map(String::as_str),
             // sha256 of "hello\n"

@@ -167,6 +167,41 @@ fn run_piped_into_head_finishes_its_record_and_exits_by_its_outcome() {
     assert_finished(&t, "fail", "failed");
 }
 
+/// `labctl check` and `labctl clean` into `| head -1` and into a reader
+/// that closed before the first line (`| true`): no panic, and the exit
+/// code is the one the command has on a terminal.
+#[test]
+fn check_and_clean_into_a_closed_pipe_exit_by_their_outcome() {
+    let t = Setup::new("head-check");
+    for cmd in ["check", "clean"] {
+        let base = [
+            "--hosts".into(),
+            t.bench.hosts_file().as_os_str().to_owned(),
+            OsString::from(cmd),
+        ];
+        let mut direct = t.command(labctl_bin());
+        direct.args(&base);
+        let (want, out, err) = Background::spawn(direct).finish(Duration::from_secs(120));
+        assert!(out.lines().count() > 1, "{cmd}: {out}\n{err}");
+        for reader in ["head -1", "true"] {
+            let mut c = t.command("bash");
+            c.arg("-c")
+                .arg(format!(
+                    r#""$@" | {reader}; echo "labctl exited ${{PIPESTATUS[0]}}" >&2"#
+                ))
+                .arg("bash")
+                .arg(labctl_bin())
+                .args(&base);
+            let (_, stdout, stderr) = Background::spawn(c).finish(Duration::from_secs(120));
+            assert!(!stderr.contains("panicked"), "{cmd} | {reader}: {stderr}");
+            assert!(
+                stderr.contains(&format!("labctl exited {want}")),
+                "{cmd} | {reader}: want {want}\n{stdout}\n{stderr}"
+            );
+        }
+    }
+}
+
 /// labctl on a fresh pseudo-terminal as its controlling terminal (its own
 /// session), SIGHUP blocked when `block_hup`. Returns the master side.
 fn spawn_on_pty(mut cmd: Command, block_hup: bool) -> (std::process::Child, OwnedFd) {

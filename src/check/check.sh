@@ -10,13 +10,84 @@
 #   cidr        the host's lab address, ADDR/PREFIX
 #   tools       the tools the lab needs, space separated
 #   check_sudo  non-empty when the hosts file says sudo
+#   workdir     the host's workdir
+#   bindir      where the socket programs are deployed
+#   ports       the ports the lab's servers bind on this host, `tcp:N udp:N ...`
+#   ss_sudo     `sudo -n ` when the hosts file says sudo, else empty
 # and defines the functions
 #   pings       one background ping job per peer, each printing `ping=ADDR ok|fail`
-#   probe       true when something may listen on the lab port
-#   listeners   the sockets on the lab port with their processes
 #   sha         `HASH  NAME` of each deployed program (cached by the manifest)
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # set by the header
+
+# rights: what the lab's configure and capture steps need, actually tried
+# (as root, or through `sudo -n` with check_sudo): `ip link set … up` on a
+# link already up is a no-op that still needs CAP_NET_ADMIN; tcpdump is run
+# for a second on the lab interface (through sudo, `tcpdump --version`).
+# `@ipfail`/`@dumpfail` are followed by the whole stderr.
+rights() {
+    echo "uid=$(id -u)"
+    fl=0; read -r fl 2>/dev/null <"$dir/flags"
+    pre=; [ -n "$check_sudo" ] && pre="sudo -n"
+    if [ $((fl & 1)) = 1 ]; then
+        # shellcheck disable=SC2086 # $pre is empty or two words
+        e=$($pre ip link set dev "$iface" up 2>&1)
+    else
+        # shellcheck disable=SC2086
+        e=$($pre ip link show dev "$iface" 2>&1)
+    fi
+    # shellcheck disable=SC2181
+    if [ $? = 0 ]; then echo rights_ip=ok; else echo @ipfail; echo "$e"; echo @top; fi
+    if [ -n "$check_sudo" ]; then
+        e=$(sudo -n tcpdump --version 2>&1)
+    elif [ "$(id -u)" = 0 ]; then
+        e=
+    else
+        e=$(timeout 1 tcpdump -i "$iface" -c 1 -w /dev/null 2>&1)
+        case $? in 0|124) ;; *) false ;; esac
+    fi
+    # shellcheck disable=SC2181
+    if [ $? = 0 ]; then echo rights_dump=ok; else echo @dumpfail; echo "$e"; echo @top; fi
+}
+
+# workdir_facts: the workdir (or its nearest existing parent) takes a file,
+# and the free space there in KiB. `@wdfail` is followed by the whole stderr.
+workdir_facts() {
+    d=$workdir
+    while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
+    echo "wd_dir=$d"
+    t="$d/.labctl-check.$$"
+    if e=$( { printf 'labctl check\n' >"$t"; } 2>&1 ); then
+        echo wd_write=ok
+    else
+        echo @wdfail; echo "$e"; echo @top
+    fi
+    rm -f -- "$t" 2>/dev/null
+    df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "wd_free_kb=$avail"; }
+}
+
+# lab_ports: for each port the lab's servers bind here, `@port PROTO N` and
+# the listeners on it with their processes (`ss -p` scans every process's
+# fds: only when a cheaper `ss` shows one). For TCP, when another socket
+# has that local port (e.g. TIME_WAIT), a bind is tried as the lab's server
+# does it (SO_REUSEADDR); `@bindfail PROTO N` and those sockets when it fails.
+lab_ports() {
+    for p in $ports; do
+        proto=${p%%:*}; port=${p#*:}
+        echo "@port $proto $port"
+        if [ -n "$(ss -ltnuH "sport = :$port" 2>/dev/null)" ]; then
+            # shellcheck disable=SC2086
+            $ss_sudo ss -ltnupH "sport = :$port" 2>/dev/null || ss -ltnupH "sport = :$port" 2>/dev/null
+        elif [ "$proto" = tcp ] && [ -x "$bindir/tcp_server" ]; then
+            o=$(ss -tanH "sport = :$port" 2>/dev/null)
+            if [ -n "$o" ]; then
+                r=$(timeout 1 "$bindir/tcp_server" --port "$port" </dev/null 2>&1)
+                case $r in *"in use"*) echo "@bindfail $proto $port"; echo "$o" ;; esac
+            fi
+        fi
+        echo @top
+    done
+}
 
 LC_ALL=C; export LC_ALL; PATH="$PATH:/usr/sbin:/sbin"
 # Pings only from a host that has its lab address: without it every ping waits out its timeout.
@@ -35,10 +106,12 @@ echo @top
 for t in $tools; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
 if [ -n "$check_sudo" ]; then
     if e=$(sudo -n true 2>&1); then echo sudo=ok; else echo @sudofail; echo "$e"; fi
+elif sudo -n true >/dev/null 2>&1; then
+    echo sudo_could=yes
 fi
-echo @listen
-# `ss -p` scans every process's fds: only when a cheaper `ss` shows a listener.
-if probe; then listeners; fi
+rights
+workdir_facts
+lab_ports
 echo @sha
 sha
 wait

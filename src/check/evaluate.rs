@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::hosts::Host;
 use crate::deploy::LocalBuild;
-use crate::hostops::{self, LAB_PORT, PROGRAMS};
+use crate::hostops::{self, PROGRAMS};
 use crate::ssh::{SshError, SshErrorKind};
 
 use super::*;
@@ -234,42 +234,16 @@ pub fn evaluate(
         Some(Ok(())) => pass("sudo", "`sudo -n` works".to_string()),
         Some(Err(e)) => fail(
             "sudo",
-            format!("`sudo -n true` failed: {e}"),
+            format!("`sudo -n true` failed on host `{}`: {e}", host.name),
             format!(
                 "allow passwordless sudo for `{u}` (a line `{u} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/labctl) or set `sudo = false`",
                 u = host.target.user
             ),
         ),
     });
-    // lab port
-    c.push(if !f.tools.iter().any(|t| t == "ss") {
-        skip("lab port", "`ss` is missing")
-    } else if f.listen.is_empty() {
-        pass("lab port", format!("nothing listens on {LAB_PORT}"))
-    } else {
-        let who: Vec<String> = f.listen.iter().map(|l| describe_listener(l)).collect();
-        let pids: Vec<String> = f
-            .listen
-            .iter()
-            .filter_map(|l| l.split("pid=").nth(1))
-            .filter_map(|p| p.split(|c: char| !c.is_ascii_digit()).next())
-            .map(str::to_string)
-            .collect();
-        fail(
-            "lab port",
-            format!("port {LAB_PORT} is in use: {}", who.join("; ")),
-            if pids.is_empty() {
-                "stop the program holding the port; `labctl check --fix` stops programs labctl started".to_string()
-            } else {
-                format!(
-                    "stop it (`{}kill {}` on {}); `labctl check --fix` stops only programs labctl started",
-                    hostops::sudo_prefix(host),
-                    pids.join(" "),
-                    host.name
-                )
-            },
-        )
-    });
+    c.push(rights_check(host, f));
+    c.push(workdir_check(host, f));
+    c.push(lab_port_check(host, f));
     // programs
     c.push(match local {
         None => skip("programs", "unsupported architecture"),
@@ -344,6 +318,145 @@ pub fn evaluate(
     c
 }
 
+/// `rights`: the login may change the lab interface and capture on it, as
+/// the script tried (root, `sudo -n` with `sudo = true`, or capabilities).
+fn rights_check(host: &Host, f: &Facts) -> CheckResult {
+    let (dev, name, user) = (&host.interface, &host.name, &host.target.user);
+    let how = if host.sudo {
+        "through `sudo -n`".to_string()
+    } else if f.rights.uid == Some(0) {
+        "as root".to_string()
+    } else {
+        format!("as `{user}`")
+    };
+    let mut failed = Vec::new();
+    if let Some(Err(e)) = &f.rights.ip {
+        failed.push(format!(
+            "changing `{dev}` is refused on host `{name}` ({how}): {e}"
+        ));
+    }
+    if let Some(Err(e)) = &f.rights.tcpdump {
+        failed.push(format!("tcpdump is refused on host `{name}` ({how}): {e}"));
+    }
+    if f.rights.ip.is_none() && f.rights.tcpdump.is_none() {
+        return skip("rights", "the script did not try them");
+    }
+    if failed.is_empty() {
+        return pass("rights", format!("`ip` and `tcpdump` on {dev} {how}"));
+    }
+    let hint = if host.sudo {
+        format!(
+            "allow passwordless sudo for `{user}` (a line `{user} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/labctl)"
+        )
+    } else if f.sudo_could {
+        format!("`sudo -n` works for `{user}`: set `sudo = true` for `{name}` in hosts.toml")
+    } else {
+        format!(
+            "log in as root, or set `sudo = true` for `{name}` in hosts.toml and allow passwordless sudo for `{user}`"
+        )
+    };
+    fail("rights", failed.join("; "), hint)
+}
+
+/// `workdir`: a file can be written there and [`MIN_FREE_MB`] are free.
+fn workdir_check(host: &Host, f: &Facts) -> CheckResult {
+    let (wd, name) = (&host.workdir, &host.name);
+    let w = &f.workdir;
+    match &w.write {
+        None => skip("workdir", "the script did not try it"),
+        Some(Err(e)) => {
+            // `sh: 1: cannot create /x/y: Read-only file system` → `read-only file system`
+            let why = e.rsplit(": ").next().unwrap_or(e).trim();
+            fail(
+                "workdir",
+                format!(
+                    "{} on host `{name}` (workdir {wd}): {e}",
+                    crate::util::lower_first(why)
+                ),
+                format!("make {} writable by `{}` with {MIN_FREE_MB} MB free, or point `workdir` for `{name}` in hosts.toml elsewhere", w.dir, host.target.user),
+            )
+        }
+        Some(Ok(())) => match w.free_kb {
+            Some(kb) if kb < MIN_FREE_MB * 1024 => fail(
+                "workdir",
+                format!(
+                    "no space left on device on host `{name}` (workdir {wd}): {} MB free, a run needs {MIN_FREE_MB} MB",
+                    kb / 1024
+                ),
+                format!("free space on the filesystem of {}, or point `workdir` for `{name}` in hosts.toml elsewhere", w.dir),
+            ),
+            Some(kb) => pass("workdir", format!("{wd} writable, {} MB free", kb / 1024)),
+            None => pass("workdir", format!("{wd} writable (free space unknown)")),
+        },
+    }
+}
+
+/// `lab port`: nothing listens on the ports the lab's servers bind on this
+/// host, and nothing else on them (a TIME_WAIT left by a socket without
+/// SO_REUSEADDR) makes a trial bind fail.
+fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
+    if !f.tools.iter().any(|t| t == "ss") {
+        return skip("lab port", "`ss` is missing");
+    }
+    if f.ports.is_empty() {
+        return pass("lab port", "no server of the lab runs here".to_string());
+    }
+    let all: Vec<String> = f
+        .ports
+        .iter()
+        .map(|p| format!("{}/{}", p.port, p.proto))
+        .collect();
+    let mut busy = Vec::new();
+    let mut pids = Vec::new();
+    for p in &f.ports {
+        if !p.listen.is_empty() {
+            let who: Vec<String> = p.listen.iter().map(|l| describe_listener(l)).collect();
+            busy.push(format!(
+                "port {}/{} is in use: {}",
+                p.port,
+                p.proto,
+                who.join("; ")
+            ));
+            pids.extend(
+                p.listen
+                    .iter()
+                    .filter_map(|l| l.split("pid=").nth(1))
+                    .filter_map(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+                    .map(str::to_string),
+            );
+        } else if p.bind_failed {
+            let socks: Vec<String> = p
+                .blocked
+                .iter()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            busy.push(format!(
+                "a server cannot bind port {}/{}: {}",
+                p.port,
+                p.proto,
+                socks.join("; ")
+            ));
+        }
+    }
+    if busy.is_empty() {
+        return pass("lab port", format!("nothing holds {}", all.join(", ")));
+    }
+    let hint = if !pids.is_empty() {
+        format!(
+            "stop it (`{}kill {}` on {}); `labctl check --fix` stops only programs labctl started",
+            hostops::sudo_prefix(host),
+            pids.join(" "),
+            host.name
+        )
+    } else if f.ports.iter().any(|p| p.bind_failed) {
+        "a socket in TIME-WAIT from a program that did not set SO_REUSEADDR holds the port for up to 60 s: wait and check again, or change `port` in the lab file".to_string()
+    } else {
+        "stop the program holding the port; `labctl check --fix` stops programs labctl started"
+            .to_string()
+    };
+    fail("lab port", busy.join("; "), hint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +467,8 @@ mod tests {
 
     const GOOD: &str = "arch=aarch64\niflist=eth0\niflist=lo\niface=yes\noperstate=up\ncarrier=1\n\
         @addr\n2: eth0    inet 10.0.3.1/24 brd 10.0.3.255 scope global eth0\\       valid_lft forever\n\
-        ping=10.0.3.2 ok\n@top\ntool=ip\ntool=ss\ntool=ping\ntool=tcpdump\nsudo=ok\n@listen\n@sha\nping=10.0.3.3 ok\n@end\n";
+        ping=10.0.3.2 ok\n@top\ntool=ip\ntool=ss\ntool=ping\ntool=tcpdump\nsudo=ok\nuid=1000\nrights_ip=ok\nrights_dump=ok\n\
+        wd_dir=/home/pi\nwd_write=ok\nwd_free_kb=900000\n@port tcp 50000\n@top\n@sha\nping=10.0.3.3 ok\n@end\n";
 
     fn peers() -> Vec<(String, Ipv4Addr)> {
         vec![
@@ -379,6 +493,8 @@ mod tests {
             "address",
             "tools",
             "sudo",
+            "rights",
+            "workdir",
             "lab port",
             "ping",
         ] {
@@ -391,7 +507,7 @@ mod tests {
     #[test]
     fn failures_are_named_with_hints() {
         let text = "arch=armv7l\niflist=lo\niflist=wlan0\n@addr\n2: eth0 inet 10.0.3.1/24 scope global\n@top\ntool=ip\ntool=ss\n\
-            @sudofail\nsudo: a password is required\n@listen\n\
+            @sudofail\nsudo: unable to resolve host A\nsudo: a password is required\n@port tcp 50000\n\
             tcp   LISTEN 0      1      0.0.0.0:50000      0.0.0.0:*    users:((\"socat\",pid=4242,fd=5))\n\
             ping=10.0.3.2 fail\n@sha\nping=10.0.3.3 ok\n@end\n";
         let f = parse_facts(text);
@@ -405,7 +521,11 @@ mod tests {
         let t = get("tools");
         assert!(t.detail.contains("ping, tcpdump"), "{}", t.detail);
         assert!(t.hint.unwrap().contains("iputils-ping tcpdump"));
-        assert!(get("sudo").detail.contains("a password is required"));
+        let sudo = get("sudo").detail;
+        assert!(
+            sudo.contains("unable to resolve host A; sudo: a password is required"),
+            "{sudo}"
+        );
         let l = get("lab port");
         assert!(l.detail.contains("`socat` (pid 4242)"), "{}", l.detail);
         assert!(l.hint.unwrap().contains("kill 4242"));
@@ -415,6 +535,69 @@ mod tests {
             "{}",
             p.detail
         );
+    }
+
+    #[test]
+    fn rights_workdir_and_a_blocked_bind_are_named_with_their_whole_reason() {
+        let mut h = host();
+        h.sudo = false;
+        h.workdir = "/home/pi/labctl".into();
+        let text = "arch=x86_64\niface=yes\noperstate=up\ncarrier=1\ntool=ss\nsudo_could=yes\nuid=1000\n\
+            @ipfail\nRTNETLINK answers: Operation not permitted\n@top\n\
+            @dumpfail\ntcpdump: eth0: You don't have permission to capture on that device\n\
+            (socket: Operation not permitted)\n@top\n\
+            wd_dir=/home/pi/labctl\n@wdfail\nsh: 1: cannot create /home/pi/labctl/.labctl-check.9: Read-only file system\n@top\n\
+            wd_free_kb=10\n@port tcp 6000\n@bindfail tcp 6000\n\
+            TIME-WAIT 0 0 10.0.3.1:6000 10.0.3.2:41000\n@top\n@port udp 6001\n@top\n@end\n";
+        let f = parse_facts(text);
+        let c = evaluate(&h, &f, None, &[]);
+        let get = |n: &str| c.iter().find(|c| c.check == n).unwrap().clone();
+        let r = get("rights");
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.detail.contains("changing `eth0` is refused on host `A` (as `pi`): RTNETLINK answers: Operation not permitted"), "{}", r.detail);
+        assert!(
+            r.detail
+                .contains("capture on that device; (socket: Operation not permitted)"),
+            "{}",
+            r.detail
+        );
+        assert!(r.hint.unwrap().contains("set `sudo = true` for `A`"));
+        let w = get("workdir");
+        assert_eq!(w.status, Status::Fail);
+        assert!(
+            w.detail.starts_with(
+                "read-only file system on host `A` (workdir /home/pi/labctl): sh: 1: cannot create"
+            ),
+            "{}",
+            w.detail
+        );
+        let l = get("lab port");
+        assert_eq!(l.status, Status::Fail);
+        assert!(
+            l.detail
+                .contains("a server cannot bind port 6000/tcp: TIME-WAIT 0 0 10.0.3.1:6000"),
+            "{}",
+            l.detail
+        );
+        assert!(l.hint.unwrap().contains("TIME-WAIT"));
+        // A full disk: the file is written but the space is not there.
+        let f = parse_facts("tool=ss\nuid=0\nrights_ip=ok\nrights_dump=ok\nwd_dir=/w\nwd_write=ok\nwd_free_kb=2048\n@end\n");
+        let c = evaluate(&h, &f, None, &[]);
+        let w = c.iter().find(|c| c.check == "workdir").unwrap();
+        assert!(
+            w.detail.starts_with(
+                "no space left on device on host `A` (workdir /home/pi/labctl): 2 MB free"
+            ),
+            "{}",
+            w.detail
+        );
+        let r = c.iter().find(|c| c.check == "rights").unwrap();
+        assert_eq!(
+            (r.status, r.detail.as_str()),
+            (Status::Pass, "`ip` and `tcpdump` on eth0 as root")
+        );
+        let l = c.iter().find(|c| c.check == "lab port").unwrap();
+        assert_eq!(l.detail, "no server of the lab runs here");
     }
 
     #[test]

@@ -15,13 +15,66 @@ pub struct Facts {
     pub carrier: String,
     pub addrs: Vec<String>,
     pub tools: Vec<String>,
-    /// `None` when sudo is not configured; `Some(Err(first line))` when it failed.
+    /// `None` when sudo is not configured; `Some(Err(its whole stderr))` when it failed.
     pub sudo: Option<Result<(), String>>,
+    /// `sudo -n` works though the hosts file says `sudo = false`.
+    pub sudo_could: bool,
+    /// Every listener on the lab's ports (all of `ports`' `listen`).
     pub listen: Vec<String>,
+    /// The login's rights, as tried: `Err(whole stderr)` when refused.
+    pub rights: Rights,
+    pub workdir: Workdir,
+    /// The ports the lab's servers bind on this host, as checked.
+    pub ports: Vec<PortFacts>,
     pub sha: HashMap<String, String>,
     pub pings: Vec<(Ipv4Addr, bool)>,
     /// The script ran to its end.
     pub complete: bool,
+}
+
+/// The login's rights as the script tried them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rights {
+    pub uid: Option<u32>,
+    /// Changing the lab interface (`ip link set … up`, a no-op).
+    pub ip: Option<Result<(), String>>,
+    /// Running tcpdump on it.
+    pub tcpdump: Option<Result<(), String>>,
+}
+
+/// The workdir as the script found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workdir {
+    /// The workdir, or its nearest existing parent.
+    pub dir: String,
+    /// `Err(whole stderr)` when a file could not be written there.
+    pub write: Option<Result<(), String>>,
+    pub free_kb: Option<u64>,
+}
+
+/// One port a server of the lab binds on the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortFacts {
+    pub proto: String,
+    pub port: u16,
+    /// `ss -ltnup` lines of the sockets listening on it.
+    pub listen: Vec<String>,
+    /// Sockets on that local port that made a trial bind fail (e.g. TIME_WAIT).
+    pub blocked: Vec<String>,
+    pub bind_failed: bool,
+}
+
+/// Appends a line of a failure's stderr to `e` (all of it, trimmed, `; ` between lines).
+fn push_reason(e: &mut Option<Result<(), String>>, line: &str) {
+    let line = line.trim();
+    if let Some(Err(r)) = e {
+        if !line.is_empty() {
+            if !r.is_empty() {
+                r.push_str("; ");
+            }
+            r.push_str(line);
+        }
+    }
 }
 
 pub fn parse_facts(out: &str) -> Facts {
@@ -38,9 +91,46 @@ pub fn parse_facts(out: &str) -> Facts {
             continue;
         }
         if let Some(name) = line.strip_prefix('@') {
+            if let Some(rest) = name
+                .strip_prefix("port ")
+                .or(name.strip_prefix("bindfail "))
+            {
+                let mut w = rest.split_whitespace();
+                let (proto, port) = (
+                    w.next().unwrap_or(""),
+                    w.next().and_then(|p| p.parse().ok()),
+                );
+                let Some(port) = port else { continue };
+                if name.starts_with("port ") {
+                    f.ports.push(PortFacts {
+                        proto: proto.to_string(),
+                        port,
+                        ..PortFacts::default()
+                    });
+                    section = "port";
+                } else {
+                    if let Some(p) = f.ports.last_mut() {
+                        p.bind_failed = true;
+                    }
+                    section = "bindfail";
+                }
+                continue;
+            }
             section = match name {
                 "addr" => "addr",
                 "listen" => "listen",
+                "ipfail" => {
+                    f.rights.ip = Some(Err(String::new()));
+                    "ipfail"
+                }
+                "dumpfail" => {
+                    f.rights.tcpdump = Some(Err(String::new()));
+                    "dumpfail"
+                }
+                "wdfail" => {
+                    f.workdir.write = Some(Err(String::new()));
+                    "wdfail"
+                }
                 "sha" => "sha",
                 "sudofail" => {
                     f.sudo = Some(Err(String::new()));
@@ -66,11 +156,19 @@ pub fn parse_facts(out: &str) -> Facts {
                 sha.push_str(line);
                 sha.push('\n');
             }
-            "sudofail" => {
-                if let Some(Err(e)) = &mut f.sudo {
-                    if e.is_empty() {
-                        *e = line.trim().to_string();
-                    }
+            "sudofail" => push_reason(&mut f.sudo, line),
+            "ipfail" => push_reason(&mut f.rights.ip, line),
+            "dumpfail" => push_reason(&mut f.rights.tcpdump, line),
+            "wdfail" => push_reason(&mut f.workdir.write, line),
+            "port" if !line.trim().is_empty() => {
+                f.listen.push(line.trim().to_string());
+                if let Some(p) = f.ports.last_mut() {
+                    p.listen.push(line.trim().to_string());
+                }
+            }
+            "bindfail" if !line.trim().is_empty() => {
+                if let Some(p) = f.ports.last_mut() {
+                    p.blocked.push(line.trim().to_string());
                 }
             }
             _ => {
@@ -85,6 +183,13 @@ pub fn parse_facts(out: &str) -> Facts {
                     "carrier" => f.carrier = v.trim().to_string(),
                     "tool" => f.tools.push(v.to_string()),
                     "sudo" => f.sudo = Some(Ok(())),
+                    "sudo_could" => f.sudo_could = v == "yes",
+                    "uid" => f.rights.uid = v.trim().parse().ok(),
+                    "rights_ip" => f.rights.ip = Some(Ok(())),
+                    "rights_dump" => f.rights.tcpdump = Some(Ok(())),
+                    "wd_dir" => f.workdir.dir = v.to_string(),
+                    "wd_write" => f.workdir.write = Some(Ok(())),
+                    "wd_free_kb" => f.workdir.free_kb = v.trim().parse().ok(),
                     _ => {}
                 }
             }

@@ -19,7 +19,7 @@ pub(super) fn fix_host(session: &Session, host: &Host, before: &HostReport) -> F
         Ok(o) => a.failed.push(format!(
             "{what}: `{cmd}` {}: {}",
             o.describe(),
-            ssh::first_line(&o.stderr_str())
+            ssh::whole_reason(&o.stderr_str())
         )),
         Err(e) => a.failed.push(format!("{what}: {e}")),
     };
@@ -63,7 +63,7 @@ pub(super) fn fix_host(session: &Session, host: &Host, before: &HostReport) -> F
                 a.failed.push(format!(
                     "stopping stale lab programs {}: {}",
                     o.describe(),
-                    ssh::first_line(&o.stderr_str())
+                    ssh::whole_reason(&o.stderr_str())
                 ));
             }
         }

@@ -90,6 +90,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         accept_new: global.accept_new,
         ..ConnectOptions::default()
     };
+    let ports = lab_ports(&global.lab, &benches)?;
     let start = Instant::now();
     if args.json {
         crate::util::json_line(&event::CheckEvent::CheckStarted {
@@ -105,7 +106,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             at: crate::run::event::now_unix(),
         });
     }
-    let (report, fix) = run(&benches, &opts, args.fix);
+    let (report, fix) = run(&benches, &opts, args.fix, &ports);
     let busy = fix.as_ref().and_then(|f| f.busy.clone());
     let outcome = CheckOutcome {
         ok: report.ok,
@@ -122,13 +123,44 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             crate::util::json_line(&line);
         }
     } else {
-        print!("{table}");
+        crate::util::out_line(table.strip_suffix('\n').unwrap_or(&table));
     }
     if let Some(b) = busy {
         let lines: Vec<String> = b.lines().map(str::to_string).collect();
         return Err(hold::refusal(&lines));
     }
     exit_for(&report)
+}
+
+/// The ports the lab's servers bind, per host label: `("tcp", 6000)`.
+pub type LabPorts = HashMap<String, Vec<(&'static str, u16)>>;
+
+/// The ports the lab file at `path` has its servers bind on each host of
+/// `benches` ([`crate::lab::plan::server_ports`]). Without a lab file there,
+/// the programs' default port, TCP and UDP, on every host. A lab file that
+/// does not validate is an input error (nothing is contacted).
+fn lab_ports(path: &std::path::Path, benches: &[&Bench]) -> Result<LabPorts, Error> {
+    let hosts = benches.iter().flat_map(|b| b.hosts.iter());
+    if !path.exists() {
+        let all = vec![("tcp", hostops::LAB_PORT), ("udp", hostops::LAB_PORT)];
+        return Ok(hosts.map(|h| (h.label(), all.clone())).collect());
+    }
+    let mut names: Vec<String> = hosts.map(|h| h.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let lab = crate::lab::model::Lab::load(path, &names)?;
+    let mut out = LabPorts::new();
+    for b in benches {
+        for h in &b.hosts {
+            out.insert(h.label(), Vec::new());
+        }
+        for p in crate::lab::plan::server_ports(&lab, b) {
+            if let Some(h) = b.host(&p.host) {
+                out.entry(h.label()).or_default().push((p.proto, p.port));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Exit status of a finished check (see the module doc).
@@ -161,7 +193,12 @@ struct HostOutcome {
 /// Checks every host of `benches` in parallel; with `fix`, repairs, waits for
 /// every host, and checks again. Returns the final report and, with `fix`,
 /// what was done and the first report.
-pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Option<FixReport>) {
+pub fn run(
+    benches: &[&Bench],
+    opts: &ConnectOptions,
+    fix: bool,
+    ports: &LabPorts,
+) -> (Report, Option<FixReport>) {
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     let peers: HashMap<String, Vec<(String, Ipv4Addr)>> = benches
         .iter()
@@ -188,7 +225,8 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
             .cloned()
             .collect();
         progress.set(i, "connecting");
-        let before = check_host(host, conn.as_ref(), &peers, &progress, i);
+        let ports = ports.get(&host.label()).map_or(&[][..], Vec::as_slice);
+        let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i);
         if !fix {
             progress.done(i, &summary(&before));
             return HostOutcome {
@@ -226,7 +264,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         progress.set(i, "waiting for the other hosts");
         barrier.wait();
         let after = match &conn {
-            Ok(_) => check_host(host, conn.as_ref(), &peers, &progress, i),
+            Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i),
             Err(_) => before.clone(),
         };
         progress.done(i, &summary(&after));
@@ -348,6 +386,7 @@ fn check_host(
     host: &Host,
     conn: Result<&Session, &SshError>,
     peers: &[(String, Ipv4Addr)],
+    ports: &[(&'static str, u16)],
     progress: &Progress,
     i: usize,
 ) -> HostReport {
@@ -356,7 +395,7 @@ fn check_host(
         Err(e) => return unreachable_report(host, e),
     };
     progress.set(i, "checking");
-    let out = session.exec(&script(host, peers), None, SCRIPT_TIMEOUT);
+    let out = session.exec(&script(host, peers, ports), None, SCRIPT_TIMEOUT);
     let mut checks = vec![
         pass(
             "ssh",
@@ -388,7 +427,7 @@ fn check_host(
                 let why = format!(
                     "the check script {}: {}",
                     o.describe(),
-                    ssh::first_line(&o.stderr_str())
+                    ssh::whole_reason(&o.stderr_str())
                 );
                 checks.extend(skipped_from(2, &why));
                 checks[2] = fail("arch", why, "is the remote shell POSIX (`sh`)?");

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The checks, in display order.
-pub const CHECKS: [&str; 11] = [
+pub const CHECKS: [&str; 13] = [
     "ssh",
     "host key",
     "arch",
@@ -12,10 +12,15 @@ pub const CHECKS: [&str; 11] = [
     "address",
     "tools",
     "sudo",
+    "rights",
+    "workdir",
     "lab port",
     "programs",
     "ping",
 ];
+
+/// Free space the workdir needs for a run's captures and outputs, in MiB.
+pub const MIN_FREE_MB: u64 = 50;
 
 /// Tools the lab needs on every host.
 pub const TOOLS: [&str; 4] = ["ip", "ss", "ping", "tcpdump"];

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use crate::config::hosts::Host;
-use crate::hostops::{self, LAB_PORT};
+use crate::hostops::{self};
 use crate::util::shell_quote;
 
 use super::*;
@@ -15,7 +15,8 @@ const CHECK_SH: &str = include_str!("check.sh");
 /// peers in the background): a header setting `check.sh`'s values
 /// (shell-quoted) and defining its functions from [`hostops`]' commands, then
 /// `check.sh` itself. Output: see `check.sh` and [`super::parse_facts`].
-pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
+/// `ports`: the ports the lab's servers bind on this host, `("tcp", 50000)`.
+pub fn script(host: &Host, peers: &[(String, Ipv4Addr)], ports: &[(&str, u16)]) -> String {
     let q = shell_quote(&host.interface);
     let mut s = String::new();
     s.push_str(&format!("dir=/sys/class/net/{q}\niface={q}\n"));
@@ -33,22 +34,17 @@ pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
         ));
     }
     s.push_str("  :\n}\n");
+    s.push_str(&format!("workdir={}\n", shell_quote(&host.workdir)));
     s.push_str(&format!(
-        "probe() {{ {}; }}\n",
-        hostops::port_maybe_used_cond(LAB_PORT)
+        "bindir={}\n",
+        shell_quote(&hostops::bin_dir(host))
     ));
-    let ss = hostops::listeners_cmd(host, LAB_PORT);
-    if host.sudo {
-        let plain = format!(
-            "ss -ltnupH {}",
-            shell_quote(&format!("sport = :{LAB_PORT}"))
-        );
-        s.push_str(&format!(
-            "listeners() {{ {ss} 2>/dev/null || {plain} 2>/dev/null; }}\n"
-        ));
-    } else {
-        s.push_str(&format!("listeners() {{ {ss} 2>/dev/null; }}\n"));
-    }
+    let ports: Vec<String> = ports.iter().map(|(p, n)| format!("{p}:{n}")).collect();
+    s.push_str(&format!("ports={}\n", shell_quote(&ports.join(" "))));
+    s.push_str(&format!(
+        "ss_sudo={}\n",
+        shell_quote(hostops::sudo_prefix(host))
+    ));
     s.push_str(&format!(
         "sha() {{\n{}\n}}\n",
         hostops::cached_sha256_cmd(host)
@@ -76,13 +72,14 @@ mod tests {
     fn script_quotes_and_pings_peers() {
         let mut h = host();
         h.interface = "e th0".into();
-        let s = script(&h, &peers());
+        let s = script(&h, &peers(), &[("tcp", 6000), ("udp", 6001)]);
         assert!(s.contains("/sys/class/net/'e th0'"), "{s}");
         assert!(
             s.contains("ping -n -q -I 'e th0' -c 1 -W 1 10.0.3.3"),
             "{s}"
         );
         assert!(s.contains("sudo -n true"));
+        assert!(s.contains("ports='tcp:6000 udp:6001'"), "{s}");
         assert!(s.trim_end().ends_with("echo @end"));
     }
 }

@@ -374,7 +374,15 @@ impl Plan {
                         let p = remote::shell_secs(*pace);
                         let mut args = vec![name.as_str(), p.as_str()];
                         args.extend(lines.iter().map(String::as_str));
-                        let shown: Vec<String> = lines.iter().map(|l| format!("{l:?}")).collect();
+                        // A long send is named by its first lines and its count.
+                        let mut shown: Vec<String> = lines
+                            .iter()
+                            .take(3)
+                            .map(|l| format!("{:?}", crate::run::rundir::shown_line(l)))
+                            .collect();
+                        if lines.len() > 3 {
+                            shown.push(format!("… ({} lines)", lines.len()));
+                        }
                         let paced = if pace.is_zero() {
                             String::new()
                         } else {
@@ -617,6 +625,68 @@ fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {
 }
 
 /// `<bin>/program` then the expanded arguments.
+/// A port a server of the lab binds on one of the bench's hosts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerPort {
+    pub host: String,
+    /// `tcp` or `udp`.
+    pub proto: &'static str,
+    pub port: u16,
+}
+
+/// The ports the lab's servers bind on `bench` (every `start` and `run` of a
+/// program whose name says `server`), their `--port` expanded as the plan
+/// expands it (the programs' default, [`hostops::LAB_PORT`], without one);
+/// `labctl check` makes sure they are free. Sorted, no duplicates.
+pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
+    let mut out = BTreeSet::new();
+    for step in &lab.steps {
+        for a in &step.actions {
+            let (hosts, program, args) = match &a.kind {
+                ActionKind::Start {
+                    host,
+                    program,
+                    args,
+                    ..
+                } => (std::slice::from_ref(host), program, args),
+                ActionKind::Run {
+                    hosts,
+                    program,
+                    args,
+                    ..
+                } => (hosts.as_slice(), program, args),
+                _ => continue,
+            };
+            if !program.contains("server") {
+                continue;
+            }
+            for h in hosts.iter().filter_map(|n| bench.host(n)) {
+                let argv = program_argv(h, program, args, &scope(lab, bench, h));
+                let mut port = Some(hostops::LAB_PORT);
+                for (k, w) in argv.iter().enumerate() {
+                    if let Some(v) = w.strip_prefix("--port=") {
+                        port = v.parse().ok();
+                    } else if w == "--port" {
+                        port = argv.get(k + 1).and_then(|v| v.parse().ok());
+                    }
+                }
+                if let Some(port) = port {
+                    out.insert(ServerPort {
+                        host: h.name.clone(),
+                        proto: if program.starts_with("udp") {
+                            "udp"
+                        } else {
+                            "tcp"
+                        },
+                        port,
+                    });
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
 fn program_argv(host: &Host, program: &str, args: &[Template], sc: &Scope) -> Vec<String> {
     let mut argv = vec![hostops::program_path(host, program)];
     argv.extend(args.iter().map(|a| a.expand(sc)));

@@ -97,12 +97,28 @@ registered() {
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
 # (never the groups of another run whose agent still runs: a live labctl's, see `run_live`)
 lc_stop_all() {
+  lc_stop_agents
   set --
   for g in $(registered); do
     getf run "$g"
     run_live "$v" || set -- "$@" "$g"
   done
   stopgroups "$@"
+}
+# lc_stop_agents: ends the agents of other runs (a killed labctl's, blocked in a request such as a
+# send into a program that never reads) with their process groups; only processes that are agents,
+# and never the agent of a live labctl's run (`run_live`).
+lc_stop_agents() {
+  me=; read -r me _ 2>/dev/null <"$D/.agent"
+  for f in "${D%/*}"/*/.agent; do
+    r=${f%/.agent}; r=${r##*/}
+    run_live "$r" && continue
+    a=; read -r a _ 2>/dev/null <"$f" || continue
+    if [ -z "$a" ] || [ "$a" = "$me" ] || [ ! -r "/proc/$a/cmdline" ]; then continue; fi
+    case $(tr '\0' ' ' <"/proc/$a/cmdline" 2>/dev/null) in
+      *lc_agent*) kill -s TERM -- "-$a" 2>/dev/null ;;
+    esac
+  done
 }
 lc_stop_run() {
   set --
@@ -136,17 +152,24 @@ lc_start() {
 # running NAME: the program has not ended
 running() { [ ! -f "$D/$1.rc" ] && read -r g 2>/dev/null <"$D/$1.pgid" && leader "$g"; }
 # lc_send NAME PACE LINE...: each line to the program's stdin, PACE seconds apart; prints the host time of each
+# (without a pace, one `date` after all of them: 20,000 lines are 20,000 builtins, not forks)
 lc_send() {
   n=$1 pace=$2; shift 2
   running "$n" || { echo "not running" >&2; return 3; }
   exec 3<>"$D/$n.in" || return 1
   first=1
-  for l in "$@"; do
-    [ $first = 1 ] || sleep "$pace"
-    first=0
-    printf '%s\n' "$l" >&3 || return 1
-    date +%s.%N
-  done
+  if [ "$pace" = 0 ]; then
+    for l in "$@"; do printf '%s\n' "$l" >&3 || return 1; done
+    t=$(date +%s.%N)
+    for l in "$@"; do echo "$t"; done
+  else
+    for l in "$@"; do
+      [ $first = 1 ] || sleep "$pace"
+      first=0
+      printf '%s\n' "$l" >&3 || return 1
+      date +%s.%N
+    done
+  fi
   exec 3>&-
 }
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
@@ -205,6 +228,11 @@ lc_agent() {
       set -- $(stat -c %s "$D/.out" "$D/.err")
       printf '@@reply %s %s %s\n' "$1" "$2" "$rc"
       cat "$D/.out" "$D/.err"
+    elif [ "$rc" != 0 ] && ! { printf x >"$D/.out"; } 2>/dev/null; then
+      # The command failed and its words could not be kept: the disk is the reason.
+      m=$(df -Pk -- "$D" 2>/dev/null | awk 'NR == 2 { print $4 }')
+      if [ "$m" = 0 ]; then m="no space left on device (run directory $D)"; else m="cannot write in the run directory $D"; fi
+      printf '@@reply 0 %s %s\n%s' "$(printf %s "$m" | wc -c)" "$rc" "$m"
     else
       printf '@@reply 0 0 %s\n' "$rc"
     fi

@@ -252,12 +252,27 @@ pub enum Frame {
 
 /// Takes the complete frames off the front of `buf` (text that is not a
 /// frame, such as the agent's own error messages, is skipped).
+/// How much of the host shell's own words (lines that are not frames) is kept.
+pub const SAID_MAX: usize = 2000;
+
 pub fn take_frames(buf: &mut Vec<u8>) -> Vec<Frame> {
+    take_frames_keeping(buf, &mut String::new())
+}
+
+/// [`take_frames`], keeping the last lines that are not frames (what the
+/// host's shell said, e.g. why the agent could not start) in `said`, at
+/// most [`SAID_MAX`] bytes.
+pub fn take_frames_keeping(buf: &mut Vec<u8>, said: &mut String) -> Vec<Frame> {
     let mut frames = Vec::new();
     let mut used = 0;
     while let Some(i) = buf[used..].iter().position(|&b| b == b'\n') {
-        if let Some(f) = parse_frame(&buf[used..used + i]) {
+        let line = &buf[used..used + i];
+        if let Some(f) = parse_frame(line) {
             frames.push(f);
+        } else if !line.starts_with(b"@@") && said.len() < SAID_MAX {
+            let text = String::from_utf8_lossy(&line[..line.len().min(SAID_MAX)]);
+            said.push_str(text.trim());
+            said.push('\n');
         }
         used += i + 1;
     }

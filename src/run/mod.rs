@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -308,7 +308,9 @@ fn execute(
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
     run_dir.write_json("questions.json", &lab.questions);
-    let (ev_tx, ev_rx) = channel::<Event>();
+    // Bounded: a program printing faster than the run directory is written
+    // slows its worker (and the host's stream), never grows labctl's memory.
+    let (ev_tx, ev_rx) = sync_channel::<Event>(EVENT_QUEUE);
     // --pause: the presenter sees a copy of every event.
     let (tap, mut presenter) = if set.pause {
         let (tx, rx) = channel::<Event>();
@@ -476,7 +478,7 @@ fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<
 fn walk(
     plan: &Plan,
     jobs: &BTreeMap<String, JobSender>,
-    ev: &Sender<Event>,
+    ev: &SyncSender<Event>,
     stop: &AtomicBool,
     mut pause: Option<&mut pause::Presenter>,
 ) -> Walk {
@@ -615,6 +617,9 @@ fn in_step(step: &str, e: Error) -> Error {
         other => other,
     }
 }
+
+/// Events waiting for the reporter thread, at most.
+const EVENT_QUEUE: usize = 1024;
 
 /// The reporter thread: every event to the run directory and the terminal,
 /// in arrival order.

@@ -8,6 +8,13 @@
 //! - `<host>-<program>.out` / `.err`: `<host unix time> <line>` per line;
 //!   `<host>-<program>.in`: the lines sent, the same way;
 //! - `<host>-<capture>.pcap`: each capture (written by the host worker).
+//!
+//! Bounded whatever the programs print: the `.out`/`.err` files get every
+//! line whole; `events.jsonl` (what the reports show) gets each line cut at
+//! [`LINE_SHOWN`] bytes and at most [`RECORD_MAX`] bytes per program
+//! stream, then one line saying where the rest is; expectations and the
+//! terminal see lines cut at [`LINE_SHOWN`], the last [`LIVE_MAX`] bytes
+//! of each stream.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -20,6 +27,31 @@ use serde::Serialize;
 use super::event::{Event, HostName, Outcome, StepId, Stream};
 use crate::error::Error;
 use crate::util::io_reason;
+
+/// Longest output line, in bytes, that expectations, the terminal and the
+/// reports see; the whole line is in the run directory's `.out`/`.err` file.
+pub const LINE_SHOWN: usize = 4096;
+/// Output of one program stream that `events.jsonl`, and so the reports,
+/// record (bytes of lines as shown); the rest is in the `.out`/`.err` file.
+pub const RECORD_MAX: usize = 256 * 1024;
+/// Output of one program stream kept in memory for expectations (bytes).
+pub const LIVE_MAX: usize = 2 * 1024 * 1024;
+
+/// `line` cut at [`LINE_SHOWN`] bytes (at a character boundary), with a note.
+pub fn shown_line(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.len() <= LINE_SHOWN {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut cut = LINE_SHOWN;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{} [labctl: line of {} bytes cut at {LINE_SHOWN}; whole in the run directory's file]",
+        &line[..cut],
+        line.len()
+    ))
+}
 
 /// Creates `<parent>/<run id>` (0700; the parent is created if missing).
 /// A second run in the same second gets a `-2` suffix.
@@ -99,6 +131,8 @@ pub struct RunDir {
     events: File,
     steps: File,
     files: BTreeMap<String, File>,
+    /// Bytes of each output file's lines recorded in `events.jsonl`.
+    recorded: BTreeMap<String, usize>,
     current: Option<StepRecord>,
     /// The first write error, reported once.
     pub error: Option<String>,
@@ -128,6 +162,7 @@ impl RunDir {
             events: open("events.jsonl")?,
             steps: open("steps.jsonl")?,
             files: BTreeMap::new(),
+            recorded: BTreeMap::new(),
             current: None,
             error: None,
         })
@@ -171,8 +206,58 @@ impl RunDir {
         self.note(r, file);
     }
 
+    /// `events.jsonl`'s copy of an output line: cut at [`LINE_SHOWN`],
+    /// within [`RECORD_MAX`] per file; one note when the budget runs out;
+    /// then nothing (`None`).
+    fn recorded_output(&mut self, e: &Event) -> Option<Event> {
+        let Event::Output {
+            host,
+            program,
+            stream,
+            ts,
+            line,
+        } = e
+        else {
+            return Some(e.clone());
+        };
+        let ext = if *stream == Stream::Stderr { "err" } else { "out" };
+        let file = output_file(host, program, ext);
+        let shown = shown_line(line);
+        let used = self.recorded.entry(file.clone()).or_default();
+        if *used > RECORD_MAX {
+            return None;
+        }
+        *used += shown.len() + 1;
+        let line = if *used > RECORD_MAX {
+            format!("[labctl: more output than the report shows; all of it is in {file}]")
+        } else {
+            shown.into_owned()
+        };
+        Some(Event::Output {
+            host: host.clone(),
+            program: program.clone(),
+            stream: *stream,
+            ts: *ts,
+            line,
+        })
+    }
+
     pub fn event(&mut self, e: &Event) {
-        let r = serde_json::to_string(e)
+        let Some(recorded) = self.recorded_output(e) else {
+            if let Event::Output {
+                host,
+                program,
+                stream,
+                ts,
+                line,
+            } = e
+            {
+                let ext = if *stream == Stream::Stderr { "err" } else { "out" };
+                self.line(&output_file(host, program, ext), *ts, line);
+            }
+            return;
+        };
+        let r = serde_json::to_string(&recorded)
             .map_err(std::io::Error::other)
             .and_then(|s| writeln!(self.events, "{s}"));
         self.note(r, "events.jsonl");

@@ -261,6 +261,34 @@ fn short(cmd: &str) -> String {
 }
 
 /// The first non-empty line of `s`, trimmed.
+/// The whole reason a host gave on stderr: every non-empty line, trimmed,
+/// `; ` between them (at most 2000 characters), or `nothing on stderr`.
+/// Host-side failures show this, never only the first line (sudo's
+/// `unable to resolve host` comes before the line that matters).
+pub fn whole_reason(s: &str) -> String {
+    const MAX: usize = 2000;
+    let mut out = String::new();
+    for l in s.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(l);
+        if out.len() > MAX {
+            let mut cut = MAX;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+            break;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("nothing on stderr");
+    }
+    out
+}
+
 pub fn first_line(s: &str) -> &str {
     s.lines()
         .map(str::trim)

@@ -14,7 +14,7 @@ use ssh2::{BlockDirections, ErrorCode};
 use super::known_hosts::{self, KeyVerdict};
 use super::stream::{read_streams, StreamChannel};
 use super::{
-    first_line, io_transport_reason, is_lost, is_timeout, short, Auth, ConnectOptions,
+    io_transport_reason, is_lost, is_timeout, short, whole_reason, Auth, ConnectOptions,
     HostKeyStatus, Output, SshError, SshErrorKind, Target, EAGAIN, LOST,
 };
 use crate::util::shell_quote;
@@ -463,7 +463,7 @@ impl Session {
                 format!(
                     "upload of `{remote_path}` {}: {}",
                     out.describe(),
-                    first_line(&out.stderr_str())
+                    whole_reason(&out.stderr_str())
                 ),
             ))
         }
@@ -484,7 +484,7 @@ impl Session {
                 format!(
                     "download of `{remote_path}` {}: {}",
                     out.describe(),
-                    first_line(&out.stderr_str())
+                    whole_reason(&out.stderr_str())
                 ),
             ))
         }

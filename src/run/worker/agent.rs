@@ -14,6 +14,7 @@ use crate::hold;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
 use crate::run::event::{Event, Stream};
+use crate::run::rundir;
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
 
 /// The run's agent on the host.
@@ -25,13 +26,61 @@ pub(super) struct Agent<'s> {
     frames: Vec<u8>,
     /// A request timed out: replies can no longer be matched to requests.
     broken: bool,
+    /// What the host's shell said on the stream that was not a frame.
+    said: String,
+}
+
+/// The lines of one stream that expectations look at: each cut at
+/// [`rundir::LINE_SHOWN`] bytes, and only the last [`rundir::LIVE_MAX`]
+/// bytes of them (older ones are in the run directory's file only), so
+/// labctl's memory stays bounded whatever a program prints. Indexes count
+/// every line since the program started.
+#[derive(Default)]
+pub(super) struct Window {
+    /// Index of the first line kept.
+    base: usize,
+    v: std::collections::VecDeque<(f64, String)>,
+    bytes: usize,
+}
+
+impl Window {
+    pub(super) fn len(&self) -> usize {
+        self.base + self.v.len()
+    }
+    /// The first index still kept.
+    pub(super) fn first(&self) -> usize {
+        self.base
+    }
+    pub(super) fn push(&mut self, line: (f64, String)) {
+        self.bytes += line.1.len() + 32;
+        self.v.push_back(line);
+        while self.bytes > rundir::LIVE_MAX && self.v.len() > 1 {
+            let (_, old) = self.v.pop_front().expect("more than one line");
+            self.bytes -= old.len() + 32;
+            self.base += 1;
+        }
+    }
+    /// The lines from index `i` on (from the first kept, if `i` is older).
+    pub(super) fn from(&self, i: usize) -> impl Iterator<Item = &(f64, String)> {
+        self.v.iter().skip(i.saturating_sub(self.base))
+    }
+    pub(super) fn last(&self) -> Option<&(f64, String)> {
+        self.v.back()
+    }
+}
+
+impl std::ops::Index<usize> for Window {
+    type Output = (f64, String);
+    fn index(&self, i: usize) -> &(f64, String) {
+        &self.v[i - self.base]
+    }
 }
 
 /// One stream (stdout or stderr) of a program, as far as it came.
 #[derive(Default)]
 pub(super) struct Lines {
-    /// Host time of each line, and the line.
-    pub(super) lines: Vec<(f64, String)>,
+    /// Host time of each line, and the line (the last ones: see [`Window`]).
+    pub(super) lines: Window,
     /// Expectations look from here on: every line before it was matched.
     pub(super) cursor: usize,
     /// Lines after the cursor that an expectation matched already (each
@@ -64,6 +113,16 @@ pub(super) struct Prog {
 }
 
 impl Lines {
+    /// Adds a line (cut at [`rundir::LINE_SHOWN`]); lines no longer kept
+    /// can no longer be matched.
+    fn push(&mut self, ts: f64, line: &str) {
+        self.lines.push((ts, rundir::shown_line(line).into_owned()));
+        let first = self.lines.first();
+        self.cursor = self.cursor.max(first);
+        self.after = self.after.max(first);
+        self.matched = self.matched.split_off(&first);
+    }
+
     /// Line `i` satisfied an expectation: later ones look at the others.
     pub(super) fn consume(&mut self, i: usize) {
         self.matched.insert(i);
@@ -97,6 +156,20 @@ impl Prog {
             Some(g) => Some(g) != self.previous && self.pgid.is_none_or(|p| p == g),
         }
     }
+}
+
+/// A call as an error message shows it: its first line, at most 120 bytes
+/// (a send's call carries every line it sends).
+fn call_shown(call: &str) -> String {
+    let l = first_line(call);
+    if l.len() <= 120 {
+        return l.to_string();
+    }
+    let mut cut = 120;
+    while !l.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{} … ({} bytes)", &l[..cut], l.len())
 }
 
 impl<'s> Worker<'s> {
@@ -164,7 +237,8 @@ impl<'s> Worker<'s> {
                 "the run's agent stopped answering".into(),
             ));
         }
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Instant::now() + timeout;
+        let mut timed_out = false;
         if let Some(call) = call {
             crate::style::trace_command(&self.host.label(), call);
             a.ch.write(&remote::agent_request(call))?;
@@ -179,6 +253,16 @@ impl<'s> Worker<'s> {
             }
             if let Some((stdout, stderr, rc, used)) = remote::parse_agent_reply(&a.buf) {
                 a.buf.drain(..used);
+                if timed_out {
+                    return Err(self.ssh_error(
+                        SshErrorKind::Timeout,
+                        format!(
+                            "`{}` did not finish within {} and was stopped",
+                            call_shown(call.unwrap_or("lc_agent")),
+                            secs(timeout)
+                        ),
+                    ));
+                }
                 return Ok(Output {
                     status: Some(rc),
                     signal: None,
@@ -192,13 +276,24 @@ impl<'s> Worker<'s> {
                     return Err(e);
                 }
                 let now = Instant::now();
+                if now >= deadline && interruptible && !timed_out {
+                    // Too long (a send into a program that does not read):
+                    // the request is stopped on the host as Ctrl-C stops it,
+                    // so no shell stays blocked; its reply still comes.
+                    timed_out = true;
+                    interrupted = true;
+                    deadline = now + SHORT;
+                    let stop = remote::script(self.host, &self.sh.run_id, "lc_interrupt");
+                    let _ = self.exec(&stop, SHORT);
+                    continue;
+                }
                 if now >= deadline {
                     a.broken = true;
                     return Err(self.ssh_error(
                         SshErrorKind::Timeout,
                         format!(
                             "`{}` did not finish within {}",
-                            first_line(call.unwrap_or("lc_agent")),
+                            call_shown(call.unwrap_or("lc_agent")),
                             secs(timeout)
                         ),
                     ));
@@ -215,13 +310,17 @@ impl<'s> Worker<'s> {
         if r.stdout.is_empty() && r.stderr.is_empty() {
             if r.eof {
                 a.broken = true;
-                return Err(self.ssh_error(SshErrorKind::Session, "the run's agent ended".into()));
+                let said = crate::ssh::whole_reason(&a.said);
+                return Err(self.ssh_error(
+                    SshErrorKind::Session,
+                    format!("the run's agent ended: {said}"),
+                ));
             }
             return Ok(false);
         }
         a.buf.extend_from_slice(&r.stdout);
         a.frames.extend_from_slice(&r.stderr);
-        for f in remote::take_frames(&mut a.frames) {
+        for f in remote::take_frames_keeping(&mut a.frames, &mut a.said) {
             self.frame(f);
         }
         Ok(true)
@@ -342,7 +441,7 @@ impl<'s> Worker<'s> {
                     );
                 }
                 let line = String::from_utf8_lossy(&bytes).into_owned();
-                lines.lines.push((ts, line.clone()));
+                lines.push(ts, &line);
                 self.emit(Event::Output {
                     host: self.name(),
                     program: name,
@@ -384,6 +483,7 @@ impl<'s> Worker<'s> {
             buf: Vec::new(),
             frames: Vec::new(),
             broken: false,
+            said: String::new(),
         };
         // The agent's first reply, unasked: the hold.
         let out = self.agent_call(&mut agent, None, SHORT, false);
@@ -471,7 +571,7 @@ mod tests {
     fn lines_matched_out_of_order_are_each_used_once() {
         let mut l = Lines::default();
         for t in ["c", "b", "x"] {
-            l.lines.push((1.0, t.to_string()));
+            l.push(1.0, t);
         }
         // "b" matched first: "c", before it, stays available to the next expectation.
         l.consume(1);

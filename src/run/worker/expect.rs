@@ -136,10 +136,10 @@ impl Worker<'_> {
         };
         let mut v: Vec<(f64, String)> = Vec::new();
         if stream != Stream::Stderr {
-            v.extend(p.out.lines[p.out.after..].iter().cloned());
+            v.extend(p.out.lines.from(p.out.after).cloned());
         }
         if stream != Stream::Stdout {
-            v.extend(p.err.lines[p.err.after..].iter().cloned());
+            v.extend(p.err.lines.from(p.err.after).cloned());
         }
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         let n = v.len();
@@ -284,9 +284,10 @@ fn find(
 ) -> Option<(bool, usize)> {
     let first = |l: &Lines, from: &mut usize| {
         let floor = if absent { l.after } else { l.cursor };
-        let start = (*from).max(floor).min(l.lines.len());
-        let hit = l.lines[start..]
-            .iter()
+        let start = (*from).max(floor).max(l.lines.first()).min(l.lines.len());
+        let hit = l
+            .lines
+            .from(start)
             .enumerate()
             .position(|(k, (_, t))| !l.matched.contains(&(start + k)) && re.is_match(t))
             .map(|i| (start + i, l.lines[start + i].0));

@@ -36,7 +36,7 @@ use super::event::{Event, HostName};
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::lab::plan::{Op, PlanOp};
-use crate::ssh::{first_line, Session, SshError};
+use crate::ssh::{whole_reason, Session, SshError};
 
 use agent::{Agent, Prog};
 
@@ -131,7 +131,7 @@ pub struct Shared {
     pub run_id: String,
     /// The run directory; `None` never happens in a real run (dry runs have no workers).
     pub dir: Option<PathBuf>,
-    pub events: Sender<Event>,
+    pub events: std::sync::mpsc::SyncSender<Event>,
     pub stop: Arc<AtomicBool>,
     /// Where the bench's workers meet once each tried its hold.
     pub gate: Arc<crate::hold::Gate>,
@@ -368,7 +368,7 @@ impl<'s> Worker<'s> {
         Ok(if out.success() {
             self.done(step, what, true, "done".into(), t0)
         } else {
-            let why = first_line(&out.stderr_str()).to_string();
+            let why = whole_reason(&out.stderr_str());
             self.done(step, what, false, format!("{}: {why}", out.describe()), t0)
         })
     }
@@ -392,7 +392,7 @@ impl<'s> Worker<'s> {
             self.passed(step, what, None, summary, t0)
         } else {
             let seen = if summary.is_empty() {
-                first_line(&out.stderr_str()).to_string()
+                whole_reason(&out.stderr_str())
             } else {
                 summary
             };

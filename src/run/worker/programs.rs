@@ -10,7 +10,7 @@ use super::{OpsResult, Worker, SHORT};
 use crate::lab::plan::Op;
 use crate::remote::{self, ProgState};
 use crate::run::event::Event;
-use crate::ssh::{first_line, SshError, SshErrorKind};
+use crate::ssh::{whole_reason, SshError, SshErrorKind};
 
 /// How long a stop waits for the stopped programs' last lines.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -52,7 +52,7 @@ impl Worker<'_> {
                 Some(p) => self.progs.insert(name.to_string(), p),
                 None => self.progs.remove(name),
             };
-            let why = first_line(&out.stderr_str()).to_string();
+            let why = whole_reason(&out.stderr_str());
             return Ok(self.done(
                 step,
                 what,
@@ -97,7 +97,9 @@ impl Worker<'_> {
         else {
             unreachable!("called for a send")
         };
-        let out = self.exec_call_interruptible(call, SHORT + *pace * lines.len() as u32)?;
+        // Each line may take its pace, and at least 5 ms (a program reading them).
+        let per_line = (*pace).max(std::time::Duration::from_millis(5));
+        let out = self.exec_call_interruptible(call, SHORT + per_line * lines.len() as u32)?;
         // The host time at which each line went out.
         let times: Vec<f64> = out
             .stdout_str()
@@ -136,7 +138,7 @@ impl Worker<'_> {
                 t0,
             ));
         }
-        let why = first_line(&out.stderr_str()).to_string();
+        let why = whole_reason(&out.stderr_str());
         Ok(self.done(step, what, false, format!("{}: {why}", out.describe()), t0))
     }
 
@@ -205,7 +207,10 @@ impl Worker<'_> {
                 } else {
                     Err(self.ssh_error(
                         SshErrorKind::Session,
-                        format!("cannot read `{remote}`: {}", first_line(&out.stderr_str())),
+                        format!(
+                            "cannot read `{remote}`: {}",
+                            whole_reason(&out.stderr_str())
+                        ),
                     ))
                 }
             });
