@@ -220,7 +220,11 @@ impl RunDir {
         else {
             return Some(e.clone());
         };
-        let ext = if *stream == Stream::Stderr { "err" } else { "out" };
+        let ext = if *stream == Stream::Stderr {
+            "err"
+        } else {
+            "out"
+        };
         let file = output_file(host, program, ext);
         let shown = shown_line(line);
         let used = self.recorded.entry(file.clone()).or_default();
@@ -252,7 +256,11 @@ impl RunDir {
                 line,
             } = e
             {
-                let ext = if *stream == Stream::Stderr { "err" } else { "out" };
+                let ext = if *stream == Stream::Stderr {
+                    "err"
+                } else {
+                    "out"
+                };
                 self.line(&output_file(host, program, ext), *ts, line);
             }
             return;
