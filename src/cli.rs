@@ -19,6 +19,7 @@ Exit codes:
   2    bad hosts file or selection (nothing contacted)
   3    no host at all could be reached, so nothing was checked
   4    this machine lacks something
+  5    --fix: the bench is in use by another labctl (named); nothing was fixed
 
 Examples:
   labctl check                      the bench of hosts.toml
@@ -34,6 +35,7 @@ Exit codes:
   2    bad command line or input file (nothing was run)
   3    a host could not be reached
   4    this machine lacks something (e.g. the socket programs for a host's architecture)
+  5    the bench is in use by another labctl (named); nothing was changed
   130  interrupted (Ctrl-C; everything was stopped)
 
 Examples:
@@ -70,10 +72,25 @@ Exit codes:
   1    some programs survived
   2    bad hosts file or selection (nothing contacted)
   3    a host could not be reached, so it was not cleaned
+  5    the bench is in use by another labctl (named); nothing was stopped
 
 Examples:
   labctl clean
   labctl clean --all";
+
+/// `deploy --help`.
+pub const DEPLOY_HELP: &str = "\
+Exit codes:
+  0    every host has the programs
+  1    some host could not be given them
+  2    bad hosts file or selection (nothing contacted)
+  3    no host at all could be reached
+  4    this machine lacks something (a build for a host's architecture)
+  5    the bench is in use by another labctl (named); nothing was uploaded
+
+Examples:
+  labctl deploy                     the bench of hosts.toml
+  labctl deploy --all               every bench of the room";
 
 /// `report --help`.
 pub const REPORT_HELP: &str = "\
@@ -173,7 +190,7 @@ pub enum Command {
         ids: bool,
     },
     /// Put the programs on the hosts (building them when needed), and nothing else.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = DEPLOY_HELP)]
     Deploy(DeployArgs),
     /// Stop every program labctl started on the hosts, and nothing else.
     #[command(after_help = CLEAN_HELP)]

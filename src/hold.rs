@@ -295,13 +295,9 @@ pub fn take<'s>(sess: &'s Session, host: &Host, command: &str) -> Result<Held<'s
     }
 }
 
-fn hold_failed(host: &Host, out: &str, err: &[u8]) -> Error {
-    let why = crate::ssh::first_line(&String::from_utf8_lossy(err)).to_string();
-    let why = if why.is_empty() {
-        crate::ssh::first_line(out).to_string()
-    } else {
-        why
-    };
+pub(crate) fn hold_failed(host: &Host, out: &str, err: &[u8]) -> Error {
+    let err = String::from_utf8_lossy(err);
+    let why = crate::ssh::whole_reason(if err.trim().is_empty() { out } else { &err });
     Error::Host(format!(
         "host `{}`: cannot take the bench's hold (`{}/lock`): {why}",
         host.label(),

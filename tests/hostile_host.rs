@@ -205,7 +205,8 @@ fn check_probes_the_lab_files_ports_and_a_time_wait_that_blocks_a_bind() {
     let py = s.write("tw.py", TIME_WAIT_PY);
     // Free ports: the lab's ports are named, 50000 is not.
     let out = labctl(bench.hosts_file(), &lab, &home, &["check", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap_or("")).expect("json");
     let port_row = |v: &serde_json::Value, h: usize| -> serde_json::Value {
         v["benches"][0]["hosts"][h]["checks"]
             .as_array()

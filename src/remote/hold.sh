@@ -61,10 +61,19 @@ sshd_start=$sps"
   i=0
   while [ $i -lt 50 ]; do
     i=$((i + 1))
-    if mkdir "$L" 2>/dev/null; then
-      printf '%s\n' "$me" >"$L/.holder" && mv -f "$L/.holder" "$L/holder" || return 1
-      echo held
-      return 0
+    if e=$(mkdir "$L" 2>&1); then
+      # Through `cat`: it names a failed write (`No space left on device`).
+      if printf '%s\n' "$me" | cat >"$L/.holder" && mv -f "$L/.holder" "$L/holder"; then
+        echo held
+        return 0
+      fi
+      rm -rf "$L"
+      return 1
+    fi
+    # Not another taker's: a read-only or full workdir (say so; never "busy").
+    if [ ! -d "$L" ]; then
+      printf '%s\n' "$e" >&2
+      return 1
     fi
     if [ -f "$L/holder" ]; then
       if live "$L/holder"; then

@@ -189,7 +189,7 @@ lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/nul
 lc_agent() {
   trap '' HUP INT PIPE
   # The hold first: two labctls may share a run id, never a host.
-  h=$(lc_hold "$@")
+  h=$(lc_hold "$@" 2>&1)
   rc=$?
   h="$h
 "

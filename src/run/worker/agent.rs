@@ -500,12 +500,9 @@ impl<'s> Worker<'s> {
                 Ok(())
             }
             hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h)),
-            hold::Verdict::Unknown => Err(Error::Host(format!(
-                "host `{}`: cannot take the bench's hold: {}: {}",
-                self.host.label(),
-                out.describe(),
-                first_line(&out.stderr_str())
-            ))),
+            hold::Verdict::Unknown => {
+                Err(hold::hold_failed(self.host, &out.stdout_str(), &out.stderr))
+            }
         }
     }
 
