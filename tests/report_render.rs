@@ -334,7 +334,7 @@ fn report_answers_the_handout_validates_and_renders() {
     let summary = dom.find(r#"<section id="summary">"#).expect("a summary");
     assert!(summary < dom.find(r#"<section id="bench">"#).unwrap());
     assert!(dom.contains(r#"<table class="summary">"#));
-    assert!(dom.contains(r##"<a href="#answer-II.3">"##));
+    assert!(dom.contains(r##"<a href="#answer-Q6">"##));
     assert!(dom.contains(r#"<details class="step bad" id="step-I.9" open="">"#));
     for passed in ["I.8", "I.10"] {
         assert!(dom.contains(&format!(r#"<details class="step ok" id="step-{passed}">"#)));

@@ -367,10 +367,19 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
 }
 
 /// The whole document made inert, once: no `<` can open an HTML tag
-/// (labctl writes none; text from hosts and the lab file may), and
-/// control bytes (ESC, NUL…) are shown as `\x1b`, `\0`.
+/// (text from hosts and the lab file may hold them), and control bytes
+/// (ESC, NUL…) are shown as `\x1b`, `\0`. The one tag labctl writes, an
+/// empty ladder anchor with a file-safe id (`<a id="ladder-cap-A"></a>`),
+/// is put back: the same text from a host would be as harmless.
 fn inert(md: &str) -> String {
-    crate::util::show_controls(&md.replace('<', "&lt;"), true).into_owned()
+    static ANCHOR: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let anchor = ANCHOR.get_or_init(|| {
+        regex::Regex::new(r#"&lt;a id="(ladder-[A-Za-z0-9._-]+)">&lt;/a>"#)
+            .expect("a valid pattern")
+    });
+    let escaped = md.replace('<', "&lt;");
+    let md = anchor.replace_all(&escaped, r#"<a id="$1"></a>"#);
+    crate::util::show_controls(&md, true).into_owned()
 }
 
 /// What a server's sockets were, in words.
