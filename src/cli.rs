@@ -115,6 +115,9 @@ pub struct CheckArgs {
     /// Repair what can be repaired (addresses, links, programs, stale processes), then check again.
     #[arg(long)]
     pub fix: bool,
+    /// The program set to check for: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 /// Which steps of the lab to work on.
@@ -155,6 +158,9 @@ pub struct RunArgs {
     /// Where to create the run directory (default: `runs/` in the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The program set to run: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +169,9 @@ pub struct PlanArgs {
     pub steps: StepSelect,
     #[command(flatten)]
     pub select: BenchSelect,
+    /// The program set to plan: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]

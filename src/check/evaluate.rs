@@ -282,9 +282,9 @@ pub fn evaluate(
             let mut missing = Vec::new();
             let mut differ = Vec::new();
             for p in &build.programs {
-                match f.sha.get(p.name) {
-                    None => missing.push(p.name),
-                    Some(h) if *h != p.sha256 => differ.push(p.name),
+                match f.sha.get(&p.name) {
+                    None => missing.push(p.name.as_str()),
+                    Some(h) if *h != p.sha256 => differ.push(p.name.as_str()),
                     Some(_) => {}
                 }
             }

@@ -38,6 +38,9 @@ pub struct Lab {
     pub steps: Vec<Step>,
     /// Kept so later stages can locate what they report.
     pub source: Source,
+    /// The programs `start` and `run` use: the lab's own `[programs]`
+    /// table, else `rust`; [`crate::programs::choose`] may replace it.
+    pub programs: crate::programs::ProgramSet,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +159,7 @@ impl Lab {
             vars: BTreeMap::new(),
             steps: Vec::new(),
             source: source.clone(),
+            programs: crate::programs::ProgramSet::rust(),
         });
         validate::dedup(&mut diags);
         diags.into_result(lab)

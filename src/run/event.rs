@@ -25,6 +25,15 @@ pub struct RunHost {
     pub endpoint: String,
 }
 
+/// The program set of a run (`rust`, `python`, `lab`): its interpreter, if
+/// any, and the version line it printed on each host (`Python 3.11.2`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunPrograms {
+    pub set: String,
+    pub interpreter: Option<String>,
+    pub versions: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -44,6 +53,8 @@ pub enum Event {
         bench: String,
         hosts: Vec<RunHost>,
         steps: Vec<StepInfo>,
+        /// The program set that ran, and its interpreter's version per host.
+        programs: RunPrograms,
         dir: Option<PathBuf>,
         dry_run: bool,
         /// Unix seconds (controller clock).

@@ -36,7 +36,8 @@ use crate::ssh::{self, ConnectOptions};
 
 /// `labctl run`.
 pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
-    let inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
+    let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
+    inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();
@@ -61,6 +62,19 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
+    let opts = ConnectOptions {
+        accept_new: g.accept_new,
+        ..ConnectOptions::default()
+    };
+    // The set's interpreter on every host, before anything is created or started.
+    let mut versions = BTreeMap::new();
+    if !args.dry_run {
+        for (bench, plan) in benches.iter().zip(&plans) {
+            let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
+            let found = crate::programs::probe(&lab.programs, &hosts, &opts)?;
+            versions.insert(bench.name.clone(), found);
+        }
+    }
     let parent = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
     let mut runs = Vec::new();
     for (bench, plan) in benches.iter().zip(plans) {
@@ -72,15 +86,12 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         };
         runs.push((*bench, plan, dir));
     }
-    let opts = ConnectOptions {
-        accept_new: g.accept_new,
-        ..ConnectOptions::default()
-    };
     // Spinners only for one bench on a terminal; several benches print prefixed lines.
     let set = Settings {
         opts: &opts,
         stop: &stop,
         live: !many && std::io::stderr().is_terminal(),
+        versions: &versions,
     };
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
@@ -168,6 +179,7 @@ fn run_started(
     plan: &Plan,
     dir: Option<PathBuf>,
     dry_run: bool,
+    versions: &BTreeMap<String, String>,
 ) -> Event {
     Event::RunStarted {
         run_id: plan.run_id.clone(),
@@ -199,6 +211,15 @@ fn run_started(
                     .unwrap_or_default(),
             })
             .collect(),
+        programs: event::RunPrograms {
+            set: lab.programs.name.clone(),
+            interpreter: lab.programs.interpreter.clone(),
+            versions: versions
+                .iter()
+                .filter(|(h, _)| plan.hosts.contains(h))
+                .map(|(h, v)| (h.clone(), v.clone()))
+                .collect(),
+        },
         dir,
         dry_run,
         at: now_unix(),
@@ -208,7 +229,7 @@ fn run_started(
 /// `--dry-run`: the same plan, the same reporter; every op is skipped.
 fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str) {
     let mut term = reporter::Terminal::new(&plan.hosts, false, prefix);
-    term.event(&run_started(lab, bench, plan, None, true));
+    term.event(&run_started(lab, bench, plan, None, true, &BTreeMap::new()));
     let t0 = Instant::now();
     for s in &plan.steps {
         term.event(&Event::StepStarted {
@@ -257,6 +278,8 @@ struct Settings<'a> {
     stop: &'a Arc<AtomicBool>,
     /// Draw per-host spinners.
     live: bool,
+    /// Per bench, the program set's interpreter version per host (empty: none needed).
+    versions: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn execute(
@@ -279,6 +302,7 @@ fn execute(
         plan,
         Some(dir.to_path_buf()),
         false,
+        set.versions.get(&bench.name).unwrap_or(&BTreeMap::new()),
     ));
     let mut jobs: BTreeMap<String, JobSender> = BTreeMap::new();
     let mut inboxes: Vec<Mutex<Option<worker::JobReceiver>>> = Vec::new();
@@ -298,6 +322,7 @@ fn execute(
             dir: Some(dir.to_path_buf()),
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
+            programs: Arc::new(lab.programs.clone()),
         };
         let hosts_ref = &hosts;
         let inboxes = &inboxes;

@@ -116,6 +116,8 @@ pub struct Shared {
     pub dir: Option<PathBuf>,
     pub events: Sender<Event>,
     pub stop: Arc<AtomicBool>,
+    /// What `deploy` puts on the host.
+    pub programs: Arc<crate::programs::ProgramSet>,
 }
 
 struct Worker<'s> {
@@ -361,7 +363,7 @@ impl<'s> Worker<'s> {
     }
 
     fn deploy(&self, step: &str, what: &str, t0: Instant) -> OpsResult {
-        match crate::deploy::deploy(self.sess, self.host) {
+        match crate::deploy::deploy_set(self.sess, self.host, &self.sh.programs) {
             Ok(r) => {
                 let detail = if r.uploaded.is_empty() {
                     format!("{} programs already up to date", r.unchanged.len())
