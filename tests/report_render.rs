@@ -110,6 +110,7 @@ fn recorded_run(dir: &Path) -> RunInput {
         bench: BenchInfo {
             name: "mini".into(),
             hosts,
+            programs: None,
         },
         steps: vec![
             step(

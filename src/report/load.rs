@@ -72,6 +72,7 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
                             interface: opt_text(h, "interface"),
                         })
                         .collect(),
+                    programs: programs_info(&v["programs"]),
                 };
                 input.steps = v["steps"]
                     .as_array()
@@ -219,6 +220,21 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
         }
     }
     Ok(input)
+}
+
+/// `run_started.programs`, when the run recorded it.
+fn programs_info(v: &Value) -> Option<super::model::ProgramsInfo> {
+    let set = v["set"].as_str()?.to_string();
+    Some(super::model::ProgramsInfo {
+        set,
+        interpreter: opt_text(v, "interpreter"),
+        versions: v["versions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(h, x)| Some((h.clone(), x.as_str()?.to_string())))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
