@@ -180,11 +180,17 @@ pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
 /// another set's files go to `<workdir>/bin` with labctl's host tools
 /// (built per architecture), compared and uploaded the same way.
 pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<DeployReport, Error> {
-    if set.is_built() {
-        return deploy(session, host);
-    }
     let triple = remote_triple(session, host)?;
+    deploy_build(session, host, &*set_build(triple, set)?)
+}
+
+/// What program set `set` puts on a host of `triple`: the local build for
+/// `rust`; else the set's files and labctl's host tools from that build.
+pub fn set_build(triple: &str, set: &ProgramSet) -> Result<Arc<LocalBuild>, Error> {
     let build = local_build(triple)?;
+    if set.is_built() {
+        return Ok(build);
+    }
     let mut programs: Vec<LocalProgram> = build
         .programs
         .iter()
@@ -197,12 +203,11 @@ pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<De
         sha256: sha256_hex(&f.bytes),
         content: Some(f.bytes.clone()),
     }));
-    let build = LocalBuild {
+    Ok(Arc::new(LocalBuild {
         triple: build.triple.clone(),
         dir: build.dir.clone(),
         programs,
-    };
-    deploy_build(session, host, &build)
+    }))
 }
 
 /// [`deploy`] with a known local build (the caller checked the architecture).

@@ -126,12 +126,17 @@ const CACHED_SHA256_SH: &str = include_str!("hostops/cached-sha256.sh");
 /// differs from the manifest's: `hostops/cached-sha256.sh` in a subshell
 /// inside the bin directory, after a header of its shell-quoted values.
 pub fn cached_sha256_cmd(host: &Host) -> String {
+    cached_sha256_cmd_for(host, &DEPLOYED)
+}
+
+/// [`cached_sha256_cmd`] for the files of a program set (`names`).
+pub fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
     format!(
         "( cd -- {} 2>/dev/null || exit 0\nm={}; fmt={}; names={}\n{CACHED_SHA256_SH})",
         shell_quote(&bin_dir(host)),
         shell_quote(MANIFEST),
         shell_quote(STAT_FORMAT),
-        shell_quote(&program_names(&DEPLOYED))
+        shell_quote(&program_names(names))
     )
 }
 

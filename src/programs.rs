@@ -131,6 +131,16 @@ impl ProgramSet {
         }
     }
 
+    /// The names `deploy` puts in `<workdir>/bin` for this set.
+    pub fn deployed_names(&self) -> Vec<&str> {
+        if self.is_built() {
+            return hostops::DEPLOYED.to_vec();
+        }
+        let mut names = HOST_TOOLS.to_vec();
+        names.extend(self.files.iter().map(|f| f.name.as_str()));
+        names
+    }
+
     /// One line for people: `python (python3)`.
     pub fn describe(&self) -> String {
         match &self.interpreter {
@@ -348,6 +358,28 @@ pub fn choose(lab: &Lab, hosts_path: &Path, cli: Option<&str>) -> Result<Program
         }
     }
     diags.into_result(set)
+}
+
+/// The set `labctl check` checks for: like [`choose`], but the lab file is
+/// read only for the `lab` set (or an unknown name, to report it).
+pub fn for_check(
+    hosts_path: &Path,
+    lab_path: &Path,
+    benches: crate::config::hosts::BenchChoice,
+    cli: Option<&str>,
+) -> Result<ProgramSet, Error> {
+    let name = match cli {
+        Some(n) => Some(n.to_string()),
+        None => hosts_choice(hosts_path)?.map(|(n, _, _)| n),
+    };
+    match name.as_deref() {
+        None | Some("rust") => Ok(ProgramSet::rust()),
+        Some("python") => Ok(ProgramSet::python()),
+        Some(_) => {
+            let inputs = crate::lab::Inputs::load(hosts_path, lab_path, benches)?;
+            choose(&inputs.lab, hosts_path, cli)
+        }
+    }
 }
 
 /// hosts.toml's top-level `programs = "NAME"`, with where it is written.

@@ -15,6 +15,8 @@
 #   probe       true when something may listen on the lab port
 #   listeners   the sockets on the lab port with their processes
 #   sha         `HASH  NAME` of each deployed program (cached by the manifest)
+#   interp_version  the program set's interpreter's version line, or `@missing`
+#               (defined when `interp_name`, the interpreter, is not empty)
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # set by the header
 
@@ -33,6 +35,7 @@ fi
 echo @addr; echo "$a"
 echo @top
 for t in $tools; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
+if [ -n "$interp_name" ]; then echo "interp=$interp_name $(interp_version)"; fi
 if [ -n "$check_sudo" ]; then
     if e=$(sudo -n true 2>&1); then echo sudo=ok; else echo @sudofail; echo "$e"; fi
 fi

@@ -15,6 +15,8 @@ pub struct Facts {
     pub carrier: String,
     pub addrs: Vec<String>,
     pub tools: Vec<String>,
+    /// The program set's interpreter and its version line (`@missing`), when the set has one.
+    pub interp: Option<(String, String)>,
     /// `None` when sudo is not configured; `Some(Err(first line))` when it failed.
     pub sudo: Option<Result<(), String>>,
     pub listen: Vec<String>,
@@ -84,6 +86,10 @@ pub fn parse_facts(out: &str) -> Facts {
                     "operstate" => f.operstate = v.trim().to_string(),
                     "carrier" => f.carrier = v.trim().to_string(),
                     "tool" => f.tools.push(v.to_string()),
+                    "interp" => {
+                        let (name, version) = v.split_once(' ').unwrap_or((v, ""));
+                        f.interp = Some((name.to_string(), version.trim().to_string()));
+                    }
                     "sudo" => f.sudo = Some(Ok(())),
                     _ => {}
                 }

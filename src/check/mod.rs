@@ -53,7 +53,7 @@ pub use evaluate::evaluate;
 pub use facts::{describe_listener, parse_facts, Facts};
 pub use model::*;
 pub use render::{render_bench, render_failures, render_outcome, render_room};
-pub use script::script;
+pub use script::{script, script_for};
 
 use evaluate::{fail, host_report, pass, skipped_from, unreachable_report};
 use fix::fix_host;
@@ -73,6 +73,7 @@ use crate::config::hosts::{self, Bench, Host};
 use crate::deploy::{self};
 use crate::error::Error;
 use crate::hostops::{self};
+use crate::programs::ProgramSet;
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
 /// Runs `labctl check`.
@@ -84,7 +85,13 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         ..ConnectOptions::default()
     };
     let start = Instant::now();
-    let (report, fix) = run(&benches, &opts, args.fix);
+    let set = crate::programs::for_check(
+        &global.hosts,
+        &global.lab,
+        (&args.select).into(),
+        args.programs.as_deref(),
+    )?;
+    let (report, fix) = run_set(&benches, &opts, args.fix, &set);
     let outcome = CheckOutcome {
         ok: report.ok,
         hosts_file: room.path.display().to_string(),
@@ -136,6 +143,17 @@ struct HostOutcome {
 /// every host, and checks again. Returns the final report and, with `fix`,
 /// what was done and the first report.
 pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Option<FixReport>) {
+    run_set(benches, opts, fix, &ProgramSet::rust())
+}
+
+/// [`run`] for program set `set`: its files are compared and deployed, its
+/// interpreter is one of the tools checked.
+pub fn run_set(
+    benches: &[&Bench],
+    opts: &ConnectOptions,
+    fix: bool,
+    set: &ProgramSet,
+) -> (Report, Option<FixReport>) {
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     let peers: HashMap<String, Vec<(String, Ipv4Addr)>> = benches
         .iter()
@@ -161,7 +179,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
             .cloned()
             .collect();
         progress.set(i, "connecting");
-        let before = check_host(host, conn.as_ref(), &peers, &progress, i);
+        let before = check_host(host, conn.as_ref(), &peers, &progress, i, set);
         if !fix {
             progress.done(i, &summary(&before));
             return HostOutcome {
@@ -173,7 +191,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         let actions = match &conn {
             Ok(s) => {
                 progress.set(i, "fixing");
-                fix_host(s, host, &before)
+                fix_host(s, host, &before, set)
             }
             Err(_) => FixActions {
                 host: host.label(),
@@ -184,7 +202,7 @@ pub fn run(benches: &[&Bench], opts: &ConnectOptions, fix: bool) -> (Report, Opt
         progress.set(i, "waiting for the other hosts");
         barrier.wait();
         let after = match &conn {
-            Ok(_) => check_host(host, conn.as_ref(), &peers, &progress, i),
+            Ok(_) => check_host(host, conn.as_ref(), &peers, &progress, i, set),
             Err(_) => before.clone(),
         };
         progress.done(i, &summary(&after));
@@ -292,13 +310,15 @@ fn check_host(
     peers: &[(String, Ipv4Addr)],
     progress: &Progress,
     i: usize,
+    set: &ProgramSet,
 ) -> HostReport {
     let session = match conn {
         Ok(s) => s,
         Err(e) => return unreachable_report(host, e),
     };
     progress.set(i, "checking");
-    let out = session.exec(&script(host, peers), None, SCRIPT_TIMEOUT);
+    let names = set.deployed_names();
+    let out = session.exec(&script_for(host, peers, set, &names), None, SCRIPT_TIMEOUT);
     let mut checks = vec![
         pass(
             "ssh",
@@ -339,7 +359,7 @@ fn check_host(
                     .arch
                     .as_deref()
                     .and_then(hostops::target_triple)
-                    .map(|t| deploy::local_build(t).map_err(|e| e.to_string()));
+                    .map(|t| deploy::set_build(t, set).map_err(|e| e.to_string()));
                 checks.extend(evaluate(host, &facts, local, peers));
             }
         }

@@ -16,6 +16,22 @@ const CHECK_SH: &str = include_str!("check.sh");
 /// (shell-quoted) and defining its functions from [`hostops`]' commands, then
 /// `check.sh` itself. Output: see `check.sh` and [`super::parse_facts`].
 pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
+    script_for(
+        host,
+        peers,
+        &crate::programs::ProgramSet::rust(),
+        &hostops::DEPLOYED,
+    )
+}
+
+/// [`script`] for program set `set`, whose deployed files are `names`: it
+/// also asks for the set's interpreter and its version.
+pub fn script_for(
+    host: &Host,
+    peers: &[(String, Ipv4Addr)],
+    set: &crate::programs::ProgramSet,
+    names: &[&str],
+) -> String {
     let q = shell_quote(&host.interface);
     let mut s = String::new();
     s.push_str(&format!("dir=/sys/class/net/{q}\niface={q}\n"));
@@ -51,8 +67,16 @@ pub fn script(host: &Host, peers: &[(String, Ipv4Addr)]) -> String {
     }
     s.push_str(&format!(
         "sha() {{\n{}\n}}\n",
-        hostops::cached_sha256_cmd(host)
+        hostops::cached_sha256_cmd_for(host, names)
     ));
+    match &set.interpreter {
+        Some(i) => s.push_str(&format!(
+            "interp_name={}\ninterp_version() {{\n{}\n}}\n",
+            shell_quote(i),
+            crate::programs::probe_cmd(i)
+        )),
+        None => s.push_str("interp_name=\n"),
+    }
     s.push_str(CHECK_SH);
     s
 }
