@@ -283,3 +283,67 @@ fn a_missing_interpreter_is_located_before_anything_starts() {
         );
     }
 }
+
+/// One check's result for `host` in `check --json` output.
+fn check_of(v: &serde_json::Value, host: &str, check: &str) -> (String, String) {
+    let c = v["benches"][0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == host)
+        .unwrap_or_else(|| panic!("no host {host} in {v}"))["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no check {check}"))
+        .clone();
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["detail"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn check_names_the_interpreter_and_deploys_the_set() {
+    let bench = TestBench::up();
+    let scratch = Scratch::new("sets-check");
+    let check = |lab: &Path, args: &[&str]| {
+        labctl(bench.hosts_file(), lab)
+            .arg("check")
+            .args(args)
+            .env("HOME", scratch.0.as_os_str())
+            .run()
+    };
+    // The Python set: python3 and its version among the tools; --fix deploys
+    // the .py files, and then everything passes.
+    let fixed = check(&seed_lab(), &["--programs", "python", "--fix"]);
+    fixed.assert_status(0).assert_stdout_contains("labsock.py");
+    let out = check(&seed_lab(), &["--programs", "python", "--json"]);
+    out.assert_status(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    for h in ["A", "B", "C"] {
+        let (status, detail) = check_of(&v, h, "tools");
+        assert_eq!(status, "pass", "{h}: {detail}");
+        assert!(detail.contains(", python3 (Python 3."), "{h}: {detail}");
+        let (status, detail) = check_of(&v, h, "programs");
+        assert_eq!(status, "pass", "{h}: {detail}");
+        assert!(workdir(&bench, h).join("bin/tcp_server.py").is_file());
+    }
+    // The rust set does not ask for python3.
+    let out = check(&seed_lab(), &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let (_, detail) = check_of(&v, "A", "tools");
+    assert!(!detail.contains("python3"), "{detail}");
+    // A lab's own set whose interpreter the hosts lack: `tools` fails naming it.
+    let lab = echo_lab(
+        &scratch,
+        &ECHO_PROGRAMS.replace("\"python3\"", "\"python3-none-such\""),
+    );
+    let out = check(&lab, &["--programs", "lab", "--json"]);
+    out.assert_status(1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let (status, detail) = check_of(&v, "A", "tools");
+    assert_eq!(status, "fail", "{detail}");
+    assert!(detail.contains("missing: python3-none-such"), "{detail}");
+}
