@@ -330,7 +330,7 @@ pub fn choose(lab: &Lab, hosts_path: &Path, cli: Option<&str>) -> Result<Program
                     d.hint = Some(hint);
                     diags.push(d);
                 }
-                _ => return Err(Error::Usage(format!("--programs: {msg} ({hint})"))),
+                _ => return Err(Error::Usage(format!("`--programs`: {msg}; {hint}"))),
             }
             return Err(Error::Input(diags));
         }
