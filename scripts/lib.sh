@@ -37,3 +37,20 @@ _installed() {
     fi
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
+
+# ARM hosts: the Debian packages the ARM builds and the ARM virtual bench
+# need (qemu-user-static runs ARM programs; the cross gcc and its libc link
+# armv7; sudo is what `pi` hosts use).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+ARM_PACKAGES=(sudo qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+
+# install_rust_targets: adds the rustup targets labctl builds ARM hosts'
+# programs for (aarch64 links with rust-lld, which ships with rustup).
+install_rust_targets() {
+    command -v rustup >/dev/null || return 0
+    local installed target
+    installed=$(rustup target list --installed 2>/dev/null || true)
+    for target in aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf; do
+        grep -qx "$target" <<<"$installed" || rustup target add "$target" </dev/null
+    done
+}

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::hosts::BenchChoice;
 use crate::error::EXIT_CODES_HELP;
@@ -202,6 +202,10 @@ pub enum TestbedCommand {
         /// Build a classroom of this many benches.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         benches: u16,
+        /// Make ARM hosts: programs are aarch64 or armv7 builds run through
+        /// qemu-user (the hosts file declares `arch`).
+        #[arg(long, value_parser = ["aarch64", "armv7"])]
+        arch: Option<String>,
     },
     /// Remove exactly what `up` made.
     Down {
@@ -213,10 +217,31 @@ pub enum TestbedCommand {
         #[arg(long, default_value = "labctl")]
         name: String,
     },
+    /// Make a host silent as a frozen Pi or a pulled cable (its SSH traffic held:
+    /// no FIN, no RST), or bring it back.
+    Fault {
+        /// The testbed, as named to `up`.
+        #[arg(long, default_value = "labctl")]
+        name: String,
+        /// The host: `A`, or `bench2/A` in a room.
+        host: String,
+        /// `silent` or `restore`.
+        #[arg(value_enum)]
+        action: FaultAction,
+    },
     /// Internal: the loopback relay into the namespaces' sshds (started by `up`).
     #[command(hide = true)]
     Relay {
         #[arg(long)]
         state: PathBuf,
     },
+}
+
+/// What `labctl testbed fault` does to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultAction {
+    /// Hold the host's management traffic, without closing anything.
+    Silent,
+    /// Let it flow again.
+    Restore,
 }

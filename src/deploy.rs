@@ -6,7 +6,9 @@
 //!
 //! Local programs are looked up in `$LABCTL_PROGRAMS` if set; else, for the
 //! native architecture, next to the running `labctl` (cargo puts them side by
-//! side in `target/{debug,release}`); else in `target/<triple>/release/`.
+//! side in `target/{debug,release}`); else in `target/<triple>/release/` of
+//! the workspace, built there first (`build`) when missing or older than the
+//! sources.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -70,7 +72,12 @@ pub fn local_dir(triple: &str) -> PathBuf {
             return dir;
         }
     }
-    PathBuf::from("target").join(triple).join("release")
+    workspace_root().join("target").join(triple).join("release")
+}
+
+/// The workspace labctl was built from (where cross builds go).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The local build for `triple`, read and hashed once per process.
@@ -85,6 +92,11 @@ pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
         return Ok(b.clone());
     }
     let dir = local_dir(triple);
+    let cross =
+        std::env::var_os("LABCTL_PROGRAMS").is_none() && Some(triple) != hostops::native_triple();
+    if cross && crate::build::is_stale(&workspace_root(), &dir, &DEPLOYED) {
+        crate::build::build(&workspace_root(), triple)?;
+    }
     let mut programs = Vec::new();
     for name in DEPLOYED {
         let path = dir.join(name);
@@ -133,7 +145,7 @@ pub fn build_command(triple: &str) -> String {
     if Some(triple) == hostops::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none() {
         "cargo build -p sockets -p hostkit".to_string()
     } else {
-        format!("cargo build -p sockets -p hostkit --release --target {triple}")
+        crate::build::command_line(triple)
     }
 }
 
@@ -156,8 +168,11 @@ pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// The host's target triple, from `uname -m`.
+/// The host's target triple: its declared `arch` if any, else `uname -m`.
 pub fn remote_triple(session: &Session, host: &Host) -> Result<&'static str, Error> {
+    if let Some(t) = host.arch.as_deref().and_then(hostops::target_triple) {
+        return Ok(t);
+    }
     let out = session.exec("uname -m", None, session.command_timeout())?;
     let m = out.stdout_str();
     hostops::target_triple(&m).ok_or_else(|| {
@@ -332,7 +347,7 @@ mod tests {
         let e = local_build("aarch64-unknown-linux-none-such").unwrap_err();
         let m = e.to_string();
         assert!(
-            m.contains("cargo build -p sockets -p hostkit --release --target aarch64-unknown-linux-none-such"),
+            m.contains("rustup target add aarch64-unknown-linux-none-such"),
             "{m}"
         );
     }

@@ -19,6 +19,8 @@ pub mod exit {
     pub const HOST: i32 = 3;
     /// This machine lacks something labctl needs (root, a tool, a built program).
     pub const LOCAL: i32 = 4;
+    /// The bench is in use by another labctl (named in the message); nothing was changed.
+    pub const BUSY: i32 = 5;
     /// Interrupted (Ctrl-C); what labctl had started was stopped.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -31,6 +33,7 @@ Exit codes:
   2    bad command line or input file (nothing was run on any host)
   3    a host could not be reached or operated (SSH, host key, auth)
   4    this machine lacks something (root, a tool, a built program)
+  5    the bench is in use by another labctl (named); nothing was changed
   130  interrupted; what labctl had started was stopped";
 
 /// One problem in an input file, located to the character.
@@ -127,6 +130,9 @@ pub enum Error {
     /// The command ran and something failed; details were already reported.
     #[error("{0}")]
     Failed(String),
+    /// Another labctl holds the bench (see [`crate::hold`]); nothing was changed.
+    #[error("{0}")]
+    Busy(String),
     /// Ctrl-C; cleanup already happened.
     #[error("interrupted; stopped what it had started")]
     Interrupted,
@@ -139,6 +145,7 @@ impl Error {
             Error::Host(_) => exit::HOST,
             Error::Local(_) => exit::LOCAL,
             Error::Failed(_) => exit::FAILED,
+            Error::Busy(_) => exit::BUSY,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

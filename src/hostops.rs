@@ -160,11 +160,13 @@ pub fn listeners_cmd(host: &Host, port: u16) -> String {
     )
 }
 
-/// The Rust target triple for a machine name from `uname -m`.
+/// The Rust target triple for a machine name from `uname -m` (or a hosts
+/// file's `arch`). ARM builds are static (see `build`): they run on any Pi
+/// userland.
 pub fn target_triple(uname_m: &str) -> Option<&'static str> {
     Some(match uname_m.trim() {
         "x86_64" | "amd64" => "x86_64-unknown-linux-gnu",
-        "aarch64" | "arm64" | "armv8l" => "aarch64-unknown-linux-gnu",
+        "aarch64" | "arm64" | "armv8l" => "aarch64-unknown-linux-musl",
         "armv7l" | "armv7" => "armv7-unknown-linux-gnueabihf",
         "armv6l" => "arm-unknown-linux-gnueabihf",
         "i686" | "i586" | "i386" => "i686-unknown-linux-gnu",
@@ -197,6 +199,7 @@ pub(crate) fn sample_host(sudo: bool) -> Host {
         prefix: 24,
         workdir: "/home/pi/labctl".into(),
         sudo,
+        arch: None,
         known_hosts: "kh".into(),
     }
 }
@@ -246,7 +249,7 @@ mod tests {
 
     #[test]
     fn arch_maps_to_triples() {
-        assert_eq!(target_triple("aarch64"), Some("aarch64-unknown-linux-gnu"));
+        assert_eq!(target_triple("aarch64"), Some("aarch64-unknown-linux-musl"));
         assert_eq!(
             target_triple("armv7l\n"),
             Some("armv7-unknown-linux-gnueabihf")

@@ -31,11 +31,13 @@
 //!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs.
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
+//! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
 //! The design notes the code relies on are in `docs/design.md`.
 
+pub mod build;
 pub mod capture;
 pub mod check;
 pub mod cli;
@@ -43,6 +45,7 @@ pub mod complete;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod hold;
 pub mod hostops;
 pub mod init;
 pub mod lab;
@@ -68,11 +71,13 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(()) => exit::OK,
         Err(e) => {
-            match &e {
-                Error::Input(d) => eprintln!("{d}"),
-                Error::Interrupted => eprintln!("labctl: {e}"),
-                other => eprintln!("error: {other}"),
-            }
+            // Host text is in errors: shown inert, and never a panic on a gone stderr.
+            let text = match &e {
+                Error::Input(d) => d.to_string(),
+                Error::Interrupted => format!("labctl: {e}"),
+                other => format!("error: {other}"),
+            };
+            util::err_line(&util::show_controls(&text, true));
             e.exit_code()
         }
     }

@@ -117,6 +117,36 @@ pub fn bold(s: &str) -> String {
     paint("1", s)
 }
 
+/// A line for the terminal made inert: every control character shown as
+/// text ([`crate::util::show_controls`]) except, when colouring, this
+/// module's own colour codes — so a host's output can neither move the
+/// cursor nor clear the screen. (A host could still print one of these
+/// colour codes; the reports escape everything.)
+pub fn inert(line: &str) -> String {
+    if !color() || !line.contains('\x1b') {
+        return crate::util::show_controls(line, true).into_owned();
+    }
+    const OURS: [&str; 5] = ["\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[33m"];
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find('\x1b') {
+        out.push_str(&crate::util::show_controls(&rest[..i], true));
+        let tail = &rest[i..];
+        match OURS.iter().find(|c| tail.starts_with(**c)) {
+            Some(code) => {
+                out.push_str(code);
+                rest = &tail[code.len()..];
+            }
+            None => {
+                out.push_str("\\x1b");
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(&crate::util::show_controls(rest, true));
+    out
+}
+
 /// Colours every ✔ green and ✘ red in already laid-out text (tables are
 /// padded first, so escapes never upset their columns).
 pub fn marks(s: &str) -> String {

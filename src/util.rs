@@ -67,6 +67,54 @@ pub fn escape_xml(s: &str) -> String {
     out
 }
 
+/// Shows control characters as text (`\x1b`, `\0`, `\r`…) so text from
+/// hosts and lab files cannot move the cursor, recolour or clear a
+/// terminal, or hide in a report. Newlines are kept when `keep_newlines`
+/// (multi-line output), tabs always.
+pub fn show_controls(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\t' && !(keep_newlines && c == '\n');
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if !bad(c) => out.push(c),
+            '\0' => out.push_str("\\0"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Set once stdout failed (a closed pipe such as `| head -1`, a hung-up
+/// terminal): later lines are dropped without trying.
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a line on stdout. Never panics (unlike `println!`): when stdout
+/// is gone the line is dropped and labctl carries on; the run directory,
+/// not the terminal, is the record of a run.
+pub fn out_line(line: &str) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut o = std::io::stdout().lock();
+    if writeln!(o, "{line}").and_then(|()| o.flush()).is_err() {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Prints a line on stderr; dropped, never a panic, when stderr is gone.
+pub fn err_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Asks the kernel to acknowledge at once instead of delaying ACKs on this
 /// TCP socket. Linux clears the flag by itself, so callers set it before
 /// every wait or after every read. sshd leaves Nagle on for sessions without
@@ -98,5 +146,17 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("$(touch x)"), "'$(touch x)'");
         assert_eq!(shell_quote("a\nb"), "'a\nb'");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(show_controls("a\x1b[2Jb\0c\r", false), "a\\x1b[2Jb\\0c\\r");
+        assert_eq!(show_controls("a\nb\tc", true), "a\nb\tc");
+        assert_eq!(show_controls("a\nb", false), "a\\nb");
+        assert_eq!(show_controls("\u{9b}x", false), "\\x9bx");
+        assert!(matches!(
+            show_controls("plain ✔", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

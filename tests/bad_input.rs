@@ -406,7 +406,41 @@ fn empty_huge_binary_and_missing_files_are_refused_before_any_connection() {
         if args[0] != "check" {
             // `check` reads no lab; `plan` and `run` refuse a directory for one.
             let out = labctl(&good, &scratch.0, &scratch.0, args);
-            assert_reported(&out, &scratch.0, &[at(0, 0, "cannot read file")], 0);
+            assert_reported(&out, &scratch.0, &[at(0, 0, "not a regular file")], 0);
+        }
+    }
+    assert!(!scratch.0.join("runs").exists());
+    assert_eq!(trap.accepted(), 0);
+}
+
+/// A device that never ends and a pipe nobody writes to: refused at once
+/// (neither is read), not read until memory or patience runs out.
+#[test]
+fn a_device_or_a_fifo_as_input_is_refused_without_reading_it() {
+    let trap = Trap::new();
+    let scratch = Scratch::new("badinput-special");
+    let fifo = scratch.0.join("lab.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let zero = Path::new("/dev/zero");
+    let good = good_hosts(&trap, &scratch.0);
+    let lab = small_lab(&scratch.0);
+    let expect = [Expect {
+        line: 0,
+        col: 0,
+        fragment: "not a regular file".into(),
+    }];
+    for args in [&["check"][..], &["plan"], &["run", "--out", "runs"]] {
+        let out = labctl(zero, &lab, &scratch.0, args);
+        assert_reported(&out, zero, &expect, 0);
+        if args[0] != "check" {
+            let out = labctl(&good, &fifo, &scratch.0, args);
+            assert_reported(&out, &fifo, &expect, 0);
+            let out = labctl(&good, zero, &scratch.0, args);
+            assert_reported(&out, zero, &expect, 0);
         }
     }
     assert!(!scratch.0.join("runs").exists());

@@ -527,7 +527,8 @@ fn agent_pid(bench: &TestBench, host: &str) -> i32 {
     let runs = workdir(bench, host).join("runs");
     for d in std::fs::read_dir(&runs).unwrap().flatten() {
         if let Ok(t) = std::fs::read_to_string(d.path().join(".agent")) {
-            return t.trim().parse().unwrap();
+            // `PID START BOOT SSHD SSHD_START`
+            return t.split_whitespace().next().unwrap().parse().unwrap();
         }
     }
     panic!("no agent recorded under {}", runs.display());

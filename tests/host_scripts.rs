@@ -85,6 +85,7 @@ fn loopback_host(dir: &Path) -> Host {
         prefix: 8,
         workdir: dir.to_str().unwrap().into(),
         sudo: false,
+        arch: None,
         known_hosts: "kh".into(),
     }
 }

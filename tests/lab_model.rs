@@ -65,6 +65,7 @@ fn bench() -> Bench {
         prefix: 24,
         workdir: "/w".into(),
         sudo: false,
+        arch: None,
         known_hosts: "kh".into(),
     };
     Bench {

@@ -213,6 +213,16 @@ pub fn next_line() -> Option<String> {
     }
 }
 
+/// Why a bind or listen failed, in the same words on every C library: the
+/// static ARM builds use musl, which says "Address in use" where glibc (and
+/// the lab handout) say "Address already in use".
+pub fn bind_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => "Address already in use".to_string(),
+        _ => e.to_string(),
+    }
+}
+
 /// Prints one error line on stderr (`tcp_server: ...`) and exits with status 1.
 pub fn fail(message: impl Display) -> ! {
     eprintln!("{}: {message}", program());

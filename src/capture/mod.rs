@@ -8,6 +8,7 @@
 
 mod decode;
 pub mod ladder;
+pub mod pcapng;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};

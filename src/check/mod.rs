@@ -72,6 +72,7 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::hosts::{self, Bench, Host};
 use crate::deploy::{self};
 use crate::error::Error;
+use crate::hold;
 use crate::hostops::{self};
 use crate::programs::ProgramSet;
 use crate::ssh::{self, ConnectOptions, Session, SshError};
@@ -92,6 +93,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         args.programs.as_deref(),
     )?;
     let (report, fix) = run_set(&benches, &opts, args.fix, &set);
+    let busy = fix.as_ref().and_then(|f| f.busy.clone());
     let outcome = CheckOutcome {
         ok: report.ok,
         hosts_file: room.path.display().to_string(),
@@ -108,6 +110,10 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             "{}",
             crate::style::marks(&render_outcome(&outcome, room.is_room))
         );
+    }
+    if let Some(b) = busy {
+        let lines: Vec<String> = b.lines().map(str::to_string).collect();
+        return Err(hold::refusal(&lines));
     }
     exit_for(&report)
 }
@@ -171,6 +177,7 @@ pub fn run_set(
         .enumerate()
         .map(|(i, h)| (h.label(), i))
         .collect();
+    let gate = hold::Gate::new(hosts.len());
     let outcomes = ssh::for_each_host(&hosts, opts, |host, conn| {
         let i = index[&host.label()];
         let peers: Vec<(String, Ipv4Addr)> = peers[&host.bench]
@@ -188,13 +195,28 @@ pub fn run_set(
                 after: None,
             };
         }
-        let actions = match &conn {
-            Ok(s) => {
+        // Every host held (one labctl at a time) before any is fixed.
+        let held = conn
+            .as_ref()
+            .ok()
+            .map(|s| hold::take(s, host, "check --fix"));
+        let all_held = gate.pass(!matches!(held, Some(Err(Error::Busy(_)))));
+        let actions = match (&conn, held) {
+            (Ok(s), Some(Ok(held))) if all_held => {
                 progress.set(i, "fixing");
-                fix_host(s, host, &before, set)
+                let mut a = fix_host(s, host, &before, set);
+                if let Some(old) = &held.took_over {
+                    a.done.insert(0, hold::took_over_warning(host, old));
+                }
+                held.release();
+                a
             }
-            Err(_) => FixActions {
+            (_, held) => FixActions {
                 host: host.label(),
+                failed: match held {
+                    Some(Err(e)) => vec![e.to_string()],
+                    _ => Vec::new(),
+                },
                 ..FixActions::default()
             },
         };
@@ -237,7 +259,23 @@ pub fn run_set(
     }
     let before = report_of(before);
     if fix {
-        (report_of(after), Some(FixReport { actions, before }))
+        let busy = gate.refused().then(|| {
+            let lines: Vec<&str> = actions
+                .iter()
+                .flat_map(|a| a.failed.iter())
+                .filter(|f| f.contains(hold::IN_USE))
+                .map(String::as_str)
+                .collect();
+            lines.join("\n")
+        });
+        (
+            report_of(after),
+            Some(FixReport {
+                actions,
+                before,
+                busy,
+            }),
+        )
     } else {
         (before, None)
     }
@@ -370,6 +408,15 @@ fn check_host(
                 "arch",
                 why,
                 "the host accepted the connection but did not run the check script",
+            );
+        }
+    }
+    // A bench in use by a run: that run's programs on the lab port are no fault.
+    if let Some(who) = hold::in_use(session, host) {
+        if let Some(c) = checks.iter_mut().find(|c| c.check == "lab port") {
+            *c = pass(
+                "lab port",
+                format!("{}{who}; {}", hold::IN_USE_NOTE, c.detail),
             );
         }
     }

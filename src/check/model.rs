@@ -96,6 +96,9 @@ pub struct FixActions {
 pub struct FixReport {
     pub actions: Vec<FixActions>,
     pub before: Report,
+    /// Another labctl holds the bench: nothing was fixed (exit 5); who, per host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy: Option<String>,
 }
 
 /// The whole outcome of `labctl check`, as `--json` prints it.

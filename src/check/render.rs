@@ -130,6 +130,12 @@ pub(super) fn render_report(report: &Report, room: bool) -> String {
             out.push_str(&render_bench(b));
         }
     }
+    out.push_str(&crate::hold::render_in_use(report.hosts().filter_map(
+        |h| {
+            h.get("lab port")
+                .map(|c| (h.label.as_str(), c.detail.as_str()))
+        },
+    )));
     let failures = render_failures(report);
     if !failures.is_empty() {
         out.push('\n');

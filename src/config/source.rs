@@ -36,22 +36,40 @@ impl Source {
                 Some("pass the right file with `--hosts FILE` or `--lab FILE`"),
             )
         })?;
-        if meta.len() > MAX_INPUT_BYTES {
+        // A FIFO, a device (/dev/zero) or a directory would block or never
+        // end: only regular files are read, and never past the limit.
+        if !meta.is_file() {
             return Err(fail(
-                format!(
-                    "file is {} bytes; input files are limited to {} bytes",
-                    meta.len(),
-                    MAX_INPUT_BYTES
-                ),
-                Some("is this the right file?"),
+                "not a regular file (a device, a pipe or a directory); labctl reads input only from files".to_string(),
+                Some("pass the path of a .toml file"),
             ));
         }
-        let bytes = std::fs::read(path).map_err(|e| {
+        let too_big = |n: u64| {
             fail(
-                format!("cannot read file: {}", crate::util::io_reason(&e)),
-                None,
+                format!(
+                    "file is {n} bytes or more; input files are limited to {MAX_INPUT_BYTES} bytes"
+                ),
+                Some("is this the right file?"),
             )
-        })?;
+        };
+        if meta.len() > MAX_INPUT_BYTES {
+            return Err(too_big(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)
+            })
+            .map_err(|e| {
+                fail(
+                    format!("cannot read file: {}", crate::util::io_reason(&e)),
+                    None,
+                )
+            })?;
+        if bytes.len() as u64 > MAX_INPUT_BYTES {
+            return Err(too_big(bytes.len() as u64));
+        }
         let text = String::from_utf8(bytes)
             .map_err(|_| fail("file is not UTF-8 text".to_string(), None))?;
         Ok(Source {

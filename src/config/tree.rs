@@ -355,24 +355,33 @@ impl<'a> Checker<'a> {
         };
         let hint = "write seconds (`2`, `0.5`) or a string such as \"500ms\" or \"2s\"";
         match secs {
-            Some(s) if s.is_finite() && (s > 0.0 || (allow_zero && s == 0.0)) => {
-                let d = Duration::from_secs_f64(s);
-                if d > max {
-                    self.err_hint(
-                        &node.span,
-                        format!("{what} is longer than {}s", max.as_secs()),
-                        format!("wait at most {}s", max.as_secs()),
-                    );
-                    None
-                } else {
-                    Some(d)
-                }
+            // Compared as seconds first: `Duration::from_secs_f64` panics
+            // on values past u64 seconds (`1e20`).
+            Some(s) if s.is_finite() && s > max.as_secs_f64() => {
+                self.err_hint(
+                    &node.span,
+                    format!("{what} is longer than {}s", max.as_secs()),
+                    format!("wait at most {}s", max.as_secs()),
+                );
+                None
             }
-            Some(_) => {
+            Some(s) if allow_zero && s == 0.0 => Some(Duration::ZERO),
+            Some(s) if s.is_finite() && s >= MIN_DURATION.as_secs_f64() => {
+                Some(Duration::from_secs_f64(s))
+            }
+            Some(s) if s.is_finite() && s > 0.0 => {
+                self.err_hint(
+                    &node.span,
+                    format!("{what} is shorter than 1ms"),
+                    "labctl measures time in milliseconds: write \"1ms\" or more",
+                );
+                None
+            }
+            Some(s) if s.is_finite() => {
                 self.err_hint(&node.span, format!("{what} must be more than zero"), hint);
                 None
             }
-            None => {
+            _ => {
                 self.err_hint(&node.span, format!("{what} is not a duration"), hint);
                 None
             }
@@ -384,6 +393,9 @@ impl<'a> Checker<'a> {
         self.diags.into_result(value)
     }
 }
+
+/// The shortest duration a lab may ask for (a timer finer than this means nothing over SSH).
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
 
 /// Seconds from "500ms", "2s", "1.5", "1m".
 fn parse_duration(s: &str) -> Option<f64> {
@@ -482,5 +494,6 @@ mod tests {
         assert_eq!(parse_duration("2s"), Some(2.0));
         assert_eq!(parse_duration("1m"), Some(60.0));
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("99999999999999999999s"), Some(1e20));
     }
 }

@@ -110,6 +110,15 @@ impl Validator<'_> {
         let s = self.c.string(node, what)?;
         let t = Template::parse(&s);
         let mut ok = true;
+        for (offset, problem) in super::template::brace_problems(&s) {
+            let at = node.span.start + 1 + offset;
+            self.c.err_hint(
+                &(at..at),
+                problem,
+                "write a name in braces such as `{port}`, or `{{` and `}}` for literal braces",
+            );
+            ok = false;
+        }
         for (name, offset) in t.vars() {
             if !self.names.contains(name) {
                 // The string's text starts after its opening quote.

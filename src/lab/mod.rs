@@ -143,7 +143,12 @@ pub fn list_command(hosts_path: &Path, lab_path: &Path) -> Result<(), Error> {
         } else {
             format!("  (needs {})", s.needs.join(", "))
         };
-        println!("{:w$}  {:hw$}  {}{needs}", s.id, s.hosts.join(","), s.title);
+        crate::util::out_line(&format!(
+            "{:w$}  {:hw$}  {}{needs}",
+            s.id,
+            s.hosts.join(","),
+            crate::util::show_controls(&s.title, false)
+        ));
     }
     Ok(())
 }
@@ -164,9 +169,13 @@ pub fn plan_command(
         let id = run_id(&inputs.lab.name, many.then_some(bench.name.as_str()));
         let plan = Plan::build(&inputs.lab, bench, &sel, &id)?;
         if k > 0 {
-            println!();
+            crate::util::out_line("");
         }
-        print!("{}", plan.render(bench));
+        let text = plan.render(bench);
+        crate::util::out_line(&crate::util::show_controls(
+            text.strip_suffix('\n').unwrap_or(&text),
+            true,
+        ));
     }
     Ok(())
 }

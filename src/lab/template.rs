@@ -130,6 +130,40 @@ impl Template {
     }
 }
 
+/// Braces that look like a template but are not one: `{}` and an unclosed
+/// `{port`. Returned as (byte offset of the `{`, what is wrong). Braces
+/// whose content starts with a digit or a sign (`\d{1,3}`) are a pattern's,
+/// not a template's, and are left alone.
+pub fn brace_problems(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        if rest.starts_with("{{") || rest.starts_with("}}") {
+            i += 2;
+            continue;
+        }
+        if rest.starts_with("{}") {
+            out.push((i, "empty template braces `{}`".to_string()));
+            i += 2;
+            continue;
+        }
+        if let Some(inside) = rest.strip_prefix('{') {
+            let run: String = inside
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .collect();
+            let next = inside[run.len()..].chars().next();
+            let starts_like_name = run.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            if starts_like_name && next.is_none_or(|c| c.is_whitespace() || c == '{') {
+                out.push((i, format!("template `{{{run}` is not closed")));
+            }
+        }
+        i += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
 fn is_name(s: &str) -> bool {
     let mut segs = s.split('.');
     let ok = |seg: &str| {
@@ -172,6 +206,14 @@ mod tests {
         let t = Template::parse("--name={evil}");
         let s = scope(&[("evil", "'; $(touch /tmp/x)")]);
         assert_eq!(t.expand_word(&s), r#"'--name='\''; $(touch /tmp/x)'"#);
+    }
+
+    #[test]
+    fn unclosed_and_empty_braces_are_found_but_pattern_braces_are_not() {
+        assert_eq!(brace_problems("x {port")[0].0, 2);
+        assert_eq!(brace_problems("{port {B.addr}")[0].0, 0);
+        assert!(brace_problems("a{}b")[0].1.contains("empty"));
+        assert!(brace_problems(r"\d{1,3} {port} {{x}} {{}}").is_empty());
     }
 
     #[test]

@@ -95,7 +95,15 @@ registered() {
   done
 }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
-lc_stop_all() { stopgroups $(registered); }
+# (never the groups of another run whose agent still runs: a live labctl's, see `run_live`)
+lc_stop_all() {
+  set --
+  for g in $(registered); do
+    getf run "$g"
+    run_live "$v" || set -- "$@" "$g"
+  done
+  stopgroups "$@"
+}
 lc_stop_run() {
   set --
   for g in $(registered); do getf run "$g"; [ "$v" != "$RUN" ] || set -- "$@" "$g"; done
@@ -144,23 +152,41 @@ lc_send() {
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
 # (`--foreground`: the program stays in the agent's process group, so `lc_interrupt` reaches it)
 lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null; }
-# lc_agent: the run's command loop on this host, on one long-lived SSH channel.
+# lc_agent HOLD...: the run's command loop on this host, on one long-lived SSH channel.
 # A request is `@@req N` and N lines: a command (the run directory exists first). It runs
 # in a subshell with stdin from /dev/null and default signal handling (programs it starts
 # must die on SIGINT). Its reply on stdout: `@@reply OUT_BYTES ERR_BYTES STATUS`, then the
 # command's stdout and stderr (no process beyond the subshell when both are empty).
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
-# `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`.
-# At end of input — labctl ended the run, or its connection dropped because labctl died —
-# it stops this run's groups.
+# `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
+# and `@@h` every second (the heartbeat). Before anything, it takes the bench's hold for its
+# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@reply`, the hold's words);
+# a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
+# connection dropped because labctl died — it stops this run's groups and ends the hold.
 lc_agent() {
   trap '' HUP INT PIPE
+  # The hold first: two labctls may share a run id, never a host.
+  h=$(lc_hold "$@")
+  rc=$?
+  h="$h
+"
+  # shellcheck disable=SC2046 # one number
+  printf '@@reply %s 0 %s\n%s' $(printf %s "$h" | wc -c) "$rc" "$h"
+  [ "$rc" = 0 ] || exit "$rc"
   (umask 077 && mkdir -p "$D" "$P") || exit 1
-  echo $$ >"$D/.agent"
+  statf $$ 20
+  st=$sv
+  sshd_of $$
+  # shellcheck disable=SC2154 # sp, sps: set by sshd_of (hold.sh)
+  echo "$$ $st $B $sp $sps" >"$D/.agent"
   [ -p "$D/.stream" ] || mkfifo "$D/.stream" || exit 1
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &
   relay=$!
+  # The heartbeat: `@@h` every second, so labctl tells a silent host from a quiet one.
+  agent=$$
+  while sleep 1 && kill -0 "$agent" 2>/dev/null; do printf '@@h\n'; done 1<>"$D/.stream" &
+  beat=$!
   while IFS= read -r h; do
     case $h in
       "@@req "*) k=${h#@@req } ;;
@@ -184,12 +210,13 @@ lc_agent() {
     fi
   done
   lc_stop_run >/dev/null 2>&1
-  kill "$relay" 2>/dev/null
+  lc_release
+  kill "$beat" "$relay" 2>/dev/null
   # labctl fetched everything and said so (`lc_done`): the run's files can go.
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
 }
 # lc_interrupt (on its own channel): Ctrl-C of labctl ends the agent's current request (a paced
 # send, a foreground program) at once; the agent, leader of its process group, ignores SIGINT.
-lc_interrupt() { g=$(cat "$D/.agent" 2>/dev/null) && [ -n "$g" ] && kill -s INT -- "-$g" 2>/dev/null; }
+lc_interrupt() { read -r g _ 2>/dev/null <"$D/.agent" && [ -n "$g" ] && kill -s INT -- "-$g" 2>/dev/null; }
 # lc_done: the run is over and its files were fetched
 lc_done() { : >"$D/.done"; }

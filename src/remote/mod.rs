@@ -26,7 +26,9 @@
 //! `@@l NAME S TS TEXT` a line (S: 1 stdout, 2 stderr), `@@p …` a piece of
 //! a longer line, `@@t …` the last piece of a line cut at the cap,
 //! `@@x NAME STATUS PGID` the program exited, `@@e NAME PGID` its output
-//! ended (every line of it came before). Without the deployed stamper (a lab with no
+//! ended (every line of it came before), `@@h` the agent's heartbeat, every
+//! second (only its arrival counts: a silent host is told from a quiet one
+//! within seconds, see `Session::silent_for`). Without the deployed stamper (a lab with no
 //! `deploy` step) the wrapper falls back to a shell loop with the same
 //! frames. Why a FIFO and a relay rather than the stampers writing to the
 //! channel: the agent holds the channel; a FIFO gives many writers one
@@ -37,10 +39,13 @@
 //! - `procs/<pgid>`: one file per running group labctl started (`name=`,
 //!   `step=`, `run=`, `started=`, `boot=`, `start=` its leader's start time),
 //!   so a later `run`, `clean` or `check --fix` finds what a killed labctl left.
+//! - `lock/holder`: the bench's hold on this host (one labctl at a time;
+//!   see [`crate::hold`] and `hold.sh`).
 //! - `runs/<run id>/`: per program `NAME.in` (a FIFO: its stdin), `NAME.out`
 //!   and `NAME.err` (`<epoch.ns> <line>` per line, host time), `NAME.pgid`,
 //!   `NAME.rc` (exit status, when it ended on its own), captures' `NAME.pcap`;
-//!   the run's `.stream` FIFO.
+//!   the run's `.stream` FIFO; `.agent` (`PID START BOOT` of the run's agent,
+//!   so `lc_stop_all` never stops the programs of a run whose agent lives).
 //!
 //! A group is only signalled while its `procs` file proves it is still the
 //! one labctl started (same boot, same leader start time), so a reused pid is
@@ -74,11 +79,15 @@ pub const LIB_SH: &str = include_str!("lib.sh");
 /// The wrapper every started program runs under (`wrap.sh`), the value of `lc_wrapper`.
 pub const WRAP_SH: &str = include_str!("wrap.sh");
 
+/// The bench's hold on a host (`hold.sh`, see [`crate::hold`]): `lc_hold`,
+/// `lc_release`, `lc_holder`, `lc_held`, `run_live`.
+pub const HOLD_SH: &str = include_str!("hold.sh");
+
 /// What every `lc_*` call runs with after its [`header`]: `lc_wrapper` set
-/// to [`WRAP_SH`] (quoted), then [`LIB_SH`]. `labctl plan` prints it once.
+/// to [`WRAP_SH`] (quoted), then [`LIB_SH`] and [`HOLD_SH`]. `labctl plan` prints it once.
 pub fn lib() -> &'static str {
     static LIB: OnceLock<String> = OnceLock::new();
-    LIB.get_or_init(|| format!("lc_wrapper={}\n{LIB_SH}", shell_quote(WRAP_SH)))
+    LIB.get_or_init(|| format!("lc_wrapper={}\n{LIB_SH}{HOLD_SH}", shell_quote(WRAP_SH)))
 }
 
 /// The variables [`lib`] needs for `host` and run `run_id` (empty for no run).
@@ -122,15 +131,18 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
     script(host, run_id, "lc_stop_run")
 }
 
-/// The run's agent on one host (see `lc_agent` in [`LIB`]): labctl's commands
-/// for the run go through it on one long-lived channel, and it is the
-/// watchdog — when its input ends, because labctl ended the run or its
-/// connection dropped, it stops the run's programs. In its own session, so
-/// nothing sshd does to the login's process group reaches it.
-pub fn agent_cmd(host: &Host, run_id: &str) -> String {
+/// The run's agent on one host (see `lc_agent` in [`LIB`]): before
+/// anything it takes the bench's hold with `hold` (the `lc_hold` arguments,
+/// [`crate::hold::hold_args`]) and replies as to a request; then labctl's
+/// commands for the run go through it on one long-lived channel, and it is
+/// the watchdog — when its input ends, because labctl ended the run or its
+/// connection dropped, it stops the run's programs and ends the hold. In its
+/// own session, so nothing sshd does to the login's process group reaches it.
+pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
+    let args: Vec<&str> = hold.iter().map(String::as_str).collect();
     format!(
         "exec setsid -w sh -c {} labctl-agent",
-        shell_quote(&script(host, run_id, "lc_agent"))
+        shell_quote(&script(host, run_id, &call("lc_agent", &args)))
     )
 }
 

@@ -318,7 +318,9 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         esc(&r.generated_at),
         esc(r.schema)
     );
-    s
+    // Text from hosts and the lab file is escaped above; its control bytes
+    // (ESC, NUL…) are shown as `\x1b`, `\0` here, once for the whole page.
+    crate::util::show_controls(&s, true).into_owned()
 }
 
 /// One line of inline Markdown (`code`) without a paragraph.

@@ -202,7 +202,7 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
             "\n### {} {} — {} ({})\n",
             st.outcome.mark(),
             st.id,
-            st.title,
+            cell(&st.title),
             st.outcome.word()
         );
         if st.checks.is_empty() {
@@ -284,7 +284,14 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
             );
         }
     }
-    s
+    inert(&s)
+}
+
+/// The whole document made inert, once: no `<` can open an HTML tag
+/// (labctl writes none; text from hosts and the lab file may), and
+/// control bytes (ESC, NUL…) are shown as `\x1b`, `\0`.
+fn inert(md: &str) -> String {
+    crate::util::show_controls(&md.replace('<', "&lt;"), true).into_owned()
 }
 
 /// What a server's sockets were, in words.

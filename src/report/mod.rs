@@ -11,6 +11,7 @@ mod html;
 pub mod load;
 mod markdown;
 pub mod model;
+pub mod story;
 pub mod traces;
 
 use std::collections::BTreeMap;
@@ -44,19 +45,20 @@ pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
             report.answers.len()
         )
     };
-    println!(
+    crate::util::out_line(&format!(
         "{} {}: {} steps passed, {} failed; {} capture(s); {answered}",
         markdown::outcome_mark(&report.run.outcome),
         report.run.outcome,
         report.run.steps_passed,
         report.run.steps_failed,
         report.captures.len(),
-    );
+    ));
     if let Some(e) = &report.run.error {
-        println!("stopped: {}", e.replace('\n', "\n         "));
+        let e = crate::util::show_controls(e, true);
+        crate::util::out_line(&format!("stopped: {}", e.replace('\n', "\n         ")));
     }
     for f in ["report.html", "report.md", "run.json"] {
-        println!("{}", args.run_dir.join(f).display());
+        crate::util::out_line(&args.run_dir.join(f).display().to_string());
     }
     Ok(())
 }
@@ -165,6 +167,9 @@ pub fn write_files(dir: &Path, report: &RunReport) -> Result<(), Error> {
             ladders.push((c.name.clone(), file, svg));
         }
     }
+    for c in &report.captures {
+        write_pcapng(dir, report, c)?;
+    }
     let json = serde_json::to_string_pretty(report).expect("the report serialises");
     put(dir, "run.json", (json + "\n").as_bytes())?;
     put(
@@ -178,6 +183,27 @@ pub fn write_files(dir: &Path, report: &RunReport) -> Result<(), Error> {
         html::render(report, &ladders).as_bytes(),
     )?;
     Ok(())
+}
+
+/// `<host>-<capture>.pcapng` beside the capture's pcap: the same frames,
+/// with the lab's story in its comments ([`story`]). A pcap that cannot be
+/// read has no copy (the report says why it has no analysis either).
+fn write_pcapng(dir: &Path, report: &RunReport, c: &CaptureReport) -> Result<(), Error> {
+    let Some(story) = story::story(report, c, dir) else {
+        return Ok(());
+    };
+    let Ok(pcap) = std::fs::read(dir.join(&c.file)) else {
+        return Ok(());
+    };
+    match capture::pcapng::from_pcap(&pcap, &story) {
+        Ok(bytes) => put(dir, &pcapng_file(&c.file), &bytes),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The pcapng copy's name for a capture file: `A-cap-A.pcap` → `A-cap-A.pcapng`.
+pub fn pcapng_file(pcap: &str) -> String {
+    format!("{}.pcapng", pcap.strip_suffix(".pcap").unwrap_or(pcap))
 }
 
 /// `ladder-<capture>.svg`, the name made safe for a file system.

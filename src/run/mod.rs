@@ -6,6 +6,10 @@
 //! for all of them; one reporter thread receives every [`Event`] and writes
 //! the run directory ([`rundir`]) and the terminal ([`reporter`]).
 //!
+//! One labctl at a time: each worker takes the bench's hold on its host
+//! before anything changes ([`crate::hold`]); another labctl's live hold
+//! ends the run before it starts, with exit code 5 (`--all` holds each bench).
+//!
 //! Nothing is left running: at the end — passed, failed, or Ctrl-C (a flag
 //! set by signal-hook, noticed by the executor and inside every wait) —
 //! every worker stops its host's programs of this run and verifies they are
@@ -122,7 +126,7 @@ fn combine(results: Vec<Result<(), Error>>) -> Result<(), Error> {
             Err(e) => {
                 let rank = |e: &Error| match e {
                     Error::Interrupted => 3,
-                    Error::Host(_) | Error::Local(_) => 2,
+                    Error::Host(_) | Error::Local(_) | Error::Busy(_) => 2,
                     _ => 1,
                 };
                 if worst.as_ref().is_none_or(|w| rank(&e) > rank(w)) {
@@ -154,21 +158,25 @@ impl BenchExt for Bench {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP set the returned flag; a second one ends labctl at once (130).
+/// SIGINT, SIGTERM and SIGHUP set the returned flag: the run stops as on
+/// Ctrl-C (programs stopped, captures fetched, reports written, exit 130).
+/// A second SIGINT or SIGTERM ends labctl at once (130); a second SIGHUP
+/// does not: a closing terminal sends several (the kernel's and the
+/// shell's), and the user who closed it cannot finish the run by hand.
 fn interrupt_flag() -> Result<Arc<AtomicBool>, Error> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
+    let fail = |e: std::io::Error| Error::Local(format!("cannot handle signals: {e}"));
+    for sig in [SIGINT, SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(
             sig,
             crate::error::exit::INTERRUPTED,
             Arc::clone(&flag),
         )
-        .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&flag)))
-        .map_err(|e| Error::Local(format!("cannot handle signals: {e}")))?;
+        .map_err(fail)?;
+    }
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(fail)?;
     }
     Ok(flag)
 }
@@ -323,6 +331,7 @@ fn execute(
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
             programs: Arc::new(lab.programs.clone()),
+            gate: Arc::new(crate::hold::Gate::new(hosts.len())),
         };
         let hosts_ref = &hosts;
         let inboxes = &inboxes;
@@ -420,7 +429,7 @@ fn execute(
         drop(ev_tx);
         let write_error = reporter.join().unwrap_or(None);
         if let Some(e) = write_error {
-            eprintln!("labctl: {e}");
+            crate::util::err_line(&format!("labctl: {e}"));
         }
         result
     })
@@ -430,6 +439,15 @@ fn execute(
 /// line each, in the bench's order (`None` when all are).
 fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<Error> {
     not_ready.sort_by_key(|(h, _)| order.iter().position(|o| o == h).unwrap_or(usize::MAX));
+    // Another labctl holding the bench says it all (exit 5): the hosts it holds, a line each.
+    let busy: Vec<String> = not_ready
+        .iter()
+        .filter(|(_, e)| matches!(e, Error::Busy(_)))
+        .map(|(_, e)| e.to_string())
+        .collect();
+    if !busy.is_empty() {
+        return Some(crate::hold::refusal(&busy));
+    }
     if not_ready.len() <= 1 {
         return not_ready.pop().map(|(_, e)| e);
     }

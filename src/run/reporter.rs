@@ -1,8 +1,10 @@
 //! Draws a run's events on the terminal, nextest style: a line per step,
 //! ✔/✘ per expectation and action, a summary with the failures repeated at
 //! the end (`-q`: failures, warnings and the summary only; colours as
-//! [`crate::style`] decides). On a terminal each host also gets a live spinner (indicatif)
-//! showing what it is doing; off a terminal, plain lines only.
+//! [`crate::style`] decides). On a terminal each host also gets a live
+//! spinner (indicatif) showing what it is doing; off a terminal, plain
+//! lines only. Writing never fails a run: once stdout is gone (`| head -1`,
+//! a hung-up terminal) lines are dropped and the run goes on to its reports.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,7 +45,10 @@ impl Terminal {
             checks_failed: 0,
         };
         if live {
-            let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            let mp = MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
+                Box::new(Forgiving(console::Term::buffered_stderr())),
+                10,
+            ));
             let style = ProgressStyle::with_template("  {prefix:>5} {spinner} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
             for h in hosts {
@@ -59,6 +64,9 @@ impl Terminal {
         t
     }
 
+    /// One line on stdout. Text from hosts and the lab file is in it, so its
+    /// control characters are shown, never sent ([`style::inert`]); a closed
+    /// stdout drops it.
     fn say(&self, line: String) {
         self.emit(line, false);
     }
@@ -72,16 +80,16 @@ impl Terminal {
         if style::quiet() && !important {
             return;
         }
-        let p = &self.prefix;
+        let line = format!("{}{}", self.prefix, style::inert(&line));
         match &self.mp {
-            Some(mp) => mp.suspend(|| println!("{p}{line}")),
-            None => println!("{p}{line}"),
+            Some(mp) => mp.suspend(|| crate::util::out_line(&line)),
+            None => crate::util::out_line(&line),
         }
     }
 
     fn bar(&self, host: &str, msg: String) {
         if let Some(b) = self.bars.get(host) {
-            b.set_message(msg);
+            b.set_message(crate::util::show_controls(&msg, false).into_owned());
         }
     }
 
@@ -261,5 +269,52 @@ impl Terminal {
             }
             Event::Output { .. } | Event::Sent { .. } | Event::ProgramStarted { .. } => {}
         }
+    }
+}
+
+/// stderr for the spinners, with every write error dropped: indicatif
+/// unwraps some of them, and a hung-up terminal (EIO) would then abort
+/// labctl before it stopped the hosts' programs and wrote the reports.
+#[derive(Debug)]
+struct Forgiving(console::Term);
+
+impl indicatif::TermLike for Forgiving {
+    fn width(&self) -> u16 {
+        self.0.size().1
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_up(n);
+        Ok(())
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_down(n);
+        Ok(())
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_right(n);
+        Ok(())
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_left(n);
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        let _ = self.0.write_line(s);
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        let _ = self.0.write_str(s);
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        let _ = self.0.clear_line();
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use ssh2::{CheckResult, HostKeyType, KnownHostFileKind};
+use ssh2::{CheckResult, HostKeyType, KnownHostFileKind, MethodType};
 
 /// Where a host key was found, or what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +49,17 @@ pub fn key_type_name(t: HostKeyType) -> &'static str {
     }
 }
 
-/// Checks `key` for `host:port` against `files` in order. A match anywhere
-/// wins; otherwise the first line listing the host with another key is a change.
-pub fn verify(
+/// Checks `key` for `host:port` against every line of `files` that could
+/// name the host, in order, calling `each(file, line number, line, result)`
+/// until it returns `false`.
+fn scan(
     sess: &ssh2::Session,
     files: &[&Path],
     host: &str,
     port: u16,
     key: &[u8],
-) -> KeyVerdict {
-    let mut changed = None;
+    mut each: impl FnMut(&Path, usize, &str, CheckResult) -> bool,
+) {
     for file in files {
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
@@ -79,23 +80,102 @@ pub fn verify(
             if kh.read_str(l, KnownHostFileKind::OpenSSH).is_err() {
                 continue;
             }
-            match kh.check_port(host, port, key) {
-                CheckResult::Match => {
-                    return KeyVerdict::Known {
-                        file: file.to_path_buf(),
-                    }
-                }
-                CheckResult::Mismatch if changed.is_none() => {
-                    changed = Some(KeyVerdict::Changed {
-                        file: file.to_path_buf(),
-                        line: i + 1,
-                    })
-                }
-                _ => {}
+            if !each(file, i + 1, l, kh.check_port(host, port, key)) {
+                return;
             }
         }
     }
-    changed.unwrap_or(KeyVerdict::Unknown)
+}
+
+/// Checks `key` for `host:port` against `files` in order. A match anywhere
+/// wins; otherwise the first line listing the host with another key is a change.
+pub fn verify(
+    sess: &ssh2::Session,
+    files: &[&Path],
+    host: &str,
+    port: u16,
+    key: &[u8],
+) -> KeyVerdict {
+    let mut verdict = KeyVerdict::Unknown;
+    scan(sess, files, host, port, key, |file, line, _, result| {
+        match result {
+            CheckResult::Match => {
+                verdict = KeyVerdict::Known {
+                    file: file.to_path_buf(),
+                };
+                return false;
+            }
+            CheckResult::Mismatch if verdict == KeyVerdict::Unknown => {
+                verdict = KeyVerdict::Changed {
+                    file: file.to_path_buf(),
+                    line,
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    verdict
+}
+
+/// The key types `files` list for `host:port` (`ssh-rsa`, `ssh-ed25519`…),
+/// in the order found.
+pub fn known_types(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16) -> Vec<String> {
+    // No key is this one: every line naming the host answers Mismatch.
+    const PROBE: &[u8] = b"labctl: which key types are known";
+    let mut types: Vec<String> = Vec::new();
+    scan(sess, files, host, port, PROBE, |_, _, l, result| {
+        if matches!(result, CheckResult::Match | CheckResult::Mismatch) {
+            if let Some(t) = l.split_whitespace().nth(1) {
+                if !types.iter().any(|k| k == t) {
+                    types.push(t.to_string());
+                }
+            }
+        }
+        true
+    });
+    types
+}
+
+/// The host-key algorithms to ask for, OpenSSH's way: those of the key
+/// types already known for the host first, then the rest in libssh2's own
+/// order. So a host with an ed25519 and an RSA key, known by its RSA key,
+/// shows that one and is recognised, not taken for a changed key.
+pub fn preferred_algorithms(known: &[String], supported: &[&str]) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    for t in known {
+        // One RSA key, three signature algorithms (RFC 8332).
+        let algs: &[&str] = match t.as_str() {
+            "ssh-rsa" => &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+            other => &[other][..],
+        };
+        for a in algs {
+            if supported.contains(a) && !order.iter().any(|o| o == a) {
+                order.push((*a).to_string());
+            }
+        }
+    }
+    for a in supported {
+        if !order.iter().any(|o| o == a) {
+            order.push((*a).to_string());
+        }
+    }
+    order
+}
+
+/// Before the handshake: asks the server for a key type `files` know for
+/// `host:port` first. Nothing changes when none is known.
+pub fn prefer_known(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16) {
+    let known = known_types(sess, files, host, port);
+    if known.is_empty() {
+        return;
+    }
+    let Ok(supported) = sess.supported_algs(MethodType::HostKey) else {
+        return;
+    };
+    let order = preferred_algorithms(&known, &supported);
+    // Refused only for names libssh2 lacks, which `supported` has filtered out.
+    let _ = sess.method_pref(MethodType::HostKey, &order.join(","));
 }
 
 /// Appends one line for `host:port` to labctl's own known_hosts (never rewrites it).
@@ -155,6 +235,49 @@ pub fn base64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_key_types_come_first_rsa_with_its_signature_algorithms() {
+        let supported = [
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+            "ssh-rsa",
+        ];
+        let order = preferred_algorithms(&["ssh-rsa".to_string()], &supported);
+        assert_eq!(
+            order,
+            [
+                "rsa-sha2-512",
+                "rsa-sha2-256",
+                "ssh-rsa",
+                "ssh-ed25519",
+                "ecdsa-sha2-nistp256"
+            ]
+        );
+        // A type libssh2 lacks is left out, the rest keep libssh2's order.
+        let order = preferred_algorithms(&["ssh-foo".to_string()], &supported);
+        assert_eq!(order, supported);
+    }
+
+    #[test]
+    fn the_types_known_for_a_host_are_read_from_its_lines_only() {
+        let dir = std::env::temp_dir().join(format!("labctl-kh-types-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("known_hosts");
+        std::fs::write(
+            &file,
+            "[127.0.0.1]:2222 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==\n\
+             [127.0.0.1]:2223 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\n\
+             [127.0.0.1]:2222 ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=\n",
+        )
+        .unwrap();
+        let sess = ssh2::Session::new().unwrap();
+        let types = known_types(&sess, &[&file], "127.0.0.1", 2222);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(types, ["ssh-rsa", "ecdsa-sha2-nistp256"]);
+    }
 
     #[test]
     fn base64_matches_rfc4648() {

@@ -6,7 +6,9 @@
 //! wait polls the socket with a deadline, so stdout and stderr are read
 //! together and no read can hang; `exit_status()` is read only after
 //! `wait_close()`, and `exit_signal()` is checked too; channels are closed
-//! explicitly; keepalive is on. Host keys are strict (see [`known_hosts`]).
+//! explicitly; keepalive is on, every second while labctl waits, and a host
+//! from which nothing arrived for [`SILENCE_LIMIT`] (read from the kernel:
+//! TCP_INFO's last data received) is given up as silent. Host keys are strict (see [`known_hosts`]).
 //!
 //! This layer knows nothing of the hosts file: it connects to a [`Target`]
 //! (built from a configured host by `config`), so it imports no stage above it.
@@ -29,6 +31,13 @@ pub use session::Session;
 pub use stream::{StreamChannel, StreamRead};
 
 const EAGAIN: i32 = -37;
+
+/// See [`ConnectOptions::silence_limit`]: within the 10 s a silent host must
+/// be found in, with room for a keepalive's round trip on a busy host.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(8);
+/// Silent this long, a host is slow: labctl says so and no longer takes the
+/// absence of its output as an answer (a healthy host is heard every second).
+pub const SLOW_AFTER: Duration = Duration::from_millis(2500);
 const LIBSSH2_TIMEOUT: i32 = -9;
 
 /// Everything needed to reach and log in to one host's sshd.
@@ -83,6 +92,10 @@ pub struct ConnectOptions {
     pub command_timeout: Duration,
     /// Trust a key seen for the first time and append it to the host's `known_hosts` file.
     pub accept_new: bool,
+    /// A connected host that sends nothing for this long (not even the reply
+    /// to a keepalive, sent every second while labctl waits) is given up:
+    /// every wait on it ends with [`SshErrorKind::Silent`].
+    pub silence_limit: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -91,6 +104,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(30),
             accept_new: false,
+            silence_limit: SILENCE_LIMIT,
         }
     }
 }
@@ -120,6 +134,9 @@ pub enum SshErrorKind {
     Auth,
     /// A command or transfer did not finish in time.
     Timeout,
+    /// The host stopped answering without closing the connection (a frozen
+    /// host, a pulled cable): nothing came for [`ConnectOptions::silence_limit`].
+    Silent,
     /// The session broke, or a command/transfer failed.
     Session,
 }

@@ -26,6 +26,7 @@ pub struct Session {
     label: String,
     endpoint: String,
     pub(super) command_timeout: Duration,
+    silence_limit: Duration,
     /// Time taken by TCP connect, handshake, host-key check and authentication.
     pub connected_in: Duration,
     pub host_key: HostKeyStatus,
@@ -93,6 +94,13 @@ impl Session {
         })?;
         sess.set_tcp_stream(tcp);
         sess.set_timeout(opts.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
+        let mut files: Vec<&Path> = Vec::new();
+        if let Some(u) = &user_file {
+            files.push(u);
+        }
+        files.push(&host.known_hosts);
+        known_hosts::prefer_known(&sess, &files, &host.address, host.port);
         sess.handshake().map_err(|e| {
             if is_timeout(&e) {
                 fail(
@@ -121,12 +129,6 @@ impl Session {
                 )
             })?;
         let fp = known_hosts::fingerprint(&key);
-        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
-        let mut files: Vec<&Path> = Vec::new();
-        if let Some(u) = &user_file {
-            files.push(u);
-        }
-        files.push(&host.known_hosts);
         let name = known_hosts::entry_name(&host.address, host.port);
         let host_key = match known_hosts::verify(&sess, &files, &host.address, host.port, &key) {
             KeyVerdict::Known { file } => HostKeyStatus {
@@ -177,7 +179,8 @@ impl Session {
         };
 
         authenticate(&sess, host).map_err(|(kind, m)| fail(kind, m))?;
-        sess.set_keepalive(true, 5);
+        // Every second while labctl waits: its reply is how a silent host is told from a quiet one.
+        sess.set_keepalive(true, 1);
         sess.set_blocking(false);
         Ok(Session {
             sess,
@@ -185,6 +188,7 @@ impl Session {
             label,
             endpoint,
             command_timeout: opts.command_timeout,
+            silence_limit: opts.silence_limit,
             connected_in: start.elapsed(),
             host_key,
         })
@@ -198,6 +202,44 @@ impl Session {
     /// The default timeout for commands and transfers (from [`ConnectOptions`]).
     pub fn command_timeout(&self) -> Duration {
         self.command_timeout
+    }
+
+    /// How long nothing has arrived from the host (the kernel's count of the
+    /// connection's last received data: keepalive replies, the agent's
+    /// heartbeat and every output count, read by labctl or not yet).
+    pub fn silent_for(&self) -> Duration {
+        // SAFETY: tcp_info is plain data; the length is passed and the fd is this session's socket.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(u64::from(info.tcpi_last_data_recv))
+    }
+
+    /// `Err` (kind [`SshErrorKind::Silent`]) once the host has been silent
+    /// for the session's silence limit.
+    pub fn check_heard(&self) -> Result<(), SshError> {
+        let quiet = self.silent_for();
+        if quiet < self.silence_limit {
+            return Ok(());
+        }
+        Err(self.error(
+            SshErrorKind::Silent,
+            format!(
+                "no answer for {} s: the host stopped responding without closing the connection (frozen, or its cable pulled)",
+                quiet.as_secs()
+            ),
+        ))
     }
 
     pub(super) fn error(&self, kind: SshErrorKind, message: String) -> SshError {
@@ -262,6 +304,7 @@ impl Session {
             match f() {
                 Ok(v) => return Ok(v),
                 Err(e) if e.code() == ErrorCode::Session(EAGAIN) => {
+                    self.check_heard()?;
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(self.error(SshErrorKind::Timeout, format!("{what}: timed out")));
@@ -356,6 +399,10 @@ impl Session {
                 ));
             }
             if !progress {
+                if let Err(e) = self.check_heard() {
+                    let _ = ch.close();
+                    return Err(e);
+                }
                 self.wait_socket(deadline - now);
             }
         }

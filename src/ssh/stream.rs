@@ -56,6 +56,7 @@ impl StreamChannel<'_> {
             match self.ch.write(rest) {
                 Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.sess.check_heard()?;
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(self.sess.error(
@@ -120,6 +121,10 @@ impl StreamChannel<'_> {
                 ));
             }
             if !progress {
+                if let Err(e) = self.sess.check_heard() {
+                    let _ = self.ch.close();
+                    return Err(e);
+                }
                 self.sess.wait_socket(deadline - now);
             }
         }

@@ -13,8 +13,11 @@
 //! - [`netns`]: namespaces and links.
 //! - [`sshd`]: keys, configs and the sshds.
 //! - [`relay`]: the loopback relay into the namespaces.
+//! - [`fault`]: a host made silent (no FIN, no RST) and restored.
 //! - [`proc`]: detached processes, stopped by pid only while still ours.
 
+pub mod binfmt;
+pub mod fault;
 pub mod netns;
 pub mod proc;
 pub mod relay;
@@ -55,10 +58,17 @@ pub fn state_root() -> PathBuf {
 
 pub fn command(args: &TestbedArgs) -> Result<(), Error> {
     match &args.command {
-        TestbedCommand::Up { name, benches } => {
+        TestbedCommand::Up {
+            name,
+            benches,
+            arch,
+        } => {
             validate_name(name)?;
             require_root(current_euid())?;
-            let hosts_file = up(name, *benches)?;
+            if let Some(arch) = arch {
+                binfmt::ensure(arch)?;
+            }
+            let hosts_file = up(name, *benches, arch.as_deref())?;
             println!("{}", hosts_file.display());
             Ok(())
         }
@@ -72,6 +82,10 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             status(name)
         }
         TestbedCommand::Relay { state } => relay::run(state),
+        TestbedCommand::Fault { name, host, action } => {
+            validate_name(name)?;
+            fault::command(name, host, *action)
+        }
     }
 }
 
@@ -162,12 +176,13 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
         room,
         dir: dir.to_path_buf(),
         relay_pid: None,
+        arch: None,
         benches,
     }
 }
 
 /// Builds the testbed; returns the hosts file. On failure, removes what it made.
-fn up(name: &str, benches: u16) -> Result<PathBuf, Error> {
+fn up(name: &str, benches: u16, arch: Option<&str>) -> Result<PathBuf, Error> {
     let started = Instant::now();
     let tools = require_tools()?;
     let root = state_root();
@@ -202,6 +217,7 @@ fn up(name: &str, benches: u16) -> Result<PathBuf, Error> {
             ))
         })?;
     let mut state = plan(name, benches, &dir);
+    state.arch = arch.map(str::to_string);
     let built = state.save().and_then(|()| build(&mut state, &tools));
     match built {
         Ok(hosts_file) => {
@@ -372,6 +388,9 @@ fn hosts_toml(state: &State) -> String {
         p(&sshd::client_key(&state.dir)),
         p(&state.dir.join("known_hosts")),
     );
+    if let Some(arch) = &state.arch {
+        t += &format!("arch = {}\n", q(arch));
+    }
     for b in &state.benches {
         for h in &b.hosts {
             let table = if state.room {

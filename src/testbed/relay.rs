@@ -5,12 +5,16 @@
 //!
 //! It runs as `labctl testbed relay --state DIR`, started detached by `up`,
 //! stopped by `down`; it also ends by itself once the state directory is gone.
+//! While a host's fault flag exists (`labctl testbed fault`, [`super::fault`])
+//! its connections pass nothing either way and stay open: a silent host.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -42,7 +46,8 @@ pub fn run(dir: &Path) -> Result<(), Error> {
             .map_err(|e| Error::Local(format!("relay: {}", io_reason(&e))))?
             .port();
         ports.insert(h.netns.clone(), port);
-        listeners.push((l, h.netns.clone()));
+        let silent = Arc::new(AtomicBool::new(false));
+        listeners.push((l, h.netns.clone(), silent));
     }
     let text = serde_json::to_string_pretty(&ports).expect("ports serialize");
     write_atomic(&dir.join(PORTS_FILE), text.as_bytes())?;
@@ -50,7 +55,7 @@ pub fn run(dir: &Path) -> Result<(), Error> {
 
     let mut fds: Vec<libc::pollfd> = listeners
         .iter()
-        .map(|(l, _)| libc::pollfd {
+        .map(|(l, _, _)| libc::pollfd {
             fd: l.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
@@ -59,7 +64,10 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     let state_file = dir.join(STATE_FILE);
     loop {
         // SAFETY: `fds` is a valid array of pollfd for the listeners we own.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
+        for (_, ns, silent) in &listeners {
+            silent.store(super::fault::flag(dir, ns).exists(), Ordering::Relaxed);
+        }
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -79,13 +87,13 @@ pub fn run(dir: &Path) -> Result<(), Error> {
                 continue;
             }
             pfd.revents = 0;
-            let (listener, ns) = &listeners[i];
+            let (listener, ns, silent) = &listeners[i];
             // Drain every pending connection of this listener.
             loop {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let ns = ns.clone();
-                        std::thread::spawn(move || serve(client, &ns));
+                        let (ns, silent) = (ns.clone(), Arc::clone(silent));
+                        std::thread::spawn(move || serve(client, &ns, silent));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -100,8 +108,9 @@ pub fn run(dir: &Path) -> Result<(), Error> {
     }
 }
 
-/// Relays one client to the sshd inside namespace `ns`; returns when both directions ended.
-fn serve(client: TcpStream, ns: &str) {
+/// Relays one client to the sshd inside namespace `ns`; returns when both
+/// directions ended. Nothing passes while `silent` is set.
+fn serve(client: TcpStream, ns: &str, silent: Arc<AtomicBool>) {
     let _ = client.set_nonblocking(false);
     let upstream = match connect_in(ns) {
         Ok(s) => s,
@@ -117,17 +126,28 @@ fn serve(client: TcpStream, ns: &str) {
     let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
         return;
     };
-    let back = std::thread::spawn(move || pump(u2, c2));
-    pump(client, upstream);
+    let quiet = Arc::clone(&silent);
+    let back = std::thread::spawn(move || pump(u2, c2, &quiet));
+    pump(client, upstream, &silent);
     let _ = back.join();
 }
 
 /// Copies `from` to `to` until end of stream (then half-closes `to`) or an
-/// error (then closes both, which ends the other direction too).
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+/// error (then closes both, which ends the other direction too). While
+/// `silent` is set it holds what it read and reads no more (the sender's
+/// window fills; nothing is closed).
+fn pump(mut from: TcpStream, mut to: TcpStream, silent: &AtomicBool) {
     let mut buf = [0u8; 16 * 1024];
+    let hold = || {
+        while silent.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
     loop {
-        match from.read(&mut buf) {
+        hold();
+        let r = from.read(&mut buf);
+        hold();
+        match r {
             Ok(0) => {
                 let _ = to.shutdown(Shutdown::Write);
                 return;

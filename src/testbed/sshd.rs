@@ -1,5 +1,5 @@
-//! The hosts' OpenSSH servers: keys (one host key per host, one client key
-//! per testbed), a config per host, and an `sshd` per host running inside
+//! The hosts' OpenSSH servers: keys (one ed25519 host key per host, plus
+//! an RSA one on request, one client key per testbed), a config per host, and an `sshd` per host running inside
 //! its network namespace and its own UTS namespace (so `hostname` says `A`).
 //! Real sshds, so the tests exercise what a Raspberry Pi would.
 
@@ -22,6 +22,16 @@ pub fn host_key(host: &HostState) -> PathBuf {
     host.dir.join("ssh_host_ed25519_key")
 }
 
+/// A host's second host key, an RSA one: made only when `testbed up` runs
+/// with [`RSA_HOST_KEY_ENV`] set (a host offering two key types, for the
+/// host-key negotiation tests).
+pub fn rsa_host_key(host: &HostState) -> PathBuf {
+    host.dir.join("ssh_host_rsa_key")
+}
+
+/// Set (to anything) for `testbed up`: every host also gets an RSA host key.
+pub const RSA_HOST_KEY_ENV: &str = "LABCTL_TESTBED_RSA_HOST_KEY";
+
 /// A host's sshd config.
 pub fn config_path(host: &HostState) -> PathBuf {
     host.dir.join("sshd_config")
@@ -31,18 +41,21 @@ pub fn config_path(host: &HostState) -> PathBuf {
 pub fn generate_keys(state: &State) -> Result<(), Error> {
     let mut keys = vec![(
         client_key(&state.dir),
+        "ed25519",
         format!("labctl-testbed-{}", state.name),
     )];
+    let rsa = std::env::var_os(RSA_HOST_KEY_ENV).is_some();
     for (_, h) in state.hosts() {
-        keys.push((
-            host_key(h),
-            format!("labctl-testbed-{}-{}", state.name, h.hostname),
-        ));
+        let comment = format!("labctl-testbed-{}-{}", state.name, h.hostname);
+        if rsa {
+            keys.push((rsa_host_key(h), "rsa", comment.clone()));
+        }
+        keys.push((host_key(h), "ed25519", comment));
     }
     let mut children = Vec::new();
-    for (path, comment) in &keys {
+    for (path, kind, comment) in &keys {
         let child = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+            .args(["-q", "-t", kind, "-N", "", "-C", comment, "-f"])
             .arg(path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -100,6 +113,7 @@ pub fn config_text(state: &State, host: &HostState) -> String {
          ListenAddress 127.0.0.1\n\
          Port 22\n\
          HostKey {key}\n\
+         {rsa}\
          AuthorizedKeysFile {auth}\n\
          PasswordAuthentication no\n\
          KbdInteractiveAuthentication no\n\
@@ -121,6 +135,11 @@ pub fn config_text(state: &State, host: &HostState) -> String {
         name = state.name,
         hostname = host.hostname,
         key = host_key(host).display(),
+        rsa = if rsa_host_key(host).exists() {
+            format!("HostKey {}\n", rsa_host_key(host).display())
+        } else {
+            String::new()
+        },
         auth = state.dir.join("authorized_keys").display(),
     )
 }

@@ -28,6 +28,9 @@ pub struct State {
     pub dir: PathBuf,
     /// The relay process (`labctl testbed relay`), once started.
     pub relay_pid: Option<u32>,
+    /// `--arch`: the hosts' declared architecture (ARM programs under qemu).
+    #[serde(default)]
+    pub arch: Option<String>,
     pub benches: Vec<BenchState>,
 }
 
@@ -169,6 +172,7 @@ mod tests {
             room: true,
             dir: PathBuf::from("/tmp/x"),
             relay_pid: None,
+            arch: None,
             benches: ["bench1", "bench2"]
                 .iter()
                 .map(|b| BenchState {

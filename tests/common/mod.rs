@@ -318,15 +318,30 @@ pub struct TestBench {
 impl TestBench {
     /// One bench: hosts A, B, C.
     pub fn up() -> TestBench {
-        Self::build(None)
+        Self::build(None, &[])
+    }
+
+    /// One bench made by `testbed up` with `envs` set (testbed options
+    /// such as `LABCTL_TESTBED_RSA_HOST_KEY`).
+    pub fn up_with_env(envs: &[(&str, &str)]) -> TestBench {
+        Self::build(None, envs)
     }
 
     /// A room of `benches` benches, `bench1`..`benchN`, each with A, B, C.
     pub fn room(benches: u16) -> TestBench {
-        Self::build(Some(benches))
+        Self::build(Some(benches), &[])
     }
 
-    fn build(benches: Option<u16>) -> TestBench {
+    /// One bench of ARM hosts (`testbed up --arch aarch64|armv7`).
+    pub fn arm(arch: &str) -> TestBench {
+        Self::build_with(None, &["--arch", arch], &[])
+    }
+
+    fn build(benches: Option<u16>, envs: &[(&str, &str)]) -> TestBench {
+        Self::build_with(benches, &[], envs)
+    }
+
+    fn build_with(benches: Option<u16>, extra: &[&str], envs: &[(&str, &str)]) -> TestBench {
         let name = unique_name();
         let mut args = vec![
             "testbed".to_string(),
@@ -334,15 +349,23 @@ impl TestBench {
             "--name".into(),
             name.clone(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         if let Some(n) = benches {
             args.push("--benches".into());
             args.push(n.to_string());
         }
-        let mut out = Labctl::new().args(&args).run();
+        let up = || {
+            let mut l = Labctl::new().args(&args);
+            for (k, v) in envs {
+                l = l.env(k, v);
+            }
+            l.run()
+        };
+        let mut out = up();
         if out.status != 0 && out.stderr.contains("exists") {
             // A leftover of an earlier run whose pid we now have: remove it, once.
             down_quietly(&name);
-            out = Labctl::new().args(&args).run();
+            out = up();
         }
         if out.status != 0 {
             down_quietly(&name);

@@ -19,8 +19,13 @@ fn main() {
     // listen with a backlog of 1; std always uses 128 and offers no way to
     // change it without unsafe code. The lesson shows either way: a waiting
     // client is queued by the kernel, not served by us.
-    let listener = TcpListener::bind(options.address())
-        .unwrap_or_else(|e| fail(format!("cannot listen on `{}`: {e}", options.endpoint())));
+    let listener = TcpListener::bind(options.address()).unwrap_or_else(|e| {
+        fail(format!(
+            "cannot listen on `{}`: {}",
+            options.endpoint(),
+            sockets::bind_error(&e)
+        ))
+    });
     let me = listener
         .local_addr()
         .expect("a bound socket has an address");

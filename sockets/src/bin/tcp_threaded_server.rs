@@ -22,8 +22,13 @@ fn main() {
 
     // socket() + bind() + listen(). The lab's server used a backlog of 5;
     // std always uses 128 (see tcp_server.rs).
-    let listener = TcpListener::bind(options.address())
-        .unwrap_or_else(|e| fail(format!("cannot listen on `{}`: {e}", options.endpoint())));
+    let listener = TcpListener::bind(options.address()).unwrap_or_else(|e| {
+        fail(format!(
+            "cannot listen on `{}`: {}",
+            options.endpoint(),
+            sockets::bind_error(&e)
+        ))
+    });
     let me = listener
         .local_addr()
         .expect("a bound socket has an address");

@@ -14,8 +14,13 @@ fn main() {
     );
 
     // socket() + bind(). No listen() and no accept(): UDP has no connections.
-    let socket = UdpSocket::bind(options.address())
-        .unwrap_or_else(|e| fail(format!("cannot bind `{}`: {e}", options.endpoint())));
+    let socket = UdpSocket::bind(options.address()).unwrap_or_else(|e| {
+        fail(format!(
+            "cannot bind `{}`: {}",
+            options.endpoint(),
+            sockets::bind_error(&e)
+        ))
+    });
     let me = socket.local_addr().expect("a bound socket has an address");
     say(format!("UDP server started ... listening on {me}"));
 

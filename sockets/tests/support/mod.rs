@@ -82,8 +82,20 @@ macro_rules! for_both_implementations {
     };
 }
 
-/// The path of one of our five programs, built by cargo for this test run.
+/// The path of one of our five programs: in `$SOCKETS_PROGRAMS_DIR` when set
+/// (labctl's ARM test runs these tests on the aarch64 and armv7 builds, under
+/// qemu), else the one cargo built for this test run.
 pub fn exe(name: &str) -> &'static str {
+    if let Some(dir) = std::env::var_os("SOCKETS_PROGRAMS_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.is_file(), "no program `{}`", path.display());
+        return Box::leak(
+            path.into_os_string()
+                .into_string()
+                .unwrap()
+                .into_boxed_str(),
+        );
+    }
     match name {
         "tcp_server" => env!("CARGO_BIN_EXE_tcp_server"),
         "tcp_threaded_server" => env!("CARGO_BIN_EXE_tcp_threaded_server"),

@@ -61,6 +61,9 @@ pub struct Host {
     pub prefix: u8,
     pub workdir: String,
     pub sudo: bool,
+    /// Declared architecture (`aarch64`, `armv7`, ...): overrides `uname -m`
+    /// when labctl picks the host's build.
+    pub arch: Option<String>,
     /// labctl's own known_hosts file (`~/.ssh/known_hosts` is read as well).
     pub known_hosts: PathBuf,
 }

@@ -21,6 +21,7 @@ const SETTING_KEYS: &[&str] = &[
     "interface",
     "workdir",
     "sudo",
+    "arch",
     "known_hosts",
 ];
 const HOST_KEYS: &[&str] = &["ssh", "addr"];
@@ -44,6 +45,7 @@ pub(super) struct Settings {
     pub interface: Option<At<String>>,
     pub workdir: Option<At<String>>,
     pub sudo: Option<At<bool>>,
+    pub arch: Option<At<String>>,
     pub known_hosts: Option<At<String>>,
     pub ssh: Option<At<String>>,
     pub addr: Option<At<(Ipv4Addr, u8)>>,
@@ -74,6 +76,7 @@ impl Settings {
             interface,
             workdir,
             sudo,
+            arch,
             known_hosts,
             ssh,
             addr
@@ -362,6 +365,19 @@ impl Reader<'_, '_> {
                 "sudo" => {
                     s.sudo = self.c
                         .bool(v, "`sudo`", "write `sudo = true` or `sudo = false`").map(|b| At { value: b, span })
+                }
+                "arch" => {
+                    if let Some(a) = self.string(v, key) {
+                        if crate::hostops::target_triple(&a.value).is_some() {
+                            s.arch = Some(a);
+                        } else {
+                            self.c.err_hint(
+                                &span,
+                                format!("unknown architecture `{}`", a.value),
+                                "write `arch = \"aarch64\"`, `\"armv7\"` or `\"x86_64\"`",
+                            )
+                        }
+                    }
                 }
                 "ssh" if host => s.ssh = self.string(v, key).filter(|u| self.nonempty(u, key)),
                 "addr" if host => {

@@ -225,6 +225,7 @@ impl Validator<'_, '_> {
             prefix,
             workdir,
             sudo,
+            arch: s.arch.map(|a| a.value),
             known_hosts,
         })
     }

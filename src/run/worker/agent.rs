@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use super::{Worker, SHORT};
 use crate::error::Error;
+use crate::hold;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
 use crate::run::event::Event;
-use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel};
+use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
 
 /// The run's agent on the host.
 pub(super) struct Agent<'s> {
@@ -100,6 +101,9 @@ impl Prog {
 
 impl<'s> Worker<'s> {
     pub(super) fn exec(&self, cmd: &str, timeout: Duration) -> Result<Output, SshError> {
+        if let Some(e) = &self.lost {
+            return Err(e.clone());
+        }
         self.sess.exec(cmd, None, timeout)
     }
 
@@ -139,7 +143,7 @@ impl<'s> Worker<'s> {
                 "the run's agent is not running".into(),
             ));
         };
-        let r = self.agent_call(&mut agent, call, timeout, interruptible);
+        let r = self.agent_call(&mut agent, Some(call), timeout, interruptible);
         self.agent = Some(agent);
         r
     }
@@ -147,19 +151,24 @@ impl<'s> Worker<'s> {
     fn agent_call(
         &mut self,
         a: &mut Agent<'s>,
-        call: &str,
+        call: Option<&str>,
         timeout: Duration,
         interruptible: bool,
     ) -> Result<Output, SshError> {
         if a.broken {
+            if let Some(e) = &self.lost {
+                return Err(e.clone());
+            }
             return Err(self.ssh_error(
                 SshErrorKind::Session,
                 "the run's agent stopped answering".into(),
             ));
         }
         let deadline = Instant::now() + timeout;
-        crate::style::trace_command(&self.host.label(), call);
-        a.ch.write(&remote::agent_request(call))?;
+        if let Some(call) = call {
+            crate::style::trace_command(&self.host.label(), call);
+            a.ch.write(&remote::agent_request(call))?;
+        }
         let mut interrupted = false;
         loop {
             if interruptible && !interrupted && self.stopping() {
@@ -178,6 +187,10 @@ impl<'s> Worker<'s> {
                 });
             }
             if !self.read_agent(a)? {
+                if let Err(e) = self.heard() {
+                    a.broken = true;
+                    return Err(e);
+                }
                 let now = Instant::now();
                 if now >= deadline {
                     a.broken = true;
@@ -185,7 +198,7 @@ impl<'s> Worker<'s> {
                         SshErrorKind::Timeout,
                         format!(
                             "`{}` did not finish within {}",
-                            first_line(call),
+                            first_line(call.unwrap_or("lc_agent")),
                             secs(timeout)
                         ),
                     ));
@@ -226,7 +239,9 @@ impl<'s> Worker<'s> {
             }
             if !self.read_agent(&mut a)? && !wait.is_zero() {
                 a.ch.wait(wait);
-                self.read_agent(&mut a)?;
+                if !self.read_agent(&mut a)? {
+                    self.heard().inspect_err(|_| a.broken = true)?;
+                }
             }
             Ok(())
         })();
@@ -251,7 +266,17 @@ impl<'s> Worker<'s> {
             }
             if !self.read_agent(&mut a)? {
                 a.ch.wait_or(wake, wait);
-                self.read_agent(&mut a)?;
+                if !self.read_agent(&mut a)? {
+                    if let Err(e) = self.heard() {
+                        // Idle in this step: said now, the run stops at the host's next action.
+                        a.broken = true;
+                        self.emit(Event::Problem {
+                            host: Some(self.name()),
+                            message: format!("{e}; the run stops at this host's next action"),
+                        });
+                        return Err(e);
+                    }
+                }
             }
             Ok(())
         })();
@@ -344,17 +369,45 @@ impl<'s> Worker<'s> {
         }
     }
 
-    /// Stops what an earlier labctl left, prepares the run directory, starts the agent.
-    pub(super) fn setup(&mut self) -> Result<(), Error> {
-        // The agent creates the run directory; then what an earlier labctl left goes first.
-        self.agent = Some(Agent {
+    /// Starts the agent and takes the bench's hold on this host for the
+    /// run (the agent's life is the hold; see [`crate::hold`]). Changes nothing else.
+    pub(super) fn hold(&mut self) -> Result<(), Error> {
+        let args = hold::hold_args("run", &self.sh.run_id);
+        let mut agent = Agent {
             ch: self
                 .sess
-                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id))?,
+                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id, &args))?,
             buf: Vec::new(),
             frames: Vec::new(),
             broken: false,
-        });
+        };
+        // The agent's first reply, unasked: the hold.
+        let out = self.agent_call(&mut agent, None, SHORT, false);
+        self.agent = Some(agent);
+        let out = out?;
+        match hold::parse_verdict(&out.stdout_str()) {
+            hold::Verdict::Held(took_over) => {
+                if let Some(h) = took_over {
+                    self.emit(Event::Problem {
+                        host: Some(self.name()),
+                        message: hold::took_over_warning(self.host, &h),
+                    });
+                }
+                Ok(())
+            }
+            hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h)),
+            hold::Verdict::Unknown => Err(Error::Host(format!(
+                "host `{}`: cannot take the bench's hold: {}: {}",
+                self.host.label(),
+                out.describe(),
+                first_line(&out.stderr_str())
+            ))),
+        }
+    }
+
+    /// Once every host is held: stops what an earlier labctl left (never a
+    /// live labctl's programs: `lc_stop_all` leaves the runs whose agent lives).
+    pub(super) fn setup(&mut self) -> Result<(), Error> {
         let out = self.exec_call("lc_stop_all", SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
@@ -376,6 +429,33 @@ impl<'s> Worker<'s> {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the host is still heard from: says `no answer for N s` while
+    /// it is slow, and errs once it has been silent for the silence limit.
+    pub(super) fn heard(&mut self) -> Result<(), SshError> {
+        let quiet = self.sess.silent_for();
+        if quiet >= SLOW_AFTER {
+            let s = quiet.as_secs();
+            // Once from 3 s on, then every 2 s, until the limit.
+            if s >= 3 && (self.slow_said == 0 || s >= self.slow_said + 2) {
+                self.slow_said = s;
+                self.emit(Event::Problem {
+                    host: Some(self.name()),
+                    message: format!("no answer for {s} s"),
+                });
+            }
+        } else {
+            self.slow_said = 0;
+        }
+        self.sess.check_heard().inspect_err(|e| {
+            self.lost.get_or_insert_with(|| e.clone());
+        })
+    }
+
+    /// The host has been quiet long enough that the absence of output proves nothing.
+    pub(super) fn slow(&self) -> bool {
+        self.sess.silent_for() >= SLOW_AFTER
     }
 }
 

@@ -1,6 +1,8 @@
 //! One host's worker: owns that host's SSH session (on its own thread, as
 //! libssh2 requires), runs the ops the executor sends, and reports events.
-//! At the start it stops what an earlier labctl left and starts the run's
+//! At the start it starts the run's agent, takes the bench's hold on the
+//! host through it (every host of the bench is held before any changes:
+//! [`crate::hold::Gate`]), stops what an earlier labctl left, and keeps the
 //! agent (one long-lived channel: every `lc_*` call goes through it, a few
 //! milliseconds each instead of a new SSH channel's ~100 ms; it relays the
 //! programs' output as it comes; and it is the watchdog that stops the run's
@@ -118,6 +120,8 @@ pub struct Shared {
     pub stop: Arc<AtomicBool>,
     /// What `deploy` puts on the host.
     pub programs: Arc<crate::programs::ProgramSet>,
+    /// Where the bench's workers meet once each tried its hold.
+    pub gate: Arc<crate::hold::Gate>,
 }
 
 struct Worker<'s> {
@@ -126,6 +130,10 @@ struct Worker<'s> {
     sh: Shared,
     progs: BTreeMap<String, Prog>,
     agent: Option<Agent<'s>>,
+    /// The whole seconds of silence last said (`no answer for N s`).
+    slow_said: u64,
+    /// The host was given up as silent: every later call fails with this at once.
+    lost: Option<SshError>,
 }
 
 /// The worker's thread body: `sess` is this host's connection attempt.
@@ -144,6 +152,7 @@ pub fn run(
     let sess = match sess {
         Ok(s) => s,
         Err(e) => {
+            sh.gate.pass(false);
             ready_as(Err(e.into()));
             return;
         }
@@ -158,10 +167,22 @@ pub fn run(
         sh,
         progs: BTreeMap::new(),
         agent: None,
+        slow_said: 0,
+        lost: None,
     };
-    if let Err(e) = w.setup() {
+    // Every host of the bench is held before anything on any of them changes.
+    let held = w.hold();
+    let all_held = w.sh.gate.pass(held.is_ok());
+    if let Err(e) = held {
+        // The agent ended without touching the host (the run id may be the holder's own).
         ready_as(Err(e));
         return;
+    }
+    if all_held {
+        if let Err(e) = w.setup() {
+            ready_as(Err(e));
+            return;
+        }
     }
     ready_as(Ok(()));
     loop {

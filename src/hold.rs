@@ -1,0 +1,388 @@
+//! One labctl at a time per bench: the hold each command that changes a host
+//! (`run`, `check --fix`, `clean`, and the deploying they do) takes on every
+//! host it touches before it changes anything there.
+//!
+//! The hold lives on the host (`<workdir>/lock/holder`, made by `lc_hold` in
+//! `src/remote/hold.sh`), so two controllers on two laptops see each other.
+//! It names its holder (user and machine, pid, command, run id, since) and
+//! the process on the host whose life is the hold: the run's agent, or for
+//! `clean` and `check --fix` a shell that reads its channel until labctl
+//! ends ([`Held`]). When labctl ends, or its connection drops, that process
+//! reads end-of-input and removes the hold; after a SIGKILL or a reboot the
+//! process is gone (same boot id and start time are checked), so the next
+//! labctl takes the hold over with a warning. A live hold is never taken:
+//! the second labctl refuses with exit code 5 ([`Error::Busy`]).
+//!
+//! All hosts first, then changes: [`Gate`] lets the per-host threads of one
+//! command agree that every host was held before any of them goes on.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::config::hosts::Host;
+use crate::error::Error;
+use crate::remote;
+use crate::ssh::{Session, SshError, SshErrorKind, StreamChannel};
+
+/// Who holds a host, as its `lock/holder` file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    pub user: String,
+    pub machine: String,
+    /// The controlling labctl's pid on its machine.
+    pub pid: String,
+    /// `run`, `check --fix`, `clean`.
+    pub command: String,
+    /// The run id (empty for other commands).
+    pub run: String,
+    /// Unix time the hold was taken.
+    pub since: u64,
+}
+
+impl Holder {
+    /// Parses `key=value` lines.
+    pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Holder {
+        let mut h = Holder::default();
+        for l in lines {
+            let Some((k, v)) = l.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().to_string();
+            match k.trim() {
+                "user" => h.user = v,
+                "machine" => h.machine = v,
+                "pid" => h.pid = v,
+                "command" => h.command = v,
+                "run" => h.run = v,
+                "since" => h.since = v.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        h
+    }
+
+    /// `labctl run `lab1-…` of ta1@laptop (pid 4242), since 10:02:11 UTC (3 min ago)`.
+    pub fn describe(&self) -> String {
+        let what = if self.run.is_empty() {
+            format!("labctl {}", self.command)
+        } else {
+            format!("labctl {} `{}`", self.command, self.run)
+        };
+        format!(
+            "{what} of {}@{} (pid {}), since {}",
+            self.user,
+            self.machine,
+            self.pid,
+            since_text(self.since)
+        )
+    }
+}
+
+/// `10:02:11 UTC (3 min ago)`.
+fn since_text(since: u64) -> String {
+    let now = crate::run::event::now_unix() as u64;
+    let day = since % 86_400;
+    let ago = now.saturating_sub(since);
+    let ago = if ago < 120 {
+        format!("{ago} s ago")
+    } else {
+        format!("{} min ago", ago / 60)
+    };
+    format!(
+        "{:02}:{:02}:{:02} UTC ({ago})",
+        day / 3600,
+        day / 60 % 60,
+        day % 60
+    )
+}
+
+/// What `lc_hold` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Held; a hold whose holder was gone was taken over when `Some`.
+    Held(Option<Holder>),
+    /// A live labctl holds the host.
+    Busy(Holder),
+    /// No answer the hold understands.
+    Unknown,
+}
+
+/// Parses `lc_hold`'s output: `[stale LINES…] held`, or `busy LINES…`.
+pub fn parse_verdict(out: &str) -> Verdict {
+    let mut lines = out.lines().map(str::trim);
+    let mut stale: Option<Vec<&str>> = None;
+    while let Some(l) = lines.next() {
+        match l {
+            "held" => return Verdict::Held(stale.map(Holder::parse)),
+            "busy" => return Verdict::Busy(Holder::parse(lines.by_ref())),
+            "stale" => stale = Some(Vec::new()),
+            other => {
+                if let Some(s) = stale.as_mut() {
+                    s.push(other);
+                }
+            }
+        }
+    }
+    Verdict::Unknown
+}
+
+/// The `lc_hold`/`lc_holder` arguments for this labctl: user, machine, pid, command, run.
+pub fn hold_args(command: &str, run_id: &str) -> Vec<String> {
+    vec![
+        clean_word(user_name()),
+        clean_word(&machine_name()),
+        std::process::id().to_string(),
+        clean_word(command),
+        clean_word(run_id),
+    ]
+}
+
+/// One line of the holder file: no newline, no `=` confusion matters (values end the line).
+fn clean_word(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Who runs labctl: `$USER`, else the account's name, else `uid N`.
+fn user_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        if let Some(u) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
+            return u;
+        }
+        // SAFETY: getuid cannot fail; getpwuid's result is read at once, on
+        // the one thread that initialises this cell.
+        unsafe {
+            let uid = libc::getuid();
+            let pw = libc::getpwuid(uid);
+            if pw.is_null() || (*pw).pw_name.is_null() {
+                format!("uid {uid}")
+            } else {
+                std::ffi::CStr::from_ptr((*pw).pw_name)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        }
+    })
+}
+
+/// This machine's host name.
+fn machine_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer outlives the call and its length is given.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return "unknown".into();
+    }
+    let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// How `check`'s lab-port detail starts on a host in use (a pass: the
+/// holder's programs hold the port).
+pub const IN_USE_NOTE: &str = "bench in use by ";
+
+/// `check`'s lines for hosts in use, from `(host label, lab-port detail)`.
+pub fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (label, detail) in hosts {
+        if detail.starts_with(IN_USE_NOTE) {
+            out.push_str(&format!("\n! {label} {detail}"));
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// Words of every [`busy_error`].
+pub const IN_USE: &str = " is in use by ";
+
+/// The error of a host held by a live labctl (exit code 5); [`refusal`]
+/// makes the command's final error of one or more of them.
+pub fn busy_error(host: &Host, holder: &Holder) -> Error {
+    Error::Busy(format!(
+        "host `{}`{IN_USE}{}",
+        host.label(),
+        holder.describe()
+    ))
+}
+
+/// The command's error when hosts are held by another labctl: a line per
+/// host (`busy`: [`busy_error`]s' text) and what to do, once.
+pub fn refusal(busy: &[String]) -> Error {
+    Error::Busy(format!(
+        "{}\nnothing was changed: wait until that labctl ends, or ask whoever runs it to stop it \
+         (a labctl that was killed or lost its connection frees the bench by itself, and the next command takes it over)",
+        busy.join("\n")
+    ))
+}
+
+/// The warning when a hold whose holder is gone was taken over.
+pub fn took_over_warning(host: &Host, holder: &Holder) -> String {
+    format!(
+        "host `{}`: took over the hold of {}: its labctl is gone",
+        host.label(),
+        holder.describe()
+    )
+}
+
+/// A hold kept by a shell on its own channel (`clean`, `check --fix`): it
+/// ends when this is released or dropped, or when labctl's connection does.
+pub struct Held<'s> {
+    ch: Option<StreamChannel<'s>>,
+    /// The hold of a labctl that was gone, taken over.
+    pub took_over: Option<Holder>,
+}
+
+impl Held<'_> {
+    /// Ends the hold (the host's shell reads end-of-input and removes it).
+    pub fn release(mut self) {
+        if let Some(ch) = self.ch.take() {
+            let _ = ch.close(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(ch) = self.ch.take() {
+            let _ = ch.close(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Takes the hold on `host` for `command`: `Err(Error::Busy)` when a live
+/// labctl holds it.
+pub fn take<'s>(sess: &'s Session, host: &Host, command: &str) -> Result<Held<'s>, Error> {
+    let args = hold_args(command, "");
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cmd = remote::script(host, "", &remote::call("lc_holder", &refs));
+    let mut ch = sess.spawn_stream(&cmd)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    loop {
+        let r = ch.read_available()?;
+        out.extend_from_slice(&r.stdout);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if text.lines().any(|l| l.starts_with("@@hold ")) {
+            return match parse_verdict(&text) {
+                Verdict::Held(took_over) => Ok(Held {
+                    ch: Some(ch),
+                    took_over,
+                }),
+                Verdict::Busy(h) => Err(busy_error(host, &h)),
+                Verdict::Unknown => Err(hold_failed(host, &text, &r.stderr)),
+            };
+        }
+        if r.eof {
+            return Err(hold_failed(host, &text, &r.stderr));
+        }
+        if Instant::now() >= deadline {
+            return Err(SshError {
+                host: host.label(),
+                endpoint: host.endpoint(),
+                kind: SshErrorKind::Timeout,
+                message: "taking the bench's hold did not finish within 20 s".into(),
+            }
+            .into());
+        }
+        sess.check_heard()?;
+        ch.wait(Duration::from_millis(200));
+    }
+}
+
+fn hold_failed(host: &Host, out: &str, err: &[u8]) -> Error {
+    let why = crate::ssh::first_line(&String::from_utf8_lossy(err)).to_string();
+    let why = if why.is_empty() {
+        crate::ssh::first_line(out).to_string()
+    } else {
+        why
+    };
+    Error::Host(format!(
+        "host `{}`: cannot take the bench's hold (`{}/lock`): {why}",
+        host.label(),
+        host.workdir.trim_end_matches('/')
+    ))
+}
+
+/// The per-host threads of one command meet here once each tried its hold:
+/// none goes on to change anything unless every host was held.
+pub struct Gate {
+    barrier: Barrier,
+    refused: AtomicBool,
+}
+
+impl Gate {
+    /// A gate for `n` host threads (each must call [`Gate::pass`] once).
+    pub fn new(n: usize) -> Gate {
+        Gate {
+            barrier: Barrier::new(n.max(1)),
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits for every host; true when all were held (`held`: this host's outcome).
+    pub fn pass(&self, held: bool) -> bool {
+        if !held {
+            self.refused.store(true, Ordering::SeqCst);
+        }
+        self.barrier.wait();
+        !self.refused.load(Ordering::SeqCst)
+    }
+
+    /// Whether a host refused (after every host passed).
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+/// Who holds `host` now (a live hold), in words; `None` when nobody does
+/// or it cannot be read. Read-only: what `check` shows of a bench in use.
+pub fn in_use(sess: &Session, host: &Host) -> Option<String> {
+    let out = sess
+        .exec(
+            &remote::script(host, "", "lc_held"),
+            None,
+            Duration::from_secs(10),
+        )
+        .ok()?;
+    let text = out.stdout_str();
+    let h = Holder::parse(text.lines());
+    (!h.command.is_empty()).then(|| h.describe())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_parse() {
+        assert_eq!(parse_verdict("held\n"), Verdict::Held(None));
+        let v = parse_verdict(
+            "stale\nuser=ta\nmachine=lap\npid=9\ncommand=run\nrun=r1\nsince=0\nheld\n",
+        );
+        match v {
+            Verdict::Held(Some(h)) => {
+                assert_eq!((h.user.as_str(), h.run.as_str()), ("ta", "r1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let b = parse_verdict(
+            "busy\nuser=ta\nmachine=lap\npid=9\ncommand=clean\nrun=\nsince=60\nagent=1\n",
+        );
+        match b {
+            Verdict::Busy(h) => {
+                assert_eq!(h.command, "clean");
+                assert!(h
+                    .describe()
+                    .starts_with("labctl clean of ta@lap (pid 9), since 00:01:00 UTC"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse_verdict("oops"), Verdict::Unknown);
+    }
+}

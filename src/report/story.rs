@@ -1,0 +1,280 @@
+//! The lab's story, frame by frame: which step and which action caused
+//! each captured frame (`I.8: client-B sends "hello"`, `I.10: client-C
+//! connects to the server on A`), for the comments of the captures' pcapng
+//! copies, so a student who opens one in Wireshark reads the lab in its
+//! packet list.
+//!
+//! A frame is tied to its client by socket address (each client prints its
+//! own, `Connected LOCAL -> SERVER`: see [`super::traces`]), and to its
+//! step by what the client was sent (the line that became the payload) or
+//! by the step that started the client. Only frames with no such tie
+//! (pings, ARP) fall back to the step whose time span holds them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::model::{CaptureReport, LineStream, RunReport, StepRecord, TimelineEntry};
+use super::traces::{self, ClientTrace};
+use super::{host_names, owner};
+use crate::capture::pcapng::Story;
+use crate::capture::{Frame, Kind};
+
+/// The story of one capture: its section comment and a comment per frame.
+pub fn story(report: &RunReport, capture: &CaptureReport, run_dir: &Path) -> Option<Story> {
+    let analysis = capture.analysis.as_ref()?;
+    let names = host_names(&report.bench);
+    let clients = traces::traces(&report.timeline, &report.programs);
+    let (interface, filter) = capture_spec(run_dir, &capture.name);
+    let interface = interface.or_else(|| {
+        report
+            .bench
+            .hosts
+            .iter()
+            .find(|h| h.name == capture.host)
+            .and_then(|h| h.interface.clone())
+    });
+    let steps = match (&capture.step, &capture.stopped_in) {
+        (Some(a), Some(b)) if a != b => format!("steps {a} to {b}"),
+        (Some(a), _) => format!("step {a}"),
+        _ => "an unknown step".into(),
+    };
+    let section = format!(
+        "labctl capture `{}`: lab `{}`, run `{}`, bench `{}`, host `{}`, interface `{}`, filter `{}`, {steps}",
+        capture.name,
+        report.run.lab,
+        report.run.id,
+        report.bench.name,
+        capture.host,
+        interface.as_deref().unwrap_or("?"),
+        filter.as_deref().unwrap_or("none"),
+    );
+    let ctx = Context {
+        names: &names,
+        clients: &clients,
+        sent: report
+            .timeline
+            .iter()
+            .filter(|e| e.stream == LineStream::Stdin)
+            .collect(),
+        steps: &report.steps,
+        start: analysis.start_unix,
+    };
+    // The step of the last frame commented per conversation: an ACK or a
+    // FIN belongs to the exchange before it.
+    let mut last_step: BTreeMap<(String, usize), String> = BTreeMap::new();
+    let comments = analysis
+        .frames
+        .iter()
+        .map(|f| {
+            let key = f.conversation.map(|c| (f.proto.clone(), c));
+            let (step, what) = ctx.describe(f, key.as_ref().and_then(|k| last_step.get(k)))?;
+            if let (Some(k), Some(s)) = (key, &step) {
+                last_step.insert(k, s.clone());
+            }
+            Some(match step {
+                Some(s) => format!("{s}: {what}"),
+                None => what,
+            })
+        })
+        .collect();
+    Some(Story {
+        section,
+        interface,
+        filter,
+        comments,
+    })
+}
+
+/// The interface and filter of capture `name`, from the plan the run
+/// recorded (`capture \`NAME\` on IFACE: FILTER`).
+fn capture_spec(run_dir: &Path, name: &str) -> (Option<String>, Option<String>) {
+    let plan: serde_json::Value = std::fs::read(run_dir.join("plan.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let prefix = format!("capture `{name}` on ");
+    let whats = plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["actions"].as_array().into_iter().flatten())
+        .flat_map(|a| a["ops"].as_array().into_iter().flatten())
+        .filter_map(|o| o["what"].as_str());
+    for what in whats {
+        if let Some(rest) = what.strip_prefix(&prefix) {
+            return match rest.split_once(": ") {
+                Some((iface, filter)) => (Some(iface.into()), Some(filter.into())),
+                None => (Some(rest.into()), None),
+            };
+        }
+    }
+    (None, None)
+}
+
+struct Context<'a> {
+    names: &'a BTreeMap<String, String>,
+    clients: &'a [ClientTrace],
+    /// Every line sent to a program, in time order.
+    sent: Vec<&'a TimelineEntry>,
+    steps: &'a [StepRecord],
+    /// The capture's first frame, unix seconds.
+    start: f64,
+}
+
+impl Context<'_> {
+    /// `(step, what happened)` for frame `f`, or `None` to leave it bare.
+    fn describe(&self, f: &Frame, earlier: Option<&String>) -> Option<(Option<String>, String)> {
+        let at = self.start + f.time;
+        let by_time = || self.step_at(at);
+        let from_client = self.client(&f.src);
+        let to_client = self.client(&f.dst);
+        let client = from_client.or(to_client);
+        let who = |addr: &str| self.who(addr);
+        let payload = f.text.as_deref().map(|t| t.trim_matches('"').to_string());
+        let conv_step = || {
+            earlier
+                .cloned()
+                .or_else(|| client.and_then(|c| c.step.clone()))
+                .or_else(by_time)
+        };
+        Some(match f.kind {
+            Kind::Syn => (
+                client.and_then(|c| c.step.clone()).or_else(by_time),
+                format!("{} connects to {} (SYN)", who(&f.src), who(&f.dst)),
+            ),
+            Kind::SynAck => (
+                client.and_then(|c| c.step.clone()).or_else(by_time),
+                format!(
+                    "{}'s kernel accepts the connection of {} (SYN-ACK)",
+                    self.host_of(&f.src),
+                    who(&f.dst)
+                ),
+            ),
+            Kind::Data | Kind::Udp => {
+                let p = payload.unwrap_or_default();
+                let what = if f.kind == Kind::Udp { "datagram" } else { "" };
+                if let Some(c) = from_client {
+                    let step = self.sent_step(c, at, |line| line == p).or_else(conv_step);
+                    (
+                        step,
+                        format!("{} sends {what}{}\"{p}\"", who(&f.src), sep(what)),
+                    )
+                } else if let Some(c) = to_client {
+                    let step = self
+                        .sent_step(c, at, |line| line.to_uppercase() == p)
+                        .or_else(conv_step);
+                    (
+                        step,
+                        format!("{} replies \"{p}\" to {}", who(&f.src), who(&f.dst)),
+                    )
+                } else {
+                    (
+                        conv_step(),
+                        format!("{} sends \"{p}\" to {}", who(&f.src), who(&f.dst)),
+                    )
+                }
+            }
+            Kind::Ack => (conv_step(), format!("{} acknowledges (ACK)", who(&f.src))),
+            Kind::Fin => {
+                let step = from_client
+                    .and_then(|c| self.sent_step(c, at, |line| line == "quit"))
+                    .or_else(conv_step);
+                (
+                    step,
+                    format!("{} closes its side of the connection (FIN)", who(&f.src)),
+                )
+            }
+            Kind::Rst => (
+                conv_step(),
+                format!("{} resets the connection (RST)", who(&f.src)),
+            ),
+            Kind::Icmp => match &f.quoted {
+                Some(q) => (
+                    self.client(&q.src)
+                        .and_then(|c| self.sent_step(c, at, |_| true))
+                        .or_else(by_time),
+                    format!(
+                        "{}: nothing listens on {} any more: {} ({})",
+                        self.host_of(&f.src),
+                        q.dst,
+                        f.label,
+                        who(&q.src)
+                    ),
+                ),
+                None => (
+                    by_time(),
+                    format!("{} → {}: {}", who(&f.src), who(&f.dst), f.label),
+                ),
+            },
+            Kind::Arp | Kind::Other => return None,
+        })
+    }
+
+    /// The client whose socket address is `addr`.
+    fn client(&self, addr: &str) -> Option<&ClientTrace> {
+        self.clients.iter().rev().find(|c| c.local == addr)
+    }
+
+    /// A socket address for people: `client-B on B`, `the server on A`, `B`.
+    fn who(&self, addr: &str) -> String {
+        if let Some(c) = self.client(addr) {
+            return format!("{} on {}", c.program, c.host);
+        }
+        if self.clients.iter().any(|c| c.server == addr) {
+            return format!("the server on {}", self.host_of(addr));
+        }
+        self.host_of(addr)
+    }
+
+    fn host_of(&self, addr: &str) -> String {
+        owner(self.names, addr)
+            .map(str::to_string)
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// The step of the last line sent to client `c` (this run of it: names
+    /// are reused, `client-C` is a TCP client in I.10 and a UDP one in I.12)
+    /// that `matches`, sent before `at`: a frame follows the line that
+    /// caused it. `SKEW` allows for two hosts' clocks.
+    fn sent_step(
+        &self,
+        c: &ClientTrace,
+        at: f64,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        const SKEW: f64 = 0.05;
+        let next_run = self
+            .clients
+            .iter()
+            .filter(|o| o.host == c.host && o.program == c.program)
+            .map(|o| o.connected_at)
+            .filter(|&t| t > c.connected_at)
+            .fold(f64::INFINITY, f64::min);
+        self.sent
+            .iter()
+            .filter(|e| e.host == c.host && e.program == c.program && matches(e.text.trim_end()))
+            .filter(|e| e.unix + SKEW >= c.connected_at && e.unix < next_run)
+            .filter(|e| e.unix <= at + SKEW)
+            .max_by(|a, b| a.unix.total_cmp(&b.unix))
+            .and_then(|e| e.step.clone())
+    }
+
+    /// The step whose span holds `at` (else the last one started before it).
+    fn step_at(&self, at: f64) -> Option<String> {
+        let started = |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + 0.005);
+        self.steps
+            .iter()
+            .filter(started)
+            .find(|s| s.finished_at.is_some_and(|t| at <= t + 0.005))
+            .or_else(|| self.steps.iter().rfind(started))
+            .map(|s| s.id.clone())
+    }
+}
+
+fn sep(what: &str) -> &'static str {
+    if what.is_empty() {
+        ""
+    } else {
+        " "
+    }
+}
