@@ -208,8 +208,9 @@ mod tests {
             "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".into(),
             "rust-lld".into()
         )));
-        assert!(command_line("aarch64-unknown-linux-musl")
-            .ends_with("cargo build -p sockets --release --target aarch64-unknown-linux-musl"));
+        assert!(command_line("aarch64-unknown-linux-musl").ends_with(
+            "cargo build -p sockets -p hostkit --release --target aarch64-unknown-linux-musl"
+        ));
     }
 
     #[test]

@@ -11,6 +11,110 @@ use crate::config::hosts::BenchChoice;
 use crate::error::EXIT_CODES_HELP;
 use crate::lab::select::StepChoice;
 
+/// `check --help`: its exit codes (as in the README's "Checking a bench") and examples.
+pub const CHECK_HELP: &str = "\
+Exit codes:
+  0    every check passed
+  1    some check failed (including some hosts being unreachable)
+  2    bad hosts file or selection (nothing contacted)
+  3    no host at all could be reached, so nothing was checked
+  4    this machine lacks something
+
+Examples:
+  labctl check                      the bench of hosts.toml
+  labctl check --all                every bench of the room
+  labctl check --bench bench3 --fix repair bench3, then check it again
+  labctl check --json               the results as JSON";
+
+/// `run --help`: its exit codes (as in the README's "Running the lab") and examples.
+pub const RUN_HELP: &str = "\
+Exit codes:
+  0    every expectation passed
+  1    one failed (the run stops after the failed step)
+  2    bad command line or input file (nothing was run)
+  3    a host could not be reached
+  4    this machine lacks something (e.g. the socket programs for a host's architecture)
+  130  interrupted (Ctrl-C; everything was stopped)
+
+Examples:
+  labctl run                        the whole lab; the report in runs/<id>/report.html
+  labctl run --step I.8             replay one step (after the steps it needs)
+  labctl run --from II.1 --to II.3  a range of steps
+  labctl run --dry-run              show what would run; run nothing
+  labctl run --all                  every bench of the room at once";
+
+/// `plan --help`.
+pub const PLAN_HELP: &str = "\
+Exit codes:
+  0    the plan was printed
+  2    bad command line or input file (nothing contacted)
+
+Examples:
+  labctl plan                       every step's commands on every host
+  labctl plan --step I.8            one step and the steps it needs";
+
+/// `list --help`.
+pub const LIST_HELP: &str = "\
+Exit codes:
+  0    the steps were listed
+  2    bad command line or input file
+
+Examples:
+  labctl list
+  labctl --lab labs/udp.toml list";
+
+/// `clean --help`.
+pub const CLEAN_HELP: &str = "\
+Exit codes:
+  0    nothing labctl started runs any more
+  1    some programs survived
+  2    bad hosts file or selection (nothing contacted)
+  3    a host could not be reached, so it was not cleaned
+
+Examples:
+  labctl clean
+  labctl clean --all";
+
+/// `report --help`.
+pub const REPORT_HELP: &str = "\
+Exit codes:
+  0    the reports were written
+  2    not a run directory
+  4    the reports could not be written
+
+Examples:
+  labctl report runs/20250101T120000Z-socket-lab";
+
+/// `init --help`.
+pub const INIT_HELP: &str = "\
+Exit codes:
+  0    the hosts file was printed or written
+  2    bad arguments (e.g. a subnet too small), or FILE exists without --force
+  4    the file could not be written
+
+Examples:
+  labctl init                       one bench, on stdout
+  labctl init --benches 10 --user student hosts.toml";
+
+/// `testbed --help`.
+pub const TESTBED_HELP: &str = "\
+Exit codes:
+  0    done (`status`: the bench is whole)
+  1    `status`: the bench is not whole; `down`: no such bench
+  2    bad command line
+  4    this machine lacks something (root, `ip`, `sshd`)
+
+Examples:
+  labctl testbed up                 prints the hosts file's path last
+  labctl testbed status
+  labctl testbed down";
+
+/// `completions --help` and `man --help`.
+pub const ALWAYS_HELP: &str = "\
+Exit codes:
+  0    the text was printed
+  2    bad command line";
+
 /// Runs a socket-programming lab on benches of three hosts (A, B, C) over SSH:
 /// checks the benches, runs the whole lab or replays one step, and writes a report.
 #[derive(Debug, Parser)]
@@ -53,34 +157,41 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check that a bench (or the whole room) is ready for class.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// Run the whole lab, one step, or a range of steps, and write a report.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Show the exact commands each step runs on each host; nothing is executed.
+    #[command(after_help = PLAN_HELP)]
     Plan(PlanArgs),
     /// List the lab's steps.
+    #[command(after_help = LIST_HELP)]
     List {
         /// Only the step ids, one a line (used by the shell completions).
         #[arg(long, hide = true)]
         ids: bool,
     },
     /// Stop every program labctl started on the hosts, and nothing else.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = CLEAN_HELP)]
     Clean(CleanArgs),
     /// Rebuild report.md, report.html and run.json from a run directory.
+    #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
     /// Write a hosts file for a room of benches (documented, ready for `check`).
+    #[command(after_help = INIT_HELP)]
     Init(crate::init::InitArgs),
     /// Print the shell completion script for bash, zsh or fish.
+    #[command(after_help = ALWAYS_HELP)]
     Completions {
         /// The shell to complete for.
         shell: crate::complete::Shell,
     },
     /// Print labctl's man page (roff), e.g. `labctl man | man -l -`.
+    #[command(after_help = ALWAYS_HELP)]
     Man,
     /// A virtual bench on this machine: network namespaces with their own sshd and eth0.
+    #[command(after_help = TESTBED_HELP)]
     Testbed(TestbedArgs),
 }
 
@@ -184,6 +295,10 @@ pub struct CleanArgs {
 pub struct ReportArgs {
     /// A run directory written by `labctl run`.
     pub run_dir: PathBuf,
+    /// Write a copy without the answers, for students, into `RUN_DIR/student/`
+    /// (the report, its ladders and the captures).
+    #[arg(long)]
+    pub student: bool,
 }
 
 #[derive(Debug, Args)]

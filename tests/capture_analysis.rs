@@ -100,6 +100,9 @@ fn iterative_server_capture_agrees_with_tshark_and_shows_c_queued() {
             .count()
     };
     assert_eq!(svg.matches("<g class=\"frame\"").count(), drawn(&a.frames));
+    // A's capture: the server and both clients, three lanes, no collision.
+    assert_eq!(ladder_lanes(&svg), 3);
+    assert_eq!(ladder_collisions(&svg), Vec::<String>::new());
     assert!(svg.contains(&format!(
         "{} ARP/other frame(s) not drawn",
         a.counts.arp + a.counts.other
@@ -172,6 +175,10 @@ fn threaded_server_capture_agrees_with_tshark_and_counts_five_sockets() {
     agrees_with_tshark(&file, &a);
 
     assert_eq!(a.tcp.len(), 4);
+    // Five lanes (the server, four clients): no label on a lifeline or another label.
+    let svg = ladder::svg(&a, &Default::default(), ladder::MAX_FRAMES);
+    assert_eq!(ladder_lanes(&svg), 5);
+    assert_eq!(ladder_collisions(&svg), Vec::<String>::new());
     let server = &a.servers[0];
     assert_eq!(server.address, "10.0.3.1:50000");
     assert_eq!(
@@ -205,4 +212,79 @@ fn threaded_server_capture_agrees_with_tshark_and_counts_five_sockets() {
         .count();
     assert_eq!(svg.matches("<g class=\"frame\"").count(), drawn);
     assert!(svg.contains(&format!("… {} more frames not drawn", a.frames.len() - 5)));
+}
+
+/// A generated worst case: four lanes, arrows across one, two and three
+/// lanes both ways, long labels, frames a socket sends itself (on a middle
+/// lane and on the last), ping without ports.
+#[test]
+fn ladder_labels_never_cross_a_lifeline_or_each_other() {
+    let frame =
+        |n: usize, src: &str, dst: &str, proto: &str, kind: Kind, label: &str| capture::Frame {
+            number: n,
+            time: n as f64 * 0.001,
+            kind,
+            src: src.into(),
+            dst: dst.into(),
+            proto: proto.into(),
+            len: 0,
+            label: label.into(),
+            text: None,
+            conversation: None,
+            quoted: None,
+        };
+    let (a, b, c, d) = (
+        "10.0.3.1:50000",
+        "10.0.3.2:41000",
+        "10.0.3.3:42000",
+        "10.0.3.4:43000",
+    );
+    let long = "PSH-ACK \"a long line from the client\"";
+    let mut frames = Vec::new();
+    for (src, dst) in [
+        (b, a),
+        (a, b),
+        (c, a),
+        (a, c),
+        (d, a),
+        (a, d),
+        (d, b),
+        (b, d),
+        (c, b),
+        (b, c),
+    ] {
+        frames.push(frame(frames.len() + 1, src, dst, "tcp", Kind::Syn, "SYN"));
+        frames.push(frame(frames.len() + 1, src, dst, "tcp", Kind::Data, long));
+    }
+    frames.push(frame(frames.len() + 1, c, c, "tcp", Kind::Data, long));
+    frames.push(frame(frames.len() + 1, d, d, "udp", Kind::Udp, long));
+    frames.push(frame(
+        frames.len() + 1,
+        "10.0.3.4",
+        "10.0.3.1",
+        "icmp",
+        Kind::Icmp,
+        "ICMP echo request",
+    ));
+    let analysis = CaptureAnalysis {
+        link_type: "ethernet".into(),
+        start_unix: 0.0,
+        duration_s: 0.1,
+        counts: Default::default(),
+        frames,
+        tcp: Vec::new(),
+        udp: Vec::new(),
+        sockets: Vec::new(),
+        servers: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let svg = ladder::svg(&analysis, &Default::default(), ladder::MAX_FRAMES);
+    assert!(ladder_lanes(&svg) >= 4, "{svg}");
+    assert_eq!(ladder_collisions(&svg), Vec::<String>::new());
+    // Every frame labelled; a label cut short keeps its full text in the tooltip.
+    assert_eq!(
+        svg.matches("<text class=\"label\"").count(),
+        analysis.frames.len()
+    );
+    assert!(svg.contains("a long line from the client"));
 }

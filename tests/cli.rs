@@ -304,3 +304,59 @@ fn init_writes_hosts_files_that_validate_for_one_and_ten_benches() {
         .assert_status(2);
     assert!(!bad.exists());
 }
+
+/// The codes listed under `Exit codes:` in a help text.
+fn exit_codes(help: &str) -> Vec<String> {
+    help.split("Exit codes:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no exit codes in:\n{help}"))
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn each_commands_help_lists_its_exit_codes_as_the_readme_does_and_examples() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for sub in subcommands() {
+        let help = out(&[&sub, "--help"]).stdout.clone();
+        let codes = exit_codes(&help);
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{sub}` |")))
+            .unwrap_or_else(|| panic!("README's exit codes table lacks `{sub}`"));
+        let documented: Vec<String> = row
+            .trim_end_matches('|')
+            .rsplit('|')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect();
+        assert_eq!(codes, documented, "`{sub} --help` against README");
+        if !["completions", "man"].contains(&sub.as_str()) {
+            assert!(
+                help.contains("Examples:\n  labctl"),
+                "`{sub} --help` has no examples:\n{help}"
+            );
+        }
+    }
+    // The README's paragraphs on `check` and `run` name the same codes.
+    for (sub, section) in [
+        ("check", "## Checking a bench"),
+        ("run", "## Running the lab"),
+    ] {
+        let text = &readme[readme.find(section).unwrap()..];
+        let para = &text[text.find("Exit codes:").unwrap()..];
+        let para = &para[..para.find("\n\n").unwrap()];
+        let help = out(&[sub, "--help"]).stdout.clone();
+        for code in exit_codes(&help) {
+            assert!(
+                para.contains(&format!("`{code}` ")) || para.contains(&format!(" {code} ")),
+                "README's `{sub}` paragraph lacks exit code {code}: {para}"
+            );
+        }
+    }
+}

@@ -269,10 +269,10 @@ do = [
     let (code, out, err) = bg.finish(Duration::from_secs(60));
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        err.contains(
+        out.contains(
             "step `S.3` on host `B`: program `client`: expected /^Server> AFTER$/ within 2s"
         ),
-        "{err}"
+        "{out}"
     );
     assert_nothing_left(&t.bench);
     let dir = t.run_dir("runs");
@@ -316,10 +316,11 @@ do = [{ run = "udp_server", args = ["--port", "50008"], timeout = "1s", exit = 0
     );
     let out = t.run("runs1", &["--step", "S.3"]);
     out.assert_status(1)
-        .assert_stderr_contains(
+        .assert_stdout_contains(
             "step `S.3` on host `B`: program `lonely`: expected /^Server>/ within 1s; saw: ",
         )
-        .assert_stderr_contains("\"Sent: anyone?\"");
+        .assert_stdout_contains("\"Sent: anyone?\"")
+        .assert_stderr_contains("the run failed; see the summary above");
     assert_nothing_left(&t.bench);
     assert_kept(
         &t.run_dir("runs1"),
@@ -329,8 +330,8 @@ do = [{ run = "udp_server", args = ["--port", "50008"], timeout = "1s", exit = 0
 
     let out = t.run("runs2", &["--step", "S.4"]);
     out.assert_status(1)
-        .assert_stderr_contains("step `S.4` on host `A`: program `udp_server --port 50008`")
-        .assert_stderr_contains("it was still running after 1s and was stopped");
+        .assert_stdout_contains("step `S.4` on host `A`: program `udp_server --port 50008`")
+        .assert_stdout_contains("it was still running after 1s and was stopped");
     assert_nothing_left(&t.bench);
     assert_kept(
         &t.run_dir("runs2"),

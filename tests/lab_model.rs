@@ -427,7 +427,11 @@ fn plan_list_and_dry_run_show_the_same_exact_commands_and_touch_nothing() {
     ]);
     dry.assert_status(0)
         .assert_stdout_contains(start)
-        .assert_stdout_contains("dry run: nothing is executed");
+        .assert_stdout_contains("dry run: nothing is executed")
+        // Its summary says it ran nothing, not that steps passed or were skipped.
+        .assert_stdout_contains("dry run: nothing was run; 6 steps planned")
+        .assert_stdout_lacks("PASSED")
+        .assert_stdout_lacks("skipped");
     assert!(!out.exists(), "a dry run writes no run directory");
     let list = cli(&["list"]);
     list.assert_status(0);

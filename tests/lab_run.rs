@@ -136,14 +136,24 @@ fn a_wrong_expectation_fails_naming_step_host_program_and_what_was_seen() {
         &bench,
         &lab,
         &scratch.0.join("runs"),
-        &["run", "--step", "I.8"],
+        &["run", "--to", "I.9"],
     );
+    let failure =
+        "step `I.8` on host `B`: program `client-B`: expected /^Server> HELO$/ within 2s; saw: ";
     out.assert_status(1)
-        .assert_stdout_contains(
-            "step `I.8` on host `B`: program `client-B`: expected /^Server> HELO$/ within 2s; saw: ",
-        )
+        .assert_stdout_contains(failure)
         .assert_stdout_contains(r#""Server> HELLO""#)
-        .assert_stdout_contains("FAILED");
+        .assert_stdout_contains("FAILED: steps 7 passed, 1 failed, 1 skipped;");
+    // Printed once in the step and once in the summary, not a third time.
+    assert_eq!(out.stdout.matches(failure).count(), 2, "{out}");
+    assert!(!out.stderr.contains(failure), "{out}");
+    // One word for the step that did not run: the reports' "skipped".
+    assert!(!out.stdout.contains("not run"), "{out}");
+    // Where the report is, and how to replay the failed step.
+    let dir = run_dir(&scratch.0.join("runs"));
+    out.assert_stdout_contains(&format!("REPORT  {}", dir.join("report.html").display()))
+        .assert_stdout_contains("REPLAY  labctl run --step I.8");
+    assert!(dir.join("report.html").exists());
     assert_nothing_left(&bench);
     let steps = json_lines(&run_dir(&scratch.0.join("runs")).join("steps.jsonl"));
     let last = steps.last().unwrap();

@@ -5,14 +5,84 @@
 
 mod capture_support;
 mod common;
+mod render_support;
 mod run_json_support;
 
 use std::time::Duration;
 
-use capture_support::{agrees_with_tshark, analyse, programs, temp_dir};
+use capture_support::{
+    agrees_with_tshark, analyse, ladder_collisions, ladder_lanes, programs, temp_dir,
+};
 use common::{run_dir, Labctl, TestBench};
+use render_support::page_geometry;
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
+
+/// The handout's questions, in its order and numbering.
+pub const NINE: [&str; 9] = [
+    "I.1(a)", "I.1(b)", "I.2", "I.3", "I.4(a)", "I.4(b)", "II.1", "II.2", "II.3",
+];
+
+/// Every frame an answer of `run` cites is, in tshark, of the kind and
+/// between the addresses the answer says.
+pub fn cited_frames_agree_with_tshark(dir: &std::path::Path, run: &Value) {
+    let mut n = 0;
+    for a in run["answers"].as_array().unwrap() {
+        for f in a["frames"].as_array().unwrap() {
+            let file = dir.join(f["file"].as_str().unwrap());
+            let number = f["number"].as_u64().unwrap();
+            let kind = f["kind"].clone();
+            let (_, kf) = capture_support::KIND_FILTERS
+                .iter()
+                .find(|(k, _)| serde_json::to_value(k).unwrap() == kind)
+                .unwrap();
+            let rows = capture_support::tshark_fields(
+                &file,
+                &format!(
+                    "frame.number=={number} && ({kf}) && ({})",
+                    f["filter"].as_str().unwrap()
+                ),
+                &[
+                    "ip.src",
+                    "tcp.srcport",
+                    "udp.srcport",
+                    "ip.dst",
+                    "tcp.dstport",
+                    "udp.dstport",
+                ],
+            );
+            assert_eq!(
+                rows.len(),
+                1,
+                "{}: frame {number} of {} is a {kind} within the filter",
+                a["id"],
+                file.display()
+            );
+            let r = &rows[0];
+            let port = |a: &str, b: &str| {
+                if a.is_empty() {
+                    b.to_string()
+                } else {
+                    a.to_string()
+                }
+            };
+            assert_eq!(
+                format!("{}:{}", r[0], port(&r[1], &r[2])),
+                f["src"].as_str().unwrap(),
+                "{}",
+                a["id"]
+            );
+            assert_eq!(
+                format!("{}:{}", r[3], port(&r[4], &r[5])),
+                f["dst"].as_str().unwrap(),
+                "{}",
+                a["id"]
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 0, "the answers cite frames");
+}
 
 fn answers(run: &Value) -> Vec<(String, bool, String)> {
     run["answers"]
@@ -83,25 +153,69 @@ fn a_whole_run_reports_what_its_captures_show() {
     assert_eq!(cap("cap-B2").tcp.len(), 2);
     assert_eq!(cap("cap-C2").tcp.len(), 2);
 
-    // The handout's questions, answered from these captures and the output.
+    // The handout's nine questions, in its order, each answered as the lab
+    // expects, and every frame an answer cites is that frame in tshark.
     let got = answers(&run);
-    assert_eq!(got.len(), 7);
+    let ids: Vec<&str> = got.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(ids, NINE);
     for (id, ok, text) in &got {
         assert!(ok, "{id}: {text}");
+        assert!(text.contains("\n\nWhere to look: "), "{id}: {text}");
     }
+    cited_frames_agree_with_tshark(&dir, &run);
     let text = |id: &str| got.iter().find(|a| a.0 == id).unwrap().2.clone();
-    assert!(text("I.2").contains(&format!("`{}` (B)", conv.client)));
+    assert!(text("I.1(b)").contains(&format!("`{}` (B)", conv.client)));
+    assert!(
+        text("I.2").contains("Address already in use"),
+        "{}",
+        text("I.2")
+    );
     assert!(text("I.3").starts_with("Yes."));
-    if names.contains(&"cap-A") {
-        // A capture on A holds C's frames: the answer reads them, the output agrees.
-        assert!(text("I.3").contains("(C) sent its SYN"), "{}", text("I.3"));
-        assert!(text("I.3").contains("The programs' output agrees"));
-    }
-    assert!(text("II.1").starts_with("4 client(s)"));
-    assert!(text("II.2").starts_with("5 sockets"));
+    assert!(
+        text("II.1").starts_with("Yes: 4 of the 4 clients"),
+        "{}",
+        text("II.1")
+    );
+    assert!(
+        text("II.2").contains("It created 5 sockets"),
+        "{}",
+        text("II.2")
+    );
+    assert!(
+        text("II.3").contains("B created 2 sockets")
+            && text("II.3").contains("C created 2 sockets")
+    );
 
     // run.json against its schema, by an independent validator.
     assert_matches_schema(&dir.join("run.json"));
+
+    // Part II's ladders from the run's own pcaps (the server and two
+    // clients): no label on a lifeline or on another label.
+    for name in ["cap-B2", "cap-C2"] {
+        let svg = std::fs::read_to_string(dir.join(format!("ladder-{name}.svg"))).unwrap();
+        assert!(
+            ladder_lanes(&svg) >= 3,
+            "{name}: {} lanes",
+            ladder_lanes(&svg)
+        );
+        assert_eq!(ladder_collisions(&svg), Vec::<String>::new(), "{name}");
+    }
+
+    // The whole lab's report.html read at a glance (Chromium): 17 passed
+    // steps collapsed, the page far shorter than with everything expanded,
+    // nothing wider than a 420 px screen.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches(r#"<details class="step ok""#).count(), 17);
+    assert!(!html.contains(r#"<details class="step ok" id="step-I.1" open"#));
+    assert!(html.contains(r#"<table class="summary">"#));
+    let scratch = temp_dir("lab-run-measure");
+    let (sw, cw, tall) = page_geometry(&scratch, &html, 1400);
+    eprintln!("the whole lab's report.html at 1400 px: {tall} px tall ({sw}/{cw} px wide)");
+    assert_eq!(sw, cw, "no horizontal overflow at 1400 px");
+    assert!(tall < 6000, "{tall} px tall at 1400 px");
+    let (sw, cw, tall) = page_geometry(&scratch, &html, 420);
+    eprintln!("the whole lab's report.html at 420 px: {tall} px tall ({sw}/{cw} px wide)");
+    assert_eq!((sw, cw), (420, 420), "no horizontal overflow at 420 px");
 
     // `labctl report` rebuilds the same answers from the directory alone.
     std::fs::remove_file(dir.join("run.json")).unwrap();
@@ -111,7 +225,7 @@ fn a_whole_run_reports_what_its_captures_show() {
         .arg(&dir)
         .run()
         .assert_status(0)
-        .assert_stdout_contains("7 of 7 questions answered as the lab expects")
+        .assert_stdout_contains("9 of 9 questions answered as the lab expects")
         .assert_stdout_contains("report.html");
     let again = read_json(&dir.join("run.json"));
     assert_eq!(answers(&again), got);

@@ -5,13 +5,14 @@
 //! report.html rendered by headless Chromium with its timeline and ladders.
 
 mod capture_support;
+mod render_support;
 mod run_json_support;
 
 use std::path::Path;
-use std::process::Command;
 
 use capture_support::*;
 use labctl::report::{self, *};
+use render_support::{chromium, page_geometry};
 use run_json_support::{assert_matches_schema, schema_errors};
 
 fn step(id: &str, title: &str, hosts: &[&str], checks: Vec<CheckRecord>) -> StepRecord {
@@ -113,6 +114,7 @@ fn recorded_run(dir: &Path) -> RunInput {
             programs: None,
         },
         steps: vec![
+            step("I.7", "captures on A and B", &["A", "B"], vec![]),
             step(
                 "I.8",
                 "B talks to the iterative server on A",
@@ -146,31 +148,37 @@ fn recorded_run(dir: &Path) -> RunInput {
                     "nothing matched",
                 )],
             ),
+            step("I.12", "UDP", &["A", "B", "C"], vec![]),
+            step("II.1", "captures on B and C", &["B", "C"], vec![]),
+            step("II.3", "the threaded server", &["A", "B", "C"], vec![]),
         ],
         lines,
         captures,
         programs,
+        questions: questions(),
     }
 }
 
-fn chromium(args: &[&str]) -> std::process::Output {
-    let profile = temp_dir("chromium-profile");
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("chromium runs (Debian package `chromium`)")
+/// Questions on the steps the recorded run marks (its I.10 holds both
+/// TCP clients, its I.9 failed).
+fn questions() -> Vec<QuestionRecord> {
+    [
+        ("Q1", "I.10", "tcp-frames"),
+        ("Q2", "I.9", "busy-port"),
+        ("Q3", "I.10", "tcp-queued"),
+        ("Q4", "I.12", "udp-no-wait"),
+        ("Q5", "II.3", "server-sockets"),
+        ("Q6", "II.3", "client-sockets"),
+    ]
+    .iter()
+    .map(|(id, step, rule)| QuestionRecord {
+        id: id.to_string(),
+        text: format!("question {id}?"),
+        evidence: vec![step.to_string()],
+        compare: vec![],
+        answer: rule.to_string(),
+    })
+    .collect()
 }
 
 #[test]
@@ -180,12 +188,24 @@ fn report_answers_the_handout_validates_and_renders() {
     let built = report::build(&dir, &input);
     report::write_files(&dir, &built).expect("the reports are written");
 
-    // The answers name the socket addresses the captures show.
+    // The answers name the socket addresses the captures show; the failed
+    // step's question is not answered.
     let answer = |id: &str| built.answers.iter().find(|a| a.id == id).unwrap();
+    let ids: Vec<&str> = built.answers.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]);
     for a in &built.answers {
-        assert!(a.ok, "{} answered as the lab expects: {}", a.id, a.answer);
+        if a.id == "Q2" {
+            assert!(!a.answered && !a.ok, "{}", a.answer);
+            assert!(
+                a.answer.starts_with("Not answered: step `I.9` failed"),
+                "{}",
+                a.answer
+            );
+            assert!(a.frames.is_empty() && a.lines.is_empty());
+        } else {
+            assert!(a.ok, "{} answered as the lab expects: {}", a.id, a.answer);
+        }
     }
-    assert_eq!(built.answers.len(), 7);
     let cap = |name: &str| {
         built
             .captures
@@ -211,31 +231,20 @@ fn report_answers_the_handout_validates_and_renders() {
         .find(|c| c.client.starts_with("10.0.3.2:"))
         .unwrap()
         .client;
-    assert!(answer("I.2").answer.contains(&format!("`{b_client}` (B)")));
-    assert!(answer("I.2").answer.contains("`10.0.3.1:50000` (A)"));
-    let i3 = &answer("I.3").answer;
-    assert!(i3.starts_with("Yes."), "{i3}");
+    let q3 = &answer("Q3").answer;
+    assert!(q3.starts_with("Yes."), "{q3}");
+    assert!(q3.contains(&format!("serving `{b_client}` (B)")), "{q3}");
     assert!(
-        i3.contains(&format!("`{c_client}` (C) sent its SYN")),
-        "{i3}"
+        q3.contains(&format!("`Connected {c_client} -> 10.0.3.1:50000`")),
+        "{q3}"
     );
-    assert!(i3.contains("The programs' output agrees"), "{i3}");
-    let i4 = &answer("I.4").answer;
-    assert!(i4.contains("No handshake"), "{i4}");
-    assert!(
-        i4.contains("C's client `10.0.3.3:") && i4.contains("(not in this capture)"),
-        "C's datagrams are not in B's capture; its output tells: {i4}"
-    );
-    // Part II: B's and C's captures together show the four clients.
-    assert!(answer("II.1").answer.starts_with("4 client(s)"));
-    assert!(answer("II.1")
-        .answer
-        .contains("`Open connections: 4` at most"));
-    assert!(answer("II.2").answer.starts_with("5 sockets: 1 listening"));
+    assert!(q3.contains("Where to look: `cap-A.pcap`"), "{q3}");
+    assert!(answer("Q4").answer.contains("did not wait"));
+    assert!(answer("Q5").answer.contains("It created 5 sockets"));
     for name in ["cap-B2", "cap-C2"] {
         assert_eq!(cap(name).tcp.len(), 2, "{name}");
         for c in &cap(name).tcp {
-            assert!(answer("II.3").answer.contains(&format!("`{}`", c.client)));
+            assert!(answer("Q6").answer.contains(&format!("`{}`", c.client)));
         }
     }
     // A capture that never arrived is reported, not fatal.
@@ -244,21 +253,14 @@ fn report_answers_the_handout_validates_and_renders() {
     assert!(lost.error.as_deref().unwrap().contains("missing.pcap"));
     assert_eq!(built.run.steps_failed, 1);
 
-    // Without A's capture, I.3 is answered from the programs' output.
+    // Without A's capture, nothing holds C's frames: not answered, and said so.
     let mut without_a = input.clone();
     without_a.captures.retain(|c| c.name != "cap-A");
     let fallback = report::build(&dir, &without_a);
-    let i3 = &fallback.answers[2];
-    assert_eq!(i3.id, "I.3");
-    assert!(i3.ok, "{}", i3.answer);
-    assert!(
-        i3.answer.starts_with("Yes. From the programs' output")
-            && i3
-                .answer
-                .contains(&format!("`Connected {c_client} -> 10.0.3.1:50000`")),
-        "{}",
-        i3.answer
-    );
+    let q3 = &fallback.answers[2];
+    assert_eq!(q3.id, "Q3");
+    assert!(!q3.answered && !q3.ok, "{}", q3.answer);
+    assert!(q3.answer.starts_with("Not answered: "), "{}", q3.answer);
 
     // The timeline merges every host's lines by time.
     assert_eq!(built.timeline.len(), input.lines.len());
@@ -291,7 +293,8 @@ fn report_answers_the_handout_validates_and_renders() {
     // report.md: the answers, the steps, the ladders as files beside it.
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("### ✘ I.9 — A second server on A fails (failed)"));
-    assert!(md.contains("### ✔ I.3 "));
+    assert!(md.contains("### ✔ Q3 — question Q3?"));
+    assert!(md.contains("### – Q2 — question Q2?"));
     assert!(md.contains("![ladder diagram of `cap-A`](ladder-cap-A.svg)"));
     assert!(dir.join("ladder-cap-A.svg").exists());
     assert!(
@@ -322,10 +325,35 @@ fn report_answers_the_handout_validates_and_renders() {
     );
     let dom = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        dom.matches("<svg").count(),
+        dom.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" class="ladder""#)
+            .count(),
         5,
         "one ladder per analysed capture"
     );
+    // Read at a glance: the summary first, failed steps open, passed ones
+    // collapsed, a legend, an anchor per ladder, step separators.
+    let summary = dom.find(r#"<section id="summary">"#).expect("a summary");
+    assert!(summary < dom.find(r#"<section id="bench">"#).unwrap());
+    assert!(dom.contains(r#"<table class="summary">"#));
+    assert!(dom.contains(r##"<a href="#answer-II.3">"##));
+    assert!(dom.contains(r#"<details class="step bad" id="step-I.9" open="">"#));
+    for passed in ["I.8", "I.10"] {
+        assert!(dom.contains(&format!(r#"<details class="step ok" id="step-{passed}">"#)));
+    }
+    assert_eq!(dom.matches(r#"<svg class="key""#).count(), 7, "the legend");
+    for c in ["cap-A", "cap-B", "cap-udp", "cap-B2", "cap-C2"] {
+        assert!(dom.contains(&format!(r#"<div class="ladder-wrap" id="ladder-{c}">"#)));
+        assert!(md.contains(&format!(r#"<a id="ladder-{c}"></a>"#)));
+    }
+    assert_eq!(
+        dom.matches(r#"<tr class="sep">"#).count(),
+        3,
+        "I.10, I.12, II.3"
+    );
+    assert!(md.contains("| | | | | | **step I.10 — C waits while B is served** |"));
+    assert_eq!(md.matches("| | | | | | **step ").count(), 3);
+    assert!(md.contains("## Summary") && md.find("## Summary") < md.find("## Bench"));
+    assert!(md.contains("| ✘ | I.9 | A second server on A fails | A | failed |"));
     assert!(dom.contains(r#"<table class="timeline">"#));
     assert_eq!(
         dom.matches(r#"<tr class="stdin">"#).count(),
@@ -336,8 +364,56 @@ fn report_answers_the_handout_validates_and_renders() {
             .count()
     );
     assert!(dom.contains("Socket programming lab &lt;TCP &amp; UDP&gt;"));
-    assert_eq!(dom.matches(r#"<div class="answer ok""#).count(), 7);
-    assert!(dom.contains(&format!("<code>{c_client}</code> (C)")));
+    assert_eq!(dom.matches(r#"<div class="answer ok""#).count(), 5);
+    assert_eq!(dom.matches(r#"<div class="answer none""#).count(), 1);
+    assert!(dom.contains(&format!("<code>{b_client}</code> (B)")));
+
+    // The page's geometry at 1400 and 420 pixels wide, measured by Chromium.
+    let measure = |width: u32| page_geometry(&dir, &html, width);
+    let (sw, cw, wide_height) = measure(1400);
+    eprintln!("report.html at 1400 px: {wide_height} px tall, {sw}/{cw} px wide");
+    assert_eq!(sw, cw, "no horizontal overflow at 1400 px");
+    assert!(
+        wide_height < 5000,
+        "passed steps and the timeline fold away: {wide_height} px tall at 1400 px"
+    );
+    let (sw, cw, narrow_height) = measure(420);
+    eprintln!("report.html at 420 px: {narrow_height} px tall, {sw}/{cw} px wide");
+    assert_eq!(cw, 420);
+    assert_eq!(sw, cw, "no horizontal overflow at 420 px");
+    assert!(html.contains("@media (max-width:") && html.contains("@media print"));
+    // Printed, the collapsed steps and captures open: more pages than the
+    // same page without the print rule that opens them.
+    let pages = |name: &str, page: &str| -> usize {
+        let (src, pdf) = (
+            dir.join(format!("{name}.html")),
+            dir.join(format!("{name}.pdf")),
+        );
+        std::fs::write(&src, page).unwrap();
+        let out = chromium(&[
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+            &format!("file://{}", src.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&pdf).unwrap();
+        bytes
+            .windows(11)
+            .filter(|w| w.starts_with(b"/Type /Page") && w[10] != b's')
+            .count()
+    };
+    let rule = "details::details-content { content-visibility: visible; display: block; }";
+    assert!(html.contains(rule));
+    let (printed, folded) = (
+        pages("print", &html),
+        pages("print-folded", &html.replace(rule, "")),
+    );
+    eprintln!("report.html printed: {printed} pages ({folded} with the details folded)");
+    assert!(folded > 0 && printed > folded, "{printed} vs {folded}");
 
     let png = dir.join("report.png");
     let out = chromium(&[

@@ -174,13 +174,13 @@ fn two_refused_hosts_are_named_in_the_error_events_and_at_the_top_of_the_reports
     assert_eq!(run["answers"], serde_json::json!([]));
     assert_matches_schema(&dir.join("run.json"));
 
-    // report.md: the reason before anything else, the answers not applicable.
+    // report.md: the reason before anything else; the lab asks no questions.
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     let top = before(&md, "## Bench");
     assert!(top.contains("## ✘ Why the run stopped"), "{md}");
     assert!(top.contains("before its first step"), "{md}");
     assert!(top.contains(&a_says) && top.contains(&c_says), "{md}");
-    assert!(md.contains("Not applicable to this run"), "{md}");
+    assert!(!md.contains("## Answers"), "a lab without questions: {md}");
     assert!(!md.contains("### ✘ I.1"), "{md}");
 
     // report.html: the same at the top of the page.
@@ -246,8 +246,12 @@ fn a_run_cut_by_ctrl_c_reports_its_step_and_itself_interrupted_in_private_files(
         "{:#}",
         run["run"]
     );
-    // The capture on A holds the exchange: the questions about it are answered.
-    assert_eq!(run["answers"].as_array().unwrap().len(), 7);
+    // The lab asks no questions: no answers.
+    assert_eq!(
+        run["answers"],
+        serde_json::json!([]),
+        "a lab without questions"
+    );
     assert_matches_schema(&dir.join("run.json"));
 
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();

@@ -2,6 +2,11 @@
 //! one vertical line per socket address (or per IP for ICMP without a quoted
 //! datagram, e.g. ping), one arrow per frame with its label, time on the left.
 //! ARP and other non-transport frames are counted below the diagram, not drawn.
+//!
+//! Labels never cross a lifeline or each other: each arrow's label sits in
+//! the gap between two neighbouring lifelines (the one next to the sender),
+//! lanes are as wide as the longest label needs (within bounds), and a label
+//! still too long is shortened (the full text is in the frame's tooltip).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -13,7 +18,15 @@ use crate::util::escape_xml;
 pub const MAX_FRAMES: usize = 200;
 
 const LEFT: usize = 96;
-const LANE_W: usize = 190;
+/// The narrowest and widest lane; between the two, as wide as the labels need.
+const LANE_MIN: usize = 190;
+const LANE_MAX: usize = 280;
+/// Advance of one character of the 12 px monospace font, rounded up
+/// (DejaVu Sans Mono: 0.602 em), and the room kept free either side of a label.
+const CHAR_W: f64 = 7.5;
+const PAD: usize = 8;
+/// Where a self-addressed frame's label starts, right of its lifeline.
+const LOOP_LABEL: usize = 36;
 const TOP: usize = 62;
 const ROW_H: usize = 28;
 const FOOT: usize = 40;
@@ -66,10 +79,28 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     for (col, &i) in order.iter().enumerate() {
         column[i] = col;
     }
-    let x = |lane: usize| LEFT + column[lane] * LANE_W + LANE_W / 2;
+    // As wide as the longest label between two lifelines needs.
+    let widest = rows
+        .iter()
+        .filter(|(_, s, d)| s != d)
+        .map(|(f, _, _)| text_width(&f.label) + 2 * PAD)
+        .max()
+        .unwrap_or(0);
+    let lane_w = widest.clamp(LANE_MIN, LANE_MAX);
+    let x = |lane: usize| LEFT + column[lane] * lane_w + lane_w / 2;
+    let last_col = lanes.len().saturating_sub(1);
+    // A self-addressed frame on the last lane writes its label past it.
+    let right = if rows
+        .iter()
+        .any(|(_, s, d)| s == d && column[*s] == last_col)
+    {
+        lane_w / 2 + LOOP_LABEL
+    } else {
+        8
+    };
 
     let more = a.frames.len().saturating_sub(max_frames);
-    let width = LEFT + lanes.len().max(1) * LANE_W + 8;
+    let width = LEFT + lanes.len().max(1) * lane_w + right;
     let bottom = TOP + rows.len() * ROW_H + 12;
     let height = bottom + if more > 0 || undrawn > 0 { FOOT } else { 8 };
     let mut s = String::new();
@@ -96,8 +127,8 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
         let _ = write!(
             s,
             r##"<rect x="{}" y="2" width="{}" height="{}" fill="{fill}" rx="4"/>"##,
-            LEFT + col * LANE_W + 2,
-            n * LANE_W - 4,
+            LEFT + col * lane_w + 2,
+            n * lane_w - 4,
             bottom - 2
         );
         col += n;
@@ -108,11 +139,11 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
             .get(&l.ip)
             .map(|n| format!("{n} "))
             .unwrap_or_default();
-        let title = super::abbreviate(&format!("{name}{}", l.addr), 25);
+        let title = fit(&format!("{name}{}", l.addr), lane_w);
         let sub = lane_role(a, l);
         let _ = write!(
             s,
-            r##"<text x="{cx}" y="20" text-anchor="middle" font-weight="bold" fill="#1a1a1a">{}</text><text x="{cx}" y="36" text-anchor="middle" fill="#555" font-size="11">{}</text><line x1="{cx}" y1="{}" x2="{cx}" y2="{bottom}" stroke="#9aa4b0" stroke-width="1.5"/>"##,
+            r##"<text x="{cx}" y="20" text-anchor="middle" font-weight="bold" fill="#1a1a1a">{}</text><text x="{cx}" y="36" text-anchor="middle" fill="#555" font-size="11">{}</text><line class="lifeline" x1="{cx}" y1="{}" x2="{cx}" y2="{bottom}" stroke="#9aa4b0" stroke-width="1.5"/>"##,
             escape_xml(&title),
             escape_xml(&sub),
             TOP - 16
@@ -166,12 +197,18 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
                 x1 + 7,
                 y + 10
             );
+            // Up to the next lifeline (or the diagram's right edge).
+            let room = if column[*from] == last_col {
+                width - (x1 + LOOP_LABEL)
+            } else {
+                lane_w - LOOP_LABEL
+            };
             let _ = write!(
                 s,
-                r##"<text x="{}" y="{}" fill="{color}">{}</text></g>"##,
-                x1 + 36,
+                r##"<text class="label" x="{}" y="{}" fill="{color}">{}</text></g>"##,
+                x1 + LOOP_LABEL,
                 y + 4,
-                escape_xml(&f.label)
+                escape_xml(&fit(&f.label, room + PAD))
             );
             continue;
         }
@@ -184,12 +221,15 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
             y - 4,
             y + 4
         );
+        // Centred in the gap next to the sender, clear of the lifelines
+        // an arrow across three or more lanes passes.
+        let gap_left = if x2 > x1 { x1 } else { x1 - lane_w };
         let _ = write!(
             s,
-            r##"<text x="{}" y="{}" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="3" stroke-opacity="0.85" paint-order="stroke">{}</text></g>"##,
-            (x1 + x2) / 2,
+            r##"<text class="label" x="{}" y="{}" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="3" stroke-opacity="0.85" paint-order="stroke">{}</text></g>"##,
+            gap_left + lane_w / 2,
             y - 5,
-            escape_xml(&f.label)
+            escape_xml(&fit(&f.label, lane_w))
         );
     }
     let mut notes = Vec::new();
@@ -214,6 +254,17 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     }
     s.push_str("</svg>");
     s
+}
+
+/// Width in pixels of `text` in the diagram's 12 px monospace font.
+fn text_width(text: &str) -> usize {
+    (text.chars().count() as f64 * CHAR_W).ceil() as usize
+}
+
+/// `text`, shortened with `…` to fit `room` pixels with [`PAD`] either side.
+fn fit(text: &str, room: usize) -> String {
+    let chars = (room.saturating_sub(2 * PAD) as f64 / CHAR_W).floor() as usize;
+    super::abbreviate(text, chars.max(2))
 }
 
 /// The lanes a frame goes between; ICMP errors go from the socket that
@@ -263,17 +314,35 @@ fn lane_role(a: &CaptureAnalysis, l: &Lane) -> String {
     }
 }
 
+/// The ladders' colours, for the reports' legends: (colour, its name,
+/// dashed, what it draws).
+pub const LEGEND: [(&str, &str, bool, &str); 7] = [
+    (
+        "#2e7d32",
+        "green",
+        false,
+        "SYN, SYN-ACK (connection set-up)",
+    ),
+    ("#1565c0", "blue", false, "TCP data"),
+    ("#6b6b6b", "grey", false, "ACK (no data)"),
+    ("#e65100", "orange", false, "FIN (closing)"),
+    ("#c62828", "red", false, "RST (reset)"),
+    ("#6a1b9a", "purple", false, "UDP datagram"),
+    ("#c62828", "red dashed", true, "ICMP"),
+];
+
 fn color(k: Kind) -> &'static str {
-    match k {
-        Kind::Syn | Kind::SynAck => "#2e7d32",
-        Kind::Data => "#1565c0",
-        Kind::Ack => "#6b6b6b",
-        Kind::Fin => "#e65100",
-        Kind::Rst => "#c62828",
-        Kind::Udp => "#6a1b9a",
-        Kind::Icmp => "#c62828",
-        Kind::Arp | Kind::Other => "#8a8a8a",
-    }
+    let i = match k {
+        Kind::Syn | Kind::SynAck => 0,
+        Kind::Data => 1,
+        Kind::Ack => 2,
+        Kind::Fin => 3,
+        Kind::Rst => 4,
+        Kind::Udp => 5,
+        Kind::Icmp => 6,
+        Kind::Arp | Kind::Other => return "#8a8a8a",
+    };
+    LEGEND[i].0
 }
 
 fn kind_attr(k: Kind) -> &'static str {

@@ -3,9 +3,10 @@
 //! bad template names, patterns, programs) is reported, located, and the
 //! walk goes on; what spans steps (ids, `needs`, which programs run when)
 //! is checked afterwards by [`super::validate`]. Actions are read in
-//! [`action`].
+//! [`action`], the questions (`[[question]]`) in [`question`].
 
 mod action;
+mod question;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,7 +40,7 @@ struct Validator<'a> {
     own: Option<crate::programs::ProgramSet>,
 }
 
-const TOP_FIELDS: &[&str] = &["lab", "vars", "step", "programs"];
+const TOP_FIELDS: &[&str] = &["lab", "vars", "step", "question", "programs"];
 const LAB_FIELDS: &[&str] = &["name", "title"];
 const STEP_FIELDS: &[&str] = &["id", "title", "hosts", "needs", "do"];
 const KINDS: &[&str] = &[
@@ -294,11 +295,16 @@ impl Validator<'_> {
                 .err_hint(&(0..0), "the lab has no steps", "add a `[[step]]` table"),
         }
 
+        let questions = match get("question") {
+            Some(n) => self.questions(n, get("step")),
+            None => Vec::new(),
+        };
         Some(Lab {
             name: name?,
             title,
             vars,
             steps,
+            questions,
             source: self.c.src.clone(),
             programs: self
                 .own

@@ -36,6 +36,8 @@ pub struct Lab {
     pub vars: BTreeMap<String, String>,
     /// In file order.
     pub steps: Vec<Step>,
+    /// The questions the report answers (`[[question]]`), in file order.
+    pub questions: Vec<Question>,
     /// Kept so later stages can locate what they report.
     pub source: Source,
     /// The programs `start` and `run` use: the lab's own `[programs]`
@@ -52,6 +54,75 @@ pub struct Step {
     pub needs: Vec<String>,
     pub actions: Vec<Action>,
     pub span: Range<usize>,
+}
+
+/// A question of the lab's handout, answered in the report from the
+/// evidence of the steps it names (`[[question]]`). Written into the run
+/// directory as `questions.json`, which the report reads.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Question {
+    /// As the handout numbers it: `I.1(a)`, `II.3`.
+    pub id: String,
+    /// The question, in the lab's words.
+    pub text: String,
+    /// The steps whose captures and output hold the evidence; the question
+    /// is answered only when every one of them passed in the run.
+    pub evidence: Vec<String>,
+    /// Steps the answer compares with when they passed in the same run
+    /// (e.g. Part I's queued client for Part II's threaded server).
+    pub compare: Vec<String>,
+    /// Which rule answers it (one of [`RULES`]).
+    pub answer: Rule,
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+/// How a question is answered: each rule reads one kind of evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The frames of a TCP client's start (handshake) and of each line it sent.
+    TcpFrames,
+    /// The socket addresses in a TCP exchange's data frames, and their use.
+    TcpAddresses,
+    /// A second server on a busy port: its exit status and error line.
+    BusyPort,
+    /// A client of a busy iterative server: queued by the kernel, served later.
+    TcpQueued,
+    /// How UDP's frames differ from TCP's: no handshake, a datagram each way.
+    UdpFrames,
+    /// A second UDP client answered at once (unlike a queued TCP client).
+    UdpNoWait,
+    /// Clients served at the same time by a threaded server.
+    TcpConcurrent,
+    /// A TCP server's socket addresses and the sockets it created.
+    ServerSockets,
+    /// The clients' socket addresses and the sockets each client host created.
+    ClientSockets,
+}
+
+/// Every rule by its keyword in the lab file, in the order the seed lab uses them.
+pub const RULES: [(&str, Rule); 9] = [
+    ("tcp-frames", Rule::TcpFrames),
+    ("tcp-addresses", Rule::TcpAddresses),
+    ("busy-port", Rule::BusyPort),
+    ("tcp-queued", Rule::TcpQueued),
+    ("udp-frames", Rule::UdpFrames),
+    ("udp-no-wait", Rule::UdpNoWait),
+    ("tcp-concurrent", Rule::TcpConcurrent),
+    ("server-sockets", Rule::ServerSockets),
+    ("client-sockets", Rule::ClientSockets),
+];
+
+impl Rule {
+    /// Its keyword in the lab file.
+    pub fn keyword(self) -> &'static str {
+        RULES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(k, _)| *k)
+            .expect("every rule has a keyword")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +229,7 @@ impl Lab {
             title: None,
             vars: BTreeMap::new(),
             steps: Vec::new(),
+            questions: Vec::new(),
             source: source.clone(),
             programs: crate::programs::ProgramSet::rust(),
         });

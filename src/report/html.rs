@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::markdown::{
-    interrupted_count, outcome_mark, server_sockets, stopped, stream_mark, NOT_APPLICABLE,
+    answer_mark, answers_title, interrupted_count, outcome_mark, server_sockets, step_change,
+    step_secs, stopped, stream_mark, STUDENT_NOTE,
 };
 use super::model::*;
 use super::{clock, host_names, owner};
-use crate::capture::{CaptureAnalysis, KINDS};
+use crate::capture::{ladder, CaptureAnalysis, KINDS};
 use crate::util::escape_xml as esc;
 
 const CSS: &str = r#"
@@ -21,8 +22,8 @@ header { background: #22313f; color: #fff; padding: 18px 28px; }
 header h1 { margin: 0 0 4px; font-size: 24px; }
 header p { margin: 0; color: #c9d4de; }
 header code { background: rgba(255, 255, 255, 0.16); color: #fff; }
-nav { padding: 8px 28px; background: #e9eef3; border-bottom: 1px solid var(--line); }
-nav a { margin-right: 16px; color: #22313f; }
+nav { padding: 8px 28px; background: #e9eef3; border-bottom: 1px solid var(--line); display: flex; flex-wrap: wrap; gap: 4px 16px; }
+nav a { color: #22313f; }
 main { padding: 8px 28px 40px; max-width: 1500px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 6px 20px 16px; margin: 18px 0; }
 h2 { font-size: 20px; border-bottom: 1px solid var(--line); padding-bottom: 6px; }
@@ -50,6 +51,44 @@ section.stopped blockquote { margin: 6px 0; padding: 4px 12px; border-left: 4px 
 .timeline tr.stderr td.text { color: var(--bad); }
 .ladder-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; margin: 10px 0; background: #fff; }
 ul.checks { list-style: none; padding-left: 6px; margin: 4px 0 12px; }
+details.step { border-top: 1px solid var(--line); }
+details.step > summary { cursor: pointer; padding: 4px 0; }
+details.step > summary h3, details.capture > summary h3 { display: inline; margin: 0; }
+details.capture { border-top: 1px solid var(--line); padding: 4px 0; }
+details.capture > summary { cursor: pointer; }
+table.summary td.time, table.summary th.time { text-align: right; }
+p.answers { display: flex; flex-wrap: wrap; gap: 2px 12px; }
+p.answers a { text-decoration: none; white-space: nowrap; }
+ul.legend { list-style: none; padding: 0; margin: 6px 0; display: flex; flex-wrap: wrap; gap: 4px 18px; }
+ul.legend svg { vertical-align: middle; margin-right: 4px; }
+.timeline tr.sep th { background: #e9eef3; border-top: 2px solid #9aa4b0; }
+.timeline-wrap { max-height: 70vh; overflow: auto; }
+.ladder-wrap { max-height: 70vh; overflow: auto; }
+code, .mono, .timeline td.text { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
+@media (max-width: 760px) {
+  body { font-size: 14px; }
+  header, nav { padding: 10px 12px; }
+  header h1 { font-size: 19px; }
+  main { padding: 4px 8px 24px; }
+  section { padding: 4px 10px 12px; }
+  table { display: block; max-width: 100%; overflow-x: auto; }
+  .timeline td:first-child, .timeline th:first-child { display: none; }
+}
+@media print {
+  body { background: #fff; font-size: 11pt; }
+  header { background: #fff; color: #000; border-bottom: 2px solid #000; }
+  header p, header code { color: #000; }
+  nav { display: none; }
+  main { max-width: none; padding: 0; }
+  section { border: none; padding: 0; margin: 12px 0; break-inside: auto; }
+  details.step, details.capture { break-inside: avoid; }
+  details::details-content { content-visibility: visible; display: block; }
+  details > summary::marker { content: ""; }
+  .timeline-wrap, .ladder-wrap { max-height: none; overflow: visible; border: none; }
+  tr, .answer, h2, h3 { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
 "#;
 
 const HOST_COLORS: [&str; 6] = [
@@ -74,8 +113,8 @@ fn inline(text: &str) -> String {
             in_list = false;
         }
         let mut html = String::new();
-        for (i, part) in body.split('`').enumerate() {
-            if i % 2 == 1 {
+        for (code, part) in code_spans(body) {
+            if code {
                 let _ = write!(html, "<code>{}</code>", esc(part));
             } else {
                 html.push_str(&esc(part));
@@ -90,6 +129,28 @@ fn inline(text: &str) -> String {
     if in_list {
         out.push_str("</ul>");
     }
+    out
+}
+
+/// A line split into text and code spans: `` `x` `` and, for code holding a
+/// backtick, ``` `` x ` y `` ```.
+fn code_spans(mut rest: &str) -> Vec<(bool, &str)> {
+    let mut out = Vec::new();
+    while let Some(i) = rest.find('`') {
+        let (open, close) = if rest[i..].starts_with("`` ") {
+            ("`` ", " ``")
+        } else {
+            ("`", "`")
+        };
+        let from = i + open.len();
+        let Some(j) = rest[from..].find(close) else {
+            break;
+        };
+        out.push((false, &rest[..i]));
+        out.push((true, &rest[from..from + j]));
+        rest = &rest[from + j + close.len()..];
+    }
+    out.push((false, rest));
     out
 }
 
@@ -133,7 +194,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
 <meta name="generator" content="labctl ({schema})"><title>{t} — {o}</title><style>{CSS}</style></head><body>
 <header><h1>{t} <span class="badge {badge}">{m} {o}</span></h1>
 <p>Run <code>{id}</code> · lab <code>{lab}</code> · bench <code>{bench}</code> · started {start} · finished {end} · steps: {p} passed, {f} failed, {k} skipped{i}</p></header>
-<nav><a href="#bench">Bench</a><a href="#steps">Steps</a><a href="#answers">Answers</a><a href="#captures">Captures</a><a href="#timeline">Timeline</a></nav><main>
+<nav><a href="#summary">Summary</a><a href="#bench">Bench</a><a href="#steps">Steps</a><a href="#answers">Answers</a><a href="#captures">Captures</a><a href="#timeline">Timeline</a></nav><main>
 "##,
         schema = esc(r.schema),
         t = esc(&title),
@@ -181,6 +242,8 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         s.push_str("</section>\n");
     }
 
+    summary(&mut s, r);
+
     // Bench.
     s.push_str(r#"<section id="bench"><h2>Bench</h2><table><tr><th>host</th><th>lab address</th><th>SSH</th><th>interface</th></tr>"#);
     for h in &r.bench.hosts {
@@ -209,14 +272,24 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
             _ => "muted",
         };
         let hosts: Vec<String> = st.hosts.iter().map(|h| host_chip(&colors, h)).collect();
+        // Passed steps collapsed; the others open, read first.
+        let open = if st.outcome == Outcome::Passed {
+            ""
+        } else {
+            " open"
+        };
         let _ = write!(
             s,
-            r#"<h3 class="step"><span class="{cls}">{}</span> {} — {} {} <span class="muted">({})</span></h3><ul class="checks">"#,
+            r#"<details class="step {cls}" id="step-{}"{open}><summary><h3 class="step"><span class="{cls}">{}</span> {} — {} {} <span class="muted">({}{})</span></h3></summary><ul class="checks">"#,
+            esc(&st.id),
             st.outcome.mark(),
             esc(&st.id),
             esc(&st.title),
             hosts.join(" "),
-            st.outcome.word()
+            st.outcome.word(),
+            step_secs(st)
+                .map(|t| format!(", {t:.2} s"))
+                .unwrap_or_default()
         );
         for c in &st.checks {
             let host = c
@@ -232,7 +305,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
                 esc(&c.evidence)
             );
         }
-        s.push_str("</ul>");
+        s.push_str("</ul></details>");
     }
     if r.steps.is_empty() {
         s.push_str("<p>No step has run.</p>");
@@ -240,28 +313,47 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     s.push_str("</section>\n");
 
     // Answers.
-    s.push_str(r#"<section id="answers"><h2>Answers to the handout's questions</h2>"#);
-    if r.answers.is_empty() {
-        let _ = write!(s, "<p>{}</p>", esc(NOT_APPLICABLE));
+    // A lab without questions has no answers section.
+    if !r.answers.is_empty() {
+        let _ = write!(s, r#"<section id="answers"><h2>{}</h2>"#, answers_title(r));
     }
     for a in &r.answers {
+        let (class, body) = match (r.student, a.answered, a.ok) {
+            (true, _, _) => ("question", format!("<p>{}</p>", esc(STUDENT_NOTE))),
+            (false, _, true) => ("ok", inline(&a.answer)),
+            (false, true, false) => ("bad", inline(&a.answer)),
+            (false, false, false) => ("none", inline(&a.answer)),
+        };
+        // Links to the ladders of the captures it cites.
+        let links: Vec<String> = a
+            .captures
+            .iter()
+            .map(|c| format!(r##"<a href="#capture-{n}">{n}</a>"##, n = esc(c)))
+            .collect();
+        let links = match links.is_empty() {
+            true => String::new(),
+            false => format!(r#"<p class="muted">Ladders: {}</p>"#, links.join(", ")),
+        };
         let _ = write!(
             s,
-            r#"<div class="answer {}" id="answer-{}"><h3>{} {} {}</h3>{}</div>"#,
-            if a.ok { "ok" } else { "bad" },
+            r#"<div class="answer {class}" id="answer-{}"><h3>{} {} — {}</h3>{body}{links}</div>"#,
             esc(&a.id),
-            mark(a.ok),
+            if r.student { "" } else { answer_mark(a) },
             esc(&a.id),
             esc(&a.question),
-            inline(&a.answer)
         );
     }
-    s.push_str("</section>\n");
+    if !r.answers.is_empty() {
+        s.push_str("</section>\n");
+    }
 
     // Captures.
     s.push_str(r#"<section id="captures"><h2>Captures</h2>"#);
     if r.captures.is_empty() {
         s.push_str("<p>No capture was taken.</p>");
+    }
+    if !ladders.is_empty() {
+        legend(&mut s);
     }
     for c in &r.captures {
         let steps = match (&c.step, &c.stopped_in) {
@@ -269,9 +361,16 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
             (Some(a), _) => format!(" · step {}", esc(a)),
             _ => String::new(),
         };
+        // Collapsed: a line each; following a link to a ladder opens it.
+        let frames = c
+            .analysis
+            .as_ref()
+            .map(|a| format!(" · {} frames", a.counts.total))
+            .unwrap_or_default();
         let _ = write!(
             s,
-            r#"<h3 id="capture-{n}"><code>{n}</code> on {h}{steps}</h3><p class="muted">file <code>{f}</code></p>"#,
+            r#"<details class="capture"{open}><summary><h3 id="capture-{n}"><code>{n}</code> on {h}{steps}{frames}</h3></summary><p class="muted">file <code>{f}</code></p>"#,
+            open = if c.error.is_some() { " open" } else { "" },
             n = esc(&c.name),
             h = host_chip(&colors, &c.host),
             f = esc(&c.file)
@@ -279,11 +378,19 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         if let Some(e) = &c.error {
             let _ = write!(s, r#"<p class="bad">✘ {}</p>"#, esc(e));
         }
-        let Some(a) = &c.analysis else { continue };
+        let Some(a) = &c.analysis else {
+            s.push_str("</details>");
+            continue;
+        };
         capture_tables(&mut s, a, &names);
         if let Some((_, _, svg)) = ladders.iter().find(|(n, _, _)| *n == c.name) {
-            let _ = write!(s, r#"<div class="ladder-wrap">{svg}</div>"#);
+            let _ = write!(
+                s,
+                r#"<div class="ladder-wrap" id="{}">{svg}</div>"#,
+                esc(&super::ladder_anchor(&c.name))
+            );
         }
+        s.push_str("</details>");
     }
     s.push_str("</section>\n");
 
@@ -292,8 +399,17 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     if r.timeline.is_empty() {
         s.push_str("<p>No program output was recorded.</p>");
     } else {
-        s.push_str(r#"<table class="timeline"><tr><th>time</th><th>t (s)</th><th>host</th><th>program</th><th></th><th>line</th></tr>"#);
+        s.push_str(r#"<div class="timeline-wrap"><table class="timeline"><tr><th>time</th><th>t (s)</th><th>host</th><th>program</th><th></th><th>line</th></tr>"#);
+        let mut last = None;
         for e in &r.timeline {
+            // A separator row where the lines of another step begin.
+            if let Some(sep) = step_change(r, &mut last, e) {
+                let _ = write!(
+                    s,
+                    r#"<tr class="sep"><th colspan="6">{}</th></tr>"#,
+                    esc(&sep)
+                );
+            }
             let stream = match e.stream {
                 LineStream::Stdout => "stdout",
                 LineStream::Stderr => "stderr",
@@ -310,7 +426,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
                 esc(&e.text)
             );
         }
-        s.push_str("</table>");
+        s.push_str("</table></div>");
     }
     let _ = write!(
         s,
@@ -321,6 +437,68 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     // Text from hosts and the lab file is escaped above; its control bytes
     // (ESC, NUL…) are shown as `\x1b`, `\0` here, once for the whole page.
     crate::util::show_controls(&s, true).into_owned()
+}
+
+/// The page's first section: one row per step (mark, time) and the
+/// answers' marks, each a link to its section.
+fn summary(s: &mut String, r: &RunReport) {
+    s.push_str(r#"<section id="summary"><h2>Summary</h2>"#);
+    if r.steps.is_empty() {
+        s.push_str("<p>No step has run.</p>");
+    } else {
+        s.push_str(r#"<table class="summary"><tr><th></th><th>step</th><th>title</th><th>result</th><th class="time">time</th></tr>"#);
+        for st in &r.steps {
+            let cls = match st.outcome {
+                Outcome::Passed => "ok",
+                Outcome::Failed => "bad",
+                Outcome::Interrupted => "intr",
+                _ => "muted",
+            };
+            let _ = write!(
+                s,
+                r##"<tr><td><span class="{cls}">{}</span></td><td><a href="#step-{id}">{id}</a></td><td>{}</td><td>{}</td><td class="time mono">{}</td></tr>"##,
+                st.outcome.mark(),
+                esc(&st.title),
+                st.outcome.word(),
+                step_secs(st)
+                    .map(|t| format!("{t:.2} s"))
+                    .unwrap_or_else(|| "—".into()),
+                id = esc(&st.id),
+            );
+        }
+        s.push_str("</table>");
+    }
+    if !r.answers.is_empty() {
+        s.push_str(r#"<p class="answers">Answers: "#);
+        for a in &r.answers {
+            let _ = write!(
+                s,
+                r##"<a href="#answer-{id}">{} {id}</a>"##,
+                mark(a.ok),
+                id = esc(&a.id)
+            );
+        }
+        s.push_str("</p>");
+    }
+    s.push_str("</section>\n");
+}
+
+/// What the ladders' colours mean.
+fn legend(s: &mut String) {
+    s.push_str(r#"<ul class="legend" aria-label="ladder legend">"#);
+    for (color, _, dashed, what) in ladder::LEGEND {
+        let dash = if dashed {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            r#"<li><svg class="key" width="34" height="10" aria-hidden="true"><line x1="0" y1="5" x2="26" y2="5" stroke="{color}" stroke-width="2"{dash}/><polygon points="34,5 26,1 26,9" fill="{color}"/></svg>{}</li>"#,
+            esc(what)
+        );
+    }
+    s.push_str("</ul>");
 }
 
 /// One line of inline Markdown (`code`) without a paragraph.

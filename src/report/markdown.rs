@@ -16,8 +16,27 @@ fn cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-/// The answers section of a run without anything the questions are about.
-pub(super) const NOT_APPLICABLE: &str = "Not applicable to this run: no capture or program output of it shows the exchanges the handout's questions ask about.";
+/// What a students' copy says under each question.
+pub(super) const STUDENT_NOTE: &str =
+    "Answer it from the captures, the ladders and the timeline of this report.";
+
+/// An answer's mark: ✔ as the lab expects, ✘ not as it expects, – not answered.
+pub(super) fn answer_mark(a: &Answer) -> &'static str {
+    match (a.answered, a.ok) {
+        (_, true) => "✔",
+        (true, false) => "✘",
+        (false, false) => "–",
+    }
+}
+
+/// The answers section's title.
+pub(super) fn answers_title(r: &RunReport) -> &'static str {
+    if r.student {
+        "The lab's questions"
+    } else {
+        "Answers to the lab's questions"
+    }
+}
 
 /// `run.outcome` with its mark.
 pub(super) fn outcome_mark(outcome: &str) -> &'static str {
@@ -27,6 +46,32 @@ pub(super) fn outcome_mark(outcome: &str) -> &'static str {
         "interrupted" => "⊘",
         _ => "…",
     }
+}
+
+/// Seconds a step took, when it has both ends.
+pub(super) fn step_secs(st: &StepRecord) -> Option<f64> {
+    Some(st.finished_at? - st.started_at?).filter(|t| *t >= 0.0)
+}
+
+/// `step I.8 — title` where the timeline's lines of another step begin
+/// (`last`: the step of the lines before), for a separator row.
+pub(super) fn step_change<'a>(
+    r: &RunReport,
+    last: &mut Option<&'a str>,
+    e: &'a TimelineEntry,
+) -> Option<String> {
+    let id = e.step.as_deref()?;
+    if *last == Some(id) {
+        return None;
+    }
+    *last = Some(id);
+    let title = r
+        .steps
+        .iter()
+        .find(|st| st.id == id)
+        .map(|st| format!(" — {}", st.title))
+        .unwrap_or_default();
+    Some(format!("step {id}{title}"))
 }
 
 /// `, 1 interrupted` when a step was.
@@ -170,6 +215,37 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         }
     }
 
+    // The summary first: every step's mark and time, the answers' marks.
+    s.push_str("## Summary\n\n");
+    if r.steps.is_empty() {
+        s.push_str("No step has run.\n");
+    } else {
+        s.push_str("| | step | title | hosts | result | time |\n|---|---|---|---|---|---:|\n");
+        for st in &r.steps {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                st.outcome.mark(),
+                cell(&st.id),
+                cell(&st.title),
+                cell(&st.hosts.join(", ")),
+                st.outcome.word(),
+                step_secs(st)
+                    .map(|t| format!("{t:.2} s"))
+                    .unwrap_or_else(|| "—".into())
+            );
+        }
+    }
+    if !r.answers.is_empty() {
+        let marks: Vec<String> = r
+            .answers
+            .iter()
+            .map(|a| format!("{} {}", if a.ok { "✔" } else { "✘" }, cell(&a.id)))
+            .collect();
+        let _ = writeln!(s, "\nAnswers: {}", marks.join(" · "));
+    }
+    s.push('\n');
+
     s.push_str("## Bench\n\n| host | lab address | SSH | interface |\n|---|---|---|---|\n");
     for h in &r.bench.hosts {
         let _ = writeln!(
@@ -185,17 +261,7 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         let _ = writeln!(s, "\nPrograms: {}.", p.describe());
     }
 
-    s.push_str("\n## Steps\n\n| | step | title | hosts |\n|---|---|---|---|\n");
-    for st in &r.steps {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            st.outcome.mark(),
-            cell(&st.id),
-            cell(&st.title),
-            cell(&st.hosts.join(", "))
-        );
-    }
+    s.push_str("\n## Steps\n");
     for st in &r.steps {
         let _ = writeln!(
             s,
@@ -224,24 +290,35 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         }
     }
 
-    s.push_str("\n## Answers to the handout's questions\n");
-    if r.answers.is_empty() {
-        let _ = writeln!(s, "\n{NOT_APPLICABLE}");
+    // A lab without questions has no answers section.
+    if !r.answers.is_empty() {
+        let _ = writeln!(s, "\n## {}", answers_title(r));
     }
     for a in &r.answers {
-        let _ = writeln!(
-            s,
-            "\n### {} {} {}\n\n{}",
-            if a.ok { "✔" } else { "✘" },
-            a.id,
-            a.question,
-            a.answer
-        );
+        if r.student {
+            let _ = writeln!(s, "\n### {} — {}\n\n{STUDENT_NOTE}", a.id, a.question);
+        } else {
+            let _ = writeln!(
+                s,
+                "\n### {} {} — {}\n\n{}",
+                answer_mark(a),
+                a.id,
+                a.question,
+                a.answer
+            );
+        }
     }
 
     s.push_str("\n## Captures\n");
     if r.captures.is_empty() {
         s.push_str("\nNo capture was taken.\n");
+    }
+    if !ladders.is_empty() {
+        let legend: Vec<String> = crate::capture::ladder::LEGEND
+            .iter()
+            .map(|(_, name, _, what)| format!("{name}: {what}"))
+            .collect();
+        let _ = writeln!(s, "\nLadder colours — {}.", legend.join("; "));
     }
     let names = host_names(&r.bench);
     for c in &r.captures {
@@ -260,7 +337,8 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         if let Some((_, file, _)) = ladders.iter().find(|(n, _, _)| *n == c.name) {
             let _ = writeln!(
                 s,
-                "\nLadder diagram: ![ladder diagram of `{}`]({file})",
+                "\n<a id=\"{}\"></a>Ladder diagram: ![ladder diagram of `{}`]({file})",
+                super::ladder_anchor(&c.name),
                 c.name
             );
         }
@@ -271,7 +349,11 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         s.push_str("No program output was recorded.\n");
     } else {
         s.push_str("| time | t (s) | host | program | | line |\n|---|---|---|---|---|---|\n");
+        let mut last = None;
         for e in &r.timeline {
+            if let Some(sep) = step_change(r, &mut last, e) {
+                let _ = writeln!(s, "| | | | | | **{}** |", cell(&sep));
+            }
             let _ = writeln!(
                 s,
                 "| {} | {:.3} | {} | {} | {} | {} |",

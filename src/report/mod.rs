@@ -15,6 +15,7 @@ pub mod story;
 pub mod traces;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 pub use model::*;
@@ -26,23 +27,99 @@ use crate::util::io_reason;
 /// Rebuilds `report.md`, `report.html`, `run.json` and the ladder SVGs of
 /// `run_dir` from what the run recorded there.
 pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
-    let input = load::load(run_dir)?;
+    let mut input = load::load(run_dir)?;
+    input.questions = read_questions(run_dir)?;
     let report = build(run_dir, &input);
     write_files(run_dir, &report)?;
     Ok(report)
 }
 
+/// The lab's questions the run recorded (`questions.json`); none when the
+/// run directory has no such file (a lab without questions, an older labctl).
+pub fn read_questions(run_dir: &Path) -> Result<Vec<QuestionRecord>, Error> {
+    let path = run_dir.join("questions.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Usage(format!(
+                "`{}` is not the lab's questions: {e}",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::Usage(format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            io_reason(&e)
+        ))),
+    }
+}
+
+/// `labctl report --student`: the report of `run_dir` without the answers
+/// (the questions stay), with its ladders and captures, in `run_dir/student/`.
+pub fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
+    let mut input = load::load(run_dir)?;
+    input.questions = read_questions(run_dir)?;
+    let mut report = build(run_dir, &input);
+    report.student = true;
+    for a in &mut report.answers {
+        a.answered = false;
+        a.ok = false;
+        a.answer = String::new();
+        a.captures.clear();
+        a.frames.clear();
+        a.lines.clear();
+        a.facts = serde_json::json!({});
+    }
+    let dir = run_dir.join("student");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| {
+            Error::Local(format!(
+                "cannot create `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            ))
+        })?;
+    for c in &report.captures {
+        for f in [
+            std::path::PathBuf::from(&c.file),
+            Path::new(&c.file).with_extension("pcapng"),
+        ] {
+            if let Ok(bytes) = std::fs::read(run_dir.join(&f)) {
+                put(&dir, &f.to_string_lossy(), &bytes)?;
+            }
+        }
+    }
+    write_files(&dir, &report)?;
+    Ok(dir)
+}
+
 /// `labctl report RUN_DIR`: rebuilds the reports and says where they are.
 pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
+    if args.student {
+        let dir = write_student(&args.run_dir)?;
+        println!("the students' copy, without the answers:");
+        for f in ["report.html", "report.md"] {
+            println!("{}", dir.join(f).display());
+        }
+        return Ok(());
+    }
     let report = write(&args.run_dir)?;
 
     let answered = if report.answers.is_empty() {
-        "the handout's questions do not apply".to_string()
+        "the lab has no questions".to_string()
     } else {
+        let not = report.answers.iter().filter(|a| !a.answered).count();
         format!(
-            "{} of {} questions answered as the lab expects",
+            "{} of {} questions answered as the lab expects{}",
             report.answers.iter().filter(|a| a.ok).count(),
-            report.answers.len()
+            report.answers.len(),
+            match not {
+                0 => String::new(),
+                n => format!(", {n} not answered (no evidence in this run)"),
+            }
         )
     };
     crate::util::out_line(&format!(
@@ -123,12 +200,15 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
 
     let count = |o: Outcome| input.steps.iter().filter(|s| s.outcome == o).count();
     let outcome = input.outcome.clone().unwrap_or_else(|| "running".into());
-    let mut answers = answers::answers(&captures, &timeline, &input.programs, &names);
-    // Questions about exchanges this run never had (another lab, or a run
-    // that stopped early) are left out rather than all marked ✘.
-    if !answers.iter().any(Answer::has_evidence) {
-        answers.clear();
-    }
+    let run = answers::Run::new(
+        Some(run_dir),
+        &captures,
+        &timeline,
+        &input.programs,
+        &input.steps,
+        &names,
+    );
+    let answers = answers::answers(&run, &input.questions);
     RunReport {
         schema: SCHEMA,
         generated_at: rfc3339(now()),
@@ -149,6 +229,7 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         steps: input.steps.clone(),
         programs: input.programs.clone(),
         answers,
+        student: false,
         problems: input.problems.clone(),
         timeline,
         captures,
@@ -208,6 +289,12 @@ pub fn pcapng_file(pcap: &str) -> String {
 
 /// `ladder-<capture>.svg`, the name made safe for a file system.
 fn ladder_file(capture: &str) -> String {
+    format!("{}.svg", ladder_anchor(capture))
+}
+
+/// `ladder-<capture>`: the stable anchor (HTML `id`) of a capture's ladder
+/// in both reports, the name made safe for a URL fragment and a file name.
+pub fn ladder_anchor(capture: &str) -> String {
     let safe: String = capture
         .chars()
         .map(|c| {
@@ -218,7 +305,18 @@ fn ladder_file(capture: &str) -> String {
             }
         })
         .collect();
-    format!("ladder-{safe}.svg")
+    format!("ladder-{safe}")
+}
+
+/// A link to a capture's ladder in the same report: `[text](#ladder-…)`
+/// in Markdown, `<a href="#ladder-…">` in HTML (`text` already escaped).
+pub fn ladder_link(capture: &str, text: &str, html: bool) -> String {
+    let anchor = ladder_anchor(capture);
+    if html {
+        format!(r##"<a href="#{anchor}">{text}</a>"##)
+    } else {
+        format!("[{text}](#{anchor})")
+    }
 }
 
 /// Writes `dir/name` through a temporary file and a rename, readable by its
@@ -295,6 +393,15 @@ mod tests {
     #[test]
     fn ladder_files_are_safe_names() {
         assert_eq!(ladder_file("tcp A/1"), "ladder-tcp_A_1.svg");
+        assert_eq!(ladder_anchor("tcp A/1"), "ladder-tcp_A_1");
+        assert_eq!(
+            ladder_link("cap-B", "frames 4–6", true),
+            r##"<a href="#ladder-cap-B">frames 4–6</a>"##
+        );
+        assert_eq!(
+            ladder_link("cap-B", "frames 4–6", false),
+            "[frames 4–6](#ladder-cap-B)"
+        );
     }
 
     /// A private scratch run directory holding `events`.
@@ -310,7 +417,7 @@ mod tests {
     const STARTED: &str = r#"{"event":"run_started","run_id":"r1","lab":"other","lab_title":null,"lab_file":"lab.toml","bench":"bench","hosts":[{"name":"A","cidr":"10.0.3.1/24","interface":"eth0","endpoint":"127.0.0.1:4001"},{"name":"B","cidr":"10.0.3.2/24","interface":"eth0","endpoint":"127.0.0.1:4002"}],"steps":[{"id":"S.1","title":"addresses","needed":false,"hosts":["A","B"]},{"id":"S.2","title":"a long wait","needed":false,"hosts":["B"]}],"dir":null,"dry_run":false,"at":100.0}"#;
 
     #[test]
-    fn a_lab_without_the_handouts_exchanges_has_no_answers_and_reports_are_private() {
+    fn a_lab_without_questions_has_no_answers_section_and_reports_are_private() {
         let dir = run_dir(
             "other",
             &[
@@ -336,12 +443,11 @@ mod tests {
         assert!(report.answers.is_empty(), "{:?}", report.answers);
         let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-        assert_eq!(md.matches(markdown::NOT_APPLICABLE).count(), 1, "{md}");
         assert!(
-            !md.contains("### ✘ I.") && !md.contains("Why the run stopped"),
+            !md.contains("## Answers") && !md.contains("Why the run stopped"),
             "{md}"
         );
-        assert!(!html.contains("class=\"answer") && html.contains("Not applicable"));
+        assert!(!html.contains("class=\"answer") && !html.contains("id=\"answers\""));
         for f in ["report.md", "report.html", "run.json"] {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();

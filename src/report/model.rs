@@ -32,6 +32,23 @@ pub struct RunInput {
     pub captures: Vec<CaptureRecord>,
     /// Every program started in the background, in start order.
     pub programs: Vec<ProgramRecord>,
+    /// The lab's questions (`questions.json`), in the lab's order.
+    pub questions: Vec<QuestionRecord>,
+}
+
+/// One question of the lab, as the run directory's `questions.json` holds
+/// it (written from [`crate::lab::model::Question`]).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct QuestionRecord {
+    pub id: String,
+    pub text: String,
+    /// The steps whose evidence answers it; all must have passed.
+    pub evidence: Vec<String>,
+    /// Steps compared with when they passed in the same run.
+    #[serde(default)]
+    pub compare: Vec<String>,
+    /// The rule's keyword (`tcp-frames`, …).
+    pub answer: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -226,9 +243,12 @@ pub struct RunReport {
     /// Sorted by time.
     pub timeline: Vec<TimelineEntry>,
     pub captures: Vec<CaptureReport>,
-    /// The handout's questions; empty when nothing in the run bears on them
-    /// (see [`Answer::has_evidence`]).
+    /// The lab's questions, answered (or not) from this run's evidence; empty
+    /// when the lab has none.
     pub answers: Vec<Answer>,
+    /// The students' copy: the questions without their answers.
+    #[serde(skip)]
+    pub student: bool,
     /// What went wrong outside the steps' actions, in order.
     pub problems: Vec<ProblemRecord>,
 }
@@ -286,26 +306,53 @@ pub struct CaptureReport {
     pub error: Option<String>,
 }
 
-/// One handout question, answered from the captures.
+/// One of the lab's questions, answered from this run's evidence.
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
-    /// `I.1` … `II.3`.
+    /// As the lab numbers it: `I.1(a)` … `II.3`.
     pub id: String,
     pub question: String,
-    /// `true` when a capture showed what the lab expects.
+    /// The evidence of the steps it names was there (they passed) and read.
+    pub answered: bool,
+    /// Answered, and the evidence shows what the lab expects.
     pub ok: bool,
-    /// Plain text; socket addresses in backticks.
+    /// Plain text; names and socket addresses in backticks, `- ` list items.
     pub answer: String,
+    /// The steps whose evidence it reads (the lab's `evidence`).
+    pub steps: Vec<String>,
     /// The captures the answer reads.
     pub captures: Vec<String>,
+    /// Every frame it cites, as Wireshark numbers them.
+    pub frames: Vec<FrameCite>,
+    /// Every line of program output it cites.
+    pub lines: Vec<LineCite>,
     /// The numbers behind the answer.
     pub facts: serde_json::Value,
 }
 
-impl Answer {
-    /// A capture or the programs' output bore on the question (an
-    /// unanswered question names no capture and no facts).
-    pub fn has_evidence(&self) -> bool {
-        !self.captures.is_empty() || self.facts.as_object().is_none_or(|o| !o.is_empty())
-    }
+/// A frame an answer cites: open `file` in Wireshark, apply `filter`, find `number`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameCite {
+    pub capture: String,
+    /// The capture file, relative to the run directory.
+    pub file: String,
+    /// The display filter the answer gives.
+    pub filter: String,
+    /// 1-based, in file order (Wireshark's `frame.number`).
+    pub number: usize,
+    pub kind: crate::capture::Kind,
+    pub src: String,
+    pub dst: String,
+}
+
+/// A line of a program's output an answer cites.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineCite {
+    pub host: String,
+    /// labctl's name for it (`client-B`, `I.9-tcp_server`).
+    pub program: String,
+    pub stream: LineStream,
+    pub text: String,
+    /// The file of the run directory that holds the line.
+    pub file: String,
 }

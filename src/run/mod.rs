@@ -110,7 +110,12 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    combine(results)
+    // Each failure was printed in its step and in the summary: the last
+    // word (on stderr, by `main`) does not print it a third time.
+    combine(results).map_err(|e| match e {
+        Error::Failed(_) => Error::Failed("the run failed; see the summary above".into()),
+        e => e,
+    })
 }
 
 /// One outcome for several benches: Ctrl-C first, then a host or local
@@ -302,6 +307,7 @@ fn execute(
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
+    run_dir.write_json("questions.json", &lab.questions);
     let (ev_tx, ev_rx) = channel::<Event>();
     let t0 = Instant::now();
     let _ = ev_tx.send(run_started(

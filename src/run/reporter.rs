@@ -1,10 +1,14 @@
 //! Draws a run's events on the terminal, nextest style: a line per step,
-//! ✔/✘ per expectation and action, a summary with the failures repeated at
-//! the end (`-q`: failures, warnings and the summary only; colours as
+//! ✔/✘ per expectation and action, a summary at the end with each failure
+//! once more, the path of report.html and the command that replays the
+//! failed step (`-q`: failures, warnings and the summary only; colours as
 //! [`crate::style`] decides). On a terminal each host also gets a live
-//! spinner (indicatif) showing what it is doing; off a terminal, plain
-//! lines only. Writing never fails a run: once stdout is gone (`| head -1`,
-//! a hung-up terminal) lines are dropped and the run goes on to its reports.
+//! spinner (indicatif) showing what it is doing now — idle between
+//! operations, with the programs it runs in the background; off a
+//! terminal, plain lines only. Steps that did not run are "skipped", the
+//! word of the reports. Writing never fails a run: once stdout is gone
+//! (`| head -1`, a hung-up terminal) lines are dropped and the run goes on
+//! to its reports.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +24,16 @@ pub struct Terminal {
     mp: Option<MultiProgress>,
     bars: BTreeMap<String, ProgressBar>,
     failures: Vec<String>,
+    /// Steps that failed, for the replay command.
+    failed_steps: Vec<String>,
+    /// Programs each host runs in the background, for its idle spinner.
+    running: BTreeMap<String, Vec<String>>,
+    /// `--dry-run`: nothing runs; the summary says so.
+    dry_run: bool,
+    /// The bench's name, from the run's start.
+    bench: String,
+    /// Operations a dry run showed.
+    shown: usize,
     pub checks_passed: usize,
     pub checks_failed: usize,
 }
@@ -32,6 +46,19 @@ fn short(s: &str, max: usize) -> String {
     }
 }
 
+/// The command that runs `step` again, alone (on `bench` of a room when
+/// several ran at once).
+pub fn replay(step: &str, bench: Option<&str>) -> String {
+    match bench {
+        Some(b) => format!(
+            "labctl run --bench {} --step {}",
+            crate::util::shell_quote(b),
+            crate::util::shell_quote(step)
+        ),
+        None => format!("labctl run --step {}", crate::util::shell_quote(step)),
+    }
+}
+
 impl Terminal {
     /// `live`: draw per-host spinners (stderr is a terminal).
     /// `prefix` starts every line (the bench, when several run at once).
@@ -41,6 +68,11 @@ impl Terminal {
             mp: None,
             bars: BTreeMap::new(),
             failures: Vec::new(),
+            failed_steps: Vec::new(),
+            running: BTreeMap::new(),
+            dry_run: false,
+            bench: String::new(),
+            shown: 0,
             checks_passed: 0,
             checks_failed: 0,
         };
@@ -93,6 +125,19 @@ impl Terminal {
         }
     }
 
+    /// The host's spinner between operations: idle, and what it runs in
+    /// the background.
+    fn idle(&self, host: &str) {
+        let msg = match self.running.get(host) {
+            Some(names) if !names.is_empty() => {
+                let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                format!("idle · running {}", names.join(", "))
+            }
+            _ => "idle".to_string(),
+        };
+        self.bar(host, msg);
+    }
+
     pub fn event(&mut self, e: &Event) {
         match e {
             Event::RunStarted {
@@ -104,6 +149,8 @@ impl Terminal {
                 run_id,
                 ..
             } => {
+                self.dry_run = *dry_run;
+                self.bench = bench.clone();
                 let n = steps.len();
                 let where_ = match (dir, dry_run) {
                     (_, true) => "dry run: nothing is executed".to_string(),
@@ -116,7 +163,7 @@ impl Terminal {
                 ));
             }
             Event::Connected { host, ms } => {
-                self.bar(host, "ready".into());
+                self.idle(host);
                 self.say(format!("{:>9}  {host}  connected ({ms} ms)", ""));
             }
             Event::Cleaned { host, programs } => self.say(format!(
@@ -146,6 +193,7 @@ impl Terminal {
                 secs,
                 step,
             } => {
+                self.idle(host);
                 if *ok {
                     self.say(format!(
                         "{}  {host}  {what}  [{secs:.2}s] {}",
@@ -165,6 +213,7 @@ impl Terminal {
                 secs,
                 ..
             } => {
+                self.idle(host);
                 self.checks_passed += 1;
                 self.say(format!(
                     "{}  {host}  {what}  [{secs:.2}s] {:?}",
@@ -173,6 +222,7 @@ impl Terminal {
                 ));
             }
             Event::ExpectationFailed { host, message, .. } => {
+                self.idle(host);
                 self.checks_failed += 1;
                 self.shout(format!(
                     "{}  {host}  {message}",
@@ -186,6 +236,7 @@ impl Terminal {
                 what,
                 cmd,
             } => {
+                self.shown += 1;
                 self.say(format!("{:>9}  {host}  {step}  {what}", "-"));
                 if let Some(c) = cmd {
                     self.say(format!("{:>9}  {host}  $ {c}", ""));
@@ -211,6 +262,13 @@ impl Terminal {
                     Outcome::Failed => ("FAIL", style::bad),
                     Outcome::Interrupted => ("INTR", style::warn),
                 };
+                let hosts: Vec<String> = self.bars.keys().cloned().collect();
+                for h in &hosts {
+                    self.idle(h);
+                }
+                if *outcome == Outcome::Failed {
+                    self.failed_steps.push(step.clone());
+                }
                 let line = format!("{}  {step}  [{secs:.2}s]", style::pad(word, 9, paint));
                 if *outcome == Outcome::Passed {
                     self.say(line);
@@ -218,12 +276,23 @@ impl Terminal {
                     self.shout(line);
                 }
             }
+            Event::ProgramStarted { host, name, .. } => {
+                self.running
+                    .entry(host.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
             Event::ProgramStopped {
                 host, name, step, ..
-            } => self.say(format!(
-                "{:>9}  {host}  stopped `{name}` (started by step {step})",
-                "■"
-            )),
+            } => {
+                if let Some(names) = self.running.get_mut(host) {
+                    names.retain(|n| n != name);
+                }
+                self.say(format!(
+                    "{:>9}  {host}  stopped `{name}` (started by step {step})",
+                    "■"
+                ));
+            }
             Event::Problem { host, message } => {
                 let h = host.as_deref().unwrap_or("-");
                 self.shout(format!(
@@ -250,24 +319,55 @@ impl Terminal {
                     Outcome::Failed => "FAILED",
                     Outcome::Interrupted => "INTERRUPTED",
                 };
-                let not_run = if *steps_not_run > 0 {
-                    format!(", {steps_not_run} not run")
+                self.shout("────────────".to_string());
+                if self.dry_run {
+                    let n = steps_passed + steps_failed + steps_not_run;
+                    self.shout(format!(
+                        "{}  dry run: nothing was run; {n} step{} planned, {} operation{} shown above",
+                        style::pad("SUMMARY", 9, style::bold),
+                        if n == 1 { "" } else { "s" },
+                        self.shown,
+                        if self.shown == 1 { "" } else { "s" },
+                    ));
+                    return;
+                }
+                let skipped = if *steps_not_run > 0 {
+                    format!(", {steps_not_run} skipped")
                 } else {
                     String::new()
                 };
-                self.shout("────────────".to_string());
+                let paint: fn(&str) -> String = match outcome {
+                    Outcome::Passed => style::ok,
+                    Outcome::Failed => style::bad,
+                    Outcome::Interrupted => style::warn,
+                };
                 self.shout(format!(
-                    "{}  [{secs:.2}s] {word}: steps {steps_passed} passed, {steps_failed} failed{not_run}; expectations {checks_passed} ✔, {checks_failed} ✘",
-                    style::pad("SUMMARY", 9, style::bold)
+                    "{}  [{secs:.2}s] {}: steps {steps_passed} passed, {steps_failed} failed{skipped}; expectations {checks_passed} ✔, {checks_failed} ✘",
+                    style::pad("SUMMARY", 9, style::bold),
+                    paint(word)
                 ));
                 for f in &self.failures {
                     self.shout(format!("{}  {f}", style::pad("✘", 9, style::bad)));
                 }
                 if let Some(d) = dir {
-                    self.shout(format!("run directory: {}", d.display()));
+                    self.shout(format!(
+                        "{}  {}",
+                        style::pad("REPORT", 9, style::bold),
+                        d.join("report.html").display()
+                    ));
+                }
+                if let Some(step) = self.failed_steps.first() {
+                    self.shout(format!(
+                        "{}  {}",
+                        style::pad("REPLAY", 9, style::bold),
+                        replay(
+                            step,
+                            (!self.prefix.is_empty()).then_some(self.bench.as_str())
+                        )
+                    ));
                 }
             }
-            Event::Output { .. } | Event::Sent { .. } | Event::ProgramStarted { .. } => {}
+            Event::Output { .. } | Event::Sent { .. } => {}
         }
     }
 }
@@ -316,5 +416,76 @@ impl indicatif::TermLike for Forgiving {
     fn flush(&self) -> std::io::Result<()> {
         let _ = self.0.flush();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(t: &Terminal, host: &str) -> String {
+        t.bars[host].message().to_string()
+    }
+
+    #[test]
+    fn the_replay_command_names_the_bench_only_when_several_ran() {
+        assert_eq!(replay("I.8", None), "labctl run --step I.8");
+        assert_eq!(
+            replay("I.8", Some("bench2")),
+            "labctl run --bench bench2 --step I.8"
+        );
+    }
+
+    #[test]
+    fn a_spinner_shows_only_what_its_host_does_now() {
+        let hosts = ["A".to_string(), "B".to_string()];
+        let mut t = Terminal::new(&hosts, true, "");
+        let op = |host: &str, what: &str| Event::OpStarted {
+            step: "I.6".into(),
+            host: host.into(),
+            what: what.into(),
+        };
+        t.event(&op("A", "start `server`"));
+        t.event(&op("B", "ping A"));
+        assert_eq!(message(&t, "A"), "I.6  start `server`");
+        t.event(&Event::ProgramStarted {
+            host: "A".into(),
+            name: "server".into(),
+            program: "tcp_server".into(),
+            step: "I.6".into(),
+            capture: false,
+            pgid: 1,
+        });
+        t.event(&Event::ActionDone {
+            step: "I.6".into(),
+            host: "A".into(),
+            what: "start `server`".into(),
+            ok: true,
+            detail: String::new(),
+            secs: 0.1,
+        });
+        // Done: A is idle (its server runs on); B still pings.
+        assert_eq!(message(&t, "A"), "idle · running `server`");
+        assert_eq!(message(&t, "B"), "I.6  ping A");
+        // The step's end leaves no host showing one of its actions.
+        t.event(&Event::StepFinished {
+            step: "I.6".into(),
+            outcome: Outcome::Passed,
+            secs: 0.2,
+        });
+        assert_eq!(message(&t, "B"), "idle");
+        t.event(&Event::ProgramStopped {
+            host: "A".into(),
+            name: "server".into(),
+            step: "I.6".into(),
+            alive: false,
+        });
+        t.event(&op("A", "stop `server`"));
+        t.event(&Event::StepFinished {
+            step: "I.7".into(),
+            outcome: Outcome::Passed,
+            secs: 0.2,
+        });
+        assert_eq!(message(&t, "A"), "idle");
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - `events.jsonl`: every event, one JSON object per line, as it happened;
 //! - `steps.jsonl`: one line per finished step with its expectations;
-//! - `plan.json`: the plan that ran; `run.json` is the report's (not written here);
+//! - `plan.json`: the plan that ran; `questions.json`: the lab's questions,
+//!   which the report answers; `run.json` is the report's (not written here);
 //! - `<host>-<program>.out` / `.err`: `<host unix time> <line>` per line;
 //!   `<host>-<program>.in`: the lines sent, the same way;
 //! - `<host>-<capture>.pcap`: each capture (written by the host worker).

@@ -578,7 +578,7 @@ pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Stri
 }
 
 /// tshark display filters for our exclusive kinds (see `capture::Kind`).
-const KIND_FILTERS: [(Kind, &str); 9] = [
+pub const KIND_FILTERS: [(Kind, &str); 9] = [
     (Kind::Rst, "tcp.flags.reset==1"),
     (Kind::Syn, "tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.flags.reset==0"),
     (Kind::SynAck, "tcp.flags.syn==1 && tcp.flags.ack==1 && tcp.flags.reset==0"),
@@ -690,4 +690,79 @@ pub fn agrees_with_tshark(file: &Path, a: &CaptureAnalysis) {
             .expect("a SYN-ACK sender is a socket");
         assert_eq!(s.role, Role::Server, "{addr} sent a SYN-ACK");
     }
+}
+
+/// The value of attribute `name` in one SVG start tag.
+fn svg_attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let len = tag[start..].find('"')?;
+    Some(&tag[start..start + len])
+}
+
+/// Every collision in a ladder SVG, read from its geometry: a frame label
+/// (`<text class="label">`) whose box crosses a lifeline
+/// (`<line class="lifeline">`), overlaps another label, or leaves the
+/// picture. Boxes are measured in the 12 px monospace font the diagram
+/// names (DejaVu Sans Mono advances 0.602 em) plus the 1.5 px halo.
+pub fn ladder_collisions(svg: &str) -> Vec<String> {
+    let num = |tag: &str, name: &str| -> f64 {
+        svg_attr(tag, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("`{name}` in {tag}"))
+    };
+    let width = num(&svg[..svg.find('>').unwrap()], "width");
+    let mut lifelines = Vec::new(); // (x, y1, y2)
+    let mut labels = Vec::new(); // (x0, x1, y0, y1, text)
+    for (i, _) in svg.match_indices('<') {
+        let end = i + svg[i..].find('>').unwrap();
+        let tag = &svg[i..end];
+        if tag.starts_with("<line class=\"lifeline\"") {
+            lifelines.push((num(tag, "x1"), num(tag, "y1"), num(tag, "y2")));
+        } else if tag.starts_with("<text class=\"label\"") {
+            let close = end + svg[end..].find("</text>").unwrap();
+            let text = svg[end + 1..close]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&#39;", "'")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&");
+            let w = text.chars().count() as f64 * 0.602 * 12.0 + 3.0;
+            let (x, y) = (num(tag, "x"), num(tag, "y"));
+            let x0 = if svg_attr(tag, "text-anchor") == Some("middle") {
+                x - w / 2.0
+            } else {
+                x - 1.5
+            };
+            labels.push((x0, x0 + w, y - 12.0, y + 3.0, text));
+        }
+    }
+    let mut out = Vec::new();
+    for (x0, x1, y0, y1, text) in &labels {
+        for (lx, ly0, ly1) in &lifelines {
+            if x0 < lx && lx < x1 && y0 < ly1 && ly0 < y1 {
+                out.push(format!(
+                    "label {text:?} ({x0:.1}–{x1:.1}) crosses the lifeline at x={lx}"
+                ));
+            }
+        }
+        if *x0 < 0.0 || *x1 > width {
+            out.push(format!(
+                "label {text:?} ({x0:.1}–{x1:.1}) leaves the picture (width {width})"
+            ));
+        }
+    }
+    for (i, a) in labels.iter().enumerate() {
+        for b in &labels[i + 1..] {
+            if a.0 < b.1 && b.0 < a.1 && a.2 < b.3 && b.2 < a.3 {
+                out.push(format!("labels {:?} and {:?} overlap", a.4, b.4));
+            }
+        }
+    }
+    out
+}
+
+/// The number of lifelines in a ladder SVG.
+pub fn ladder_lanes(svg: &str) -> usize {
+    svg.matches("<line class=\"lifeline\"").count()
 }
