@@ -247,6 +247,9 @@ pub struct CheckArgs {
     /// Repair what can be repaired (addresses, links, programs, stale processes), then check again.
     #[arg(long)]
     pub fix: bool,
+    /// The program set to check for: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 /// Which steps of the lab to work on.
@@ -295,6 +298,9 @@ pub struct RunArgs {
     /// the human output then goes to stderr.
     #[arg(long)]
     pub json: bool,
+    /// The program set to run: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +309,9 @@ pub struct PlanArgs {
     pub steps: StepSelect,
     #[command(flatten)]
     pub select: BenchSelect,
+    /// The program set to plan: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]

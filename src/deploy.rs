@@ -23,13 +23,17 @@ use sha2::{Digest, Sha256};
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::hostops::{self, DEPLOYED};
+use crate::programs::ProgramSet;
 use crate::ssh::Session;
 
 /// One program of the local build.
 #[derive(Debug, Clone)]
 pub struct LocalProgram {
-    pub name: &'static str,
+    pub name: String,
     pub path: PathBuf,
+    /// The file's bytes when labctl holds them (a program set's files), else
+    /// read from `path` when uploaded.
+    pub content: Option<Vec<u8>>,
     /// Lowercase hex sha-256.
     pub sha256: String,
 }
@@ -108,7 +112,12 @@ pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
                 build_command(triple)
             ))
         })?;
-        programs.push(LocalProgram { name, path, sha256 });
+        programs.push(LocalProgram {
+            name: name.to_string(),
+            path,
+            sha256,
+            content: None,
+        });
     }
     let build = Arc::new(LocalBuild {
         triple: triple.to_string(),
@@ -186,6 +195,40 @@ pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
     deploy_build(session, host, &build)
 }
 
+/// Deploys what program set `set` needs: the `rust` set is [`deploy`];
+/// another set's files go to `<workdir>/bin` with labctl's host tools
+/// (built per architecture), compared and uploaded the same way.
+pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<DeployReport, Error> {
+    let triple = remote_triple(session, host)?;
+    deploy_build(session, host, &*set_build(triple, set)?)
+}
+
+/// What program set `set` puts on a host of `triple`: the local build for
+/// `rust`; else the set's files and labctl's host tools from that build.
+pub fn set_build(triple: &str, set: &ProgramSet) -> Result<Arc<LocalBuild>, Error> {
+    let build = local_build(triple)?;
+    if set.is_built() {
+        return Ok(build);
+    }
+    let mut programs: Vec<LocalProgram> = build
+        .programs
+        .iter()
+        .filter(|p| hostops::HOST_TOOLS.contains(&p.name.as_str()))
+        .cloned()
+        .collect();
+    programs.extend(set.files.iter().map(|f| LocalProgram {
+        name: f.name.clone(),
+        path: PathBuf::from(&f.name),
+        sha256: sha256_hex(&f.bytes),
+        content: Some(f.bytes.clone()),
+    }));
+    Ok(Arc::new(LocalBuild {
+        triple: build.triple.clone(),
+        dir: build.dir.clone(),
+        programs,
+    }))
+}
+
 /// [`deploy`] with a known local build (the caller checked the architecture).
 /// Afterwards the host's manifest ([`hostops::MANIFEST`]) names every
 /// program's hash and stat line, rewritten (temporary name, then a rename)
@@ -197,7 +240,8 @@ pub fn deploy_build(
 ) -> Result<DeployReport, Error> {
     let timeout = session.command_timeout();
     // Stat before hashing: a program changed in between gets a new ctime.
-    let out = session.exec(&hostops::programs_state_cmd(host), None, timeout)?;
+    let names: Vec<&str> = build.programs.iter().map(|p| p.name.as_str()).collect();
+    let out = session.exec(&hostops::programs_state_cmd(host, &names), None, timeout)?;
     let state = ProgramsState::parse(&out.stdout_str());
     let mut report = DeployReport {
         host: host.label(),
@@ -206,24 +250,28 @@ pub fn deploy_build(
         unchanged: Vec::new(),
     };
     for p in &build.programs {
-        if state.sha.get(p.name) == Some(&p.sha256) {
+        if state.sha.get(&p.name) == Some(&p.sha256) {
             report.unchanged.push(p.name.to_string());
             continue;
         }
-        let bytes = std::fs::read(&p.path).map_err(|e| {
+        let bytes = match &p.content {
+            Some(bytes) => Ok(bytes.clone()),
+            None => std::fs::read(&p.path),
+        }
+        .map_err(|e| {
             Error::Local(format!(
                 "cannot read `{}`: {}",
                 p.path.display(),
                 crate::util::io_reason(&e)
             ))
         })?;
-        session.upload(&hostops::program_path(host, p.name), &bytes, 0o755)?;
+        session.upload(&hostops::program_path(host, &p.name), &bytes, 0o755)?;
         report.uploaded.push(p.name.to_string());
     }
     let stats = if report.uploaded.is_empty() {
         state.stats
     } else {
-        let out = session.exec(&hostops::programs_stat_cmd(host), None, timeout)?;
+        let out = session.exec(&hostops::programs_stat_cmd(host, &names), None, timeout)?;
         parse_stats(&out.stdout_str())
     };
     let manifest = manifest_text(build, &stats);
@@ -270,7 +318,7 @@ fn manifest_text(build: &LocalBuild, stats: &HashMap<String, String>) -> String 
         .programs
         .iter()
         .filter_map(|p| {
-            let st = stats.get(p.name)?;
+            let st = stats.get(&p.name)?;
             Some(format!("{} {} {st}\n", p.sha256, p.name))
         })
         .collect()

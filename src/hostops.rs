@@ -85,21 +85,23 @@ pub const MANIFEST: &str = ".labctl-sha256";
 /// nanoseconds on every coreutils version).
 pub const STAT_FORMAT: &str = "%n %i:%s:%z";
 
-/// The deployed programs' names, space separated (fixed names: no quoting needed).
-fn program_names() -> String {
-    DEPLOYED.join(" ")
+/// The deployed programs' names, space separated (fixed names, or a lab's
+/// file names limited to letters, digits, `-`, `_` and `.`: no quoting needed).
+fn program_names(names: &[&str]) -> String {
+    names.join(" ")
 }
 
 /// Prints, from inside the bin directory, the [`STAT_FORMAT`] line of each
 /// program that exists, then `@sha` and `sha256sum` of them, then
 /// `@manifest` and the manifest. Nothing when the directory is missing.
-pub fn programs_state_cmd(host: &Host) -> String {
+/// `names`: what deploy puts there ([`DEPLOYED`] for the `rust` set).
+pub fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
     format!(
         "bin={}; m={}; fmt={}; names={}\n{PROGRAMS_STATE_SH}",
         shell_quote(&bin_dir(host)),
         shell_quote(MANIFEST),
         shell_quote(STAT_FORMAT),
-        shell_quote(&program_names())
+        shell_quote(&program_names(names))
     )
 }
 
@@ -107,12 +109,12 @@ pub fn programs_state_cmd(host: &Host) -> String {
 const PROGRAMS_STATE_SH: &str = include_str!("hostops/programs-state.sh");
 
 /// Prints the [`STAT_FORMAT`] line of each program that exists.
-pub fn programs_stat_cmd(host: &Host) -> String {
+pub fn programs_stat_cmd(host: &Host, names: &[&str]) -> String {
     format!(
         "cd -- {} 2>/dev/null && stat -c {} -- {} 2>/dev/null; true",
         shell_quote(&bin_dir(host)),
         shell_quote(STAT_FORMAT),
-        program_names()
+        program_names(names)
     )
 }
 
@@ -124,12 +126,17 @@ const CACHED_SHA256_SH: &str = include_str!("hostops/cached-sha256.sh");
 /// differs from the manifest's: `hostops/cached-sha256.sh` in a subshell
 /// inside the bin directory, after a header of its shell-quoted values.
 pub fn cached_sha256_cmd(host: &Host) -> String {
+    cached_sha256_cmd_for(host, &DEPLOYED)
+}
+
+/// [`cached_sha256_cmd`] for the files of a program set (`names`).
+pub fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
     format!(
         "( cd -- {} 2>/dev/null || exit 0\nm={}; fmt={}; names={}\n{CACHED_SHA256_SH})",
         shell_quote(&bin_dir(host)),
         shell_quote(MANIFEST),
         shell_quote(STAT_FORMAT),
-        shell_quote(&program_names())
+        shell_quote(&program_names(names))
     )
 }
 
@@ -282,7 +289,7 @@ mod tests {
         assert_eq!(sh(&cached_sha256_cmd(&h)), real);
         // A manifest whose stat lines match is believed (a fake hash proves it).
         let fake = "f".repeat(64);
-        let stat = sh(&programs_stat_cmd(&h));
+        let stat = sh(&programs_stat_cmd(&h, &DEPLOYED));
         let manifest: String = stat.lines().map(|l| format!("{fake} {l}\n")).collect();
         std::fs::write(bin.join(MANIFEST), &manifest).unwrap();
         let cached = sh(&cached_sha256_cmd(&h));

@@ -54,6 +54,7 @@ pub mod hold;
 pub mod hostops;
 pub mod init;
 pub mod lab;
+pub mod programs;
 pub mod remote;
 pub mod report;
 pub mod run;
@@ -99,6 +100,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             &g.lab,
             (&args.select).into(),
             (&args.steps).into(),
+            args.programs.as_deref(),
         ),
         Command::List { ids: true } => complete::list_ids(&g),
         Command::List { ids: false } => lab::list_command(&g.hosts, &g.lab),

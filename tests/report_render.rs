@@ -111,6 +111,7 @@ fn recorded_run(dir: &Path) -> RunInput {
         bench: BenchInfo {
             name: "mini".into(),
             hosts,
+            programs: None,
         },
         steps: vec![
             step("I.7", "captures on A and B", &["A", "B"], vec![]),

@@ -1,13 +1,15 @@
 //! The socket programs against third-party peers over loopback: netcat
 //! (`nc`, Debian `netcat-openbsd`), `socat` and a `python3` socket one-liner,
 //! each as a client of our servers and as an upper-casing echo server for our
-//! clients. A missing peer fails the test, naming its Debian package.
+//! clients, in both implementations; and the Python programs against the Rust
+//! ones. A missing peer fails the test, naming its Debian package.
 
+#[macro_use]
 mod support;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use support::{free_port, peer, wait_bound, Guard, Proc};
+use support::{free_port, peer, wait_bound, Guard, Impl, Proc};
 
 fn nc() -> Command {
     peer("nc", "netcat-openbsd")
@@ -28,8 +30,13 @@ const UPPER: &str = "stdbuf -o0 tr a-z A-Z";
 
 /// A line-mode peer (nc or socat, stdin -> socket -> stdout) talks to one of
 /// our TCP servers: a reply per line, then `quit` ends the session.
-fn line_peer_against_tcp(program: &str, name: &str, make: impl Fn(SocketAddr) -> Command) {
-    let (mut server, address) = Proc::server(program);
+fn line_peer_against_tcp(
+    imp: Impl,
+    program: &str,
+    name: &str,
+    make: impl Fn(SocketAddr) -> Command,
+) {
+    let (mut server, address) = Proc::server(imp, program);
     let mut client = Proc::spawn(name, make(address));
     client.send("hello from a peer");
     client.expect_next("HELLO FROM A PEER");
@@ -42,8 +49,8 @@ fn line_peer_against_tcp(program: &str, name: &str, make: impl Fn(SocketAddr) ->
 }
 
 /// The same against our UDP server: `quit` terminates it.
-fn line_peer_against_udp(name: &str, make: impl Fn(SocketAddr) -> Command) {
-    let (mut server, address) = Proc::server("udp_server");
+fn line_peer_against_udp(imp: Impl, name: &str, make: impl Fn(SocketAddr) -> Command) {
+    let (mut server, address) = Proc::server(imp, "udp_server");
     let mut client = Proc::spawn(name, make(address));
     client.send("hello from a peer");
     client.expect_next("HELLO FROM A PEER");
@@ -73,26 +80,22 @@ fn socat_client(protocol: &'static str) -> impl Fn(SocketAddr) -> Command {
     }
 }
 
-#[test]
-fn nc_is_a_client_of_the_tcp_servers() {
-    line_peer_against_tcp("tcp_server", "nc", nc_client(false));
-    line_peer_against_tcp("tcp_threaded_server", "nc", nc_client(false));
+fn nc_is_a_client_of_the_tcp_servers(imp: Impl) {
+    line_peer_against_tcp(imp, "tcp_server", "nc", nc_client(false));
+    line_peer_against_tcp(imp, "tcp_threaded_server", "nc", nc_client(false));
 }
 
-#[test]
-fn nc_is_a_client_of_the_udp_server() {
-    line_peer_against_udp("nc -u", nc_client(true));
+fn nc_is_a_client_of_the_udp_server(imp: Impl) {
+    line_peer_against_udp(imp, "nc -u", nc_client(true));
 }
 
-#[test]
-fn socat_is_a_client_of_the_tcp_servers() {
-    line_peer_against_tcp("tcp_server", "socat", socat_client("TCP"));
-    line_peer_against_tcp("tcp_threaded_server", "socat", socat_client("TCP"));
+fn socat_is_a_client_of_the_tcp_servers(imp: Impl) {
+    line_peer_against_tcp(imp, "tcp_server", "socat", socat_client("TCP"));
+    line_peer_against_tcp(imp, "tcp_threaded_server", "socat", socat_client("TCP"));
 }
 
-#[test]
-fn socat_is_a_client_of_the_udp_server() {
-    line_peer_against_udp("socat", socat_client("UDP"));
+fn socat_is_a_client_of_the_udp_server(imp: Impl) {
+    line_peer_against_udp(imp, "socat", socat_client("UDP"));
 }
 
 /// python3 as the lab's own client would be: messages without newlines.
@@ -114,10 +117,9 @@ for m in [b'hello', b'Python 3']:
 s.sendto(b'quit', server)
 ";
 
-#[test]
-fn python3_is_a_client_of_the_tcp_servers() {
+fn python3_is_a_client_of_the_tcp_servers(imp: Impl) {
     for program in ["tcp_server", "tcp_threaded_server"] {
-        let (mut server, address) = Proc::server(program);
+        let (mut server, address) = Proc::server(imp, program);
         let mut command = python3();
         command.args(["-c", PY_TCP_CLIENT, &address.port().to_string()]);
         let mut client = Proc::spawn("python3", command);
@@ -134,9 +136,8 @@ fn python3_is_a_client_of_the_tcp_servers() {
     }
 }
 
-#[test]
-fn python3_is_a_client_of_the_udp_server() {
-    let (mut server, address) = Proc::server("udp_server");
+fn python3_is_a_client_of_the_udp_server(imp: Impl) {
+    let (mut server, address) = Proc::server(imp, "udp_server");
     let mut command = python3();
     command.args(["-c", PY_UDP_CLIENT, &address.port().to_string()]);
     let mut client = Proc::spawn("python3", command);
@@ -154,9 +155,9 @@ fn python3_is_a_client_of_the_udp_server() {
 // ---------------------------------------------------------------------------
 
 /// Our client against a peer server at 127.0.0.1:`port`: replies, then `quit`, exit 0.
-fn client_against_peer(client: &str, port: u16) {
+fn client_against_peer(imp: Impl, client: &str, port: u16) {
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let (mut client, _) = Proc::client(client, address, &["--timeout", "15"]);
+    let (mut client, _) = Proc::client(imp, client, address, &["--timeout", "15"]);
     client.ask("hello", "HELLO");
     client.ask("Mixed Case 2", "MIXED CASE 2");
     client.send("quit");
@@ -164,8 +165,7 @@ fn client_against_peer(client: &str, port: u16) {
     assert!(client.wait_exit().success(), "{}", client.stderr());
 }
 
-#[test]
-fn socat_is_a_server_for_the_clients() {
+fn socat_is_a_server_for_the_clients(imp: Impl) {
     for (protocol, listen, client) in [
         (
             "tcp",
@@ -186,13 +186,12 @@ fn socat_is_a_server_for_the_clients() {
         ]);
         let mut server = Guard::spawn("socat", &mut command);
         wait_bound(protocol, port, &mut server);
-        client_against_peer(client, port);
+        client_against_peer(imp, client, port);
     }
 }
 
 /// netcat has no `-e`: its output is piped through `tr` and back into its input.
-#[test]
-fn nc_is_a_server_for_the_clients() {
+fn nc_is_a_server_for_the_clients(imp: Impl) {
     for (protocol, client) in [("tcp", "tcp_client"), ("udp", "udp_client")] {
         let port = free_port(protocol);
         let mut upper = peer("stdbuf", "coreutils");
@@ -209,7 +208,7 @@ fn nc_is_a_server_for_the_clients() {
         let mut server = Guard::spawn("nc -l", &mut listen);
         drop(listen); // our copies of the pipe ends
         wait_bound(protocol, port, &mut server);
-        client_against_peer(client, port);
+        client_against_peer(imp, client, port);
     }
 }
 
@@ -237,8 +236,7 @@ while True:
     s.sendto(d.upper(), a)
 ";
 
-#[test]
-fn python3_is_a_server_for_the_clients() {
+fn python3_is_a_server_for_the_clients(imp: Impl) {
     for (script, client) in [(PY_TCP_SERVER, "tcp_client"), (PY_UDP_SERVER, "udp_client")] {
         let mut command = python3();
         command.args(["-c", script]);
@@ -248,8 +246,70 @@ fn python3_is_a_server_for_the_clients() {
             .trim()
             .parse()
             .expect("python3 prints its port");
-        client_against_peer(client, port);
+        client_against_peer(imp, client, port);
         // Our client's `quit` reached the server and ended it.
         assert!(server.wait_exit().success(), "{}", server.stderr());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The Python programs against the Rust ones, each as client and as server.
+// ---------------------------------------------------------------------------
+
+/// A client of one implementation talks to a server of the other, for every
+/// client/server pair of the lab: replies, the server's lines, then `quit`.
+fn cross(client_impl: Impl, server_impl: Impl) {
+    for (client, server) in [
+        ("tcp_client", "tcp_server"),
+        ("tcp_client", "tcp_threaded_server"),
+        ("udp_client", "udp_server"),
+    ] {
+        let (mut server_proc, address) = Proc::server(server_impl, server);
+        let (mut client_proc, local) =
+            Proc::client(client_impl, client, address, &["--timeout", "15"]);
+        if server != "udp_server" {
+            server_proc.expect(&format!("New client connected from {local}"));
+        }
+        client_proc.ask("Hello, World 1", "HELLO, WORLD 1");
+        client_proc.ask("mixed Case 42!", "MIXED CASE 42!");
+        server_proc.expect(&format!("Client {local}> Hello, World 1"));
+        server_proc.expect_next(&format!("Client {local}> mixed Case 42!"));
+        client_proc.send("quit");
+        client_proc.expect_next("Sent: quit");
+        assert!(
+            client_proc.wait_exit().success(),
+            "{client} ({client_impl:?}) against {server} ({server_impl:?}): {}",
+            client_proc.stderr()
+        );
+        server_proc.expect_next(&format!("Client {local}> quit"));
+        if server == "udp_server" {
+            server_proc.expect_next("Terminate server ...");
+            assert!(server_proc.wait_exit().success());
+        } else {
+            server_proc.expect_next(&format!("Client {local} disconnected"));
+        }
+        assert_eq!(server_proc.stderr(), "", "{server} ({server_impl:?})");
+    }
+}
+
+#[test]
+fn python_clients_talk_to_rust_servers() {
+    cross(Impl::Python, Impl::Rust);
+}
+
+#[test]
+fn rust_clients_talk_to_python_servers() {
+    cross(Impl::Rust, Impl::Python);
+}
+
+for_both_implementations!(
+    nc_is_a_client_of_the_tcp_servers,
+    nc_is_a_client_of_the_udp_server,
+    socat_is_a_client_of_the_tcp_servers,
+    socat_is_a_client_of_the_udp_server,
+    python3_is_a_client_of_the_tcp_servers,
+    python3_is_a_client_of_the_udp_server,
+    socat_is_a_server_for_the_clients,
+    nc_is_a_server_for_the_clients,
+    python3_is_a_server_for_the_clients,
+);

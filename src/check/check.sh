@@ -17,6 +17,8 @@
 # and defines the functions
 #   pings       one background ping job per peer, each printing `ping=ADDR ok|fail`
 #   sha         `HASH  NAME` of each deployed program (cached by the manifest)
+#   interp_version  the program set's interpreter's version line, or `@missing`
+#               (defined when `interp_name`, the interpreter, is not empty)
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # set by the header
 
@@ -104,6 +106,7 @@ fi
 echo @addr; echo "$a"
 echo @top
 for t in $tools; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
+if [ -n "$interp_name" ]; then echo "interp=$interp_name $(interp_version)"; fi
 if [ -n "$check_sudo" ]; then
     if e=$(sudo -n true 2>&1); then echo sudo=ok; else echo @sudofail; echo "$e"; fi
 elif sudo -n true >/dev/null 2>&1; then

@@ -198,13 +198,20 @@ pub fn evaluate(
         )
     });
     // tools
-    let missing: Vec<&str> = TOOLS
+    let mut missing: Vec<&str> = TOOLS
         .iter()
         .copied()
         .filter(|t| !f.tools.iter().any(|x| x == t))
         .collect();
+    // The program set's interpreter, with the version it reports.
+    let mut present = TOOLS.join(", ");
+    match &f.interp {
+        Some((name, v)) if v == "@missing" || v.is_empty() => missing.push(name),
+        Some((name, v)) => present.push_str(&format!(", {name} ({v})")),
+        None => {}
+    }
     c.push(if missing.is_empty() {
-        pass("tools", TOOLS.join(", "))
+        pass("tools", present)
     } else {
         let pkgs: Vec<&str> = missing
             .iter()
@@ -256,9 +263,9 @@ pub fn evaluate(
             let mut missing = Vec::new();
             let mut differ = Vec::new();
             for p in &build.programs {
-                match f.sha.get(p.name) {
-                    None => missing.push(p.name),
-                    Some(h) if *h != p.sha256 => differ.push(p.name),
+                match f.sha.get(&p.name) {
+                    None => missing.push(p.name.as_str()),
+                    Some(h) if *h != p.sha256 => differ.push(p.name.as_str()),
                     Some(_) => {}
                 }
             }

@@ -15,6 +15,8 @@ pub struct Facts {
     pub carrier: String,
     pub addrs: Vec<String>,
     pub tools: Vec<String>,
+    /// The program set's interpreter and its version line (`@missing`), when the set has one.
+    pub interp: Option<(String, String)>,
     /// `None` when sudo is not configured; `Some(Err(its whole stderr))` when it failed.
     pub sudo: Option<Result<(), String>>,
     /// `sudo -n` works though the hosts file says `sudo = false`.
@@ -182,6 +184,10 @@ pub fn parse_facts(out: &str) -> Facts {
                     "operstate" => f.operstate = v.trim().to_string(),
                     "carrier" => f.carrier = v.trim().to_string(),
                     "tool" => f.tools.push(v.to_string()),
+                    "interp" => {
+                        let (name, version) = v.split_once(' ').unwrap_or((v, ""));
+                        f.interp = Some((name.to_string(), version.trim().to_string()));
+                    }
                     "sudo" => f.sudo = Some(Ok(())),
                     "sudo_could" => f.sudo_could = v == "yes",
                     "uid" => f.rights.uid = v.trim().parse().ok(),

@@ -8,7 +8,12 @@ use crate::ssh::{self, Session};
 use super::*;
 
 /// Repairs what the first pass found on one host.
-pub(super) fn fix_host(session: &Session, host: &Host, before: &HostReport) -> FixActions {
+pub(super) fn fix_host(
+    session: &Session,
+    host: &Host,
+    before: &HostReport,
+    set: &crate::programs::ProgramSet,
+) -> FixActions {
     let mut a = FixActions {
         host: host.label(),
         ..FixActions::default()
@@ -70,7 +75,7 @@ pub(super) fn fix_host(session: &Session, host: &Host, before: &HostReport) -> F
         Err(e) => a.failed.push(format!("stopping stale lab programs: {e}")),
     }
     if needs("programs") {
-        match deploy::deploy(session, host) {
+        match deploy::deploy_set(session, host, set) {
             Ok(r) if r.uploaded.is_empty() => a.done.push("programs already deployed".to_string()),
             Ok(r) => a.done.push(format!("deployed {}", r.uploaded.join(", "))),
             Err(e) => a.failed.push(format!("deploying the programs: {e}")),

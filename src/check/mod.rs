@@ -59,7 +59,7 @@ pub use evaluate::evaluate;
 pub use facts::{describe_listener, parse_facts, Facts};
 pub use model::*;
 pub use render::{render_bench, render_failures, render_outcome, render_room};
-pub use script::script;
+pub use script::{script, script_for};
 
 use evaluate::{fail, host_report, pass, skipped_from, unreachable_report};
 use fix::fix_host;
@@ -80,6 +80,7 @@ use crate::deploy::{self};
 use crate::error::Error;
 use crate::hold;
 use crate::hostops::{self};
+use crate::programs::ProgramSet;
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
 /// Runs `labctl check`.
@@ -106,7 +107,13 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             at: crate::run::event::now_unix(),
         });
     }
-    let (report, fix) = run(&benches, &opts, args.fix, &ports);
+    let set = crate::programs::for_check(
+        &global.hosts,
+        &global.lab,
+        (&args.select).into(),
+        args.programs.as_deref(),
+    )?;
+    let (report, fix) = run_set(&benches, &opts, args.fix, &ports, &set);
     let busy = fix.as_ref().and_then(|f| f.busy.clone());
     let outcome = CheckOutcome {
         ok: report.ok,
@@ -199,6 +206,18 @@ pub fn run(
     fix: bool,
     ports: &LabPorts,
 ) -> (Report, Option<FixReport>) {
+    run_set(benches, opts, fix, ports, &ProgramSet::rust())
+}
+
+/// [`run`] for program set `set`: its files are compared and deployed, its
+/// interpreter is one of the tools checked.
+pub fn run_set(
+    benches: &[&Bench],
+    opts: &ConnectOptions,
+    fix: bool,
+    ports: &LabPorts,
+    set: &ProgramSet,
+) -> (Report, Option<FixReport>) {
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     let peers: HashMap<String, Vec<(String, Ipv4Addr)>> = benches
         .iter()
@@ -226,7 +245,7 @@ pub fn run(
             .collect();
         progress.set(i, "connecting");
         let ports = ports.get(&host.label()).map_or(&[][..], Vec::as_slice);
-        let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i);
+        let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i, set);
         if !fix {
             progress.done(i, &summary(&before));
             return HostOutcome {
@@ -244,7 +263,7 @@ pub fn run(
         let actions = match (&conn, held) {
             (Ok(s), Some(Ok(held))) if all_held => {
                 progress.set(i, "fixing");
-                let mut a = fix_host(s, host, &before);
+                let mut a = fix_host(s, host, &before, set);
                 if let Some(old) = &held.took_over {
                     a.done.insert(0, hold::took_over_warning(host, old));
                 }
@@ -264,7 +283,7 @@ pub fn run(
         progress.set(i, "waiting for the other hosts");
         barrier.wait();
         let after = match &conn {
-            Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i),
+            Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i, set),
             Err(_) => before.clone(),
         };
         progress.done(i, &summary(&after));
@@ -389,13 +408,19 @@ fn check_host(
     ports: &[(&'static str, u16)],
     progress: &Progress,
     i: usize,
+    set: &ProgramSet,
 ) -> HostReport {
     let session = match conn {
         Ok(s) => s,
         Err(e) => return unreachable_report(host, e),
     };
     progress.set(i, "checking");
-    let out = session.exec(&script(host, peers, ports), None, SCRIPT_TIMEOUT);
+    let names = set.deployed_names();
+    let out = session.exec(
+        &script_for(host, peers, ports, set, &names),
+        None,
+        SCRIPT_TIMEOUT,
+    );
     let mut checks = vec![
         pass(
             "ssh",
@@ -436,7 +461,7 @@ fn check_host(
                     .arch
                     .as_deref()
                     .and_then(hostops::target_triple)
-                    .map(|t| deploy::local_build(t).map_err(|e| e.to_string()));
+                    .map(|t| deploy::set_build(t, set).map_err(|e| e.to_string()));
                 checks.extend(evaluate(host, &facts, local, peers));
             }
         }

@@ -17,6 +17,24 @@ const CHECK_SH: &str = include_str!("check.sh");
 /// `check.sh` itself. Output: see `check.sh` and [`super::parse_facts`].
 /// `ports`: the ports the lab's servers bind on this host, `("tcp", 50000)`.
 pub fn script(host: &Host, peers: &[(String, Ipv4Addr)], ports: &[(&str, u16)]) -> String {
+    script_for(
+        host,
+        peers,
+        ports,
+        &crate::programs::ProgramSet::rust(),
+        &hostops::DEPLOYED,
+    )
+}
+
+/// [`script`] for program set `set`, whose deployed files are `names`: it
+/// also asks for the set's interpreter and its version.
+pub fn script_for(
+    host: &Host,
+    peers: &[(String, Ipv4Addr)],
+    ports: &[(&str, u16)],
+    set: &crate::programs::ProgramSet,
+    names: &[&str],
+) -> String {
     let q = shell_quote(&host.interface);
     let mut s = String::new();
     s.push_str(&format!("dir=/sys/class/net/{q}\niface={q}\n"));
@@ -47,8 +65,16 @@ pub fn script(host: &Host, peers: &[(String, Ipv4Addr)], ports: &[(&str, u16)]) 
     ));
     s.push_str(&format!(
         "sha() {{\n{}\n}}\n",
-        hostops::cached_sha256_cmd(host)
+        hostops::cached_sha256_cmd_for(host, names)
     ));
+    match &set.interpreter {
+        Some(i) => s.push_str(&format!(
+            "interp_name={}\ninterp_version() {{\n{}\n}}\n",
+            shell_quote(i),
+            crate::programs::probe_cmd(i)
+        )),
+        None => s.push_str("interp_name=\n"),
+    }
     s.push_str(CHECK_SH);
     s
 }

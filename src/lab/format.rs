@@ -25,6 +25,7 @@ pub(super) fn read(src: &Source, root: &Node, hosts: &[String]) -> (Option<Lab>,
         c: Checker::new(src),
         hosts,
         names: BTreeSet::new(),
+        own: None,
     };
     let lab = v.lab(root);
     (lab, v.c.diags)
@@ -35,9 +36,11 @@ struct Validator<'a> {
     hosts: &'a [String],
     /// Every template name that may be used.
     names: BTreeSet<String>,
+    /// The lab's own `[programs]`, when it has that table.
+    own: Option<crate::programs::ProgramSet>,
 }
 
-const TOP_FIELDS: &[&str] = &["lab", "vars", "step", "question"];
+const TOP_FIELDS: &[&str] = &["lab", "vars", "step", "question", "programs"];
 const LAB_FIELDS: &[&str] = &["name", "title"];
 const STEP_FIELDS: &[&str] = &["id", "title", "hosts", "needs", "do"];
 const KINDS: &[&str] = &[
@@ -172,6 +175,21 @@ impl Validator<'_> {
 
     fn program(&mut self, node: &Node) -> Option<String> {
         let s = self.c.string(node, "a program")?;
+        if let Some(own) = &self.own {
+            return own
+                .programs
+                .contains_key(&s)
+                .then_some(s.clone())
+                .or_else(|| {
+                    let names: Vec<&str> = own.programs.keys().map(String::as_str).collect();
+                    self.c.err_hint(
+                        &node.span,
+                        format!("`{s}` is not one of the lab's `[programs]`"),
+                        format!("the programs are {}", ticked(&names)),
+                    );
+                    None
+                });
+        }
         if PROGRAMS.contains(&s.as_str()) {
             Some(s)
         } else {
@@ -253,6 +271,8 @@ impl Validator<'_> {
             }
         }
 
+        self.own = get("programs").and_then(|n| crate::programs::read_table(&mut self.c, n));
+
         let mut steps = Vec::new();
         match get("step") {
             Some(Node {
@@ -286,6 +306,10 @@ impl Validator<'_> {
             steps,
             questions,
             source: self.c.src.clone(),
+            programs: self
+                .own
+                .take()
+                .unwrap_or_else(crate::programs::ProgramSet::rust),
         })
     }
 

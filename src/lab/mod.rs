@@ -159,8 +159,10 @@ pub fn plan_command(
     lab_path: &Path,
     benches: BenchChoice,
     steps: select::StepChoice,
+    programs: Option<&str>,
 ) -> Result<(), Error> {
-    let inputs = Inputs::load(hosts_path, lab_path, benches)?;
+    let mut inputs = Inputs::load(hosts_path, lab_path, benches)?;
+    inputs.lab.programs = crate::programs::choose(&inputs.lab, hosts_path, programs)?;
     let sel = plan::select_steps(&inputs.lab, steps)?;
     let many = inputs.benches.len() > 1;
     for (k, bench) in inputs.benches().enumerate() {

@@ -40,6 +40,9 @@ pub struct Lab {
     pub questions: Vec<Question>,
     /// Kept so later stages can locate what they report.
     pub source: Source,
+    /// The programs `start` and `run` use: the lab's own `[programs]`
+    /// table, else `rust`; [`crate::programs::choose`] may replace it.
+    pub programs: crate::programs::ProgramSet,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +231,7 @@ impl Lab {
             steps: Vec::new(),
             questions: Vec::new(),
             source: source.clone(),
+            programs: crate::programs::ProgramSet::rust(),
         });
         validate::dedup(&mut diags);
         diags.into_result(lab)

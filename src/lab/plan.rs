@@ -279,11 +279,7 @@ impl Plan {
                     ActionKind::Deploy { hosts } => {
                         for h in hosts {
                             let h = host(h)?;
-                            push(
-                                h,
-                                format!("deploy the socket programs to {}", hostops::bin_dir(h)),
-                                Op::Deploy,
-                            );
+                            push(h, deploy_what(&lab.programs, h), Op::Deploy);
                         }
                     }
                     ActionKind::Ping { from, to } => {
@@ -353,12 +349,15 @@ impl Plan {
                     } => {
                         let h = host(h)?;
                         let sc = scope(lab, bench, h);
-                        let argv = program_argv(h, program, args, &sc);
+                        let argv = program_argv(&lab.programs, h, program, args, &sc);
                         let mut cargs = vec![name.as_str(), step.id.as_str()];
                         cargs.extend(argv.iter().map(String::as_str));
                         push(
                             h,
-                            format!("start `{name}`: {}", words(&short_argv(program, &argv))),
+                            format!(
+                                "start `{name}`: {}",
+                                words(&short_argv(&lab.programs, program, &argv))
+                            ),
                             Op::Start {
                                 name: name.clone(),
                                 program: program.clone(),
@@ -465,7 +464,7 @@ impl Plan {
                         for hn in hosts {
                             let h = host(hn)?;
                             let sc = scope(lab, bench, h);
-                            let argv = program_argv(h, program, args, &sc);
+                            let argv = program_argv(&lab.programs, h, program, args, &sc);
                             let t = remote::shell_secs(*timeout);
                             let mut cargs = vec![t.as_str()];
                             cargs.extend(argv.iter().map(String::as_str));
@@ -481,12 +480,12 @@ impl Plan {
                                 h,
                                 format!(
                                     "run {}: exits {exit}{shown} within {}",
-                                    words(&short_argv(program, &argv)),
+                                    words(&short_argv(&lab.programs, program, &argv)),
                                     secs(*timeout)
                                 ),
                                 Op::Run {
                                     call: remote::call("lc_run", &cargs),
-                                    argv: words(&short_argv(program, &argv)),
+                                    argv: words(&short_argv(&lab.programs, program, &argv)),
                                     timeout: *timeout,
                                     exit: *exit,
                                     regex,
@@ -624,7 +623,6 @@ fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {
     cap
 }
 
-/// `<bin>/program` then the expanded arguments.
 /// A port a server of the lab binds on one of the bench's hosts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerPort {
@@ -661,7 +659,7 @@ pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
                 continue;
             }
             for h in hosts.iter().filter_map(|n| bench.host(n)) {
-                let argv = program_argv(h, program, args, &scope(lab, bench, h));
+                let argv = program_argv(&lab.programs, h, program, args, &scope(lab, bench, h));
                 let mut port = Some(hostops::LAB_PORT);
                 for (k, w) in argv.iter().enumerate() {
                     if let Some(v) = w.strip_prefix("--port=") {
@@ -687,16 +685,36 @@ pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
     out.into_iter().collect()
 }
 
-fn program_argv(host: &Host, program: &str, args: &[Template], sc: &Scope) -> Vec<String> {
-    let mut argv = vec![hostops::program_path(host, program)];
+/// The program's command line in the lab's program set (`<bin>/program`,
+/// `python3 <bin>/program.py` …), then the expanded arguments.
+fn program_argv(
+    set: &crate::programs::ProgramSet,
+    host: &Host,
+    program: &str,
+    args: &[Template],
+    sc: &Scope,
+) -> Vec<String> {
+    let mut argv = set.argv(host, program);
     argv.extend(args.iter().map(|a| a.expand(sc)));
     argv
 }
 
+/// What a deploy op does, for people; the set is named unless it is `rust`.
+fn deploy_what(set: &crate::programs::ProgramSet, h: &Host) -> String {
+    match set.name.as_str() {
+        "rust" => format!("deploy the socket programs to {}", hostops::bin_dir(h)),
+        name => format!(
+            "deploy the socket programs (set `{name}`) to {}",
+            hostops::bin_dir(h)
+        ),
+    }
+}
+
 /// The argv with the program's bare name, for people.
-fn short_argv(program: &str, argv: &[String]) -> Vec<String> {
+fn short_argv(set: &crate::programs::ProgramSet, program: &str, argv: &[String]) -> Vec<String> {
+    let skip = set.programs.get(program).map_or(1, Vec::len);
     let mut v = vec![program.to_string()];
-    v.extend(argv.iter().skip(1).cloned());
+    v.extend(argv.iter().skip(skip).cloned());
     v
 }
 

@@ -256,7 +256,11 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
             esc(h.interface.as_deref().unwrap_or(""))
         );
     }
-    s.push_str("</table></section>\n");
+    s.push_str("</table>");
+    if let Some(p) = &r.bench.programs {
+        let _ = write!(s, "<p>Programs: {}.</p>", esc(&p.describe()));
+    }
+    s.push_str("</section>\n");
 
     // Steps.
     s.push_str(r#"<section id="steps"><h2>Steps</h2>"#);

@@ -84,6 +84,7 @@ impl Fold {
                 hosts,
                 steps,
                 at,
+                programs,
                 ..
             } => {
                 if !run_id.is_empty() {
@@ -103,6 +104,7 @@ impl Fold {
                             interface: non_empty(&h.interface),
                         })
                         .collect(),
+                    programs: programs_info(programs),
                 };
                 input.steps = steps
                     .into_iter()
@@ -295,6 +297,15 @@ impl Fold {
         }
         self.input
     }
+}
+
+/// `run_started.programs`, when the run recorded it.
+fn programs_info(p: crate::run::event::RunPrograms) -> Option<super::model::ProgramsInfo> {
+    (!p.set.is_empty()).then_some(super::model::ProgramsInfo {
+        set: p.set,
+        interpreter: p.interpreter.filter(|i| !i.is_empty()),
+        versions: p.versions,
+    })
 }
 
 #[cfg(test)]

@@ -257,6 +257,9 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
             cell(h.interface.as_deref().unwrap_or(""))
         );
     }
+    if let Some(p) = &r.bench.programs {
+        let _ = writeln!(s, "\nPrograms: {}.", p.describe());
+    }
 
     s.push_str("\n## Steps\n");
     for st in &r.steps {

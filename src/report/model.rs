@@ -55,6 +55,39 @@ pub struct QuestionRecord {
 pub struct BenchInfo {
     pub name: String,
     pub hosts: Vec<HostInfo>,
+    /// The program set that ran; absent in runs recorded before sets existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub programs: Option<ProgramsInfo>,
+}
+
+/// The program set of a run (`run_started.programs`): its name, its
+/// interpreter, and the version line the interpreter printed on each host.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProgramsInfo {
+    pub set: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub versions: std::collections::BTreeMap<String, String>,
+}
+
+impl ProgramsInfo {
+    /// One line for people: "set `python`, run with `python3` (A: Python 3.11.2, …)".
+    pub fn describe(&self) -> String {
+        let mut s = format!("set `{}`", self.set);
+        if let Some(i) = &self.interpreter {
+            s.push_str(&format!(", run with `{i}`"));
+        }
+        if !self.versions.is_empty() {
+            let v: Vec<String> = self
+                .versions
+                .iter()
+                .map(|(h, v)| format!("{h}: {v}"))
+                .collect();
+            s.push_str(&format!(" ({})", v.join(", ")));
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -108,6 +108,15 @@ pub struct RunHost {
     pub endpoint: String,
 }
 
+/// The program set of a run (`rust`, `python`, `lab`): its interpreter, if
+/// any, and the version line it printed on each host (`Python 3.11.2`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunPrograms {
+    pub set: String,
+    pub interpreter: Option<String>,
+    pub versions: std::collections::BTreeMap<String, String>,
+}
+
 /// How a step or the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -147,6 +156,10 @@ pub enum Event {
         bench: String,
         hosts: Vec<RunHost>,
         steps: Vec<StepInfo>,
+        /// The program set that ran, and its interpreter's version per host
+        /// (absent in run directories written before program sets).
+        #[serde(default)]
+        programs: RunPrograms,
         dir: Option<PathBuf>,
         dry_run: bool,
         /// Unix seconds (controller clock).

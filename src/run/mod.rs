@@ -42,7 +42,8 @@ use crate::ssh::{self, ConnectOptions};
 
 /// `labctl run`.
 pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
-    let inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
+    let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
+    inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();
@@ -74,6 +75,19 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
+    let opts = ConnectOptions {
+        accept_new: g.accept_new,
+        ..ConnectOptions::default()
+    };
+    // The set's interpreter on every host, before anything is created or started.
+    let mut versions = BTreeMap::new();
+    if !args.dry_run {
+        for (bench, plan) in benches.iter().zip(&plans) {
+            let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
+            let found = crate::programs::probe(&lab.programs, &hosts, &opts)?;
+            versions.insert(bench.name.clone(), found);
+        }
+    }
     let parent = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
     let mut runs = Vec::new();
     for (bench, plan) in benches.iter().zip(plans) {
@@ -85,16 +99,13 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         };
         runs.push((*bench, plan, dir));
     }
-    let opts = ConnectOptions {
-        accept_new: g.accept_new,
-        ..ConnectOptions::default()
-    };
     // Spinners only for one bench on a terminal; several benches print prefixed lines.
     let set = Settings {
         opts: &opts,
         stop: &stop,
         live: !many && !args.pause && std::io::stderr().is_terminal(),
         pause: args.pause,
+        versions: &versions,
     };
     let json = &json;
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
@@ -192,6 +203,7 @@ fn run_started(
     plan: &Plan,
     dir: Option<PathBuf>,
     dry_run: bool,
+    versions: &BTreeMap<String, String>,
 ) -> Event {
     Event::RunStarted {
         run_id: plan.run_id.clone(),
@@ -223,6 +235,15 @@ fn run_started(
                     .unwrap_or_default(),
             })
             .collect(),
+        programs: event::RunPrograms {
+            set: lab.programs.name.clone(),
+            interpreter: lab.programs.interpreter.clone(),
+            versions: versions
+                .iter()
+                .filter(|(h, _)| plan.hosts.contains(h))
+                .map(|(h, v)| (h.clone(), v.clone()))
+                .collect(),
+        },
         dir,
         dry_run,
         at: now_unix(),
@@ -239,7 +260,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         }
         term.event(e);
     };
-    term(&run_started(lab, bench, plan, None, true));
+    term(&run_started(lab, bench, plan, None, true, &BTreeMap::new()));
     let t0 = Instant::now();
     for s in &plan.steps {
         term(&Event::StepStarted {
@@ -292,6 +313,8 @@ struct Settings<'a> {
     live: bool,
     /// `--pause`: presenter mode (one bench).
     pause: bool,
+    /// Per bench, the program set's interpreter version per host (empty: none needed).
+    versions: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn execute(
@@ -326,6 +349,7 @@ fn execute(
         plan,
         Some(dir.to_path_buf()),
         false,
+        set.versions.get(&bench.name).unwrap_or(&BTreeMap::new()),
     ));
     let mut jobs: BTreeMap<String, JobSender> = BTreeMap::new();
     let mut inboxes: Vec<Mutex<Option<worker::JobReceiver>>> = Vec::new();
@@ -346,6 +370,7 @@ fn execute(
             dir: Some(dir.to_path_buf()),
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
+            programs: Arc::new(lab.programs.clone()),
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
         };
         let hosts_ref = &hosts;

@@ -21,6 +21,67 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// How long a test watches for something that must NOT happen.
 pub const QUIET: Duration = Duration::from_millis(1000);
 
+/// Which implementation of the five programs a test runs: the Rust binaries
+/// cargo built for this test run, or the Python 3 files in `sockets/python/`
+/// run with `python3`. Every behavioural test runs over both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    Rust,
+    Python,
+}
+
+impl Impl {
+    pub const ALL: [Impl; 2] = [Impl::Rust, Impl::Python];
+
+    /// The command line that starts program `name` (no arguments yet).
+    pub fn argv(self, name: &str) -> Vec<String> {
+        match self {
+            Impl::Rust => vec![exe(name).to_string()],
+            Impl::Python => vec!["python3".to_string(), python_file(name)],
+        }
+    }
+
+    /// Program `name` ready to be given its arguments and started.
+    pub fn command(self, name: &str) -> Command {
+        let argv = self.argv(name);
+        let mut command = match self {
+            Impl::Rust => Command::new(&argv[0]),
+            Impl::Python => peer("python3", "python3"),
+        };
+        command.args(&argv[1..]);
+        command
+    }
+}
+
+/// The path of the Python version of program `name`; it must exist.
+pub fn python_file(name: &str) -> String {
+    let path = format!("{}/python/{name}.py", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        std::path::Path::new(&path).is_file(),
+        "no Python program `{path}`"
+    );
+    path
+}
+
+/// Generates, for each test function `NAME(imp: Impl)` named, the tests
+/// `rust::NAME` and `python::NAME`: one behaviour, both implementations.
+macro_rules! for_both_implementations {
+    ($($test:ident),* $(,)?) => {
+        mod rust {
+            $(#[test]
+            fn $test() {
+                super::$test(super::support::Impl::Rust)
+            })*
+        }
+        mod python {
+            $(#[test]
+            fn $test() {
+                super::$test(super::support::Impl::Python)
+            })*
+        }
+    };
+}
+
 /// The path of one of our five programs: in `$SOCKETS_PROGRAMS_DIR` when set
 /// (labctl's ARM test runs these tests on the aarch64 and armv7 builds, under
 /// qemu), else the one cargo built for this test run.
@@ -121,28 +182,28 @@ impl Proc {
         }
     }
 
-    /// Starts one of our programs with these arguments.
-    pub fn program(name: &str, args: &[&str]) -> Proc {
-        let mut command = Command::new(exe(name));
+    /// Starts one of our programs, in implementation `imp`, with these arguments.
+    pub fn program(imp: Impl, name: &str, args: &[&str]) -> Proc {
+        let mut command = imp.command(name);
         command.args(args);
-        Proc::spawn(name, command)
+        Proc::spawn(&format!("{name} ({imp:?})"), command)
     }
 
     /// Starts one of our servers on 127.0.0.1 and a free port, waits for its
     /// `started ... listening on` line, and returns it with its address.
-    pub fn server(name: &str) -> (Proc, SocketAddr) {
-        let mut server = Proc::program(name, &["--bind", "127.0.0.1", "--port", "0"]);
+    pub fn server(imp: Impl, name: &str) -> (Proc, SocketAddr) {
+        let mut server = Proc::program(imp, name, &["--bind", "127.0.0.1", "--port", "0"]);
         let started = server.expect("started ... listening on ");
         (server, listening_address(&started))
     }
 
     /// Starts one of our clients talking to `server`, with extra arguments,
     /// and waits for its `Connected LOCAL -> REMOTE` line; returns LOCAL too.
-    pub fn client(name: &str, server: SocketAddr, extra: &[&str]) -> (Proc, SocketAddr) {
+    pub fn client(imp: Impl, name: &str, server: SocketAddr, extra: &[&str]) -> (Proc, SocketAddr) {
         let port = server.port().to_string();
         let mut args = vec!["--server", "127.0.0.1", "--port", &port];
         args.extend_from_slice(extra);
-        let mut client = Proc::program(name, &args);
+        let mut client = Proc::program(imp, name, &args);
         let connected = client.expect("Connected ");
         let (local, remote) = connected
             .strip_prefix("Connected ")

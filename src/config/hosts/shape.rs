@@ -152,10 +152,12 @@ impl Reader<'_, '_> {
                 "defaults" => defaults = self.settings(v, "defaults", false),
                 "hosts" => hosts = Some(e),
                 "benches" => benches = Some(e),
+                // The program set (`rust`, `python`, `lab`): read by programs.rs.
+                "programs" => {}
                 _ => self.c.unknown(
                     e,
                     "at the top level",
-                    &["name", "defaults", "hosts", "benches"],
+                    &["name", "defaults", "hosts", "benches", "programs"],
                 ),
             }
         }

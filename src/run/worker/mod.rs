@@ -133,6 +133,8 @@ pub struct Shared {
     pub dir: Option<PathBuf>,
     pub events: std::sync::mpsc::SyncSender<Event>,
     pub stop: Arc<AtomicBool>,
+    /// What `deploy` puts on the host.
+    pub programs: Arc<crate::programs::ProgramSet>,
     /// Where the bench's workers meet once each tried its hold.
     pub gate: Arc<crate::hold::Gate>,
 }
@@ -408,7 +410,7 @@ impl<'s> Worker<'s> {
     }
 
     fn deploy(&self, step: &str, what: &str, t0: Instant) -> OpsResult {
-        match crate::deploy::deploy(self.sess, self.host) {
+        match crate::deploy::deploy_set(self.sess, self.host, &self.sh.programs) {
             Ok(r) => {
                 let detail = if r.uploaded.is_empty() {
                     format!("{} programs already up to date", r.unchanged.len())
