@@ -179,6 +179,8 @@ mod tests {
             dir: PathBuf::from("/tmp/x"),
             relay_pid: None,
             arch: None,
+            pi: false,
+            sudo: false,
             benches: ["bench1", "bench2"]
                 .iter()
                 .map(|b| BenchState {
