@@ -152,8 +152,7 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
         let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
         let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
         let on_bench = || {
-            std::fs::metadata(entry.path().join("ns/net"))
-                .is_ok_and(|m| inodes.contains(&m.ino()))
+            std::fs::metadata(entry.path().join("ns/net")).is_ok_and(|m| inodes.contains(&m.ino()))
         };
         let in_dir = |d: &Path| exe.starts_with(d.join("bin")) || cwd.starts_with(d.join("runs"));
         if dirs.iter().any(|d| in_dir(d)) || (in_dir(pi_dir) && on_bench()) {
