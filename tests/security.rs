@@ -344,7 +344,10 @@ fn marker(dir: &Path, tag: &str) -> String {
 
 #[test]
 fn hostile_text_in_the_lab_and_hosts_files_reaches_the_hosts_literally() {
-    let bench = TestBench::up();
+    // Root hosts: A's hostile workdir is named by its path on this machine
+    // (the test reads what landed there), which a `pi` host sees under
+    // another name (`/home/pi/...` is its own `/home`).
+    let bench = TestBench::root();
     install_programs(&bench);
     let s = Scratch::new("sec-inject");
     let home = s.path("home");
