@@ -542,6 +542,7 @@ fn programs_are_uploaded_0755_under_a_temporary_name_and_renamed_and_run_directo
     std::fs::create_dir_all(&home).unwrap();
     let bin = workdir(&bench, "A").join("bin");
     std::fs::create_dir_all(&bin).unwrap();
+    common::own_like_workdir(&bench, "A", &bin);
     let watch = Watch::new(&bin);
     let lab = s.write(
         "lab.toml",

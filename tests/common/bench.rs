@@ -58,13 +58,23 @@ pub fn install_programs(bench: &TestBench) {
     for h in bench.host_specs() {
         let bin = workdir(bench, &h).join("bin");
         std::fs::create_dir_all(&bin).unwrap();
+        own_like_workdir(bench, &h, &bin);
         for p in labctl::hostops::DEPLOYED {
             let to = bin.join(p);
             std::fs::copy(src.join(p), &to).unwrap();
             std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o755))
                 .unwrap();
+            own_like_workdir(bench, &h, &to);
         }
     }
+}
+
+/// Gives `path` (made by the test, as root) to the owner of `host`'s
+/// workdir: `pi` on a default bench, so labctl's login may write there.
+pub fn own_like_workdir(bench: &TestBench, host: &str, path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(workdir(bench, host)).unwrap();
+    std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid())).unwrap();
 }
 
 /// A copy of the bench's hosts file with `edit` applied to its text, in the
