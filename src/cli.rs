@@ -360,6 +360,12 @@ pub enum TestbedCommand {
         /// qemu-user (the hosts file declares `arch`).
         #[arg(long, value_parser = ["aarch64", "armv7"])]
         arch: Option<String>,
+        /// Hosts log in as root (default: `pi` with passwordless sudo, like Raspberry Pi OS).
+        #[arg(long)]
+        root: bool,
+        /// `pi` gets no sudo rights (for testing what labctl says then).
+        #[arg(long, conflicts_with = "root")]
+        no_sudo: bool,
     },
     /// Remove exactly what `up` made.
     Down {

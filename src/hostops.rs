@@ -43,6 +43,50 @@ pub fn sudo_prefix(host: &Host) -> &'static str {
     }
 }
 
+/// The commands labctl runs through `sudo -n` on a host with `sudo = true`.
+pub const SUDO_COMMANDS: [&str; 2] = ["ip", "tcpdump"];
+
+/// What to say when `sudo -n` refuses `host`'s user (or asks for a password):
+/// `(what failed, the sudoers line that would allow it)`. `paths` are the
+/// refused commands as the host resolves them (`/usr/sbin/ip`); empty: the
+/// usual Debian paths of [`SUDO_COMMANDS`].
+pub fn sudo_refusal(
+    host: &Host,
+    refused: &[&str],
+    paths: &[&str],
+    reason: &str,
+) -> (String, String) {
+    let cmds = if refused.is_empty() {
+        &SUDO_COMMANDS[..]
+    } else {
+        refused
+    };
+    let named: Vec<String> = cmds.iter().map(|c| format!("`sudo -n {c}`")).collect();
+    let paths: Vec<String> = if paths.is_empty() {
+        vec!["/usr/sbin/ip".into(), "/usr/bin/tcpdump".into()]
+    } else {
+        paths.iter().map(|p| p.to_string()).collect()
+    };
+    let reason = reason.trim();
+    (
+        format!(
+            "host `{}`: {} needed by the lab failed{}",
+            host.label(),
+            named.join(" and "),
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            }
+        ),
+        format!(
+            "{} ALL=(root) NOPASSWD: {}",
+            host.target.user,
+            paths.join(", ")
+        ),
+    )
+}
+
 /// Gives the lab interface its address and brings the link up. Idempotent
 /// (`ip addr replace`), so it can run before every lab and in `check --fix`.
 pub fn configure_cmd(host: &Host) -> String {

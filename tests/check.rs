@@ -32,14 +32,26 @@ fn check(hosts: &Path, home: &Home, args: &[&str]) -> RunOutput {
         .run()
 }
 
-/// The remote (= local, the namespaces share the filesystem) bin directory of a host.
+/// The remote (= local, the namespaces share the filesystem) bin directory of a host,
+/// as seen from this machine.
 fn bin_dir(hosts: &Path, bench: Option<&str>, host: &str) -> PathBuf {
     let room = labctl::config::hosts::load(hosts).unwrap();
     let b = match bench {
         Some(n) => room.benches.iter().find(|b| b.name == n).unwrap(),
         None => &room.benches[0],
     };
-    PathBuf::from(labctl::hostops::bin_dir(b.host(host).unwrap()))
+    let inside = PathBuf::from(labctl::hostops::bin_dir(b.host(host).unwrap()));
+    // A `pi` host's `/home` is its own: `home/` in the host's testbed directory.
+    match inside.strip_prefix("/home") {
+        Ok(rest) => hosts
+            .parent()
+            .unwrap()
+            .join(bench.unwrap_or(""))
+            .join(host)
+            .join("home")
+            .join(rest),
+        Err(_) => inside,
+    }
 }
 
 /// A process started in a namespace, killed by pid when dropped (also on panic).

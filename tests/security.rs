@@ -344,7 +344,10 @@ fn marker(dir: &Path, tag: &str) -> String {
 
 #[test]
 fn hostile_text_in_the_lab_and_hosts_files_reaches_the_hosts_literally() {
-    let bench = TestBench::up();
+    // Root hosts: A's hostile workdir is named by its path on this machine
+    // (the test reads what landed there), which a `pi` host sees under
+    // another name (`/home/pi/...` is its own `/home`).
+    let bench = TestBench::root();
     install_programs(&bench);
     let s = Scratch::new("sec-inject");
     let home = s.path("home");
@@ -539,6 +542,7 @@ fn programs_are_uploaded_0755_under_a_temporary_name_and_renamed_and_run_directo
     std::fs::create_dir_all(&home).unwrap();
     let bin = workdir(&bench, "A").join("bin");
     std::fs::create_dir_all(&bin).unwrap();
+    common::own_like_workdir(&bench, "A", &bin);
     let watch = Watch::new(&bin);
     let lab = s.write(
         "lab.toml",

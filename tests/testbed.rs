@@ -82,11 +82,14 @@ fn hosts_file_follows_the_contract() {
         assert_eq!(h.cidr(), addr);
         assert_eq!(h.target.host, "127.0.0.1");
         assert_eq!(h.target.port, bench.ssh_port(&h.name));
-        assert_eq!(h.target.user, "root");
+        assert_eq!(h.target.user, "pi");
         assert_eq!(h.interface, "eth0");
-        assert!(!h.sudo);
+        assert!(h.sudo);
         assert_eq!(h.known_hosts, bench.known_hosts());
-        assert!(Path::new(&h.workdir).is_dir(), "workdir {}", h.workdir);
+        assert_eq!(h.workdir, "/home/pi/labctl");
+        // The host's own `/home`, seen from here under its testbed directory.
+        let outside = bench.host(&h.name).dir.join("home/pi/labctl");
+        assert!(outside.is_dir(), "workdir {}", outside.display());
         match &h.auth {
             labctl::config::hosts::Auth::Key { identity, .. } => {
                 assert_eq!(identity, &bench.identity())

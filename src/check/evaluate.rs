@@ -239,14 +239,7 @@ pub fn evaluate(
     c.push(match &f.sudo {
         None => pass("sudo", "not needed (`sudo = false`)".to_string()),
         Some(Ok(())) => pass("sudo", "`sudo -n` works".to_string()),
-        Some(Err(e)) => fail(
-            "sudo",
-            format!("`sudo -n true` failed on host `{}`: {e}", host.name),
-            format!(
-                "allow passwordless sudo for `{u}` (a line `{u} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/labctl) or set `sudo = false`",
-                u = host.target.user
-            ),
-        ),
+        Some(Err(e)) => sudo_row(host, e),
     });
     c.push(rights_check(host, f));
     c.push(workdir_check(host, f));
@@ -462,6 +455,17 @@ fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
             .to_string()
     };
     fail("lab port", busy.join("; "), hint)
+}
+
+/// The failing sudo row: the host, the commands that need sudo, and the
+/// sudoers line that allows them.
+fn sudo_row(host: &Host, reason: &str) -> CheckResult {
+    let (what, line) = hostops::sudo_refusal(host, &[], &[], reason);
+    fail(
+        "sudo",
+        what,
+        format!("allow it with the sudoers line `{line}` (e.g. in /etc/sudoers.d/labctl) or set `sudo = false`"),
+    )
 }
 
 #[cfg(test)]

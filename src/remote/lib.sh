@@ -94,6 +94,16 @@ registered() {
     case $f in '' | *[!0-9]*) ;; *) echo "$f" ;; esac
   done
 }
+# lc_sudo_check CMD...: whether `sudo -n` lets this user run each CMD (never
+# prompts); prints `nosudo CMD PATH REASON` for each one refused.
+lc_sudo_check() {
+  for c in "$@"; do
+    p=$(command -v "$c") || p=$c
+    if ! e=$(sudo -n -l "$p" 2>&1 >/dev/null); then
+      echo "nosudo $c $p $(printf '%s\n' "$e" | head -n 1)"
+    fi
+  done
+}
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
 # (never the groups of another run whose agent still runs: a live labctl's, see `run_live`)
 lc_stop_all() {

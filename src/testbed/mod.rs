@@ -13,11 +13,13 @@
 //! - [`netns`]: namespaces and links.
 //! - [`sshd`]: keys, configs and the sshds.
 //! - [`relay`]: the loopback relay into the namespaces.
+//! - [`login`]: the `pi` account each host sees (its own `/etc` files and `/home`).
 //! - [`fault`]: a host made silent (no FIN, no RST) and restored.
 //! - [`proc`]: detached processes, stopped by pid only while still ours.
 
 pub mod binfmt;
 pub mod fault;
+pub mod login;
 pub mod netns;
 pub mod proc;
 pub mod relay;
@@ -62,13 +64,15 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             name,
             benches,
             arch,
+            root,
+            no_sudo,
         } => {
             validate_name(name)?;
             require_root(current_euid())?;
             if let Some(arch) = arch {
                 binfmt::ensure(arch)?;
             }
-            let hosts_file = up(name, *benches, arch.as_deref())?;
+            let hosts_file = up(name, *benches, arch.as_deref(), !*root, !*no_sudo)?;
             println!("{}", hosts_file.display());
             Ok(())
         }
@@ -177,14 +181,26 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
         dir: dir.to_path_buf(),
         relay_pid: None,
         arch: None,
+        pi: false,
+        sudo: false,
         benches,
     }
 }
 
 /// Builds the testbed; returns the hosts file. On failure, removes what it made.
-fn up(name: &str, benches: u16, arch: Option<&str>) -> Result<PathBuf, Error> {
+fn up(
+    name: &str,
+    benches: u16,
+    arch: Option<&str>,
+    pi: bool,
+    sudo: bool,
+) -> Result<PathBuf, Error> {
     let started = Instant::now();
     let tools = require_tools()?;
+    if pi {
+        proc::require_tool("sudo", "sudo")?;
+        proc::require_tool("mount", "mount")?;
+    }
     let root = state_root();
     let dir = root.join(name);
     let existing = netns::owned_by(name, &netns::list());
@@ -218,6 +234,8 @@ fn up(name: &str, benches: u16, arch: Option<&str>) -> Result<PathBuf, Error> {
         })?;
     let mut state = plan(name, benches, &dir);
     state.arch = arch.map(str::to_string);
+    state.pi = pi;
+    state.sudo = pi && sudo;
     let built = state.save().and_then(|()| build(&mut state, &tools));
     match built {
         Ok(hosts_file) => {
@@ -263,6 +281,12 @@ fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
     let t = Instant::now();
     sshd::generate_keys(state)?;
     sshd::write_configs(state)?;
+    if state.pi {
+        let key = sshd::public_key(&sshd::client_key(&state.dir))? + "\n";
+        for (_, h) in state.hosts() {
+            login::write(h, &key, state.sudo)?;
+        }
+    }
     let first = &state.benches[0].hosts[0];
     sshd::validate(&tools.sshd, &sshd::config_path(first))?;
     eprintln!(
@@ -277,7 +301,7 @@ fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
         .map(|(b, h)| format!("{}/{}", b.name, h.name))
         .collect();
     for spec in &specs {
-        let pid = sshd::spawn(&tools.sshd, state.host(spec).expect("planned host"))?;
+        let pid = sshd::spawn(&tools.sshd, state, state.host(spec).expect("planned host"))?;
         state.host_mut(spec).expect("planned host").sshd_pid = Some(pid);
     }
     state.save()?;
@@ -383,10 +407,12 @@ fn hosts_toml(state: &State) -> String {
         t += &format!("name = {}\n", q(&state.name));
     }
     t += &format!(
-        "\n[defaults]\nuser = \"root\"\nauth = \"key\"\nidentity = {}\nknown_hosts = {}\n\
-         interface = \"eth0\"\nsudo = false\n",
+        "\n[defaults]\nuser = {}\nauth = \"key\"\nidentity = {}\nknown_hosts = {}\n\
+         interface = \"eth0\"\nsudo = {}\n",
+        q(if state.pi { login::USER } else { "root" }),
         p(&sshd::client_key(&state.dir)),
         p(&state.dir.join("known_hosts")),
+        state.pi,
     );
     if let Some(arch) = &state.arch {
         t += &format!("arch = {}\n", q(arch));
@@ -402,7 +428,11 @@ fn hosts_toml(state: &State) -> String {
                 "\n[{table}]\nssh = \"127.0.0.1:{}\"\naddr = {}\nworkdir = {}\n",
                 h.ssh_port.unwrap_or(0),
                 q(&h.addr),
-                p(&h.dir.join("work"))
+                if state.pi {
+                    q(login::WORKDIR)
+                } else {
+                    p(&h.dir.join("work"))
+                }
             );
         }
     }
@@ -584,7 +614,7 @@ pub fn start_sshd(dir: &Path, spec: &str) -> Result<u32, Error> {
     if let Some(pid) = host.sshd_pid.filter(|&p| proc::is_ours(p, &needle)) {
         return Ok(pid);
     }
-    let pid = sshd::spawn(&sshd_path, &host)?;
+    let pid = sshd::spawn(&sshd_path, &state, &host)?;
     state.host_mut(spec).expect("host found").sshd_pid = Some(pid);
     state.save()?;
     let port = host

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use crate::error::Error;
 use crate::util::{io_reason, shell_quote};
 
-use super::proc;
 use super::state::{write_file, HostState, State};
+use super::{login, proc};
 
 /// The testbed's client key (private half); `.pub` next to it.
 pub fn client_key(dir: &Path) -> PathBuf {
@@ -117,7 +117,7 @@ pub fn config_text(state: &State, host: &HostState) -> String {
          AuthorizedKeysFile {auth}\n\
          PasswordAuthentication no\n\
          KbdInteractiveAuthentication no\n\
-         PermitRootLogin prohibit-password\n\
+         PermitRootLogin {root}\n\
          UsePAM no\n\
          StrictModes no\n\
          PidFile none\n\
@@ -140,7 +140,12 @@ pub fn config_text(state: &State, host: &HostState) -> String {
         } else {
             String::new()
         },
-        auth = state.dir.join("authorized_keys").display(),
+        auth = if state.pi {
+            ".ssh/authorized_keys".to_string()
+        } else {
+            state.dir.join("authorized_keys").display().to_string()
+        },
+        root = if state.pi { "no" } else { "prohibit-password" },
     )
 }
 
@@ -150,6 +155,11 @@ pub fn write_configs(state: &State) -> Result<(), Error> {
     write_file(&state.dir.join("authorized_keys"), &authorized)?;
     for (_, h) in state.hosts() {
         let work = h.dir.join("work");
+        if state.pi {
+            // `login::write` makes `work` a link to the host's `/home/pi/labctl`.
+            write_file(&config_path(h), &config_text(state, h))?;
+            continue;
+        }
         std::fs::create_dir_all(&work).map_err(|e| {
             Error::Local(format!(
                 "cannot create `{}`: {}",
@@ -177,15 +187,27 @@ pub fn validate(sshd: &Path, config: &Path) -> Result<(), Error> {
 }
 
 /// Starts `host`'s sshd, detached, in its namespaces; returns its pid.
+/// It runs in its own mount namespace: on `pi` hosts the host's account
+/// files and home are mounted there (never on this machine's `/etc`).
 ///
 /// `ip netns exec` and `unshare` exec in place and `sh` execs sshd, so the
 /// pid of the spawned process is sshd's own. `-r` skips sshd's re-exec per
 /// connection: 30 hosts share this machine's two cores, and the re-exec was
 /// about a fifth of the CPU a `check` of a room costs.
-pub fn spawn(sshd: &Path, host: &HostState) -> Result<u32, Error> {
+pub fn spawn(sshd: &Path, state: &State, host: &HostState) -> Result<u32, Error> {
     let (log, log2) = proc::log_files(&host.dir.join("sshd.log"))?;
+    let mut mounts = String::new();
+    if state.pi {
+        for (from, to) in login::mounts(host) {
+            mounts += &format!(
+                "mount --bind {} {} && ",
+                shell_quote(&from.to_string_lossy()),
+                shell_quote(&to)
+            );
+        }
+    }
     let script = format!(
-        "hostname {} && exec {} -D -r -e -f {}",
+        "{mounts}hostname {} && exec {} -D -r -e -f {}",
         shell_quote(&host.hostname),
         shell_quote(&sshd.to_string_lossy()),
         shell_quote(&config_path(host).to_string_lossy())
@@ -197,6 +219,9 @@ pub fn spawn(sshd: &Path, host: &HostState) -> Result<u32, Error> {
         &host.netns,
         "unshare",
         "--uts",
+        "--mount",
+        "--propagation",
+        "private",
         "sh",
         "-c",
         &script,

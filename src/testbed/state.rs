@@ -31,6 +31,12 @@ pub struct State {
     /// `--arch`: the hosts' declared architecture (ARM programs under qemu).
     #[serde(default)]
     pub arch: Option<String>,
+    /// `true`: hosts log in as `pi` (the default of `up`); `false`: root (`up --root`).
+    #[serde(default)]
+    pub pi: bool,
+    /// With `pi`: whether `pi` may sudo (`false` for `up --no-sudo`).
+    #[serde(default)]
+    pub sudo: bool,
     pub benches: Vec<BenchState>,
 }
 
@@ -173,6 +179,8 @@ mod tests {
             dir: PathBuf::from("/tmp/x"),
             relay_pid: None,
             arch: None,
+            pi: false,
+            sudo: false,
             benches: ["bench1", "bench2"]
                 .iter()
                 .map(|b| BenchState {

@@ -58,13 +58,23 @@ pub fn install_programs(bench: &TestBench) {
     for h in bench.host_specs() {
         let bin = workdir(bench, &h).join("bin");
         std::fs::create_dir_all(&bin).unwrap();
+        own_like_workdir(bench, &h, &bin);
         for p in labctl::hostops::DEPLOYED {
             let to = bin.join(p);
             std::fs::copy(src.join(p), &to).unwrap();
             std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o755))
                 .unwrap();
+            own_like_workdir(bench, &h, &to);
         }
     }
+}
+
+/// Gives `path` (made by the test, as root) to the owner of `host`'s
+/// workdir: `pi` on a default bench, so labctl's login may write there.
+pub fn own_like_workdir(bench: &TestBench, host: &str, path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(workdir(bench, host)).unwrap();
+    std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid())).unwrap();
 }
 
 /// A copy of the bench's hosts file with `edit` applied to its text, in the
@@ -123,13 +133,22 @@ pub fn other_host_key(path: &Path) -> String {
 
 /// Every live (non-zombie) process of a lab program on the bench: its
 /// executable lies in a host's `bin`, or it works in a host's run directory
-/// (the wrapper, its timestamp loops, tcpdump, foreground programs).
+/// (the wrapper, its timestamp loops, tcpdump, foreground programs). On `pi`
+/// hosts a process sees its workdir as `/home/pi/labctl` (the host's own
+/// `/home`), so there it also counts when it lives in a host's namespace.
 pub fn lab_processes(bench: &TestBench) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
     let dirs: Vec<PathBuf> = bench
         .host_specs()
         .iter()
         .map(|h| workdir(bench, h))
         .collect();
+    let inodes: Vec<u64> = bench
+        .host_specs()
+        .iter()
+        .filter_map(|h| labctl::testbed::netns::inode(&bench.host(h).netns))
+        .collect();
+    let pi_dir = Path::new(labctl::testbed::login::WORKDIR);
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name();
@@ -142,10 +161,11 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
         }
         let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
         let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
-        if dirs
-            .iter()
-            .any(|d| exe.starts_with(d.join("bin")) || cwd.starts_with(d.join("runs")))
-        {
+        let on_bench = || {
+            std::fs::metadata(entry.path().join("ns/net")).is_ok_and(|m| inodes.contains(&m.ino()))
+        };
+        let in_dir = |d: &Path| exe.starts_with(d.join("bin")) || cwd.starts_with(d.join("runs"));
+        if dirs.iter().any(|d| in_dir(d)) || (in_dir(pi_dir) && on_bench()) {
             found.push(format!("{pid} {}", cmdline(pid)));
         }
     }

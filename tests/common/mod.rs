@@ -332,6 +332,17 @@ impl TestBench {
         Self::build(Some(benches), &[])
     }
 
+    /// One bench of root hosts (`testbed up --root`), for tests that need
+    /// root logins for a reason they state.
+    pub fn root() -> TestBench {
+        Self::build_with(None, &["--root"], &[])
+    }
+
+    /// One bench whose `pi` has no sudo rights (`testbed up --no-sudo`).
+    pub fn no_sudo() -> TestBench {
+        Self::build_with(None, &["--no-sudo"], &[])
+    }
+
     /// One bench of ARM hosts (`testbed up --arch aarch64|armv7`).
     pub fn arm(arch: &str) -> TestBench {
         Self::build_with(None, &["--arch", arch], &[])
@@ -500,6 +511,15 @@ impl TestBench {
 
     /// An OpenSSH client command running `remote` on `host` as root, strict host keys.
     #[track_caller]
+    /// The login of the bench's hosts: `pi` (the default) or `root` (`up --root`).
+    pub fn user(&self) -> &'static str {
+        if self.state().pi {
+            "pi"
+        } else {
+            "root"
+        }
+    }
+
     pub fn ssh(&self, host: &str, remote: &str) -> Command {
         let mut c = Command::new("ssh");
         c.arg("-i")
@@ -521,7 +541,7 @@ impl TestBench {
                 "-p",
             ])
             .arg(self.ssh_port(host).to_string())
-            .arg("root@127.0.0.1")
+            .arg(format!("{}@127.0.0.1", self.user()))
             .arg(remote)
             .stdin(Stdio::null());
         c

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use super::{Worker, SHORT};
 use crate::error::Error;
 use crate::hold;
+use crate::hostops;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
 use crate::run::event::{Event, Stream};
 use crate::run::rundir;
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
+use crate::util::shell_quote;
 
 /// The run's agent on the host.
 pub(super) struct Agent<'s> {
@@ -509,6 +511,9 @@ impl<'s> Worker<'s> {
     /// Once every host is held: stops what an earlier labctl left (never a
     /// live labctl's programs: `lc_stop_all` leaves the runs whose agent lives).
     pub(super) fn setup(&mut self) -> Result<(), Error> {
+        if self.host.sudo {
+            self.sudo_works()?;
+        }
         let out = self.exec_call("lc_stop_all", SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
@@ -530,6 +535,33 @@ impl<'s> Worker<'s> {
             )));
         }
         Ok(())
+    }
+
+    /// `sudo -n` lets the login run what the lab needs (`ip`, `tcpdump`),
+    /// without a password; else the error names the host, the commands and
+    /// the sudoers line that would allow them.
+    fn sudo_works(&mut self) -> Result<(), Error> {
+        let call = format!(
+            "lc_sudo_check {}",
+            hostops::SUDO_COMMANDS.map(shell_quote).join(" ")
+        );
+        let out = self.exec_call(&call, SHORT)?;
+        let text = out.stdout_str();
+        let refused: Vec<Vec<&str>> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("nosudo "))
+            .map(|l| l.splitn(3, ' ').collect())
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let cmds: Vec<&str> = refused.iter().map(|f| f[0]).collect();
+        let paths: Vec<&str> = refused.iter().filter_map(|f| f.get(1).copied()).collect();
+        let reason = refused[0].get(2).copied().unwrap_or("");
+        let (what, line) = hostops::sudo_refusal(self.host, &cmds, &paths, reason);
+        Err(Error::Host(format!(
+            "{what}; allow it with the sudoers line `{line}` (e.g. in /etc/sudoers.d/labctl) or set `sudo = false`"
+        )))
     }
 
     /// Whether the host is still heard from: says `no answer for N s` while

@@ -1,0 +1,142 @@
+//! The default virtual bench is like Raspberry Pi OS: hosts log in as `pi`
+//! with passwordless sudo, root login refused, each host with its own
+//! account files and `/home`; this machine's `/etc` stays byte for byte as
+//! it was; `pi` without sudo is named before anything starts; `--root`
+//! keeps root hosts.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_nothing_left, labctl, registered, Scratch, TestBench};
+
+fn seed_lab() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
+}
+
+/// stdout of `remote` run through ssh on `host`, or the failure text.
+fn ssh_out(bench: &TestBench, host: &str, remote: &str) -> Result<String, String> {
+    let o = bench.ssh(host, remote).output().unwrap();
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+/// The bytes of this machine's account files and sudoers, and the names and
+/// bytes of /etc/sudoers.d and /home's entries.
+fn etc_snapshot() -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    for f in [
+        "/etc/passwd",
+        "/etc/shadow",
+        "/etc/group",
+        "/etc/sudoers",
+        "/etc/hosts",
+    ] {
+        v.push((f.to_string(), std::fs::read(f).unwrap_or_default()));
+    }
+    for d in ["/etc/sudoers.d", "/home"] {
+        let mut names: Vec<_> = std::fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        for p in names {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            v.push((p.display().to_string(), bytes));
+        }
+    }
+    v
+}
+
+#[test]
+fn hosts_log_in_as_pi_with_sudo_and_down_leaves_etc_as_it_was() {
+    let before = etc_snapshot();
+    let mut bench = TestBench::up();
+    let hosts = std::fs::read_to_string(bench.hosts_file()).unwrap();
+    assert!(hosts.contains("user = \"pi\""), "{hosts}");
+    assert!(hosts.contains("sudo = true"), "{hosts}");
+    assert!(hosts.contains("workdir = \"/home/pi/labctl\""), "{hosts}");
+    assert_eq!(
+        ssh_out(&bench, "A", "id -un; sudo -n id -un; cd && pwd; hostname").unwrap(),
+        "pi\nroot\n/home/pi\nA"
+    );
+    // This machine has no `pi` (or it is not the host's): the host's own files.
+    assert!(
+        !String::from_utf8_lossy(&std::fs::read("/etc/passwd").unwrap())
+            .contains("Pi:/home/pi:/bin/bash")
+    );
+    // Root login is refused.
+    let state = bench.state();
+    let port = state.host("A").unwrap().ssh_port.unwrap();
+    let root = std::process::Command::new("ssh")
+        .arg("-i")
+        .arg(bench.state_dir().join("id_ed25519"))
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            bench.state_dir().join("known_hosts").display()
+        ))
+        .args(["-o", "BatchMode=yes", "-F", "/dev/null", "-p"])
+        .arg(port.to_string())
+        .args(["root@127.0.0.1", "true"])
+        .output()
+        .unwrap();
+    assert!(!root.status.success(), "root logged in");
+    bench.down().assert_status(0);
+    assert!(
+        before == etc_snapshot(),
+        "`up`/`down` changed /etc or /home"
+    );
+}
+
+#[test]
+fn the_seed_lab_runs_as_pi() {
+    let bench = TestBench::up();
+    let scratch = Scratch::new("pi-lab");
+    labctl(
+        bench.hosts_file(),
+        &seed_lab(),
+        &scratch.0,
+        &["run", "--out", scratch.0.join("runs").to_str().unwrap()],
+    )
+    .assert_status(0);
+    // What the lab left in pi's workdir (programs, run directories) is pi's.
+    let owners = ssh_out(&bench, "B", "stat -c %U labctl/bin/tcp_server labctl/runs").unwrap();
+    assert_eq!(owners, "pi\npi", "{owners}");
+}
+
+#[test]
+fn pi_without_sudo_is_named_before_anything_starts() {
+    let bench = TestBench::no_sudo();
+    let scratch = Scratch::new("pi-nosudo");
+    let line = "pi ALL=(root) NOPASSWD:";
+    labctl(bench.hosts_file(), &seed_lab(), &scratch.0, &["check"])
+        .assert_status(1)
+        .assert_stdout_contains("✘ A sudo: host `A`: `sudo -n ip` and `sudo -n tcpdump`")
+        .assert_stdout_contains(line);
+    let out = labctl(
+        bench.hosts_file(),
+        &seed_lab(),
+        &scratch.0,
+        &["run", "--out", scratch.0.join("runs").to_str().unwrap()],
+    );
+    assert_ne!(out.status, 0, "{out}");
+    out.assert_stderr_contains(
+        "host `B`: `sudo -n ip` and `sudo -n tcpdump` needed by the lab failed",
+    )
+    .assert_stderr_contains(line)
+    .assert_stdout_contains("steps 0 passed, 0 failed, 17 not run");
+    assert_nothing_left(&bench);
+    assert!(registered(&bench).is_empty());
+}
+
+#[test]
+fn root_hosts_remain_with_root_flag() {
+    let bench = TestBench::root();
+    let hosts = std::fs::read_to_string(bench.hosts_file()).unwrap();
+    assert!(hosts.contains("user = \"root\""), "{hosts}");
+    assert!(hosts.contains("sudo = false"), "{hosts}");
+    assert_eq!(ssh_out(&bench, "C", "id -un").unwrap(), "root");
+}
