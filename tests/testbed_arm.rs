@@ -35,6 +35,30 @@ fn whole_lab_on(arch: &str, machine: u16, qemu: &str) {
     out.assert_status(0)
         .assert_stdout_contains("PASSED: steps 17 passed, 0 failed");
     assert_nothing_left(&bench);
+    // check's arch row: declared and seen, and how the host runs it.
+    let check = Labctl::new()
+        .hosts(bench.hosts_file())
+        .arg("--lab")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml"))
+        .args(["check", "--json"])
+        .timeout(Duration::from_secs(120))
+        .run();
+    let last: serde_json::Value =
+        serde_json::from_str(check.stdout.lines().last().unwrap_or("")).expect("json");
+    for h in last["benches"][0]["hosts"].as_array().unwrap() {
+        let row = h["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "arch")
+            .unwrap();
+        assert_eq!(row["status"], "pass", "{row}");
+        let detail = row["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("{arch} declared")) && detail.contains("binfmt_misc"),
+            "{detail}"
+        );
+    }
     for host in ["A", "B", "C"] {
         for p in labctl::hostops::PROGRAMS {
             let path = workdir(&bench, host).join("bin").join(p);

@@ -96,6 +96,10 @@ LC_ALL=C; export LC_ALL; PATH="$PATH:/usr/sbin:/sbin"
 a=$(ip -o -4 addr show dev "$iface" 2>/dev/null)
 case "$a" in *" $cidr "*) pings ;; esac
 echo "arch=$(uname -m)"
+# Foreign architectures this kernel runs through binfmt_misc (qemu-user): `binfmt=qemu-aarch64`.
+for b in /proc/sys/fs/binfmt_misc/*; do
+    st=; read -r st 2>/dev/null <"$b" && [ "$st" = enabled ] && echo "binfmt=${b##*/}"
+done
 for i in /sys/class/net/*; do echo "iflist=${i##*/}"; done
 if [ -e "$dir" ]; then
     echo iface=yes; o=; c=

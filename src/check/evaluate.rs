@@ -119,17 +119,7 @@ pub fn evaluate(
 ) -> Vec<CheckResult> {
     let dev = &host.interface;
     let mut c = Vec::new();
-    // arch
-    let arch = f.arch.clone().unwrap_or_default();
-    let triple = hostops::target_triple(&arch);
-    c.push(match triple {
-        Some(t) => pass("arch", format!("{arch} ({t})")),
-        None => fail(
-            "arch",
-            format!("unsupported architecture `{arch}`"),
-            "labctl builds the socket programs for aarch64, armv7, armv6, x86_64, i686 and riscv64",
-        ),
-    });
+    c.push(arch_check(host, f));
     // interface
     c.push(if f.iface {
         pass("interface", format!("{dev} present"))
@@ -457,6 +447,62 @@ fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
     fail("lab port", busy.join("; "), hint)
 }
 
+/// `arch`: what `uname -m` says and, when hosts.toml declares an `arch`,
+/// whether the host runs it — natively (an aarch64 kernel also runs armv7
+/// programs) or through a binfmt_misc handler such as qemu-user's (how the
+/// virtual bench's ARM hosts run theirs). The declared arch picks the build.
+fn arch_check(host: &Host, f: &Facts) -> CheckResult {
+    let seen = f.arch.clone().unwrap_or_default();
+    let Some(declared) = host.arch.as_deref() else {
+        return match hostops::target_triple(&seen) {
+            Some(t) => pass("arch", format!("{seen} ({t})")),
+            None => fail(
+                "arch",
+                format!("unsupported architecture `{seen}`"),
+                "labctl builds the socket programs for aarch64, armv7, armv6, x86_64, i686 and riscv64",
+            ),
+        };
+    };
+    let t = hostops::target_triple(declared).unwrap_or("?");
+    fn family(a: &str) -> &str {
+        if a.starts_with("aarch64") || a.starts_with("arm64") {
+            "aarch64"
+        } else if a.starts_with("arm") {
+            "arm"
+        } else {
+            a
+        }
+    }
+    let (d, s) = (family(declared), family(&seen));
+    let native = d == s || (d == "arm" && s == "aarch64");
+    let handler = f.binfmt.iter().find(|b| {
+        let b = b.to_ascii_lowercase();
+        if d == "arm" {
+            b.contains("arm") && !b.contains("aarch64") && !b.contains("armeb")
+        } else {
+            b.contains(d)
+        }
+    });
+    match (native, handler) {
+        (true, _) => pass("arch", format!("{declared} declared, {seen} seen ({t})")),
+        (false, Some(h)) => pass(
+            "arch",
+            format!("{declared} declared, {seen} seen: runs through binfmt_misc `{h}` ({t})"),
+        ),
+        (false, None) => fail(
+            "arch",
+            format!(
+                "`{declared}` declared, but host `{}` is {seen} and cannot run {declared} programs (no binfmt_misc handler)",
+                host.name
+            ),
+            format!(
+                "set `arch` for `{}` to what `uname -m` says, or remove it",
+                host.name
+            ),
+        ),
+    }
+}
+
 /// The failing sudo row: the host, the commands that need sudo, and the
 /// sudoers line that allows them.
 fn sudo_row(host: &Host, reason: &str) -> CheckResult {
@@ -513,6 +559,33 @@ mod tests {
         }
         assert_eq!(status(&c, "programs"), Status::Fail);
         assert_eq!(c.len(), CHECKS.len() - 2);
+    }
+
+    #[test]
+    fn a_declared_arch_shows_declared_and_seen_and_fails_when_not_runnable() {
+        let mut h = host();
+        h.arch = Some("aarch64".into());
+        let arch = |text: &str, h: &Host| arch_check(h, &parse_facts(text));
+        let r = arch("arch=x86_64\nbinfmt=qemu-aarch64\n@end\n", &h);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        assert!(r
+            .detail
+            .contains("aarch64 declared, x86_64 seen: runs through binfmt_misc `qemu-aarch64`"));
+        let r = arch("arch=aarch64\n@end\n", &h);
+        assert_eq!(r.status, Status::Pass, "{r:?}");
+        let r = arch("arch=x86_64\nbinfmt=qemu-arm\n@end\n", &h);
+        assert_eq!(r.status, Status::Fail, "{r:?}");
+        assert!(r.detail.contains("cannot run aarch64 programs"), "{r:?}");
+        h.arch = Some("armv7".into());
+        assert_eq!(arch("arch=aarch64\n@end\n", &h).status, Status::Pass);
+        assert_eq!(
+            arch("arch=x86_64\nbinfmt=qemu-arm\n@end\n", &h).status,
+            Status::Pass
+        );
+        assert_eq!(
+            arch("arch=x86_64\nbinfmt=qemu-aarch64\n@end\n", &h).status,
+            Status::Fail
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use crate::deploy::{self};
 /// Facts parsed from the script's output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {
+    /// `uname -m`.
     pub arch: Option<String>,
+    /// The enabled binfmt_misc handlers (`qemu-aarch64`): foreign programs it runs.
+    pub binfmt: Vec<String>,
     pub interfaces: Vec<String>,
     pub iface: bool,
     pub operstate: String,
@@ -179,6 +182,7 @@ pub fn parse_facts(out: &str) -> Facts {
                 };
                 match k {
                     "arch" => f.arch = Some(v.trim().to_string()),
+                    "binfmt" => f.binfmt.push(v.trim().to_string()),
                     "iflist" => f.interfaces.push(v.to_string()),
                     "iface" => f.iface = v == "yes",
                     "operstate" => f.operstate = v.trim().to_string(),

@@ -457,9 +457,11 @@ fn check_host(
                 checks.extend(skipped_from(2, &why));
                 checks[2] = fail("arch", why, "is the remote shell POSIX (`sh`)?");
             } else {
-                let local = facts
+                // The declared arch picks the build (as deploy does), else `uname -m`.
+                let local = host
                     .arch
                     .as_deref()
+                    .or(facts.arch.as_deref())
                     .and_then(hostops::target_triple)
                     .map(|t| deploy::set_build(t, set).map_err(|e| e.to_string()));
                 checks.extend(evaluate(host, &facts, local, peers));
