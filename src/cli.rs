@@ -328,6 +328,9 @@ pub struct CleanArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub select: BenchSelect,
+    /// The program set to deploy: `rust`, `python`, or `lab` (the lab file's `[programs]`).
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `labctl deploy` on the virtual bench: it puts the programs on every host
 //! (after it, `check`'s programs row passes), and a second deploy uploads
-//! nothing (the sha-256 comparison and the manifest); exit codes as `check`'s.
+//! nothing (the sha-256 comparison and the manifest); exit codes as `check`'s;
+//! `--programs python` deploys the Python set as `check --programs python` wants it.
 
 mod common;
 
@@ -20,10 +21,7 @@ fn labctl(bench: &TestBench, home: &Path, args: &[&str]) -> RunOutput {
 }
 
 fn bin_dir(bench: &TestBench, host: &str) -> PathBuf {
-    let room = labctl::config::hosts::load(bench.hosts_file()).unwrap();
-    PathBuf::from(labctl::hostops::bin_dir(
-        room.benches[0].host(host).unwrap(),
-    ))
+    common::workdir(bench, host).join("bin")
 }
 
 /// Every file of a host's bin directory with its modification time.
@@ -111,4 +109,28 @@ fn deploy_to_unreachable_hosts_exits_3() {
         .run();
     out.assert_status(3);
     out.assert_stdout_contains("✘ A");
+}
+
+#[test]
+fn deploy_programs_python_puts_the_python_set_on_the_hosts() {
+    let bench = TestBench::up();
+    let home = bench.state_dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = labctl(&bench, &home, &["deploy", "--programs", "python"]);
+    out.assert_status(0);
+    let check = labctl(&bench, &home, &["check", "--programs", "python", "--json"]);
+    for h in ["A", "B", "C"] {
+        let bin = common::workdir(&bench, h).join("bin");
+        for p in [
+            "tcp_server.py",
+            "udp_client.py",
+            "labsock.py",
+            "labctl-stamp",
+        ] {
+            assert!(bin.join(p).is_file(), "{h}: {p} deployed\n{out}");
+        }
+        assert_eq!(programs_row(&check, h), "pass", "{check}");
+    }
+    let unknown = labctl(&bench, &home, &["deploy", "--programs", "cobol"]);
+    unknown.assert_status(2);
 }

@@ -1,11 +1,12 @@
 //! `labctl deploy [--bench NAME | --all]`: puts the programs on every host
 //! of the selected benches, building them when needed, and nothing else —
-//! through [`super::deploy`], as `check --fix` does. Like `check --fix` it
+//! through [`super::deploy_set`] (the program set as `check` chooses it:
+//! `--programs`, hosts.toml, the lab's own), as `check --fix` does. Like `check --fix` it
 //! holds every host first ([`crate::hold`]; held elsewhere: nothing changed,
 //! exit 5). A spinner per host while it works, then a line per host; exit
 //! codes as `check`'s.
 
-use super::{deploy, DeployReport};
+use super::{deploy_set, DeployReport};
 use crate::check::progress::Progress;
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
@@ -25,6 +26,13 @@ pub fn command(g: &GlobalArgs, args: &DeployArgs) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(&args.select)?;
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
+    // The program set, chosen as `check` chooses it (flag, hosts.toml, the lab's own).
+    let set = crate::programs::for_check(
+        &g.hosts,
+        &g.lab,
+        (&args.select).into(),
+        args.programs.as_deref(),
+    )?;
     let opts = ConnectOptions {
         accept_new: g.accept_new,
         ..ConnectOptions::default()
@@ -54,7 +62,7 @@ pub fn command(g: &GlobalArgs, args: &DeployArgs) -> Result<(), Error> {
                     crate::util::err_line(&format!("! {}", hold::took_over_warning(h, old)));
                 }
                 progress.set(i, "deploying");
-                let r = deploy(&s, h);
+                let r = deploy_set(&s, h, &set);
                 held.release();
                 HostResult::Done(r)
             }
