@@ -81,7 +81,7 @@ impl Holder {
 
 /// `10:02:11 UTC (3 min ago)`.
 fn since_text(since: u64) -> String {
-    let now = crate::run::event::now_unix() as u64;
+    let now = crate::record::now_unix() as u64;
     let day = since % 86_400;
     let ago = now.saturating_sub(since);
     let ago = if ago < 120 {

@@ -20,7 +20,7 @@
 //!   end of a run), emits events, writes the run directory as it goes
 //!   (`--json`: the same events on stdout, `run/json.rs`; `--pause`:
 //!   presenter mode, `run/pause.rs`). The
-//!   run record has one definition, [`run::event`]: the run writes those
+//!   run record has one definition, [`record`] (below both stages): the run writes those
 //!   events to `events.jsonl`, and [`report`] reads the same types back
 //!   (`report/load.rs`) and with [`capture`] (`decode` pcap bytes, `model`,
 //!   `analysis` with `tcp` and `udp`, `labels`, `ladder`) turns that
@@ -55,6 +55,7 @@ pub mod hostops;
 pub mod init;
 pub mod lab;
 pub mod programs;
+pub mod record;
 pub mod remote;
 pub mod report;
 pub mod run;

@@ -104,7 +104,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
                 })
                 .collect(),
             fix: args.fix,
-            at: crate::run::event::now_unix(),
+            at: crate::record::now_unix(),
         });
     }
     let set = crate::programs::for_check(

@@ -3,7 +3,7 @@
 //!
 //! Everything comes from `events.jsonl`, one [`Event`] per line in the order
 //! they happened, read back into the same type the run wrote
-//! ([`crate::run::event`]) and folded into the report's input. A line that
+//! ([`crate::record`]) and folded into the report's input. A line that
 //! is not an event (a torn last line after a crash mid-write, or a kind of
 //! event this labctl does not know) is skipped; fields an event gained are
 //! ignored. Program output and stdin lines belong to the step that was
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::model::*;
 use crate::error::Error;
-use crate::run::event::{self, Event, HostName, StepId};
+use crate::record::{self as event, Event, HostName, StepId};
 use crate::util::io_reason;
 
 /// `Some` unless empty (the record writes an empty string for "none" in places).
@@ -300,7 +300,7 @@ impl Fold {
 }
 
 /// `run_started.programs`, when the run recorded it.
-fn programs_info(p: crate::run::event::RunPrograms) -> Option<super::model::ProgramsInfo> {
+fn programs_info(p: crate::record::RunPrograms) -> Option<super::model::ProgramsInfo> {
     (!p.set.is_empty()).then_some(super::model::ProgramsInfo {
         set: p.set,
         interpreter: p.interpreter.filter(|i| !i.is_empty()),

@@ -16,7 +16,8 @@
 //! gone; each host also runs a watchdog that does the same if labctl's
 //! connection drops. `--dry-run` walks the same plan without any effect.
 
-pub mod event;
+/// The run record: defined below the stages that write and read it ([`crate::record`]).
+pub use crate::record as event;
 pub mod json;
 pub mod pause;
 pub mod reporter;

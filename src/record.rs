@@ -117,6 +117,13 @@ pub struct RunPrograms {
     pub versions: std::collections::BTreeMap<String, String>,
 }
 
+impl RunPrograms {
+    /// Not recorded (a run directory written before program sets).
+    pub fn is_unset(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
 /// How a step or the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -158,7 +165,7 @@ pub enum Event {
         steps: Vec<StepInfo>,
         /// The program set that ran, and its interpreter's version per host
         /// (absent in run directories written before program sets).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "RunPrograms::is_unset")]
         programs: RunPrograms,
         dir: Option<PathBuf>,
         dry_run: bool,
