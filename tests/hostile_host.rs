@@ -71,7 +71,9 @@ fn with_workdir(bench: &TestBench, name: &str, moves: &[(&str, &Path)]) -> PathB
 
 #[test]
 fn a_read_only_workdir_and_a_full_disk_are_not_ready_and_named() {
-    let bench = TestBench::up();
+    // Root hosts: the test points workdirs at mounts by this machine's paths,
+    // which a `pi` host (its own /home) sees under other names.
+    let bench = TestBench::root();
     install_programs(&bench);
     let s = Scratch::new("hostile-disk");
     // B: a read-only bind mount; C: a 1 MiB tmpfs, filled. Each in the
@@ -468,7 +470,9 @@ fn a_send_of_any_size_completes_or_fails_cleanly_and_leaves_nothing() {
 /// blocks the host's run shell on its FIFO: `clean` ends that shell too.
 #[test]
 fn clean_ends_a_run_shell_a_killed_labctl_left_blocked_in_a_send() {
-    let bench = TestBench::up();
+    // Root hosts: the blocked shell is found by its working directory as this
+    // machine names it, which a `pi` host (its own /home) names otherwise.
+    let bench = TestBench::root();
     install_programs(&bench);
     let s = Scratch::new("hostile-send-kill");
     let home = s.path("home");
