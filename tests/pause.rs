@@ -104,7 +104,7 @@ fn enter_runs_s_skips_what_nothing_needs_and_q_stops_cleanly() {
 
     // Before a step: its title, hosts and plan lines.
     tmux.wait_for("── next: I.1  Give A its lab address on eth0");
-    tmux.wait_for("$ ip addr replace 10.0.3.1/24 dev eth0");
+    tmux.wait_for("ip addr replace 10.0.3.1/24 dev eth0");
     // `s` on a step later steps need: refused, naming them.
     tmux.keys("s");
     tmux.wait_for("cannot skip `I.1`: `I.4`, `I.6`");

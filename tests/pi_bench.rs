@@ -127,7 +127,7 @@ fn pi_without_sudo_is_named_before_anything_starts() {
         "host `B`: `sudo -n ip` and `sudo -n tcpdump` needed by the lab failed",
     )
     .assert_stderr_contains(line)
-    .assert_stdout_contains("steps 0 passed, 0 failed, 17 not run");
+    .assert_stdout_contains("steps 0 passed, 0 failed, 17 skipped");
     assert_nothing_left(&bench);
     assert!(registered(&bench).is_empty());
 }

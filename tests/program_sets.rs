@@ -322,7 +322,8 @@ fn check_names_the_interpreter_and_deploys_the_set() {
     fixed.assert_status(0).assert_stdout_contains("labsock.py");
     let out = check(&seed_lab(), &["--programs", "python", "--json"]);
     out.assert_status(0);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap_or("")).unwrap();
     for h in ["A", "B", "C"] {
         let (status, detail) = check_of(&v, h, "tools");
         assert_eq!(status, "pass", "{h}: {detail}");
@@ -333,7 +334,8 @@ fn check_names_the_interpreter_and_deploys_the_set() {
     }
     // The rust set does not ask for python3.
     let out = check(&seed_lab(), &["--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap_or("")).unwrap();
     let (_, detail) = check_of(&v, "A", "tools");
     assert!(!detail.contains("python3"), "{detail}");
     // A lab's own set whose interpreter the hosts lack: `tools` fails naming it.
@@ -343,7 +345,8 @@ fn check_names_the_interpreter_and_deploys_the_set() {
     );
     let out = check(&lab, &["--programs", "lab", "--json"]);
     out.assert_status(1);
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap_or("")).unwrap();
     let (status, detail) = check_of(&v, "A", "tools");
     assert_eq!(status, "fail", "{detail}");
     assert!(detail.contains("missing: python3-none-such"), "{detail}");
