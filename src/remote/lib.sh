@@ -218,7 +218,9 @@ lc_agent() {
   relay=$!
   # The heartbeat: `@@h` every second, so labctl tells a silent host from a quiet one.
   agent=$$
-  while sleep 1 && kill -0 "$agent" 2>/dev/null; do printf '@@h\n'; done 1<>"$D/.stream" &
+  # Its stderr is not the channel's: a `sleep` still running when the agent ends would
+  # hold the channel open for up to a second.
+  while sleep 1 && kill -0 "$agent" 2>/dev/null; do printf '@@h\n'; done 1<>"$D/.stream" 2>/dev/null &
   beat=$!
   while IFS= read -r h; do
     case $h in
