@@ -22,36 +22,9 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_nothing_left, hosts_copy, install_programs, json_lines, labctl, registered, run_dir,
-    workdir, Background, RunOutput, Scratch, TestBench,
+    workdir, Background, ExchangeLab, RunOutput, Scratch, TestBench,
 };
 use labctl::testbed::proc::alive;
-
-/// Two steps every lab here starts with: addresses on A and B; a server on A,
-/// a client on B, one line through them (so there is output to keep).
-const BASE: &str = r#"
-[lab]
-name = "faults"
-[vars]
-port = 50000
-[[step]]
-id = "S.1"
-title = "addresses"
-hosts = ["A", "B"]
-do = [{ configure = true }]
-[[step]]
-id = "S.2"
-title = "a server on A, a client on B, one line"
-hosts = ["A", "B"]
-needs = ["S.1"]
-do = [
-  { start = "server", on = "A", program = "tcp_server", args = ["--port", "{port}"] },
-  { expect = "server", match = "listening" },
-  { start = "client", on = "B", program = "tcp_client", args = ["--server", "{A.addr}", "--port", "{port}"] },
-  { expect = "client", match = "^Connected" },
-  { send = "client", lines = ["before"] },
-  { expect = "client", match = "^Server> BEFORE$" },
-]
-"#;
 
 /// A step in which B's client waits a minute (B's session is busy the whole time).
 const LONG_WAIT: &str = r#"
@@ -66,7 +39,7 @@ do = [{ expect = "client", absent = "nothing", for = "60s" }]
 /// The terminal line saying S.2's last expectation passed.
 const AFTER_S2: &str = "/^Server> BEFORE$/";
 
-/// A bench with the programs in place, a scratch directory, and the lab `BASE + extra`.
+/// A bench with the programs in place, a scratch directory, and the lab [`ExchangeLab`] + `extra`.
 struct Setup {
     bench: TestBench,
     s: Scratch,
@@ -81,7 +54,7 @@ impl Setup {
         let s = Scratch::new(&format!("faults-{tag}"));
         let home = s.path("home");
         std::fs::create_dir_all(&home).unwrap();
-        let lab = s.write("lab.toml", &format!("{BASE}{extra}"));
+        let lab = s.write("lab.toml", &(ExchangeLab::new("faults").toml() + extra));
         Setup {
             bench,
             s,

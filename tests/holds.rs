@@ -15,35 +15,13 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_nothing_left, install_programs, json_lines, labctl, registered, run_dir, workdir,
-    Background, Labctl, RunOutput, Scratch, TestBench,
+    Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
 };
 use labctl::testbed::proc::alive;
 
-/// Addresses, a server on A and a client on B with one line through them,
-/// then a step in which B's client waits (the run holds the bench meanwhile).
-const LAB: &str = r#"
-[lab]
-name = "holds"
-[vars]
-port = 50000
-[[step]]
-id = "S.1"
-title = "addresses"
-hosts = ["A", "B"]
-do = [{ configure = true }]
-[[step]]
-id = "S.2"
-title = "a server on A, a client on B, one line"
-hosts = ["A", "B"]
-needs = ["S.1"]
-do = [
-  { start = "server", on = "A", program = "tcp_server", args = ["--port", "{port}"] },
-  { expect = "server", match = "listening" },
-  { start = "client", on = "B", program = "tcp_client", args = ["--server", "{A.addr}", "--port", "{port}"] },
-  { expect = "client", match = "^Connected" },
-  { send = "client", lines = ["before"] },
-  { expect = "client", match = "^Server> BEFORE$" },
-]
+/// After the shared exchange ([`ExchangeLab`]): a step in which B's client
+/// waits `WAIT` (the run holds the bench meanwhile), then one more line.
+const LAB_AFTER_S2: &str = r#"
 [[step]]
 id = "S.3"
 title = "a wait"
@@ -76,7 +54,8 @@ impl Setup {
         let s = Scratch::new(&format!("holds-{tag}"));
         let home = s.path("home");
         std::fs::create_dir_all(&home).unwrap();
-        let lab = s.write("lab.toml", &LAB.replace("WAIT", wait));
+        let text = ExchangeLab::new("holds").toml() + &LAB_AFTER_S2.replace("WAIT", wait);
+        let lab = s.write("lab.toml", &text);
         Setup {
             bench,
             s,

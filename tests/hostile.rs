@@ -22,35 +22,12 @@ use std::time::{Duration, Instant};
 
 use common::{
     assert_nothing_left, install_programs, labctl, labctl_bin, run_dir, with_known_hosts,
-    Background, Scratch, TestBench,
+    Background, ExchangeLab, Scratch, TestBench,
 };
 
-/// A captured exchange, then B waits `{WAIT}` (a step labctl is in when the
-/// terminal goes). `{TITLE}` and `{LINE}` are the step title and the line sent.
-const LAB: &str = r#"
-[lab]
-name = "hostile"
-[vars]
-port = 50000
-[[step]]
-id = "S.1"
-title = "addresses"
-hosts = ["A", "B"]
-do = [{ configure = true }]
-[[step]]
-id = "S.2"
-title = "{TITLE}"
-hosts = ["A", "B"]
-needs = ["S.1"]
-do = [
-  { capture = "cap-A", on = "A", filter = "tcp port {port}" },
-  { start = "server", on = "A", program = "tcp_server", args = ["--port", "{port}"] },
-  { expect = "server", match = "listening" },
-  { start = "client", on = "B", program = "tcp_client", args = ["--server", "{A.addr}", "--port", "{port}"] },
-  { expect = "client", match = "^Connected" },
-  { send = "client", lines = ["{LINE}"] },
-  { expect = "client", match = "^Server> " },
-]
+/// After a captured exchange ([`lab`]), B waits `{WAIT}` (a step labctl is
+/// in when the terminal goes).
+const LAB_AFTER_S2: &str = r#"
 [[step]]
 id = "S.3"
 title = "a wait"
@@ -58,6 +35,17 @@ hosts = ["B"]
 needs = ["S.2"]
 do = [{ expect = "client", absent = "nothing", for = "{WAIT}" }]
 "#;
+
+/// The lab: S.2 (titled `title`) captures on A and sends `line` through a
+/// server on A and a client on B; S.3 waits `wait`.
+fn lab(title: &str, line: &str, wait: &str) -> String {
+    ExchangeLab::new("hostile")
+        .title(title)
+        .line(line, "^Server> ")
+        .captured()
+        .toml()
+        + &LAB_AFTER_S2.replace("{WAIT}", wait)
+}
 
 struct Setup {
     bench: TestBench,
@@ -77,10 +65,7 @@ impl Setup {
 
     /// `--hosts H --lab L run --out <scratch>/<out>` for a lab with `wait` in S.3.
     fn args(&self, out: &str, wait: &str, title: &str, line: &str) -> Vec<OsString> {
-        let text = LAB
-            .replace("{WAIT}", wait)
-            .replace("{TITLE}", title)
-            .replace("{LINE}", line);
+        let text = lab(title, line, wait);
         let lab = self.s.write(&format!("{out}.toml"), &text);
         vec![
             "--hosts".into(),
@@ -383,7 +368,7 @@ fn a_host_with_two_key_types_is_known_by_either_and_changed_only_when_none_match
     let s = Scratch::new("hostile-keys");
     let home = s.path("home");
     std::fs::create_dir_all(&home).unwrap();
-    let lab = s.write("lab.toml", &LAB.replace("{WAIT}", "1s"));
+    let lab = s.write("lab.toml", &lab("a captured exchange", "hello", "1s"));
     let public = |path: &std::path::Path| -> String {
         let text = std::fs::read_to_string(path).unwrap();
         text.split_whitespace()

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{
     install_programs, json_lines, known_line, labctl, run_dir, with_known_hosts, Background,
-    Scratch, TestBench,
+    ExchangeLab, Scratch, TestBench,
 };
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
@@ -32,30 +32,7 @@ do = [{ configure = true }]
 "#;
 
 /// A captured exchange, then a minute's wait to be cut by Ctrl-C.
-const CTRL_C_LAB: &str = r#"
-[lab]
-name = "stops-intr"
-[vars]
-port = 50000
-[[step]]
-id = "S.1"
-title = "addresses"
-hosts = ["A", "B"]
-do = [{ configure = true }]
-[[step]]
-id = "S.2"
-title = "a captured exchange"
-hosts = ["A", "B"]
-needs = ["S.1"]
-do = [
-  { capture = "cap-A", on = "A", filter = "tcp port {port}" },
-  { start = "server", on = "A", program = "tcp_server", args = ["--port", "{port}"] },
-  { expect = "server", match = "listening" },
-  { start = "client", on = "B", program = "tcp_client", args = ["--server", "{A.addr}", "--port", "{port}"] },
-  { expect = "client", match = "^Connected" },
-  { send = "client", lines = ["before"] },
-  { expect = "client", match = "^Server> BEFORE$" },
-]
+const CTRL_C_AFTER_S2: &str = r#"
 [[step]]
 id = "S.3"
 title = "a long wait"
@@ -206,7 +183,12 @@ fn a_run_cut_by_ctrl_c_reports_its_step_and_itself_interrupted_in_private_files(
     let s = Scratch::new("stops-intr");
     let home = s.path("home");
     std::fs::create_dir_all(&home).unwrap();
-    let lab = s.write("lab.toml", CTRL_C_LAB);
+    let text = ExchangeLab::new("stops-intr")
+        .title("a captured exchange")
+        .captured()
+        .toml()
+        + CTRL_C_AFTER_S2;
+    let lab = s.write("lab.toml", &text);
     let out_dir = s.path("runs");
     let args: [&OsStr; 7] = [
         "--hosts".as_ref(),

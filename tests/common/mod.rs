@@ -4,7 +4,8 @@
 //! of casey/just's tests (`Labctl::new().args([...]).run().assert_status(0)`).
 //!
 //! The helpers of the tests that run labs on a bench (scratch directories,
-//! what is left running, background runs) are in `bench.rs`, re-exported here.
+//! what is left running, background runs) are in `bench.rs`, and the lab
+//! files they share in `labs.rs`, re-exported here.
 //!
 //! Every test binary declares `mod common;` and uses part of it, hence the
 //! `dead_code` allowance below.
@@ -13,6 +14,9 @@
 mod bench;
 #[allow(unused_imports)]
 pub use bench::*;
+mod labs;
+#[allow(unused_imports)]
+pub use labs::ExchangeLab;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
