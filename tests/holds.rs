@@ -273,6 +273,8 @@ fn a_silent_host_during_check_is_named() {
     t.fault("B", "restore");
     assert_ne!(out.status, 0, "{out}");
     out.assert_stdout_contains("✘ B ssh: no ssh handshake within");
+    // While it waited, the terminal said so (plain lines off a terminal).
+    out.assert_stderr_contains("B: no answer for 3 s");
     // Back, it answers again.
     t.labctl(&["check"]).assert_stdout_lacks("no ssh handshake");
 }

@@ -236,62 +236,68 @@ pub fn run_set(
         .map(|(i, h)| (h.label(), i))
         .collect();
     let gate = hold::Gate::new(hosts.len());
-    let outcomes = ssh::for_each_host(&hosts, opts, |host, conn| {
-        let i = index[&host.label()];
-        let peers: Vec<(String, Ipv4Addr)> = peers[&host.bench]
-            .iter()
-            .filter(|(n, _)| *n != host.name)
-            .cloned()
-            .collect();
-        progress.set(i, "connecting");
-        let ports = ports.get(&host.label()).map_or(&[][..], Vec::as_slice);
-        let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i, set);
-        if !fix {
-            progress.done(i, &summary(&before));
-            return HostOutcome {
-                before,
-                fix: None,
-                after: None,
-            };
-        }
-        // Every host held (one labctl at a time) before any is fixed.
-        let held = conn
-            .as_ref()
-            .ok()
-            .map(|s| hold::take(s, host, "check --fix"));
-        let all_held = gate.pass(!matches!(held, Some(Err(Error::Busy(_)))));
-        let actions = match (&conn, held) {
-            (Ok(s), Some(Ok(held))) if all_held => {
-                progress.set(i, "fixing");
-                let mut a = fix_host(s, host, &before, set);
-                if let Some(old) = &held.took_over {
-                    a.done.insert(0, hold::took_over_warning(host, old));
-                }
-                held.release();
-                a
+    let (connecting, connected) = std::sync::mpsc::channel::<()>();
+    let outcomes = std::thread::scope(|scope| {
+        scope.spawn(|| progress.watch_connecting(connected));
+        let outcomes = ssh::for_each_host(&hosts, opts, |host, conn| {
+            let i = index[&host.label()];
+            progress.connected(i);
+            let peers: Vec<(String, Ipv4Addr)> = peers[&host.bench]
+                .iter()
+                .filter(|(n, _)| *n != host.name)
+                .cloned()
+                .collect();
+            let ports = ports.get(&host.label()).map_or(&[][..], Vec::as_slice);
+            let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i, set);
+            if !fix {
+                progress.done(i, &summary(&before));
+                return HostOutcome {
+                    before,
+                    fix: None,
+                    after: None,
+                };
             }
-            (_, held) => FixActions {
-                host: host.label(),
-                failed: match held {
-                    Some(Err(e)) => vec![e.to_string()],
-                    _ => Vec::new(),
+            // Every host held (one labctl at a time) before any is fixed.
+            let held = conn
+                .as_ref()
+                .ok()
+                .map(|s| hold::take(s, host, "check --fix"));
+            let all_held = gate.pass(!matches!(held, Some(Err(Error::Busy(_)))));
+            let actions = match (&conn, held) {
+                (Ok(s), Some(Ok(held))) if all_held => {
+                    progress.set(i, "fixing");
+                    let mut a = fix_host(s, host, &before, set);
+                    if let Some(old) = &held.took_over {
+                        a.done.insert(0, hold::took_over_warning(host, old));
+                    }
+                    held.release();
+                    a
+                }
+                (_, held) => FixActions {
+                    host: host.label(),
+                    failed: match held {
+                        Some(Err(e)) => vec![e.to_string()],
+                        _ => Vec::new(),
+                    },
+                    ..FixActions::default()
                 },
-                ..FixActions::default()
-            },
-        };
-        // Every host is fixed before any is checked again (pings cross hosts).
-        progress.set(i, "waiting for the other hosts");
-        barrier.wait();
-        let after = match &conn {
-            Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i, set),
-            Err(_) => before.clone(),
-        };
-        progress.done(i, &summary(&after));
-        HostOutcome {
-            before,
-            fix: Some(actions),
-            after: Some(after),
-        }
+            };
+            // Every host is fixed before any is checked again (pings cross hosts).
+            progress.set(i, "waiting for the other hosts");
+            barrier.wait();
+            let after = match &conn {
+                Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i, set),
+                Err(_) => before.clone(),
+            };
+            progress.done(i, &summary(&after));
+            HostOutcome {
+                before,
+                fix: Some(actions),
+                after: Some(after),
+            }
+        });
+        drop(connecting);
+        outcomes
     });
     progress.finish();
     let mut outcomes = outcomes.into_iter();
@@ -416,11 +422,10 @@ fn check_host(
     };
     progress.set(i, "checking");
     let names = set.deployed_names();
-    let out = session.exec(
-        &script_for(host, peers, ports, set, &names),
-        None,
-        SCRIPT_TIMEOUT,
-    );
+    let script = script_for(host, peers, ports, set, &names);
+    let out = progress.watching(i, "checking", session, || {
+        session.exec(&script, None, SCRIPT_TIMEOUT)
+    });
     let mut checks = vec![
         pass(
             "ssh",

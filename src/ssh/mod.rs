@@ -38,6 +38,29 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(8);
 /// Silent this long, a host is slow: labctl says so and no longer takes the
 /// absence of its output as an answer (a healthy host is heard every second).
 pub const SLOW_AFTER: Duration = Duration::from_millis(2500);
+
+/// When to say that a host is slow (`no answer for N s`): once from 3 s of
+/// silence on, then every 2 s, and again from the start once it was heard.
+/// `run` and `check` say it the same way.
+#[derive(Debug, Default)]
+pub struct Slowness {
+    said: u64,
+}
+
+impl Slowness {
+    /// The whole seconds to say for a host silent for `quiet`, if it is time to say them.
+    pub fn tick(&mut self, quiet: Duration) -> Option<u64> {
+        if quiet < SLOW_AFTER {
+            self.said = 0;
+            return None;
+        }
+        let s = quiet.as_secs();
+        (s >= 3 && (self.said == 0 || s >= self.said + 2)).then(|| {
+            self.said = s;
+            s
+        })
+    }
+}
 const LIBSSH2_TIMEOUT: i32 = -9;
 
 /// Everything needed to reach and log in to one host's sshd.

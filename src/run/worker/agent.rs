@@ -567,19 +567,11 @@ impl<'s> Worker<'s> {
     /// Whether the host is still heard from: says `no answer for N s` while
     /// it is slow, and errs once it has been silent for the silence limit.
     pub(super) fn heard(&mut self) -> Result<(), SshError> {
-        let quiet = self.sess.silent_for();
-        if quiet >= SLOW_AFTER {
-            let s = quiet.as_secs();
-            // Once from 3 s on, then every 2 s, until the limit.
-            if s >= 3 && (self.slow_said == 0 || s >= self.slow_said + 2) {
-                self.slow_said = s;
-                self.emit(Event::Problem {
-                    host: Some(self.name()),
-                    message: format!("no answer for {s} s"),
-                });
-            }
-        } else {
-            self.slow_said = 0;
+        if let Some(s) = self.slowness.tick(self.sess.silent_for()) {
+            self.emit(Event::Problem {
+                host: Some(self.name()),
+                message: format!("no answer for {s} s"),
+            });
         }
         self.sess.check_heard().inspect_err(|e| {
             self.lost.get_or_insert_with(|| e.clone());

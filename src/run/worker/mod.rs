@@ -36,7 +36,7 @@ use super::event::{Event, HostName};
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::lab::plan::{Op, PlanOp};
-use crate::ssh::{whole_reason, Session, SshError};
+use crate::ssh::{whole_reason, Session, Slowness, SshError};
 
 use agent::{Agent, Prog};
 
@@ -147,8 +147,8 @@ struct Worker<'s> {
     agent: Option<Agent<'s>>,
     /// The expectations of the job under way, for its reply.
     checks: Cell<Checks>,
-    /// The whole seconds of silence last said (`no answer for N s`).
-    slow_said: u64,
+    /// When to say the host is slow (`no answer for N s`).
+    slowness: Slowness,
     /// The host was given up as silent: every later call fails with this at once.
     lost: Option<SshError>,
 }
@@ -185,7 +185,7 @@ pub fn run(
         progs: BTreeMap::new(),
         agent: None,
         checks: Cell::default(),
-        slow_said: 0,
+        slowness: Slowness::default(),
         lost: None,
     };
     // Every host of the bench is held before anything on any of them changes.
