@@ -38,7 +38,7 @@ ours() {
 leader() { [ -n "$1" ] && statf "$1" 1 && [ "$sv" != Z ] && [ "$sv" != X ]; }
 # livegroups PGID...: those with a live (non-zombie) process, on one line
 livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") && !seen[$1]++ { printf "%s ", $1 }'; }
-# stopgroups PGID...: INT, then TERM, then KILL, each followed by up to 3 s for the groups to go
+# stopgroups PGID...: INT, then TERM, then KILL, each followed by about 3 s for the groups to go
 # (the leaders watched with builtins; once they are gone, `ps` checks every process of the groups);
 # prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
 # removes the procs file of each group gone
@@ -55,20 +55,26 @@ stopgroups() {
     getf run "$g"; info="$info $v
 "
   done
-  live=$(livegroups "$@")
+  # Which groups live: their leaders, read with builtins; `ps` only when a leader is gone
+  # (its group may still have processes).
+  live=
+  for g in "$@"; do leader "$g" && live="$live$g "; done
+  [ "$live" = "$* " ] || live=$(livegroups "$@")
   first=" $live "
   for sig in INT TERM KILL; do
     [ -n "$live" ] || break
     for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
-    i=0
-    while [ $i -lt 300 ]; do
+    # Looked at every 2 ms for the first 50 ms (most programs are gone by then), then every 10 ms.
+    i=0 nap=0.002
+    while [ $i -lt 320 ]; do
       up=
       for g in $live; do ! leader "$g" || up=1; done
       if [ -z "$up" ]; then
         live=$(livegroups $live)
         [ -n "$live" ] || break
       fi
-      sleep 0.01
+      [ $i -lt 20 ] || nap=0.01
+      sleep $nap
       i=$((i + 1))
     done
   done
