@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use crate::config::hosts::Host;
 use crate::hostops::{self};
 use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 use super::*;
 
@@ -47,9 +48,14 @@ pub fn script_for(
     s.push_str("pings() {\n");
     for (_, addr) in peers {
         let ping = hostops::ping_cmd(host, *addr, 1, 1);
-        s.push_str(&format!(
-            "  ( if {ping} >/dev/null 2>&1 || {ping} >/dev/null 2>&1; then echo 'ping={addr} ok'; else echo 'ping={addr} fail'; fi ) &\n"
+        s.push_str(&render(
+            include_str!("ping-block.sh"),
+            &[
+                ("PING", Val::Raw(&ping)),
+                ("ADDR", Val::Raw(&addr.to_string())),
+            ],
         ));
+        s.push('\n');
     }
     s.push_str("  :\n}\n");
     s.push_str(&format!("workdir={}\n", shell_quote(&host.workdir)));

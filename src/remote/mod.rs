@@ -58,6 +58,7 @@ use std::time::Duration;
 use crate::config::hosts::Host;
 use crate::hostops::{bin_dir, sudo_prefix};
 use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 pub mod clean;
 
@@ -140,9 +141,12 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
 /// own session, so nothing sshd does to the login's process group reaches it.
 pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
     let args: Vec<&str> = hold.iter().map(String::as_str).collect();
-    format!(
-        "exec setsid -w sh -c {} labctl-agent",
-        shell_quote(&script(host, run_id, &call("lc_agent", &args)))
+    render(
+        include_str!("agent-exec.sh"),
+        &[(
+            "SCRIPT",
+            Val::Quoted(&script(host, run_id, &call("lc_agent", &args))),
+        )],
     )
 }
 
@@ -180,7 +184,12 @@ pub fn parse_agent_reply(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32, usize)> {
 
 /// Removes the run's remote directory (after its files were fetched).
 pub fn remove_run_dir_cmd(host: &Host, run_id: &str) -> String {
-    format!("rm -rf -- {}", shell_quote(&run_dir(host, run_id)))
+    remove_dir_cmd(&run_dir(host, run_id))
+}
+
+/// Removes directory `dir` on a host and everything in it (`remove-dir.sh`).
+pub fn remove_dir_cmd(dir: &str) -> String {
+    render(include_str!("remove-dir.sh"), &[("DIR", Val::Quoted(dir))])
 }
 
 /// What a stop reported for one group.
