@@ -88,19 +88,33 @@ pub const HOLD_SH: &str = include_str!("hold.sh");
 /// to [`WRAP_SH`] (quoted), then [`LIB_SH`] and [`HOLD_SH`]. `labctl plan` prints it once.
 pub fn lib() -> &'static str {
     static LIB: OnceLock<String> = OnceLock::new();
-    LIB.get_or_init(|| format!("lc_wrapper={}\n{LIB_SH}{HOLD_SH}", shell_quote(WRAP_SH)))
+    LIB.get_or_init(|| {
+        render(
+            include_str!("library.sh"),
+            &[
+                ("WRAPPER", Val::Quoted(WRAP_SH)),
+                ("LIB", Val::Raw(LIB_SH)),
+                ("HOLD", Val::Raw(HOLD_SH)),
+            ],
+        )
+    })
 }
 
 /// The variables [`lib`] needs for `host` and run `run_id` (empty for no run).
 pub fn header(host: &Host, run_id: &str) -> String {
-    format!(
-        "S={}; P={}; D={}; RUN={}; K={}\n",
-        shell_quote(sudo_prefix(host)),
-        shell_quote(&procs_dir(host)),
-        shell_quote(&run_dir(host, if run_id.is_empty() { "-" } else { run_id })),
-        shell_quote(run_id),
-        shell_quote(&bin_dir(host)),
-    )
+    let run = if run_id.is_empty() { "-" } else { run_id };
+    let mut s = render(
+        include_str!("header.sh"),
+        &[
+            ("S", Val::Quoted(sudo_prefix(host))),
+            ("P", Val::Quoted(&procs_dir(host))),
+            ("D", Val::Quoted(&run_dir(host, run))),
+            ("RUN", Val::Quoted(run_id)),
+            ("K", Val::Quoted(&bin_dir(host))),
+        ],
+    );
+    s.push('\n');
+    s
 }
 
 /// The full command that runs `call` (one line using the `lc_*` functions).
