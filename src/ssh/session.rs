@@ -437,7 +437,7 @@ impl Session {
 
     /// Writes `bytes` to `remote_path` with `mode`: first under a temporary name
     /// in the same directory (created if missing), then an atomic rename, so a
-    /// running program is never overwritten in place.
+    /// running program is never overwritten in place (`upload.sh`).
     pub fn upload(&self, remote_path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError> {
         let (dir, name) = match remote_path.rsplit_once('/') {
             Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
