@@ -1,11 +1,12 @@
 //! Pure builders of the shell commands labctl runs on a host, shared by
 //! `check --fix` and the lab engine's configure/ping/deploy steps so the
-//! logic exists once. Every interpolated value is shell-quoted.
+//! logic exists once. Each command is a `.sh` template in `hostops/`
+//! rendered by [`crate::util::shell_template`], its values shell-quoted.
 
 use std::net::Ipv4Addr;
 
 use crate::config::hosts::Host;
-use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 /// The lab port the socket programs use by default.
 pub const LAB_PORT: u16 = 50000;
@@ -90,21 +91,27 @@ pub fn sudo_refusal(
 /// Gives the lab interface its address and brings the link up. Idempotent
 /// (`ip addr replace`), so it can run before every lab and in `check --fix`.
 pub fn configure_cmd(host: &Host) -> String {
-    let s = sudo_prefix(host);
-    let dev = shell_quote(&host.interface);
-    format!(
-        "{s}ip addr replace {} dev {dev} && {s}ip link set {dev} up",
-        shell_quote(&host.cidr())
+    render(
+        include_str!("hostops/configure.sh"),
+        &[
+            ("S", Val::Raw(sudo_prefix(host))),
+            ("CIDR", Val::Quoted(&host.cidr())),
+            ("DEV", Val::Quoted(&host.interface)),
+        ],
     )
 }
 
 /// Pings `target` from `host` over the lab interface: `count` echo requests,
 /// waiting at most `timeout_s` seconds for each reply. Exit 0 when a reply came.
 pub fn ping_cmd(host: &Host, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
-    format!(
-        "ping -n -q -I {} -c {count} -W {timeout_s} {}",
-        shell_quote(&host.interface),
-        shell_quote(&target.to_string())
+    render(
+        include_str!("hostops/ping.sh"),
+        &[
+            ("DEV", Val::Quoted(&host.interface)),
+            ("COUNT", Val::Quoted(&count.to_string())),
+            ("WAIT", Val::Quoted(&timeout_s.to_string())),
+            ("TARGET", Val::Quoted(&target.to_string())),
+        ],
     )
 }
 
@@ -140,12 +147,15 @@ fn program_names(names: &[&str]) -> String {
 /// `@manifest` and the manifest. Nothing when the directory is missing.
 /// `names`: what deploy puts there ([`DEPLOYED`] for the `rust` set).
 pub fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
-    format!(
-        "bin={}; m={}; fmt={}; names={}\n{PROGRAMS_STATE_SH}",
-        shell_quote(&bin_dir(host)),
-        shell_quote(MANIFEST),
-        shell_quote(STAT_FORMAT),
-        shell_quote(&program_names(names))
+    render(
+        include_str!("hostops/programs-state-run.sh"),
+        &[
+            ("BIN", Val::Quoted(&bin_dir(host))),
+            ("MANIFEST", Val::Quoted(MANIFEST)),
+            ("FMT", Val::Quoted(STAT_FORMAT)),
+            ("NAMES", Val::Quoted(&program_names(names))),
+            ("SCRIPT", Val::Raw(PROGRAMS_STATE_SH)),
+        ],
     )
 }
 
@@ -154,11 +164,13 @@ const PROGRAMS_STATE_SH: &str = include_str!("hostops/programs-state.sh");
 
 /// Prints the [`STAT_FORMAT`] line of each program that exists.
 pub fn programs_stat_cmd(host: &Host, names: &[&str]) -> String {
-    format!(
-        "cd -- {} 2>/dev/null && stat -c {} -- {} 2>/dev/null; true",
-        shell_quote(&bin_dir(host)),
-        shell_quote(STAT_FORMAT),
-        program_names(names)
+    render(
+        include_str!("hostops/programs-stat.sh"),
+        &[
+            ("BIN", Val::Quoted(&bin_dir(host))),
+            ("FMT", Val::Quoted(STAT_FORMAT)),
+            ("NAMES", Val::Raw(&program_names(names))),
+        ],
     )
 }
 
@@ -168,19 +180,23 @@ const CACHED_SHA256_SH: &str = include_str!("hostops/cached-sha256.sh");
 /// Prints `HASH  NAME` (`sha256sum` style) for each deployed program that
 /// exists (nothing for missing ones), hashing only programs whose stat line
 /// differs from the manifest's: `hostops/cached-sha256.sh` in a subshell
-/// inside the bin directory, after a header of its shell-quoted values.
+/// inside the bin directory, after a header of its shell-quoted values
+/// (`hostops/cached-sha256-run.sh`).
 pub fn cached_sha256_cmd(host: &Host) -> String {
     cached_sha256_cmd_for(host, &DEPLOYED)
 }
 
 /// [`cached_sha256_cmd`] for the files of a program set (`names`).
 pub fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
-    format!(
-        "( cd -- {} 2>/dev/null || exit 0\nm={}; fmt={}; names={}\n{CACHED_SHA256_SH})",
-        shell_quote(&bin_dir(host)),
-        shell_quote(MANIFEST),
-        shell_quote(STAT_FORMAT),
-        shell_quote(&program_names(names))
+    render(
+        include_str!("hostops/cached-sha256-run.sh"),
+        &[
+            ("BIN", Val::Quoted(&bin_dir(host))),
+            ("MANIFEST", Val::Quoted(MANIFEST)),
+            ("FMT", Val::Quoted(STAT_FORMAT)),
+            ("NAMES", Val::Quoted(&program_names(names))),
+            ("SCRIPT", Val::Raw(CACHED_SHA256_SH)),
+        ],
     )
 }
 
@@ -191,16 +207,25 @@ pub fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
 /// and reading `/proc/net/tcp` and `tcp6` 8 ms (each read walks the kernel's
 /// whole socket table, shared by every namespace).
 pub fn port_maybe_used_cond(port: u16) -> String {
-    let filter = shell_quote(&format!("sport = :{port}"));
-    format!("! {{ x=$(ss -ltnuH {filter} 2>/dev/null) && [ -z \"$x\" ]; }}")
+    render(
+        include_str!("hostops/port-maybe-used.sh"),
+        &[("FILTER", Val::Quoted(&port_filter(port)))],
+    )
+}
+
+/// The `ss` filter that selects sockets on local port `port`.
+fn port_filter(port: u16) -> String {
+    format!("sport = :{port}")
 }
 
 /// Lists sockets listening on `port` (TCP and UDP) with their processes, one per line.
 pub fn listeners_cmd(host: &Host, port: u16) -> String {
-    format!(
-        "{}ss -ltnupH {}",
-        sudo_prefix(host),
-        shell_quote(&format!("sport = :{port}"))
+    render(
+        include_str!("hostops/listeners.sh"),
+        &[
+            ("S", Val::Raw(sudo_prefix(host))),
+            ("FILTER", Val::Quoted(&port_filter(port))),
+        ],
     )
 }
 
@@ -251,6 +276,7 @@ pub(crate) fn sample_host(sudo: bool) -> Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::shell_quote;
 
     fn host(sudo: bool) -> Host {
         Host {

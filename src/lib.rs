@@ -33,7 +33,9 @@
 //! - [`check`] (`check/`: model, `script` + `check.sh`, `facts`, `evaluate`,
 //!   `fix`, `progress`, `render`), [`deploy`], [`hostops`]: is a bench ready,
 //!   and the shell commands that make it so. What runs on a host is a `.sh`
-//!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs.
+//!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs;
+//!   one-line commands are templates filled with shell-quoted values by
+//!   [`util::shell_template`], never Rust string literals.
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
 //! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).

@@ -20,7 +20,7 @@ use crate::error::{Diagnostic, Diagnostics, Error};
 use crate::hostops::{self, HOST_TOOLS, MANIFEST, PROGRAMS};
 use crate::lab::model::{ActionKind, Lab};
 use crate::ssh::{self, ConnectOptions};
-use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 /// The named sets (`lab` only when the lab file has a `[programs]` table).
 pub const SETS: [&str; 3] = ["rust", "python", "lab"];
@@ -409,7 +409,13 @@ fn hosts_choice(path: &Path) -> Result<Option<(String, Diagnostic, Range<usize>)
 
 /// The command that prints the interpreter's version line on a host.
 pub fn probe_cmd(interpreter: &str) -> String {
-    format!("interp={}\n{PROBE_SH}", shell_quote(interpreter))
+    render(
+        include_str!("programs/interpreter-run.sh"),
+        &[
+            ("INTERP", Val::Quoted(interpreter)),
+            ("SCRIPT", Val::Raw(PROBE_SH)),
+        ],
+    )
 }
 
 const PROBE_SH: &str = include_str!("programs/interpreter.sh");

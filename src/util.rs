@@ -1,5 +1,7 @@
 //! Small helpers shared across modules: shell quoting, `$HOME`, io error wording, XML escaping,
-//! owner-only files, `--json` lines.
+//! owner-only files, `--json` lines; [`shell_template`] renders the `.sh` templates of host commands.
+
+pub mod shell_template;
 
 /// Quotes `s` for a POSIX shell so it reaches the program as one literal word.
 pub fn shell_quote(s: &str) -> String {

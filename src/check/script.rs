@@ -1,10 +1,11 @@
-//! The one shell script that gathers every fact about a host: a header of shell-quoted values built here, then `check.sh`.
+//! The one shell script that gathers every fact about a host: `header.sh`
+//! (its shell-quoted values and functions) rendered here, then `check.sh`.
 
 use std::net::Ipv4Addr;
 
 use crate::config::hosts::Host;
 use crate::hostops::{self};
-use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 use super::*;
 
@@ -14,7 +15,7 @@ const CHECK_SH: &str = include_str!("check.sh");
 /// The one shell script that gathers every fact about a host (and pings its
 /// peers in the background): a header setting `check.sh`'s values
 /// (shell-quoted) and defining its functions from [`hostops`]' commands, then
-/// `check.sh` itself. Output: see `check.sh` and [`super::parse_facts`].
+/// `check.sh` itself: the template `check/header.sh`. Output: see `check.sh` and [`super::parse_facts`].
 /// `ports`: the ports the lab's servers bind on this host, `("tcp", 50000)`.
 pub fn script(host: &Host, peers: &[(String, Ipv4Addr)], ports: &[(&str, u16)]) -> String {
     script_for(
@@ -35,48 +36,57 @@ pub fn script_for(
     set: &crate::programs::ProgramSet,
     names: &[&str],
 ) -> String {
-    let q = shell_quote(&host.interface);
-    let mut s = String::new();
-    s.push_str(&format!("dir=/sys/class/net/{q}\niface={q}\n"));
-    s.push_str(&format!("cidr={}\n", shell_quote(&host.cidr())));
-    s.push_str(&format!("tools={}\n", shell_quote(&TOOLS.join(" "))));
-    s.push_str(&format!(
-        "check_sudo={}\n",
-        if host.sudo { "1" } else { "" }
-    ));
-    s.push_str("pings() {\n");
+    let mut pings = String::new();
     for (_, addr) in peers {
         let ping = hostops::ping_cmd(host, *addr, 1, 1);
-        s.push_str(&format!(
-            "  ( if {ping} >/dev/null 2>&1 || {ping} >/dev/null 2>&1; then echo 'ping={addr} ok'; else echo 'ping={addr} fail'; fi ) &\n"
+        pings.push_str(&render(
+            include_str!("ping-block.sh"),
+            &[
+                ("PING", Val::Raw(&ping)),
+                ("ADDR", Val::Raw(&addr.to_string())),
+            ],
         ));
+        pings.push('\n');
     }
-    s.push_str("  :\n}\n");
-    s.push_str(&format!("workdir={}\n", shell_quote(&host.workdir)));
-    s.push_str(&format!(
-        "bindir={}\n",
-        shell_quote(&hostops::bin_dir(host))
-    ));
     let ports: Vec<String> = ports.iter().map(|(p, n)| format!("{p}:{n}")).collect();
-    s.push_str(&format!("ports={}\n", shell_quote(&ports.join(" "))));
-    s.push_str(&format!(
-        "ss_sudo={}\n",
-        shell_quote(hostops::sudo_prefix(host))
-    ));
-    s.push_str(&format!(
-        "sha() {{\n{}\n}}\n",
-        hostops::cached_sha256_cmd_for(host, names)
-    ));
-    match &set.interpreter {
-        Some(i) => s.push_str(&format!(
-            "interp_name={}\ninterp_version() {{\n{}\n}}\n",
-            shell_quote(i),
-            crate::programs::probe_cmd(i)
-        )),
-        None => s.push_str("interp_name=\n"),
-    }
-    s.push_str(CHECK_SH);
-    s
+    let interp_version = set.interpreter.as_ref().map(|i| {
+        let probe = crate::programs::probe_cmd(i);
+        let f = render(
+            include_str!("interp-version.sh"),
+            &[("PROBE", Val::Raw(&probe))],
+        );
+        format!("{f}\n")
+    });
+    render(
+        include_str!("header.sh"),
+        &[
+            ("IFACE", Val::Quoted(&host.interface)),
+            ("CIDR", Val::Quoted(&host.cidr())),
+            ("TOOLS", Val::Quoted(&TOOLS.join(" "))),
+            ("CHECK_SUDO", Val::Raw(if host.sudo { "1" } else { "" })),
+            ("PINGS", Val::Raw(&pings)),
+            ("WORKDIR", Val::Quoted(&host.workdir)),
+            ("BINDIR", Val::Quoted(&hostops::bin_dir(host))),
+            ("PORTS", Val::Quoted(&ports.join(" "))),
+            ("SS_SUDO", Val::Quoted(hostops::sudo_prefix(host))),
+            (
+                "SHA",
+                Val::Raw(&hostops::cached_sha256_cmd_for(host, names)),
+            ),
+            (
+                "INTERP_NAME",
+                match &set.interpreter {
+                    Some(i) => Val::Quoted(i),
+                    None => Val::Raw(""),
+                },
+            ),
+            (
+                "INTERP_VERSION",
+                Val::Raw(interp_version.as_deref().unwrap_or("")),
+            ),
+            ("CHECK", Val::Raw(CHECK_SH)),
+        ],
+    )
 }
 
 #[cfg(test)]

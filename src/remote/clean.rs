@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{parse_stop_output, stop_all_cmd, Stopped};
+use super::{parse_stop_output, remove_dir_cmd, stop_all_cmd, Stopped};
 use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
 use crate::hold;
 use crate::ssh::{self, ConnectOptions};
-use crate::util::shell_quote;
 
 /// What happened on one host.
 enum HostResult {
@@ -93,11 +92,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             Err(e) => return HostResult::Unreachable(e.to_string()),
         };
         let runs = format!("{}/runs", h.workdir.trim_end_matches('/'));
-        let _ = sess.exec(
-            &format!("rm -rf -- {}", shell_quote(&runs)),
-            None,
-            Duration::from_secs(30),
-        );
+        let _ = sess.exec(&remove_dir_cmd(&runs), None, Duration::from_secs(30));
         let mut r = (Vec::new(), Vec::new());
         let groups = parse_stop_output(&out.stdout_str());
         for s in &groups {

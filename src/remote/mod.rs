@@ -58,6 +58,7 @@ use std::time::Duration;
 use crate::config::hosts::Host;
 use crate::hostops::{bin_dir, sudo_prefix};
 use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 pub mod clean;
 
@@ -87,19 +88,33 @@ pub const HOLD_SH: &str = include_str!("hold.sh");
 /// to [`WRAP_SH`] (quoted), then [`LIB_SH`] and [`HOLD_SH`]. `labctl plan` prints it once.
 pub fn lib() -> &'static str {
     static LIB: OnceLock<String> = OnceLock::new();
-    LIB.get_or_init(|| format!("lc_wrapper={}\n{LIB_SH}{HOLD_SH}", shell_quote(WRAP_SH)))
+    LIB.get_or_init(|| {
+        render(
+            include_str!("library.sh"),
+            &[
+                ("WRAPPER", Val::Quoted(WRAP_SH)),
+                ("LIB", Val::Raw(LIB_SH)),
+                ("HOLD", Val::Raw(HOLD_SH)),
+            ],
+        )
+    })
 }
 
 /// The variables [`lib`] needs for `host` and run `run_id` (empty for no run).
 pub fn header(host: &Host, run_id: &str) -> String {
-    format!(
-        "S={}; P={}; D={}; RUN={}; K={}\n",
-        shell_quote(sudo_prefix(host)),
-        shell_quote(&procs_dir(host)),
-        shell_quote(&run_dir(host, if run_id.is_empty() { "-" } else { run_id })),
-        shell_quote(run_id),
-        shell_quote(&bin_dir(host)),
-    )
+    let run = if run_id.is_empty() { "-" } else { run_id };
+    let mut s = render(
+        include_str!("header.sh"),
+        &[
+            ("S", Val::Quoted(sudo_prefix(host))),
+            ("P", Val::Quoted(&procs_dir(host))),
+            ("D", Val::Quoted(&run_dir(host, run))),
+            ("RUN", Val::Quoted(run_id)),
+            ("K", Val::Quoted(&bin_dir(host))),
+        ],
+    );
+    s.push('\n');
+    s
 }
 
 /// The full command that runs `call` (one line using the `lc_*` functions).
@@ -140,9 +155,12 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
 /// own session, so nothing sshd does to the login's process group reaches it.
 pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
     let args: Vec<&str> = hold.iter().map(String::as_str).collect();
-    format!(
-        "exec setsid -w sh -c {} labctl-agent",
-        shell_quote(&script(host, run_id, &call("lc_agent", &args)))
+    render(
+        include_str!("agent-exec.sh"),
+        &[(
+            "SCRIPT",
+            Val::Quoted(&script(host, run_id, &call("lc_agent", &args))),
+        )],
     )
 }
 
@@ -180,7 +198,12 @@ pub fn parse_agent_reply(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32, usize)> {
 
 /// Removes the run's remote directory (after its files were fetched).
 pub fn remove_run_dir_cmd(host: &Host, run_id: &str) -> String {
-    format!("rm -rf -- {}", shell_quote(&run_dir(host, run_id)))
+    remove_dir_cmd(&run_dir(host, run_id))
+}
+
+/// Removes directory `dir` on a host and everything in it (`remove-dir.sh`).
+pub fn remove_dir_cmd(dir: &str) -> String {
+    render(include_str!("remove-dir.sh"), &[("DIR", Val::Quoted(dir))])
 }
 
 /// What a stop reported for one group.

@@ -319,6 +319,15 @@ pub fn first_line(s: &str) -> &str {
         .unwrap_or("")
 }
 
+/// The command that prints the file at `path` on a host (`ssh/cat.sh`):
+/// [`Session::download`], and a run's captures fetched through its agent.
+pub fn cat_cmd(path: &str) -> String {
+    crate::util::shell_template::render(
+        include_str!("cat.sh"),
+        &[("PATH", crate::util::shell_template::Val::Quoted(path))],
+    )
+}
+
 /// Connects to every host in parallel (one scoped thread per host, each owning
 /// its session) and calls `f` on that thread. Results are in `hosts` order.
 /// A host is anything that names its [`Target`] (a configured host does).

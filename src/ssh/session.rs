@@ -14,10 +14,11 @@ use ssh2::{BlockDirections, ErrorCode};
 use super::known_hosts::{self, KeyVerdict};
 use super::stream::{read_streams, StreamChannel};
 use super::{
-    io_transport_reason, is_lost, is_timeout, short, whole_reason, Auth, ConnectOptions,
+    cat_cmd, io_transport_reason, is_lost, is_timeout, short, whole_reason, Auth, ConnectOptions,
     HostKeyStatus, Output, SshError, SshErrorKind, Target, EAGAIN, LOST,
 };
 use crate::util::shell_quote;
+use crate::util::shell_template::{render, Val};
 
 /// One authenticated SSH session to one host. Keep it on the thread that made it.
 pub struct Session {
@@ -436,7 +437,7 @@ impl Session {
 
     /// Writes `bytes` to `remote_path` with `mode`: first under a temporary name
     /// in the same directory (created if missing), then an atomic rename, so a
-    /// running program is never overwritten in place.
+    /// running program is never overwritten in place (`upload.sh`).
     pub fn upload(&self, remote_path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError> {
         let (dir, name) = match remote_path.rsplit_once('/') {
             Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
@@ -446,13 +447,14 @@ impl Session {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let tmp = format!("{dir}/.{name}.labctl-{}-{nanos}", std::process::id());
-        let (dq, tq, pq) = (
-            shell_quote(dir),
-            shell_quote(&tmp),
-            shell_quote(remote_path),
-        );
-        let cmd = format!(
-            "mkdir -p {dq} && umask 077 && cat > {tq} && chmod {mode:o} {tq} && mv -f {tq} {pq} || {{ rc=$?; rm -f {tq}; exit $rc; }}"
+        let cmd = render(
+            include_str!("upload.sh"),
+            &[
+                ("DIR", Val::Quoted(dir)),
+                ("TMP", Val::Quoted(&tmp)),
+                ("MODE", Val::Quoted(&format!("{mode:o}"))),
+                ("PATH", Val::Quoted(remote_path)),
+            ],
         );
         let out = self.exec(&cmd, Some(bytes), self.command_timeout)?;
         if out.success() {
@@ -471,11 +473,7 @@ impl Session {
 
     /// The contents of `remote_path`.
     pub fn download(&self, remote_path: &str) -> Result<Vec<u8>, SshError> {
-        let out = self.exec(
-            &format!("cat -- {}", shell_quote(remote_path)),
-            None,
-            self.command_timeout,
-        )?;
+        let out = self.exec(&cat_cmd(remote_path), None, self.command_timeout)?;
         if out.success() {
             Ok(out.stdout)
         } else {

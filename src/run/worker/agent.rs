@@ -17,7 +17,6 @@ use crate::remote::{self, Frame, ProgState};
 use crate::run::event::{Event, Stream};
 use crate::run::rundir;
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
-use crate::util::shell_quote;
 
 /// The run's agent on the host.
 pub(super) struct Agent<'s> {
@@ -541,10 +540,7 @@ impl<'s> Worker<'s> {
     /// without a password; else the error names the host, the commands and
     /// the sudoers line that would allow them.
     fn sudo_works(&mut self) -> Result<(), Error> {
-        let call = format!(
-            "lc_sudo_check {}",
-            hostops::SUDO_COMMANDS.map(shell_quote).join(" ")
-        );
+        let call = remote::call("lc_sudo_check", &hostops::SUDO_COMMANDS);
         let out = self.exec_call(&call, SHORT)?;
         let text = out.stdout_str();
         let refused: Vec<Vec<&str>> = text

@@ -197,10 +197,7 @@ impl Worker<'_> {
         );
         let file = format!("{}-{name}.pcap", self.host.name);
         let got = self
-            .exec_call(
-                &format!("cat -- {}", crate::util::shell_quote(&remote)),
-                SHORT,
-            )
+            .exec_call(&crate::ssh::cat_cmd(&remote), SHORT)
             .and_then(|out| {
                 if out.success() {
                     Ok(out.stdout)
