@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
@@ -40,8 +40,10 @@ pub struct Story {
 /// The pcapng copy of the classic pcap `pcap`, with `story`'s comments.
 pub fn from_pcap(pcap: &[u8], story: &Story) -> Result<Vec<u8>, Error> {
     let bad = |e: pcap_file::PcapError| Error::NotPcap(e.to_string());
-    let mut reader = PcapReader::new(pcap).map_err(bad)?;
-    let header = reader.header();
+    // The parser reads the bytes in place (pcap-file's `PcapReader` would
+    // put an 8 MB buffer in front of them, for every copy the reports make).
+    let (mut rest, parser) = PcapParser::new(pcap).map_err(bad)?;
+    let header = parser.header();
 
     let mut section = SectionHeaderBlock {
         endianness: Endianness::native(),
@@ -81,9 +83,12 @@ pub fn from_pcap(pcap: &[u8], story: &Story) -> Result<Vec<u8>, Error> {
         .map_err(bad)?;
 
     let mut index = 0;
-    while let Some(packet) = reader.next_packet() {
+    while !rest.is_empty() {
         // A truncated last frame ends the copy, as it ends the analysis.
-        let Ok(packet) = packet else { break };
+        let Ok((next, packet)) = parser.next_packet(rest) else {
+            break;
+        };
+        rest = next;
         let options = match story.comments.get(index) {
             Some(Some(c)) => vec![EnhancedPacketOption::Comment(Cow::Borrowed(c.as_str()))],
             _ => Vec::new(),

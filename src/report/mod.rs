@@ -4,7 +4,7 @@
 //! Stages: run directory ─[`load`]─▶ [`RunInput`] ─[`build`]─▶ [`RunReport`]
 //! (captures analysed, questions answered) ─▶ markdown / html / json.
 //! [`write()`] does all of it and replaces the files atomically, so it can be
-//! called after every step of a run and again at its end.
+//! called while a run goes (see `run::REPORT_EVERY`) and again at its end.
 
 pub mod answers;
 mod html;
