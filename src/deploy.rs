@@ -172,35 +172,32 @@ pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// The host's target triple: its declared `arch` if any, else `uname -m`.
-pub fn remote_triple(session: &Session, host: &Host) -> Result<&'static str, Error> {
+/// The host's target triple: its declared `arch` if any, else what `uname
+/// -m` said (`uname_m`).
+fn host_triple(host: &Host, uname_m: &str) -> Result<&'static str, Error> {
     if let Some(t) = host.arch.as_deref().and_then(hostops::target_triple) {
         return Ok(t);
     }
-    let out = session.exec("uname -m", None, session.command_timeout())?;
-    let m = out.stdout_str();
-    hostops::target_triple(&m).ok_or_else(|| {
+    hostops::target_triple(uname_m).ok_or_else(|| {
         Error::Host(format!(
             "host `{}`: unsupported architecture `{}` (from `uname -m`)",
             host.label(),
-            m.trim()
+            uname_m.trim()
         ))
     })
 }
 
-/// Deploys the programs to `host`: arch-matched, sha-256 compared, atomic rename.
-pub fn deploy(session: &Session, host: &Host) -> Result<DeployReport, Error> {
-    let triple = remote_triple(session, host)?;
-    let build = local_build(triple)?;
-    deploy_build(session, host, &build)
-}
-
-/// Deploys what program set `set` needs: the `rust` set is [`deploy`];
-/// another set's files go to `<workdir>/bin` with labctl's host tools
-/// (built per architecture), compared and uploaded the same way.
+/// Deploys what program set `set` needs to `host`: the build for its
+/// architecture (the `rust` set's programs; another set's files with
+/// labctl's host tools), sha-256 compared, uploaded under a temporary name
+/// and renamed. One round trip tells the architecture and what is there.
 pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<DeployReport, Error> {
-    let triple = remote_triple(session, host)?;
-    deploy_build(session, host, &*set_build(triple, set)?)
+    let names = set.deployed_names();
+    let cmd = hostops::programs_state_cmd(host, &names);
+    let out = session.exec(&cmd, None, session.command_timeout())?;
+    let state = ProgramsState::parse(&out.stdout_str());
+    let triple = host_triple(host, &state.arch)?;
+    deploy_build(session, host, &*set_build(triple, set)?, state)
 }
 
 /// What program set `set` puts on a host of `triple`: the local build for
@@ -229,20 +226,19 @@ pub fn set_build(triple: &str, set: &ProgramSet) -> Result<Arc<LocalBuild>, Erro
     }))
 }
 
-/// [`deploy`] with a known local build (the caller checked the architecture).
-/// Afterwards the host's manifest ([`hostops::MANIFEST`]) names every
-/// program's hash and stat line, rewritten (temporary name, then a rename)
-/// whenever it is missing or stale, so `check` hashes only what changed.
-pub fn deploy_build(
+/// [`deploy_set`] with the build for the host's architecture and what the
+/// host has (`state`). Afterwards the host's manifest ([`hostops::MANIFEST`])
+/// names every program's hash and stat line, rewritten (temporary name, then
+/// a rename) whenever it is missing or stale, so a program is hashed on the
+/// host only when it changed.
+fn deploy_build(
     session: &Session,
     host: &Host,
     build: &LocalBuild,
+    state: ProgramsState,
 ) -> Result<DeployReport, Error> {
     let timeout = session.command_timeout();
-    // Stat before hashing: a program changed in between gets a new ctime.
     let names: Vec<&str> = build.programs.iter().map(|p| p.name.as_str()).collect();
-    let out = session.exec(&hostops::programs_state_cmd(host, &names), None, timeout)?;
-    let state = ProgramsState::parse(&out.stdout_str());
     let mut report = DeployReport {
         host: host.label(),
         triple: build.triple.clone(),
@@ -285,6 +281,8 @@ pub fn deploy_build(
 /// What [`hostops::programs_state_cmd`] printed.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct ProgramsState {
+    /// What `uname -m` said.
+    arch: String,
     /// Program name → the rest of its stat line.
     stats: HashMap<String, String>,
     sha: HashMap<String, String>,
@@ -293,9 +291,11 @@ struct ProgramsState {
 
 impl ProgramsState {
     fn parse(out: &str) -> ProgramsState {
-        let (stats, rest) = out.split_once("@sha\n").unwrap_or((out, ""));
-        let (sha, manifest) = rest.split_once("@manifest\n").unwrap_or((rest, ""));
+        let (arch, rest) = out.split_once('\n').unwrap_or((out, ""));
+        let (stats, rest) = rest.split_once("@manifest\n").unwrap_or((rest, ""));
+        let (manifest, sha) = rest.split_once("@sha\n").unwrap_or((rest, ""));
         ProgramsState {
+            arch: arch.strip_prefix("@arch ").unwrap_or("").to_string(),
             stats: parse_stats(stats),
             sha: parse_sha256sum(sha),
             manifest: manifest.to_string(),
@@ -327,6 +327,23 @@ fn manifest_text(build: &LocalBuild, stats: &HashMap<String, String>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_state_reads_arch_stats_manifest_and_hashes() {
+        let h = "a".repeat(64);
+        let out = format!(
+            "@arch aarch64\ntcp_server 1:2:3\n@manifest\n{h} tcp_server 1:2:3\n@sha\n{h}  tcp_server\n"
+        );
+        let s = ProgramsState::parse(&out);
+        assert_eq!(s.arch, "aarch64");
+        assert_eq!(s.stats["tcp_server"], "1:2:3");
+        assert_eq!(s.manifest, format!("{h} tcp_server 1:2:3\n"));
+        assert_eq!(s.sha["tcp_server"], h);
+        // No bin directory yet: only the architecture.
+        let s = ProgramsState::parse("@arch x86_64\n");
+        assert_eq!(s.arch, "x86_64");
+        assert!(s.stats.is_empty() && s.sha.is_empty() && s.manifest.is_empty());
+    }
 
     #[test]
     fn sha256sum_output_is_parsed_by_program_name() {

@@ -142,10 +142,12 @@ fn program_names(names: &[&str]) -> String {
     names.join(" ")
 }
 
-/// Prints, from inside the bin directory, the [`STAT_FORMAT`] line of each
-/// program that exists, then `@sha` and `sha256sum` of them, then
-/// `@manifest` and the manifest. Nothing when the directory is missing.
-/// `names`: what deploy puts there ([`DEPLOYED`] for the `rust` set).
+/// Prints `@arch` and `uname -m`, then, from inside the bin directory, the
+/// [`STAT_FORMAT`] line of each program that exists, `@manifest` and the
+/// manifest, `@sha` and the `sha256sum` lines of the programs (hashed only
+/// when their stat line is not the manifest's, as [`cached_sha256_cmd`]).
+/// Only `@arch` when the directory is missing. `names`: what deploy puts
+/// there ([`DEPLOYED`] for the `rust` set).
 pub fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
     render(
         include_str!("hostops/programs-state-run.sh"),
@@ -155,6 +157,7 @@ pub fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
             ("FMT", Val::Quoted(STAT_FORMAT)),
             ("NAMES", Val::Quoted(&program_names(names))),
             ("SCRIPT", Val::Raw(PROGRAMS_STATE_SH)),
+            ("CACHED", Val::Raw(CACHED_SHA256_SH)),
         ],
     )
 }

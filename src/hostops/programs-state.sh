@@ -1,9 +1,12 @@
-# Prints, from inside the bin directory, the `stat` line of each deployed
-# program that exists, then `@sha` and `sha256sum` of them, then `@manifest`
-# and the manifest; nothing when the directory is missing. Read by deploy.rs.
+# What deploy needs to know of a host, in one round trip: `@arch` and
+# `uname -m`; then, from inside the bin directory, the `stat` line of each
+# deployed program that exists, `@manifest` and the manifest, and `@sha`
+# (cached-sha256.sh follows it and prints the hashes, hashing only programs
+# whose stat line differs from the manifest's). After `@arch`, nothing when
+# the directory is missing. Read by deploy.rs.
 #
-# labctl runs it (hostops.rs `programs_state_cmd`) after a header setting,
-# shell-quoted:
+# labctl runs it (hostops.rs `programs_state_cmd`) in a subshell after a
+# header setting, shell-quoted:
 #   bin     the bin directory
 #   m       the manifest's file name
 #   fmt     the `stat -c` format of its lines
@@ -11,12 +14,10 @@
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # set by the header
 
+echo "@arch $(uname -m)"
+cd -- "$bin" 2>/dev/null || exit 0
 # shellcheck disable=SC2086 # names is a word list
-cd -- "$bin" 2>/dev/null && {
-    stat -c "$fmt" -- $names
-    echo @sha
-    sha256sum -- $names
-    echo @manifest
-    cat -- "$m"
-} 2>/dev/null
-true
+stat -c "$fmt" -- $names 2>/dev/null
+echo @manifest
+cat -- "$m" 2>/dev/null
+echo @sha

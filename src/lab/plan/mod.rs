@@ -341,10 +341,15 @@ impl Plan {
                         }
                     }
                 }
-                actions.push(PlanAction {
-                    keyword: a.kind.keyword(),
-                    ops,
-                });
+                let keyword = a.kind.keyword();
+                match actions.last_mut() {
+                    // Captures only watch: consecutive ones on different
+                    // hosts start at once (each still waits to be ready
+                    // before the step goes on), as a student starts
+                    // tcpdump on two Pis side by side.
+                    Some(last) if joins_captures(last, keyword, &ops) => last.ops.extend(ops),
+                    _ => actions.push(PlanAction { keyword, ops }),
+                }
             }
             steps.push(PlanStep {
                 id: step.id.clone(),
@@ -421,6 +426,17 @@ impl PlanStep {
         }
         s
     }
+}
+
+/// Whether the capture ops `ops` (of an action `keyword`) join `last`: both
+/// are captures, on different hosts.
+fn joins_captures(last: &PlanAction, keyword: &str, ops: &[PlanOp]) -> bool {
+    const CAPTURE: &str = "capture";
+    keyword == CAPTURE
+        && last.keyword == CAPTURE
+        && !ops
+            .iter()
+            .any(|o| last.ops.iter().any(|l| l.host == o.host))
 }
 
 fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {

@@ -37,7 +37,9 @@ pub struct PlanStep {
     pub actions: Vec<PlanAction>,
 }
 
-/// One action of the lab file: its ops run in parallel across hosts, in order on each host.
+/// One action of the lab file: its ops run in parallel across hosts, in
+/// order on each host. Consecutive captures on different hosts are one
+/// action: they start at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanAction {
     pub keyword: &'static str,

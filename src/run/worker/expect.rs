@@ -125,7 +125,9 @@ impl Worker<'_> {
             if self.stopping() {
                 return Ok(OpsResult::Interrupted);
             }
-            self.pump(RECHECK.min(deadline.saturating_duration_since(now).max(RECHECK / 4)))?;
+            // To the deadline itself (an `absent` window lasts what it says), never a busy loop.
+            let left = deadline.saturating_duration_since(now);
+            self.pump(RECHECK.min(left.max(Duration::from_millis(1))))?;
         }
     }
 
