@@ -4,7 +4,7 @@
 //! Stages: run directory ─[`load`]─▶ [`RunInput`] ─[`build`]─▶ [`RunReport`]
 //! (captures analysed, questions answered) ─▶ markdown / html / json.
 //! [`write()`] does all of it and replaces the files atomically, so it can be
-//! called while a run goes (see `run::REPORT_EVERY`) and again at its end.
+//! called after every step of a run and again at its end.
 
 pub mod answers;
 mod html;
@@ -92,7 +92,7 @@ pub fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
             }
         }
     }
-    write_files(&dir, &report)?;
+    write_files_with(&dir, &report, &story::CaptureSpecs::read(run_dir))?;
     Ok(dir)
 }
 
@@ -238,6 +238,16 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
 
 /// Writes the reports of `report` into `dir`, each file replaced atomically.
 pub fn write_files(dir: &Path, report: &RunReport) -> Result<(), Error> {
+    write_files_with(dir, report, &story::CaptureSpecs::read(dir))
+}
+
+/// [`write_files`] with the captures' specs read from the run directory
+/// (`dir` may be another one, as the students' copy is).
+fn write_files_with(
+    dir: &Path,
+    report: &RunReport,
+    specs: &story::CaptureSpecs,
+) -> Result<(), Error> {
     let names = host_names(&report.bench);
     let mut ladders = Vec::new();
     for c in &report.captures {
@@ -249,7 +259,7 @@ pub fn write_files(dir: &Path, report: &RunReport) -> Result<(), Error> {
         }
     }
     for c in &report.captures {
-        write_pcapng(dir, report, c)?;
+        write_pcapng(dir, report, c, specs)?;
     }
     let json = serde_json::to_string_pretty(report).expect("the report serialises");
     put(dir, "run.json", (json + "\n").as_bytes())?;
@@ -269,8 +279,13 @@ pub fn write_files(dir: &Path, report: &RunReport) -> Result<(), Error> {
 /// `<host>-<capture>.pcapng` beside the capture's pcap: the same frames,
 /// with the lab's story in its comments ([`story`]). A pcap that cannot be
 /// read has no copy (the report says why it has no analysis either).
-fn write_pcapng(dir: &Path, report: &RunReport, c: &CaptureReport) -> Result<(), Error> {
-    let Some(story) = story::story(report, c, dir) else {
+fn write_pcapng(
+    dir: &Path,
+    report: &RunReport,
+    c: &CaptureReport,
+    specs: &story::CaptureSpecs,
+) -> Result<(), Error> {
+    let Some(story) = story::story(report, c, specs) else {
         return Ok(());
     };
     let Ok(pcap) = std::fs::read(dir.join(&c.file)) else {

@@ -20,11 +20,11 @@ use crate::capture::pcapng::Story;
 use crate::capture::{Frame, Kind};
 
 /// The story of one capture: its section comment and a comment per frame.
-pub fn story(report: &RunReport, capture: &CaptureReport, run_dir: &Path) -> Option<Story> {
+pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) -> Option<Story> {
     let analysis = capture.analysis.as_ref()?;
     let names = host_names(&report.bench);
     let clients = traces::traces(&report.timeline, &report.programs);
-    let (interface, filter) = capture_spec(run_dir, &capture.name);
+    let (interface, filter) = specs.get(&capture.name);
     let interface = interface.or_else(|| {
         report
             .bench
@@ -85,30 +85,70 @@ pub fn story(report: &RunReport, capture: &CaptureReport, run_dir: &Path) -> Opt
     })
 }
 
-/// The interface and filter of capture `name`, from the plan the run
-/// recorded (`capture \`NAME\` on IFACE: FILTER`).
-fn capture_spec(run_dir: &Path, name: &str) -> (Option<String>, Option<String>) {
-    let plan: serde_json::Value = std::fs::read(run_dir.join("plan.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let prefix = format!("capture `{name}` on ");
-    let whats = plan["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|s| s["actions"].as_array().into_iter().flatten())
-        .flat_map(|a| a["ops"].as_array().into_iter().flatten())
-        .filter_map(|o| o["what"].as_str());
-    for what in whats {
-        if let Some(rest) = what.strip_prefix(&prefix) {
-            return match rest.split_once(": ") {
+/// Each capture's interface and filter, from the plan the run recorded
+/// (`capture \`NAME\` on IFACE: FILTER`), read once per rebuild of the reports.
+#[derive(Debug, Default)]
+pub struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
+
+/// The parts of `plan.json` a capture's spec is in (the rest is skipped unread).
+#[derive(serde::Deserialize)]
+struct PlanFile {
+    #[serde(default)]
+    steps: Vec<PlanFileStep>,
+}
+
+#[derive(serde::Deserialize)]
+struct PlanFileStep {
+    #[serde(default)]
+    actions: Vec<PlanFileAction>,
+}
+
+#[derive(serde::Deserialize)]
+struct PlanFileAction {
+    #[serde(default)]
+    ops: Vec<PlanFileOp>,
+}
+
+#[derive(serde::Deserialize)]
+struct PlanFileOp {
+    #[serde(default)]
+    what: String,
+}
+
+impl CaptureSpecs {
+    /// The specs in `run_dir/plan.json`; none when it is missing or unreadable.
+    pub fn read(run_dir: &Path) -> CaptureSpecs {
+        let plan: PlanFile = std::fs::read(run_dir.join("plan.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(PlanFile { steps: Vec::new() });
+        let mut specs = BTreeMap::new();
+        let whats = plan
+            .steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .flat_map(|a| &a.ops)
+            .map(|o| o.what.as_str());
+        for what in whats {
+            let Some(rest) = what.strip_prefix("capture `") else {
+                continue;
+            };
+            let Some((name, rest)) = rest.split_once("` on ") else {
+                continue;
+            };
+            let spec = match rest.split_once(": ") {
                 Some((iface, filter)) => (Some(iface.into()), Some(filter.into())),
                 None => (Some(rest.into()), None),
             };
+            specs.entry(name.to_string()).or_insert(spec);
         }
+        CaptureSpecs(specs)
     }
-    (None, None)
+
+    /// The interface and filter of capture `name`, when the plan says.
+    fn get(&self, name: &str) -> (Option<String>, Option<String>) {
+        self.0.get(name).cloned().unwrap_or_default()
+    }
 }
 
 struct Context<'a> {

@@ -649,11 +649,6 @@ const EVENT_QUEUE: usize = 1024;
 
 /// The reporter thread: every event to the run directory and the terminal,
 /// in arrival order.
-/// How often at most the reports are rebuilt while steps pass: a labctl
-/// killed outright leaves them at most this far behind `events.jsonl`
-/// (`labctl report DIR` catches up).
-pub(crate) const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 fn report_events(
     rx: Receiver<Event>,
     mut dir: rundir::RunDir,
@@ -665,7 +660,6 @@ fn report_events(
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
     term.to_stderr = json.is_some();
-    let mut reported: Option<Instant> = None;
     for e in rx {
         dir.event(&e);
         if let Some(j) = &json {
@@ -675,18 +669,9 @@ fn report_events(
             let _ = t.send(e.clone());
         }
         term.event(&e);
-        // The reports follow the run: rebuilt at its end, and after a step
-        // when the last rebuild is [`REPORT_EVERY`] old or the step did not
-        // pass (each rebuild reads the whole record and every capture again).
-        let due = match &e {
-            Event::RunFinished { .. } => true,
-            Event::StepFinished { outcome, .. } => {
-                *outcome != Outcome::Passed || reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY)
-            }
-            _ => false,
-        };
-        if due {
-            reported = Some(Instant::now());
+        // The reports follow the run: rebuilt after every step (a labctl
+        // killed outright leaves them current) and at the end.
+        if matches!(e, Event::StepFinished { .. } | Event::RunFinished { .. }) {
             if let Err(err) = crate::report::write(dir.dir()) {
                 dir.error.get_or_insert(err.to_string());
             }
