@@ -186,6 +186,12 @@ fn answers_come_only_from_the_steps_that_ran_and_passed() {
         student.join("A-cap-udp-A.pcap").is_file(),
         "the captures are handed out too"
     );
+    // Its pcapng copy is the run's: the same story, interface and filter.
+    assert_eq!(
+        std::fs::read(student.join("A-cap-udp-A.pcapng")).unwrap(),
+        std::fs::read(udp.join("A-cap-udp-A.pcapng")).unwrap(),
+        "the students' pcapng tells the capture's story as the run's does"
+    );
     let sj = read_json(&student.join("run.json"));
     assert!(sj["answers"]
         .as_array()
