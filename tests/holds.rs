@@ -49,12 +49,18 @@ struct Setup {
 impl Setup {
     /// A bench with the programs in place and the lab, whose S.3 waits `wait`.
     fn new(tag: &str, wait: &str) -> Setup {
+        Setup::with_steps(tag, &LAB_AFTER_S2.replace("WAIT", wait))
+    }
+
+    /// A bench with the programs in place and the lab: the shared exchange,
+    /// then `after_s2` (lab-file text of the steps after `S.2`).
+    fn with_steps(tag: &str, after_s2: &str) -> Setup {
         let bench = TestBench::up();
         install_programs(&bench);
         let s = Scratch::new(&format!("holds-{tag}"));
         let home = s.path("home");
         std::fs::create_dir_all(&home).unwrap();
-        let text = ExchangeLab::new("holds").toml() + &LAB_AFTER_S2.replace("WAIT", wait);
+        let text = ExchangeLab::new("holds").toml() + after_s2;
         let lab = s.write("lab.toml", &text);
         Setup {
             bench,
@@ -313,4 +319,42 @@ fn a_host_silent_in_the_middle_of_a_step_is_named_the_others_are_cleaned_and_it_
     t.fault("B", "restore");
     assert_nothing_left(&t.bench);
     gone(&workdir(&t.bench, "B").join("lock"));
+}
+
+/// After the exchange, a step on A alone that waits ten minutes: B has
+/// nothing to do in it.
+const A_WAITS_B_IDLE: &str = r#"
+[[step]]
+id = "S.3"
+title = "A waits, B is idle"
+hosts = ["A"]
+needs = ["S.2"]
+do = [{ expect = "server", absent = "nothing", for = "600s" }]
+"#;
+
+#[test]
+fn a_host_silent_while_idle_in_a_step_stops_the_run_naming_step_and_host() {
+    let t = Setup::with_steps("idle-silent", A_WAITS_B_IDLE);
+    let mut bg = t.start("runs");
+    in_s3(&mut bg);
+    t.fault("B", "silent");
+    // Long before A's ten-minute window ends: B's silence stops the run.
+    let (code, out, err) = bg.finish(Duration::from_secs(60));
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
+    assert!(err.contains("no answer for"), "{err}");
+    // A, which was busy in S.3, was stopped and cleaned while B is still silent.
+    let on_a: Vec<String> = registered(&t.bench)
+        .into_iter()
+        .filter(|g| g.starts_with("A/"))
+        .collect();
+    assert!(on_a.is_empty(), "left on A: {on_a:#?}");
+    let dir = run_dir(&t.s.path("runs"));
+    let steps = json_lines(&dir.join("steps.jsonl"));
+    let last = steps.last().unwrap();
+    assert_eq!(last["id"], "S.3", "{steps:#?}");
+    assert_eq!(last["outcome"], "failed", "{steps:#?}");
+    // Back, B's agent finds its channel dead and stops its programs itself.
+    t.fault("B", "restore");
+    assert_nothing_left(&t.bench);
 }

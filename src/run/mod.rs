@@ -373,7 +373,9 @@ fn execute(
             stop: Arc::clone(stop),
             programs: Arc::new(lab.programs.clone()),
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
+            lost: Arc::default(),
         };
+        let lost = Arc::clone(&shared.lost);
         let hosts_ref = &hosts;
         let inboxes = &inboxes;
         let workers = s.spawn(move || {
@@ -422,7 +424,7 @@ fn execute(
                 fatal: Some(e),
                 failure: None,
             },
-            None => walk(plan, &jobs, &ev_tx, stop, presenter.as_mut()),
+            None => walk(plan, &jobs, &ev_tx, stop, &lost, presenter.as_mut()),
         };
 
         // Stop everything on every host, whatever happened.
@@ -506,6 +508,7 @@ fn walk(
     jobs: &BTreeMap<String, JobSender>,
     ev: &SyncSender<Event>,
     stop: &AtomicBool,
+    lost: &Mutex<Option<(String, Error)>>,
     mut pause: Option<&mut pause::Presenter>,
 ) -> Walk {
     let mut w = Walk {
@@ -603,6 +606,17 @@ fn walk(
                         )));
                     }
                 }
+            }
+            // A host lost while idle in this step fails it, named with the step.
+            let idle_lost = lost.lock().ok().and_then(|mut l| l.take());
+            if let Some((h, e)) = idle_lost.filter(|_| w.fatal.is_none()) {
+                outcome = Outcome::Failed;
+                let e = in_step(&step.id, e);
+                let _ = ev.send(Event::Problem {
+                    host: Some(h.as_str().into()),
+                    message: e.to_string(),
+                });
+                w.fatal = Some(e);
             }
             if outcome != Outcome::Passed || stop.load(Ordering::SeqCst) {
                 if outcome == Outcome::Passed {

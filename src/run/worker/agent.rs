@@ -368,12 +368,8 @@ impl<'s> Worker<'s> {
                 a.ch.wait_or(wake, wait);
                 if !self.read_agent(&mut a)? {
                     if let Err(e) = self.heard() {
-                        // Idle in this step: said now, the run stops at the host's next action.
+                        // Idle in this step: the run's walk says it and stops.
                         a.broken = true;
-                        self.emit(Event::Problem {
-                            host: Some(self.name()),
-                            message: format!("{e}; the run stops at this host's next action"),
-                        });
                         return Err(e);
                     }
                 }

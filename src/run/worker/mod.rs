@@ -29,7 +29,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::event::{Event, HostName};
@@ -137,6 +137,10 @@ pub struct Shared {
     pub programs: Arc<crate::programs::ProgramSet>,
     /// Where the bench's workers meet once each tried its hold.
     pub gate: Arc<crate::hold::Gate>,
+    /// A host of this bench given up while idle (silent, or its connection
+    /// lost), with why: the bench's other workers end what they do, and the
+    /// walk fails the step with it.
+    pub lost: Arc<Mutex<Option<(String, Error)>>>,
 }
 
 struct Worker<'s> {
@@ -217,7 +221,13 @@ pub fn run(
                 return;
             }
             Err(TryRecvError::Empty) => {
-                let _ = w.pump_or(jobs.wake.as_raw_fd(), IDLE_WAIT);
+                // Idle in this step, the host is still watched: silent or
+                // gone, it stops the bench's run now, not at its next action.
+                if let Err(e) = w.pump_or(jobs.wake.as_raw_fd(), IDLE_WAIT) {
+                    if let Ok(mut lost) = w.sh.lost.lock() {
+                        lost.get_or_insert((host.name.clone(), e.into()));
+                    }
+                }
             }
             Err(TryRecvError::Disconnected) => {
                 w.finish();
@@ -242,8 +252,9 @@ impl<'s> Worker<'s> {
         self.host.name.as_str().into()
     }
 
+    /// Ctrl-C, or a host of this bench lost: the ops under way end.
     fn stopping(&self) -> bool {
-        self.sh.stop.load(Ordering::SeqCst)
+        self.sh.stop.load(Ordering::SeqCst) || self.sh.lost.lock().map_or(true, |l| l.is_some())
     }
 
     fn ops(&mut self, step: &str, ops: Vec<PlanOp>) -> OpsResult {
