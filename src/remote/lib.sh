@@ -38,10 +38,28 @@ ours() {
 leader() { [ -n "$1" ] && statf "$1" 1 && [ "$sv" != Z ] && [ "$sv" != X ]; }
 # livegroups PGID...: those with a live (non-zombie) process, on one line
 livegroups() { ps -e -o pgid= -o stat= | awk -v want=" $* " '$2 !~ /^Z/ && index(want, " " $1 " ") && !seen[$1]++ { printf "%s ", $1 }'; }
+# flushed PGID: the group is a capture of this run that has written its last frame: tcpdump
+# printed its statistics (its last lines) after its capture loop ended, and with `-U` every frame
+# is in its file already. It ends by itself then; closing its packet socket alone takes the
+# kernel 15-30 ms (an RCU grace period). The run's worker reads the same lines (`Prog::flushed`).
+flushed() {
+  getf name "$1"
+  [ -n "$v" ] && [ -f "$D/$v.err" ] || return 1
+  f='' l=''
+  while IFS= read -r x; do
+    [ -n "$f" ] || f=$x
+    l=$x
+  done <"$D/$v.err"
+  case $f in *" tcpdump: listening on "*) ;; *) return 1 ;; esac
+  case $l in *" dropped by kernel" | *" dropped by interface") return 0 ;; esac
+  return 1
+}
 # stopgroups PGID...: INT, then TERM, then KILL, each followed by about 3 s for the groups to go
 # (the leaders watched with builtins; once they are gone, `ps` checks every process of the groups);
 # prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
-# removes the procs file of each group gone
+# removes the procs file of each group gone. With `early` set (a step's stop), a capture that
+# has flushed counts as stopped without waiting for its exit (it removes its own procs file, and
+# the run's end, `lc_stop_run`, waits for whatever is still registered).
 stopgroups() {
   mine=
   for g in "$@"; do ! ours "$g" || mine="$mine $g"; done
@@ -61,6 +79,7 @@ stopgroups() {
   for g in "$@"; do leader "$g" && live="$live$g "; done
   [ "$live" = "$* " ] || live=$(livegroups "$@")
   first=" $live "
+  ending=
   for sig in INT TERM KILL; do
     [ -n "$live" ] || break
     for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
@@ -68,9 +87,17 @@ stopgroups() {
     i=0 nap=0.002
     while [ $i -lt 320 ]; do
       up=
-      for g in $live; do ! leader "$g" || up=1; done
+      for g in $live; do
+        if leader "$g" && ! { [ -n "$early" ] && flushed "$g"; }; then up=1; fi
+      done
       if [ -z "$up" ]; then
-        live=$(livegroups $live)
+        rest=
+        for g in $live; do
+          if [ -n "$early" ] && flushed "$g"; then ending="$ending $g "; else rest="$rest $g"; fi
+        done
+        # `ps` only for the groups whose leaders are gone.
+        [ -z "$rest" ] || rest=$(livegroups $rest)
+        live=$rest
         [ -n "$live" ] || break
       fi
       [ $i -lt 20 ] || nap=0.01
@@ -84,7 +111,7 @@ stopgroups() {
     [ -n "$g" ] || continue
     case "$live" in
       *" $g "*) echo "alive $g $rest" ;;
-      *) gone="$gone $P/$g"
+      *) case "$ending" in *" $g "*) ;; *) gone="$gone $P/$g" ;; esac
          case "$first" in *" $g "*) echo "stopped $g $rest" ;; *) echo "ended $g $rest" ;; esac ;;
     esac
   done <<EOF
@@ -103,16 +130,21 @@ registered() {
 # lc_sudo_check CMD...: whether `sudo -n` lets this user run each CMD (never
 # prompts); prints `nosudo CMD PATH REASON` for each one refused.
 lc_sudo_check() {
+  # The commands at once (each `sudo -l` takes a few ms); a line each is one write.
   for c in "$@"; do
-    p=$(command -v "$c") || p=$c
-    if ! e=$(sudo -n -l "$p" 2>&1 >/dev/null); then
-      echo "nosudo $c $p $(printf '%s\n' "$e" | head -n 1)"
-    fi
+    (
+      p=$(command -v "$c") || p=$c
+      if ! e=$(sudo -n -l "$p" 2>&1 >/dev/null); then
+        echo "nosudo $c $p $(printf '%s\n' "$e" | head -n 1)"
+      fi
+    ) &
   done
+  wait
 }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
 # (never the groups of another run whose agent still runs: a live labctl's, see `run_live`)
 lc_stop_all() {
+  early=
   lc_stop_agents
   set --
   for g in $(registered); do
@@ -137,6 +169,7 @@ lc_stop_agents() {
   done
 }
 lc_stop_run() {
+  early=
   set --
   for g in $(registered); do getf run "$g"; [ "$v" != "$RUN" ] || set -- "$@" "$g"; done
   stopgroups "$@"
@@ -149,6 +182,7 @@ lc_stop() {
     shift
     [ -z "$g" ] || set -- "$@" "$g"
   done
+  early=1
   stopgroups "$@"
 }
 # lc_start NAME STEP PROGRAM ARGS...: start in a new session (setsid); prints the group id

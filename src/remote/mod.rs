@@ -37,7 +37,7 @@
 //!
 //! Layout on a host (under its `workdir`):
 //! - `procs/<pgid>`: one file per running group labctl started (`name=`,
-//!   `step=`, `run=`, `started=`, `boot=`, `start=` its leader's start time),
+//!   `step=`, `run=`, `boot=`, `start=` its leader's start time),
 //!   so a later `run`, `clean` or `check --fix` finds what a killed labctl left.
 //! - `lock/holder`: the bench's hold on this host (one labctl at a time;
 //!   see [`crate::hold`] and `hold.sh`).

@@ -20,7 +20,7 @@ s=${s##*) }
 field20() { shift 19; st=$1; }
 # shellcheck disable=SC2086 # split on purpose: the fields of /proc/PID/stat
 field20 $s
-printf 'name=%s\nstep=%s\nrun=%s\nstarted=%s\nboot=%s\nstart=%s\n' "$n" "$step" "$run" "$(date +%s)" "$b" "$st" >"$P/.$g" &&
+printf 'name=%s\nstep=%s\nrun=%s\nboot=%s\nstart=%s\n' "$n" "$step" "$run" "$b" "$st" >"$P/.$g" &&
   mv "$P/.$g" "$P/$g"
 echo "$g" >"$d/$n.pgid"
 echo "$g"

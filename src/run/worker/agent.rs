@@ -150,6 +150,18 @@ impl Prog {
         }
     }
 
+    /// A capture that has written its last frame: tcpdump printed its
+    /// statistics, its last lines, after its capture loop ended (with `-U`
+    /// every frame is in the file already). Its exit can follow later: the
+    /// kernel takes 15-30 ms to close a packet socket. `flushed` in
+    /// `remote/lib.sh` reads the same lines on the host.
+    pub(super) fn flushed(&self) -> bool {
+        self.capture
+            && self.err.lines.last().is_some_and(|(_, l)| {
+                l.ends_with(" dropped by kernel") || l.ends_with(" dropped by interface")
+            })
+    }
+
     /// An exit frame of group `pgid` is about this program.
     fn is_mine(&self, pgid: Option<u32>) -> bool {
         match pgid {
@@ -390,6 +402,7 @@ impl<'s> Worker<'s> {
             let pending = names.iter().any(|n| {
                 self.progs.get(n).is_some_and(|p| {
                     !p.drained
+                        && !p.flushed()
                         && p.ended_at
                             .is_none_or(|t| now.duration_since(t) < super::SETTLE)
                 })
@@ -579,6 +592,26 @@ impl<'s> Worker<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_is_flushed_once_tcpdump_printed_its_statistics() {
+        let mut cap = Prog::new("I.7", true);
+        cap.err.push(
+            1.0,
+            "tcpdump: listening on eth0, link-type EN10MB (Ethernet)",
+        );
+        assert!(!cap.flushed(), "still capturing");
+        cap.err.push(2.0, "3 packets captured");
+        cap.err.push(2.0, "3 packets received by filter");
+        cap.err.push(2.0, "0 packets dropped by kernel");
+        assert!(cap.flushed());
+        cap.err.push(2.0, "1 packet dropped by interface");
+        assert!(cap.flushed(), "the interface line may follow");
+        // A program that is not a capture never is, whatever it prints.
+        let mut prog = Prog::new("I.8", false);
+        prog.err.push(1.0, "0 packets dropped by kernel");
+        assert!(!prog.flushed());
+    }
 
     #[test]
     fn lines_matched_out_of_order_are_each_used_once() {
