@@ -285,9 +285,10 @@ fn a_silent_host_during_check_is_named() {
     t.labctl(&["check"]).assert_stdout_lacks("no ssh handshake");
 }
 
-#[test]
-fn a_host_silent_in_the_middle_of_a_step_is_named_the_others_are_cleaned_and_it_cleans_itself() {
-    let t = Setup::new("step-silent", "60s");
+/// Starts the run, silences B once it is in S.3 and waits for the run to
+/// stop: exit 3, the error naming step and host, and A cleaned while B is
+/// still silent. Returns the run's stdout and stderr, and its directory.
+fn run_until_b_is_given_up(t: &Setup) -> (String, String, std::path::PathBuf) {
     let mut bg = t.start("runs");
     in_s3(&mut bg);
     t.fault("B", "silent");
@@ -295,20 +296,28 @@ fn a_host_silent_in_the_middle_of_a_step_is_named_the_others_are_cleaned_and_it_
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
     assert!(err.contains("no answer for"), "{err}");
-    assert!(
-        out.contains("no answer for"),
-        "the terminal said B was slow:\n{out}"
-    );
-    // A was cleaned while B is still silent.
     let on_a: Vec<String> = registered(&t.bench)
         .into_iter()
         .filter(|g| g.starts_with("A/"))
         .collect();
     assert!(on_a.is_empty(), "left on A: {on_a:#?}");
-    // What was gathered is kept.
     let dir = run_dir(&t.s.path("runs"));
     let steps = json_lines(&dir.join("steps.jsonl"));
-    assert_eq!(steps.last().unwrap()["id"], "S.3", "{steps:#?}");
+    let last = steps.last().unwrap();
+    assert_eq!(last["id"], "S.3", "{steps:#?}");
+    assert_eq!(last["outcome"], "failed", "{steps:#?}");
+    (out, err, dir)
+}
+
+#[test]
+fn a_host_silent_in_the_middle_of_a_step_is_named_the_others_are_cleaned_and_it_cleans_itself() {
+    let t = Setup::new("step-silent", "60s");
+    let (out, _, dir) = run_until_b_is_given_up(&t);
+    assert!(
+        out.contains("no answer for"),
+        "the terminal said B was slow:\n{out}"
+    );
+    // What was gathered is kept.
     assert!(std::fs::read_to_string(dir.join("B-client.out"))
         .unwrap()
         .contains("Server> BEFORE"));
@@ -335,25 +344,9 @@ do = [{ expect = "server", absent = "nothing", for = "600s" }]
 #[test]
 fn a_host_silent_while_idle_in_a_step_stops_the_run_naming_step_and_host() {
     let t = Setup::with_steps("idle-silent", A_WAITS_B_IDLE);
-    let mut bg = t.start("runs");
-    in_s3(&mut bg);
-    t.fault("B", "silent");
-    // Long before A's ten-minute window ends: B's silence stops the run.
-    let (code, out, err) = bg.finish(Duration::from_secs(60));
-    assert_eq!(code, 3, "{out}\n{err}");
-    assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
-    assert!(err.contains("no answer for"), "{err}");
-    // A, which was busy in S.3, was stopped and cleaned while B is still silent.
-    let on_a: Vec<String> = registered(&t.bench)
-        .into_iter()
-        .filter(|g| g.starts_with("A/"))
-        .collect();
-    assert!(on_a.is_empty(), "left on A: {on_a:#?}");
-    let dir = run_dir(&t.s.path("runs"));
-    let steps = json_lines(&dir.join("steps.jsonl"));
-    let last = steps.last().unwrap();
-    assert_eq!(last["id"], "S.3", "{steps:#?}");
-    assert_eq!(last["outcome"], "failed", "{steps:#?}");
+    // Long before A's ten-minute window ends, B's silence stops the run, and
+    // A, busy in S.3, is stopped and cleaned.
+    run_until_b_is_given_up(&t);
     // Back, B's agent finds its channel dead and stops its programs itself.
     t.fault("B", "restore");
     assert_nothing_left(&t.bench);

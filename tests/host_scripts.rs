@@ -8,6 +8,7 @@ use std::process::Command;
 
 use labctl::check::{parse_facts, script};
 use labctl::config::hosts::{Auth, Host, SshTarget};
+use labctl::util::shell_template;
 
 /// The shells a host's `/bin/sh` may be: `(program, args before the script)`.
 const SHELLS: [(&str, &[&str]); 3] = [("dash", &[]), ("busybox", &["sh"]), ("bash", &["--posix"])];
@@ -133,4 +134,35 @@ fn the_check_script_runs_under_every_shell_and_its_facts_parse() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every `.sh` under `src/` that has placeholders (a template, see
+/// `util::shell_template`) names each of them in its leading comment.
+#[test]
+fn every_template_documents_its_placeholders() {
+    let mut templates = 0;
+    for f in src_scripts() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let cmd = shell_template::body(&text);
+        // The leading comment: what comes before the command.
+        let head = &text[..cmd.as_ptr() as usize - text.as_ptr() as usize];
+        let names = shell_template::placeholders(cmd);
+        if names.is_empty() {
+            continue;
+        }
+        templates += 1;
+        assert!(
+            text.starts_with("# "),
+            "{}: opens with its comment",
+            f.display()
+        );
+        for n in names {
+            assert!(
+                head.contains(&format!("@{n}@")),
+                "{}: placeholder `@{n}@` is not described in its leading comment",
+                f.display()
+            );
+        }
+    }
+    assert!(templates > 0);
 }
