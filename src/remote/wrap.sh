@@ -46,7 +46,11 @@ fi
   trap - INT HUP
   "$@" <>"$d/$n.in"
   rc=$?
-  echo "$rc" >"$d/$n.rc"
+  # Not when a program of the same name has started since (a capture counts as stopped before
+  # it exits, see `flushed` in lib.sh): its status file is not this one's.
+  c=
+  read -r c 2>/dev/null <"$d/$n.pgid"
+  [ "$c" != "$g" ] || echo "$rc" >"$d/$n.rc"
   printf '@@x %s %s %s\n' "$n" "$rc" "$g" 1<>"$F"
 ) 2>&1 1>&3 3>&- | stamp err 2; } 3>&1 | stamp out 1; }
 printf '@@e %s %s\n' "$n" "$g" 1<>"$F"
