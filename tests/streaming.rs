@@ -174,6 +174,21 @@ fn the_agent_streams_frames_under_dash_busybox_and_bash() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stdout.starts_with("@@reply "), "{shell:?}: {stdout}");
         assert!(stdout.contains("@@reply 0 0 0"), "{shell:?}: {stdout}");
+        // The hold's reply, then lc_start's, framed by lines with builtins:
+        // the group id and a newline, nothing on stderr.
+        let (_, _, _, used) = labctl::remote::parse_agent_reply(&out.stdout).unwrap();
+        let rest = &out.stdout[used..];
+        assert!(
+            rest.starts_with(b"@@lines 1 0 0 0 0\n"),
+            "{shell:?}: {stdout}"
+        );
+        let (pgid, err, rc, _) = labctl::remote::parse_agent_reply(rest).unwrap();
+        let pgid = String::from_utf8(pgid).unwrap();
+        assert!(
+            pgid.ends_with('\n') && pgid.trim().parse::<u32>().is_ok(),
+            "{shell:?}: {pgid:?}"
+        );
+        assert_eq!((err.as_slice(), rc), (&b""[..], 0), "{shell:?}");
         let mut buf = out.stderr.clone();
         let frames = labctl::remote::take_frames(&mut buf);
         let lines: Vec<String> = frames

@@ -225,11 +225,27 @@ lc_send() {
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
 # (`--foreground`: the program stays in the agent's process group, so `lc_interrupt` reaches it)
 lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null; }
+# textof FILE: sets tx to the file's lines, each ending in a newline, tn to their count and tu to
+# 1 when the last one had no newline of its own; false past 64 lines. Builtins only: no process.
+textof() {
+  tx='' tn=0 tu=0 tl=''
+  while IFS= read -r tl; do
+    tn=$((tn + 1))
+    [ "$tn" -le 64 ] || return 1
+    tx="$tx$tl
+"
+  done <"$1"
+  [ -z "$tl" ] || { tn=$((tn + 1)) tu=1 tx="$tx$tl
+"; }
+}
 # lc_agent HOLD...: the run's command loop on this host, on one long-lived SSH channel.
-# A request is `@@req N` and N lines: a command (the run directory exists first). It runs
-# in a subshell with stdin from /dev/null and default signal handling (programs it starts
-# must die on SIGINT). Its reply on stdout: `@@reply OUT_BYTES ERR_BYTES STATUS`, then the
-# command's stdout and stderr (no process beyond the subshell when both are empty).
+# A request is `@@req N` (or `@@txt N`) and N lines: a command (the run directory exists first).
+# It runs in a subshell with stdin from /dev/null and default signal handling (programs it
+# starts must die on SIGINT). Its reply on stdout: `@@reply OUT_BYTES ERR_BYTES STATUS`, then
+# the command's stdout and stderr (no process beyond the subshell when both are empty). A
+# `@@txt` request's command prints short text (labctl's own `lc_*` functions): its reply is
+# `@@lines OUT_LINES OUT_UNENDED ERR_LINES ERR_UNENDED STATUS` and the lines, framed with
+# builtins (a reply through `stat` and `cat` costs two processes: milliseconds on a Pi).
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
 # and `@@h` every second (the heartbeat). Before anything, it takes the bench's hold for its
@@ -264,7 +280,8 @@ lc_agent() {
   beat=$!
   while IFS= read -r h; do
     case $h in
-      "@@req "*) k=${h#@@req } ;;
+      "@@req "*) k=${h#@@req } t='' ;;
+      "@@txt "*) k=${h#@@txt } t=1 ;;
       *) continue ;;
     esac
     c=
@@ -276,10 +293,14 @@ lc_agent() {
     (trap - HUP INT PIPE; eval "$c") >"$D/.out" 2>"$D/.err" </dev/null
     rc=$?
     if [ -s "$D/.out" ] || [ -s "$D/.err" ]; then
-      # shellcheck disable=SC2046 # two numbers
-      set -- $(stat -c %s "$D/.out" "$D/.err")
-      printf '@@reply %s %s %s\n' "$1" "$2" "$rc"
-      cat "$D/.out" "$D/.err"
+      if [ -n "$t" ] && textof "$D/.out" && o=$tx on=$tn ou=$tu && textof "$D/.err"; then
+        printf '@@lines %s %s %s %s %s\n%s%s' "$on" "$ou" "$tn" "$tu" "$rc" "$o" "$tx"
+      else
+        # shellcheck disable=SC2046 # two numbers
+        set -- $(stat -c %s "$D/.out" "$D/.err")
+        printf '@@reply %s %s %s\n' "$1" "$2" "$rc"
+        cat "$D/.out" "$D/.err"
+      fi
     elif [ "$rc" != 0 ] && ! { printf x >"$D/.out"; } 2>/dev/null; then
       # The command failed and its words could not be kept: the disk is the reason.
       m=$(df -Pk -- "$D" 2>/dev/null | awk 'NR == 2 { print $4 }')

@@ -172,7 +172,27 @@ pub fn agent_request(cmd: &str) -> Vec<u8> {
         format!("{cmd}\n")
     };
     let n = body.bytes().filter(|&b| b == b'\n').count();
-    format!("@@req {n}\n{body}").into_bytes()
+    let kind = if prints_text(cmd) { "txt" } else { "req" };
+    format!("@@{kind} {n}\n{body}").into_bytes()
+}
+
+/// The `lib.sh` functions whose output is short text of labctl's own (group
+/// ids, host times, stop lines): the agent frames their replies by lines,
+/// with builtins (`@@txt`). Anything else (a program's output in a `run`, a
+/// fetched pcap) may be binary and is framed by byte counts.
+const TEXT_CALLS: [&str; 6] = [
+    "lc_start",
+    "lc_send",
+    "lc_stop",
+    "lc_stop_run",
+    "lc_stop_all",
+    "lc_sudo_check",
+];
+
+/// Whether `cmd` is one call of a [`TEXT_CALLS`] function.
+fn prints_text(cmd: &str) -> bool {
+    let first = cmd.split([' ', '\n']).next().unwrap_or("");
+    TEXT_CALLS.contains(&first) && !cmd.trim_end().contains('\n')
 }
 
 /// The agent's reply to one request, parsed from the front of `buf`:
@@ -180,6 +200,10 @@ pub fn agent_request(cmd: &str) -> Vec<u8> {
 pub fn parse_agent_reply(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32, usize)> {
     let nl = buf.iter().position(|&b| b == b'\n')?;
     let head = String::from_utf8_lossy(&buf[..nl]);
+    if let Some(counts) = head.trim().strip_prefix("@@lines ") {
+        return parse_lines_reply(counts, &buf[nl + 1..])
+            .map(|(o, e, rc, n)| (o, e, rc, nl + 1 + n));
+    }
     let mut w = head.trim().strip_prefix("@@reply ")?.split_whitespace();
     let out: usize = w.next()?.parse().ok()?;
     let err: usize = w.next()?.parse().ok()?;
@@ -194,6 +218,33 @@ pub fn parse_agent_reply(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32, usize)> {
         rc,
         start + out + err,
     ))
+}
+
+/// A `@@lines OUT_LINES OUT_UNENDED ERR_LINES ERR_UNENDED STATUS` reply's
+/// streams from `rest` (what follows its header), and the bytes they took.
+fn parse_lines_reply(counts: &str, rest: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32, usize)> {
+    let n: Vec<i64> = counts
+        .split_whitespace()
+        .map(|w| w.parse().ok())
+        .collect::<Option<_>>()?;
+    let [out_lines, out_unended, err_lines, err_unended, rc] = n[..] else {
+        return None;
+    };
+    // The first `lines` lines of `from`, and the bytes they took.
+    let take = |from: &[u8], lines: i64, unended: i64| -> Option<(Vec<u8>, usize)> {
+        let mut used = 0;
+        for _ in 0..lines {
+            used += from[used..].iter().position(|&b| b == b'\n')? + 1;
+        }
+        let mut text = from[..used].to_vec();
+        if unended == 1 {
+            text.pop();
+        }
+        Some((text, used))
+    };
+    let (out, a) = take(rest, out_lines, out_unended)?;
+    let (err, b) = take(&rest[a..], err_lines, err_unended)?;
+    Some((out, err, i32::try_from(rc).ok()?, a + b))
 }
 
 /// Removes the run's remote directory (after its files were fetched).
@@ -448,7 +499,7 @@ mod tests {
 
     #[test]
     fn agent_frames() {
-        assert_eq!(agent_request("lc_stop a"), b"@@req 1\nlc_stop a\n");
+        assert_eq!(agent_request("lc_stop a"), b"@@txt 1\nlc_stop a\n");
         assert_eq!(agent_request("a\nb\n"), b"@@req 2\na\nb\n");
         let buf = b"@@reply 3 2 1\nouterr@@reply";
         assert_eq!(
@@ -456,6 +507,19 @@ mod tests {
             Some((b"out".to_vec(), b"er".to_vec(), 1, 19))
         );
         assert_eq!(parse_agent_reply(b"@@reply 3 2 1\nou"), None);
+        // labctl's own calls get their replies framed by lines.
+        assert_eq!(
+            agent_request("lc_start a I.1 x"),
+            b"@@txt 1\nlc_start a I.1 x\n"
+        );
+        assert_eq!(agent_request("lc_run 2 x"), b"@@req 1\nlc_run 2 x\n");
+        assert_eq!(agent_request("cat -- f"), b"@@req 1\ncat -- f\n");
+        let buf = b"@@lines 2 0 1 1 3\n41\n42\nno\n@@h";
+        assert_eq!(
+            parse_agent_reply(buf),
+            Some((b"41\n42\n".to_vec(), b"no".to_vec(), 3, buf.len() - 3))
+        );
+        assert_eq!(parse_agent_reply(b"@@lines 2 0 0 0 0\n41\n"), None);
     }
 
     #[test]
