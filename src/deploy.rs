@@ -9,7 +9,7 @@
 //! side in `target/{debug,release}`); else in `target/<triple>/release/` of
 //! the workspace, built there first (`build`) when missing or older than the
 //! sources. `labctl deploy` (`deploy/command.rs`) and `check --fix` both
-//! deploy through [`deploy`].
+//! deploy through [`deploy_set`].
 
 mod command;
 pub use command::command;
@@ -46,7 +46,7 @@ pub struct LocalBuild {
     pub programs: Vec<LocalProgram>,
 }
 
-/// What [`deploy`] did on one host.
+/// What [`deploy_set`] did on one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployReport {
     pub host: String,

@@ -21,7 +21,7 @@ pub struct InitArgs {
     /// How many benches the room has (1: a single bench, no `[benches]` tables).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=999))]
     pub benches: u16,
-    /// How SSH reaches each host (an address[:port] or a ~/.ssh/config alias):
+    /// How SSH reaches each host (`address[:port]` or a ~/.ssh/config alias):
     /// `{host}` is the host in lower case (a, b, c), `{HOST}` in upper case, and
     /// n in braces (as in the default) the bench number.
     // (clap turns a literal n in braces into a line break in help text.)

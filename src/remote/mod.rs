@@ -146,7 +146,7 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
     script(host, run_id, "lc_stop_run")
 }
 
-/// The run's agent on one host (see `lc_agent` in [`LIB`]): before
+/// The run's agent on one host (see `lc_agent` in [`LIB_SH`]): before
 /// anything it takes the bench's hold with `hold` (the `lc_hold` arguments,
 /// [`crate::hold::hold_args`]) and replies as to a request; then labctl's
 /// commands for the run go through it on one long-lived channel, and it is

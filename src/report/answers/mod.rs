@@ -8,7 +8,7 @@
 //!
 //! Each answer cites where to look: the capture file, the frames as
 //! Wireshark numbers them and the display filter, or the host, program and
-//! line of output. The rules live in [`tcp`], [`udp`] and [`threaded`].
+//! line of output. The rules live in `tcp.rs`, `udp.rs` and `threaded.rs`.
 
 mod tcp;
 mod threaded;
