@@ -552,11 +552,13 @@ impl<'s> Worker<'s> {
         let call = remote::call("lc_sudo_check", &hostops::SUDO_COMMANDS);
         let out = self.exec_call(&call, SHORT)?;
         let text = out.stdout_str();
-        let refused: Vec<Vec<&str>> = text
+        let mut refused: Vec<Vec<&str>> = text
             .lines()
             .filter_map(|l| l.strip_prefix("nosudo "))
             .map(|l| l.splitn(3, ' ').collect())
             .collect();
+        // The host checks the commands at once: named in the lab's order, not the host's.
+        refused.sort_by_key(|f| hostops::SUDO_COMMANDS.iter().position(|c| *c == f[0]));
         if refused.is_empty() {
             return Ok(());
         }
