@@ -107,6 +107,8 @@ pub(super) struct Prog {
     pub(super) ended_at: Option<Instant>,
     /// The pcap was fetched.
     pub(super) fetched: bool,
+    /// A step's `stop` stopped it.
+    pub(super) stopped: bool,
     /// Its process group, once started; and the group of the program of
     /// the same name before it, whose late exit frames are not this one's.
     pub(super) pgid: Option<u32>,
@@ -145,6 +147,7 @@ impl Prog {
             drained: false,
             ended_at: None,
             fetched: false,
+            stopped: false,
             pgid: None,
             previous: None,
         }

@@ -23,6 +23,11 @@ impl Worker<'_> {
         match out {
             Ok(out) => {
                 for s in remote::parse_stop_output(&out.stdout_str()) {
+                    // A program its step stopped (a capture that had flushed, only still
+                    // exiting) was stopped by that step, not by the end of the run.
+                    if !s.alive && self.progs.get(&s.name).is_some_and(|p| p.stopped) {
+                        continue;
+                    }
                     self.emit(Event::ProgramStopped {
                         host: self.name(),
                         name: s.name.clone(),

@@ -156,6 +156,11 @@ impl Worker<'_> {
         };
         let out = self.exec_call(call, SHORT)?;
         let stopped = remote::parse_stop_output(&out.stdout_str());
+        for n in names {
+            if let Some(p) = self.progs.get_mut(n) {
+                p.stopped = true;
+            }
+        }
         self.wait_drained(names, DRAIN);
         for c in captures {
             self.fetch(c, step)?;
