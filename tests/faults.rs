@@ -21,20 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, hosts_copy, install_programs, json_lines, labctl, registered, run_dir,
-    workdir, Background, ExchangeLab, RunOutput, Scratch, TestBench,
+    assert_nothing_left, b_waits, hosts_copy, install_programs, json_lines, labctl, registered,
+    run_dir, workdir, Background, ExchangeLab, RunOutput, Scratch, TestBench,
 };
 use labctl::testbed::proc::alive;
 
 /// A step in which B's client waits a minute (B's session is busy the whole time).
-const LONG_WAIT: &str = r#"
-[[step]]
-id = "S.3"
-title = "a long wait"
-hosts = ["B"]
-needs = ["S.2"]
-do = [{ expect = "client", absent = "nothing", for = "60s" }]
-"#;
+fn long_wait() -> String {
+    b_waits("a long wait", "60s")
+}
 
 /// The terminal line saying S.2's last expectation passed.
 const AFTER_S2: &str = "/^Server> BEFORE$/";
@@ -197,7 +192,7 @@ fn a_host_whose_sshd_is_down_before_the_run_is_named_and_nothing_runs() {
 
 #[test]
 fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
-    let t = Setup::new("lost", LONG_WAIT);
+    let t = Setup::new("lost", &long_wait());
     let mut bg = t.start("runs", &[]);
     bg.wait_for(AFTER_S2, Duration::from_secs(60));
     bg.wait_for("START  S.3", Duration::from_secs(10));
@@ -397,7 +392,7 @@ fn wait_host_file(bench: &TestBench, host: &str, name: &str, needle: &str) {
     panic!("no {needle:?} in {}/*/{name}", runs.display());
 }
 
-/// Steps for Ctrl-C after [`LONG_WAIT`]: a slow send, a foreground program that runs long.
+/// Steps for Ctrl-C after [`long_wait`]: a slow send, a foreground program that runs long.
 const CTRL_C_STEPS: &str = r#"
 [[step]]
 id = "S.4"
@@ -415,7 +410,7 @@ do = [{ run = "udp_server", args = ["--port", "50007"], timeout = "60s", exit = 
 
 #[test]
 fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
-    let t = Setup::new("sigint", &format!("{LONG_WAIT}{CTRL_C_STEPS}"));
+    let t = Setup::new("sigint", &(long_wait() + CTRL_C_STEPS));
     let int = |bg: &Background| bg.signal(libc::SIGINT);
     let finish = |bg: Background, what: &str| -> String {
         let (code, out, err) = bg.finish(Duration::from_secs(30));
@@ -510,7 +505,7 @@ fn agent_pid(bench: &TestBench, host: &str) -> i32 {
 
 #[test]
 fn after_sigkill_clean_stops_what_the_hosts_could_not() {
-    let t = Setup::new("sigkill", LONG_WAIT);
+    let t = Setup::new("sigkill", &long_wait());
     let mut bg = t.start("runs", &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     // Freeze both hosts' agents, so their watchdogs cannot act, then kill labctl.

@@ -14,20 +14,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, install_programs, json_lines, labctl, registered, run_dir, workdir,
-    Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
+    assert_nothing_left, b_waits, install_programs, json_lines, labctl, registered, run_dir,
+    workdir, Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
 };
 use labctl::testbed::proc::alive;
 
-/// After the shared exchange ([`ExchangeLab`]): a step in which B's client
-/// waits `WAIT` (the run holds the bench meanwhile), then one more line.
-const LAB_AFTER_S2: &str = r#"
-[[step]]
-id = "S.3"
-title = "a wait"
-hosts = ["B"]
-needs = ["S.2"]
-do = [{ expect = "client", absent = "nothing", for = "WAIT" }]
+/// After the shared exchange ([`ExchangeLab`]) and B's wait ([`b_waits`]):
+/// one more line.
+const S4_ONE_MORE_LINE: &str = r#"
 [[step]]
 id = "S.4"
 title = "one more line"
@@ -49,7 +43,7 @@ struct Setup {
 impl Setup {
     /// A bench with the programs in place and the lab, whose S.3 waits `wait`.
     fn new(tag: &str, wait: &str) -> Setup {
-        Setup::with_steps(tag, &LAB_AFTER_S2.replace("WAIT", wait))
+        Setup::with_steps(tag, &(b_waits("a wait", wait) + S4_ONE_MORE_LINE))
     }
 
     /// A bench with the programs in place and the lab: the shared exchange,

@@ -21,20 +21,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, install_programs, labctl, labctl_bin, run_dir, with_known_hosts,
+    assert_nothing_left, b_waits, install_programs, labctl, labctl_bin, run_dir, with_known_hosts,
     Background, ExchangeLab, Scratch, TestBench,
 };
-
-/// After a captured exchange ([`lab`]), B waits `{WAIT}` (a step labctl is
-/// in when the terminal goes).
-const LAB_AFTER_S2: &str = r#"
-[[step]]
-id = "S.3"
-title = "a wait"
-hosts = ["B"]
-needs = ["S.2"]
-do = [{ expect = "client", absent = "nothing", for = "{WAIT}" }]
-"#;
 
 /// The lab: S.2 (titled `title`) captures on A and sends `line` through a
 /// server on A and a client on B; S.3 waits `wait`.
@@ -44,7 +33,7 @@ fn lab(title: &str, line: &str, wait: &str) -> String {
         .line(line, "^Server> ")
         .captured()
         .toml()
-        + &LAB_AFTER_S2.replace("{WAIT}", wait)
+        + &b_waits("a wait", wait)
 }
 
 struct Setup {

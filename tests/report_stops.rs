@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    install_programs, json_lines, known_line, labctl, run_dir, with_known_hosts, Background,
-    ExchangeLab, Scratch, TestBench,
+    b_waits, install_programs, json_lines, known_line, labctl, run_dir, with_known_hosts,
+    Background, ExchangeLab, Scratch, TestBench,
 };
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
@@ -29,16 +29,6 @@ id = "S.1"
 title = "addresses"
 hosts = ["A", "B", "C"]
 do = [{ configure = true }]
-"#;
-
-/// A captured exchange, then a minute's wait to be cut by Ctrl-C.
-const CTRL_C_AFTER_S2: &str = r#"
-[[step]]
-id = "S.3"
-title = "a long wait"
-hosts = ["B"]
-needs = ["S.2"]
-do = [{ expect = "client", absent = "nothing", for = "60s" }]
 "#;
 
 fn mode(path: &Path) -> u32 {
@@ -187,7 +177,7 @@ fn a_run_cut_by_ctrl_c_reports_its_step_and_itself_interrupted_in_private_files(
         .title("a captured exchange")
         .captured()
         .toml()
-        + CTRL_C_AFTER_S2;
+        + &b_waits("a long wait", "60s");
     let lab = s.write("lab.toml", &text);
     let out_dir = s.path("runs");
     let args: [&OsStr; 7] = [

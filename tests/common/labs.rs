@@ -83,3 +83,18 @@ do = [
         )
     }
 }
+
+/// Step `S.3` (titled `title`), after [`ExchangeLab`]: B's client prints
+/// nothing for `wait` (B's session is busy the whole time), as lab-file text.
+pub fn b_waits(title: &str, wait: &str) -> String {
+    format!(
+        r#"
+[[step]]
+id = "S.3"
+title = "{title}"
+hosts = ["B"]
+needs = ["S.2"]
+do = [{{ expect = "client", absent = "nothing", for = "{wait}" }}]
+"#
+    )
+}

@@ -16,7 +16,7 @@ mod bench;
 pub use bench::*;
 mod labs;
 #[allow(unused_imports)]
-pub use labs::ExchangeLab;
+pub use labs::{b_waits, ExchangeLab};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
