@@ -35,7 +35,7 @@ live() {
       agent) h_agent=$val ;; start) h_start=$val ;; boot) h_boot=$val ;;
       sshd) h_sshd=$val ;; sshd_start) h_sshd_start=$val ;;
     esac
-  done <"$1" 2>/dev/null
+  done 2>/dev/null <"$1"
   [ -n "$h_agent" ] && [ "$h_boot" = "$B" ] && up "$h_agent" "$h_start" || return 1
   [ -z "$h_sshd" ] || up "$h_sshd" "$h_sshd_start"
 }
@@ -111,7 +111,7 @@ sshd_start=$sps"
 # lc_release: ends this shell's hold (another's is left alone)
 lc_release() {
   v=
-  while IFS='=' read -r k val; do [ "$k" != agent ] || v=$val; done <"$L/holder" 2>/dev/null
+  while IFS='=' read -r k val; do [ "$k" != agent ] || v=$val; done 2>/dev/null <"$L/holder"
   [ "$v" != $$ ] || rm -rf "$L"
 }
 # lc_holder ARGS: `lc_hold ARGS` held by this shell until its input ends (`clean`, `check --fix`)

@@ -13,7 +13,7 @@ getf() {
   v=
   while IFS='=' read -r k val; do
     if [ "$k" = "$1" ]; then v=$val; return 0; fi
-  done <"$P/$2" 2>/dev/null
+  done 2>/dev/null <"$P/$2"
 }
 # field KEY PGID: prints it
 field() { getf "$1" "$2" && printf '%s\n' "$v"; }
@@ -54,35 +54,64 @@ flushed() {
   case $l in *" dropped by kernel" | *" dropped by interface") return 0 ;; esac
   return 1
 }
-# stopgroups PGID...: INT, then TERM, then KILL, each followed by about 3 s for the groups to go
-# (the leaders watched with builtins; once they are gone, `ps` checks every process of the groups);
-# prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`: it had ended on its own),
-# removes the procs file of each group gone. With `early` set (a step's stop), a capture that
-# has flushed counts as stopped without waiting for its exit (it removes its own procs file, and
-# the run's end, `lc_stop_run`, waits for whatever is still registered).
+# signal SIG PGID...: SIG to each group, from this login with the shell's own `kill` (no process;
+# `kill -SIG -PGID` is the form dash, bash and busybox all take). A program run through sudo (a
+# capture) gets it too: sudo relays the signals a user process sends it to its command, so a stop
+# needs no `sudo kill`, which a sudoers line granting only `ip` and `tcpdump` refuses. Past SIGINT,
+# the groups run through sudo (`su`) get `sudo kill` as well, where sudoers allows it: a sudo that
+# ran its command without staying its parent cannot relay. Each group is marked first (`PGID.stop`
+# in the procs dir): a wrapper whose program is not running yet does not start it (`wrap.sh`).
+signal() {
+  sg=$1 sr=
+  shift
+  for g in "$@"; do
+    : 2>/dev/null >"$P/$g.stop"
+    kill -"$sg" -"$g" 2>/dev/null
+    case $su in *" $g "*) sr="$sr -$g" ;; esac
+  done
+  [ "$sg" = INT ] || [ -z "$sr" ] || [ -z "$S" ] || $S kill -s "$sg" -- $sr 2>/dev/null
+}
+# livegroups_of PGID...: those of the groups with a live process, on one line. A group of the
+# login's own programs that `kill -0` no longer finds is gone: no `ps` (the common case where init
+# reaps at once). Else `ps` tells: it ignores zombies, and sees the processes of a group run
+# through sudo that this login cannot signal.
+livegroups_of() {
+  lv=
+  for g in "$@"; do
+    case $su in *" $g "*) lv="$lv $g" ;; *) ! kill -0 -"$g" 2>/dev/null || lv="$lv $g" ;; esac
+  done
+  [ -z "$lv" ] || livegroups $lv
+}
+# stopgroups PGID...: INT, then TERM, then KILL (`signal`), each followed by about 3 s for the
+# groups to go (the leaders watched with builtins; once they are gone, `livegroups_of` looks for
+# any process of the groups); prints `stopped|alive|ended PGID NAME STEP RUN` per group (`ended`:
+# it had ended on its own), removes the procs file of each group gone. With `early` set (a step's
+# stop), a capture that has flushed counts as stopped without waiting for its exit (it removes its
+# own procs file, and the run's end, `lc_stop_run`, waits for whatever is still registered).
 stopgroups() {
   mine=
   for g in "$@"; do ! ours "$g" || mine="$mine $g"; done
   set -- $mine
   [ $# -gt 0 ] || return 0
   # What each group is, read before stopping (a wrapper removes its procs file as it ends).
-  info=
+  info='' su=' '
   for g in "$@"; do
     getf name "$g"; info="$info$g $v"
     getf step "$g"; info="$info $v"
     getf run "$g"; info="$info $v
 "
+    getf sudo "$g"; [ "$v" != 1 ] || su="$su$g "
   done
-  # Which groups live: their leaders, read with builtins; `ps` only when a leader is gone
-  # (its group may still have processes).
+  # Which groups live: their leaders, read with builtins; a closer look only when a leader is
+  # gone (its group may still have processes).
   live=
   for g in "$@"; do leader "$g" && live="$live$g "; done
-  [ "$live" = "$* " ] || live=$(livegroups "$@")
+  [ "$live" = "$* " ] || live=$(livegroups_of "$@")
   first=" $live "
   ending=
   for sig in INT TERM KILL; do
     [ -n "$live" ] || break
-    for g in $live; do $S kill -s $sig -- "-$g" 2>/dev/null; done
+    signal $sig $live
     # Looked at every 2 ms for the first 50 ms (most programs are gone by then), then every 10 ms.
     i=0 nap=0.002
     while [ $i -lt 320 ]; do
@@ -95,8 +124,8 @@ stopgroups() {
         for g in $live; do
           if [ -n "$early" ] && flushed "$g"; then ending="$ending $g "; else rest="$rest $g"; fi
         done
-        # `ps` only for the groups whose leaders are gone.
-        [ -z "$rest" ] || rest=$(livegroups $rest)
+        # A closer look only at the groups whose leaders are gone.
+        [ -z "$rest" ] || rest=$(livegroups_of $rest)
         live=$rest
         [ -n "$live" ] || break
       fi
@@ -111,7 +140,7 @@ stopgroups() {
     [ -n "$g" ] || continue
     case "$live" in
       *" $g "*) echo "alive $g $rest" ;;
-      *) case "$ending" in *" $g "*) ;; *) gone="$gone $P/$g" ;; esac
+      *) case "$ending" in *" $g "*) ;; *) gone="$gone $P/$g $P/$g.stop" ;; esac
          case "$first" in *" $g "*) echo "stopped $g $rest" ;; *) echo "ended $g $rest" ;; esac ;;
     esac
   done <<EOF
@@ -164,7 +193,7 @@ lc_stop_agents() {
     a=; read -r a _ 2>/dev/null <"$f" || continue
     if [ -z "$a" ] || [ "$a" = "$me" ] || [ ! -r "/proc/$a/cmdline" ]; then continue; fi
     case $(tr '\0' ' ' <"/proc/$a/cmdline" 2>/dev/null) in
-      *lc_agent*) kill -s TERM -- "-$a" 2>/dev/null ;;
+      *lc_agent*) kill -TERM "-$a" 2>/dev/null ;;
     esac
   done
 }
@@ -191,7 +220,10 @@ lc_start() {
   shift 2
   { [ -d "$D" ] && [ -d "$P" ]; } || (umask 077 && mkdir -p "$D" "$P") || return 1
   cd "$D" || return 1
-  for f in "$n.in" "$n.pgid" "$n.rc"; do [ ! -e "$f" ] || rm -f "$f" || return 1; done
+  # An earlier program's files of that name: one `rm` for all of them, none when there are none.
+  o=
+  for f in "$n.in" "$n.pgid" "$n.rc"; do [ ! -e "$f" ] || o=1; done
+  [ -z "$o" ] || rm -f "$n.in" "$n.pgid" "$n.rc" || return 1
   mkfifo "$n.in" && : >"$n.out" && : >"$n.err" || return 1
   # The wrapper prints the group id once registered, then closes its stdout: no sleeping poll.
   # shellcheck disable=SC2154 # lc_wrapper: wrap.sh, set before this file
@@ -318,6 +350,6 @@ lc_agent() {
 }
 # lc_interrupt (on its own channel): Ctrl-C of labctl ends the agent's current request (a paced
 # send, a foreground program) at once; the agent, leader of its process group, ignores SIGINT.
-lc_interrupt() { read -r g _ 2>/dev/null <"$D/.agent" && [ -n "$g" ] && kill -s INT -- "-$g" 2>/dev/null; }
+lc_interrupt() { read -r g _ 2>/dev/null <"$D/.agent" && [ -n "$g" ] && kill -INT "-$g" 2>/dev/null; }
 # lc_done: the run is over and its files were fetched
 lc_done() { : >"$D/.done"; }

@@ -176,11 +176,14 @@ pub fn agent_request(cmd: &str) -> Vec<u8> {
     format!("@@{kind} {n}\n{body}").into_bytes()
 }
 
-/// The `lib.sh` functions whose output is short text of labctl's own (group
-/// ids, host times, stop lines): the agent frames their replies by lines,
-/// with builtins (`@@txt`). Anything else (a program's output in a `run`, a
-/// fetched pcap) may be binary and is framed by byte counts.
-const TEXT_CALLS: [&str; 6] = [
+/// The commands whose output is short text: the `lib.sh` functions of
+/// labctl's own (group ids, host times, stop lines), and `ping` (its summary,
+/// a few lines). The agent frames their replies by lines, with builtins
+/// (`@@txt`; past 64 lines it falls back to byte counts). Anything else (a
+/// program's output in a `run`, a fetched pcap) may be binary and is framed
+/// by byte counts.
+const TEXT_CALLS: [&str; 7] = [
+    "ping",
     "lc_start",
     "lc_send",
     "lc_stop",
@@ -513,6 +516,7 @@ mod tests {
             b"@@txt 1\nlc_start a I.1 x\n"
         );
         assert_eq!(agent_request("lc_run 2 x"), b"@@req 1\nlc_run 2 x\n");
+        assert_eq!(agent_request("ping -c 1 x"), b"@@txt 1\nping -c 1 x\n");
         assert_eq!(agent_request("cat -- f"), b"@@req 1\ncat -- f\n");
         let buf = b"@@lines 2 0 1 1 3\n41\n42\nno\n@@h";
         assert_eq!(

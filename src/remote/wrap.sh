@@ -20,8 +20,13 @@ s=${s##*) }
 field20() { shift 19; st=$1; }
 # shellcheck disable=SC2086 # split on purpose: the fields of /proc/PID/stat
 field20 $s
-printf 'name=%s\nstep=%s\nrun=%s\nboot=%s\nstart=%s\n' "$n" "$step" "$run" "$b" "$st" >"$P/.$g" &&
+# `sudo=1`: the program runs through sudo (a capture), see `signal` in lib.sh.
+su=0
+[ "$1" != sudo ] || su=1
+printf 'name=%s\nstep=%s\nrun=%s\nboot=%s\nstart=%s\nsudo=%s\n' "$n" "$step" "$run" "$b" "$st" "$su" >"$P/.$g" &&
   mv "$P/.$g" "$P/$g"
+# A stop mark left by an earlier group of this number (no stop can have found this one yet).
+[ ! -e "$P/$g.stop" ] || rm -f "$P/$g.stop"
 echo "$g" >"$d/$n.pgid"
 echo "$g"
 exec >/dev/null
@@ -44,6 +49,9 @@ else
 fi
 { { (
   trap - INT HUP
+  # A stop that came before the line above (right after `lc_start` returned) found SIGINT
+  # still ignored here; it marked the group first (`signal` in lib.sh): no program then.
+  [ ! -e "$P/$g.stop" ] || exit 130
   "$@" <>"$d/$n.in"
   rc=$?
   # Not when a program of the same name has started since (a capture counts as stopped before
@@ -54,4 +62,4 @@ fi
   printf '@@x %s %s %s\n' "$n" "$rc" "$g" 1<>"$F"
 ) 2>&1 1>&3 3>&- | stamp err 2; } 3>&1 | stamp out 1; }
 printf '@@e %s %s\n' "$n" "$g" 1<>"$F"
-rm -f "$P/$g"
+exec rm -f "$P/$g" "$P/$g.stop"

@@ -335,9 +335,15 @@ pub fn ladder_link(capture: &str, text: &str, html: bool) -> String {
 }
 
 /// Writes `dir/name` through a temporary file and a rename, readable by its
-/// owner only like the rest of the run directory.
+/// owner only like the rest of the run directory. A file that already holds
+/// these bytes is left as it is: reports are rebuilt after every step, and
+/// most of their files (a finished capture's copy and ladder) do not change,
+/// while each new file costs the filesystem an inode.
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let path = dir.join(name);
+    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     let tmp = dir.join(format!(".{name}.tmp"));
     crate::util::write_private(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, &path))

@@ -54,6 +54,26 @@ pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
+/// Makes `cmd` the reaper of its descendants' orphans (`PR_SET_CHILD_SUBREAPER`,
+/// kept across exec): a host's sshd, so the processes a lab leaves to
+/// themselves (a program's wrapper, started with `setsid -f`) are reaped when
+/// they end, as a Raspberry Pi's init reaps them at once. This machine's pid 1
+/// does not: without a reaper, each would stay a zombie, and a process
+/// group that only a zombie still names looks alive to `kill -0`, which a
+/// host's stop then cannot trust (`livegroups_of` in `src/remote/lib.sh`).
+/// sshd reaps every child it is sent `SIGCHLD` for (`waitpid(-1, …)`).
+pub fn reaps_orphans(cmd: &mut Command) {
+    // SAFETY: prctl(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Opens the log `path` for appending, twice: a daemon's stdout and stderr.
 pub fn log_files(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File), Error> {
     let open = || {

@@ -191,7 +191,8 @@ pub fn validate(sshd: &Path, config: &Path) -> Result<(), Error> {
 /// files and home are mounted there (never on this machine's `/etc`).
 ///
 /// `ip netns exec` and `unshare` exec in place and `sh` execs sshd, so the
-/// pid of the spawned process is sshd's own. `-r` skips sshd's re-exec per
+/// pid of the spawned process is sshd's own. That sshd is its sessions'
+/// reaper (see [`proc::reaps_orphans`]). `-r` skips sshd's re-exec per
 /// connection: 30 hosts share this machine's two cores, and the re-exec was
 /// about a fifth of the CPU a `check` of a room costs.
 pub fn spawn(sshd: &Path, state: &State, host: &HostState) -> Result<u32, Error> {
@@ -229,6 +230,7 @@ pub fn spawn(sshd: &Path, state: &State, host: &HostState) -> Result<u32, Error>
     .stdin(Stdio::null())
     .stdout(log)
     .stderr(log2);
+    proc::reaps_orphans(&mut cmd);
     let child = proc::spawn_detached(&mut cmd).map_err(|e| {
         Error::Local(format!(
             "cannot start sshd of host `{}`: {}",
