@@ -369,6 +369,10 @@ pub enum TestbedCommand {
         /// `pi` gets no sudo rights (for testing what labctl says then).
         #[arg(long, conflicts_with = "root")]
         no_sudo: bool,
+        /// `pi` may run through sudo only `ip` and `tcpdump`: the sudoers line
+        /// labctl suggests when sudo refuses (for testing that it is enough).
+        #[arg(long, conflicts_with_all = ["root", "no_sudo"])]
+        sudo_lab_only: bool,
     },
     /// Remove exactly what `up` made.
     Down {

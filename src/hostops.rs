@@ -80,12 +80,15 @@ pub fn sudo_refusal(
                 format!(" ({reason})")
             }
         ),
-        format!(
-            "{} ALL=(root) NOPASSWD: {}",
-            host.target.user,
-            paths.join(", ")
-        ),
+        sudoers_line(&host.target.user, &paths),
     )
+}
+
+/// The sudoers line labctl suggests: `user` may run exactly these commands
+/// (full paths) as root without a password. It is all a lab needs: a stop
+/// signals a capture through its sudo, which relays the signal.
+pub fn sudoers_line(user: &str, paths: &[String]) -> String {
+    format!("{user} ALL=(root) NOPASSWD: {}", paths.join(", "))
 }
 
 /// Gives the lab interface its address and brings the link up. Idempotent

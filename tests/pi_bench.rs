@@ -1,8 +1,9 @@
 //! The default virtual bench is like Raspberry Pi OS: hosts log in as `pi`
 //! with passwordless sudo, root login refused, each host with its own
 //! account files and `/home`; this machine's `/etc` stays byte for byte as
-//! it was; `pi` without sudo is named before anything starts; `--root`
-//! keeps root hosts.
+//! it was; `pi` without sudo is named before anything starts; the sudoers
+//! line labctl suggests (`ip` and `tcpdump` only) is all a lab needs;
+//! `--root` keeps root hosts.
 
 mod common;
 
@@ -130,6 +131,52 @@ fn pi_without_sudo_is_named_before_anything_starts() {
     .assert_stdout_contains("steps 0 passed, 0 failed, 17 skipped");
     assert_nothing_left(&bench);
     assert!(registered(&bench).is_empty());
+}
+
+/// An instructor who follows labctl's advice grants `pi` exactly the sudoers
+/// line it prints. That must be enough for the whole lab: stopping a
+/// capture (tcpdump as root) included, and `check` must see sudo working.
+#[test]
+fn the_seed_lab_runs_where_sudo_allows_only_ip_and_tcpdump() {
+    let bench = TestBench::sudo_lab_only();
+    let scratch = Scratch::new("pi-sudo-lab");
+    // The bench holds the very line labctl suggests, and nothing more.
+    let refused = ssh_out(&bench, "A", "sudo -n true");
+    assert!(
+        refused.is_err(),
+        "sudo allows more than ip and tcpdump: {refused:?}"
+    );
+    let listed = ssh_out(&bench, "A", "sudo -n -l").unwrap();
+    assert!(
+        listed.contains("NOPASSWD: /usr/sbin/ip, /usr/bin/tcpdump"),
+        "{listed}"
+    );
+    // Before the lab: not configured yet, but sudo and the rights it gives check out.
+    let before = labctl(bench.hosts_file(), &seed_lab(), &scratch.0, &["check"]);
+    for row in ["sudo", "rights"] {
+        assert!(
+            before
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(row) && l.matches('✔').count() == 3),
+            "{before}"
+        );
+    }
+    let out = labctl(
+        bench.hosts_file(),
+        &seed_lab(),
+        &scratch.0,
+        &["run", "--out", scratch.0.join("runs").to_str().unwrap()],
+    );
+    out.assert_status(0)
+        .assert_stdout_contains("steps 17 passed, 0 failed");
+    // Every capture stopped at its step, through its sudo: none survived to be killed.
+    assert!(!out.stdout.contains("survived"), "{out}");
+    assert!(!out.stderr.contains("survived"), "{out}");
+    assert_nothing_left(&bench);
+    assert!(registered(&bench).is_empty());
+    // After it, the bench is ready for the next lab: every check passes.
+    labctl(bench.hosts_file(), &seed_lab(), &scratch.0, &["check"]).assert_status(0);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! program printing 100,000 lines fast (all kept, in order, the last one
 //! matched), a line of a megabyte (recorded whole), output that comes after
 //! the program exited. Also: the host scripts are POSIX sh, checked under
-//! dash, busybox sh and bash. (The stamps' accuracy is `tests/stamps.rs`,
+//! dash, busybox sh and bash, and a program stopped the moment it started
+//! is stopped by its SIGINT under each. (The stamps' accuracy is `tests/stamps.rs`,
 //! a binary of its own so no other test loads the CPU while it measures.)
 
 mod common;
@@ -213,5 +214,75 @@ fn the_agent_streams_frames_under_dash_busybox_and_bash() {
         assert!(exit.is_some() && end > exit, "{shell:?}: {stderr}");
         let rec = std::fs::read_to_string(s.path("runs/r1/p.out")).unwrap();
         assert!(rec.ends_with(" one\n"), "{rec}");
+    }
+}
+
+/// A stop sent the moment `lc_start` returned (the wrapper may not have
+/// forked the program yet, or the program's shell may still ignore SIGINT as
+/// the wrapper does) must not be lost: every program that started gets that
+/// SIGINT (it writes `start`, then `int` when the signal comes), or it never
+/// starts. Before, such a program started after the signal and was stopped
+/// 3 s later by SIGTERM, never seeing SIGINT.
+#[test]
+fn a_program_stopped_right_after_it_started_is_stopped_by_sigint_under_every_shell() {
+    let stamp = Path::new(env!("CARGO_BIN_EXE_labctl"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    common::ensure_programs();
+    for shell in [&["dash"][..], &["busybox", "sh"], &["bash"]] {
+        let s = Scratch::new(&format!("stop-now-{}", shell[0]));
+        let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
+        let marker = s.path("seen");
+        let header = format!(
+            "S=; P={}; D={}; RUN=r1; K={}\n",
+            q(&s.path("procs")),
+            q(&s.path("runs/r1")),
+            q(&stamp)
+        );
+        // `round`: lib.sh's functions use short names of their own (`i`, `n`, `k`). The
+        // program waits in a builtin (`read`: its stdin is its FIFO): a child forked after
+        // its trap, caught between fork and exec, would swallow the SIGINT meant for it.
+        let body = format!(
+            "round=0\nwhile [ $round -lt 20 ]; do\n  \
+             lc_start p I.0 sh -c 'trap \"echo int >>$0; exit 130\" INT; echo start >>$0; read -r x' {m} >/dev/null\n  \
+             lc_stop p\n  round=$((round + 1))\ndone\n",
+            m = q(&marker)
+        );
+        let script = format!("{header}{}{body}", labctl::remote::lib());
+        let mut cmd = Command::new(shell[0]);
+        cmd.args(&shell[1..]).arg("-c").arg(&script);
+        // As sshd starts a host's shell: SIGINT not ignored. (This test may run in a
+        // background job, which ignores it; a shell cannot undo what it was given ignored.)
+        // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stopped = stdout.lines().filter(|l| l.starts_with("stopped ")).count();
+        assert_eq!(
+            stopped,
+            20,
+            "{shell:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen = std::fs::read_to_string(&marker).unwrap_or_default();
+        let count = |w: &str| seen.lines().filter(|l| *l == w).count();
+        assert_eq!(
+            count("start"),
+            count("int"),
+            "{shell:?}: a program that started never got its SIGINT: {seen}"
+        );
+        let left: Vec<_> = std::fs::read_dir(s.path("procs"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(left.is_empty(), "{shell:?}: still registered: {left:?}");
     }
 }

@@ -114,7 +114,7 @@ mod tests {
             s.contains("ping -n -q -I 'e th0' -c 1 -W 1 10.0.3.3"),
             "{s}"
         );
-        assert!(s.contains("sudo -n true"));
+        assert!(s.contains("sudo -n -l"));
         assert!(s.contains("ports='tcp:6000 udp:6001'"), "{s}");
         assert!(s.trim_end().ends_with("echo @end"));
     }

@@ -66,13 +66,21 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             arch,
             root,
             no_sudo,
+            sudo_lab_only,
         } => {
             validate_name(name)?;
             require_root(current_euid())?;
             if let Some(arch) = arch {
                 binfmt::ensure(arch)?;
             }
-            let hosts_file = up(name, *benches, arch.as_deref(), !*root, !*no_sudo)?;
+            let sudo = if *no_sudo {
+                login::Sudo::None
+            } else if *sudo_lab_only {
+                login::Sudo::LabOnly
+            } else {
+                login::Sudo::All
+            };
+            let hosts_file = up(name, *benches, arch.as_deref(), !*root, sudo)?;
             println!("{}", hosts_file.display());
             Ok(())
         }
@@ -183,6 +191,7 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
         arch: None,
         pi: false,
         sudo: false,
+        sudo_lab_only: false,
         benches,
     }
 }
@@ -193,7 +202,7 @@ fn up(
     benches: u16,
     arch: Option<&str>,
     pi: bool,
-    sudo: bool,
+    sudo: login::Sudo,
 ) -> Result<PathBuf, Error> {
     let started = Instant::now();
     let tools = require_tools()?;
@@ -235,7 +244,8 @@ fn up(
     let mut state = plan(name, benches, &dir);
     state.arch = arch.map(str::to_string);
     state.pi = pi;
-    state.sudo = pi && sudo;
+    state.sudo = pi && sudo != login::Sudo::None;
+    state.sudo_lab_only = state.sudo && sudo == login::Sudo::LabOnly;
     let built = state.save().and_then(|()| build(&mut state, &tools));
     match built {
         Ok(hosts_file) => {
@@ -284,7 +294,12 @@ fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
     if state.pi {
         let key = sshd::public_key(&sshd::client_key(&state.dir))? + "\n";
         for (_, h) in state.hosts() {
-            login::write(h, &key, state.sudo)?;
+            let sudo = match (state.sudo, state.sudo_lab_only) {
+                (false, _) => login::Sudo::None,
+                (true, true) => login::Sudo::LabOnly,
+                (true, false) => login::Sudo::All,
+            };
+            login::write(h, &key, sudo)?;
         }
     }
     let first = &state.benches[0].hosts[0];

@@ -37,6 +37,9 @@ pub struct State {
     /// With `pi`: whether `pi` may sudo (`false` for `up --no-sudo`).
     #[serde(default)]
     pub sudo: bool,
+    /// With `sudo`: only what labctl's sudoers line grants (`up --sudo-lab-only`).
+    #[serde(default)]
+    pub sudo_lab_only: bool,
     pub benches: Vec<BenchState>,
 }
 
@@ -180,6 +183,7 @@ mod tests {
             relay_pid: None,
             arch: None,
             pi: false,
+            sudo_lab_only: false,
             sudo: false,
             benches: ["bench1", "bench2"]
                 .iter()

@@ -347,6 +347,12 @@ impl TestBench {
         Self::build_with(None, &["--no-sudo"], &[])
     }
 
+    /// One bench whose `pi` may sudo only `ip` and `tcpdump`, by the sudoers
+    /// line labctl suggests (`testbed up --sudo-lab-only`).
+    pub fn sudo_lab_only() -> TestBench {
+        Self::build_with(None, &["--sudo-lab-only"], &[])
+    }
+
     /// One bench of ARM hosts (`testbed up --arch aarch64|armv7`).
     pub fn arm(arch: &str) -> TestBench {
         Self::build_with(None, &["--arch", arch], &[])
