@@ -173,7 +173,10 @@ fn the_agent_streams_frames_under_dash_busybox_and_bash() {
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stdout.starts_with("@@reply "), "{shell:?}: {stdout}");
+        assert!(
+            stdout.starts_with("@@lines 1 0 0 0 0\nheld\n"),
+            "{shell:?}: {stdout}"
+        );
         assert!(stdout.contains("@@reply 0 0 0"), "{shell:?}: {stdout}");
         // The hold's reply, then lc_start's, framed by lines with builtins:
         // the group id and a newline, nothing on stderr.

@@ -286,8 +286,14 @@ fn udp_server_survives_a_vanished_client(imp: Impl) {
     assert_eq!(server.stderr(), "");
 }
 
+/// Port 50000 on loopback is one for the whole test binary: the Rust and the
+/// Python variants of the defaults test run in parallel threads, and one's
+/// argument-less client would reach the other's server.
+static DEFAULT_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Defaults: port 50000; servers on 0.0.0.0, clients to 127.0.0.1.
 fn defaults_are_port_50000_and_the_lab_addresses(imp: Impl) {
+    let _port = DEFAULT_PORT.lock().unwrap_or_else(|e| e.into_inner());
     // Port 50000 on loopback: both servers (TCP and UDP coexist), then the
     // clients with no arguments at all.
     let tcp = on_default_port(imp, "tcp_server", "TCP server started");

@@ -43,7 +43,7 @@ live() {
 # keeps). Prints `held`; before it, `stale` and the old holder's lines when a hold whose
 # holder is gone was taken over. When a live labctl holds: `busy` and its lines, status 5.
 lc_hold() {
-  (umask 077 && mkdir -p "$W") || return 1
+  [ -d "$W" ] || (umask 077 && mkdir -p "$W") || return 1
   statf $$ 20 || return 1
   st=$sv
   sshd_of $$

@@ -281,7 +281,7 @@ textof() {
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
 # and `@@h` every second (the heartbeat). Before anything, it takes the bench's hold for its
-# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@reply`, the hold's words);
+# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@lines`, the hold's words);
 # a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
 # connection dropped because labctl died — it stops this run's groups and ends the hold.
 lc_agent() {
@@ -289,10 +289,12 @@ lc_agent() {
   # The hold first: two labctls may share a run id, never a host.
   h=$(lc_hold "$@" 2>&1)
   rc=$?
-  h="$h
-"
-  # shellcheck disable=SC2046 # one number
-  printf '@@reply %s 0 %s\n%s' $(printf %s "$h" | wc -c) "$rc" "$h"
+  # Its words as a reply framed by lines, counted with builtins.
+  n=0
+  while IFS= read -r _; do n=$((n + 1)); done <<EOF
+$h
+EOF
+  printf '@@lines %s 0 0 0 %s\n%s\n' "$n" "$rc" "$h"
   [ "$rc" = 0 ] || exit "$rc"
   (umask 077 && mkdir -p "$D" "$P") || exit 1
   statf $$ 20
