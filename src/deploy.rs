@@ -24,7 +24,7 @@ use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::hostops::{self, DEPLOYED};
 use crate::programs::ProgramSet;
-use crate::ssh::Session;
+use crate::ssh::{Output, Session, SshError};
 
 /// One program of the local build.
 #[derive(Debug, Clone)]
@@ -192,9 +192,21 @@ fn host_triple(host: &Host, uname_m: &str) -> Result<&'static str, Error> {
 /// labctl's host tools), sha-256 compared, uploaded under a temporary name
 /// and renamed. One round trip tells the architecture and what is there.
 pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<DeployReport, Error> {
+    deploy_set_asking(session, host, set, |cmd| {
+        session.exec(cmd, None, session.command_timeout())
+    })
+}
+
+/// [`deploy_set`], asking what the host has through `ask`: a run's agent,
+/// whose request costs a fraction of a new SSH channel's.
+pub fn deploy_set_asking(
+    session: &Session,
+    host: &Host,
+    set: &ProgramSet,
+    ask: impl FnOnce(&str) -> Result<Output, SshError>,
+) -> Result<DeployReport, Error> {
     let names = set.deployed_names();
-    let cmd = hostops::programs_state_cmd(host, &names);
-    let out = session.exec(&cmd, None, session.command_timeout())?;
+    let out = ask(&hostops::programs_state_cmd(host, &names))?;
     let state = ProgramsState::parse(&out.stdout_str());
     let triple = host_triple(host, &state.arch)?;
     deploy_build(session, host, &*set_build(triple, set)?, state)

@@ -133,26 +133,35 @@ fn the_host_scripts_are_posix_sh_for_dash_busybox_and_bash() {
     }
 }
 
+/// The shells a host's `/bin/sh` may be.
+const SHELLS: [&[&str]; 3] = [&["dash"], &["busybox", "sh"], &["bash"]];
+
+/// A scratch directory standing for a host's workdir on this machine (no
+/// network), and what every `lc_*` call runs after there: the header (as
+/// root: no sudo) and the library.
+fn local_host(tag: &str) -> (Scratch, String) {
+    let stamp = Path::new(env!("CARGO_BIN_EXE_labctl")).parent().unwrap();
+    common::ensure_programs();
+    let s = Scratch::new(tag);
+    let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
+    let lib = format!(
+        "S=; P={}; D={}; RUN=r1; K={}\n{}",
+        q(&s.path("procs")),
+        q(&s.path("runs/r1")),
+        q(stamp),
+        labctl::remote::lib()
+    );
+    (s, lib)
+}
+
 /// The agent, under each shell, on this machine (no network: a scratch
 /// directory as the host's workdir): a program started, its lines streamed
 /// as frames on stderr, its exit and end of output, a reply per request.
 #[test]
 fn the_agent_streams_frames_under_dash_busybox_and_bash() {
-    let stamp = Path::new(env!("CARGO_BIN_EXE_labctl"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    common::ensure_programs();
-    for shell in [&["dash"][..], &["busybox", "sh"], &["bash"]] {
-        let s = Scratch::new(&format!("agent-{}", shell[0]));
-        let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
-        let header = format!(
-            "S=; P={}; D={}; RUN=r1; K={}\n",
-            q(&s.path("procs")),
-            q(&s.path("runs/r1")),
-            q(&stamp)
-        );
-        let script = format!("{header}{}lc_agent\n", labctl::remote::lib());
+    for shell in SHELLS {
+        let (s, lib) = local_host(&format!("agent-{}", shell[0]));
+        let script = format!("{lib}lc_agent\n");
         let mut input = Vec::new();
         input.extend(labctl::remote::agent_request(
             "lc_start p I.0 sh -c 'echo one; echo two >&2; exit 3'",
@@ -228,21 +237,10 @@ fn the_agent_streams_frames_under_dash_busybox_and_bash() {
 /// 3 s later by SIGTERM, never seeing SIGINT.
 #[test]
 fn a_program_stopped_right_after_it_started_is_stopped_by_sigint_under_every_shell() {
-    let stamp = Path::new(env!("CARGO_BIN_EXE_labctl"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    common::ensure_programs();
-    for shell in [&["dash"][..], &["busybox", "sh"], &["bash"]] {
-        let s = Scratch::new(&format!("stop-now-{}", shell[0]));
+    for shell in SHELLS {
+        let (s, lib) = local_host(&format!("stop-now-{}", shell[0]));
         let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
         let marker = s.path("seen");
-        let header = format!(
-            "S=; P={}; D={}; RUN=r1; K={}\n",
-            q(&s.path("procs")),
-            q(&s.path("runs/r1")),
-            q(&stamp)
-        );
         // `round`: lib.sh's functions use short names of their own (`i`, `n`, `k`). The
         // program waits in a builtin (`read`: its stdin is its FIFO): a child forked after
         // its trap, caught between fork and exec, would swallow the SIGINT meant for it.
@@ -252,7 +250,7 @@ fn a_program_stopped_right_after_it_started_is_stopped_by_sigint_under_every_she
              lc_stop p\n  round=$((round + 1))\ndone\n",
             m = q(&marker)
         );
-        let script = format!("{header}{}{body}", labctl::remote::lib());
+        let script = format!("{lib}{body}");
         let mut cmd = Command::new(shell[0]);
         cmd.args(&shell[1..]).arg("-c").arg(&script);
         // As sshd starts a host's shell: SIGINT not ignored. (This test may run in a

@@ -423,8 +423,10 @@ impl<'s> Worker<'s> {
         })
     }
 
-    fn deploy(&self, step: &str, what: &str, t0: Instant) -> OpsResult {
-        match crate::deploy::deploy_set(self.sess, self.host, &self.sh.programs) {
+    fn deploy(&mut self, step: &str, what: &str, t0: Instant) -> OpsResult {
+        let (sess, host, programs) = (self.sess, self.host, Arc::clone(&self.sh.programs));
+        let ask = |cmd: &str| self.exec_call(cmd, SHORT);
+        match crate::deploy::deploy_set_asking(sess, host, &programs, ask) {
             Ok(r) => {
                 let detail = if r.uploaded.is_empty() {
                     format!("{} programs already up to date", r.unchanged.len())
