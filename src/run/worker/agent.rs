@@ -220,19 +220,6 @@ impl<'s> Worker<'s> {
         self.agent_exec(call, timeout, true)
     }
 
-    /// The reply to a request written earlier (the sudo check, asked with the hold).
-    pub(super) fn agent_reply(&mut self, timeout: Duration) -> Result<Output, SshError> {
-        let Some(mut agent) = self.agent.take() else {
-            return Err(self.ssh_error(
-                SshErrorKind::Session,
-                "the run's agent is not running".into(),
-            ));
-        };
-        let r = self.agent_call(&mut agent, None, timeout, false);
-        self.agent = Some(agent);
-        r
-    }
-
     fn agent_exec(
         &mut self,
         call: &str,
@@ -511,14 +498,6 @@ impl<'s> Worker<'s> {
             broken: false,
             said: String::new(),
         };
-        // The sudo check changes nothing: asked at once, the agent runs it as soon as it
-        // holds the host, while the bench's other hosts are still being held (its reply is
-        // read in `setup`; an agent that does not get the hold ends without reading it).
-        if self.host.sudo {
-            let call = remote::call("lc_sudo_check", &hostops::SUDO_COMMANDS);
-            crate::style::trace_command(&self.host.label(), &call);
-            agent.ch.write(&remote::agent_request(&call))?;
-        }
         // The agent's first reply, unasked: the hold.
         let out = self.agent_call(&mut agent, None, SHORT, false);
         self.agent = Some(agent);
@@ -573,8 +552,8 @@ impl<'s> Worker<'s> {
     /// without a password; else the error names the host, the commands and
     /// the sudoers line that would allow them.
     fn sudo_works(&mut self) -> Result<(), Error> {
-        // Asked with the hold (see `hold`): only its reply is read here.
-        let out = self.agent_reply(SHORT)?;
+        let call = remote::call("lc_sudo_check", &hostops::SUDO_COMMANDS);
+        let out = self.exec_call(&call, SHORT)?;
         let text = out.stdout_str();
         let mut refused: Vec<Vec<&str>> = text
             .lines()

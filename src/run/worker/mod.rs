@@ -205,9 +205,6 @@ pub fn run(
             ready_as(Err(e));
             return;
         }
-    } else if w.host.sudo {
-        // The sudo check asked with the hold is answered all the same: its reply goes.
-        let _ = w.agent_reply(SHORT);
     }
     ready_as(Ok(()));
     loop {
