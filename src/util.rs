@@ -53,6 +53,31 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     f.write_all(bytes)
 }
 
+/// Puts `new` in place of `path` atomically, keeping `path`'s inode as `new`
+/// (`renameat2` with `RENAME_EXCHANGE`): no inode is deleted. Where `path`
+/// does not exist yet, or the filesystem cannot exchange, a plain rename.
+pub fn swap_in(new: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+    if let (Ok(a), Ok(b)) = (c(new), c(path)) {
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+    }
+    std::fs::rename(new, path)
+}
+
 /// Escapes `s` for HTML/XML text and attribute values (reports, SVG).
 pub fn escape_xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

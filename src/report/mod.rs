@@ -334,19 +334,23 @@ pub fn ladder_link(capture: &str, text: &str, html: bool) -> String {
     }
 }
 
-/// Writes `dir/name` through a temporary file and a rename, readable by its
-/// owner only like the rest of the run directory. A file that already holds
-/// these bytes is left as it is: reports are rebuilt after every step, and
-/// most of their files (a finished capture's copy and ladder) do not change,
-/// while each new file costs the filesystem an inode.
+/// Writes `dir/name` through a temporary file swapped in whole (a reader
+/// sees the old bytes or the new, never part), readable by its owner only
+/// like the rest of the run directory. The reports are rebuilt after every
+/// step, so the swap keeps both inodes (the temporary file holds the old
+/// bytes until the next write, [`tidy`] removes it): a rename would delete
+/// an inode and allocate one each time, which on ext4 without a journal
+/// makes every later file creation scan past the recently deleted ones (a
+/// third of labctl's CPU in a room). A file that already holds these bytes
+/// is left as it is (a finished capture's copy and ladder).
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let path = dir.join(name);
     if std::fs::read(&path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let tmp = dir.join(tmp_name(name));
     crate::util::write_private(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| crate::util::swap_in(&tmp, &path))
         .map_err(|e| {
             Error::Local(format!(
                 "cannot write `{}`: {}",
@@ -354,6 +358,19 @@ fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
                 io_reason(&e)
             ))
         })
+}
+
+/// The temporary file [`put`] writes `name` through.
+fn tmp_name(name: &str) -> String {
+    format!(".{name}.tmp")
+}
+
+/// Removes the temporary files [`put`] kept in `run_dir` (the old bytes of
+/// the files rebuilt after every step), once the run's reports are final.
+pub fn tidy(run_dir: &Path) {
+    for name in ["run.json", "report.md", "report.html"] {
+        let _ = std::fs::remove_file(run_dir.join(tmp_name(name)));
+    }
 }
 
 /// IP address → host name, from the bench.
@@ -403,6 +420,29 @@ pub(crate) fn clock(rfc: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_rebuilt_file_swaps_inodes_and_the_end_tidies_up() {
+        let dir = std::env::temp_dir().join(format!("labctl-put-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ino = |n: &str| std::fs::metadata(dir.join(n)).unwrap().ino();
+        put(&dir, "report.md", b"one").unwrap();
+        put(&dir, "report.md", b"two").unwrap();
+        let inodes = [ino("report.md"), ino(".report.md.tmp")];
+        // From now on the same two inodes take turns: none is deleted or made.
+        put(&dir, "report.md", b"three").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"three");
+        assert_eq!(std::fs::read(dir.join(".report.md.tmp")).unwrap(), b"two");
+        assert_eq!([ino(".report.md.tmp"), ino("report.md")], inodes);
+        // Unchanged bytes: nothing is written.
+        put(&dir, "report.md", b"three").unwrap();
+        assert_eq!(ino("report.md"), inodes[1]);
+        tidy(&dir);
+        assert!(!dir.join(".report.md.tmp").exists());
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"three");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn times_read_as_utc() {

@@ -690,6 +690,9 @@ fn report_events(
                 dir.error.get_or_insert(err.to_string());
             }
         }
+        if matches!(e, Event::RunFinished { .. }) {
+            crate::report::tidy(dir.dir());
+        }
     }
     dir.error.take()
 }
