@@ -365,8 +365,9 @@ fn tmp_name(name: &str) -> String {
     format!(".{name}.tmp")
 }
 
-/// Removes the temporary files [`put`] kept in `run_dir` (the old bytes of
-/// the files rebuilt after every step), once the run's reports are final.
+/// Removes the temporary files kept in `run_dir` by the reports' writes
+/// (the old bytes of the files rebuilt after every step), once the run's
+/// reports are final.
 pub fn tidy(run_dir: &Path) {
     for name in ["run.json", "report.md", "report.html"] {
         let _ = std::fs::remove_file(run_dir.join(tmp_name(name)));
