@@ -15,8 +15,17 @@ getf() {
     if [ "$k" = "$1" ]; then v=$val; return 0; fi
   done 2>/dev/null <"$P/$2"
 }
-# field KEY PGID: prints it
-field() { getf "$1" "$2" && printf '%s\n' "$v"; }
+# procinfo PGID: every key of the group's procs file in one pass (a stop wants them all): sets
+# pname, pstep, prun, pboot, pstart and psudo (empty when missing)
+procinfo() {
+  pname='' pstep='' prun='' pboot='' pstart='' psudo=''
+  while IFS='=' read -r k val; do
+    case $k in
+      name) pname=$val ;; step) pstep=$val ;; run) prun=$val ;;
+      boot) pboot=$val ;; start) pstart=$val ;; sudo) psudo=$val ;;
+    esac
+  done 2>/dev/null <"$P/$1"
+}
 # statf PID N: sets sv to field N of /proc/PID/stat counted after the command name (1: state, 20: start time)
 statf() {
   read -r sv 2>/dev/null <"/proc/$1/stat" || return 1
@@ -25,14 +34,14 @@ statf() {
   shift "$1"
   sv=$1
 }
-# ours PGID: the registered group is still the one labctl started (else forget it)
+# ours PGID: the registered group is still the one labctl started (else forget it); leaves what
+# `procinfo` sets
 ours() {
   [ -f "$P/$1" ] || return 1
-  getf boot "$1"
-  if [ "$v" != "$B" ]; then rm -f "$P/$1"; return 1; fi
+  procinfo "$1"
+  if [ "$pboot" != "$B" ]; then rm -f "$P/$1"; return 1; fi
   statf "$1" 20 || return 0
-  getf start "$1"
-  if [ "$sv" != "$v" ]; then rm -f "$P/$1"; return 1; fi
+  if [ "$sv" != "$pstart" ]; then rm -f "$P/$1"; return 1; fi
 }
 # leader PGID: the group's leader (the wrapper, which outlives its pipeline) is alive
 leader() { [ -n "$1" ] && statf "$1" 1 && [ "$sv" != Z ] && [ "$sv" != X ]; }
@@ -89,19 +98,17 @@ livegroups_of() {
 # stop), a capture that has flushed counts as stopped without waiting for its exit (it removes its
 # own procs file, and the run's end, `lc_stop_run`, waits for whatever is still registered).
 stopgroups() {
-  mine=
-  for g in "$@"; do ! ours "$g" || mine="$mine $g"; done
+  # Ours, and what each is, read before stopping (a wrapper removes its procs file as it ends).
+  mine='' info='' su=' '
+  for g in "$@"; do
+    ours "$g" || continue
+    mine="$mine $g"
+    info="$info$g $pname $pstep $prun
+"
+    [ "$psudo" != 1 ] || su="$su$g "
+  done
   set -- $mine
   [ $# -gt 0 ] || return 0
-  # What each group is, read before stopping (a wrapper removes its procs file as it ends).
-  info='' su=' '
-  for g in "$@"; do
-    getf name "$g"; info="$info$g $v"
-    getf step "$g"; info="$info $v"
-    getf run "$g"; info="$info $v
-"
-    getf sudo "$g"; [ "$v" != 1 ] || su="$su$g "
-  done
   # Which groups live: their leaders, read with builtins; a closer look only when a leader is
   # gone (its group may still have processes).
   live=

@@ -191,7 +191,6 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
         arch: None,
         pi: false,
         sudo: false,
-        sudo_lab_only: false,
         benches,
     }
 }
@@ -245,8 +244,7 @@ fn up(
     state.arch = arch.map(str::to_string);
     state.pi = pi;
     state.sudo = pi && sudo != login::Sudo::None;
-    state.sudo_lab_only = state.sudo && sudo == login::Sudo::LabOnly;
-    let built = state.save().and_then(|()| build(&mut state, &tools));
+    let built = state.save().and_then(|()| build(&mut state, &tools, sudo));
     match built {
         Ok(hosts_file) => {
             let n = state.hosts().count();
@@ -268,8 +266,9 @@ fn up(
     }
 }
 
-/// The stages of `up`, recording each thing made in `state` as it goes.
-fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
+/// The stages of `up`, recording each thing made in `state` as it goes;
+/// `sudo`: what `pi` may run through sudo on `pi` hosts.
+fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf, Error> {
     let t = Instant::now();
     for (_, h) in state.hosts() {
         std::fs::create_dir_all(&h.dir).map_err(|e| {
@@ -294,11 +293,6 @@ fn build(state: &mut State, tools: &Tools) -> Result<PathBuf, Error> {
     if state.pi {
         let key = sshd::public_key(&sshd::client_key(&state.dir))? + "\n";
         for (_, h) in state.hosts() {
-            let sudo = match (state.sudo, state.sudo_lab_only) {
-                (false, _) => login::Sudo::None,
-                (true, true) => login::Sudo::LabOnly,
-                (true, false) => login::Sudo::All,
-            };
             login::write(h, &key, sudo)?;
         }
     }

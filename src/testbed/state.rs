@@ -37,9 +37,6 @@ pub struct State {
     /// With `pi`: whether `pi` may sudo (`false` for `up --no-sudo`).
     #[serde(default)]
     pub sudo: bool,
-    /// With `sudo`: only what labctl's sudoers line grants (`up --sudo-lab-only`).
-    #[serde(default)]
-    pub sudo_lab_only: bool,
     pub benches: Vec<BenchState>,
 }
 
@@ -183,7 +180,6 @@ mod tests {
             relay_pid: None,
             arch: None,
             pi: false,
-            sudo_lab_only: false,
             sudo: false,
             benches: ["bench1", "bench2"]
                 .iter()
