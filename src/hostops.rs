@@ -296,11 +296,11 @@ mod tests {
     fn configure_is_sudo_aware_and_quoted() {
         assert_eq!(
             configure_cmd(&host(true)),
-            "sudo -n ip addr replace 10.0.3.1/24 dev eth0 && { read -r f 2>/dev/null </sys/class/net/eth0/flags && [ $((f & 1)) = 1 ] || sudo -n ip link set eth0 up; }"
+            "sudo -n ip addr replace 10.0.3.1/24 dev eth0 && { f=; read -r f 2>/dev/null </sys/class/net/eth0/flags; [ $((${f:-0} & 1)) = 1 ] || sudo -n ip link set eth0 up; }"
         );
         assert_eq!(
             configure_cmd(&host(false)),
-            "ip addr replace 10.0.3.1/24 dev eth0 && { read -r f 2>/dev/null </sys/class/net/eth0/flags && [ $((f & 1)) = 1 ] || ip link set eth0 up; }"
+            "ip addr replace 10.0.3.1/24 dev eth0 && { f=; read -r f 2>/dev/null </sys/class/net/eth0/flags; [ $((${f:-0} & 1)) = 1 ] || ip link set eth0 up; }"
         );
         let mut h = host(false);
         h.interface = "e$(x)".into();

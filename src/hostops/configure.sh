@@ -5,4 +5,4 @@
 # Placeholders: @S@ the sudo prefix (raw: `sudo -n ` or empty), @CIDR@ the
 # host's lab address `ADDR/PREFIX`, @DEV@ the lab interface.
 # shellcheck shell=sh
-@S@ip addr replace @CIDR@ dev @DEV@ && { read -r f 2>/dev/null </sys/class/net/@DEV@/flags && [ $((f & 1)) = 1 ] || @S@ip link set @DEV@ up; }
+@S@ip addr replace @CIDR@ dev @DEV@ && { f=; read -r f 2>/dev/null </sys/class/net/@DEV@/flags; [ $((${f:-0} & 1)) = 1 ] || @S@ip link set @DEV@ up; }

@@ -204,6 +204,19 @@ lc_stop_agents() {
     esac
   done
 }
+# lc_setup NAME...: the run's start on this host, once the bench is held: what killed labctls
+# left is stopped (`lc_stop_all`), and the stdin FIFOs of the programs the run starts here are
+# made in one `mkfifo` (a process, not one per program)
+lc_setup() {
+  lc_stop_all
+  rc=$?
+  for n in "$@"; do
+    shift
+    [ -e "$D/$n.in" ] || set -- "$@" "$D/$n.in"
+  done
+  [ $# = 0 ] || mkfifo "$@" 2>/dev/null
+  return $rc
+}
 lc_stop_run() {
   early=
   set --
@@ -227,11 +240,14 @@ lc_start() {
   shift 2
   { [ -d "$D" ] && [ -d "$P" ]; } || (umask 077 && mkdir -p "$D" "$P") || return 1
   cd "$D" || return 1
-  # An earlier program's files of that name: one `rm` for all of them, none when there are none.
+  # An earlier program's files of that name (its FIFO too: no line meant for it reaches this
+  # one): one `rm` for all of them, none when there are none.
   o=
-  for f in "$n.in" "$n.pgid" "$n.rc"; do [ ! -e "$f" ] || o=1; done
+  for f in "$n.pgid" "$n.rc"; do [ ! -e "$f" ] || o=1; done
+  [ -p "$n.in" ] || [ ! -e "$n.in" ] || o=1
   [ -z "$o" ] || rm -f "$n.in" "$n.pgid" "$n.rc" || return 1
-  mkfifo "$n.in" && : >"$n.out" && : >"$n.err" || return 1
+  # Its stdin, a FIFO: made at the run's start (`lc_setup`) unless an earlier program used it.
+  { [ -p "$n.in" ] || mkfifo "$n.in"; } && : >"$n.out" && : >"$n.err" || return 1
   # The wrapper prints the group id once registered, then closes its stdout: no sleeping poll.
   # shellcheck disable=SC2154 # lc_wrapper: wrap.sh, set before this file
   g=$(setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$K" "$@" </dev/null 2>/dev/null)
@@ -277,7 +293,7 @@ textof() {
   [ -z "$tl" ] || { tn=$((tn + 1)) tu=1 tx="$tx$tl
 "; }
 }
-# lc_agent HOLD...: the run's command loop on this host, on one long-lived SSH channel.
+# lc_agent [-s 'CMD...'] HOLD...: the run's command loop on this host, on one long-lived SSH channel.
 # A request is `@@req N` (or `@@txt N`) and N lines: a command (the run directory exists first).
 # It runs in a subshell with stdin from /dev/null and default signal handling (programs it
 # starts must die on SIGINT). Its reply on stdout: `@@reply OUT_BYTES ERR_BYTES STATUS`, then
@@ -288,13 +304,20 @@ textof() {
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
 # and `@@h` every second (the heartbeat). Before anything, it takes the bench's hold for its
-# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@lines`, the hold's words);
+# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@lines`, the hold's words,
+# and with `-s`, the sudo check's);
 # a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
 # connection dropped because labctl died — it stops this run's groups and ends the hold.
 lc_agent() {
   trap '' HUP INT PIPE
+  # `-s 'CMD...'`: whether sudo lets this login run them, asked while the hold is taken (no
+  # change, no round trip of its own): `lc_sudo_check`'s lines join the hold's words, each
+  # line one write, and labctl tells them apart (`nosudo ...`).
+  sc=
+  if [ "$1" = -s ]; then sc=$2; shift 2; fi
   # The hold first: two labctls may share a run id, never a host.
-  h=$(lc_hold "$@" 2>&1)
+  # shellcheck disable=SC2086 # the commands: words on purpose
+  h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; lc_hold "$@" 2>&1; r=$?; wait; exit $r)
   rc=$?
   # Its words as a reply framed by lines, counted with builtins.
   n=0

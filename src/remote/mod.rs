@@ -56,7 +56,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::hosts::Host;
-use crate::hostops::{bin_dir, sudo_prefix};
+use crate::hostops::{self, bin_dir, sudo_prefix};
 use crate::util::shell_quote;
 use crate::util::shell_template::{render, Val};
 
@@ -153,8 +153,17 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
 /// the watchdog — when its input ends, because labctl ended the run or its
 /// connection dropped, it stops the run's programs and ends the hold. In its
 /// own session, so nothing sshd does to the login's process group reaches it.
+///
+/// On a host with `sudo = true` it also asks, while it takes the hold,
+/// whether sudo allows [`hostops::SUDO_COMMANDS`] (`-s`): their `nosudo`
+/// lines join the hold's reply ([`split_sudo_check`]).
 pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
-    let args: Vec<&str> = hold.iter().map(String::as_str).collect();
+    let check = hostops::SUDO_COMMANDS.join(" ");
+    let mut args: Vec<&str> = Vec::new();
+    if host.sudo {
+        args.extend(["-s", check.as_str()]);
+    }
+    args.extend(hold.iter().map(String::as_str));
     render(
         include_str!("agent-exec.sh"),
         &[(
@@ -162,6 +171,22 @@ pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
             Val::Quoted(&script(host, run_id, &call("lc_agent", &args))),
         )],
     )
+}
+
+/// The agent's first reply, split: the hold's words, and the sudo check's
+/// `nosudo CMD PATH REASON` lines (without `nosudo `), in the host's order.
+pub fn split_sudo_check(reply: &str) -> (String, Vec<String>) {
+    let (mut hold, mut refused) = (String::new(), Vec::new());
+    for l in reply.lines() {
+        match l.strip_prefix("nosudo ") {
+            Some(r) => refused.push(r.to_string()),
+            None => {
+                hold.push_str(l);
+                hold.push('\n');
+            }
+        }
+    }
+    (hold, refused)
 }
 
 /// One request for the agent: `@@req N`, then `cmd` as N lines.
@@ -182,14 +207,13 @@ pub fn agent_request(cmd: &str) -> Vec<u8> {
 /// (`@@txt`; past 64 lines it falls back to byte counts). Anything else (a
 /// program's output in a `run`, a fetched pcap) may be binary and is framed
 /// by byte counts.
-const TEXT_CALLS: [&str; 7] = [
+const TEXT_CALLS: [&str; 6] = [
     "ping",
     "lc_start",
     "lc_send",
     "lc_stop",
     "lc_stop_run",
-    "lc_stop_all",
-    "lc_sudo_check",
+    "lc_setup",
 ];
 
 /// Whether `cmd` is one call of a [`TEXT_CALLS`] function.

@@ -372,6 +372,12 @@ fn execute(
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
             programs: Arc::new(lab.programs.clone()),
+            started: Arc::new(
+                plan.hosts
+                    .iter()
+                    .map(|h| (h.clone(), plan.started_on(h)))
+                    .collect(),
+            ),
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
             lost: Arc::default(),
         };

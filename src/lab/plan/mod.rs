@@ -372,6 +372,25 @@ impl Plan {
         })
     }
 
+    /// The names of the programs (and captures) the plan starts on `host`,
+    /// each once, in the order of their first start.
+    pub fn started_on(&self, host: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for o in self
+            .steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .flat_map(|a| &a.ops)
+        {
+            if let Op::Start { name, .. } = &o.op {
+                if o.host == host && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    }
+
     /// The sum of the waits the lab declares (absent windows, pacing).
     pub fn declared_wait(&self) -> Duration {
         self.steps

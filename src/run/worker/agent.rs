@@ -498,11 +498,13 @@ impl<'s> Worker<'s> {
             broken: false,
             said: String::new(),
         };
-        // The agent's first reply, unasked: the hold.
+        // The agent's first reply, unasked: the hold, and with sudo, what sudo refuses.
         let out = self.agent_call(&mut agent, None, SHORT, false);
         self.agent = Some(agent);
         let out = out?;
-        match hold::parse_verdict(&out.stdout_str()) {
+        let (words, refused) = remote::split_sudo_check(&out.stdout_str());
+        self.sudo_refused = refused;
+        match hold::parse_verdict(&words) {
             hold::Verdict::Held(took_over) => {
                 if let Some(h) = took_over {
                     self.emit(Event::Problem {
@@ -513,19 +515,24 @@ impl<'s> Worker<'s> {
                 Ok(())
             }
             hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h)),
-            hold::Verdict::Unknown => {
-                Err(hold::hold_failed(self.host, &out.stdout_str(), &out.stderr))
-            }
+            hold::Verdict::Unknown => Err(hold::hold_failed(self.host, &words, &out.stderr)),
         }
     }
 
     /// Once every host is held: stops what an earlier labctl left (never a
-    /// live labctl's programs: `lc_stop_all` leaves the runs whose agent lives).
+    /// live labctl's programs: `lc_stop_all` leaves the runs whose agent
+    /// lives) and makes the stdin FIFOs of the programs the run starts here
+    /// (`lc_setup`).
     pub(super) fn setup(&mut self) -> Result<(), Error> {
         if self.host.sudo {
             self.sudo_works()?;
         }
-        let out = self.exec_call("lc_stop_all", SHORT)?;
+        let names = self.sh.started.get(&self.host.name);
+        let names: Vec<&str> = names
+            .iter()
+            .flat_map(|v| v.iter().map(String::as_str))
+            .collect();
+        let out = self.exec_call(&remote::call("lc_setup", &names), SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
             self.emit(Event::Cleaned {
@@ -549,15 +556,13 @@ impl<'s> Worker<'s> {
     }
 
     /// `sudo -n` lets the login run what the lab needs (`ip`, `tcpdump`),
-    /// without a password; else the error names the host, the commands and
-    /// the sudoers line that would allow them.
-    fn sudo_works(&mut self) -> Result<(), Error> {
-        let call = remote::call("lc_sudo_check", &hostops::SUDO_COMMANDS);
-        let out = self.exec_call(&call, SHORT)?;
-        let text = out.stdout_str();
-        let mut refused: Vec<Vec<&str>> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("nosudo "))
+    /// without a password (the agent asked as it took the hold); else the
+    /// error names the host, the commands and the sudoers line that would
+    /// allow them.
+    fn sudo_works(&self) -> Result<(), Error> {
+        let mut refused: Vec<Vec<&str>> = self
+            .sudo_refused
+            .iter()
             .map(|l| l.splitn(3, ' ').collect())
             .collect();
         // The host checks the commands at once: named in the lab's order, not the host's.

@@ -135,6 +135,9 @@ pub struct Shared {
     pub stop: Arc<AtomicBool>,
     /// What `deploy` puts on the host.
     pub programs: Arc<crate::programs::ProgramSet>,
+    /// The programs the plan starts on each host (their stdin FIFOs are
+    /// made when the host is prepared).
+    pub started: Arc<BTreeMap<String, Vec<String>>>,
     /// Where the bench's workers meet once each tried its hold.
     pub gate: Arc<crate::hold::Gate>,
     /// A host of this bench given up while idle (silent, or its connection
@@ -155,6 +158,8 @@ struct Worker<'s> {
     slowness: Slowness,
     /// The host was given up as silent: every later call fails with this at once.
     lost: Option<SshError>,
+    /// What `sudo -n` refused when the agent started (`CMD PATH REASON` each).
+    sudo_refused: Vec<String>,
 }
 
 /// The worker's thread body: `sess` is this host's connection attempt.
@@ -191,6 +196,7 @@ pub fn run(
         checks: Cell::default(),
         slowness: Slowness::default(),
         lost: None,
+        sudo_refused: Vec::new(),
     };
     // Every host of the bench is held before anything on any of them changes.
     let held = w.hold();
