@@ -127,14 +127,20 @@ pub fn parse_verdict(out: &str) -> Verdict {
     Verdict::Unknown
 }
 
-/// The `lc_hold`/`lc_holder` arguments for this labctl: user, machine, pid, command, run.
+/// The `lc_hold`/`lc_holder` arguments for this labctl: user, machine, pid,
+/// command, run, and since when (this machine's clock, epoch seconds: the
+/// clock every labctl reading the holder compares it with).
 pub fn hold_args(command: &str, run_id: &str) -> Vec<String> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     vec![
         clean_word(user_name()),
         clean_word(&machine_name()),
         std::process::id().to_string(),
         clean_word(command),
         clean_word(run_id),
+        since.to_string(),
     ]
 }
 

@@ -179,6 +179,54 @@ fn the_seed_lab_runs_where_sudo_allows_only_ip_and_tcpdump() {
     labctl(bench.hosts_file(), &seed_lab(), &scratch.0, &["check"]).assert_status(0);
 }
 
+/// A sudo check that passed is kept on the host (`<workdir>/.sudo-ok`, with
+/// the boot id) and not asked again while the files that decide it stay as
+/// they were. Once a host's sudoers changes, the next run asks that host
+/// again and names what sudo refuses before anything starts.
+#[test]
+fn a_sudo_check_that_passed_is_asked_again_once_sudoers_changes() {
+    let bench = TestBench::up();
+    let scratch = Scratch::new("pi-sudo-again");
+    let runs = scratch.0.join("runs");
+    let run = || {
+        labctl(
+            bench.hosts_file(),
+            &seed_lab(),
+            &scratch.0,
+            // I.4 (ping each other) and the steps it needs: every host.
+            &["run", "--step", "I.4", "--out", runs.to_str().unwrap()],
+        )
+    };
+    run().assert_status(0);
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for host in ["A", "B", "C"] {
+        let kept = ssh_out(&bench, host, "cat labctl/.sudo-ok").unwrap();
+        assert_eq!(kept, format!("{} ip tcpdump", boot.trim()), "{host}");
+    }
+    // A's sudoers (bind-mounted over its /etc/sudoers) loses pi's rule,
+    // rewritten in place: the same inode, only its mtime moves.
+    let sudoers = bench.state_dir().join("A/etc/sudoers");
+    let text = std::fs::read_to_string(&sudoers).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("pi "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept, text, "pi's rule is in {}", sudoers.display());
+    std::fs::write(&sudoers, kept).unwrap();
+    assert!(ssh_out(&bench, "A", "sudo -n true").is_err());
+    let out = run();
+    assert_ne!(out.status, 0, "{out}");
+    out.assert_stderr_contains(
+        "host `A`: `sudo -n ip` and `sudo -n tcpdump` needed by the lab failed",
+    )
+    .assert_stdout_contains("steps 0 passed, 0 failed");
+    // B and C still pass: only A was asked again and refused.
+    assert!(!out.stderr.contains("host `B`"), "{out}");
+    assert!(!out.stderr.contains("host `C`"), "{out}");
+    assert_nothing_left(&bench);
+}
+
 #[test]
 fn root_hosts_remain_with_root_flag() {
     let bench = TestBench::root();

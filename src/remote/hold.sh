@@ -39,9 +39,11 @@ live() {
   [ -n "$h_agent" ] && [ "$h_boot" = "$B" ] && up "$h_agent" "$h_start" || return 1
   [ -z "$h_sshd" ] || up "$h_sshd" "$h_sshd_start"
 }
-# lc_hold USER MACHINE PID COMMAND RUN: takes the hold for this shell (`$$`, which a subshell
+# lc_hold USER MACHINE PID COMMAND RUN [SINCE]: takes the hold for this shell (`$$`, which a subshell
 # keeps). Prints `held`; before it, `stale` and the old holder's lines when a hold whose
 # holder is gone was taken over. When a live labctl holds: `busy` and its lines, status 5.
+# SINCE (epoch seconds) is labctl's clock, which every labctl reading it compares with its own
+# (a Pi without network time has no right one); the host's `date` without it.
 lc_hold() {
   [ -d "$W" ] || (umask 077 && mkdir -p "$W") || return 1
   statf $$ 20 || return 1
@@ -52,7 +54,7 @@ machine=$2
 pid=$3
 command=$4
 run=$5
-since=$(date +%s)
+since=${6:-$(date +%s)}
 agent=$$
 start=$st
 boot=$B

@@ -177,6 +177,20 @@ lc_sudo_check() {
   done
   wait
 }
+# sudo_fresh CMDS: `lc_sudo_check CMDS` passed on this boot (`<workdir>/.sudo-ok` holds the boot
+# id and CMDS) and no sudoers file (nor `sudoers.d`), group or account file changed since
+# (`-nt`: builtins, no process; a `sudo -l` is milliseconds of CPU, more on a Pi).
+# sudo_passed CMDS notes a check that passed.
+sudo_fresh() {
+  f=${P%/procs}/.sudo-ok x=
+  read -r x 2>/dev/null <"$f" || return 1
+  [ "$x" = "$B $1" ] || return 1
+  for x in /etc/sudoers /etc/sudoers.d /etc/sudoers.d/* /etc/group /etc/passwd; do
+    # shellcheck disable=SC3013 # -nt: in POSIX.1-2024's test, and in dash's, busybox's and bash's
+    [ ! -e "$x" ] || [ "$f" -nt "$x" ] || return 1
+  done
+}
+sudo_passed() { printf '%s %s\n' "$B" "$1" 2>/dev/null >"${P%/procs}/.sudo-ok"; }
 # lc_stop_all: every group labctl started on this host; lc_stop_run: this run's
 # (never the groups of another run whose agent still runs: a live labctl's, see `run_live`)
 lc_stop_all() {
@@ -313,12 +327,21 @@ lc_agent() {
   # `-s 'CMD...'`: whether sudo lets this login run them, asked while the hold is taken (no
   # change, no round trip of its own): `lc_sudo_check`'s lines join the hold's words, each
   # line one write, and labctl tells them apart (`nosudo ...`).
+  # A check that passed stands while nothing that decides it changed (`sudo_fresh`).
   sc=
   if [ "$1" = -s ]; then sc=$2; shift 2; fi
+  [ -z "$sc" ] || ! sudo_fresh "$sc" || sc=
   # The hold first: two labctls may share a run id, never a host.
   # shellcheck disable=SC2086 # the commands: words on purpose
   h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; lc_hold "$@" 2>&1; r=$?; wait; exit $r)
   rc=$?
+  if [ "$rc" = 0 ] && [ -n "$sc" ]; then
+    x=1
+    while IFS= read -r l; do case $l in "nosudo "*) x= ;; esac; done <<EOF
+$h
+EOF
+    [ -z "$x" ] || sudo_passed "$sc"
+  fi
   # Its words as a reply framed by lines, counted with builtins.
   n=0
   while IFS= read -r _; do n=$((n + 1)); done <<EOF
