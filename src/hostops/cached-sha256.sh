@@ -8,11 +8,13 @@
 #   m       the manifest's file name
 #   fmt     the `stat -c` format of its lines
 #   names   the programs' names, space separated (fixed names)
+#   prog_stats  (optional) their `stat` lines already read (programs-state.sh)
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # set by the header
 
 [ -f "$m" ] || m=/dev/null; t=
-# shellcheck disable=SC2086 # names and t are word lists
+# shellcheck disable=SC2086 # names is a word list
+[ -n "${prog_stats+set}" ] || prog_stats=$(stat -c "$fmt" -- $names 2>/dev/null)
 while read -r n s; do
     [ -n "$n" ] || continue; k=
     while read -r h mn ms; do
@@ -20,7 +22,7 @@ while read -r n s; do
     done <"$m"
     [ -n "$k" ] || t="$t $n"
 done <<LABCTL_EOF
-$(stat -c "$fmt" -- $names 2>/dev/null)
+$prog_stats
 LABCTL_EOF
 # shellcheck disable=SC2086 # t is a word list
 [ -z "$t" ] || sha256sum -- $t 2>/dev/null; true

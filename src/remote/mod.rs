@@ -189,15 +189,22 @@ pub fn split_sudo_check(reply: &str) -> (String, Vec<String>) {
     (hold, refused)
 }
 
-/// One request for the agent: `@@req N`, then `cmd` as N lines.
+/// One request for the agent: `@@req N` (or `@@txt N` for a call of
+/// [`TEXT_CALLS`]), then `cmd` as N lines.
 pub fn agent_request(cmd: &str) -> Vec<u8> {
+    agent_request_as(cmd, prints_text(cmd))
+}
+
+/// [`agent_request`], framed as text (`@@txt`: the reply is short lines of
+/// text, counted with builtins) or by byte counts, as the caller knows.
+pub fn agent_request_as(cmd: &str, text: bool) -> Vec<u8> {
     let body = if cmd.is_empty() || cmd.ends_with('\n') {
         cmd.to_string()
     } else {
         format!("{cmd}\n")
     };
     let n = body.bytes().filter(|&b| b == b'\n').count();
-    let kind = if prints_text(cmd) { "txt" } else { "req" };
+    let kind = if text { "txt" } else { "req" };
     format!("@@{kind} {n}\n{body}").into_bytes()
 }
 
@@ -217,7 +224,7 @@ const TEXT_CALLS: [&str; 6] = [
 ];
 
 /// Whether `cmd` is one call of a [`TEXT_CALLS`] function.
-fn prints_text(cmd: &str) -> bool {
+pub fn prints_text(cmd: &str) -> bool {
     let first = cmd.split([' ', '\n']).next().unwrap_or("");
     TEXT_CALLS.contains(&first) && !cmd.trim_end().contains('\n')
 }

@@ -207,7 +207,17 @@ impl<'s> Worker<'s> {
 
     /// Runs an `lc_*` call through the agent.
     pub(super) fn exec_call(&mut self, call: &str, timeout: Duration) -> Result<Output, SshError> {
-        self.agent_exec(call, timeout, false)
+        self.agent_exec(call, timeout, false, remote::prints_text(call))
+    }
+
+    /// Like [`Self::exec_call`], for a command whose output is a few lines of
+    /// text (deploy's state query): its reply is framed with builtins.
+    pub(super) fn exec_text_call(
+        &mut self,
+        call: &str,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        self.agent_exec(call, timeout, false, true)
     }
 
     /// Like [`Self::exec_call`], for the long calls (paced sends, foreground
@@ -217,7 +227,7 @@ impl<'s> Worker<'s> {
         call: &str,
         timeout: Duration,
     ) -> Result<Output, SshError> {
-        self.agent_exec(call, timeout, true)
+        self.agent_exec(call, timeout, true, remote::prints_text(call))
     }
 
     fn agent_exec(
@@ -225,6 +235,7 @@ impl<'s> Worker<'s> {
         call: &str,
         timeout: Duration,
         interruptible: bool,
+        text: bool,
     ) -> Result<Output, SshError> {
         let Some(mut agent) = self.agent.take() else {
             return Err(self.ssh_error(
@@ -232,7 +243,7 @@ impl<'s> Worker<'s> {
                 "the run's agent is not running".into(),
             ));
         };
-        let r = self.agent_call(&mut agent, Some(call), timeout, interruptible);
+        let r = self.agent_call(&mut agent, Some((call, text)), timeout, interruptible);
         self.agent = Some(agent);
         r
     }
@@ -240,7 +251,7 @@ impl<'s> Worker<'s> {
     fn agent_call(
         &mut self,
         a: &mut Agent<'s>,
-        call: Option<&str>,
+        request: Option<(&str, bool)>,
         timeout: Duration,
         interruptible: bool,
     ) -> Result<Output, SshError> {
@@ -255,9 +266,10 @@ impl<'s> Worker<'s> {
         }
         let mut deadline = Instant::now() + timeout;
         let mut timed_out = false;
-        if let Some(call) = call {
+        let call = request.map(|(c, _)| c);
+        if let Some((call, text)) = request {
             crate::style::trace_command(&self.host.label(), call);
-            a.ch.write(&remote::agent_request(call))?;
+            a.ch.write(&remote::agent_request_as(call, text))?;
         }
         let mut interrupted = false;
         loop {

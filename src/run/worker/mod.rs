@@ -428,7 +428,8 @@ impl<'s> Worker<'s> {
 
     fn deploy(&mut self, step: &str, what: &str, t0: Instant) -> OpsResult {
         let (sess, host, programs) = (self.sess, self.host, Arc::clone(&self.sh.programs));
-        let ask = |cmd: &str| self.exec_call(cmd, SHORT);
+        // Its reply is a few lines of text (architecture, stat lines, manifest, hashes).
+        let ask = |cmd: &str| self.exec_text_call(cmd, SHORT);
         match crate::deploy::deploy_set_asking(sess, host, &programs, ask) {
             Ok(r) => {
                 let detail = if r.uploaded.is_empty() {
