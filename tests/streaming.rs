@@ -141,6 +141,12 @@ const SHELLS: [&[&str]; 3] = [&["dash"], &["busybox", "sh"], &["bash"]];
 /// root: no sudo) and the library.
 fn local_host(tag: &str) -> (Scratch, String) {
     let stamp = Path::new(env!("CARGO_BIN_EXE_labctl")).parent().unwrap();
+    local_host_with(tag, stamp)
+}
+
+/// [`local_host`] whose deployed programs' directory is `stamp` (where
+/// `labctl-stamp` is, or is not).
+fn local_host_with(tag: &str, stamp: &Path) -> (Scratch, String) {
     common::ensure_programs();
     let s = Scratch::new(tag);
     let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
@@ -285,5 +291,131 @@ fn a_program_stopped_right_after_it_started_is_stopped_by_sigint_under_every_she
             .flatten()
             .collect();
         assert!(left.is_empty(), "{shell:?}: still registered: {left:?}");
+    }
+}
+
+/// A send's host time comes from the run's clock (`labctl-stamp --clock`,
+/// which the agent starts where the programs are deployed, read with
+/// builtins), not from a `date` process; without `labctl-stamp`, or with
+/// one an older labctl deployed (it refuses `--clock`), from `date`, and
+/// nothing waits on a clock that is not there. Under dash, busybox sh and
+/// bash. (Here `date` prints a time of its own, so the two are told apart.)
+#[test]
+fn a_sends_time_comes_from_the_agents_clock_and_from_date_without_it() {
+    let stamp = Path::new(env!("CARGO_BIN_EXE_labctl")).parent().unwrap();
+    for shell in SHELLS {
+        for bin in ["stamper", "none", "older"] {
+            let clock = bin == "stamper";
+            let tag = format!("clock-{}-{bin}", shell[0]);
+            let other = Scratch::new(&format!("{tag}-bin"));
+            if bin == "older" {
+                let old = other.0.join("labctl-stamp");
+                let text = format!(
+                    "#!/bin/sh\n[ \"$1\" != --clock ] || {{ echo usage >&2; exit 2; }}\nexec {} \"$@\"\n",
+                    stamp.join("labctl-stamp").display()
+                );
+                std::fs::write(&old, text).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let (s, lib) = local_host_with(&tag, if clock { stamp } else { &other.0 });
+            let fake = s.path("fakebin");
+            std::fs::create_dir_all(&fake).unwrap();
+            let date = fake.join("date");
+            std::fs::write(&date, "#!/bin/sh\necho 1.000000000\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&date, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+            let mut input = Vec::new();
+            input.extend(labctl::remote::agent_request(
+                "lc_start p I.0 sh -c 'read -r l; echo \"got $l\"'",
+            ));
+            input.extend(labctl::remote::agent_request("lc_send p 0 hello"));
+            // Until the program's answer is recorded (at most 5 s).
+            input.extend(labctl::remote::agent_request(
+                "w=0; while [ ! -s \"$D/p.out\" ] && [ $w -lt 250 ]; do sleep 0.02; w=$((w + 1)); done",
+            ));
+            // Bounded: a send waiting for a clock that is gone must fail this test, not hang it.
+            let mut child = Command::new("timeout")
+                .arg("20")
+                .args(shell)
+                .arg("-c")
+                .arg(format!("{lib}lc_agent\n"))
+                .env("PATH", &path)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&input).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            // The hold's reply, lc_start's, then lc_send's: the time of its line.
+            let mut rest = &out.stdout[..];
+            let mut replies = Vec::new();
+            while let Some((o, _, rc, used)) = labctl::remote::parse_agent_reply(rest) {
+                replies.push((String::from_utf8_lossy(&o).trim().to_string(), rc));
+                rest = &rest[used..];
+            }
+            assert!(replies.len() >= 3, "{shell:?} {bin}: {stdout}");
+            let (time, rc) = &replies[2];
+            assert_eq!(*rc, 0, "{shell:?} {bin}: {stdout}");
+            if clock {
+                let t: f64 = time.parse().unwrap_or_else(|_| panic!("{time:?}"));
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                assert!(
+                    (now - t).abs() < 60.0,
+                    "{shell:?}: {time} is not the clock's"
+                );
+                assert_eq!(time.split_once('.').unwrap().1.len(), 9, "{time}");
+            } else {
+                assert_eq!(time, "1.000000000", "{shell:?} {bin}: `date`");
+            }
+            let got = std::fs::read_to_string(s.path("runs/r1/p.out")).unwrap_or_default();
+            assert!(got.ends_with(" got hello\n"), "{shell:?} {bin}: {got:?}");
+        }
+    }
+}
+
+/// A line written into a program's FIFO the moment `lc_start` returned
+/// reaches the program: the wrapper holds the FIFO open from before it
+/// answers, so the line waits there while the program is not reading yet.
+/// (A FIFO that nobody holds drops what was written into it: before, about
+/// one such line in five was lost once a send no longer forked `date`.)
+#[test]
+fn a_line_sent_the_moment_its_program_started_reaches_it_under_every_shell() {
+    for shell in SHELLS {
+        let (s, lib) = local_host(&format!("send-now-{}", shell[0]));
+        let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
+        let got = s.path("got");
+        // `round`, `w`: lib.sh's functions use short names of their own.
+        let body = format!(
+            "round=0\nwhile [ $round -lt 20 ]; do\n  \
+             lc_start p$round I.0 sh -c 'read -r l; echo \"$l\" >>\"$0\"' {g} >/dev/null\n  \
+             printf 'line %s\\n' $round 1<>\"$D/p$round.in\"\n  round=$((round + 1))\ndone\n\
+             w=0\nwhile [ \"$(wc -l <{g} 2>/dev/null)\" != 20 ] && [ $w -lt 250 ]; do sleep 0.02; w=$((w + 1)); done\n\
+             lc_stop_run >/dev/null\n",
+            g = q(&got)
+        );
+        let out = Command::new(shell[0])
+            .args(&shell[1..])
+            .arg("-c")
+            .arg(format!("{lib}{body}"))
+            .output()
+            .unwrap();
+        let seen = std::fs::read_to_string(&got).unwrap_or_default();
+        let mut lines: Vec<&str> = seen.lines().collect();
+        lines.sort_by_key(|l| l[5..].parse::<u32>().unwrap_or(99));
+        let want: Vec<String> = (0..20).map(|i| format!("line {i}")).collect();
+        assert_eq!(
+            lines,
+            want,
+            "{shell:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! labctl's host-side helpers (std only, deployed with the socket programs
 //! into `<workdir>/bin`): the line stamper that records a program's output
-//! with the host time and streams it to labctl (see `labctl-stamp`).
+//! with the host time and streams it to labctl, and the run's clock (both
+//! `labctl-stamp`).
 
+pub mod clock;
 pub mod stamp;

@@ -264,14 +264,18 @@ lc_start() {
   { [ -p "$n.in" ] || mkfifo "$n.in"; } && : >"$n.out" && : >"$n.err" || return 1
   # The wrapper prints the group id once registered, then closes its stdout: no sleeping poll.
   # shellcheck disable=SC2154 # lc_wrapper: wrap.sh, set before this file
-  g=$(setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$K" "$@" </dev/null 2>/dev/null)
+  # (Without the agent's clock fds: the program would keep the clock's input open.)
+  g=$(setsid -f sh -c "$lc_wrapper" labctl-proc "$D" "$n" "$step" "$RUN" "$P" "$K" "$@" </dev/null 2>/dev/null 8>&- 9>&-)
   [ -n "$g" ] || { echo "the program did not start" >&2; return 1; }
   echo "$g"
 }
 # running NAME: the program has not ended
 running() { [ ! -f "$D/$1.rc" ] && read -r g 2>/dev/null <"$D/$1.pgid" && leader "$g"; }
+# now: sets t to the host time `<epoch>.<ns>`: from the run's clock (`lc_agent`; a line written
+# and one read, builtins) where it has one, else from `date` (a process)
+now() { { [ -n "$clk" ] && echo >&8 && read -r t <&9; } 2>/dev/null || t=$(date +%s.%N); }
 # lc_send NAME PACE LINE...: each line to the program's stdin, PACE seconds apart; prints the host time of each
-# (without a pace, one `date` after all of them: 20,000 lines are 20,000 builtins, not forks)
+# (without a pace, one time after all of them: 20,000 lines are 20,000 builtins, not forks)
 lc_send() {
   n=$1 pace=$2; shift 2
   running "$n" || { echo "not running" >&2; return 3; }
@@ -279,21 +283,22 @@ lc_send() {
   first=1
   if [ "$pace" = 0 ]; then
     for l in "$@"; do printf '%s\n' "$l" >&3 || return 1; done
-    t=$(date +%s.%N)
+    now
     for l in "$@"; do echo "$t"; done
   else
     for l in "$@"; do
       [ $first = 1 ] || sleep "$pace"
       first=0
       printf '%s\n' "$l" >&3 || return 1
-      date +%s.%N
+      now
+      echo "$t"
     done
   fi
   exec 3>&-
 }
 # lc_run TIMEOUT PROGRAM ARGS...: in the foreground, stdin empty, killed after TIMEOUT s (status 124)
 # (`--foreground`: the program stays in the agent's process group, so `lc_interrupt` reaches it)
-lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null; }
+lc_run() { t=$1; shift; cd "$D" && timeout --foreground -k 1 "$t" "$@" </dev/null 8>&- 9>&-; }
 # textof FILE: sets tx to the file's lines, each ending in a newline, tn to their count and tu to
 # 1 when the last one had no newline of its own; false past 64 lines. Builtins only: no process.
 textof() {
@@ -355,7 +360,16 @@ EOF
   sshd_of $$
   # shellcheck disable=SC2154 # sp, sps: set by sshd_of (hold.sh)
   echo "$$ $st $B $sp $sps" >"$D/.agent"
-  [ -p "$D/.stream" ] || mkfifo "$D/.stream" || exit 1
+  # The FIFOs, those missing in one `mkfifo`: the programs' frames (`.stream`), and where
+  # `labctl-stamp` is deployed, the clock's (`.clock-in`, `.clock-out`).
+  set -- "$D/.stream"
+  [ ! -x "$K/labctl-stamp" ] || set -- "$@" "$D/.clock-in" "$D/.clock-out"
+  for f; do
+    shift
+    [ -p "$f" ] || set -- "$@" "$f"
+  done
+  [ $# = 0 ] || mkfifo "$@" 2>/dev/null
+  [ -p "$D/.stream" ] || exit 1
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &
   relay=$!
@@ -365,6 +379,16 @@ EOF
   # hold the channel open for up to a second.
   while sleep 1 && kill -0 "$agent" 2>/dev/null; do printf '@@h\n'; done 1<>"$D/.stream" 2>/dev/null &
   beat=$!
+  # The clock (`labctl-stamp --clock`): each send's host time through fds 8 and 9 (`now`),
+  # not a `date` process per send (a millisecond or more on a Pi). Its answers are read-only
+  # here: a clock that ended (a stamper deployed by an older labctl refuses `--clock`) is an
+  # end-of-file, and `now` falls back to `date`; its requests read-write, so they never block.
+  clk=
+  if [ -p "$D/.clock-in" ] && [ -p "$D/.clock-out" ] && [ -x "$K/labctl-stamp" ]; then
+    "$K/labctl-stamp" --clock <"$D/.clock-in" >"$D/.clock-out" 2>/dev/null &
+    clk=$!
+    command exec 8<>"$D/.clock-in" 9<"$D/.clock-out" || { kill "$clk"; clk=; }
+  fi
   while IFS= read -r h; do
     case $h in
       "@@req "*) k=${h#@@req } t='' ;;
@@ -399,7 +423,9 @@ EOF
   done
   lc_stop_run >/dev/null 2>&1
   lc_release
-  kill "$beat" "$relay" 2>/dev/null
+  exec 8>&- 9>&-
+  # shellcheck disable=SC2086 # clk: a pid or nothing
+  kill "$beat" "$relay" $clk 2>/dev/null
   # labctl fetched everything and said so (`lc_done`): the run's files can go.
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
 }

@@ -29,6 +29,10 @@ su=0
 printf 'name=%s\nstep=%s\nrun=%s\nboot=%s\nstart=%s\nsudo=%s\n' "$n" "$step" "$run" "$b" "$st" "$su" >"$P/$g"
 # A stop mark left by an earlier group of this number (no stop can have found this one yet).
 [ ! -e "$P/$g.stop" ] || rm -f "$P/$g.stop"
+# Its stdin, held open here for the wrapper's life (read-write, fd 4), before `lc_start` returns:
+# a FIFO that nobody holds drops what was written into it, so a line sent the moment the program
+# started would be lost while the program was not reading yet.
+exec 4<>"$d/$n.in"
 echo "$g" >"$d/$n.pgid"
 echo "$g"
 exec >/dev/null
@@ -37,7 +41,7 @@ F=/dev/null
 [ ! -p "$d/.stream" ] || F=$d/.stream
 if [ -x "$K/labctl-stamp" ]; then
   # stamp FILE STREAM
-  stamp() { "$K/labctl-stamp" "$d/$n.$1" "$F" "$n" "$2"; }
+  stamp() { "$K/labctl-stamp" "$d/$n.$1" "$F" "$n" "$2" 4<&-; }
 else
   # Without the deployed stamper (a lab without a `deploy` step): a shell loop, one `date`
   # per line; lines longer than 4 KB may interleave in the stream (the files stay whole).
@@ -54,7 +58,7 @@ fi
   # A stop that came before the line above (right after `lc_start` returned) found SIGINT
   # still ignored here; it marked the group first (`signal` in lib.sh): no program then.
   [ ! -e "$P/$g.stop" ] || exit 130
-  "$@" <>"$d/$n.in"
+  "$@" <&4 4<&-
   rc=$?
   # Not when a program of the same name has started since (a capture counts as stopped before
   # it exits, see `flushed` in lib.sh): its status file is not this one's.
