@@ -149,7 +149,6 @@ fn local_host(tag: &str) -> (Scratch, String) {
 fn local_host_with(tag: &str, stamp: &Path) -> (Scratch, String) {
     common::ensure_programs();
     let s = Scratch::new(tag);
-    let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
     let lib = format!(
         "S=; P={}; D={}; RUN=r1; K={}\n{}",
         q(&s.path("procs")),
@@ -158,6 +157,36 @@ fn local_host_with(tag: &str, stamp: &Path) -> (Scratch, String) {
         labctl::remote::lib()
     );
     (s, lib)
+}
+
+/// `script` (lib.sh's functions, then what a test does with them) under
+/// `shell`, as sshd starts a host's shell: SIGINT and SIGHUP not ignored.
+/// (A test may run in a background job, which ignores SIGINT; a shell cannot
+/// undo what it was given ignored.)
+fn run_as_host_shell(shell: &[&str], script: &str) -> std::process::Output {
+    let mut cmd = Command::new(shell[0]);
+    cmd.args(&shell[1..]).arg("-c").arg(script);
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// Shell: `start` then `then`, 20 rounds (`$round` counts them; lib.sh's
+/// functions use short names of their own, `i`, `n`, `k`).
+fn twenty_rounds(start: &str, then: &str) -> String {
+    format!("round=0\nwhile [ $round -lt 20 ]; do\n  {start} >/dev/null\n  {then}\n  round=$((round + 1))\ndone\n")
+}
+
+/// A path shell-quoted, for a test's script.
+fn q(p: &Path) -> String {
+    labctl::util::shell_quote(p.to_str().unwrap())
 }
 
 /// The agent, under each shell, on this machine (no network: a scratch
@@ -245,32 +274,17 @@ fn the_agent_streams_frames_under_dash_busybox_and_bash() {
 fn a_program_stopped_right_after_it_started_is_stopped_by_sigint_under_every_shell() {
     for shell in SHELLS {
         let (s, lib) = local_host(&format!("stop-now-{}", shell[0]));
-        let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
         let marker = s.path("seen");
-        // `round`: lib.sh's functions use short names of their own (`i`, `n`, `k`). The
-        // program waits in a builtin (`read`: its stdin is its FIFO): a child forked after
-        // its trap, caught between fork and exec, would swallow the SIGINT meant for it.
-        let body = format!(
-            "round=0\nwhile [ $round -lt 20 ]; do\n  \
-             lc_start p I.0 sh -c 'trap \"echo int >>$0; exit 130\" INT; echo start >>$0; read -r x' {m} >/dev/null\n  \
-             lc_stop p\n  round=$((round + 1))\ndone\n",
-            m = q(&marker)
+        // The program waits in a builtin (`read`: its stdin is its FIFO): a child forked
+        // after its trap, caught between fork and exec, would swallow the SIGINT meant for it.
+        let body = twenty_rounds(
+            &format!(
+                "lc_start p I.0 sh -c 'trap \"echo int >>$0; exit 130\" INT; echo start >>$0; read -r x' {}",
+                q(&marker)
+            ),
+            "lc_stop p",
         );
-        let script = format!("{lib}{body}");
-        let mut cmd = Command::new(shell[0]);
-        cmd.args(&shell[1..]).arg("-c").arg(&script);
-        // As sshd starts a host's shell: SIGINT not ignored. (This test may run in a
-        // background job, which ignores it; a shell cannot undo what it was given ignored.)
-        // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::signal(libc::SIGINT, libc::SIG_DFL);
-                libc::signal(libc::SIGHUP, libc::SIG_DFL);
-                Ok(())
-            });
-        }
-        let out = cmd.output().unwrap();
+        let out = run_as_host_shell(shell, &format!("{lib}{body}"));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stopped = stdout.lines().filter(|l| l.starts_with("stopped ")).count();
         assert_eq!(
@@ -390,23 +404,18 @@ fn a_sends_time_comes_from_the_agents_clock_and_from_date_without_it() {
 fn a_line_sent_the_moment_its_program_started_reaches_it_under_every_shell() {
     for shell in SHELLS {
         let (s, lib) = local_host(&format!("send-now-{}", shell[0]));
-        let q = |p: &Path| labctl::util::shell_quote(p.to_str().unwrap());
         let got = s.path("got");
-        // `round`, `w`: lib.sh's functions use short names of their own.
+        // Then until the 20 lines are in (at most 5 s).
         let body = format!(
-            "round=0\nwhile [ $round -lt 20 ]; do\n  \
-             lc_start p$round I.0 sh -c 'read -r l; echo \"$l\" >>\"$0\"' {g} >/dev/null\n  \
-             printf 'line %s\\n' $round 1<>\"$D/p$round.in\"\n  round=$((round + 1))\ndone\n\
-             w=0\nwhile [ \"$(wc -l <{g} 2>/dev/null)\" != 20 ] && [ $w -lt 250 ]; do sleep 0.02; w=$((w + 1)); done\n\
+            "{}w=0\nwhile [ \"$(wc -l <{g} 2>/dev/null)\" != 20 ] && [ $w -lt 250 ]; do sleep 0.02; w=$((w + 1)); done\n\
              lc_stop_run >/dev/null\n",
+            twenty_rounds(
+                &format!("lc_start p$round I.0 sh -c 'read -r l; echo \"$l\" >>\"$0\"' {}", q(&got)),
+                "printf 'line %s\\n' $round 1<>\"$D/p$round.in\"",
+            ),
             g = q(&got)
         );
-        let out = Command::new(shell[0])
-            .args(&shell[1..])
-            .arg("-c")
-            .arg(format!("{lib}{body}"))
-            .output()
-            .unwrap();
+        let out = run_as_host_shell(shell, &format!("{lib}{body}"));
         let seen = std::fs::read_to_string(&got).unwrap_or_default();
         let mut lines: Vec<&str> = seen.lines().collect();
         lines.sort_by_key(|l| l[5..].parse::<u32>().unwrap_or(99));
