@@ -428,3 +428,34 @@ fn a_line_sent_the_moment_its_program_started_reaches_it_under_every_shell() {
         );
     }
 }
+
+/// A wrapper writes its group's registration in place, in one write: a stop
+/// that finds the file still empty leaves it while the wrapper (the group's
+/// leader) lives, and forgets it once no such process is left (a write that
+/// never came: a full disk, a crash). Under dash, busybox sh and bash.
+#[test]
+fn an_empty_registration_is_kept_while_its_wrapper_lives_and_forgotten_after() {
+    for shell in SHELLS {
+        let (s, lib) = local_host(&format!("empty-reg-{}", shell[0]));
+        // 999999 is above Linux's largest pid (4194304 is the cap, but nothing here has it);
+        // `$$`, this shell, stands for a wrapper that lives.
+        let body = "mkdir -p \"$P\" && : >\"$P/999999\" && : >\"$P/$$\"\n\
+                    lc_stop_all\n\
+                    for f in \"$P\"/*; do echo \"left ${f##*/}\"; done\n\
+                    echo \"me $$\"\n";
+        let out = run_as_host_shell(shell, &format!("{lib}{body}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let me = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("me "))
+            .unwrap_or_else(|| panic!("{shell:?}: {stdout}"));
+        let left: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("left "))
+            .collect();
+        assert_eq!(left, [me], "{shell:?}: {stdout}");
+        // Nothing was reported stopped: neither was ever a group labctl started.
+        assert!(!stdout.contains("stopped"), "{shell:?}: {stdout}");
+        drop(s);
+    }
+}

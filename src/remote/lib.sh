@@ -35,9 +35,11 @@ statf() {
   sv=$1
 }
 # ours PGID: the registered group is still the one labctl started (else forget it); leaves what
-# `procinfo` sets. An empty file is a wrapper's registration being written: not ours yet.
+# `procinfo` sets. An empty file is a wrapper's registration being written (not ours yet), or
+# with no wrapper left, one that never was (forgotten).
 ours() {
-  [ -s "$P/$1" ] || return 1
+  [ -f "$P/$1" ] || return 1
+  [ -s "$P/$1" ] || { leader "$1" || rm -f "$P/$1"; return 1; }
   procinfo "$1"
   if [ "$pboot" != "$B" ]; then rm -f "$P/$1"; return 1; fi
   statf "$1" 20 || return 0

@@ -26,7 +26,8 @@ su=0
 # Written in place, in one write (no `mv`: a process, a millisecond on a Pi). Stops read it
 # under the bench's hold, after `lc_start` returned; one that still finds it empty leaves it
 # (`ours` in lib.sh).
-printf 'name=%s\nstep=%s\nrun=%s\nboot=%s\nstart=%s\nsudo=%s\n' "$n" "$step" "$run" "$b" "$st" "$su" >"$P/$g"
+printf 'name=%s\nstep=%s\nrun=%s\nboot=%s\nstart=%s\nsudo=%s\n' "$n" "$step" "$run" "$b" "$st" "$su" >"$P/$g" ||
+  rm -f "$P/$g"
 # A stop mark left by an earlier group of this number (no stop can have found this one yet).
 [ ! -e "$P/$g.stop" ] || rm -f "$P/$g.stop"
 # Its stdin, held open here for the wrapper's life (read-write, fd 4), before `lc_start` returns:
