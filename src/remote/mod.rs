@@ -532,8 +532,25 @@ mod tests {
     }
 
     #[test]
+    fn the_sudo_checks_lines_are_told_from_the_holds_words() {
+        let reply = "stale\nuser=ta\nnosudo tcpdump /usr/bin/tcpdump sudo: a password is required\nrun=r1\nheld\n";
+        let (hold, refused) = split_sudo_check(reply);
+        assert_eq!(hold, "stale\nuser=ta\nrun=r1\nheld\n");
+        assert_eq!(
+            refused,
+            ["tcpdump /usr/bin/tcpdump sudo: a password is required"]
+        );
+        assert_eq!(split_sudo_check("held\n"), ("held\n".into(), Vec::new()));
+    }
+
+    #[test]
     fn agent_frames() {
         assert_eq!(agent_request("lc_stop a"), b"@@txt 1\nlc_stop a\n");
+        assert_eq!(agent_request_as("( x\ny )", true), b"@@txt 2\n( x\ny )\n");
+        assert_eq!(
+            agent_request_as("lc_stop a", false),
+            b"@@req 1\nlc_stop a\n"
+        );
         assert_eq!(agent_request("a\nb\n"), b"@@req 2\na\nb\n");
         let buf = b"@@reply 3 2 1\nouterr@@reply";
         assert_eq!(
