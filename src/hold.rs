@@ -131,9 +131,7 @@ pub fn parse_verdict(out: &str) -> Verdict {
 /// command, run, and since when (this machine's clock, epoch seconds: the
 /// clock every labctl reading the holder compares it with).
 pub fn hold_args(command: &str, run_id: &str) -> Vec<String> {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let since = crate::record::now_unix() as u64;
     vec![
         clean_word(user_name()),
         clean_word(&machine_name()),

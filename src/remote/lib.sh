@@ -342,18 +342,16 @@ lc_agent() {
   # shellcheck disable=SC2086 # the commands: words on purpose
   h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; lc_hold "$@" 2>&1; r=$?; wait; exit $r)
   rc=$?
-  if [ "$rc" = 0 ] && [ -n "$sc" ]; then
-    x=1
-    while IFS= read -r l; do case $l in "nosudo "*) x= ;; esac; done <<EOF
+  # Its words as a reply framed by lines, counted with builtins; in the same pass, whether
+  # sudo refused anything (a check that passed is kept).
+  n=0 x=1
+  while IFS= read -r l; do
+    n=$((n + 1))
+    case $l in "nosudo "*) x= ;; esac
+  done <<EOF
 $h
 EOF
-    [ -z "$x" ] || sudo_passed "$sc"
-  fi
-  # Its words as a reply framed by lines, counted with builtins.
-  n=0
-  while IFS= read -r _; do n=$((n + 1)); done <<EOF
-$h
-EOF
+  [ "$rc" != 0 ] || [ -z "$sc" ] || [ -z "$x" ] || sudo_passed "$sc"
   printf '@@lines %s 0 0 0 %s\n%s\n' "$n" "$rc" "$h"
   [ "$rc" = 0 ] || exit "$rc"
   (umask 077 && mkdir -p "$D" "$P") || exit 1
