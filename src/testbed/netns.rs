@@ -138,14 +138,51 @@ pub fn create(state: &State) -> Result<(), Error> {
     }
     wait_batches(children)?;
 
-    // 3. Per host: lo and eth0 up; no address, no route.
+    // 3. Per host: lo and eth0 up; no address, no route; the lab ports kept out of the
+    // ephemeral range.
     let mut children = Vec::new();
     for (_, h) in state.hosts() {
         let what = format!("bringing up links in `{}`", h.netns);
         let child = spawn_batch(Some(&h.netns), "link set lo up\nlink set eth0 up\n", false)?;
         children.push((what, child));
+        reserve_lab_ports(&h.netns)?;
     }
     wait_batches(children)
+}
+
+/// The ports the project's labs serve on (the default 50000 and its
+/// neighbours), reserved in each host's namespace.
+pub const LAB_PORTS: &str = "50000-50999";
+
+/// Reserves [`LAB_PORTS`] in namespace `ns` (`ip_local_reserved_ports`): no
+/// connection made there gets one as its own port, while a server still
+/// binds it. The relay's connections to a host's sshd start inside the
+/// host's namespace, unlike a real Pi's, where the SSH client's port is on
+/// the controller; one that drew port 50000 blocked the lab's server.
+fn reserve_lab_ports(ns: &str) -> Result<(), Error> {
+    let ns_path = path(ns);
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Local(format!(
+            "reserving ports {LAB_PORTS} in `{ns}`: {what}: {}",
+            io_reason(&e)
+        ))
+    };
+    let f = std::fs::File::open(&ns_path).map_err(|e| fail("cannot open the namespace", e))?;
+    // A thread of its own enters the namespace: /proc/sys/net is the opener's namespace's.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns(2) on a namespace fd we hold; it changes this thread only,
+            // which ends right after.
+            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(fail("cannot enter it", std::io::Error::last_os_error()));
+            }
+            std::fs::write("/proc/sys/net/ipv4/ip_local_reserved_ports", LAB_PORTS)
+                .map_err(|e| fail("ip_local_reserved_ports", e))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Local(format!("reserving ports in `{ns}`: panicked"))))
+    })
 }
 
 /// Deletes the namespaces named (those that exist), in one batch.
