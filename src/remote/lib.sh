@@ -277,22 +277,23 @@ running() { [ ! -f "$D/$1.rc" ] && read -r g 2>/dev/null <"$D/$1.pgid" && leader
 # and one read, builtins) where it has one, else from `date` (a process)
 now() { { [ -n "$clk" ] && echo >&8 && read -r t <&9; } 2>/dev/null || t=$(date +%s.%N); }
 # lc_send NAME PACE LINE...: each line to the program's stdin, PACE seconds apart; prints the host time of each
-# (without a pace, one time after all of them: 20,000 lines are 20,000 builtins, not forks)
+# (without a pace, one time for all of them: 20,000 lines are 20,000 builtins, not forks). The time
+# is read before the line is written: whatever the line causes is stamped at or after it.
 lc_send() {
   n=$1 pace=$2; shift 2
   running "$n" || { echo "not running" >&2; return 3; }
   exec 3<>"$D/$n.in" || return 1
   first=1
   if [ "$pace" = 0 ]; then
-    for l in "$@"; do printf '%s\n' "$l" >&3 || return 1; done
     now
+    for l in "$@"; do printf '%s\n' "$l" >&3 || return 1; done
     for l in "$@"; do echo "$t"; done
   else
     for l in "$@"; do
       [ $first = 1 ] || sleep "$pace"
       first=0
-      printf '%s\n' "$l" >&3 || return 1
       now
+      printf '%s\n' "$l" >&3 || return 1
       echo "$t"
     done
   fi
