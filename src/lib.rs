@@ -60,6 +60,7 @@ pub mod programs;
 pub mod record;
 pub mod remote;
 pub mod report;
+pub mod room;
 pub mod run;
 pub mod ssh;
 pub mod style;
