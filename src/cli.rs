@@ -126,6 +126,19 @@ Examples:
   labctl testbed status
   labctl testbed down";
 
+/// `serve --help`.
+pub const SERVE_HELP: &str = "\
+Exit codes:
+  0    stopped
+  2    bad command line, or RUNS_DIR is not a directory
+  4    cannot listen on the address (in use, or not this machine's)
+
+Examples:
+  labctl serve                      runs/ at http://127.0.0.1:8080/ (this machine only)
+  labctl serve --port 0 /srv/runs   any free port; the URL printed says which
+  labctl serve --listen 0.0.0.0:8080
+                                    the room's phones too; the URL printed carries the token";
+
 /// `completions --help` and `man --help`.
 pub const ALWAYS_HELP: &str = "\
 Exit codes:
@@ -213,6 +226,9 @@ pub enum Command {
     /// A virtual bench on this machine: network namespaces with their own sshd and eth0.
     #[command(after_help = TESTBED_HELP)]
     Testbed(TestbedArgs),
+    /// Serve the runs directory to browsers, read-only: the room live, every report, the captures.
+    #[command(after_help = SERVE_HELP)]
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Which benches of hosts.toml to work on.

@@ -39,6 +39,9 @@
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
 //! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
+//! - [`room`]: a `run --all` at a glance (the terminal's room view and
+//!   summary, the room report); [`serve`]: `labctl serve`, the runs
+//!   directory for browsers, the room live.
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
@@ -60,7 +63,9 @@ pub mod programs;
 pub mod record;
 pub mod remote;
 pub mod report;
+pub mod room;
 pub mod run;
+pub mod serve;
 pub mod ssh;
 pub mod style;
 pub mod testbed;
@@ -112,5 +117,6 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Man => complete::man(),
         Command::Run(args) => run::command(&g, &args),
         Command::Report(args) => report::command(&args),
+        Command::Serve(args) => serve::command(&args),
     }
 }

@@ -171,6 +171,10 @@ pub enum Event {
         dry_run: bool,
         /// Unix seconds (controller clock).
         at: f64,
+        /// The room run this bench is part of (`run --all`): the room
+        /// directory's name, beside this run directory. Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
     Connected {
         host: HostName,

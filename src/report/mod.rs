@@ -98,6 +98,10 @@ pub fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
 
 /// `labctl report RUN_DIR`: rebuilds the reports and says where they are.
 pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
+    // A room directory (`run --all`): its benches' reports and its own.
+    if !args.student && crate::room::report::is_room(&args.run_dir) {
+        return crate::room::report::command(&args.run_dir);
+    }
     if args.student {
         let dir = write_student(&args.run_dir)?;
         println!("the students' copy, without the answers:");
@@ -343,7 +347,7 @@ pub fn ladder_link(capture: &str, text: &str, html: bool) -> String {
 /// makes every later file creation scan past the recently deleted ones (a
 /// third of labctl's CPU in a room). A file that already holds these bytes
 /// is left as it is (a finished capture's copy and ladder).
-fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let path = dir.join(name);
     if std::fs::read(&path).is_ok_and(|old| old == bytes) {
         return Ok(());
@@ -369,9 +373,19 @@ fn tmp_name(name: &str) -> String {
 /// (the old bytes of the files rebuilt after every step), once the run's
 /// reports are final.
 pub fn tidy(run_dir: &Path) {
-    for name in ["run.json", "report.md", "report.html"] {
-        let _ = std::fs::remove_file(run_dir.join(tmp_name(name)));
+    tidy_files(run_dir, &["run.json", "report.md", "report.html"]);
+}
+
+/// Removes the temporary files [`put`] kept for `names` in `dir`.
+pub(crate) fn tidy_files(dir: &Path, names: &[&str]) {
+    for name in names {
+        let _ = std::fs::remove_file(dir.join(tmp_name(name)));
     }
+}
+
+/// An outcome's mark as both reports show it: ✔ ✘ ⊘, or … while running.
+pub(crate) fn markdown_mark(outcome: &str) -> &'static str {
+    markdown::outcome_mark(outcome)
 }
 
 /// IP address → host name, from the bench.

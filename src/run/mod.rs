@@ -90,6 +90,13 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         }
     }
     let parent = args.out.clone().unwrap_or_else(|| PathBuf::from("runs"));
+    // A room's own directory first, beside the benches' (`run --all`).
+    let room_dir = if many {
+        let id = lab::run_id(&lab.name, Some("room"));
+        Some(crate::room::report::create(&parent, &id)?)
+    } else {
+        None
+    };
     let mut runs = Vec::new();
     for (bench, plan) in benches.iter().zip(plans) {
         let (dir, id) = rundir::create(&parent, &plan.run_id)?;
@@ -100,69 +107,219 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         };
         runs.push((*bench, plan, dir));
     }
-    // Spinners only for one bench on a terminal; several benches print prefixed lines.
-    let set = Settings {
-        opts: &opts,
-        stop: &stop,
-        live: !many && !args.pause && std::io::stderr().is_terminal(),
-        pause: args.pause,
-        versions: &versions,
+    let Some((room_dir, room_id)) = room_dir else {
+        let set = Settings {
+            opts: &opts,
+            stop: &stop,
+            live: !args.pause && std::io::stderr().is_terminal(),
+            pause: args.pause,
+            versions: &versions,
+            room: None,
+        };
+        let (bench, plan, dir) = &runs[0];
+        return execute(lab, bench, 0, plan, dir, &set, "", json(bench));
     };
-    let json = &json;
-    let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|(bench, plan, dir)| {
-                let (set, p, j) = (&set, prefix(bench), json(bench));
-                s.spawn(move || execute(lab, bench, plan, dir, set, &p, j))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    // Each failure was printed in its step and in the summary: the last
-    // word (on stderr, by `main`) does not print it a third time.
-    combine(results).map_err(|e| match e {
-        Error::Failed(_) => Error::Failed("the run failed; see the summary above".into()),
-        e => e,
+    room_run(lab, &runs, (&room_dir, &room_id), args.json, |room| {
+        Settings {
+            opts: &opts,
+            stop: &stop,
+            live: false,
+            pause: false,
+            versions: &versions,
+            room: Some(room),
+        }
     })
 }
 
-/// One outcome for several benches: Ctrl-C first, then a host or local
-/// problem, then failed expectations.
-fn combine(results: Vec<Result<(), Error>>) -> Result<(), Error> {
-    let n = results.len();
-    let mut failed = Vec::new();
-    let mut worst: Option<Error> = None;
-    for r in results {
-        match r {
-            Ok(()) => {}
-            Err(Error::Failed(m)) => failed.push(m),
-            Err(e) => {
-                let rank = |e: &Error| match e {
-                    Error::Interrupted => 3,
-                    Error::Host(_) | Error::Local(_) | Error::Busy(_) => 2,
-                    _ => 1,
-                };
-                if worst.as_ref().is_none_or(|w| rank(&e) > rank(w)) {
-                    worst = Some(e);
-                }
-            }
+/// `run --all`: every bench at once, drawn as a room ([`crate::room`]): a
+/// line per bench on a terminal (each bench's own log with `-v`), the
+/// room's summary at the end, and the room report in `room`'s directory,
+/// rewritten as the benches go. The exit code is the worst of the benches'.
+fn room_run<'a>(
+    lab: &Lab,
+    runs: &[(&Bench, Plan, PathBuf)],
+    (room_dir, room_id): (&std::path::Path, &str),
+    json: bool,
+    settings: impl FnOnce(RoomLink) -> Settings<'a>,
+) -> Result<(), Error> {
+    use crate::room::{self, term::RoomTerm, BenchView, Room, RoomStep};
+    let first = &runs[0].1;
+    let model = Room {
+        id: room_id.to_string(),
+        lab: lab.name.clone(),
+        lab_title: lab.title.clone(),
+        steps: first
+            .steps
+            .iter()
+            .map(|s| RoomStep {
+                id: s.id.as_str().into(),
+                title: s.title.clone(),
+            })
+            .collect(),
+        benches: runs
+            .iter()
+            .map(|(b, plan, _)| BenchView::new(&b.name, &plan.run_id, first.steps.len()))
+            .collect(),
+        started_at: now_unix(),
+        finished_at: None,
+    };
+    let mut write_error = room::report::write(room_dir, &model).err();
+    let verbose = crate::style::verbose();
+    let human_tty = if json {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    let live = !verbose && !crate::style::quiet() && std::io::stderr().is_terminal();
+    let index = room_dir.join("index.html");
+    {
+        let line = format!(
+            "labctl: lab `{}` on {} benches; room report {}",
+            lab.name,
+            runs.len(),
+            index.display()
+        );
+        if json {
+            crate::util::err_line(&line);
+        } else if !crate::style::quiet() {
+            crate::util::out_line(&line);
         }
     }
-    if let Some(e) = worst {
-        return Err(e);
+    // After the line above: the view draws below what is printed.
+    let term = RoomTerm::new(&model, live, !verbose && !(live && human_tty), json);
+    let (tx, rx) = channel::<(usize, Event)>();
+    let set = settings(RoomLink {
+        id: room_id.to_string(),
+        events: tx,
+        logs: verbose,
+    });
+    let prefix = |b: &Bench| format!("[{}] ", b.name);
+    let json_out = |b: &Bench| json.then(|| json::JsonOut::new(Some(&b.name)));
+    let (results, model, term, err) = std::thread::scope(|s| {
+        let follower = s.spawn(move || follow_room(rx, model, term, room_dir));
+        let results: Vec<Result<(), Error>> = std::thread::scope(|benches| {
+            let handles: Vec<_> = runs
+                .iter()
+                .enumerate()
+                .map(|(i, (bench, plan, dir))| {
+                    let (set, p, j) = (&set, prefix(bench), json_out(bench));
+                    benches.spawn(move || execute(lab, bench, i, plan, dir, set, &p, j))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        // The room's channel closes with the last bench's reporter.
+        drop(set);
+        let (model, term, err) = follower
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (results, model, term, err)
+    });
+    let mut model = model;
+    write_error = write_error.or(err);
+    for (b, r) in model.benches.iter_mut().zip(&results) {
+        b.exit_code = Some(r.as_ref().err().map_or(0, Error::exit_code));
     }
-    match failed.len() {
-        0 => Ok(()),
-        1 if n == 1 => Err(Error::Failed(failed.remove(0))),
-        k => Err(Error::Failed(format!(
-            "{k} of {n} benches failed; first: {}",
-            failed[0]
-        ))),
+    model.finished_at = Some(now_unix());
+    if let Err(e) = room::report::write(room_dir, &model) {
+        write_error.get_or_insert(e);
     }
+    room::report::tidy(room_dir);
+    term.finish();
+    term.summary(&model, Some(&index));
+    if let Some(e) = write_error {
+        crate::util::err_line(&format!("labctl: {e}"));
+    }
+    worst(&model, results)
+}
+
+/// The room's thread: folds what the benches send, draws it, and rewrites
+/// the room report when a bench finishes (at most every
+/// [`crate::room::term::REPORT_EVERY`] otherwise), until every bench is done.
+fn follow_room(
+    rx: Receiver<(usize, Event)>,
+    mut room: crate::room::Room,
+    term: crate::room::term::RoomTerm,
+    dir: &std::path::Path,
+) -> (
+    crate::room::Room,
+    crate::room::term::RoomTerm,
+    Option<Error>,
+) {
+    use crate::room::{report, term::REPORT_EVERY, Change};
+    let ids = room.step_ids();
+    let mut written = Instant::now();
+    let mut stale = false;
+    let mut error = None;
+    loop {
+        let got = if stale {
+            rx.recv_timeout(REPORT_EVERY.saturating_sub(written.elapsed()))
+        } else {
+            rx.recv()
+                .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+        };
+        let finished = match got {
+            Ok((i, e)) => {
+                let change = room.benches.get_mut(i).and_then(|b| b.event(&ids, &e));
+                if let Some(c) = &change {
+                    term.update(&room, i, c);
+                    stale = true;
+                }
+                matches!(change, Some(Change::Finished))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if stale && (finished || written.elapsed() >= REPORT_EVERY) {
+            if let Err(e) = report::write(dir, &room) {
+                error.get_or_insert(e);
+            }
+            written = Instant::now();
+            stale = false;
+        }
+    }
+    (room, term, error)
+}
+
+/// The room's exit: the worst of the benches' exit codes (Ctrl-C 130, then
+/// 5, 4, 3, 1), its error naming the benches it came from; the summary
+/// above already said each bench's failure.
+fn worst(room: &crate::room::Room, results: Vec<Result<(), Error>>) -> Result<(), Error> {
+    let n = results.len();
+    let failed: Vec<(String, Error)> = room
+        .benches
+        .iter()
+        .zip(results)
+        .filter_map(|(b, r)| r.err().map(|e| (b.name.clone(), e)))
+        .collect();
+    let Some(code) = failed.iter().map(|(_, e)| e.exit_code()).max() else {
+        return Ok(());
+    };
+    let names: Vec<String> = failed
+        .iter()
+        .filter(|(_, e)| e.exit_code() == code)
+        .map(|(b, _)| format!("`{b}`"))
+        .collect();
+    let (_, e) = failed
+        .into_iter()
+        .find(|(_, e)| e.exit_code() == code)
+        .expect("the worst is one of them");
+    let k = room.benches.len() - room.passed();
+    let what = format!(
+        "{k} of {n} benches did not pass; see the room summary above (exit {code}: {})",
+        names.join(", ")
+    );
+    Err(match e {
+        Error::Interrupted => Error::Interrupted,
+        Error::Host(_) => Error::Host(what),
+        Error::Local(_) => Error::Local(what),
+        Error::Busy(_) => Error::Busy(what),
+        Error::Usage(_) | Error::Input(_) => Error::Usage(what),
+        Error::Failed(_) => Error::Failed(what),
+    })
 }
 
 trait BenchExt {
@@ -205,6 +362,7 @@ fn run_started(
     dir: Option<PathBuf>,
     dry_run: bool,
     versions: &BTreeMap<String, String>,
+    room: Option<&str>,
 ) -> Event {
     Event::RunStarted {
         run_id: plan.run_id.clone(),
@@ -248,6 +406,7 @@ fn run_started(
         dir,
         dry_run,
         at: now_unix(),
+        room: room.map(str::to_string),
     }
 }
 
@@ -261,7 +420,15 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         }
         term.event(e);
     };
-    term(&run_started(lab, bench, plan, None, true, &BTreeMap::new()));
+    term(&run_started(
+        lab,
+        bench,
+        plan,
+        None,
+        true,
+        &BTreeMap::new(),
+        None,
+    ));
     let t0 = Instant::now();
     for s in &plan.steps {
         term(&Event::StepStarted {
@@ -316,11 +483,25 @@ struct Settings<'a> {
     pause: bool,
     /// Per bench, the program set's interpreter version per host (empty: none needed).
     versions: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// `run --all`: the room the benches report to.
+    room: Option<RoomLink>,
 }
 
+/// A bench's way to the room (`run --all`): the room's id, and the channel
+/// on which each bench's reporter sends the events the room needs
+/// ([`crate::room::wants`]) with the bench's index.
+struct RoomLink {
+    id: String,
+    events: Sender<(usize, Event)>,
+    /// Each bench also logs its own lines, prefixed (`-v`).
+    logs: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn execute(
     lab: &Lab,
     bench: &Bench,
+    index: usize,
     plan: &Plan,
     dir: &std::path::Path,
     set: &Settings,
@@ -351,6 +532,7 @@ fn execute(
         Some(dir.to_path_buf()),
         false,
         set.versions.get(&bench.name).unwrap_or(&BTreeMap::new()),
+        set.room.as_ref().map(|r| r.id.as_str()),
     ));
     let mut jobs: BTreeMap<String, JobSender> = BTreeMap::new();
     let mut inboxes: Vec<Mutex<Option<worker::JobReceiver>>> = Vec::new();
@@ -362,8 +544,14 @@ fn execute(
 
     std::thread::scope(|s| {
         let host_names = plan.hosts.clone();
-        let reporter =
-            s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix, json, tap));
+        let out = Out {
+            live,
+            prefix,
+            json,
+            tap,
+            room: set.room.as_ref().map(|r| (index, r.events.clone(), r.logs)),
+        };
+        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, out));
 
         let (ready_tx, ready_rx) = channel::<(String, Result<(), Error>)>();
         let shared = Shared {
@@ -667,34 +855,95 @@ fn in_step(step: &str, e: Error) -> Error {
 /// Events waiting for the reporter thread, at most.
 const EVENT_QUEUE: usize = 1024;
 
+/// Where a bench's reporter thread sends what it draws.
+struct Out<'a> {
+    /// Per-host spinners.
+    live: bool,
+    prefix: &'a str,
+    json: Option<json::JsonOut>,
+    /// `--pause`: the presenter's copy of every event.
+    tap: Option<Sender<Event>>,
+    /// `run --all`: the bench's index, the room's channel, and whether the
+    /// bench also logs its own lines (`-v`).
+    room: Option<(usize, Sender<(usize, Event)>, bool)>,
+}
+
+/// In a room, a bench's reports are rebuilt at most this often while it
+/// runs (and when a step fails, and at its end): rebuilding them after
+/// every step of every bench was most of labctl's work in a room.
+const ROOM_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The reporter thread: every event to the run directory and the terminal,
 /// in arrival order.
 fn report_events(
     rx: Receiver<Event>,
     mut dir: rundir::RunDir,
     hosts: &[String],
-    live: bool,
-    prefix: &str,
-    json: Option<json::JsonOut>,
-    tap: Option<Sender<Event>>,
+    out: Out,
 ) -> Option<String> {
-    let mut term = reporter::Terminal::new(hosts, live, prefix);
-    term.to_stderr = json.is_some();
-    for e in rx {
+    let mut term = reporter::Terminal::new(hosts, out.live, out.prefix);
+    term.to_stderr = out.json.is_some();
+    // Alone, a bench logs its lines; in a room, only with `-v`.
+    let logs = out.room.as_ref().is_none_or(|r| r.2);
+    let every = out.room.as_ref().map(|_| ROOM_REPORT_EVERY);
+    let mut rebuilt = Instant::now();
+    let mut stale = false;
+    let rebuild = |dir: &mut rundir::RunDir| {
+        if let Err(err) = crate::report::write(dir.dir()) {
+            dir.error.get_or_insert(err.to_string());
+        }
+    };
+    loop {
+        let e = match every {
+            // A stale report is rebuilt once its time comes, events or not.
+            Some(every) if stale => {
+                match rx.recv_timeout(every.saturating_sub(rebuilt.elapsed())) {
+                    Ok(e) => e,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        rebuild(&mut dir);
+                        rebuilt = Instant::now();
+                        stale = false;
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            _ => match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            },
+        };
         dir.event(&e);
-        if let Some(j) = &json {
+        if let Some(j) = &out.json {
             j.event(&e);
         }
-        if let Some(t) = &tap {
+        if let Some(t) = &out.tap {
             let _ = t.send(e.clone());
         }
-        term.event(&e);
-        // The reports follow the run: rebuilt after every step (a labctl
-        // killed outright leaves them current) and at the end.
-        if matches!(e, Event::StepFinished { .. } | Event::RunFinished { .. }) {
-            if let Err(err) = crate::report::write(dir.dir()) {
-                dir.error.get_or_insert(err.to_string());
+        if let Some((i, room, _)) = &out.room {
+            if crate::room::wants(&e) {
+                let _ = room.send((*i, e.clone()));
             }
+        }
+        if logs {
+            term.event(&e);
+        }
+        // The reports follow the run: rebuilt after every step (a labctl
+        // killed outright leaves them current) and at the end; in a room,
+        // at most every ROOM_REPORT_EVERY, and at once after a failed step.
+        let due = match &e {
+            Event::RunFinished { .. } => true,
+            Event::StepFinished { outcome, .. } => {
+                every.is_none_or(|t| rebuilt.elapsed() >= t) || *outcome != Outcome::Passed
+            }
+            _ => false,
+        };
+        if due {
+            rebuild(&mut dir);
+            rebuilt = Instant::now();
+            stale = false;
+        } else if matches!(e, Event::StepFinished { .. }) {
+            stale = true;
         }
         if matches!(e, Event::RunFinished { .. }) {
             crate::report::tidy(dir.dir());

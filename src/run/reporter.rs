@@ -380,7 +380,7 @@ impl Terminal {
 /// unwraps some of them, and a hung-up terminal (EIO) would then abort
 /// labctl before it stopped the hosts' programs and wrote the reports.
 #[derive(Debug)]
-struct Forgiving(console::Term);
+pub(crate) struct Forgiving(pub(crate) console::Term);
 
 impl indicatif::TermLike for Forgiving {
     fn width(&self) -> u16 {

@@ -1,0 +1,461 @@
+//! The room at a glance: every bench of a `run --all` as one small state —
+//! its current step, how many passed, its first failure (step, host, what
+//! was expected and what was seen) and a cell per step — folded from the
+//! bench's own events ([`crate::record::Event`]).
+//!
+//! One fold serves three readers, so they never disagree: the terminal's
+//! room view and summary ([`term`]), the room report (`index.html`,
+//! `index.md`, `room.json`: [`report`]), and `labctl serve`'s live page,
+//! which folds the same events from each run directory's `events.jsonl`.
+//! The room itself is a directory beside the benches' run directories;
+//! `room.json` names them, so the room can be rebuilt (`labctl report
+//! ROOM_DIR`) and followed (`labctl serve`) from the files alone.
+
+pub mod report;
+pub mod term;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Event, Outcome};
+
+/// One step of one bench in the room's matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// Not started yet (`·`); once the bench is finished, it did not run.
+    Pending,
+    Running,
+    Passed,
+    Failed,
+    Interrupted,
+}
+
+impl Cell {
+    /// The mark the matrix shows: ✔ ✘ · (▸ running, ⊘ interrupted).
+    pub fn mark(self) -> &'static str {
+        match self {
+            Cell::Pending => "·",
+            Cell::Running => "▸",
+            Cell::Passed => "✔",
+            Cell::Failed => "✘",
+            Cell::Interrupted => "⊘",
+        }
+    }
+}
+
+/// Where a bench first went wrong: the step, the host, what was expected
+/// and what was seen (as the run's failure line says them), and that line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub step: Option<String>,
+    pub host: Option<String>,
+    /// The expectation or action (`` `client` prints /^Server> HELLO$/ within 2s ``);
+    /// `None` for a problem that is not one (a host lost).
+    pub expected: Option<String>,
+    pub seen: String,
+    /// The whole failure, as the terminal and the bench's report say it.
+    pub message: String,
+}
+
+impl Failure {
+    /// One line: ``I.8 on B: `client` prints /x/ within 2s; saw "Sent: hello"``.
+    pub fn short(&self) -> String {
+        let mut s = String::new();
+        if let Some(step) = &self.step {
+            s.push_str(step);
+        }
+        if let Some(h) = &self.host {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(&format!("on {h}"));
+        }
+        if !s.is_empty() {
+            s.push_str(": ");
+        }
+        match &self.expected {
+            Some(what) => s.push_str(&format!("{what}; saw {:?}", self.seen)),
+            None => s.push_str(&self.seen),
+        }
+        s
+    }
+}
+
+/// One bench of the room, as its events made it so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchView {
+    pub name: String,
+    /// Its run directory's name (a sibling of the room directory).
+    pub run: String,
+    /// Its report, from the room directory: `../<run>/report.html`.
+    pub report: String,
+    /// `waiting`, `running`, then `passed`, `failed` or `interrupted`.
+    pub outcome: String,
+    /// One cell per step of the room, in the room's order.
+    pub cells: Vec<Cell>,
+    /// The step running now.
+    pub current: Option<String>,
+    /// The last step started (where a run that stopped stopped).
+    #[serde(default, skip_serializing)]
+    pub last_step: Option<String>,
+    /// Warnings and the problem a run ended on (at most [`MAX_PROBLEMS`]).
+    #[serde(default)]
+    pub problems: Vec<Failure>,
+    pub passed: usize,
+    pub failed: usize,
+    pub first_failure: Option<Failure>,
+    /// Why the run stopped (its last line), when it did not pass.
+    pub error: Option<String>,
+    /// labctl's exit code for this bench, once known (`run --all` only).
+    pub exit_code: Option<i32>,
+    /// Unix seconds (controller clock).
+    pub started_at: Option<f64>,
+    pub secs: Option<f64>,
+}
+
+/// Problems kept per bench: the first few say what went on.
+pub const MAX_PROBLEMS: usize = 8;
+
+/// What an event changed, for the terminal's lines.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Started,
+    StepStarted,
+    StepFinished {
+        step: String,
+        outcome: Outcome,
+        secs: f64,
+    },
+    /// A failed expectation or action (each one, not only the first).
+    Failure(Failure),
+    /// A warning, or the problem a run ends on.
+    Problem(Failure),
+    Finished,
+}
+
+impl BenchView {
+    pub fn new(name: &str, run: &str, steps: usize) -> BenchView {
+        BenchView {
+            name: name.to_string(),
+            run: run.to_string(),
+            report: format!("../{run}/report.html"),
+            outcome: "waiting".into(),
+            cells: vec![Cell::Pending; steps],
+            current: None,
+            last_step: None,
+            problems: Vec::new(),
+            passed: 0,
+            failed: 0,
+            first_failure: None,
+            error: None,
+            exit_code: None,
+            started_at: None,
+            secs: None,
+        }
+    }
+
+    /// Whether its run ended.
+    pub fn finished(&self) -> bool {
+        !matches!(self.outcome.as_str(), "waiting" | "running")
+    }
+
+    /// Folds one event of this bench's run; `steps` are the room's step ids.
+    pub fn event(&mut self, steps: &[String], e: &Event) -> Option<Change> {
+        let index = |id: &str| steps.iter().position(|s| s == id);
+        match e {
+            Event::RunStarted { at, .. } => {
+                self.outcome = "running".into();
+                self.started_at = Some(*at);
+                Some(Change::Started)
+            }
+            Event::StepStarted { step, .. } => {
+                if let Some(i) = index(step) {
+                    self.cells[i] = Cell::Running;
+                }
+                self.current = Some(step.to_string());
+                self.last_step = Some(step.to_string());
+                Some(Change::StepStarted)
+            }
+            Event::StepFinished {
+                step,
+                outcome,
+                secs,
+            } => {
+                if let Some(i) = index(step) {
+                    self.cells[i] = match outcome {
+                        Outcome::Passed => Cell::Passed,
+                        Outcome::Failed => Cell::Failed,
+                        Outcome::Interrupted => Cell::Interrupted,
+                    };
+                }
+                match outcome {
+                    Outcome::Passed => self.passed += 1,
+                    Outcome::Failed => self.failed += 1,
+                    Outcome::Interrupted => {}
+                }
+                self.current = None;
+                Some(Change::StepFinished {
+                    step: step.to_string(),
+                    outcome: *outcome,
+                    secs: *secs,
+                })
+            }
+            Event::ExpectationFailed {
+                step,
+                host,
+                what,
+                seen,
+                message,
+                ..
+            } => Some(self.failure(Failure {
+                step: Some(step.to_string()),
+                host: Some(host.to_string()),
+                expected: Some(what.clone()),
+                seen: seen.clone(),
+                message: message.clone(),
+            })),
+            Event::ActionDone {
+                step,
+                host,
+                what,
+                ok: false,
+                detail,
+                ..
+            } => Some(self.failure(Failure {
+                step: Some(step.to_string()),
+                host: Some(host.to_string()),
+                expected: Some(what.clone()),
+                seen: detail.clone(),
+                message: format!("step `{step}` on host `{host}`: {what}: {detail}"),
+            })),
+            Event::Problem { host, message } => {
+                // A warning (a host slow to answer, a hold taken over) unless
+                // the run ends on it: then it is the run's error, below.
+                let p = Failure {
+                    step: self.last_step.clone(),
+                    host: host.as_ref().map(ToString::to_string),
+                    expected: None,
+                    seen: message.clone(),
+                    message: message.clone(),
+                };
+                if self.problems.len() < MAX_PROBLEMS {
+                    self.problems.push(p.clone());
+                }
+                // What ended a step (a host lost in it) says so first: `step `S.4`: …`.
+                if message.starts_with("step `") {
+                    Some(self.failure(p))
+                } else {
+                    Some(Change::Problem(p))
+                }
+            }
+            Event::RunFinished {
+                outcome,
+                secs,
+                error,
+                ..
+            } => {
+                self.outcome = outcome.word().into();
+                self.secs = Some(*secs);
+                self.error = error.clone();
+                self.current = None;
+                for c in &mut self.cells {
+                    if *c == Cell::Running {
+                        *c = Cell::Interrupted;
+                    }
+                }
+                if self.first_failure.is_none() && *outcome != Outcome::Passed {
+                    if let Some(err) = error {
+                        // The problem the run ended on names its host.
+                        let host = self
+                            .problems
+                            .iter()
+                            .find(|p| p.message == *err)
+                            .and_then(|p| p.host.clone());
+                        self.first_failure = Some(Failure {
+                            step: self.last_step.clone(),
+                            host,
+                            expected: None,
+                            seen: err.clone(),
+                            message: err.clone(),
+                        });
+                    }
+                }
+                Some(Change::Finished)
+            }
+            _ => None,
+        }
+    }
+
+    fn failure(&mut self, f: Failure) -> Change {
+        if self.first_failure.is_none() {
+            self.first_failure = Some(f.clone());
+        }
+        Change::Failure(f)
+    }
+}
+
+/// Whether the room needs `e`: the terminal's room view, the room report
+/// and the live page fold nothing else (program output, ops, stops are the
+/// benches' own reports' business).
+pub fn wants(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::RunStarted { .. }
+            | Event::StepStarted { .. }
+            | Event::StepFinished { .. }
+            | Event::ExpectationFailed { .. }
+            | Event::ActionDone { ok: false, .. }
+            | Event::Problem { .. }
+            | Event::RunFinished { .. }
+    )
+}
+
+/// One step as the room shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomStep {
+    pub id: String,
+    pub title: String,
+}
+
+/// A room run: its benches, in the hosts file's order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Room {
+    /// The room directory's name (`20261129T014142Z-sockets-room`).
+    pub id: String,
+    pub lab: String,
+    pub lab_title: Option<String>,
+    pub steps: Vec<RoomStep>,
+    pub benches: Vec<BenchView>,
+    /// Unix seconds (controller clock).
+    pub started_at: f64,
+    pub finished_at: Option<f64>,
+}
+
+impl Room {
+    /// The step ids, for [`BenchView::event`].
+    pub fn step_ids(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.id.clone()).collect()
+    }
+
+    pub fn passed(&self) -> usize {
+        self.benches
+            .iter()
+            .filter(|b| b.outcome == "passed")
+            .count()
+    }
+
+    /// `running` until every bench finished, then `passed` when all passed,
+    /// else `interrupted` when one was, else `failed`.
+    pub fn outcome(&self) -> &'static str {
+        if self.benches.iter().any(|b| !b.finished()) {
+            "running"
+        } else if self.benches.iter().all(|b| b.outcome == "passed") {
+            "passed"
+        } else if self.benches.iter().any(|b| b.outcome == "interrupted") {
+            "interrupted"
+        } else {
+            "failed"
+        }
+    }
+
+    /// `room: N of M benches passed`.
+    pub fn verdict(&self) -> String {
+        format!(
+            "room: {} of {} benches passed",
+            self.passed(),
+            self.benches.len()
+        )
+    }
+
+    /// The room as the benches' run directories recorded it (`labctl
+    /// report ROOM_DIR`, `labctl serve`): each bench's `events.jsonl`
+    /// folded again, beside the room directory `dir`. A bench whose file
+    /// cannot be read stays `waiting`.
+    pub fn reload(mut self, dir: &Path) -> Room {
+        let ids = self.step_ids();
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        for b in &mut self.benches {
+            let exit_code = b.exit_code;
+            let mut fresh = BenchView::new(&b.name, &b.run, ids.len());
+            if let Ok(text) = std::fs::read_to_string(parent.join(&b.run).join("events.jsonl")) {
+                for line in text.lines() {
+                    if let Some(e) = parse_wanted(line) {
+                        fresh.event(&ids, &e);
+                    }
+                }
+            }
+            fresh.exit_code = exit_code;
+            *b = fresh;
+        }
+        self
+    }
+}
+
+/// An `events.jsonl` line the room needs, parsed; `None` for the others
+/// (told by their tag, without parsing them: most lines are output) and for
+/// a line that is not an event (a torn last line).
+pub fn parse_wanted(line: &str) -> Option<Event> {
+    const WANTED: [&str; 7] = [
+        "run_started",
+        "step_started",
+        "step_finished",
+        "expectation_failed",
+        "action_done",
+        "problem",
+        "run_finished",
+    ];
+    // The tag is the first member, as serde writes it.
+    let tag = line
+        .strip_prefix("{\"event\":\"")
+        .and_then(|rest| rest.split('"').next())?;
+    if !WANTED.contains(&tag) {
+        return None;
+    }
+    let e: Event = serde_json::from_str(line).ok()?;
+    wants(&e).then_some(e)
+}
+
+/// The room directory's run directory of a bench, as a path.
+pub fn run_dir(room_dir: &Path, bench: &BenchView) -> PathBuf {
+    room_dir.parent().unwrap_or(Path::new(".")).join(&bench.run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bench_folds_its_steps_and_keeps_its_first_failure() {
+        let steps = vec!["S.1".to_string(), "S.2".into(), "S.3".into()];
+        let mut b = BenchView::new("bench2", "r-bench2", 3);
+        let lines = [
+            r#"{"event":"run_started","run_id":"r","lab":"l","lab_title":null,"lab_file":"l.toml","bench":"bench2","hosts":[],"steps":[],"dir":null,"dry_run":false,"at":5.0}"#,
+            r#"{"event":"step_started","step":"S.1","title":"t","needed":false,"at":6.0}"#,
+            r#"{"event":"output","host":"A","program":"p","stream":"stdout","ts":1.0,"line":"x"}"#,
+            r#"{"event":"step_finished","step":"S.1","outcome":"passed","secs":0.2}"#,
+            r#"{"event":"step_started","step":"S.2","title":"t","needed":false,"at":7.0}"#,
+            r#"{"event":"action_done","step":"S.2","host":"B","what":"start `client`","ok":false,"detail":"no such program","secs":0.1}"#,
+            r#"{"event":"expectation_failed","step":"S.2","host":"B","program":"client","what":"`client` prints /x/","seen":"y","message":"later","secs":2.0}"#,
+            r#"{"event":"step_finished","step":"S.2","outcome":"failed","secs":0.3}"#,
+            r#"{"event":"run_finished","outcome":"failed","steps_passed":1,"steps_failed":1,"steps_not_run":1,"checks_passed":0,"checks_failed":1,"secs":3.5,"dir":null,"error":"step failed","at":9.0}"#,
+        ];
+        for l in lines {
+            if let Some(e) = parse_wanted(l) {
+                b.event(&steps, &e);
+            }
+        }
+        assert_eq!(b.cells, [Cell::Passed, Cell::Failed, Cell::Pending]);
+        assert_eq!((b.passed, b.failed, b.outcome.as_str()), (1, 1, "failed"));
+        let f = b.first_failure.unwrap();
+        assert_eq!(
+            f.short(),
+            "S.2 on B: start `client`; saw \"no such program\""
+        );
+        assert_eq!(b.secs, Some(3.5));
+        // Output lines are told by their tag, never parsed.
+        assert!(parse_wanted(lines[2]).is_none());
+        assert!(parse_wanted("{\"event\":\"step_fin").is_none());
+    }
+}
