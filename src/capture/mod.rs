@@ -16,6 +16,7 @@ mod labels;
 pub mod ladder;
 pub mod model;
 pub mod pcapng;
+pub mod read;
 mod tcp;
 mod udp;
 
