@@ -44,6 +44,7 @@
 //!
 //! The design notes the code relies on are in `docs/design.md`.
 
+pub mod answer;
 pub mod build;
 pub mod capture;
 pub mod check;
@@ -112,5 +113,6 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Man => complete::man(),
         Command::Run(args) => run::command(&g, &args),
         Command::Report(args) => report::command(&args),
+        Command::Answer(args) => answer::command(&g, &args),
     }
 }

@@ -245,7 +245,9 @@ impl<'o> Builder<'o> {
             }
         };
         self.counts.add(frame.kind);
-        self.frames.push(frame);
+        if self.frames.len() < self.opts.max_frames {
+            self.frames.push(frame);
+        }
     }
 
     pub(super) fn finish(
