@@ -102,6 +102,21 @@ Exit codes:
 Examples:
   labctl report runs/20250101T120000Z-socket-lab";
 
+/// `answer --help`.
+pub const ANSWER_HELP: &str = "\
+Exit codes:
+  0    the questions were answered from the captures that could be read
+       (a file that is not a capture is named on stderr, one line each)
+  2    bad command line or lab file, or no capture could be read at all
+  4    the grading sheet could not be written
+
+Examples:
+  labctl answer part1.pcapng part2.pcapng      one student's captures
+  labctl answer --server 10.0.3.1:50123 cap.pcapng
+  labctl answer --json cap.pcapng              the answers as JSON
+  labctl answer --grade submissions/           grading.html and grading.csv
+  labctl answer --grade submissions/ --reference runs/20250101T120000Z-sockets";
+
 /// `init --help`.
 pub const INIT_HELP: &str = "\
 Exit codes:
@@ -211,6 +226,10 @@ pub enum Command {
     /// Rebuild report.md, report.html and run.json from a run directory.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// Answer the lab's questions from captures students saved (pcap, pcapng),
+    /// or grade a folder of submissions.
+    #[command(after_help = ANSWER_HELP)]
+    Answer(AnswerArgs),
     /// Write a hosts file for a room of benches (documented, ready for `check`).
     #[command(after_help = INIT_HELP)]
     Init(crate::init::InitArgs),
@@ -357,6 +376,32 @@ pub struct ReportArgs {
     /// (the report, its ladders and the captures).
     #[arg(long)]
     pub student: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// Capture files (pcap or pcapng, as Wireshark, dumpcap or tcpdump save
+    /// them), one student's: each question is answered from the one that shows it.
+    #[arg(value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// The lab's server, when it should not be found from the traffic
+    /// (`ADDR:PORT`, or a `PORT` on any address); repeat for several.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub server: Vec<String>,
+    /// Grade a folder of submissions (a subfolder, or a file-name prefix
+    /// `NAME_`, per student): writes grading.html and grading.csv.
+    #[arg(long, value_name = "DIR")]
+    pub grade: Option<PathBuf>,
+    /// With --grade: the reference beside the students (a labctl run
+    /// directory, or capture files).
+    #[arg(long, value_name = "PATH", requires = "grade")]
+    pub reference: Option<PathBuf>,
+    /// With --grade: where the sheet goes (default: the graded folder).
+    #[arg(long, value_name = "DIR", requires = "grade")]
+    pub out: Option<PathBuf>,
+    /// The files and answers as one JSON object on stdout (`labctl-answer/1`).
+    #[arg(long, conflicts_with = "grade")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,7 @@
 //!
 //! The design notes the code relies on are in `docs/design.md`.
 
+pub mod answer;
 pub mod build;
 pub mod capture;
 pub mod check;
@@ -118,5 +119,6 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Run(args) => run::command(&g, &args),
         Command::Report(args) => report::command(&args),
         Command::Serve(args) => serve::command(&args),
+        Command::Answer(args) => answer::command(&g, &args),
     }
 }

@@ -113,10 +113,11 @@ impl<'o> Builder<'o> {
                 flags,
                 seq,
                 ack_no,
+                len,
                 payload,
             } => {
                 let (s, d) = (SocketAddr::new(*src, *sport), SocketAddr::new(*dst, *dport));
-                let conv = self.tcp_frame(number, time, s, d, *flags, *seq, *ack_no, payload.len());
+                let conv = self.tcp_frame(number, time, s, d, *flags, *seq, *ack_no, *len);
                 let kind = if flags.rst {
                     Kind::Rst
                 } else if flags.syn && !flags.ack {
@@ -125,14 +126,14 @@ impl<'o> Builder<'o> {
                     Kind::SynAck
                 } else if flags.fin {
                     Kind::Fin
-                } else if !payload.is_empty() {
+                } else if *len > 0 {
                     Kind::Data
                 } else if flags.ack {
                     Kind::Ack
                 } else {
                     Kind::Other
                 };
-                let text = (!payload.is_empty()).then(|| preview(payload, 40));
+                let text = (*len > 0).then(|| preview(payload, 40));
                 let mut label = tcp_flag_label(*flags);
                 if let Some(t) = &text {
                     label = format!("{label} \"{}\"", abbreviate(t, 20));
@@ -144,7 +145,7 @@ impl<'o> Builder<'o> {
                     src: s.to_string(),
                     dst: d.to_string(),
                     proto: "tcp".into(),
-                    len: payload.len(),
+                    len: *len,
                     label,
                     text,
                     conversation: Some(conv),
@@ -156,10 +157,11 @@ impl<'o> Builder<'o> {
                 dst,
                 sport,
                 dport,
+                len,
                 payload,
             } => {
                 let (s, d) = (SocketAddr::new(*src, *sport), SocketAddr::new(*dst, *dport));
-                let conv = self.udp_frame(number, time, s, d, payload.len());
+                let conv = self.udp_frame(number, time, s, d, *len);
                 let text = preview(payload, 40);
                 Frame {
                     number,
@@ -168,7 +170,7 @@ impl<'o> Builder<'o> {
                     src: s.to_string(),
                     dst: d.to_string(),
                     proto: "udp".into(),
-                    len: payload.len(),
+                    len: *len,
                     label: format!("UDP \"{}\"", abbreviate(&text, 20)),
                     text: Some(text),
                     conversation: Some(conv),
@@ -243,7 +245,9 @@ impl<'o> Builder<'o> {
             }
         };
         self.counts.add(frame.kind);
-        self.frames.push(frame);
+        if self.frames.len() < self.opts.max_frames {
+            self.frames.push(frame);
+        }
     }
 
     pub(super) fn finish(

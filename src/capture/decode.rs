@@ -1,12 +1,13 @@
-//! Reading a pcap file into decoded packets: the only place that knows the
-//! pcap format (`pcap-file`) and the wire headers (`etherparse`).
+//! Decoding captured frames: the only place that knows the link layers and
+//! the wire headers (`etherparse`, lax, so a frame cut by the snapshot
+//! length still gives its headers and its lengths on the wire). The file
+//! formats are `read.rs`'s.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use etherparse::{ArpOperation, LinkSlice, NetSlice, SlicedPacket, TransportSlice};
-use pcap_file::pcap::PcapParser;
-use pcap_file::{DataLink, PcapError};
+use etherparse::{ArpOperation, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice};
 
+use super::read::{link_name, ReadError, Reader};
 use super::Error;
 
 /// The pcap file's frames, decoded, with what could not be read.
@@ -32,6 +33,10 @@ pub(super) enum Body {
         flags: TcpFlags,
         seq: u32,
         ack_no: u32,
+        /// Payload bytes on the wire (more than `payload` holds when the
+        /// snapshot length cut the frame).
+        len: usize,
+        /// The payload's first bytes (at most [`PAYLOAD_KEPT`]).
         payload: Vec<u8>,
     },
     Udp {
@@ -39,6 +44,7 @@ pub(super) enum Body {
         dst: IpAddr,
         sport: u16,
         dport: u16,
+        len: usize,
         payload: Vec<u8>,
     },
     Icmp {
@@ -81,98 +87,169 @@ pub(super) struct Quoted {
     pub ports: Option<(u16, u16)>,
 }
 
-/// Reads every frame of a classic pcap file (what `tcpdump -w` writes).
+/// Reads every frame of a capture file (classic pcap or pcapng, any
+/// interface whose link type labctl decodes), held in memory: what the run
+/// reports read. Students' captures are streamed instead ([`Link`], [`decode`]).
 pub(super) fn read(bytes: &[u8]) -> Result<Decoded, Error> {
-    if bytes.len() >= 4 && bytes[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
-        return Err(Error::NotPcap(
-            "it is pcapng; labctl reads the classic pcap format `tcpdump -w` writes".into(),
-        ));
-    }
-    let (mut rest, parser) = PcapParser::new(bytes).map_err(|e| Error::NotPcap(pcap_reason(&e)))?;
-    let datalink = parser.header().datalink;
-    let (link_type, link) = match datalink {
-        DataLink::ETHERNET => ("ethernet", Link::Ethernet),
-        DataLink::LINUX_SLL => ("linux-sll", Link::LinuxSll),
-        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => ("raw-ip", Link::Ip),
-        other => return Err(Error::LinkType(format!("{other:?}"))),
-    };
+    let mut reader = Reader::new(bytes).map_err(|e| match e {
+        ReadError::NotCapture(why) => Error::NotPcap(why),
+        other => Error::NotPcap(other.to_string()),
+    })?;
     let mut packets = Vec::new();
     let mut warnings = Vec::new();
-    while !rest.is_empty() {
-        match parser.next_packet(rest) {
-            Ok((next, pkt)) => {
-                rest = next;
-                let number = packets.len() + 1;
-                let body = decode(link, &pkt.data).unwrap_or_else(|why| {
-                    warnings.push(format!("frame {number}: {why}"));
-                    Body::Other {
-                        src: None,
-                        dst: None,
-                        what: "undecodable frame".into(),
-                    }
-                });
-                packets.push(Packet {
-                    ts: pkt.timestamp.as_secs_f64(),
-                    body,
-                });
-            }
-            Err(PcapError::IncompleteBuffer) => {
-                warnings.push(format!(
-                    "the file ends inside frame {} ({} bytes left); the frames before it are analysed",
-                    packets.len() + 1,
-                    rest.len()
-                ));
-                break;
-            }
+    let mut link_type: Option<String> = None;
+    loop {
+        let frame = match reader.next() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
             Err(e) => {
-                warnings.push(format!(
-                    "frame {}: {}; the frames before it are analysed",
-                    packets.len() + 1,
-                    pcap_reason(&e)
-                ));
+                warnings.push(match e {
+                    ReadError::Damaged { why, .. } => {
+                        format!("{why}; the frames before it are analysed")
+                    }
+                    other => other.to_string(),
+                });
                 break;
             }
-        }
+        };
+        let (number, ts) = (frame.number, frame.ts);
+        let link = frame.link;
+        let body = match Link::of(link) {
+            Some(l) => {
+                link_type.get_or_insert_with(|| l.name().to_string());
+                decode(l, frame.data)
+            }
+            None => Err(format!("{} is not decoded", link_name(link))),
+        };
+        let body = body.unwrap_or_else(|why| {
+            warnings.push(format!("frame {number}: {why}"));
+            Body::Other {
+                src: None,
+                dst: None,
+                what: "undecodable frame".into(),
+            }
+        });
+        packets.push(Packet { ts, body });
     }
+    let link_type = match link_type {
+        Some(l) => l,
+        None => match reader.interfaces().first() {
+            Some(i) if Link::of(i.link).is_none() => {
+                return Err(Error::LinkType(link_name(i.link)))
+            }
+            Some(i) => Link::of(i.link).map(|l| l.name()).unwrap_or("").to_string(),
+            None => "ethernet".to_string(),
+        },
+    };
     Ok(Decoded {
-        link_type: link_type.to_string(),
+        link_type,
         packets,
         warnings,
     })
 }
 
-#[derive(Clone, Copy)]
-enum Link {
+/// The link layers labctl decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Ethernet II, with or without VLAN tags (a lab interface).
     Ethernet,
+    /// Linux cooked v1 (`tcpdump -i any` before libpcap 1.10, `dumpcap -i any`).
     LinuxSll,
+    /// Linux cooked v2 (`tcpdump -i any` with libpcap 1.10).
+    LinuxSll2,
+    /// Raw IPv4 or IPv6.
     Ip,
+    /// BSD loopback: a 4-byte address family in the writer's byte order (0),
+    /// or in network order (108).
+    Null,
+    Loop,
 }
 
-fn pcap_reason(e: &PcapError) -> String {
-    match e {
-        PcapError::IncompleteBuffer => "the file is shorter than a pcap header".to_string(),
-        other => other.to_string().to_lowercase(),
+impl Link {
+    /// The link of a LINKTYPE_ number, when labctl decodes it.
+    pub fn of(link: u32) -> Option<Link> {
+        Some(match link {
+            1 => Link::Ethernet,
+            113 => Link::LinuxSll,
+            276 => Link::LinuxSll2,
+            101 | 228 | 229 => Link::Ip,
+            0 => Link::Null,
+            108 => Link::Loop,
+            _ => return None,
+        })
+    }
+
+    /// As [`CaptureAnalysis::link_type`](super::CaptureAnalysis) names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Ethernet => "ethernet",
+            Link::LinuxSll => "linux-sll",
+            Link::LinuxSll2 => "linux-sll2",
+            Link::Ip => "raw-ip",
+            Link::Null | Link::Loop => "loopback",
+        }
     }
 }
 
-fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
+/// Payload bytes kept per frame: enough for the labels and for telling a
+/// reply that echoes its request.
+pub(super) const PAYLOAD_KEPT: usize = 256;
+
+/// Decodes one frame. When the snapshot length cut it, the payload's
+/// length on the wire comes from the IP header.
+pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
     let sliced = match link {
-        Link::Ethernet => SlicedPacket::from_ethernet(data),
-        Link::LinuxSll => SlicedPacket::from_linux_sll(data),
-        Link::Ip => SlicedPacket::from_ip(data),
+        Link::Ethernet => LaxSlicedPacket::from_ethernet(data).map_err(|e| e.to_string()),
+        Link::LinuxSll => cooked(data, 16, 14),
+        Link::LinuxSll2 => cooked(data, 20, 0),
+        Link::Ip => LaxSlicedPacket::from_ip(data).map_err(|e| e.to_string()),
+        Link::Null | Link::Loop => {
+            let Some(fam) = data.get(..4) else {
+                return Err("a loopback frame shorter than its header".into());
+            };
+            let fam = [fam[0], fam[1], fam[2], fam[3]];
+            let family = if link == Link::Loop {
+                u32::from_be_bytes(fam)
+            } else if fam[0] == 0 && fam[1] == 0 {
+                u32::from_be_bytes(fam)
+            } else {
+                u32::from_le_bytes(fam)
+            };
+            match family {
+                2 | 24 | 28 | 30 => LaxSlicedPacket::from_ip(&data[4..]).map_err(|e| e.to_string()),
+                other => {
+                    return Ok(Body::Other {
+                        src: None,
+                        dst: None,
+                        what: format!("loopback family {other}"),
+                    })
+                }
+            }
+        }
     }
-    .map_err(|e| e.to_string().to_lowercase())?;
+    .map_err(|e| e.to_lowercase())?;
 
-    let (src, dst) = match &sliced.net {
-        Some(NetSlice::Ipv4(ip)) => (
-            IpAddr::V4(ip.header().source_addr()),
-            IpAddr::V4(ip.header().destination_addr()),
-        ),
-        Some(NetSlice::Ipv6(ip)) => (
-            IpAddr::V6(ip.header().source_addr()),
-            IpAddr::V6(ip.header().destination_addr()),
-        ),
-        Some(NetSlice::Arp(arp)) => {
+    let (src, dst, ip_payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            let wire = usize::from(h.total_len()).checked_sub(usize::from(h.ihl()) * 4);
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                wire_len(ip.payload(), wire),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            let ext = ip.extensions().slice().len();
+            let wire = usize::from(h.payload_length()).checked_sub(ext);
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                wire_len(ip.payload(), wire),
+            )
+        }
+        Some(LaxNetSlice::Arp(arp)) => {
             return Ok(Body::Arp {
                 request: arp.operation() == ArpOperation::REQUEST,
                 sender: ipv4(arp.sender_protocol_addr()),
@@ -180,8 +257,16 @@ fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
             })
         }
         None => {
-            let what = match &sliced.link {
-                Some(LinkSlice::Ethernet2(e)) => format!("ethertype 0x{:04x}", e.ether_type().0),
+            let what = match (&sliced.link, sliced.link_exts.last()) {
+                (_, Some(etherparse::LaxLinkExtSlice::Vlan(v))) => {
+                    format!("ethertype 0x{:04x}", v.ether_type().0)
+                }
+                (Some(LinkSlice::Ethernet2(e)), _) => {
+                    format!("ethertype 0x{:04x}", e.ether_type().0)
+                }
+                (Some(LinkSlice::EtherPayload(p)), _) => {
+                    format!("ethertype 0x{:04x}", p.ether_type.0)
+                }
                 _ => "non-IP frame".to_string(),
             };
             return Ok(Body::Other {
@@ -192,30 +277,42 @@ fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
         }
     };
 
+    let kept = |p: &[u8]| p[..p.len().min(PAYLOAD_KEPT)].to_vec();
     Ok(match &sliced.transport {
-        Some(TransportSlice::Tcp(t)) => Body::Tcp {
-            src,
-            dst,
-            sport: t.source_port(),
-            dport: t.destination_port(),
-            flags: TcpFlags {
-                syn: t.syn(),
-                ack: t.ack(),
-                fin: t.fin(),
-                rst: t.rst(),
-                psh: t.psh(),
-                urg: t.urg(),
-            },
-            seq: t.sequence_number(),
-            ack_no: t.acknowledgment_number(),
-            payload: t.payload().to_vec(),
-        },
+        Some(TransportSlice::Tcp(t)) => {
+            let header = t.slice().len() - t.payload().len();
+            Body::Tcp {
+                src,
+                dst,
+                sport: t.source_port(),
+                dport: t.destination_port(),
+                flags: TcpFlags {
+                    syn: t.syn(),
+                    ack: t.ack(),
+                    fin: t.fin(),
+                    rst: t.rst(),
+                    psh: t.psh(),
+                    urg: t.urg(),
+                },
+                seq: t.sequence_number(),
+                ack_no: t.acknowledgment_number(),
+                len: ip_payload
+                    .and_then(|w| w.checked_sub(header))
+                    .unwrap_or(t.payload().len())
+                    .max(t.payload().len()),
+                payload: kept(t.payload()),
+            }
+        }
         Some(TransportSlice::Udp(u)) => Body::Udp {
             src,
             dst,
             sport: u.source_port(),
             dport: u.destination_port(),
-            payload: u.payload().to_vec(),
+            len: usize::from(u.length())
+                .checked_sub(8)
+                .unwrap_or(u.payload().len())
+                .max(u.payload().len()),
+            payload: kept(u.payload()),
         },
         Some(TransportSlice::Icmpv4(i)) => Body::Icmp {
             src,
@@ -248,17 +345,46 @@ fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
         },
         None => {
             let proto = match &sliced.net {
-                Some(NetSlice::Ipv4(ip)) => ip.payload().ip_number.0,
-                Some(NetSlice::Ipv6(ip)) => ip.payload().ip_number.0,
+                Some(LaxNetSlice::Ipv4(ip)) => ip.payload().ip_number.0,
+                Some(LaxNetSlice::Ipv6(ip)) => ip.payload().ip_number.0,
                 _ => 0,
+            };
+            let what = match (proto, &sliced.stop_err) {
+                (6 | 17, Some(_)) => format!(
+                    "{} (its header cut by the snapshot length)",
+                    if proto == 6 { "TCP" } else { "UDP" }
+                ),
+                _ => format!("IP protocol {proto}"),
             };
             Body::Other {
                 src: Some(src),
                 dst: Some(dst),
-                what: format!("IP protocol {proto}"),
+                what,
             }
         }
     })
+}
+
+/// The IP payload's length on the wire: the header's own when the
+/// capture cut the packet, else what was captured.
+fn wire_len(p: &etherparse::LaxIpPayloadSlice, header: Option<usize>) -> Option<usize> {
+    if p.incomplete {
+        header.filter(|&w| w >= p.payload.len())
+    } else {
+        Some(p.payload.len())
+    }
+}
+
+/// A Linux cooked header (`len` bytes, the protocol at `proto`), then what it carries.
+fn cooked(data: &[u8], len: usize, proto: usize) -> Result<LaxSlicedPacket<'_>, String> {
+    let (Some(p), Some(rest)) = (data.get(proto..proto + 2), data.get(len..)) else {
+        return Err("a Linux cooked frame shorter than its header".into());
+    };
+    let ether_type = u16::from_be_bytes([p[0], p[1]]);
+    Ok(LaxSlicedPacket::from_ether_type(
+        etherparse::EtherType(ether_type),
+        rest,
+    ))
 }
 
 fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {

@@ -12,10 +12,13 @@
 
 mod analysis;
 mod decode;
+pub mod find;
 mod labels;
 pub mod ladder;
 pub mod model;
 pub mod pcapng;
+pub mod read;
+pub mod study;
 mod tcp;
 mod udp;
 
@@ -42,12 +45,17 @@ pub struct Options {
     /// socket bound to one is a server's even when its conversation began
     /// before the capture did.
     pub server_ports: Vec<u16>,
+    /// Frames kept in [`CaptureAnalysis::frames`] at most; the rest are
+    /// still counted and followed in their conversations (a student's
+    /// capture of any size costs bounded memory).
+    pub max_frames: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             server_ports: vec![LAB_PORT],
+            max_frames: usize::MAX,
         }
     }
 }

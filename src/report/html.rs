@@ -96,7 +96,7 @@ const HOST_COLORS: [&str; 6] = [
 ];
 
 /// Inline Markdown of the answers: `code`, paragraphs, `- ` list items.
-fn inline(text: &str) -> String {
+pub(crate) fn inline(text: &str) -> String {
     let mut out = String::new();
     let mut in_list = false;
     for line in text.lines() {

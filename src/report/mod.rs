@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
+/// The answers' inline Markdown as HTML (for `labctl answer --grade`'s sheet).
+pub(crate) use html::inline as inline_html;
 pub use model::*;
 
 use crate::capture::{self, ladder};

@@ -9,7 +9,12 @@
 //! Each answer cites where to look: the capture file, the frames as
 //! Wireshark numbers them and the display filter, or the host, program and
 //! line of output. The rules live in `tcp.rs`, `udp.rs` and `threaded.rs`.
+//!
+//! The same rules answer from captures alone (`labctl answer`, a student's
+//! captures): `captures.rs` reads from the conversations which clients a
+//! step's evidence is, and what no capture can show.
 
+mod captures;
 mod tcp;
 mod threaded;
 mod udp;
@@ -37,6 +42,8 @@ pub struct Run<'a> {
     pub steps: &'a [StepRecord],
     pub names: &'a BTreeMap<String, String>,
     traces: Vec<ClientTrace>,
+    /// Set when the evidence is captures alone (`labctl answer`).
+    alone: Option<captures::Alone>,
 }
 
 impl<'a> Run<'a> {
@@ -56,6 +63,71 @@ impl<'a> Run<'a> {
             steps,
             names,
             traces: traces(timeline, programs),
+            alone: None,
+        }
+    }
+
+    /// The evidence of captures alone (a student's): no steps, no program
+    /// output. `interfaces` names, per capture, its interface in a file of
+    /// several (cited in the display filters); `questions` tell what each
+    /// step's evidence is.
+    pub fn from_captures(
+        captures: &'a [CaptureReport],
+        names: &'a BTreeMap<String, String>,
+        questions: &[QuestionRecord],
+        interfaces: Vec<Option<usize>>,
+    ) -> Run<'a> {
+        let (alone, traces) = captures::Alone::new(captures, names, questions, interfaces);
+        Run {
+            run_dir: None,
+            captures,
+            timeline: &[],
+            programs: &[],
+            steps: &[],
+            names,
+            traces,
+            alone: Some(alone),
+        }
+    }
+
+    /// A client as the answers name it: `` `client-B` on B `` (a run), or
+    /// `` the client `10.0.3.2:41872` (B) `` (captures alone).
+    fn who(&self, t: &ClientTrace) -> String {
+        if self.alone.is_some() {
+            format!("the client {}", self.addr(&t.local))
+        } else {
+            format!("`{}` on {}", t.program, t.host)
+        }
+    }
+
+    /// ` in step `I.8`` after a count of a run's frames; nothing for captures alone.
+    fn in_steps(&self, steps: &[String]) -> String {
+        if self.alone.is_some() {
+            String::new()
+        } else {
+            format!(" in step `{}`", steps.join("`, `"))
+        }
+    }
+
+    /// The display filter that shows a TCP server's frames: the handout's
+    /// (`ip.addr==10.0.3.1 and tcp`), or with its port where a student's
+    /// capture holds other traffic.
+    fn tcp_filter(&self, server: &str) -> String {
+        let (ip, port) = filter_parts(server);
+        if self.alone.is_some() {
+            format!("{ip} and tcp.port=={port}")
+        } else {
+            format!("{ip} and tcp")
+        }
+    }
+
+    /// The display filter that shows a UDP server's datagrams.
+    fn udp_filter(&self, server: &str) -> String {
+        let (ip, port) = filter_parts(server);
+        if self.alone.is_some() {
+            format!("{ip} and udp.port=={port}")
+        } else {
+            "udp".to_string()
         }
     }
 
@@ -92,7 +164,9 @@ impl<'a> Run<'a> {
     /// beside every capture it could read (same frames, with the steps in
     /// its comments), else the `.pcap`.
     fn file(&self, c: &CaptureReport) -> String {
-        if c.analysis.is_some() {
+        if self.alone.is_some() {
+            c.file.clone()
+        } else if c.analysis.is_some() {
             super::pcapng_file(&c.file)
         } else {
             c.file.clone()
@@ -111,6 +185,8 @@ pub struct Evidence<'r, 'a> {
     pub touched: Vec<&'r ClientTrace>,
     /// Per client (index into the run's traces): the lines sent to it in these steps.
     sent: BTreeMap<usize, Vec<String>>,
+    /// Captures alone: the one capture (index) that holds these clients.
+    only: Option<usize>,
 }
 
 impl<'r, 'a> Evidence<'r, 'a> {
@@ -144,6 +220,24 @@ impl<'r, 'a> Evidence<'r, 'a> {
             started,
             touched: touched_ix.iter().map(|&i| &run.traces[i]).collect(),
             sent,
+            only: None,
+        }
+    }
+
+    /// Captures alone: the clients `sel` found, the lines each sent.
+    fn alone(run: &'r Run<'a>, steps: &[String], sel: captures::Selection) -> Evidence<'r, 'a> {
+        let alone = run.alone.as_ref().expect("captures alone");
+        let mut sent = BTreeMap::new();
+        for &i in sel.touched.iter().chain(&sel.started) {
+            sent.insert(i, alone.sent[i].clone());
+        }
+        Evidence {
+            run,
+            steps: steps.to_vec(),
+            started: sel.started.iter().map(|&i| &run.traces[i]).collect(),
+            touched: sel.touched.iter().map(|&i| &run.traces[i]).collect(),
+            sent,
+            only: Some(sel.capture),
         }
     }
 
@@ -161,6 +255,15 @@ impl<'r, 'a> Evidence<'r, 'a> {
     /// The analysed captures that ran across every one of these steps.
     fn captures(&self) -> Vec<(&'r CaptureReport, &'r CaptureAnalysis)> {
         let run = self.run;
+        if run.alone.is_some() {
+            return run
+                .captures
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.only.is_none_or(|o| o == *i))
+                .filter_map(|(_, c)| c.analysis.as_ref().map(|a| (c, a)))
+                .collect();
+        }
         run.captures
             .iter()
             .filter_map(|c| c.analysis.as_ref().map(|a| (c, a)))
@@ -237,6 +340,8 @@ impl<'r> Seen<'r> {
 /// What a rule found: the answer's text and what it cites.
 #[derive(Default)]
 pub struct Found {
+    /// Captures alone: the rule answered (it did not say why it cannot).
+    answered: bool,
     pub ok: bool,
     pub text: String,
     pub frames: Vec<FrameCite>,
@@ -249,6 +354,18 @@ impl Found {
     /// Cites `frames` of `seen`'s capture with `filter`; returns their numbers as text.
     fn cite(&mut self, run: &Run, seen: &Seen, frames: &[&Frame], filter: &str) -> String {
         let file = run.file(seen.capture);
+        let iface = run.alone.as_ref().and_then(|a| {
+            let i = run
+                .captures
+                .iter()
+                .position(|c| std::ptr::eq(c, seen.capture))?;
+            a.interfaces.get(i).copied().flatten()
+        });
+        let filter = match iface {
+            Some(n) => format!("{filter} and frame.interface_id=={n}"),
+            None => filter.to_string(),
+        };
+        let filter = filter.as_str();
         if !self.captures.contains(&seen.capture.name) {
             self.captures.push(seen.capture.name.clone());
         }
@@ -327,6 +444,15 @@ impl Found {
     }
 }
 
+/// `s` with its first letter upper-cased.
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 /// Text in backticks, doubled when it holds one itself.
 fn quoted(text: &str) -> String {
     if text.contains('`') {
@@ -358,13 +484,14 @@ pub fn numbers(ns: &[usize]) -> String {
     out.join(", ")
 }
 
-/// The handout's display filter for a server's traffic.
-fn tcp_filter(server: &str) -> String {
-    let ip = server
-        .parse::<std::net::SocketAddr>()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| server.to_string());
-    format!("ip.addr=={ip} and tcp")
+/// A server's address as a display filter's term (`ip.addr==10.0.3.1`,
+/// `ipv6.addr==fd00::1`) and its port.
+fn filter_parts(server: &str) -> (String, String) {
+    match server.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.is_ipv6() => (format!("ipv6.addr=={}", a.ip()), a.port().to_string()),
+        Ok(a) => (format!("ip.addr=={}", a.ip()), a.port().to_string()),
+        Err(_) => (format!("ip.addr=={server}"), String::new()),
+    }
 }
 
 /// A duration in words: `6 µs`, `40.1 ms`, `1.203 s`.
@@ -426,6 +553,57 @@ pub fn answers(run: &Run, questions: &[QuestionRecord]) -> Vec<Answer> {
     questions.iter().map(|q| answer(run, q)).collect()
 }
 
+/// The rule's answer from `ev` (compared with `cmp`).
+fn apply(rule: Rule, ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, String> {
+    match rule {
+        Rule::TcpFrames => tcp::frames(ev),
+        Rule::TcpAddresses => tcp::addresses(ev),
+        Rule::TcpQueued => tcp::queued(ev),
+        Rule::BusyPort => udp::busy_port(ev),
+        Rule::UdpFrames => udp::frames(ev, cmp),
+        Rule::UdpNoWait => udp::no_wait(ev, cmp),
+        Rule::TcpConcurrent => threaded::concurrent(ev, cmp),
+        Rule::ServerSockets => threaded::server_sockets(ev),
+        Rule::ClientSockets => threaded::client_sockets(ev),
+    }
+}
+
+/// A question answered from captures alone.
+fn answer_alone(run: &Run, alone: &captures::Alone, q: &QuestionRecord, rule: Rule) -> Found {
+    let kind = captures::episode(rule);
+    let sel = match alone.select(run, kind, Some(rule)) {
+        Ok(s) => s,
+        Err(why) => {
+            return Found {
+                text: format!("Not answered: {why}"),
+                ..Found::default()
+            }
+        }
+    };
+    let at = sel.capture;
+    let ev = Evidence::alone(run, &q.evidence, sel);
+    let cmp = alone
+        .kind(&q.compare)
+        .and_then(|k| alone.select(run, k, None).ok())
+        .map(|s| Evidence::alone(run, &q.compare, s));
+    match apply(rule, &ev, cmp.as_ref()) {
+        Ok(mut f) => {
+            if kind == captures::Episode::Concurrent {
+                if let Some(note) = alone.vantage_note(run, at) {
+                    f.text.push_str(&format!("\n\n{note}"));
+                }
+            }
+            f.where_to_look();
+            f.answered = true;
+            f
+        }
+        Err(why) => Found {
+            text: format!("Not answered: {why}"),
+            ..Found::default()
+        },
+    }
+}
+
 fn answer(run: &Run, q: &QuestionRecord) -> Answer {
     let base = |answered: bool, f: Found| Answer {
         id: q.id.clone(),
@@ -443,6 +621,23 @@ fn answer(run: &Run, q: &QuestionRecord) -> Answer {
             f.facts
         },
     };
+    if let Some(alone) = &run.alone {
+        let Some(rule) = RULES.iter().find(|(k, _)| *k == q.answer).map(|(_, r)| *r) else {
+            let text = format!(
+                "Not answered: this labctl has no answer rule `{}`.",
+                q.answer
+            );
+            return base(
+                false,
+                Found {
+                    text,
+                    ..Found::default()
+                },
+            );
+        };
+        let f = answer_alone(run, alone, q, rule);
+        return base(f.answered, f);
+    }
     if let Some(why) = not_answerable(run.steps, q) {
         return base(
             false,
@@ -483,17 +678,7 @@ fn answer(run: &Run, q: &QuestionRecord) -> Answer {
         .cloned()
         .collect();
     let cmp = (!passed.is_empty()).then(|| Evidence::new(run, &passed));
-    let found = match rule {
-        Rule::TcpFrames => tcp::frames(&ev),
-        Rule::TcpAddresses => tcp::addresses(&ev),
-        Rule::TcpQueued => tcp::queued(&ev),
-        Rule::BusyPort => udp::busy_port(&ev),
-        Rule::UdpFrames => udp::frames(&ev, cmp.as_ref()),
-        Rule::UdpNoWait => udp::no_wait(&ev, cmp.as_ref()),
-        Rule::TcpConcurrent => threaded::concurrent(&ev, cmp.as_ref()),
-        Rule::ServerSockets => threaded::server_sockets(&ev),
-        Rule::ClientSockets => threaded::client_sockets(&ev),
-    };
+    let found = apply(rule, &ev, cmp.as_ref());
     match found {
         Ok(mut f) => {
             if !missing.is_empty() && !q.compare.is_empty() && cmp.is_none() {

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{dur, tcp_filter, Evidence, Found, Seen, CLOCK_SKEW};
+use super::{dur, Evidence, Found, Seen, CLOCK_SKEW};
 use crate::capture::{Frame, Kind, Proto};
 use crate::report::model::LineStream;
 use crate::report::traces::ClientTrace;
@@ -109,19 +109,26 @@ pub(super) fn frames(ev: &Evidence) -> Result<Found, String> {
     for s in &seen {
         for (t, i) in &s.held {
             let c = &s.analysis.tcp[*i];
-            let filter = tcp_filter(&c.server);
+            let filter = run.tcp_filter(&c.server);
             let fr = s.frames(Proto::Tcp, *i);
             let x = exchange(&fr, &c.client, ev.sent_to(t));
             f.cite(run, s, &x.handshake, &filter);
             let hs: Vec<String> = x.handshake.iter().map(|f| fdesc(f)).collect();
             let mut text = format!(
-                "When `{}` on {} started, its `connect` made TCP's three-way handshake with {} — frames {}.",
-                t.program,
-                t.host,
+                "When {} started, its `connect` made TCP's three-way handshake with {} — frames {}.",
+                run.who(t),
                 run.addr(&c.server),
                 hs.join(", ")
             );
-            if x.handshake.len() < 3 {
+            if x.handshake.is_empty() && c.syns == 0 {
+                f.ok = false;
+                text = format!(
+                    "The capture began after {} connected to {}: it holds no SYN of this connection (its first frame is {}), so it cannot show the handshake.",
+                    run.who(t),
+                    run.addr(&c.server),
+                    c.first_frame
+                );
+            } else if x.handshake.len() < 3 {
                 f.ok = false;
                 text.push_str(" (The capture does not hold the whole handshake.)");
             }
@@ -178,7 +185,7 @@ pub(super) fn addresses(ev: &Evidence) -> Result<Found, String> {
     for s in &seen {
         for (t, i) in &s.held {
             let c = &s.analysis.tcp[*i];
-            let filter = tcp_filter(&c.server);
+            let filter = run.tcp_filter(&c.server);
             let fr = s.frames(Proto::Tcp, *i);
             let x = exchange(&fr, &c.client, ev.sent_to(t));
             let data: Vec<&Frame> = x
@@ -202,11 +209,15 @@ pub(super) fn addresses(ev: &Evidence) -> Result<Found, String> {
             let rep: Vec<&Frame> = data.iter().copied().filter(|d| d.src == c.server).collect();
             let rq = f.cite(run, s, &req, &filter);
             let rp = f.cite(run, s, &rep, &filter);
+            let prog = if run.alone.is_some() {
+                "the client".to_string()
+            } else {
+                format!("`{}`", t.program)
+            };
             lines.push(format!(
-                "\n- {} is the client's socket address: {}'s kernel gave `{}` an ephemeral port at `connect`. It is the source of every request (frames {rq}) and the destination of every reply (frames {rp}).\n- {} is the server's: the address and port it bound and listens on. It is the destination of the requests and the source of the replies.",
+                "\n- {} is the client's socket address: {}'s kernel gave {prog} an ephemeral port at `connect`. It is the source of every request (frames {rq}) and the destination of every reply (frames {rp}).\n- {} is the server's: the address and port it bound and listens on. It is the destination of the requests and the source of the replies.",
                 run.addr(&c.client),
                 t.host,
-                t.program,
                 run.addr(&c.server),
             ));
         }
@@ -242,7 +253,7 @@ pub(super) fn queued(ev: &Evidence) -> Result<Found, String> {
             };
             let first = &a.tcp[j];
             let first_t = touched.iter().find(|u| u.local == first.client).copied();
-            let filter = tcp_filter(&second.server);
+            let filter = run.tcp_filter(&second.server);
             let fr2 = s.frames(Proto::Tcp, *i);
             let fr1 = s.frames(Proto::Tcp, j);
             let x = exchange(&fr2, &second.client, ev.sent_to(t));
@@ -279,15 +290,24 @@ pub(super) fn queued(ev: &Evidence) -> Result<Found, String> {
                 .zip(closing)
                 .is_some_and(|(r, c)| r.time > c - CLOCK_SKEW);
             f.ok = est_before && ack_before && reply_after;
+            let who = if run.alone.is_some() {
+                super::capital(&run.who(t))
+            } else {
+                format!("{}'s client `{}`", t.host, t.program)
+            };
+            let printed = if run.alone.is_some() {
+                String::new()
+            } else {
+                format!(
+                    " and the client printed `Connected {} -> {}`",
+                    second.client, second.server
+                )
+            };
             let mut text = format!(
-                "{}. {}'s client `{}` connected while the iterative server on {} was serving {}: the server's kernel completed the handshake at once (frames {hs}), so `connect` returned and the client printed `Connected {} -> {}`.",
+                "{}. {who} connected while the iterative server on {} was serving {}: the server's kernel completed the handshake at once (frames {hs}), so `connect` returned{printed}.",
                 if f.ok { "Yes" } else { "Not as the lab expects" },
-                t.host,
-                t.program,
                 run.addr(&second.server),
                 run.addr(&first.client),
-                second.client,
-                second.server
             );
             if let (Some(r), Some(k)) = (req, ack) {
                 let n = f.cite(run, s, &[r, k], &filter);
@@ -298,7 +318,7 @@ pub(super) fn queued(ev: &Evidence) -> Result<Found, String> {
             if !fin1.is_empty() {
                 let n = f.cite(run, s, &fin1, &filter);
                 let who = first_t
-                    .map(|u| format!("`{}` on {}", u.program, u.host))
+                    .map(|u| run.who(u))
                     .unwrap_or_else(|| run.addr(&first.client));
                 text.push_str(&format!(" Then {who} quit (frames {n})"));
             }
@@ -371,12 +391,20 @@ pub(super) fn queued_wait(c: &Evidence, f: &mut Found) -> Option<String> {
     let r = fr
         .iter()
         .find(|g| g.src == conv.server && g.kind == Kind::Data)?;
-    let n = f.cite(run, &s, &[q, r], &tcp_filter(&conv.server));
+    let n = f.cite(run, &s, &[q, r], &run.tcp_filter(&conv.server));
+    let when = if run.alone.is_some() {
+        String::new()
+    } else {
+        format!("In step `{}`, ", c.steps.join("`, `"))
+    };
+    let who = run.who(t);
+    let who = if when.is_empty() {
+        super::capital(&who)
+    } else {
+        who
+    };
     Some(format!(
-        "In step `{}`, `{}` on {} — a client of the iterative TCP server — waited {} for its reply (frames {n}), until the client before it quit.",
-        c.steps.join("`, `"),
-        t.program,
-        t.host,
+        "{when}{who} — a client of the iterative TCP server — waited {} for its reply (frames {n}), until the client before it quit.",
         dur(r.time - q.time)
     ))
 }

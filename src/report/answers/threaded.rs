@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::tcp::queued_wait;
-use super::{tcp_filter, Evidence, Found, Seen};
+use super::{Evidence, Found, Seen};
 use crate::capture::{max_overlap, Frame, Kind, Proto};
 use crate::report::model::LineStream;
 use crate::report::traces::ClientTrace;
@@ -57,7 +57,7 @@ fn cite_first(
                     .take(1),
             );
         }
-        let n = f.cite(ev.run, s, &fr, &tcp_filter(&server));
+        let n = f.cite(ev.run, s, &fr, &ev.run.tcp_filter(&server));
         out.push(format!("`{}` frames {n}", ev.run.file(s.capture)));
     }
     out
@@ -181,6 +181,9 @@ pub(super) fn client_sockets(ev: &Evidence) -> Result<Found, String> {
         let addrs: Vec<String> = v
             .iter()
             .map(|t| {
+                if ev.run.alone.is_some() {
+                    return format!("`{}`", t.local);
+                }
                 let l = f.line(
                     &t.host,
                     &t.program,

@@ -8,12 +8,10 @@ use regex::Regex;
 use serde_json::json;
 
 use super::tcp::{exchange, fdesc, queued_wait};
-use super::{dur, tcp_filter, Evidence, Found, Seen};
+use super::{dur, Evidence, Found, Seen};
 use crate::capture::{Frame, Kind, Proto};
 use crate::report::model::LineStream;
 use crate::report::traces::ClientTrace;
-
-const UDP_FILTER: &str = "udp";
 
 pub(super) fn busy_port(ev: &Evidence) -> Result<Found, String> {
     static STATUS: OnceLock<Regex> = OnceLock::new();
@@ -148,16 +146,23 @@ pub(super) fn frames(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, Str
         for (t, i) in &s.held {
             let ds = datagrams(s, *i, t, ev.sent_to(t));
             let all: Vec<&Frame> = ds.iter().flat_map(|(_, g)| g.iter().copied()).collect();
-            f.cite(run, s, &all, UDP_FILTER);
+            f.cite(run, s, &all, &run.udp_filter(&s.analysis.udp[*i].server));
             let d: Vec<String> = all.iter().map(|g| fdesc(g)).collect();
-            text.push_str(&format!(
-                "\n- `{}` on {} (`{}`): frames {}",
-                t.program,
-                t.host,
-                t.local,
-                d.join(", ")
-            ));
-            if ds.iter().any(|(_, g)| g.len() < 2) || ds.len() < ev.sent_to(t).len() {
+            let who = if run.alone.is_some() {
+                run.who(t)
+            } else {
+                format!("{} (`{}`)", run.who(t), t.local)
+            };
+            text.push_str(&format!("\n- {who}: frames {}", d.join(", ")));
+            let unanswered = ds.iter().filter(|(_, g)| g.len() < 2).count();
+            if run.alone.is_some() && unanswered > 0 && unanswered < ds.len() {
+                // A student's capture holds every datagram, also those
+                // sent after `quit` ended the server (or after it stopped).
+                text.push_str(&format!(
+                    " — {unanswered} datagram{} without a reply (sent after the server had ended, or not captured)",
+                    if unanswered == 1 { "" } else { "s" }
+                ));
+            } else if unanswered > 0 || ds.len() < ev.sent_to(t).len() {
                 f.ok = false;
                 text.push_str(" — a line without its reply");
             }
@@ -180,14 +185,13 @@ pub(super) fn frames(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, Str
                 let x = exchange(&fr, &conv.client, c.sent_to(t));
                 let mut all: Vec<&Frame> = x.handshake.clone();
                 all.extend(x.lines.iter().flat_map(|(_, g)| g.iter().copied()));
-                let n = f.cite(run, &s, &all, &tcp_filter(&conv.server));
+                let n = f.cite(run, &s, &all, &run.tcp_filter(&conv.server));
                 text.push_str(&format!(
-                    "\n\nCompare TCP: `{}` on {} needed {} frames for its {} line(s) in step `{}` (frames {n}): a handshake first, then an ACK for every segment.",
-                    t.program,
-                    t.host,
+                    "\n\nCompare TCP: {} needed {} frames for its {} line(s){} (frames {n}): a handshake first, then an ACK for every segment.",
+                    run.who(t),
                     all.len(),
                     x.lines.len(),
-                    c.steps.join("`, `")
+                    run.in_steps(&c.steps),
                 ));
             }
         }
@@ -223,11 +227,10 @@ pub(super) fn no_wait(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, St
                 let ds = datagrams(s, i, t, ev.sent_to(t));
                 match ds.first() {
                     Some((line, g)) if g.len() == 2 => {
-                        let n = f.cite(run, s, g, UDP_FILTER);
+                        let n = f.cite(run, s, g, &run.udp_filter(&s.analysis.udp[i].server));
                         said.push(format!(
-                            "`{}` on {} sent `{line}` and got its reply {} later (frames {n})",
-                            t.program,
-                            t.host,
+                            "{} sent `{line}` and got its reply {} later (frames {n})",
+                            run.who(t),
                             dur(g[1].time - g[0].time)
                         ));
                         Some(g[1].time - g[0].time)
@@ -268,10 +271,7 @@ pub(super) fn no_wait(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, St
         };
         if wait.is_none_or(|w| w > 1.0) {
             f.ok = false;
-            said.push(format!(
-                "`{}` on {} was not answered at once",
-                t.program, t.host
-            ));
+            said.push(format!("{} was not answered at once", run.who(t)));
         }
     }
     let tcp_wait = cmp.and_then(|c| queued_wait(c, &mut f));
@@ -281,10 +281,9 @@ pub(super) fn no_wait(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, St
         (_, false) => "Not as the lab expects:",
     };
     let mut text = format!(
-        "{head} {}, though `{}` on {} had used the same server first.",
+        "{head} {}, though {} had used the same server first.",
         said.join("; "),
-        first.program,
-        first.host
+        run.who(first),
     );
     if let Some(w) = tcp_wait {
         text.push_str(&format!("\n\n{w}"));
