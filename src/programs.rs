@@ -120,7 +120,6 @@ const PYTHON_FILES: [(&str, &str); 6] = [
     ),
 ];
 
-
 impl ProgramSet {
     /// The five Rust programs, built per architecture.
     pub fn rust() -> ProgramSet {
@@ -404,8 +403,7 @@ pub fn read_table(c: &mut Checker, node: &Node) -> Option<ProgramSet> {
 fn command_word(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('-')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
 }
 
@@ -553,7 +551,6 @@ fn hosts_choice(path: &Path) -> Result<Option<(String, Diagnostic, Range<usize>)
         }
     }
 }
-
 
 /// The command that prints the interpreter's version line on a host.
 pub fn probe_cmd(interpreter: &str) -> String {
@@ -704,7 +701,10 @@ pub fn probe(
     if diags.is_empty() {
         return Ok(versions);
     }
-    if diags.iter().all(|d| d.line > 0 || !d.file.as_os_str().is_empty()) {
+    if diags
+        .iter()
+        .all(|d| d.line > 0 || !d.file.as_os_str().is_empty())
+    {
         return Err(Error::Input(Diagnostics(diags)));
     }
     let text: Vec<String> = diags
@@ -730,7 +730,11 @@ fn hosts_phrase(hosts: &[&str]) -> String {
 /// The problems [`probe`] found: per program (in the set's order), the
 /// hosts that lack its command or refuse it root; an unlocated diagnostic
 /// (file empty, line 0) when the set has no place in a file.
-fn judge(set: &ProgramSet, needs: &[HostNeeds], found: &BTreeMap<String, Found>) -> Vec<Diagnostic> {
+fn judge(
+    set: &ProgramSet,
+    needs: &[HostNeeds],
+    found: &BTreeMap<String, Found>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let place = |p: Option<&Diagnostic>, msg: String, hint: String| -> Diagnostic {
         let mut d = p.or(set.origin.as_ref()).cloned().unwrap_or(Diagnostic {
@@ -749,7 +753,11 @@ fn judge(set: &ProgramSet, needs: &[HostNeeds], found: &BTreeMap<String, Found>)
         let lacking: Vec<&str> = needs
             .iter()
             .map(|n| n.host.name.as_str())
-            .filter(|h| found.get(*h).is_some_and(|f| f.missing().contains(&interp.as_str())))
+            .filter(|h| {
+                found
+                    .get(*h)
+                    .is_some_and(|f| f.missing().contains(&interp.as_str()))
+            })
             .collect();
         if !lacking.is_empty() {
             out.push(place(
@@ -795,14 +803,23 @@ fn judge(set: &ProgramSet, needs: &[HostNeeds], found: &BTreeMap<String, Found>)
             let first = refused[0];
             let host = on.iter().find(|n| n.host.name == first).map(|n| n.host);
             let f = &found[first];
-            let path = f.commands.get(cmd).cloned().flatten().unwrap_or_else(|| cmd.to_string());
+            let path = f
+                .commands
+                .get(cmd)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| cmd.to_string());
             let user = host.map_or("", |h| h.target.user.as_str());
             out.push(place(
                 p.at.as_ref(),
                 format!(
                     "program `{name}` runs `{cmd}` through `sudo -n`, which {} {} ({})",
                     hosts_phrase(&refused),
-                    if refused.len() > 1 { "refuse" } else { "refuses" },
+                    if refused.len() > 1 {
+                        "refuse"
+                    } else {
+                        "refuses"
+                    },
                     f.refused[cmd]
                 ),
                 format!(
@@ -840,7 +857,12 @@ mod tests {
         let mut c = Checker::new(&src);
         let node = tree::get(root.entries(), "programs").unwrap();
         let set = read_table(&mut c, node);
-        let msgs = c.diags.0.iter().map(|d| format!("{}:{} {}", d.line, d.col, d.message)).collect();
+        let msgs = c
+            .diags
+            .0
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.col, d.message))
+            .collect();
         (set, msgs)
     }
 
@@ -860,9 +882,18 @@ mod tests {
         assert_eq!(set.interpreter, None);
         assert!(!set.is_built() && set.files.is_empty());
         let (all, sudo) = set.commands_for(["flush", "pinger"]);
-        assert_eq!((all, sudo), (vec!["ip".to_string(), "ping".into()], vec!["ip".to_string()]));
+        assert_eq!(
+            (all, sudo),
+            (
+                vec!["ip".to_string(), "ping".into()],
+                vec!["ip".to_string()]
+            )
+        );
         let mut h = crate::hostops::sample_host(true);
-        assert_eq!(set.argv(&h, "flush"), ["sudo", "-n", "ip", "neigh", "flush"]);
+        assert_eq!(
+            set.argv(&h, "flush"),
+            ["sudo", "-n", "ip", "neigh", "flush"]
+        );
         h.sudo = false;
         assert_eq!(set.argv(&h, "flush"), ["ip", "neigh", "flush"]);
     }

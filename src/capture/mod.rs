@@ -7,14 +7,16 @@
 //! the files, the report module reads them. The parts: `decode` (pcap bytes
 //! to packets), [`model`] (what an analysis says), `analysis` (packets to
 //! frames, conversations, sockets and servers), `tcp` and `udp` (each
-//! protocol's conversations), `labels` (how a frame or payload reads),
-//! [`ladder`] (the SVG diagram).
+//! protocol's conversations), `pairs` (ARP requests and replies, pings,
+//! ICMP errors and the packets they refer to), `labels` (how a frame or
+//! payload reads), [`ladder`] (the SVG diagram).
 
 mod analysis;
 mod decode;
 mod labels;
 pub mod ladder;
 pub mod model;
+mod pairs;
 pub mod pcapng;
 mod tcp;
 mod udp;

@@ -478,7 +478,12 @@ fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {
 /// aside): what [`crate::programs::probe`] looks for before the run.
 pub fn programs_by_host(plan: &Plan) -> std::collections::BTreeMap<String, BTreeSet<String>> {
     let mut out: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
-    for o in plan.steps.iter().flat_map(|s| &s.actions).flat_map(|a| &a.ops) {
+    for o in plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.actions)
+        .flat_map(|a| &a.ops)
+    {
         let program = match &o.op {
             Op::Start {
                 program,
