@@ -96,17 +96,17 @@ fn iterative_server_capture_agrees_with_tshark_and_shows_c_queued() {
     let drawn = |frames: &[capture::Frame]| {
         frames
             .iter()
-            .filter(|f| !matches!(f.kind, Kind::Arp | Kind::Other))
+            .filter(|f| !matches!(f.kind, Kind::Other))
             .count()
     };
     assert_eq!(svg.matches("<g class=\"frame\"").count(), drawn(&a.frames));
-    // A's capture: the server and both clients, three lanes, no collision.
-    assert_eq!(ladder_lanes(&svg), 3);
+    // A's capture: the server and both clients, three lanes, and a host
+    // lane for each address ARP names; no collision.
+    assert_eq!(ladder_lanes(&svg), 3 + arp_hosts(&a));
     assert_eq!(ladder_collisions(&svg), Vec::<String>::new());
-    assert!(svg.contains(&format!(
-        "{} ARP/other frame(s) not drawn",
-        a.counts.arp + a.counts.other
-    )));
+    if a.counts.other > 0 {
+        assert!(svg.contains(&format!("{} other frame(s) not drawn", a.counts.other)));
+    }
 }
 
 #[test]
@@ -175,9 +175,10 @@ fn threaded_server_capture_agrees_with_tshark_and_counts_five_sockets() {
     agrees_with_tshark(&file, &a);
 
     assert_eq!(a.tcp.len(), 4);
-    // Five lanes (the server, four clients): no label on a lifeline or another label.
+    // Five lanes (the server, four clients) and the hosts ARP names: no
+    // label on a lifeline or another label.
     let svg = ladder::svg(&a, &Default::default(), ladder::MAX_FRAMES);
-    assert_eq!(ladder_lanes(&svg), 5);
+    assert_eq!(ladder_lanes(&svg), 5 + arp_hosts(&a));
     assert_eq!(ladder_collisions(&svg), Vec::<String>::new());
     let server = &a.servers[0];
     assert_eq!(server.address, "10.0.3.1:50000");
@@ -208,7 +209,7 @@ fn threaded_server_capture_agrees_with_tshark_and_counts_five_sockets() {
     let svg = ladder::svg(&a, &Default::default(), 5);
     let drawn = a.frames[..5]
         .iter()
-        .filter(|f| !matches!(f.kind, Kind::Arp | Kind::Other))
+        .filter(|f| !matches!(f.kind, Kind::Other))
         .count();
     assert_eq!(svg.matches("<g class=\"frame\"").count(), drawn);
     assert!(svg.contains(&format!("… {} more frames not drawn", a.frames.len() - 5)));
@@ -232,6 +233,7 @@ fn ladder_labels_never_cross_a_lifeline_or_each_other() {
             text: None,
             conversation: None,
             quoted: None,
+            ..Default::default()
         };
     let (a, b, c, d) = (
         "10.0.3.1:50000",
@@ -277,6 +279,7 @@ fn ladder_labels_never_cross_a_lifeline_or_each_other() {
         sockets: Vec::new(),
         servers: Vec::new(),
         warnings: Vec::new(),
+        ..Default::default()
     };
     let svg = ladder::svg(&analysis, &Default::default(), ladder::MAX_FRAMES);
     assert!(ladder_lanes(&svg) >= 4, "{svg}");
@@ -287,4 +290,263 @@ fn ladder_labels_never_cross_a_lifeline_or_each_other() {
         analysis.frames.len()
     );
     assert!(svg.contains("a long line from the client"));
+}
+
+/// The addresses ARP frames name: a host lane each in the ladder.
+fn arp_hosts(a: &CaptureAnalysis) -> usize {
+    a.frames
+        .iter()
+        .filter(|f| f.kind == Kind::Arp)
+        .flat_map(|f| [f.src.clone(), f.dst.clone()])
+        .collect::<BTreeSet<String>>()
+        .len()
+}
+
+/// Runs `cmd` in host `host`'s namespace (test scaffolding: a ping, a
+/// route); its status is not asserted (a ping to nowhere fails).
+fn in_ns(bench: &MiniBench, host: &str, cmd: &[&str]) {
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "exec", &bench.ns(host)])
+        .args(cmd)
+        .output()
+        .expect("ip netns exec runs");
+}
+
+/// ARP and ICMP read like TCP: on B's eth0, B resolves A (request and
+/// reply), pings it twice (each echo request with its reply), asks for an
+/// address nobody has (requests, no reply), and through A as a router
+/// draws a TTL-exceeded and an unreachable about its own pings, and a port
+/// unreachable about a UDP datagram. Every pair and every error's packet
+/// agrees with tshark (`icmp.resp_to`, `arp.*`, the quoted headers).
+#[test]
+fn arp_and_icmp_pairs_agree_with_tshark() {
+    let dir = temp_dir("arp-icmp");
+    let file = dir.join("b.pcap");
+    let mut bench = MiniBench::new();
+    // B reaches 10.9.9.0/24 through A, A through C, and C has no route
+    // there: a TTL of 1 expires at A, a larger one finds no route at C.
+    for h in ["A", "C"] {
+        in_ns(&bench, h, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        for conf in ["all", "eth0"] {
+            let redirects = format!("net.ipv4.conf.{conf}.send_redirects=0");
+            in_ns(&bench, h, &["sysctl", "-qw", &redirects]);
+        }
+    }
+    in_ns(
+        &bench,
+        "B",
+        &["ip", "route", "add", "10.9.9.0/24", "via", "10.0.3.1"],
+    );
+    in_ns(
+        &bench,
+        "A",
+        &["ip", "route", "add", "10.9.9.0/24", "via", "10.0.3.3"],
+    );
+    let cap = bench.capture("B", &file);
+    in_ns(
+        &bench,
+        "B",
+        &["ping", "-n", "-c", "2", "-i", "0.2", "10.0.3.1"],
+    );
+    in_ns(
+        &bench,
+        "B",
+        &["ping", "-n", "-c", "1", "-W", "1", "10.0.3.9"],
+    );
+    in_ns(
+        &bench,
+        "B",
+        &["ping", "-n", "-c", "1", "-W", "1", "-t", "1", "10.9.9.9"],
+    );
+    in_ns(
+        &bench,
+        "B",
+        &["ping", "-n", "-c", "1", "-W", "1", "10.9.9.9"],
+    );
+    in_ns(
+        &bench,
+        "B",
+        &["python3", "-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hi', ('10.0.3.1', 9))"],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    bench.stop_capture(cap);
+    drop(bench);
+    let a = analyse(&file);
+    agrees_with_tshark(&file, &a);
+    let f = file.as_path();
+
+    // ARP: tshark's operation and addresses on every ARP frame, our pairs.
+    let theirs = tshark_fields(
+        f,
+        "arp",
+        &[
+            "frame.number",
+            "arp.opcode",
+            "arp.src.proto_ipv4",
+            "arp.dst.proto_ipv4",
+            "arp.src.hw_mac",
+        ],
+    );
+    assert!(!theirs.is_empty());
+    for t in &theirs {
+        let n: usize = t[0].parse().unwrap();
+        let ours = &a.frames[n - 1];
+        let h = ours.arp.as_ref().expect("an ARP frame has its header");
+        let op = match h.op {
+            capture::ArpOp::Request => "1",
+            capture::ArpOp::Reply => "2",
+        };
+        assert_eq!(
+            (
+                op,
+                ours.src.as_str(),
+                ours.dst.as_str(),
+                h.sender_mac.as_deref()
+            ),
+            (
+                t[1].as_str(),
+                t[2].as_str(),
+                t[3].as_str(),
+                Some(t[4].as_str())
+            ),
+            "frame {n}"
+        );
+    }
+    let b_for_a = a
+        .arp
+        .iter()
+        .find(|x| x.asker == "10.0.3.2" && x.target == "10.0.3.1" && !x.requests.is_empty())
+        .expect("B asked who has A");
+    let reply = b_for_a.reply.expect("A answered");
+    let tell = &tshark_fields(
+        f,
+        &format!("frame.number=={reply}"),
+        &["arp.opcode", "arp.src.proto_ipv4", "arp.src.hw_mac"],
+    )[0];
+    assert_eq!((tell[0].as_str(), tell[1].as_str()), ("2", "10.0.3.1"));
+    assert_eq!(
+        b_for_a.mac.as_deref(),
+        Some(tell[2].as_str()),
+        "the reply tells A's MAC"
+    );
+    assert!(b_for_a.after.unwrap() >= 0.0 && b_for_a.after.unwrap() < 1.0);
+    for q in &b_for_a.requests {
+        assert_eq!(
+            a.frames[q - 1].pair,
+            Some(reply),
+            "request #{q} names its reply"
+        );
+    }
+    assert_eq!(a.frames[reply - 1].pair, b_for_a.requests.last().copied());
+    let nobody = a
+        .arp
+        .iter()
+        .find(|x| x.target == "10.0.3.9")
+        .expect("B asked who has 10.0.3.9");
+    assert!(nobody.reply.is_none() && !nobody.requests.is_empty());
+    assert_eq!(
+        nobody.requests.len(),
+        tshark_count(f, "arp.opcode==1 && arp.dst.proto_ipv4==10.0.3.9"),
+        "its retries are one resolution"
+    );
+
+    // Pings: each reply names the request tshark names (`icmp.resp_to`).
+    let replies = tshark_fields(f, "icmp.type==0", &["frame.number", "icmp.resp_to"]);
+    assert_eq!(replies.len(), 2, "A answered both echo requests");
+    for r in &replies {
+        let (n, q): (usize, usize) = (r[0].parse().unwrap(), r[1].parse().unwrap());
+        assert_eq!(a.frames[n - 1].pair, Some(q));
+        assert_eq!(a.frames[q - 1].pair, Some(n));
+        let e = a.echoes.iter().find(|e| e.reply == Some(n)).unwrap();
+        assert_eq!(
+            (e.from.as_str(), e.to.as_str(), e.request),
+            ("10.0.3.2", "10.0.3.1", Some(q))
+        );
+        assert!(e.after.is_some());
+    }
+    // The requests no reply names are the ones left unanswered. (An error
+    // quoting an echo request matches `icmp.type==8` too, in Wireshark.)
+    let answered: BTreeSet<String> = replies.iter().map(|r| r[1].clone()).collect();
+    let requests = tshark_fields(
+        f,
+        "icmp.type==8 && !(icmp.type==3 || icmp.type==11)",
+        &["frame.number"],
+    );
+    let theirs: Vec<usize> = requests
+        .iter()
+        .filter(|r| !answered.contains(&r[0]))
+        .map(|r| r[0].parse().unwrap())
+        .collect();
+    let ours: Vec<usize> = a
+        .echoes
+        .iter()
+        .filter(|e| e.reply.is_none())
+        .filter_map(|e| e.request)
+        .collect();
+    assert_eq!(ours, theirs);
+
+    // Errors: the same frames, and each refers to the packet it quotes.
+    let errors = tshark_fields(
+        f,
+        "icmp.type==3 || icmp.type==11",
+        &["frame.number", "icmp.type", "icmp.code"],
+    );
+    assert_eq!(errors.len(), a.icmp_errors.len(), "{:?}", a.icmp_errors);
+    // (The outer header's type and code come first: `11,8` quotes an echo request.)
+    let first = |v: &str| v.split(',').next().unwrap_or("").to_string();
+    let kinds: Vec<(String, String)> = errors
+        .iter()
+        .map(|e| (first(&e[1]), first(&e[2])))
+        .collect();
+    for want in [("11", "0"), ("3", "0"), ("3", "3")] {
+        assert!(kinds.contains(&(want.0.into(), want.1.into())), "{kinds:?}");
+    }
+    for e in &a.icmp_errors {
+        let p = e
+            .refers_to
+            .unwrap_or_else(|| panic!("{e:?} refers to a captured packet"));
+        assert_eq!(a.frames[e.frame - 1].pair, Some(p));
+        // The quoted headers as tshark reads them (outer, then inner) are the packet's.
+        let q = &tshark_fields(
+            f,
+            &format!("frame.number=={}", e.frame),
+            &["ip.src", "ip.dst"],
+        )[0];
+        let pk = &tshark_fields(f, &format!("frame.number=={p}"), &["ip.src", "ip.dst"])[0];
+        let inner_src = q[0].split(',').nth(1).unwrap();
+        let inner_dst = q[1].split(',').nth(1).unwrap();
+        assert_eq!(
+            (inner_src, inner_dst),
+            (pk[0].as_str(), pk[1].as_str()),
+            "{e:?}"
+        );
+        assert!(p < e.frame);
+    }
+    let ttl = a
+        .icmp_errors
+        .iter()
+        .find(|e| e.what == "time exceeded")
+        .unwrap();
+    assert!(
+        ttl.about
+            .starts_with("ICMP echo request 10.0.3.2 → 10.9.9.9"),
+        "{ttl:?}"
+    );
+    let port = a
+        .icmp_errors
+        .iter()
+        .find(|e| e.what == "port unreachable")
+        .unwrap();
+    assert!(port.about.starts_with("UDP 10.0.3.2:"), "{port:?}");
+
+    // The ladder draws them, each naming its partner.
+    let svg = ladder::svg(&a, &Default::default(), ladder::MAX_FRAMES);
+    assert!(
+        svg.contains(&format!("ARP who-has 10.0.3.1? (reply #{reply})")),
+        "{svg}"
+    );
+    assert!(svg.contains("ARP who-has 10.0.3.9? (no reply)"));
+    assert!(svg.contains(&format!("(about #{})", ttl.refers_to.unwrap())));
+    assert!(svg.contains("ICMP echo reply seq=1 (#"));
+    assert_eq!(ladder_collisions(&svg), Vec::<String>::new());
 }

@@ -268,11 +268,15 @@ fn a_missing_interpreter_is_located_before_anything_starts() {
         .args(["run", "--out"])
         .arg(scratch.path("runs"))
         .run();
-    out.assert_status(2).assert_stderr_contains(
-        "program set `lab` needs `python3-none-such`, which hosts `A`, `B` do not have",
-    );
-    let at = format!("{}:13:7", lab.display());
-    assert!(out.stderr.contains(&at), "{at}: {}", out.stderr);
+    // Each program that needs it, located at its command, with the hosts it runs on.
+    out.assert_status(2);
+    for (line, program, host) in [(9, "echo_server", "A"), (13, "echo_client", "B")] {
+        let want = format!(
+            "{}:{line}:8: program `{program}` runs `python3-none-such`, which host `{host}` does not have",
+            lab.display()
+        );
+        assert!(out.stderr.contains(&want), "{want}: {}", out.stderr);
+    }
     assert!(!scratch.path("runs").exists(), "nothing was created");
     for h in ["A", "B"] {
         assert!(

@@ -340,7 +340,11 @@ fn report_answers_the_handout_validates_and_renders() {
     for passed in ["I.8", "I.10"] {
         assert!(dom.contains(&format!(r#"<details class="step ok" id="step-{passed}">"#)));
     }
-    assert_eq!(dom.matches(r#"<svg class="key""#).count(), 7, "the legend");
+    assert_eq!(
+        dom.matches(r#"<svg class="key""#).count(),
+        labctl::capture::ladder::LEGEND.len(),
+        "the legend"
+    );
     for c in ["cap-A", "cap-B", "cap-udp", "cap-B2", "cap-C2"] {
         assert!(dom.contains(&format!(r#"<div class="ladder-wrap" id="ladder-{c}">"#)));
         assert!(md.contains(&format!(r#"<a id="ladder-{c}"></a>"#)));

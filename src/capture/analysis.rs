@@ -150,6 +150,7 @@ impl<'o> Builder<'o> {
                     text,
                     conversation: Some(conv),
                     quoted: None,
+                    ..Frame::default()
                 }
             }
             Body::Udp {
@@ -175,6 +176,7 @@ impl<'o> Builder<'o> {
                     text: Some(text),
                     conversation: Some(conv),
                     quoted: None,
+                    ..Frame::default()
                 }
             }
             Body::Icmp {
@@ -184,8 +186,23 @@ impl<'o> Builder<'o> {
                 ty,
                 code,
                 quoted,
+                echo,
             } => {
                 let q = quoted.as_ref().and_then(|q| self.icmp_error(q));
+                let quoted_icmp = quoted.as_ref().and_then(|q| {
+                    let (ty, code, echo) = q.icmp?;
+                    Some(QuotedIcmp {
+                        src: q.src.to_string(),
+                        dst: q.dst.to_string(),
+                        icmp: IcmpHeader {
+                            ty,
+                            code,
+                            v6: false,
+                            id: echo.map(|e| e.0),
+                            seq: echo.map(|e| e.1),
+                        },
+                    })
+                });
                 Frame {
                     number,
                     time,
@@ -198,12 +215,22 @@ impl<'o> Builder<'o> {
                     text: None,
                     conversation: None,
                     quoted: q,
+                    icmp: Some(IcmpHeader {
+                        ty: *ty,
+                        code: *code,
+                        v6: *v6,
+                        id: echo.map(|e| e.0),
+                        seq: echo.map(|e| e.1),
+                    }),
+                    quoted_icmp,
+                    ..Frame::default()
                 }
             }
             Body::Arp {
                 request,
                 sender,
                 target,
+                sender_hw,
             } => {
                 let ip =
                     |a: &Option<std::net::Ipv4Addr>| a.map(|a| a.to_string()).unwrap_or_default();
@@ -225,6 +252,15 @@ impl<'o> Builder<'o> {
                     text: None,
                     conversation: None,
                     quoted: None,
+                    arp: Some(ArpHeader {
+                        op: if *request {
+                            ArpOp::Request
+                        } else {
+                            ArpOp::Reply
+                        },
+                        sender_mac: sender_hw.clone(),
+                    }),
+                    ..Frame::default()
                 }
             }
             Body::Other { src, dst, what } => {
@@ -241,6 +277,7 @@ impl<'o> Builder<'o> {
                     text: None,
                     conversation: None,
                     quoted: None,
+                    ..Frame::default()
                 }
             }
         };
@@ -251,7 +288,7 @@ impl<'o> Builder<'o> {
     }
 
     pub(super) fn finish(
-        self,
+        mut self,
         link_type: String,
         start: f64,
         end: f64,
@@ -314,6 +351,7 @@ impl<'o> Builder<'o> {
             .into_iter()
             .filter_map(|k| servers.remove(&k))
             .collect();
+        let pairs = super::pairs::pair(&mut self.frames);
         CaptureAnalysis {
             link_type,
             start_unix: start,
@@ -325,6 +363,9 @@ impl<'o> Builder<'o> {
             sockets: self.sockets,
             servers,
             warnings,
+            arp: pairs.arp,
+            echoes: pairs.echoes,
+            icmp_errors: pairs.icmp_errors,
         }
     }
 }

@@ -54,11 +54,15 @@ pub(super) enum Body {
         ty: u8,
         code: u8,
         quoted: Option<Quoted>,
+        /// An echo request's or reply's identifier and sequence number.
+        echo: Option<(u16, u16)>,
     },
     Arp {
         request: bool,
         sender: Option<Ipv4Addr>,
         target: Option<Ipv4Addr>,
+        /// The sender's hardware address (what a reply tells), `aa:bb:…`.
+        sender_hw: Option<String>,
     },
     Other {
         src: Option<IpAddr>,
@@ -85,6 +89,9 @@ pub(super) struct Quoted {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub ports: Option<(u16, u16)>,
+    /// A quoted ICMP message (protocol 1): its type and code, and an
+    /// echo's identifier and sequence number.
+    pub icmp: Option<(u8, u8, Option<(u16, u16)>)>,
 }
 
 /// Reads every frame of a capture file (classic pcap or pcapng, any
@@ -254,6 +261,7 @@ pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
                 request: arp.operation() == ArpOperation::REQUEST,
                 sender: ipv4(arp.sender_protocol_addr()),
                 target: ipv4(arp.target_protocol_addr()),
+                sender_hw: mac(arp.sender_hw_addr()),
             })
         }
         None => {
@@ -325,6 +333,7 @@ pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
             } else {
                 None
             },
+            echo: matches!(i.type_u8(), 0 | 8).then(|| echo_fields(i.bytes5to8())),
         },
         Some(TransportSlice::Icmpv6(i)) => Body::Icmp {
             src,
@@ -337,6 +346,7 @@ pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
             } else {
                 None
             },
+            echo: matches!(i.type_u8(), 128 | 129).then(|| echo_fields(i.bytes5to8())),
         },
         Some(TransportSlice::Igmp(_)) => Body::Other {
             src: Some(src),
@@ -391,6 +401,24 @@ fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     <[u8; 4]>::try_from(b).ok().map(Ipv4Addr::from)
 }
 
+/// `aa:bb:cc:dd:ee:ff`, for a 6-byte hardware address.
+fn mac(b: &[u8]) -> Option<String> {
+    (b.len() == 6).then(|| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    })
+}
+
+/// An echo's identifier and sequence number (bytes 5 to 8 of its header).
+fn echo_fields(b: [u8; 4]) -> (u16, u16) {
+    (
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]]),
+    )
+}
+
 /// The quoted datagram of an ICMP error: an IPv4 or IPv6 header and the first
 /// 8 bytes of its payload (enough for the ports).
 fn quoted(p: &[u8]) -> Option<Quoted> {
@@ -424,10 +452,20 @@ fn quoted(p: &[u8]) -> Option<Quoted> {
         )),
         _ => None,
     };
+    // A quoted ICMPv4 message: its type, code and (echo) identifier and sequence.
+    let icmp = match (proto, p.get(hlen..hlen + 8)) {
+        (1, Some(t)) => Some((
+            t[0],
+            t[1],
+            matches!(t[0], 0 | 8).then(|| echo_fields([t[4], t[5], t[6], t[7]])),
+        )),
+        _ => None,
+    };
     Some(Quoted {
         proto,
         src,
         dst,
         ports,
+        icmp,
     })
 }

@@ -1,7 +1,9 @@
 //! The ladder (sequence) diagram of a capture as a self-contained inline SVG:
-//! one vertical line per socket address (or per IP for ICMP without a quoted
-//! datagram, e.g. ping), one arrow per frame with its label, time on the left.
-//! ARP and other non-transport frames are counted below the diagram, not drawn.
+//! one vertical line per socket address (or per IP for ARP and for ICMP
+//! without a quoted datagram, e.g. ping), one arrow per frame with its
+//! label, time on the left. A request and its reply name each other's frame
+//! (`reply #5`, `#4, 0.1 ms`), an ICMP error the packet it refers to.
+//! Other non-transport frames are counted below the diagram, not drawn.
 //!
 //! Labels never cross a lifeline or each other: each arrow's label sits in
 //! the gap between two neighbouring lifelines (the one next to the sender),
@@ -11,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use super::{CaptureAnalysis, Frame, Kind, Proto, Role};
+use super::{ArpOp, CaptureAnalysis, Frame, Kind, Proto, Role};
 use crate::util::escape_xml;
 
 /// Frames drawn at most; the rest are summed up in a last line.
@@ -45,6 +47,18 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut rows: Vec<(&Frame, usize, usize)> = Vec::new();
     let mut undrawn = 0;
+    let labels: HashMap<usize, String> = a
+        .frames
+        .iter()
+        .take(max_frames)
+        .filter_map(|f| paired_label(a, f).map(|l| (f.number, l)))
+        .collect();
+    let label = |f: &Frame| -> String {
+        labels
+            .get(&f.number)
+            .cloned()
+            .unwrap_or_else(|| f.label.clone())
+    };
     for f in a.frames.iter().take(max_frames) {
         let Some((from, to)) = endpoints(f) else {
             undrawn += 1;
@@ -83,7 +97,7 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     let widest = rows
         .iter()
         .filter(|(_, s, d)| s != d)
-        .map(|(f, _, _)| text_width(&f.label) + 2 * PAD)
+        .map(|(f, _, _)| text_width(&label(f)) + 2 * PAD)
         .max()
         .unwrap_or(0);
     let lane_w = widest.clamp(LANE_MIN, LANE_MAX);
@@ -163,11 +177,12 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
         } else {
             ""
         };
+        let shown = label(f);
         let tip = format!(
             "frame {} at {:.6} s: {} {} → {}{}",
             f.number,
             f.time,
-            f.label,
+            shown,
             f.src,
             f.dst,
             if f.len > 0 {
@@ -208,7 +223,7 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
                 r##"<text class="label" x="{}" y="{}" fill="{color}">{}</text></g>"##,
                 x1 + LOOP_LABEL,
                 y + 4,
-                escape_xml(&fit(&f.label, room + PAD))
+                escape_xml(&fit(&shown, room + PAD))
             );
             continue;
         }
@@ -229,7 +244,7 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
             r##"<text class="label" x="{}" y="{}" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="3" stroke-opacity="0.85" paint-order="stroke">{}</text></g>"##,
             gap_left + lane_w / 2,
             y - 5,
-            escape_xml(&fit(&f.label, lane_w))
+            escape_xml(&fit(&shown, lane_w))
         );
     }
     let mut notes = Vec::new();
@@ -241,7 +256,7 @@ pub fn svg(a: &CaptureAnalysis, names: &BTreeMap<String, String>, max_frames: us
     }
     if undrawn > 0 {
         notes.push(format!(
-            "{undrawn} ARP/other frame(s) not drawn (see the counts)"
+            "{undrawn} other frame(s) not drawn (see the counts)"
         ));
     }
     if !notes.is_empty() {
@@ -279,10 +294,75 @@ fn endpoints(f: &Frame) -> Option<((String, String), (String, String))> {
             (q.proto.clone(), q.dst.clone()),
             (q.proto.clone(), q.src.clone()),
         )),
-        ("icmp", None) if !f.src.is_empty() && !f.dst.is_empty() => {
+        ("icmp" | "arp", None) if !f.src.is_empty() && !f.dst.is_empty() => {
             Some((("ip".into(), f.src.clone()), ("ip".into(), f.dst.clone())))
         }
         _ => None,
+    }
+}
+
+/// The label of a frame that pairs with another: a request names its reply
+/// (or says none came), a reply its request and how long it took, an ICMP
+/// error the packet it refers to. `None`: the frame's own label.
+fn paired_label(a: &CaptureAnalysis, f: &Frame) -> Option<String> {
+    let took = |after: Option<f64>| after.map(|s| format!(", {}", ms(s))).unwrap_or_default();
+    if let Some(h) = &f.arp {
+        let x = a
+            .arp
+            .iter()
+            .find(|x| x.requests.contains(&f.number) || x.reply == Some(f.number))?;
+        return Some(match h.op {
+            ArpOp::Request => match x.reply {
+                Some(r) => format!("{}? (reply #{r})", f.label),
+                None => format!("{}? (no reply)", f.label),
+            },
+            ArpOp::Reply => {
+                let mac = h
+                    .sender_mac
+                    .as_deref()
+                    .map(|m| format!(" {m}"))
+                    .unwrap_or_default();
+                match x.requests.last() {
+                    Some(q) => format!("{}{mac} (#{q}{})", f.label, took(x.after)),
+                    None => format!("{}{mac}", f.label),
+                }
+            }
+        });
+    }
+    let h = f.icmp?;
+    if h.is_echo_request() || h.is_echo_reply() {
+        let e = a
+            .echoes
+            .iter()
+            .find(|e| e.request == Some(f.number) || e.reply == Some(f.number))?;
+        let seq = format!("{} seq={}", f.label, e.seq);
+        return Some(if h.is_echo_request() {
+            match e.reply {
+                Some(r) => format!("{seq} (reply #{r})"),
+                None => format!("{seq} (no reply)"),
+            }
+        } else {
+            match e.request {
+                Some(q) => format!("{seq} (#{q}{})", took(e.after)),
+                None => seq,
+            }
+        });
+    }
+    let e = a.icmp_errors.iter().find(|e| e.frame == f.number)?;
+    e.refers_to.map(|p| format!("{} (about #{p})", f.label))
+}
+
+/// `0.12 ms`, `3.4 ms`, `1.203 s`.
+fn ms(s: f64) -> String {
+    if s < 1.0 {
+        let ms = s * 1000.0;
+        if ms < 10.0 {
+            format!("{ms:.2} ms")
+        } else {
+            format!("{ms:.1} ms")
+        }
+    } else {
+        format!("{s:.3} s")
     }
 }
 
@@ -316,7 +396,7 @@ fn lane_role(a: &CaptureAnalysis, l: &Lane) -> String {
 
 /// The ladders' colours, for the reports' legends: (colour, its name,
 /// dashed, what it draws).
-pub const LEGEND: [(&str, &str, bool, &str); 7] = [
+pub const LEGEND: [(&str, &str, bool, &str); 8] = [
     (
         "#2e7d32",
         "green",
@@ -329,6 +409,7 @@ pub const LEGEND: [(&str, &str, bool, &str); 7] = [
     ("#c62828", "red", false, "RST (reset)"),
     ("#6a1b9a", "purple", false, "UDP datagram"),
     ("#c62828", "red dashed", true, "ICMP"),
+    ("#8a8a8a", "grey dashed", true, "ARP"),
 ];
 
 fn color(k: Kind) -> &'static str {
@@ -340,7 +421,8 @@ fn color(k: Kind) -> &'static str {
         Kind::Rst => 4,
         Kind::Udp => 5,
         Kind::Icmp => 6,
-        Kind::Arp | Kind::Other => return "#8a8a8a",
+        Kind::Arp => 7,
+        Kind::Other => return "#8a8a8a",
     };
     LEGEND[i].0
 }

@@ -7,8 +7,9 @@
 //! the files, the report module reads them. The parts: `decode` (pcap bytes
 //! to packets), [`model`] (what an analysis says), `analysis` (packets to
 //! frames, conversations, sockets and servers), `tcp` and `udp` (each
-//! protocol's conversations), `labels` (how a frame or payload reads),
-//! [`ladder`] (the SVG diagram).
+//! protocol's conversations), `pairs` (ARP requests and replies, pings,
+//! ICMP errors and the packets they refer to), `labels` (how a frame or
+//! payload reads), [`ladder`] (the SVG diagram).
 
 mod analysis;
 mod decode;
@@ -16,6 +17,7 @@ pub mod find;
 mod labels;
 pub mod ladder;
 pub mod model;
+mod pairs;
 pub mod pcapng;
 pub mod read;
 pub mod study;

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Everything one capture shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CaptureAnalysis {
     /// `ethernet` (a lab interface), `linux-sll` (`-i any`) or `raw-ip`.
     pub link_type: String,
@@ -24,11 +24,17 @@ pub struct CaptureAnalysis {
     pub servers: Vec<ServerSockets>,
     /// What could not be read (a truncated last frame, an undecodable frame).
     pub warnings: Vec<String>,
+    /// Address resolutions: ARP requests with the reply that answers them.
+    pub arp: Vec<ArpExchange>,
+    /// ICMP echo requests (ping) with their replies.
+    pub echoes: Vec<EchoPair>,
+    /// ICMP errors (unreachable, time exceeded) with the packet they refer to.
+    pub icmp_errors: Vec<IcmpError>,
 }
 
 /// The kind of a frame. Exclusive, decided in this order: RST, SYN, SYN-ACK,
 /// FIN, data (TCP with payload), pure ACK; then UDP, ICMP, ARP, other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Syn,
@@ -40,6 +46,7 @@ pub enum Kind {
     Udp,
     Icmp,
     Arp,
+    #[default]
     Other,
 }
 
@@ -173,7 +180,7 @@ pub enum RoleBasis {
 }
 
 /// One captured frame.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Frame {
     pub number: usize,
     /// Seconds since the first frame.
@@ -198,6 +205,138 @@ pub struct Frame {
     /// (`src` sent it, `dst` refused it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quoted: Option<QuotedFlow>,
+    /// ICMP: the message's type and code (and an echo's identifier and sequence).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpHeader>,
+    /// For ICMP errors about an ICMP message (a ping's time exceeded): that message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted_icmp: Option<QuotedIcmp>,
+    /// ARP: the operation and the sender's hardware address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arp: Option<ArpHeader>,
+    /// The frame this one pairs with, as Wireshark numbers it: an ARP or
+    /// echo request's reply, a reply's request (the last one before it), an
+    /// ICMP error's packet it refers to, when the capture holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair: Option<usize>,
+}
+
+/// The fields of an ICMP header the analysis reads (Wireshark's
+/// `icmp.type`, `icmp.code`, `icmp.ident`, `icmp.seq`; `icmpv6.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IcmpHeader {
+    #[serde(rename = "type")]
+    pub ty: u8,
+    pub code: u8,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub v6: bool,
+    /// An echo request's or reply's identifier and sequence number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u16>,
+}
+
+impl IcmpHeader {
+    pub fn is_echo_request(&self) -> bool {
+        self.ty == if self.v6 { 128 } else { 8 }
+    }
+    pub fn is_echo_reply(&self) -> bool {
+        self.ty == if self.v6 { 129 } else { 0 }
+    }
+    /// Destination unreachable, time exceeded, parameter problem: a message
+    /// about a packet it quotes.
+    pub fn is_error(&self) -> bool {
+        if self.v6 {
+            self.ty < 128
+        } else {
+            matches!(self.ty, 3 | 11 | 12)
+        }
+    }
+}
+
+/// The ICMP message an ICMP error quotes (addresses without ports).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuotedIcmp {
+    pub src: String,
+    pub dst: String,
+    pub icmp: IcmpHeader,
+}
+
+/// An ARP frame's operation and sender hardware address (`arp.opcode`,
+/// `arp.src.hw_mac`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArpHeader {
+    /// `request` (1) or `reply` (2).
+    pub op: ArpOp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_mac: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArpOp {
+    #[default]
+    Request,
+    Reply,
+}
+
+/// One address resolution: a host asks who has an address (one request, or
+/// several when it retries), and the owner answers with its hardware address.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArpExchange {
+    /// Who asked: the requests' sender address (`arp.src.proto_ipv4`).
+    pub asker: String,
+    /// The address asked for (`arp.dst.proto_ipv4`).
+    pub target: String,
+    /// The requests' frame numbers (several: retried; none: an unsolicited reply).
+    pub requests: Vec<usize>,
+    /// The reply's frame number, when one came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<usize>,
+    /// The hardware address the reply gives for `target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Seconds from the request it answers (the last one before it) to the reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<f64>,
+}
+
+/// One ping: an echo request and its reply (same addresses, identifier and
+/// sequence number, as Wireshark pairs them: `icmp.resp_in`, `icmp.resp_to`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EchoPair {
+    /// Who pinged.
+    pub from: String,
+    /// Whom.
+    pub to: String,
+    pub id: u16,
+    pub seq: u16,
+    /// The request's frame number (none: the capture began after it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<usize>,
+    /// Seconds from the request to the reply (`icmp.resptime`, in ms there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<f64>,
+}
+
+/// An ICMP error and the packet it is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct IcmpError {
+    /// The error's frame number.
+    pub frame: usize,
+    /// Who sent the error (a router, or the host that refused the packet).
+    pub from: String,
+    /// `port unreachable`, `time exceeded` …
+    pub what: String,
+    /// The packet it quotes, for people: `UDP 10.0.3.3:41234 → 10.0.3.1:50000`,
+    /// `ICMP echo request 10.0.3.2 → 10.0.3.9 (seq 1)`.
+    pub about: String,
+    /// That packet's frame number, when the capture holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -19,6 +19,9 @@
 #   sha         `HASH  NAME` of each deployed program (cached by the manifest)
 #   interp_version  the program set's interpreter's version line, or `@missing`
 #               (defined when `interp_name`, the interpreter, is not empty)
+#   lab_commands  `cmd=NAME PATH|@missing` for each command the lab's programs
+#               run here (`cmds`), `nosudo=`/`noroot=` for those run as root
+#               (`sudo_cmds`) that this login may not run so (programs/commands.sh)
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # set by the header
 
@@ -111,6 +114,7 @@ echo @addr; echo "$a"
 echo @top
 for t in $tools; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
 if [ -n "$interp_name" ]; then echo "interp=$interp_name $(interp_version)"; fi
+lab_commands
 # sudo works without a password: `sudo -n -l` lists what it allows, which the sudoers line
 # labctl suggests (`ip` and `tcpdump` only) passes, where `sudo -n true` would be refused.
 if [ -n "$check_sudo" ]; then

@@ -200,6 +200,16 @@ pub fn evaluate(
         Some((name, v)) => present.push_str(&format!(", {name} ({v})")),
         None => {}
     }
+    // The commands the lab's programs run here.
+    for (name, path) in &f.lab_commands.commands {
+        if TOOLS.contains(&name.as_str()) {
+            continue;
+        }
+        match path {
+            Some(_) => present.push_str(&format!(", {name}")),
+            None => missing.push(name),
+        }
+    }
     c.push(if missing.is_empty() {
         pass("tools", present)
     } else {
@@ -208,6 +218,8 @@ pub fn evaluate(
             .map(|t| match *t {
                 "ip" | "ss" => "iproute2",
                 "ping" => "iputils-ping",
+                "nc" => "netcat-openbsd",
+                "dig" => "dnsutils",
                 other => other,
             })
             .fold(Vec::new(), |mut v, p| {
@@ -328,11 +340,29 @@ fn rights_check(host: &Host, f: &Facts) -> CheckResult {
     if let Some(Err(e)) = &f.rights.tcpdump {
         failed.push(format!("tcpdump is refused on host `{name}` ({how}): {e}"));
     }
+    // The lab's programs that run as root (`sudo = true`).
+    let lab = &f.lab_commands;
+    for (cmd, why) in &lab.refused {
+        failed.push(format!(
+            "`sudo -n {cmd}` (a program of the lab runs it as root) is refused on host `{name}`: {why}"
+        ));
+    }
+    for cmd in lab.not_root.keys() {
+        failed.push(format!(
+            "`{cmd}` runs as root (a program of the lab says `sudo = true`), but host `{name}` logs in as `{user}` without `sudo = true`"
+        ));
+    }
     if f.rights.ip.is_none() && f.rights.tcpdump.is_none() {
         return skip("rights", "the script did not try them");
     }
     if failed.is_empty() {
-        return pass("rights", format!("`ip` and `tcpdump` on {dev} {how}"));
+        let root: Vec<String> = lab.as_root.iter().map(|c| format!("`{c}`")).collect();
+        let also = if root.is_empty() {
+            String::new()
+        } else {
+            format!("; the lab's {} as root", root.join(", "))
+        };
+        return pass("rights", format!("`ip` and `tcpdump` on {dev} {how}{also}"));
     }
     let hint = if host.sudo {
         format!(

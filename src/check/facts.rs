@@ -20,6 +20,9 @@ pub struct Facts {
     pub tools: Vec<String>,
     /// The program set's interpreter and its version line (`@missing`), when the set has one.
     pub interp: Option<(String, String)>,
+    /// The commands the lab's programs run on this host, as the script
+    /// looked for them ([`crate::programs::Found`]: paths, `sudo` refusals).
+    pub lab_commands: crate::programs::Found,
     /// `None` when sudo is not configured; `Some(Err(its whole stderr))` when it failed.
     pub sudo: Option<Result<(), String>>,
     /// `sudo -n` works though the hosts file says `sudo = false`.
@@ -206,6 +209,7 @@ pub fn parse_facts(out: &str) -> Facts {
         }
     }
     f.sha = deploy::parse_sha256sum(&sha);
+    f.lab_commands = crate::programs::Found::parse(out);
     f
 }
 

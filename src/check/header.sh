@@ -8,7 +8,9 @@
 # @PORTS@ `tcp:N udp:N ...`, @SS_SUDO@ the sudo prefix, @SHA@ hostops.rs
 # `cached_sha256_cmd_for` (raw), @INTERP_NAME@ the set's interpreter (empty
 # for none), @INTERP_VERSION@ interp-version.sh rendered, or empty (raw),
-# @CHECK@ check.sh (raw).
+# @LAB_CMDS@ the commands the lab's programs run on this host, @LAB_SUDO@
+# those run as root (both space separated), @COMMANDS@ programs/commands.sh
+# (raw), @CHECK@ check.sh (raw).
 # shellcheck shell=sh disable=SC2034 # read by @CHECK@
 dir=/sys/class/net/@IFACE@
 iface=@IFACE@
@@ -26,4 +28,10 @@ sha() {
 @SHA@
 }
 interp_name=@INTERP_NAME@
+cmds=@LAB_CMDS@
+sudo_cmds=@LAB_SUDO@
+use_sudo=$check_sudo
+lab_commands() {
+@COMMANDS@
+}
 @INTERP_VERSION@@CHECK@

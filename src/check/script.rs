@@ -57,6 +57,9 @@ pub fn script_for(
         );
         format!("{f}\n")
     });
+    // The commands the lab's programs run here (the interpreter has its own line).
+    let (mut cmds, sudo_cmds) = set.commands_on(&host.name);
+    cmds.retain(|c| Some(c) != set.interpreter.as_ref());
     render(
         include_str!("header.sh"),
         &[
@@ -84,6 +87,9 @@ pub fn script_for(
                 "INTERP_VERSION",
                 Val::Raw(interp_version.as_deref().unwrap_or("")),
             ),
+            ("LAB_CMDS", Val::Quoted(&cmds.join(" "))),
+            ("LAB_SUDO", Val::Quoted(&sudo_cmds.join(" "))),
+            ("COMMANDS", Val::Raw(crate::programs::COMMANDS_SH)),
             ("CHECK", Val::Raw(CHECK_SH)),
         ],
     )

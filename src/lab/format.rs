@@ -26,6 +26,7 @@ pub(super) fn read(src: &Source, root: &Node, hosts: &[String]) -> (Option<Lab>,
         hosts,
         names: BTreeSet::new(),
         own: None,
+        own_broken: false,
     };
     let lab = v.lab(root);
     (lab, v.c.diags)
@@ -38,6 +39,9 @@ struct Validator<'a> {
     names: BTreeSet<String>,
     /// The lab's own `[programs]`, when it has that table.
     own: Option<crate::programs::ProgramSet>,
+    /// `programs` is there but not a table (reported): the lab's programs
+    /// cannot be judged, and are not (no made-up errors).
+    own_broken: bool,
 }
 
 const TOP_FIELDS: &[&str] = &["lab", "vars", "step", "question", "programs"];
@@ -190,7 +194,7 @@ impl Validator<'_> {
                     None
                 });
         }
-        if PROGRAMS.contains(&s.as_str()) {
+        if self.own_broken || PROGRAMS.contains(&s.as_str()) {
             Some(s)
         } else {
             self.c.err_hint(
@@ -271,7 +275,10 @@ impl Validator<'_> {
             }
         }
 
-        self.own = get("programs").and_then(|n| crate::programs::read_table(&mut self.c, n));
+        if let Some(n) = get("programs") {
+            self.own = crate::programs::read_table(&mut self.c, n);
+            self.own_broken = self.own.is_none();
+        }
 
         let mut steps = Vec::new();
         match get("step") {

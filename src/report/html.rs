@@ -566,6 +566,21 @@ fn capture_tables(s: &mut String, a: &CaptureAnalysis, names: &BTreeMap<String, 
         }
         s.push_str("</table>");
     }
+    for t in super::pairs::tables(a, names) {
+        let _ = write!(s, "<table><caption>{}</caption><tr>", esc(t.title));
+        for h in t.head {
+            let _ = write!(s, "<th>{}</th>", esc(h));
+        }
+        s.push_str("</tr>");
+        for r in &t.rows {
+            s.push_str("<tr>");
+            for c in r {
+                let _ = write!(s, "<td>{}</td>", inline_one(c));
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</table>");
+    }
     if !a.sockets.is_empty() {
         s.push_str("<table><tr><th>socket address</th><th>protocol</th><th>role</th><th>frames sent</th><th>frames received</th></tr>");
         for so in &a.sockets {

@@ -462,6 +462,15 @@ fn capture_tables(
             );
         }
     }
+    for t in super::pairs::tables(a, names) {
+        let _ = writeln!(s, "\n{}:\n", t.title);
+        let _ = writeln!(s, "| {} |", t.head.join(" | "));
+        let _ = writeln!(s, "|{}", "---|".repeat(t.head.len()));
+        for r in &t.rows {
+            let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
+        }
+    }
     if !a.sockets.is_empty() {
         s.push_str("\nSocket addresses:\n\n| address | protocol | role | frames sent | frames received |\n|---|---|---|---|---|\n");
         for so in &a.sockets {

@@ -11,6 +11,7 @@ mod html;
 pub mod load;
 mod markdown;
 pub mod model;
+mod pairs;
 pub mod story;
 pub mod traces;
 

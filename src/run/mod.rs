@@ -80,12 +80,22 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         accept_new: g.accept_new,
         ..ConnectOptions::default()
     };
-    // The set's interpreter on every host, before anything is created or started.
+    // Every command the run's programs use, on every host it runs on (and
+    // the set's interpreter's version), before anything is created or started.
     let mut versions = BTreeMap::new();
     if !args.dry_run {
         for (bench, plan) in benches.iter().zip(&plans) {
-            let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
-            let found = crate::programs::probe(&lab.programs, &hosts, &opts)?;
+            let mut by_host = lab::plan::programs_by_host(plan);
+            let needs: Vec<crate::programs::HostNeeds> = plan
+                .hosts
+                .iter()
+                .filter_map(|h| bench.host(h))
+                .map(|host| crate::programs::HostNeeds {
+                    host,
+                    programs: by_host.remove(&host.name).unwrap_or_default(),
+                })
+                .collect();
+            let found = crate::programs::probe(&lab.programs, &needs, &opts)?;
             versions.insert(bench.name.clone(), found);
         }
     }

@@ -154,10 +154,14 @@ impl Validator<'_> {
                 let program = match get("program") {
                     Some(n) => self.program(n),
                     None => {
+                        let names: Vec<&str> = match &self.own {
+                            Some(own) => own.programs.keys().map(String::as_str).collect(),
+                            None => PROGRAMS.to_vec(),
+                        };
                         self.c.err_hint(
                             &subject.span,
                             "`start` does not say which program",
-                            format!("add `program = ...`, one of {}", ticked(&PROGRAMS)),
+                            format!("add `program = ...`, one of {}", ticked(&names)),
                         );
                         None
                     }

@@ -171,7 +171,7 @@ impl Plan {
                             h,
                             format!(
                                 "start `{name}`: {}",
-                                words(&short_argv(&lab.programs, program, &argv))
+                                words(&short_argv(&lab.programs, h, program, &argv))
                             ),
                             Op::Start {
                                 name: name.clone(),
@@ -291,16 +291,17 @@ impl Plan {
                                 .as_ref()
                                 .map(|p| format!(", output /{}/", p.expand(&sc)))
                                 .unwrap_or_default();
+                            let short = words(&short_argv(&lab.programs, h, program, &argv));
                             push(
                                 h,
                                 format!(
-                                    "run {}: exits {exit}{shown} within {}",
-                                    words(&short_argv(&lab.programs, program, &argv)),
+                                    "run {short}: exits {exit}{shown} within {}",
                                     secs(*timeout)
                                 ),
                                 Op::Run {
                                     call: remote::call("lc_run", &cargs),
-                                    argv: words(&short_argv(&lab.programs, program, &argv)),
+                                    program: program.clone(),
+                                    argv: short,
                                     timeout: *timeout,
                                     exit: *exit,
                                     regex,
@@ -473,6 +474,32 @@ fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {
     cap
 }
 
+/// The programs the plan starts or runs on each host (its captures' tcpdump
+/// aside): what [`crate::programs::probe`] looks for before the run.
+pub fn programs_by_host(plan: &Plan) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let mut out: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for o in plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.actions)
+        .flat_map(|a| &a.ops)
+    {
+        let program = match &o.op {
+            Op::Start {
+                program,
+                capture: false,
+                ..
+            }
+            | Op::Run { program, .. } => program,
+            _ => continue,
+        };
+        out.entry(o.host.clone())
+            .or_default()
+            .insert(program.clone());
+    }
+    out
+}
+
 /// A port a server of the lab binds on one of the bench's hosts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerPort {
@@ -561,8 +588,13 @@ fn deploy_what(set: &crate::programs::ProgramSet, h: &Host) -> String {
 }
 
 /// The argv with the program's bare name, for people.
-fn short_argv(set: &crate::programs::ProgramSet, program: &str, argv: &[String]) -> Vec<String> {
-    let skip = set.programs.get(program).map_or(1, Vec::len);
+fn short_argv(
+    set: &crate::programs::ProgramSet,
+    host: &Host,
+    program: &str,
+    argv: &[String],
+) -> Vec<String> {
+    let skip = set.argv(host, program).len();
     let mut v = vec![program.to_string()];
     v.extend(argv.iter().skip(skip).cloned());
     v

@@ -85,6 +85,8 @@ pub enum Op {
     },
     Run {
         call: String,
+        /// The program set's name for it (`tcp_server`, `pinger`).
+        program: String,
         /// The program and its arguments, for people.
         argv: String,
         timeout: Duration,
