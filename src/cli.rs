@@ -373,6 +373,28 @@ pub enum TestbedCommand {
         /// labctl suggests when sudo refuses (for testing that it is enough).
         #[arg(long, conflicts_with_all = ["root", "no_sudo"])]
         sudo_lab_only: bool,
+        /// Hosts without NetworkManager (the default runs Debian's, managing
+        /// eth0 with its own DHCP connection, as on Raspberry Pi OS).
+        #[arg(long)]
+        no_network_manager: bool,
+        /// The hosts' login, as Raspberry Pi Imager asks for one (default `pi`).
+        #[arg(long, value_name = "NAME", conflicts_with = "root")]
+        user: Option<String>,
+        /// Hosts that accept only the login's password at first, as Imager
+        /// leaves them (the password in `LABCTL_PASSWORD` when set, else made
+        /// up and written to the testbed's `password` file); `labctl keys
+        /// install` then puts the key in place.
+        #[arg(long, conflicts_with = "root")]
+        password_only: bool,
+    },
+    /// Re-flash a host's card: new host keys, its home and network settings as
+    /// the image has them, its sshd and NetworkManager started again.
+    Reimage {
+        /// The testbed, as named to `up`.
+        #[arg(long, default_value = "labctl")]
+        name: String,
+        /// The host: `A`, or `bench2/A` in a room.
+        host: String,
     },
     /// Remove exactly what `up` made.
     Down {
