@@ -76,7 +76,8 @@ Exit codes:
 
 Examples:
   labctl clean
-  labctl clean --all";
+  labctl clean --all
+  labctl clean --restore-network    also give eth0 back to the image's own connection";
 
 /// `deploy --help`.
 pub const DEPLOY_HELP: &str = "\
@@ -318,6 +319,11 @@ pub struct PlanArgs {
 pub struct CleanArgs {
     #[command(flatten)]
     pub select: BenchSelect,
+    /// Also undo `configure`: delete labctl's NetworkManager profile for the
+    /// lab interface (it goes back to the image's own connection), or remove
+    /// the lab address `ip` gave it.
+    #[arg(long)]
+    pub restore_network: bool,
     /// JSON lines on stdout (`host_cleaned` per host, `clean_finished`);
     /// the human lines then go to stderr.
     #[arg(long)]
