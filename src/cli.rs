@@ -214,6 +214,55 @@ pub enum Command {
     /// A virtual bench on this machine: network namespaces with their own sshd and eth0.
     #[command(after_help = TESTBED_HELP)]
     Testbed(TestbedArgs),
+    /// First contact with fresh hosts: install labctl's key with their
+    /// password, or trust the new host keys of re-imaged cards.
+    #[command(after_help = KEYS_HELP)]
+    Keys(KeysArgs),
+}
+
+/// `keys --help`.
+pub const KEYS_HELP: &str = "\
+Exit codes:
+  0    every host has the key (install) or a trusted host key (trust)
+  1    some host failed, or the confirmation was declined (nothing recorded)
+  2    bad hosts file, selection or setting (e.g. no `password_env`)
+  3    no host could be reached
+
+Examples:
+  labctl keys install               the password from the variable `password_env` names
+  labctl keys install --all --accept-new
+  labctl keys trust --replace       after re-imaging: recorded and offered keys, then a confirmation
+  labctl keys trust --replace --all --yes";
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Log in with the login's password (from the environment variable the
+    /// hosts file's `password_env` names; never stored) and add labctl's
+    /// public key (the `.pub` of `identity`) to `~/.ssh/authorized_keys`.
+    /// New host keys are shown and trusted after one confirmation (or `--accept-new`).
+    Install {
+        #[command(flatten)]
+        select: BenchSelect,
+    },
+    /// Show each host's offered host key and record the new ones in labctl's
+    /// known_hosts after one confirmation (`--yes` for scripts).
+    Trust {
+        #[command(flatten)]
+        select: BenchSelect,
+        /// Also replace recorded keys that changed (re-imaged cards): the
+        /// recorded and the offered fingerprints are shown first.
+        #[arg(long)]
+        replace: bool,
+        /// Record without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Which benches of hosts.toml to work on.

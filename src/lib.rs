@@ -39,6 +39,8 @@
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
 //! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
+//! - [`keys`]: first contact with a password (`keys install`), re-imaged
+//!   hosts' new host keys (`keys trust --replace`).
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
@@ -55,6 +57,7 @@ pub mod error;
 pub mod hold;
 pub mod hostops;
 pub mod init;
+pub mod keys;
 pub mod lab;
 pub mod programs;
 pub mod record;
@@ -95,6 +98,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     let g = cli.global;
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
+        Command::Keys(args) => keys::command(&g, &args),
         Command::Check(args) => check::command(&g, &args),
         Command::Deploy(args) => deploy::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),

@@ -112,9 +112,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                 r.0.push(text);
             }
         }
-        let network = args
-            .restore_network
-            .then(|| restore_network(&sess, h));
+        let network = args.restore_network.then(|| restore_network(&sess, h));
         held.release();
         HostResult::Done {
             stopped: r.0,
@@ -235,7 +233,11 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
 
 /// `--restore-network` on one host: [`hostops::restore_network_cmd`], in words.
 fn restore_network(sess: &ssh::Session, h: &Host) -> Result<String, String> {
-    match sess.exec(&hostops::restore_network_cmd(h), None, Duration::from_secs(30)) {
+    match sess.exec(
+        &hostops::restore_network_cmd(h),
+        None,
+        Duration::from_secs(30),
+    ) {
         Ok(o) if o.success() => Ok(hostops::parse_restore(&o.stdout_str()).describe(h)),
         Ok(o) => Err(format!(
             "undoing `configure` {}: {}",

@@ -474,10 +474,13 @@ fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf,
         );
     }
     state.save()?;
-    write_file(
-        &state.dir.join("known_hosts"),
-        &sshd::known_hosts_text(state)?,
-    )?;
+    // A card Imager just wrote is a host never seen before: no key is known.
+    let known = if state.password_only {
+        String::new()
+    } else {
+        sshd::known_hosts_text(state)?
+    };
+    write_file(&state.dir.join("known_hosts"), &known)?;
     let hosts_file = state.dir.join("hosts.toml");
     write_file(&hosts_file, &hosts_toml(state))?;
     wait_answering(state)?;
