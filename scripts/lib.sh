@@ -26,8 +26,26 @@ install_deps() {
     echo 'wireshark-common wireshark-common/install-setuid boolean false' \
         | "${sudo[@]}" debconf-set-selections
     "${sudo[@]}" apt-get update </dev/null
+    # NetworkManager is for the virtual bench's hosts, inside their namespaces:
+    # it must not start (nor start at boot) on this machine's own network.
+    local guard=
+    if [[ " ${missing[*]} " == *" network-manager "* && ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\n# scripts/lib.sh: no service starts while it installs packages\nexit 101\n' \
+            | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+        guard=1
+    fi
+    local status=0
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+        apt-get install -y --no-install-recommends "${missing[@]}" </dev/null || status=$?
+    if [[ -n $guard ]]; then
+        "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+        if command -v systemctl >/dev/null; then
+            "${sudo[@]}" systemctl disable NetworkManager.service NetworkManager-wait-online.service \
+                >/dev/null 2>&1 || true
+        fi
+    fi
+    return "$status"
 }
 
 _installed() {

@@ -76,7 +76,8 @@ Exit codes:
 
 Examples:
   labctl clean
-  labctl clean --all";
+  labctl clean --all
+  labctl clean --restore-network    also give eth0 back to the image's own connection";
 
 /// `deploy --help`.
 pub const DEPLOY_HELP: &str = "\
@@ -248,6 +249,55 @@ pub enum Command {
     /// Serve the runs directory to browsers, read-only: the room live, every report, the captures.
     #[command(after_help = SERVE_HELP)]
     Serve(crate::serve::ServeArgs),
+    /// First contact with fresh hosts: install labctl's key with their
+    /// password, or trust the new host keys of re-imaged cards.
+    #[command(after_help = KEYS_HELP)]
+    Keys(KeysArgs),
+}
+
+/// `keys --help`.
+pub const KEYS_HELP: &str = "\
+Exit codes:
+  0    every host has the key (install) or a trusted host key (trust)
+  1    some host failed, or the confirmation was declined (nothing recorded)
+  2    bad hosts file, selection or setting (e.g. no `password_env`)
+  3    no host could be reached
+
+Examples:
+  labctl keys install               the password from the variable `password_env` names
+  labctl keys install --all --accept-new
+  labctl keys trust --replace       after re-imaging: recorded and offered keys, then a confirmation
+  labctl keys trust --replace --all --yes";
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Log in with the login's password (from the environment variable the
+    /// hosts file's `password_env` names; never stored) and add labctl's
+    /// public key (the `.pub` of `identity`) to `~/.ssh/authorized_keys`.
+    /// New host keys are shown and trusted after one confirmation (or `--accept-new`).
+    Install {
+        #[command(flatten)]
+        select: BenchSelect,
+    },
+    /// Show each host's offered host key and record the new ones in labctl's
+    /// known_hosts after one confirmation (`--yes` for scripts).
+    Trust {
+        #[command(flatten)]
+        select: BenchSelect,
+        /// Also replace recorded keys that changed (re-imaged cards): the
+        /// recorded and the offered fingerprints are shown first.
+        #[arg(long)]
+        replace: bool,
+        /// Record without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Which benches of hosts.toml to work on.
@@ -353,6 +403,11 @@ pub struct PlanArgs {
 pub struct CleanArgs {
     #[command(flatten)]
     pub select: BenchSelect,
+    /// Also undo `configure`: delete labctl's NetworkManager profile for the
+    /// lab interface (it goes back to the image's own connection), or remove
+    /// the lab address `ip` gave it.
+    #[arg(long)]
+    pub restore_network: bool,
     /// JSON lines on stdout (`host_cleaned` per host, `clean_finished`);
     /// the human lines then go to stderr.
     #[arg(long)]
@@ -434,6 +489,28 @@ pub enum TestbedCommand {
         /// labctl suggests when sudo refuses (for testing that it is enough).
         #[arg(long, conflicts_with_all = ["root", "no_sudo"])]
         sudo_lab_only: bool,
+        /// Hosts without NetworkManager (the default runs Debian's, managing
+        /// eth0 with its own DHCP connection, as on Raspberry Pi OS).
+        #[arg(long)]
+        no_network_manager: bool,
+        /// The hosts' login, as Raspberry Pi Imager asks for one (default `pi`).
+        #[arg(long, value_name = "NAME", conflicts_with = "root")]
+        user: Option<String>,
+        /// Hosts that accept only the login's password at first, as Imager
+        /// leaves them (the password in `LABCTL_PASSWORD` when set, else made
+        /// up and written to the testbed's `password` file); `labctl keys
+        /// install` then puts the key in place.
+        #[arg(long, conflicts_with = "root")]
+        password_only: bool,
+    },
+    /// Re-flash a host's card: new host keys, its home and network settings as
+    /// the image has them, its sshd and NetworkManager started again.
+    Reimage {
+        /// The testbed, as named to `up`.
+        #[arg(long, default_value = "labctl")]
+        name: String,
+        /// The host: `A`, or `bench2/A` in a room.
+        host: String,
     },
     /// Remove exactly what `up` made.
     Down {

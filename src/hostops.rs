@@ -47,6 +47,10 @@ pub fn sudo_prefix(host: &Host) -> &'static str {
 /// The commands labctl runs through `sudo -n` on a host with `sudo = true`.
 pub const SUDO_COMMANDS: [&str; 2] = ["ip", "tcpdump"];
 
+/// What labctl also runs through `sudo -n` where NetworkManager manages the
+/// lab interface: `configure` gives the address through it.
+pub const NM_SUDO_COMMAND: &str = "nmcli";
+
 /// What to say when `sudo -n` refuses `host`'s user (or asks for a password):
 /// `(what failed, the sudoers line that would allow it)`. `paths` are the
 /// refused commands as the host resolves them (`/usr/sbin/ip`); empty: the
@@ -91,18 +95,125 @@ pub fn sudoers_line(user: &str, paths: &[String]) -> String {
     format!("{user} ALL=(root) NOPASSWD: {}", paths.join(", "))
 }
 
-/// Gives the lab interface its address and brings the link up (only when it
-/// is down: a second `ip` through sudo costs milliseconds). Idempotent
-/// (`ip addr replace`), so it can run before every lab and in `check --fix`.
+/// Gives the lab interface its address so that it stays (`hostops/configure.sh`):
+/// through labctl's own NetworkManager profile ([`configure_nm_cmd`]) where
+/// NetworkManager manages the interface, else with `ip`
+/// ([`configure_ip_cmd`]). Idempotent, so it can run before every lab and
+/// in `check --fix`; prints `via nm` or `via ip`, the way it took.
 pub fn configure_cmd(host: &Host) -> String {
     render(
         include_str!("hostops/configure.sh"),
+        &[
+            ("DEV", Val::Quoted(&host.interface)),
+            ("CIDR", Val::Quoted(&host.cidr())),
+            ("PROFILE", Val::Quoted(&nm_profile(host))),
+            ("NM", Val::Raw(&configure_nm_cmd(host))),
+            ("IP", Val::Raw(&configure_ip_cmd(host))),
+        ],
+    )
+}
+
+/// The name of labctl's NetworkManager profile for the lab interface: `labctl-eth0`.
+pub fn nm_profile(host: &Host) -> String {
+    format!("labctl-{}", host.interface)
+}
+
+/// Gives the lab interface its address and brings the link up (only when it
+/// is down: a second `ip` through sudo costs milliseconds) with `ip`:
+/// `configure`'s way where no NetworkManager manages the interface.
+pub fn configure_ip_cmd(host: &Host) -> String {
+    render(
+        include_str!("hostops/configure-ip.sh"),
         &[
             ("S", Val::Raw(sudo_prefix(host))),
             ("CIDR", Val::Quoted(&host.cidr())),
             ("DEV", Val::Quoted(&host.interface)),
         ],
     )
+}
+
+/// Gives the lab interface its address through labctl's own NetworkManager
+/// profile ([`nm_profile`]: manual IPv4, the lab address), made or set
+/// again, then activated: `configure`'s way where NetworkManager manages it.
+pub fn configure_nm_cmd(host: &Host) -> String {
+    render(
+        include_str!("hostops/nm-profile.sh"),
+        &[
+            ("S", Val::Raw(sudo_prefix(host))),
+            ("DEV", Val::Quoted(&host.interface)),
+            ("CIDR", Val::Quoted(&host.cidr())),
+            ("PROFILE", Val::Quoted(&nm_profile(host))),
+        ],
+    )
+}
+
+/// Undoes [`configure_cmd`] (`labctl clean --restore-network`): deletes
+/// labctl's NetworkManager profile (the interface goes back to the image's
+/// own connection), then removes the lab address if `ip` put it there.
+/// Prints what it did: see [`parse_restore`].
+pub fn restore_network_cmd(host: &Host) -> String {
+    render(
+        include_str!("hostops/nm-restore.sh"),
+        &[
+            ("S", Val::Raw(sudo_prefix(host))),
+            ("DEV", Val::Quoted(&host.interface)),
+            ("CIDR", Val::Quoted(&host.cidr())),
+            ("PROFILE", Val::Quoted(&nm_profile(host))),
+        ],
+    )
+}
+
+/// What [`restore_network_cmd`] did on a host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// labctl's profile was deleted.
+    pub profile: Option<String>,
+    /// The connection the interface then had (empty: none yet).
+    pub now: Option<String>,
+    /// The lab address was removed with `ip`.
+    pub address: Option<String>,
+}
+
+/// Parses [`restore_network_cmd`]'s output.
+pub fn parse_restore(out: &str) -> Restored {
+    let mut r = Restored::default();
+    for l in out.lines() {
+        if let Some(v) = l.strip_prefix("@profile ") {
+            r.profile = Some(v.to_string());
+        } else if let Some(v) = l.strip_prefix("@now") {
+            r.now = Some(v.trim().to_string());
+        } else if let Some(v) = l.strip_prefix("@address ") {
+            r.address = Some(v.to_string());
+        }
+    }
+    r
+}
+
+impl Restored {
+    /// In words, for `clean`'s line: `deleted NetworkManager profile …`.
+    pub fn describe(&self, host: &Host) -> String {
+        let dev = &host.interface;
+        let mut parts = Vec::new();
+        if let Some(p) = &self.profile {
+            let now = match self.now.as_deref() {
+                Some("") | None => "NetworkManager is picking the image's connection".to_string(),
+                Some(c) => format!("{dev} is back on `{c}`"),
+            };
+            parts.push(format!("deleted NetworkManager profile `{p}`; {now}"));
+        }
+        if let Some(a) = &self.address {
+            parts.push(format!("removed {a} from {dev}"));
+        }
+        if parts.is_empty() {
+            format!(
+                "{dev} has nothing of labctl's (no profile `{}`, no {})",
+                nm_profile(host),
+                host.cidr()
+            )
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 /// Pings `target` from `host` over the lab interface: `count` echo requests,
@@ -277,6 +388,8 @@ pub(crate) fn sample_host(sudo: bool) -> Host {
         sudo,
         arch: None,
         known_hosts: "kh".into(),
+        password_env: None,
+        interface_at: Default::default(),
     }
 }
 
@@ -293,18 +406,58 @@ mod tests {
     }
 
     #[test]
+    fn configure_takes_networkmanager_where_it_manages_the_interface() {
+        let c = configure_cmd(&host(true));
+        assert!(
+            c.starts_with(
+                "nmcli -t -g GENERAL.STATE,GENERAL.CONNECTION device show eth0 2>/dev/null | {"
+            ),
+            "{c}"
+        );
+        assert!(c.contains(&configure_ip_cmd(&host(true))), "{c}");
+        assert!(c.contains(&configure_nm_cmd(&host(true))), "{c}");
+        let nm = configure_nm_cmd(&host(true));
+        assert!(nm.contains("sudo -n nmcli connection add type ethernet con-name labctl-eth0 ifname eth0 ipv4.method manual ipv4.addresses 10.0.3.1/24"), "{nm}");
+        assert!(
+            nm.contains("sudo -n nmcli connection up id labctl-eth0"),
+            "{nm}"
+        );
+        assert!(!configure_nm_cmd(&host(false)).contains("sudo"));
+        let r = restore_network_cmd(&host(true));
+        assert!(
+            r.contains("sudo -n nmcli connection delete id labctl-eth0"),
+            "{r}"
+        );
+        assert!(
+            r.contains("sudo -n ip addr del 10.0.3.1/24 dev eth0"),
+            "{r}"
+        );
+        let got = parse_restore("@profile labctl-eth0\n@now Wired connection 1\n");
+        assert_eq!(got.now.as_deref(), Some("Wired connection 1"));
+        assert_eq!(
+            got.describe(&host(true)),
+            "deleted NetworkManager profile `labctl-eth0`; eth0 is back on `Wired connection 1`"
+        );
+        assert_eq!(
+            parse_restore("@address 10.0.3.1/24\n").describe(&host(true)),
+            "removed 10.0.3.1/24 from eth0"
+        );
+    }
+
+    #[test]
     fn configure_is_sudo_aware_and_quoted() {
         assert_eq!(
-            configure_cmd(&host(true)),
+            configure_ip_cmd(&host(true)),
             "sudo -n ip addr replace 10.0.3.1/24 dev eth0 && { f=; read -r f 2>/dev/null </sys/class/net/eth0/flags; [ $((${f:-0} & 1)) = 1 ] || sudo -n ip link set eth0 up; }"
         );
         assert_eq!(
-            configure_cmd(&host(false)),
+            configure_ip_cmd(&host(false)),
             "ip addr replace 10.0.3.1/24 dev eth0 && { f=; read -r f 2>/dev/null </sys/class/net/eth0/flags; [ $((${f:-0} & 1)) = 1 ] || ip link set eth0 up; }"
         );
         let mut h = host(false);
         h.interface = "e$(x)".into();
         assert!(configure_cmd(&h).contains("dev 'e$(x)'"));
+        assert!(configure_cmd(&h).contains("show dev 'e$(x)'"));
     }
 
     #[test]

@@ -42,6 +42,8 @@
 //! - [`room`]: a `run --all` at a glance (the terminal's room view and
 //!   summary, the room report); [`serve`]: `labctl serve`, the runs
 //!   directory for browsers, the room live.
+//! - [`keys`]: first contact with a password (`keys install`), re-imaged
+//!   hosts' new host keys (`keys trust --replace`).
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
@@ -59,6 +61,7 @@ pub mod error;
 pub mod hold;
 pub mod hostops;
 pub mod init;
+pub mod keys;
 pub mod lab;
 pub mod programs;
 pub mod record;
@@ -101,6 +104,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
     let g = cli.global;
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
+        Command::Keys(args) => keys::command(&g, &args),
         Command::Check(args) => check::command(&g, &args),
         Command::Deploy(args) => deploy::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),

@@ -88,6 +88,8 @@ fn loopback_host(dir: &Path) -> Host {
         sudo: false,
         arch: None,
         known_hosts: "kh".into(),
+        password_env: None,
+        interface_at: Default::default(),
     }
 }
 

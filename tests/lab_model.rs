@@ -67,6 +67,8 @@ fn bench() -> Bench {
         sudo: false,
         arch: None,
         known_hosts: "kh".into(),
+        password_env: None,
+        interface_at: Default::default(),
     };
     Bench {
         name: "bench".into(),

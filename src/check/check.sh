@@ -94,7 +94,49 @@ lab_ports() {
     done
 }
 
+# manager: who manages the lab interface, in the background (nmcli takes
+# tens of milliseconds), one `mgr_*=` line per fact: NetworkManager's state
+# for it, its connection and that connection's IPv4 method (asked only when
+# it is not labctl's own profile, `labctl-IFACE`), whether sudo allows
+# `nmcli` (with check_sudo); a running dhcpcd (its pid file) and a static
+# address for the interface in /etc/dhcpcd.conf.
+manager() {
+    if command -v nmcli >/dev/null 2>&1; then
+        if s=$(nmcli -t -g GENERAL.STATE,GENERAL.CONNECTION device show "$iface" 2>/dev/null); then
+            echo "mgr_nm_state=${s%%
+*}"
+            con=${s#*
+}
+            [ "$con" = "$s" ] && con=
+            echo "mgr_nm_con=$con"
+            if [ -n "$con" ] && [ "$con" != "labctl-$iface" ]; then
+                echo "mgr_nm_method=$(nmcli -g ipv4.method connection show id "$con" 2>/dev/null)"
+            fi
+            if [ -n "$check_sudo" ] && [ "${s%% *}" != 10 ]; then
+                if e=$(sudo -n -l nmcli 2>&1 >/dev/null); then
+                    echo mgr_nm_sudo=ok
+                else
+                    echo "mgr_nm_sudofail=$(echo "$e" | tr '\n' ' ')"
+                fi
+            fi
+        else
+            s=$(nmcli -t -g GENERAL.STATE device show "$iface" 2>&1)
+            echo "mgr_nm_off=$(echo "$s" | tr '\n' ' ')"
+        fi
+    fi
+    for f in /run/dhcpcd/pid /run/dhcpcd.pid "/run/dhcpcd/$iface.pid" "/run/dhcpcd-$iface.pid"; do
+        p=; read -r p 2>/dev/null <"$f" || continue
+        if [ -n "$p" ] && [ -d "/proc/$p" ]; then
+            echo "mgr_dhcpcd=$p"
+            a=$(sed -n "/^interface $iface\$/,/^interface /s/^static ip_address=//p" /etc/dhcpcd.conf 2>/dev/null)
+            echo "mgr_dhcpcd_static=$a"
+            break
+        fi
+    done
+}
+
 LC_ALL=C; export LC_ALL; PATH="$PATH:/usr/sbin:/sbin"
+[ -e "$dir" ] && manager &
 # Pings only from a host that has its lab address: without it every ping waits out its timeout.
 a=$(ip -o -4 addr show dev "$iface" 2>/dev/null)
 case "$a" in *" $cidr "*) pings ;; esac

@@ -68,7 +68,7 @@ pub(super) fn unreachable_report(host: &Host, e: &SshError) -> HostReport {
         ),
         SshErrorKind::HostKeyChanged => (
             "host key",
-            "if the host was reinstalled, remove the line named above; otherwise do not connect".to_string(),
+            "if the host's card was re-imaged, `labctl keys trust --replace` shows the recorded and the offered keys and records the new one once you confirm; otherwise do not connect".to_string(),
         ),
         SshErrorKind::Auth if e.message.contains("environment variable") => (
             "ssh",
@@ -77,6 +77,13 @@ pub(super) fn unreachable_report(host: &Host, e: &SshError) -> HostReport {
         SshErrorKind::Auth if e.message.contains("wrong passphrase") => (
             "ssh",
             "put the key's passphrase in the variable named by `passphrase_env`".to_string(),
+        ),
+        SshErrorKind::Auth if host.password_env.is_some() && !matches!(host.auth, crate::ssh::Auth::Password { .. }) => (
+            "ssh",
+            format!(
+                "a fresh card takes only its password: `labctl keys install` logs in with the password in `${}` and installs labctl's key on the hosts",
+                host.password_env.as_deref().unwrap_or_default()
+            ),
         ),
         SshErrorKind::Auth => (
             "ssh",
@@ -124,24 +131,7 @@ pub fn evaluate(
     c.push(if f.iface {
         pass("interface", format!("{dev} present"))
     } else {
-        let others: Vec<&String> = f.interfaces.iter().filter(|i| *i != "lo").collect();
-        fail(
-            "interface",
-            format!("no interface `{dev}`"),
-            format!(
-                "check `interface` for `{}` in hosts.toml; the host has: {}",
-                host.name,
-                if others.is_empty() {
-                    "no interface but lo".to_string()
-                } else {
-                    others
-                        .iter()
-                        .map(|i| format!("`{i}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            ),
-        )
+        interface_missing(host, f)
     });
     // link
     c.push(if !f.iface {
@@ -186,6 +176,11 @@ pub fn evaluate(
                 hostops::configure_cmd(host)
             ),
         )
+    });
+    c.push(if !f.iface {
+        skip("manager", &format!("no interface `{dev}`"))
+    } else {
+        manager_check(host, &f.manager)
     });
     // tools
     let mut missing: Vec<&str> = TOOLS
@@ -318,6 +313,138 @@ pub fn evaluate(
         }
     });
     c
+}
+
+/// `interface` failed: the interfaces the host does have (an image that is
+/// not Raspberry Pi OS may name the port `end0`), and the line of the hosts
+/// file to change.
+fn interface_missing(host: &Host, f: &Facts) -> CheckResult {
+    let dev = &host.interface;
+    // Wired ports first (`end0`, `enp1s0`, `eth1`): the likely lab interface.
+    let mut others: Vec<&String> = f.interfaces.iter().filter(|i| *i != "lo").collect();
+    others.sort_by_key(|i| !(i.starts_with("e")));
+    let has = if others.is_empty() {
+        "no interface but `lo`".to_string()
+    } else {
+        others
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let at = &host.interface_at;
+    let hint = match others.first() {
+        Some(other) if at.written => format!(
+            "if `{other}` is its lab port, change `interface = \"{dev}\"` to `interface = \"{other}\"` at {} (it applies to `{}`)",
+            at.at, host.name
+        ),
+        Some(other) => format!(
+            "if `{other}` is its lab port, add `interface = \"{other}\"` to the table of `{}` at {} (without it, `eth0`)",
+            host.name, at.at
+        ),
+        None => format!(
+            "connect the host's lab port; its interface is set for `{}` at {}",
+            host.name, at.at
+        ),
+    };
+    fail(
+        "interface",
+        format!("no interface `{dev}` on host `{}`; it has {has}", host.name),
+        hint,
+    )
+}
+
+/// `manager`: who manages the lab interface, and whether it will keep the
+/// lab address: NetworkManager on a DHCP connection will not (with no DHCP
+/// server on the lab's switch it gives up after 45 s and removes every
+/// address), nor on no connection (it activates one); labctl's own profile,
+/// another manual one, dhcpcd (it keeps what `ip` adds) and none do.
+fn manager_check(host: &Host, m: &Manager) -> CheckResult {
+    let dev = &host.interface;
+    let profile = hostops::nm_profile(host);
+    let fix = format!(
+        "`labctl check --fix` gives {dev} {} through labctl's own NetworkManager profile `{profile}` (manual IPv4), which NetworkManager keeps (`{}`); `labctl clean --restore-network` undoes it",
+        host.cidr(),
+        hostops::configure_nm_cmd(host)
+    );
+    if m.nm_manages() {
+        let state = m.nm_state.as_deref().unwrap_or("");
+        // `70 (connecting (getting IP configuration))` → `connecting (getting IP configuration)`
+        let state = state.split_once(' ').map_or(state, |(_, t)| {
+            t.strip_prefix('(')
+                .and_then(|t| t.strip_suffix(')'))
+                .unwrap_or(t)
+        });
+        if let Some(Err(why)) = &m.nm_sudo {
+            let mut paths: Vec<String> = vec!["/usr/sbin/ip".into(), "/usr/bin/tcpdump".into()];
+            paths.push("/usr/bin/nmcli".into());
+            return fail(
+                "manager",
+                format!(
+                    "NetworkManager manages {dev} on host `{}`, and `sudo -n nmcli`, which gives it the lab address there, failed ({why})",
+                    host.name
+                ),
+                format!(
+                    "allow it with the sudoers line `{}` (e.g. in /etc/sudoers.d/labctl)",
+                    hostops::sudoers_line(&host.target.user, &paths)
+                ),
+            );
+        }
+        if m.nm_con == profile {
+            return pass(
+                "manager",
+                format!("NetworkManager: labctl's profile `{profile}` (manual) on {dev}, {state}"),
+            );
+        }
+        if m.nm_con.is_empty() {
+            return fail(
+                "manager",
+                format!("NetworkManager manages {dev} with no connection active ({state}): it will activate one, and a DHCP one removes the lab address"),
+                fix,
+            );
+        }
+        let method = m.nm_method.as_deref().unwrap_or("");
+        if method == "auto" || method.is_empty() {
+            return fail(
+                "manager",
+                format!(
+                    "NetworkManager runs `{}` (DHCP) on {dev}, {state}: with no DHCP server on the lab's switch it gives up after 45 s and removes the lab address",
+                    m.nm_con
+                ),
+                fix,
+            );
+        }
+        return pass(
+            "manager",
+            format!(
+                "NetworkManager: `{}` ({method}) on {dev}, {state}",
+                m.nm_con
+            ),
+        );
+    }
+    let nm_note = if m.nm_state_code() == Some(10) {
+        "; NetworkManager runs but leaves it unmanaged"
+    } else {
+        ""
+    };
+    if let Some(pid) = m.dhcpcd {
+        let stat = if m.dhcpcd_static.is_empty() {
+            format!("no `static ip_address` for {dev} in /etc/dhcpcd.conf")
+        } else {
+            format!(
+                "/etc/dhcpcd.conf gives {dev} `static ip_address={}`",
+                m.dhcpcd_static
+            )
+        };
+        return pass(
+            "manager",
+            format!("dhcpcd (pid {pid}), which keeps the address `ip` adds; {stat}{nm_note}"),
+        );
+    }
+    pass(
+        "manager",
+        format!("none: {dev}'s address is set with `ip`{nm_note}"),
+    )
 }
 
 /// `rights`: the login may change the lab interface and capture on it, as

@@ -36,8 +36,46 @@ pub struct Facts {
     pub ports: Vec<PortFacts>,
     pub sha: HashMap<String, String>,
     pub pings: Vec<(Ipv4Addr, bool)>,
+    /// Who manages the lab interface.
+    pub manager: Manager,
     /// The script ran to its end.
     pub complete: bool,
+}
+
+/// Who manages the lab interface, as the script found it (`mgr_*` lines).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manager {
+    /// NetworkManager's device state for the interface (`70 (connecting
+    /// (getting IP configuration))`); `None` when nmcli did not answer.
+    pub nm_state: Option<String>,
+    /// Why nmcli did not answer (`Error: NetworkManager is not running.`).
+    pub nm_off: Option<String>,
+    /// The connection active on the interface (empty: none).
+    pub nm_con: String,
+    /// Its IPv4 method (`auto`, `manual` …), when it is not labctl's profile.
+    pub nm_method: Option<String>,
+    /// Whether sudo allows `nmcli` (asked with `sudo = true` where
+    /// NetworkManager manages the interface): `Err(sudo's words)`.
+    pub nm_sudo: Option<Result<(), String>>,
+    /// A running dhcpcd's pid.
+    pub dhcpcd: Option<u32>,
+    /// The static address /etc/dhcpcd.conf gives the interface (empty: none).
+    pub dhcpcd_static: String,
+}
+
+impl Manager {
+    /// NetworkManager's state number (`10` unmanaged … `100` connected).
+    pub fn nm_state_code(&self) -> Option<u32> {
+        self.nm_state
+            .as_deref()
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+    }
+
+    /// NetworkManager manages the interface (it runs, and the device is not `unmanaged`).
+    pub fn nm_manages(&self) -> bool {
+        self.nm_state_code().is_some_and(|c| c > 10)
+    }
 }
 
 /// The login's rights as the script tried them.
@@ -95,6 +133,23 @@ pub fn parse_facts(out: &str) -> Facts {
                 if let Ok(a) = a.parse() {
                     f.pings.push((a, r == "ok"));
                 }
+            }
+            continue;
+        }
+        // The manager's facts come from a background job: anywhere, like pings.
+        if let Some(rest) = line.strip_prefix("mgr_") {
+            let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+            let m = &mut f.manager;
+            match k {
+                "nm_state" => m.nm_state = Some(v.trim().to_string()),
+                "nm_off" => m.nm_off = Some(v.trim().to_string()),
+                "nm_con" => m.nm_con = v.to_string(),
+                "nm_method" => m.nm_method = Some(v.trim().to_string()),
+                "nm_sudo" => m.nm_sudo = Some(Ok(())),
+                "nm_sudofail" => m.nm_sudo = Some(Err(v.trim().to_string())),
+                "dhcpcd" => m.dhcpcd = v.trim().parse().ok(),
+                "dhcpcd_static" => m.dhcpcd_static = v.trim().to_string(),
+                _ => {}
             }
             continue;
         }

@@ -19,29 +19,40 @@ pub(super) fn fix_host(
         ..FixActions::default()
     };
     let t = session.command_timeout();
-    let run = |what: String, cmd: &str, a: &mut FixActions| match session.exec(cmd, None, t) {
-        Ok(o) if o.success() => a.done.push(what),
-        Ok(o) => a.failed.push(format!(
-            "{what}: `{cmd}` {}: {}",
-            o.describe(),
-            ssh::whole_reason(&o.stderr_str())
-        )),
-        Err(e) => a.failed.push(format!("{what}: {e}")),
-    };
     // A check that could not run (the script failed) may need fixing too:
     // every repair below is idempotent.
     let needs = |c: &str| before.get(c).is_some_and(|r| r.status != Status::Pass);
     let iface_ok = !before.failed("interface");
-    if iface_ok && (needs("address") || needs("link")) {
-        run(
-            format!(
-                "assigned {} to {} and brought it up",
+    if iface_ok && (needs("address") || needs("link") || needs("manager")) {
+        let cmd = hostops::configure_cmd(host);
+        match session.exec(&cmd, None, t) {
+            Ok(o) if o.success() => a.done.push(if o.stdout_str().contains("via nm") {
+                format!(
+                    "assigned {} to {} and brought it up through NetworkManager profile `{}` (manual IPv4), which NetworkManager keeps",
+                    host.cidr(),
+                    host.interface,
+                    hostops::nm_profile(host)
+                )
+            } else {
+                format!(
+                    "assigned {} to {} and brought it up",
+                    host.cidr(),
+                    host.interface
+                )
+            }),
+            Ok(o) => a.failed.push(format!(
+                "assigning {} to {}: `configure` {}: {}",
+                host.cidr(),
+                host.interface,
+                o.describe(),
+                ssh::whole_reason(&o.stderr_str())
+            )),
+            Err(e) => a.failed.push(format!(
+                "assigning {} to {}: {e}",
                 host.cidr(),
                 host.interface
-            ),
-            &hostops::configure_cmd(host),
-            &mut a,
-        );
+            )),
+        }
     }
     // Stale programs a killed labctl left (registered in `<workdir>/procs/`).
     match session.exec(&crate::remote::stop_all_cmd(host), None, t) {

@@ -56,7 +56,7 @@ mod render;
 mod script;
 
 pub use evaluate::evaluate;
-pub use facts::{describe_listener, parse_facts, Facts};
+pub use facts::{describe_listener, parse_facts, Facts, Manager};
 pub use model::*;
 pub use render::{render_bench, render_failures, render_outcome, render_room};
 pub use script::{script, script_for};

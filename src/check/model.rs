@@ -3,13 +3,14 @@
 use serde::Serialize;
 
 /// The checks, in display order.
-pub const CHECKS: [&str; 13] = [
+pub const CHECKS: [&str; 14] = [
     "ssh",
     "host key",
     "arch",
     "interface",
     "link",
     "address",
+    "manager",
     "tools",
     "sudo",
     "rights",

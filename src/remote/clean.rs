@@ -1,7 +1,10 @@
 //! `labctl clean`: on every host of the selected benches, stops every
 //! program labctl started (the groups registered in `<workdir>/procs`),
 //! verifies they are gone, and removes the remote run directories a killed
-//! labctl left. Nothing else on the host is touched. It holds every host
+//! labctl left. Nothing else on the host is touched, unless
+//! `--restore-network` asks it to undo `configure` too (labctl's
+//! NetworkManager profile deleted, or the lab address `ip` gave removed:
+//! [`hostops::restore_network_cmd`]). It holds every host
 //! first ([`crate::hold`]): while another labctl holds one, it changes
 //! nothing anywhere and exits with code 5, naming the holder.
 //!
@@ -18,6 +21,7 @@ use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
 use crate::hold;
+use crate::hostops;
 use crate::ssh::{self, ConnectOptions};
 
 /// What happened on one host.
@@ -29,6 +33,8 @@ enum HostResult {
         stopped: Vec<String>,
         alive: Vec<String>,
         groups: Vec<Stopped>,
+        /// `--restore-network`: what was undone, or why it failed.
+        network: Option<Result<String, String>>,
     },
 }
 
@@ -42,6 +48,9 @@ pub enum CleanEvent<'a> {
         ok: bool,
         stopped: &'a [Stopped],
         error: Option<&'a str>,
+        /// `--restore-network`: what was undone, or why it failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network: Option<&'a str>,
     },
     CleanFinished {
         ok: bool,
@@ -103,11 +112,13 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                 r.0.push(text);
             }
         }
+        let network = args.restore_network.then(|| restore_network(&sess, h));
         held.release();
         HostResult::Done {
             stopped: r.0,
             alive: r.1,
             groups,
+            network,
         }
     });
     if gate.refused() {
@@ -128,7 +139,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             crate::util::out_line(&line);
         }
     };
-    let (mut unreachable, mut survived) = (0, 0);
+    let (mut unreachable, mut survived, mut unrestored) = (0, 0, 0);
     for (h, r) in hosts.iter().zip(results) {
         match r {
             HostResult::NotHeld(_) => {}
@@ -141,6 +152,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                         ok: false,
                         stopped: &[],
                         error: Some(&e),
+                        network: None,
                     });
                 }
             }
@@ -148,13 +160,18 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                 stopped,
                 alive,
                 groups,
+                network,
             } => {
                 if args.json {
+                    let net = network.as_ref().map(|r| match r {
+                        Ok(s) | Err(s) => s.as_str(),
+                    });
                     crate::util::json_line(&CleanEvent::HostCleaned {
                         host: h.label(),
-                        ok: alive.is_empty(),
+                        ok: alive.is_empty() && !matches!(network, Some(Err(_))),
                         stopped: &groups,
                         error: None,
+                        network: net,
                     });
                 }
                 if stopped.is_empty() && alive.is_empty() {
@@ -165,6 +182,14 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
                 }
                 if !stopped.is_empty() {
                     say(format!("✔ {}  stopped {}", h.label(), stopped.join(", ")));
+                }
+                match &network {
+                    Some(Ok(done)) => say(format!("✔ {}  network: {done}", h.label())),
+                    Some(Err(e)) => {
+                        unrestored += 1;
+                        say(format!("✘ {}  network: {e}", h.label()));
+                    }
+                    None => {}
                 }
                 if !alive.is_empty() {
                     survived += 1;
@@ -197,5 +222,28 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             if survived == 1 { "" } else { "s" }
         )));
     }
+    if unrestored > 0 {
+        return Err(Error::Failed(format!(
+            "the network could not be restored on {unrestored} host{}",
+            if unrestored == 1 { "" } else { "s" }
+        )));
+    }
     Ok(())
+}
+
+/// `--restore-network` on one host: [`hostops::restore_network_cmd`], in words.
+fn restore_network(sess: &ssh::Session, h: &Host) -> Result<String, String> {
+    match sess.exec(
+        &hostops::restore_network_cmd(h),
+        None,
+        Duration::from_secs(30),
+    ) {
+        Ok(o) if o.success() => Ok(hostops::parse_restore(&o.stdout_str()).describe(h)),
+        Ok(o) => Err(format!(
+            "undoing `configure` {}: {}",
+            o.describe(),
+            ssh::whole_reason(&o.stderr_str())
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }

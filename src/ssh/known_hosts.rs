@@ -205,6 +205,57 @@ pub fn append(
     f.write_all(line.as_bytes())
 }
 
+/// The fingerprint of the key on line `line` (1-based) of `file`, if that
+/// line holds one (`NAMES TYPE BASE64 [comment]`).
+pub fn line_fingerprint(file: &Path, line: usize) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let key = l.split_whitespace().nth(2)?;
+    Some(fingerprint(&base64_decode(key)?))
+}
+
+/// Records `key` as the one key of `host:port` in labctl's own known_hosts
+/// `file`: every line there naming the host with another key is removed
+/// (the file is rewritten through a temporary file and a rename, its mode
+/// kept), then the new line appended. Returns the removed lines' numbers.
+pub fn replace(
+    file: &Path,
+    host: &str,
+    port: u16,
+    key: &[u8],
+    kind: HostKeyType,
+) -> std::io::Result<Vec<usize>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let sess = ssh2::Session::new().map_err(std::io::Error::other)?;
+    let mut removed = Vec::new();
+    scan(&sess, &[file], host, port, key, |_, line, _, result| {
+        if matches!(result, CheckResult::Mismatch) {
+            removed.push(line);
+        }
+        true
+    });
+    if !removed.is_empty() {
+        let kept: String = text
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| !removed.contains(&(i + 1)))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        let tmp = file.with_extension("labctl-tmp");
+        std::fs::write(&tmp, kept)?;
+        if let Ok(m) = std::fs::metadata(file) {
+            std::fs::set_permissions(&tmp, m.permissions())?;
+        }
+        std::fs::rename(&tmp, file)?;
+    }
+    append(file, host, port, key, kind)?;
+    Ok(removed)
+}
+
 /// Standard base64 with padding.
 pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -230,6 +281,39 @@ pub fn base64(data: &[u8]) -> String {
         });
     }
     out
+}
+
+/// Standard base64 (padding optional) decoded; `None` for anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let t = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(t.len() * 3 / 4);
+    for chunk in t.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= val(c)? << (18 - 6 * i);
+        }
+        out.push((n >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -286,6 +370,43 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        for s in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
+            assert_eq!(base64_decode(&base64(s)).as_deref(), Some(s));
+        }
+        assert_eq!(base64_decode("Zg").as_deref(), Some(&b"f"[..]));
+        assert_eq!(base64_decode("Z!=="), None);
+    }
+
+    #[test]
+    fn replacing_a_key_removes_the_hosts_other_keys_only() {
+        let dir = std::env::temp_dir().join(format!("labctl-kh-replace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("known_hosts");
+        let old = base64(b"old key of 2222");
+        std::fs::write(
+            &file,
+            format!(
+                "[127.0.0.1]:2223 ssh-ed25519 {}\n[127.0.0.1]:2222 ssh-ed25519 {old}\n",
+                base64(b"the other host")
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            line_fingerprint(&file, 2),
+            Some(fingerprint(b"old key of 2222"))
+        );
+        let removed = replace(&file, "127.0.0.1", 2222, b"new key", HostKeyType::Ed25519).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(removed, [2]);
+        assert_eq!(
+            text,
+            format!(
+                "[127.0.0.1]:2223 ssh-ed25519 {}\n[127.0.0.1]:2222 ssh-ed25519 {}\n",
+                base64(b"the other host"),
+                base64(b"new key")
+            )
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use ssh2::ErrorCode;
 
 use crate::error::Error;
 
-pub use session::Session;
+pub use session::{probe_host_key, OfferedKey, Session};
 pub use stream::{StreamChannel, StreamRead};
 
 const EAGAIN: i32 = -37;

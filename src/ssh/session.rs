@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, ErrorCode};
@@ -19,6 +19,140 @@ use super::{
 };
 use crate::util::shell_quote;
 use crate::util::shell_template::{render, Val};
+
+/// The host key a host offers, and what the known_hosts files say of it
+/// ([`probe_host_key`]: the handshake only, nothing is sent to log in).
+#[derive(Debug, Clone)]
+pub struct OfferedKey {
+    /// The key blob, its type and `SHA256:…` fingerprint.
+    pub key: Vec<u8>,
+    pub kind: ssh2::HostKeyType,
+    pub fingerprint: String,
+    pub verdict: KeyVerdict,
+    /// With [`KeyVerdict::Changed`]: the fingerprint the named line records.
+    pub recorded: Option<String>,
+}
+
+/// Connects to `target` and completes the SSH handshake only, to see the
+/// host key it offers and how the known_hosts files judge it (`labctl keys`).
+pub fn probe_host_key(
+    target: impl Into<Target>,
+    opts: &ConnectOptions,
+) -> Result<OfferedKey, SshError> {
+    let host: Target = target.into();
+    let (sess, _fd, files) = open(&host, opts)?;
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let (key, kind) = sess
+        .host_key()
+        .map(|(k, t)| (k.to_vec(), t))
+        .ok_or_else(|| SshError {
+            host: host.label.clone(),
+            endpoint: host.endpoint(),
+            kind: SshErrorKind::Session,
+            message: "the server sent no host key".to_string(),
+        })?;
+    let verdict = known_hosts::verify(&sess, &files, &host.address, host.port, &key);
+    let recorded = match &verdict {
+        KeyVerdict::Changed { file, line } => known_hosts::line_fingerprint(file, *line),
+        _ => None,
+    };
+    let _ = sess.disconnect(None, "labctl: host key seen", None);
+    Ok(OfferedKey {
+        fingerprint: known_hosts::fingerprint(&key),
+        key,
+        kind,
+        verdict,
+        recorded,
+    })
+}
+
+/// TCP connect and the SSH handshake within `opts.connect_timeout`, asking
+/// first for a key type the known_hosts files know for the host; returns
+/// the session, its socket and those files (`~/.ssh/known_hosts`, then
+/// labctl's own).
+fn open(
+    host: &Target,
+    opts: &ConnectOptions,
+) -> Result<(ssh2::Session, RawFd, Vec<PathBuf>), SshError> {
+    let fail = |kind, message: String| SshError {
+        host: host.label.clone(),
+        endpoint: host.endpoint(),
+        kind,
+        message,
+    };
+    let secs = opts.connect_timeout.as_secs_f64();
+    let addrs: Vec<SocketAddr> = (host.address.as_str(), host.port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            fail(
+                SshErrorKind::Connect,
+                format!(
+                    "cannot resolve `{}`: {}",
+                    host.address,
+                    crate::util::io_reason(&e)
+                ),
+            )
+        })?
+        .collect();
+    let mut last = None;
+    let mut tcp = None;
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, opts.connect_timeout) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let tcp = tcp.ok_or_else(|| {
+        let msg = match last {
+            Some(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                format!("no answer within {secs} s (connect timeout)")
+            }
+            Some(e) => crate::util::io_reason(&e),
+            None => format!("`{}` resolves to no address", host.address),
+        };
+        fail(SshErrorKind::Connect, msg)
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let fd = tcp.as_raw_fd();
+    let mut sess = ssh2::Session::new().map_err(|e| {
+        fail(
+            SshErrorKind::Session,
+            format!(
+                "cannot create an ssh session: {}",
+                crate::util::lower_first(e.message())
+            ),
+        )
+    })?;
+    sess.set_tcp_stream(tcp);
+    sess.set_timeout(opts.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(h) = crate::util::home_dir() {
+        files.push(h.join(".ssh/known_hosts"));
+    }
+    files.push(host.known_hosts.clone());
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    known_hosts::prefer_known(&sess, &refs, &host.address, host.port);
+    sess.handshake().map_err(|e| {
+        if is_timeout(&e) {
+            fail(
+                SshErrorKind::Connect,
+                format!("no ssh handshake within {secs} s"),
+            )
+        } else {
+            fail(
+                SshErrorKind::Connect,
+                format!(
+                    "ssh handshake failed: {}",
+                    crate::util::lower_first(e.message())
+                ),
+            )
+        }
+    })?;
+    Ok((sess, fd, files))
+}
 
 /// One authenticated SSH session to one host. Keep it on the thread that made it.
 pub struct Session {
@@ -47,78 +181,8 @@ impl Session {
             kind,
             message,
         };
-        let secs = opts.connect_timeout.as_secs_f64();
-        let addrs: Vec<SocketAddr> = (host.address.as_str(), host.port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                fail(
-                    SshErrorKind::Connect,
-                    format!(
-                        "cannot resolve `{}`: {}",
-                        host.address,
-                        crate::util::io_reason(&e)
-                    ),
-                )
-            })?
-            .collect();
-        let mut last = None;
-        let mut tcp = None;
-        for a in &addrs {
-            match TcpStream::connect_timeout(a, opts.connect_timeout) {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let tcp = tcp.ok_or_else(|| {
-            let msg = match last {
-                Some(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    format!("no answer within {secs} s (connect timeout)")
-                }
-                Some(e) => crate::util::io_reason(&e),
-                None => format!("`{}` resolves to no address", host.address),
-            };
-            fail(SshErrorKind::Connect, msg)
-        })?;
-        let _ = tcp.set_nodelay(true);
-        let fd = tcp.as_raw_fd();
-        let mut sess = ssh2::Session::new().map_err(|e| {
-            fail(
-                SshErrorKind::Session,
-                format!(
-                    "cannot create an ssh session: {}",
-                    crate::util::lower_first(e.message())
-                ),
-            )
-        })?;
-        sess.set_tcp_stream(tcp);
-        sess.set_timeout(opts.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
-        let user_file = crate::util::home_dir().map(|h| h.join(".ssh/known_hosts"));
-        let mut files: Vec<&Path> = Vec::new();
-        if let Some(u) = &user_file {
-            files.push(u);
-        }
-        files.push(&host.known_hosts);
-        known_hosts::prefer_known(&sess, &files, &host.address, host.port);
-        sess.handshake().map_err(|e| {
-            if is_timeout(&e) {
-                fail(
-                    SshErrorKind::Connect,
-                    format!("no ssh handshake within {secs} s"),
-                )
-            } else {
-                fail(
-                    SshErrorKind::Connect,
-                    format!(
-                        "ssh handshake failed: {}",
-                        crate::util::lower_first(e.message())
-                    ),
-                )
-            }
-        })?;
-
+        let (sess, fd, files) = open(host, opts)?;
+        let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
         // Host key, before any secret is sent.
         let (key, kind) = sess
             .host_key()
@@ -138,11 +202,14 @@ impl Session {
                 newly_accepted: false,
             },
             KeyVerdict::Changed { file, line } => {
+                let recorded = known_hosts::line_fingerprint(&file, line)
+                    .map_or_else(|| "another key".to_string(), |f| format!("key {f}"));
                 return Err(fail(
                     SshErrorKind::HostKeyChanged,
                     format!(
-                        "host key CHANGED: the server now presents {} {fp}, but `{}` line {line} records another key for `{name}`; \
-                         if the host was reinstalled, remove that line (`ssh-keygen -R '{name}' -f {}`), else someone may be intercepting",
+                        "host key CHANGED: the server now presents {} {fp}, but `{}` line {line} records {recorded} for `{name}`; \
+                         if the host's card was re-imaged, `labctl keys trust --replace` shows both and records the new key once you confirm \
+                         (or remove that line: `ssh-keygen -R '{name}' -f {}`), else someone may be intercepting",
                         known_hosts::key_type_name(kind),
                         file.display(),
                         shell_quote(&file.display().to_string()),

@@ -1,8 +1,11 @@
-//! The `pi` login of a virtual host (the default; `up --root` keeps root
-//! hosts): per host, generated account files (`passwd`, `shadow`, `group`,
-//! `sudoers`, `sudoers.d/`, `hosts`) and a home directory, which the host's
-//! sshd sees bind-mounted over `/etc/...` and `/home` in its own mount
-//! namespace. This machine's own `/etc` and `/home` are never written.
+//! The login of a virtual host (`pi` by default, any name with `up --user`,
+//! as Raspberry Pi Imager asks for one; `up --root` keeps root hosts): per
+//! host, generated account files (`passwd`, `shadow`, `group`, `sudoers`,
+//! `sudoers.d/`, `hosts`) and a home directory, which the host's sshd sees
+//! bind-mounted over `/etc/...` and `/home` in its own mount namespace. This
+//! machine's own `/etc` and `/home` are never written. With `up
+//! --password-only` the login has a password and no authorized key, as
+//! Imager leaves a card set up for password login.
 
 use std::os::unix::fs::{chown, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,8 +16,29 @@ use crate::util::io_reason;
 
 use super::state::{write_file, HostState};
 
-/// The login of every non-root virtual host, as on Raspberry Pi OS.
+/// The login of non-root virtual hosts unless `up --user` names another.
 pub const USER: &str = "pi";
+
+/// Checks a `--user` name: what `useradd` accepts on Debian (`[a-z_][a-z0-9_-]*`,
+/// at most 32 characters), and not `root` (`--root` makes root hosts).
+pub fn validate_user(name: &str) -> Result<(), Error> {
+    let ok = (1..=32).contains(&name.len())
+        && name.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b == b'_' || (i > 0 && (b.is_ascii_digit() || b == b'-'))
+        });
+    if name == "root" {
+        return Err(Error::Usage(
+            "`--user root`: use `--root` for hosts whose login is root".to_string(),
+        ));
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "bad login name `{name}`: use 1 to 32 characters from `a-z`, `0-9`, `_` and `-`, starting with a letter or `_`"
+        )))
+    }
+}
 
 /// Where the hosts' sudo looks for a command (the sudoers `secure_path`).
 const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -52,8 +76,10 @@ pub fn home_dir(host: &HostState) -> PathBuf {
     host.dir.join("home")
 }
 
-/// The workdir the hosts file names for `pi` hosts (inside the host).
-pub const WORKDIR: &str = "/home/pi/labctl";
+/// The workdir the hosts file names for a login (inside the host): `/home/USER/labctl`.
+pub fn workdir(user: &str) -> String {
+    format!("/home/{user}/labctl")
+}
 
 /// The first uid/gid from 1000 up that neither `passwd` nor `group` uses.
 fn free_id(passwd: &str, group: &str) -> u32 {
@@ -71,17 +97,26 @@ fn read(path: &str) -> Result<String, Error> {
         .map_err(|e| Error::Local(format!("cannot read `{path}`: {}", io_reason(&e))))
 }
 
-/// Adds `pi` to the group named `name` in `group` text (when there is one).
-fn add_member(group: &str, name: &str) -> String {
+/// `text` (`passwd`, `shadow` or `group`) without the entry named `name`:
+/// this machine's own account of that name, if any, gives way to the host's.
+fn without(text: &str, name: &str) -> String {
+    text.lines()
+        .filter(|l| l.split(':').next() != Some(name))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Adds `user` to the group named `name` in `group` text (when there is one).
+fn add_member(group: &str, name: &str, user: &str) -> String {
     group
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() == 4 && f[0] == name {
                 let members = if f[3].is_empty() {
-                    USER.to_string()
+                    user.to_string()
                 } else {
-                    format!("{},{USER}", f[3])
+                    format!("{},{user}", f[3])
                 };
                 format!("{}:{}:{}:{members}\n", f[0], f[1], f[2])
             } else {
@@ -126,55 +161,63 @@ fn set_mode(path: &Path, mode: u32, owner: Option<u32>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `host`'s account files and home: `pi` (a free uid, shell
-/// `/bin/bash`, home `/home/pi`, group `sudo`), `authorized_keys` holding
-/// `client_key`, `/home/pi/labctl` (the workdir; `work` in the host's
-/// directory points at it), and a sudoers granting `pi` what `sudo` says.
-pub fn write(host: &HostState, client_key: &str, sudo: Sudo) -> Result<(), Error> {
-    let passwd = read("/etc/passwd")?;
-    let shadow = read("/etc/shadow")?;
-    let group = read("/etc/group")?;
+/// The login a host gets.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// Its name (`pi`, or `up --user`'s).
+    pub user: String,
+    /// The public key its `authorized_keys` holds; `None`: no key, as a card
+    /// Imager set up for password login (`up --password-only`).
+    pub authorized_key: Option<String>,
+    /// Its password's crypt(3) hash; `None`: no password (keys only).
+    pub password_hash: Option<String>,
+    /// What it may run through sudo.
+    pub sudo: Sudo,
+    /// The host runs NetworkManager: `--sudo-lab-only` also allows `nmcli`,
+    /// which gives the lab address there.
+    pub nm: bool,
+}
+
+/// Writes `host`'s account files and home: the login (a free uid, shell
+/// `/bin/bash`, home `/home/USER`, groups `sudo` and `netdev`), its
+/// `authorized_keys` or password, `/home/USER/labctl` (the workdir; `work` in
+/// the host's directory points at it), and a sudoers granting what `sudo` says.
+pub fn write(host: &HostState, login: &Login) -> Result<(), Error> {
+    let user = login.user.as_str();
+    let passwd = without(&read("/etc/passwd")?, user);
+    let shadow = without(&read("/etc/shadow")?, user);
+    let group = without(&read("/etc/group")?, user);
     let id = free_id(&passwd, &group);
     let etc = etc_dir(host);
     mkdir(&etc, 0o755, None)?;
-    let nl = |s: &str| {
-        if s.is_empty() || s.ends_with('\n') {
-            s.to_string()
-        } else {
-            format!("{s}\n")
-        }
-    };
     write_file(
         &etc.join("passwd"),
-        &format!(
-            "{}{USER}:x:{id}:{id}:Pi:/home/{USER}:/bin/bash\n",
-            nl(&passwd)
-        ),
+        &format!("{passwd}{user}:x:{id}:{id}:{user}:/home/{user}:/bin/bash\n"),
     )?;
     // `*`: no password, yet not locked (sshd refuses keys of locked accounts).
+    let hash = login.password_hash.as_deref().unwrap_or("*");
     write_file(
         &etc.join("shadow"),
-        &format!("{}{USER}:*:20000:0:99999:7:::\n", nl(&shadow)),
+        &format!("{shadow}{user}:{hash}:20000:0:99999:7:::\n"),
     )?;
     set_mode(&etc.join("shadow"), 0o640, None)?;
-    write_file(
-        &etc.join("group"),
-        &format!("{}{USER}:x:{id}:\n", add_member(&nl(&group), "sudo")),
-    )?;
-    let rule = match sudo {
-        Sudo::All => format!("{USER} ALL=(ALL) NOPASSWD: ALL\n"),
+    let groups = add_member(&add_member(&group, "sudo", user), "netdev", user);
+    write_file(&etc.join("group"), &format!("{groups}{user}:x:{id}:\n"))?;
+    let rule = match login.sudo {
+        Sudo::All => format!("{user} ALL=(ALL) NOPASSWD: ALL\n"),
         Sudo::LabOnly => {
-            let paths: Vec<String> = hostops::SUDO_COMMANDS
-                .iter()
-                .map(|c| sudo_path(c))
-                .collect();
+            let mut cmds: Vec<&str> = hostops::SUDO_COMMANDS.to_vec();
+            if login.nm {
+                cmds.push(hostops::NM_SUDO_COMMAND);
+            }
+            let paths: Vec<String> = cmds.iter().map(|c| sudo_path(c)).collect();
             format!(
                 "# Only what labctl's advice grants (`testbed up --sudo-lab-only`).\n{}\n",
-                hostops::sudoers_line(USER, &paths)
+                hostops::sudoers_line(user, &paths)
             )
         }
         Sudo::None => {
-            format!("# `{USER}` has no sudo rights on this host (`testbed up --no-sudo`).\n")
+            format!("# `{user}` has no sudo rights on this host (`testbed up --no-sudo`).\n")
         }
     };
     write_file(
@@ -196,21 +239,59 @@ pub fn write(host: &HostState, client_key: &str, sudo: Sudo) -> Result<(), Error
             host.hostname
         ),
     )?;
+    write_home(host, login, id)
+}
 
+/// The uid of `user` in the host's generated `passwd`.
+pub fn uid(host: &HostState, user: &str) -> Result<u32, Error> {
+    let path = etc_dir(host).join("passwd");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Local(format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            io_reason(&e)
+        ))
+    })?;
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && f[0] == user)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| Error::Local(format!("`{}` has no user `{user}`", path.display())))
+}
+
+/// The login's home as a fresh card has it: `.ssh/authorized_keys` (when it
+/// has a key) and the empty workdir. Anything there before is removed first
+/// (`testbed reimage`).
+pub fn write_home(host: &HostState, login: &Login, id: u32) -> Result<(), Error> {
+    let user = login.user.as_str();
     let home = home_dir(host);
     mkdir(&home, 0o755, None)?;
-    let pi = home.join(USER);
-    mkdir(&pi, 0o755, Some(id))?;
-    mkdir(&pi.join(".ssh"), 0o700, Some(id))?;
-    let keys = pi.join(".ssh").join("authorized_keys");
-    write_file(&keys, client_key)?;
-    set_mode(&keys, 0o600, Some(id))?;
-    let work = pi.join("labctl");
-    mkdir(&work, 0o755, Some(id))?;
-    std::os::unix::fs::symlink("home/pi/labctl", host.dir.join("work")).map_err(|e| {
+    let dir = home.join(user);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            Error::Local(format!(
+                "cannot remove `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            ))
+        })?;
+    }
+    mkdir(&dir, 0o755, Some(id))?;
+    if let Some(key) = &login.authorized_key {
+        mkdir(&dir.join(".ssh"), 0o700, Some(id))?;
+        let keys = dir.join(".ssh").join("authorized_keys");
+        write_file(&keys, key)?;
+        set_mode(&keys, 0o600, Some(id))?;
+    }
+    mkdir(&dir.join("labctl"), 0o755, Some(id))?;
+    let work = host.dir.join("work");
+    if std::fs::symlink_metadata(&work).is_ok() {
+        return Ok(());
+    }
+    std::os::unix::fs::symlink(format!("home/{user}/labctl"), &work).map_err(|e| {
         Error::Local(format!(
             "cannot link `{}`: {}",
-            host.dir.join("work").display(),
+            work.display(),
             io_reason(&e)
         ))
     })
@@ -240,9 +321,32 @@ mod tests {
     #[test]
     fn joins_the_sudo_group() {
         assert_eq!(
-            add_member("sudo:x:27:\nadm:x:4:a\n", "sudo"),
+            add_member("sudo:x:27:\nadm:x:4:a\n", "sudo", "pi"),
             "sudo:x:27:pi\nadm:x:4:a\n"
         );
-        assert_eq!(add_member("sudo:x:27:a\n", "sudo"), "sudo:x:27:a,pi\n");
+        assert_eq!(
+            add_member("sudo:x:27:a\n", "sudo", "ada"),
+            "sudo:x:27:a,ada\n"
+        );
+    }
+
+    #[test]
+    fn a_machine_account_of_the_same_name_gives_way() {
+        assert_eq!(
+            without(
+                "root:x:0:0::/root:/bin/sh\npi:x:1000:1000::/home/pi:/bin/sh\n",
+                "pi"
+            ),
+            "root:x:0:0::/root:/bin/sh\n"
+        );
+    }
+
+    #[test]
+    fn login_names_are_checked() {
+        assert!(validate_user("ada").is_ok());
+        assert!(validate_user("_lab-2").is_ok());
+        for bad in ["", "Ada", "2ab", "a b", "root", &"a".repeat(33)] {
+            assert_eq!(validate_user(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 }

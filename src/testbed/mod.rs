@@ -13,7 +13,8 @@
 //! - [`netns`]: namespaces and links.
 //! - [`sshd`]: keys, configs and the sshds.
 //! - [`relay`]: the loopback relay into the namespaces.
-//! - [`login`]: the `pi` account each host sees (its own `/etc` files and `/home`).
+//! - [`login`]: the login each host sees (its own `/etc` files and `/home`).
+//! - [`nm`]: NetworkManager on each host, as Raspberry Pi OS runs it, contained.
 //! - [`fault`]: a host made silent (no FIN, no RST) and restored.
 //! - [`proc`]: detached processes, stopped by pid only while still ours.
 
@@ -21,12 +22,13 @@ pub mod binfmt;
 pub mod fault;
 pub mod login;
 pub mod netns;
+pub mod nm;
 pub mod proc;
 pub mod relay;
 pub mod sshd;
 pub mod state;
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,8 +69,13 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             root,
             no_sudo,
             sudo_lab_only,
+            no_network_manager,
+            user,
+            password_only,
         } => {
             validate_name(name)?;
+            let user = user.clone().unwrap_or_else(|| login::USER.to_string());
+            login::validate_user(&user)?;
             require_root(current_euid())?;
             if let Some(arch) = arch {
                 binfmt::ensure(arch)?;
@@ -80,9 +87,23 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             } else {
                 login::Sudo::All
             };
-            let hosts_file = up(name, *benches, arch.as_deref(), !*root, sudo)?;
+            let opts = UpOptions {
+                benches: *benches,
+                arch: arch.clone(),
+                pi: !*root,
+                user,
+                sudo,
+                nm: !*no_network_manager,
+                password_only: *password_only,
+            };
+            let hosts_file = up(name, &opts)?;
             println!("{}", hosts_file.display());
             Ok(())
+        }
+        TestbedCommand::Reimage { name, host } => {
+            validate_name(name)?;
+            require_root(current_euid())?;
+            reimage(name, host)
         }
         TestbedCommand::Down { name } => {
             validate_name(name)?;
@@ -191,23 +212,47 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
         arch: None,
         pi: false,
         sudo: false,
+        user: login::USER.to_string(),
+        password_only: false,
+        nm: false,
         benches,
     }
 }
 
+/// What `testbed up` makes, from its command line.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub benches: u16,
+    /// `--arch`: ARM hosts (programs through qemu-user).
+    pub arch: Option<String>,
+    /// A login that is not root (`user`); `false`: `--root`.
+    pub pi: bool,
+    pub user: String,
+    /// What the login may run through sudo.
+    pub sudo: login::Sudo,
+    /// NetworkManager on every host (`false`: `--no-network-manager`).
+    pub nm: bool,
+    /// `--password-only`: the login has a password and no authorized key.
+    pub password_only: bool,
+}
+
+/// The environment variable a `--password-only` bench's password is read
+/// from (`up`, when set) and that its hosts file names (`password_env`).
+pub const PASSWORD_ENV: &str = "LABCTL_PASSWORD";
+
 /// Builds the testbed; returns the hosts file. On failure, removes what it made.
-fn up(
-    name: &str,
-    benches: u16,
-    arch: Option<&str>,
-    pi: bool,
-    sudo: login::Sudo,
-) -> Result<PathBuf, Error> {
+fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
     let started = Instant::now();
     let tools = require_tools()?;
-    if pi {
+    if opts.pi {
         proc::require_tool("sudo", "sudo")?;
         proc::require_tool("mount", "mount")?;
+    }
+    if opts.password_only {
+        proc::require_tool("openssl", "openssl")?;
+    }
+    if opts.nm {
+        nm::require_tools()?;
     }
     let root = state_root();
     let dir = root.join(name);
@@ -240,11 +285,16 @@ fn up(
                 io_reason(&e)
             ))
         })?;
-    let mut state = plan(name, benches, &dir);
-    state.arch = arch.map(str::to_string);
-    state.pi = pi;
-    state.sudo = pi && sudo != login::Sudo::None;
-    let built = state.save().and_then(|()| build(&mut state, &tools, sudo));
+    let mut state = plan(name, opts.benches, &dir);
+    state.arch = opts.arch.clone();
+    state.pi = opts.pi;
+    state.sudo = opts.pi && opts.sudo != login::Sudo::None;
+    state.user = opts.user.clone();
+    state.password_only = opts.pi && opts.password_only;
+    state.nm = opts.nm;
+    let built = state
+        .save()
+        .and_then(|()| build(&mut state, &tools, opts.sudo));
     match built {
         Ok(hosts_file) => {
             let n = state.hosts().count();
@@ -254,6 +304,15 @@ fn up(
                 if state.benches.len() == 1 { "" } else { "es" },
                 started.elapsed().as_secs_f64()
             );
+            if state.password_only {
+                eprintln!(
+                    "testbed `{name}`: `{}` logs in with the password in `{}` (export {PASSWORD_ENV}=\"$(cat {})\"), then `labctl --hosts {} keys install` puts the key in place",
+                    state.user,
+                    password_file(&state.dir).display(),
+                    password_file(&state.dir).display(),
+                    dir.join("hosts.toml").display()
+                );
+            }
             Ok(hosts_file)
         }
         Err(e) => {
@@ -266,8 +325,94 @@ fn up(
     }
 }
 
+/// Where a `--password-only` bench keeps its login's password (0600).
+pub fn password_file(dir: &Path) -> PathBuf {
+    dir.join("password")
+}
+
+/// The password of a `--password-only` bench: `$LABCTL_PASSWORD` when set,
+/// else 16 random characters; written to [`password_file`] either way.
+fn make_password(dir: &Path) -> Result<String, Error> {
+    let password = match std::env::var(PASSWORD_ENV) {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            let mut bytes = [0u8; 12];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+                .map_err(|e| {
+                    Error::Local(format!("cannot read /dev/urandom: {}", io_reason(&e)))
+                })?;
+            crate::ssh::known_hosts::base64(&bytes).replace(['+', '/'], "x")
+        }
+    };
+    let path = password_file(dir);
+    std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, password.as_bytes()))
+        .map_err(|e| {
+            Error::Local(format!(
+                "cannot write `{}`: {}",
+                path.display(),
+                io_reason(&e)
+            ))
+        })?;
+    Ok(password)
+}
+
+/// The crypt(3) hash (SHA-512) of `password`, for a host's `shadow`.
+fn password_hash(password: &str) -> Result<String, Error> {
+    use std::io::Write as _;
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Local(format!("cannot run `openssl`: {}", io_reason(&e))))?;
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(format!("{password}\n").as_bytes());
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Local(format!("waiting for `openssl`: {}", io_reason(&e))))?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !hash.starts_with("$6$") {
+        return Err(Error::Local(format!(
+            "`openssl passwd -6` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(hash)
+}
+
+/// The login of `state`'s hosts (not root), with `sudo`'s rights.
+fn login_of(state: &State, sudo: login::Sudo) -> Result<login::Login, Error> {
+    let key = sshd::public_key(&sshd::client_key(&state.dir))? + "\n";
+    let password_hash = if state.password_only {
+        let password = match std::fs::read_to_string(password_file(&state.dir)) {
+            Ok(p) => p,
+            Err(_) => make_password(&state.dir)?,
+        };
+        Some(password_hash(&password)?)
+    } else {
+        None
+    };
+    Ok(login::Login {
+        user: state.user.clone(),
+        authorized_key: (!state.password_only).then_some(key),
+        password_hash,
+        sudo,
+        nm: state.nm,
+    })
+}
+
 /// The stages of `up`, recording each thing made in `state` as it goes;
-/// `sudo`: what `pi` may run through sudo on `pi` hosts.
+/// `sudo`: what the login may run through sudo on hosts whose login is not root.
 fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf, Error> {
     let t = Instant::now();
     for (_, h) in state.hosts() {
@@ -291,10 +436,13 @@ fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf,
     sshd::generate_keys(state)?;
     sshd::write_configs(state)?;
     if state.pi {
-        let key = sshd::public_key(&sshd::client_key(&state.dir))? + "\n";
+        let login = login_of(state, sudo)?;
         for (_, h) in state.hosts() {
-            login::write(h, &key, sudo)?;
+            login::write(h, &login)?;
         }
+    }
+    if state.nm {
+        nm::write(state)?;
     }
     let first = &state.benches[0].hosts[0];
     sshd::validate(&tools.sshd, &sshd::config_path(first))?;
@@ -326,17 +474,25 @@ fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf,
         );
     }
     state.save()?;
-    write_file(
-        &state.dir.join("known_hosts"),
-        &sshd::known_hosts_text(state)?,
-    )?;
+    // A card Imager just wrote is a host never seen before: no key is known.
+    let known = if state.password_only {
+        String::new()
+    } else {
+        sshd::known_hosts_text(state)?
+    };
+    write_file(&state.dir.join("known_hosts"), &known)?;
     let hosts_file = state.dir.join("hosts.toml");
     write_file(&hosts_file, &hosts_toml(state))?;
     wait_answering(state)?;
     eprintln!(
-        "testbed `{}`: {} sshds and the relay answering in {:.2} s",
+        "testbed `{}`: {} sshds{} and the relay answering in {:.2} s",
         state.name,
         specs.len(),
+        if state.nm {
+            " (each with NetworkManager managing eth0)"
+        } else {
+            ""
+        },
         t.elapsed().as_secs_f64()
     );
     Ok(hosts_file)
@@ -418,11 +574,20 @@ fn hosts_toml(state: &State) -> String {
     t += &format!(
         "\n[defaults]\nuser = {}\nauth = \"key\"\nidentity = {}\nknown_hosts = {}\n\
          interface = \"eth0\"\nsudo = {}\n",
-        q(if state.pi { login::USER } else { "root" }),
+        q(state.login()),
         p(&sshd::client_key(&state.dir)),
         p(&state.dir.join("known_hosts")),
         state.pi,
     );
+    if state.password_only {
+        t += &format!(
+            "# First contact: the hosts accept only the password (in `{}`);\n\
+             # `labctl keys install` reads it from this variable and installs the key above.\n\
+             password_env = {}\n",
+            password_file(&state.dir).display(),
+            q(PASSWORD_ENV)
+        );
+    }
     if let Some(arch) = &state.arch {
         t += &format!("arch = {}\n", q(arch));
     }
@@ -438,7 +603,7 @@ fn hosts_toml(state: &State) -> String {
                 h.ssh_port.unwrap_or(0),
                 q(&h.addr),
                 if state.pi {
-                    q(login::WORKDIR)
+                    q(&login::workdir(&state.user))
                 } else {
                     p(&h.dir.join("work"))
                 }
@@ -474,13 +639,28 @@ fn down(name: &str) -> Result<(), Error> {
 
 /// Removes everything `state` records: relay, sshds, whatever else runs in
 /// the hosts' namespaces, the namespaces, the state directory. Missing pieces are fine.
+///
+/// What runs under a host's sshd (its NetworkManager and dbus-daemon, the
+/// lab's sessions and programs) is stopped before the sshd, which reaps
+/// them: stopped after it, they would be this machine's pid 1's to reap,
+/// and it does not.
 fn teardown(state: &State) -> Result<(), Error> {
     let needle = state.dir.to_string_lossy().to_string();
-    let mut pids: Vec<u32> = state.relay_pid.into_iter().collect();
-    pids.extend(state.hosts().filter_map(|(_, h)| h.sshd_pid));
-    pids.retain(|&p| proc::is_ours(p, &needle));
-    let left = proc::terminate(&pids, GRACE);
-    let mut names: Vec<String> = state.hosts().map(|(_, h)| h.netns.clone()).collect();
+    let relay: Vec<u32> = state
+        .relay_pid
+        .into_iter()
+        .filter(|&p| proc::is_ours(p, &needle))
+        .collect();
+    let mut left = proc::terminate(&relay, GRACE);
+    let sshds: Vec<u32> = state
+        .hosts()
+        .filter_map(|(_, h)| h.sshd_pid)
+        .filter(|&p| proc::is_ours(p, &needle))
+        .collect();
+    let hosts: Vec<String> = state.hosts().map(|(_, h)| h.netns.clone()).collect();
+    kill_in_namespaces_but(&hosts, &sshds);
+    left.extend(proc::terminate(&sshds, GRACE));
+    let mut names = hosts;
     names.extend(state.benches.iter().map(|b| b.switch.clone()));
     // Strays with our name (e.g. from a half-recorded `up`) go too.
     for ns in netns::owned_by(&state.name, &netns::list()) {
@@ -501,9 +681,8 @@ fn teardown(state: &State) -> Result<(), Error> {
     Ok(())
 }
 
-/// Stops every process inside the namespaces (programs the lab started
-/// through sshd, sessions): they would otherwise keep the namespaces alive.
-fn kill_in_namespaces(names: &[String]) {
+/// Stops every process inside the namespaces `names` but `keep`.
+fn kill_in_namespaces_but(names: &[String], keep: &[u32]) {
     let inodes: Vec<u64> = names.iter().filter_map(|n| netns::inode(n)).collect();
     if inodes.is_empty() {
         return;
@@ -511,12 +690,21 @@ fn kill_in_namespaces(names: &[String]) {
     let me = std::process::id();
     let pids: Vec<u32> = netns::pids_in(&inodes)
         .into_iter()
-        .filter(|&p| p != me)
+        .filter(|p| *p != me && !keep.contains(p))
         .collect();
     let left = proc::terminate(&pids, GRACE);
     if !left.is_empty() {
         eprintln!("testbed: processes {left:?} survived SIGKILL");
     }
+    if !keep.is_empty() {
+        proc::wait_reaped(&pids, Duration::from_secs(1));
+    }
+}
+
+/// Stops every process inside the namespaces (programs the lab started
+/// through sshd, sessions): they would otherwise keep the namespaces alive.
+fn kill_in_namespaces(names: &[String]) {
+    kill_in_namespaces_but(names, &[]);
 }
 
 fn remove_dir(dir: &Path) -> Result<(), Error> {
@@ -610,6 +798,96 @@ fn status(name: &str) -> Result<(), Error> {
     }
 }
 
+/// `reimage`: host `spec` of testbed `name` as a re-flashed card: everything
+/// running on it stopped, new host keys, its home as the image has it (no
+/// programs; on a `--password-only` bench no key either), its
+/// NetworkManager without labctl's profile, no address on eth0; then booted
+/// again. Its relay port stays, so `labctl` finds it and refuses its new key.
+fn reimage(name: &str, spec: &str) -> Result<(), Error> {
+    let dir = state_root().join(name);
+    let mut state = State::load(&dir)?;
+    let host = state
+        .host(spec)
+        .ok_or_else(|| Error::Usage(format!("testbed `{name}` has no host `{spec}`")))?
+        .clone();
+    let tools = require_tools()?;
+    if state.nm {
+        nm::require_tools()?;
+    }
+    let needle = dir.to_string_lossy().to_string();
+    let sshd: Vec<u32> = host
+        .sshd_pid
+        .into_iter()
+        .filter(|&p| proc::is_ours(p, &needle))
+        .collect();
+    kill_in_namespaces_but(std::slice::from_ref(&host.netns), &sshd);
+    let left = proc::terminate(&sshd, GRACE);
+    if !left.is_empty() {
+        return Err(Error::Local(format!(
+            "sshd {left:?} of host `{}` survived SIGKILL",
+            host.hostname
+        )));
+    }
+    sshd::regenerate_host_keys(&state, &host)?;
+    if state.pi {
+        let sudo = if !state.sudo {
+            login::Sudo::None
+        } else {
+            login::Sudo::All
+        };
+        let login = login_of(&state, sudo)?;
+        let id = login::uid(&host, &state.user)?;
+        login::write_home(&host, &login, id)?;
+    }
+    if state.nm {
+        nm::reset(&host)?;
+    }
+    proc::run(
+        Command::new("ip").args(["-n", &host.netns, "addr", "flush", "dev", "eth0"]),
+        &format!("flushing eth0's addresses on host `{}`", host.hostname),
+    )?;
+    let pid = sshd::spawn(&tools.sshd, &state, &host)?;
+    state.host_mut(spec).expect("host found").sshd_pid = Some(pid);
+    state.save()?;
+    wait_banner(&host)?;
+    let fp =
+        crate::ssh::known_hosts::fingerprint(&key_blob(&sshd::public_key(&sshd::host_key(&host))?));
+    eprintln!(
+        "testbed `{name}`: host `{}` reimaged: new host key ssh-ed25519 {fp}",
+        host.hostname
+    );
+    Ok(())
+}
+
+/// The key blob of a `TYPE BASE64` public key line.
+fn key_blob(public: &str) -> Vec<u8> {
+    public
+        .split_whitespace()
+        .nth(1)
+        .and_then(crate::ssh::known_hosts::base64_decode)
+        .unwrap_or_default()
+}
+
+/// Waits until `host`'s sshd sends its banner through the relay.
+fn wait_banner(host: &HostState) -> Result<(), Error> {
+    let port = host
+        .ssh_port
+        .ok_or_else(|| Error::Local(format!("host `{}` has no relay port", host.hostname)))?;
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        match relay::banner(port, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(Error::Local(format!(
+                    "sshd of host `{}` did not answer: {e}",
+                    host.hostname
+                )))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 /// Starts (again) the sshd of host `spec` (`A` or `bench2/A`) of the testbed
 /// in `dir`, records its pid and waits until it answers; returns the pid.
 pub fn start_sshd(dir: &Path, spec: &str) -> Result<u32, Error> {
@@ -626,22 +904,8 @@ pub fn start_sshd(dir: &Path, spec: &str) -> Result<u32, Error> {
     let pid = sshd::spawn(&sshd_path, &state, &host)?;
     state.host_mut(spec).expect("host found").sshd_pid = Some(pid);
     state.save()?;
-    let port = host
-        .ssh_port
-        .ok_or_else(|| Error::Local(format!("host `{}` has no relay port", host.hostname)))?;
-    let deadline = Instant::now() + START_LIMIT;
-    loop {
-        match relay::banner(port, Duration::from_secs(2)) {
-            Ok(_) => return Ok(pid),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(Error::Local(format!(
-                    "sshd of host `{}` did not answer: {e}",
-                    host.hostname
-                )))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+    wait_banner(&host)?;
+    Ok(pid)
 }
 
 /// Stops the sshd of host `spec` of the testbed in `dir` and waits until it

@@ -128,6 +128,20 @@ fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
     }
 }
 
+/// Waits until every pid is reaped (not even a zombie is left) or `limit`
+/// passes: a parent that reaps its children (a host's sshd) gets the time
+/// to do it before it is stopped itself.
+pub fn wait_reaped(pids: &[u32], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while pids
+        .iter()
+        .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Finds `program` in `$PATH` or the sbin directories (root's tools), or
 /// says which Debian package provides it.
 pub fn require_tool(program: &str, package: &str) -> Result<std::path::PathBuf, Error> {

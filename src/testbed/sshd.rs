@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::Error;
+use crate::util::shell_template::{render, Val};
 use crate::util::{io_reason, shell_quote};
 
 use super::state::{write_file, HostState, State};
-use super::{login, proc};
+use super::{login, nm, proc};
 
 /// The testbed's client key (private half); `.pub` next to it.
 pub fn client_key(dir: &Path) -> PathBuf {
@@ -46,14 +47,49 @@ pub fn generate_keys(state: &State) -> Result<(), Error> {
     )];
     let rsa = std::env::var_os(RSA_HOST_KEY_ENV).is_some();
     for (_, h) in state.hosts() {
-        let comment = format!("labctl-testbed-{}-{}", state.name, h.hostname);
-        if rsa {
-            keys.push((rsa_host_key(h), "rsa", comment.clone()));
-        }
-        keys.push((host_key(h), "ed25519", comment));
+        keys.extend(host_keys(state, h, rsa));
     }
+    keygen(&keys)
+}
+
+/// New host keys for `host`, as a re-flashed card has (`testbed reimage`):
+/// the old ones are removed first; an RSA key again only if it had one.
+pub fn regenerate_host_keys(state: &State, host: &HostState) -> Result<(), Error> {
+    let rsa = rsa_host_key(host).exists();
+    let keys = host_keys(state, host, rsa);
+    for (path, _, _) in &keys {
+        for p in [path.clone(), path.with_extension("pub")] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::Local(format!(
+                        "cannot remove `{}`: {}",
+                        p.display(),
+                        io_reason(&e)
+                    )))
+                }
+            }
+        }
+    }
+    keygen(&keys)
+}
+
+/// `(path, type, comment)` of `host`'s host keys.
+fn host_keys(state: &State, h: &HostState, rsa: bool) -> Vec<(PathBuf, &'static str, String)> {
+    let comment = format!("labctl-testbed-{}-{}", state.name, h.hostname);
+    let mut keys = Vec::new();
+    if rsa {
+        keys.push((rsa_host_key(h), "rsa", comment.clone()));
+    }
+    keys.push((host_key(h), "ed25519", comment));
+    keys
+}
+
+/// Runs one `ssh-keygen` per key, in parallel; the first failure is the error.
+fn keygen(keys: &[(PathBuf, &str, String)]) -> Result<(), Error> {
     let mut children = Vec::new();
-    for (path, kind, comment) in &keys {
+    for (path, kind, comment) in keys {
         let child = Command::new("ssh-keygen")
             .args(["-q", "-t", kind, "-N", "", "-C", comment, "-f"])
             .arg(path)
@@ -115,7 +151,7 @@ pub fn config_text(state: &State, host: &HostState) -> String {
          HostKey {key}\n\
          {rsa}\
          AuthorizedKeysFile {auth}\n\
-         PasswordAuthentication no\n\
+         PasswordAuthentication {password}\n\
          KbdInteractiveAuthentication no\n\
          PermitRootLogin {root}\n\
          UsePAM no\n\
@@ -146,6 +182,7 @@ pub fn config_text(state: &State, host: &HostState) -> String {
             state.dir.join("authorized_keys").display().to_string()
         },
         root = if state.pi { "no" } else { "prohibit-password" },
+        password = if state.password_only { "yes" } else { "no" },
     )
 }
 
@@ -186,50 +223,85 @@ pub fn validate(sshd: &Path, config: &Path) -> Result<(), Error> {
     .map(|_| ())
 }
 
-/// Starts `host`'s sshd, detached, in its namespaces; returns its pid.
-/// It runs in its own mount namespace: on `pi` hosts the host's account
-/// files and home are mounted there (never on this machine's `/etc`).
-///
-/// `ip netns exec` and `unshare` exec in place and `sh` execs sshd, so the
-/// pid of the spawned process is sshd's own. That sshd is its sessions'
-/// reaper (see [`proc::reaps_orphans`]). `-r` skips sshd's re-exec per
-/// connection: 30 hosts share this machine's two cores, and the re-exec was
-/// about a fifth of the CPU a `check` of a room costs.
-pub fn spawn(sshd: &Path, state: &State, host: &HostState) -> Result<u32, Error> {
-    let (log, log2) = proc::log_files(&host.dir.join("sshd.log"))?;
-    let mut mounts = String::new();
+/// The boot script of `host` (`host-boot.sh`): its name, its mounts, its
+/// NetworkManager with [`State::nm`], then its sshd.
+pub fn boot_script(sshd: &Path, state: &State, host: &HostState) -> String {
+    let mut binds = String::new();
     if state.pi {
         for (from, to) in login::mounts(host) {
-            mounts += &format!(
-                "mount --bind {} {} && ",
+            binds += &format!(
+                "bind {} {}\n",
                 shell_quote(&from.to_string_lossy()),
                 shell_quote(&to)
             );
         }
     }
-    let script = format!(
-        "{mounts}hostname {} && exec {} -D -r -e -f {}",
-        shell_quote(&host.hostname),
-        shell_quote(&sshd.to_string_lossy()),
-        shell_quote(&config_path(host).to_string_lossy())
+    let q = |p: &Path| p.to_string_lossy().into_owned();
+    let (etc, lib, dbus, logs, sshd, config) = (
+        q(&nm::etc_dir(host)),
+        q(&nm::lib_dir(host)),
+        q(&nm::dbus_config(state)),
+        q(&host.dir),
+        q(sshd),
+        q(&config_path(host)),
     );
-    let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        &host.netns,
-        "unshare",
-        "--uts",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .stdin(Stdio::null())
-    .stdout(log)
-    .stderr(log2);
+    render(
+        include_str!("host-boot.sh"),
+        &[
+            ("HOSTNAME", Val::Quoted(&host.hostname)),
+            ("BINDS", Val::Raw(binds.trim_end())),
+            ("NM", Val::Raw(if state.nm { "1" } else { "" })),
+            ("NM_ETC", Val::Quoted(&etc)),
+            ("NM_LIB", Val::Quoted(&lib)),
+            ("DBUS_CONF", Val::Quoted(&dbus)),
+            ("LOGS", Val::Quoted(&logs)),
+            ("IFACE", Val::Quoted("eth0")),
+            ("SSHD", Val::Quoted(&sshd)),
+            ("CONFIG", Val::Quoted(&config)),
+        ],
+    )
+}
+
+/// Starts `host`'s sshd, detached, in its namespaces; returns its pid.
+/// It runs in its own mount namespace ([`boot_script`]): on hosts whose
+/// login is not root the host's account files and home are mounted there
+/// (never on this machine's `/etc`), and with NetworkManager its private
+/// `/run`, bus and NetworkManager. A host whose NetworkManager still runs
+/// (its sshd was stopped) gets its sshd back in that same mount namespace.
+///
+/// `ip netns exec` and `unshare` exec in place and `sh` execs sshd, so the
+/// pid of the spawned process is sshd's own. That sshd is its sessions'
+/// reaper (see [`proc::reaps_orphans`]), and NetworkManager's and
+/// dbus-daemon's parent. `-r` skips sshd's re-exec per connection: 30 hosts
+/// share this machine's two cores, and the re-exec was about a fifth of the
+/// CPU a `check` of a room costs.
+pub fn spawn(sshd: &Path, state: &State, host: &HostState) -> Result<u32, Error> {
+    let (log, log2) = proc::log_files(&host.dir.join("sshd.log"))?;
+    let mut cmd;
+    if let Some((pid, _)) = nm::daemons(host).first() {
+        cmd = Command::new("nsenter");
+        cmd.arg(format!("--target={pid}"))
+            .args(["--mount", "--uts", "--net", "--"])
+            .arg(sshd)
+            .args(["-D", "-r", "-e", "-f"])
+            .arg(config_path(host));
+    } else {
+        cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &host.netns,
+            "unshare",
+            "--uts",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &boot_script(sshd, state, host),
+        ]);
+    }
+    cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     proc::reaps_orphans(&mut cmd);
     let child = proc::spawn_detached(&mut cmd).map_err(|e| {
         Error::Local(format!(

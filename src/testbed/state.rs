@@ -37,7 +37,31 @@ pub struct State {
     /// With `pi`: whether `pi` may sudo (`false` for `up --no-sudo`).
     #[serde(default)]
     pub sudo: bool,
+    /// With `pi`: the login's name (`up --user`; `pi` by default).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// With `pi`: the login accepts only its password at first (`up --password-only`).
+    #[serde(default)]
+    pub password_only: bool,
+    /// Every host runs NetworkManager (the default; `false` for `up --no-network-manager`).
+    #[serde(default)]
+    pub nm: bool,
     pub benches: Vec<BenchState>,
+}
+
+fn default_user() -> String {
+    "pi".to_string()
+}
+
+impl State {
+    /// The login of the hosts: the `--user` name, or `root` (`up --root`).
+    pub fn login(&self) -> &str {
+        if self.pi {
+            &self.user
+        } else {
+            "root"
+        }
+    }
 }
 
 /// One bench: a switch namespace and its hosts.
@@ -181,6 +205,9 @@ mod tests {
             arch: None,
             pi: false,
             sudo: false,
+            user: "pi".to_string(),
+            password_only: false,
+            nm: false,
             benches: ["bench1", "bench2"]
                 .iter()
                 .map(|b| BenchState {

@@ -148,7 +148,8 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
         .iter()
         .filter_map(|h| labctl::testbed::netns::inode(&bench.host(h).netns))
         .collect();
-    let pi_dir = Path::new(labctl::testbed::login::WORKDIR);
+    let pi_dir = PathBuf::from(labctl::testbed::login::workdir(&bench.state().user));
+    let pi_dir = pi_dir.as_path();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name();

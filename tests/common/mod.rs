@@ -353,6 +353,12 @@ impl TestBench {
         Self::build_with(None, &["--sudo-lab-only"], &[])
     }
 
+    /// One bench made by `testbed up` with these options (`--user ada`,
+    /// `--password-only`, `--no-network-manager` …).
+    pub fn up_args(args: &[&str]) -> TestBench {
+        Self::build_with(None, args, &[])
+    }
+
     /// One bench of ARM hosts (`testbed up --arch aarch64|armv7`).
     pub fn arm(arch: &str) -> TestBench {
         Self::build_with(None, &["--arch", arch], &[])
@@ -521,13 +527,9 @@ impl TestBench {
 
     /// An OpenSSH client command running `remote` on `host` as root, strict host keys.
     #[track_caller]
-    /// The login of the bench's hosts: `pi` (the default) or `root` (`up --root`).
-    pub fn user(&self) -> &'static str {
-        if self.state().pi {
-            "pi"
-        } else {
-            "root"
-        }
+    /// The login of the bench's hosts: `pi` (the default), `up --user`'s, or `root` (`up --root`).
+    pub fn user(&self) -> String {
+        self.state().login().to_string()
     }
 
     pub fn ssh(&self, host: &str, remote: &str) -> Command {

@@ -57,6 +57,9 @@ pub struct Host {
     pub target: SshTarget,
     pub auth: Auth,
     pub interface: String,
+    /// Where the hosts file sets `interface` for this host (`hosts.toml:21`),
+    /// or, when the built-in `eth0` applies, where the host's table is.
+    pub interface_at: Setting,
     pub addr: Ipv4Addr,
     pub prefix: u8,
     pub workdir: String,
@@ -66,6 +69,20 @@ pub struct Host {
     pub arch: Option<String>,
     /// labctl's own known_hosts file (`~/.ssh/known_hosts` is read as well).
     pub known_hosts: PathBuf,
+    /// The environment variable holding the login's password (`password_env`):
+    /// the password of `auth = "password"`, or of the first contact
+    /// (`labctl keys install`) with any auth.
+    pub password_env: Option<String>,
+}
+
+/// Where a setting of a host comes from in the hosts file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Setting {
+    /// `FILE:LINE` of the `key = value` line, or of the host's table when
+    /// the setting is not written (the built-in default applies).
+    pub at: String,
+    /// The setting is written (at `at`), not the built-in default.
+    pub written: bool,
 }
 
 /// Where to reach a host's sshd.

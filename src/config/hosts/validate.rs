@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use super::shape::{At, AuthKind, RawBench, RawHost, Shape};
-use super::{mask, Auth, Bench, Host, Room, SshTarget};
+use super::{mask, Auth, Bench, Host, Room, Setting, SshTarget};
 use crate::config::openssh::{expand_tilde, SshConfig};
 use crate::config::tree::Checker;
 
@@ -214,12 +214,32 @@ impl Validator<'_, '_> {
             Some(k) => self.path(&k.value),
             None => expand_tilde("~/.config/labctl/known_hosts"),
         };
+        let at = |span: &Range<usize>| {
+            format!(
+                "{}:{}",
+                self.c.src.path.display(),
+                self.c.src.line_col(span.start).0
+            )
+        };
+        let interface_at = match &s.interface {
+            Some(i) => Setting {
+                at: at(&i.span),
+                written: true,
+            },
+            None => Setting {
+                at: at(&h.key_span),
+                written: false,
+            },
+        };
+        let password_env = s.password_env.as_ref().map(|p| p.value.clone());
         Some(Host {
             name: name.to_string(),
             bench: bench.to_string(),
             in_room,
             target: SshTarget { host, port, user },
             auth,
+            interface_at,
+            password_env,
             interface: s.interface.map_or_else(|| "eth0".to_string(), |i| i.value),
             addr,
             prefix,

@@ -440,6 +440,9 @@ impl PlanStep {
             for o in &a.ops {
                 let _ = writeln!(s, "  {}  # {}", o.host, o.what);
                 if let Some(cmd) = o.op.shown() {
+                    // A command of several lines (configure's) keeps them under its `$`.
+                    let pad = " ".repeat(o.host.chars().count() + 4);
+                    let cmd = cmd.replace('\n', &format!("\n  {pad}"));
                     let _ = writeln!(s, "  {}  $ {cmd}", o.host);
                 }
             }
