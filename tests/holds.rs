@@ -492,3 +492,71 @@ fn a_sleeping_labctl_is_refused_named_then_taken_over_with_take_over_and_ends_wi
         assert_no_run_dir(&t.s.path(out));
     }
 }
+
+/// Runs `call` (lib.sh and hold.sh functions) as `host` would: in its
+/// sshd's mount namespace (where its workdir is `/home/pi/labctl`), as root.
+fn on_host(t: &Setup, host: &str, call: &str) -> String {
+    let w = labctl::testbed::login::WORKDIR;
+    let script = format!(
+        "S=; P={w}/procs; D={w}/runs/-; RUN=; K={w}/bin\n{}{call}\n",
+        labctl::remote::lib()
+    );
+    let out = std::process::Command::new("nsenter")
+        .args(["-t", &t.bench.sshd_pid(host).to_string(), "-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Drops every packet to or from sshd's port inside `host`'s namespace
+/// (nftables; the namespace and its rules go with the bench), or lets them pass again.
+fn drop_ssh(t: &Setup, host: &str, drop: bool) {
+    let cmd = if drop {
+        "nft add table inet labctl-test && \
+         nft add chain inet labctl-test in '{ type filter hook input priority 0; }' && \
+         nft add rule inet labctl-test in tcp dport 22 drop && \
+         nft add rule inet labctl-test in tcp sport 22 drop"
+    } else {
+        "nft delete table inet labctl-test"
+    };
+    let out = t.bench.exec_in(host, cmd);
+    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_controller_whose_packets_are_dropped_inside_the_host_is_stale_within_15_s() {
+    let t = Setup::new("dropped", "60s");
+    let mut first = t.start("first");
+    in_s3(&mut first);
+    let id = t.run_id("first");
+    // Heard: a hold with its silence known, under a second.
+    let held = on_host(&t, "B", "lc_held");
+    assert!(held.contains(&format!("run={id}")), "{held}");
+    assert!(held.contains("silent=0") || held.contains("silent=1\n"), "{held}");
+    drop_ssh(&t, "B", true);
+    let dropped = Instant::now();
+    let stale = loop {
+        let held = on_host(&t, "B", "lc_held");
+        let silent: u64 = held
+            .lines()
+            .find_map(|l| l.strip_prefix("silent="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if silent >= labctl::hold::STALE_SECS {
+            break dropped.elapsed();
+        }
+        assert!(dropped.elapsed() < Duration::from_secs(30), "never stale: {held}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(stale <= Duration::from_secs(15), "stale after {stale:?}");
+    // labctl gave up on B meanwhile (exit 3); B's agent and programs still run, stale.
+    let (code, out, err) = first.finish(Duration::from_secs(60));
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        registered(&t.bench).iter().any(|g| g.starts_with("B/")),
+        "the stale run's programs keep running on B"
+    );
+    // The packets pass again: the host reads labctl's end, and stops the run itself.
+    drop_ssh(&t, "B", false);
+    assert_nothing_left(&t.bench);
+}
