@@ -386,6 +386,11 @@ pub struct RunArgs {
     /// The program set to run: `rust`, `python`, or `lab` (the lab file's `[programs]`).
     #[arg(long, value_name = "SET")]
     pub programs: Option<String>,
+    /// Take the bench from a labctl that holds it but has not answered for 10 s or
+    /// more (a laptop asleep, a connection lost): its run's programs are stopped and
+    /// its run ends. A labctl that answers is never taken over.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 #[derive(Debug, Args)]

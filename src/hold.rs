@@ -13,6 +13,16 @@
 //! labctl takes the hold over with a warning. A live hold is never taken:
 //! the second labctl refuses with exit code 5 ([`Error::Busy`]).
 //!
+//! A run's labctl also ticks its agent every second (`lc_reader` in
+//! `remote/lib.sh`), and the host notes when it was last heard. A holder
+//! alive on the host whose labctl has not been heard for [`STALE_SECS`] (a
+//! laptop whose lid was closed, a connection dropped without a FIN) is
+//! *stale*: the second labctl names it with how long it has been silent and
+//! takes the bench over only with `--take-over`, which ends the stale run on
+//! the host (its agent, its programs) and notes who took it in that run's
+//! host directory; the first labctl, when it wakes, reads that note and
+//! ends at once with exit code 5 ([`crate::ssh::SshErrorKind::Taken`]).
+//!
 //! All hosts first, then changes: [`Gate`] lets the per-host threads of one
 //! command agree that every host was held before any of them goes on.
 
@@ -38,7 +48,16 @@ pub struct Holder {
     pub run: String,
     /// Unix time the hold was taken.
     pub since: u64,
+    /// Seconds since the holder's labctl was last heard (its ticks), when
+    /// the host knows it (a run's hold).
+    pub silent: Option<u64>,
 }
+
+/// A holder silent this long (seconds) is stale: `--take-over` may take it.
+pub const STALE_SECS: u64 = 10;
+
+/// Words of a stale holder's description (see [`Holder::describe`]).
+pub const SILENT_WORDS: &str = "has not answered for ";
 
 impl Holder {
     /// Parses `key=value` lines.
@@ -56,26 +75,52 @@ impl Holder {
                 "command" => h.command = v,
                 "run" => h.run = v,
                 "since" => h.since = v.parse().unwrap_or(0),
+                "silent" => h.silent = v.parse().ok(),
                 _ => {}
             }
         }
         h
     }
 
-    /// `labctl run `lab1-…` of ta1@laptop (pid 4242), since 10:02:11 UTC (3 min ago)`.
+    /// `labctl run `lab1-…` of ta1@laptop (pid 4242), since 10:02:11 UTC (3 min ago)`,
+    /// and for a stale holder `, and has not answered for 2 min: its labctl
+    /// may be asleep or cut off`.
     pub fn describe(&self) -> String {
+        let mut s = format!("{}, since {}", self.who(), since_text(self.since));
+        if let Some(n) = self.silent.filter(|n| *n >= STALE_SECS) {
+            s.push_str(&format!(
+                ", and {SILENT_WORDS}{}: its labctl may be asleep or cut off",
+                duration_text(n)
+            ));
+        }
+        s
+    }
+
+    /// `labctl run `lab1-…` of ta1@laptop (pid 4242)`.
+    pub fn who(&self) -> String {
         let what = if self.run.is_empty() {
             format!("labctl {}", self.command)
         } else {
             format!("labctl {} `{}`", self.command, self.run)
         };
         format!(
-            "{what} of {}@{} (pid {}), since {}",
-            self.user,
-            self.machine,
-            self.pid,
-            since_text(self.since)
+            "{what} of {}@{} (pid {})",
+            self.user, self.machine, self.pid
         )
+    }
+
+    /// Stale: alive on the host, but its labctl not heard for [`STALE_SECS`].
+    pub fn stale(&self) -> bool {
+        self.silent.is_some_and(|n| n >= STALE_SECS)
+    }
+}
+
+/// `35 s`, `2 min`.
+pub fn duration_text(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs} s")
+    } else {
+        format!("{} min", secs / 60)
     }
 }
 
@@ -83,12 +128,7 @@ impl Holder {
 fn since_text(since: u64) -> String {
     let now = crate::record::now_unix() as u64;
     let day = since % 86_400;
-    let ago = now.saturating_sub(since);
-    let ago = if ago < 120 {
-        format!("{ago} s ago")
-    } else {
-        format!("{} min ago", ago / 60)
-    };
+    let ago = format!("{} ago", duration_text(now.saturating_sub(since)));
     format!(
         "{:02}:{:02}:{:02} UTC ({ago})",
         day / 3600,
@@ -108,7 +148,8 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Parses `lc_hold`'s output: `[stale LINES…] held`, or `busy LINES…`.
+/// Parses `lc_hold`'s output: `[stale|taken LINES…] held`, or `busy LINES…`
+/// (a holder taken over while stale has `silent` set).
 pub fn parse_verdict(out: &str) -> Verdict {
     let mut lines = out.lines().map(str::trim);
     let mut stale: Option<Vec<&str>> = None;
@@ -116,7 +157,7 @@ pub fn parse_verdict(out: &str) -> Verdict {
         match l {
             "held" => return Verdict::Held(stale.map(Holder::parse)),
             "busy" => return Verdict::Busy(Holder::parse(lines.by_ref())),
-            "stale" => stale = Some(Vec::new()),
+            "stale" | "taken" => stale = Some(Vec::new()),
             other => {
                 if let Some(s) = stale.as_mut() {
                     s.push(other);
@@ -128,18 +169,23 @@ pub fn parse_verdict(out: &str) -> Verdict {
 }
 
 /// The `lc_hold`/`lc_holder` arguments for this labctl: user, machine, pid,
-/// command, run, and since when (this machine's clock, epoch seconds: the
-/// clock every labctl reading the holder compares it with).
-pub fn hold_args(command: &str, run_id: &str) -> Vec<String> {
+/// command, run, since when (this machine's clock, epoch seconds: the
+/// clock every labctl reading the holder compares it with), and with
+/// `take_over`, `take-over` (a stale holder is taken over).
+pub fn hold_args(command: &str, run_id: &str, take_over: bool) -> Vec<String> {
     let since = crate::record::now_unix() as u64;
-    vec![
+    let mut v = vec![
         clean_word(user_name()),
         clean_word(&machine_name()),
         std::process::id().to_string(),
         clean_word(command),
         clean_word(run_id),
         since.to_string(),
-    ]
+    ];
+    if take_over {
+        v.push("take-over".into());
+    }
+    v
 }
 
 /// One line of the holder file: no newline, no `=` confusion matters (values end the line).
@@ -206,31 +252,67 @@ pub fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> Str
 pub const IN_USE: &str = " is in use by ";
 
 /// The error of a host held by a live labctl (exit code 5); [`refusal`]
-/// makes the command's final error of one or more of them.
-pub fn busy_error(host: &Host, holder: &Holder) -> Error {
-    Error::Busy(format!(
-        "host `{}`{IN_USE}{}",
-        host.label(),
-        holder.describe()
-    ))
+/// makes the command's final error of one or more of them. With
+/// `take_over` asked for a holder that answers, it says why it was not taken.
+pub fn busy_error(host: &Host, holder: &Holder, take_over: bool) -> Error {
+    let mut s = format!("host `{}`{IN_USE}{}", host.label(), holder.describe());
+    if take_over && !holder.stale() {
+        s.push_str(&format!(
+            "; it answers{}: a labctl that answers is never taken over",
+            holder
+                .silent
+                .map(|n| format!(" (heard {} ago)", duration_text(n)))
+                .unwrap_or_default()
+        ));
+    }
+    Error::Busy(s)
 }
 
 /// The command's error when hosts are held by another labctl: a line per
 /// host (`busy`: [`busy_error`]s' text) and what to do, once.
 pub fn refusal(busy: &[String]) -> Error {
-    Error::Busy(format!(
-        "{}\nnothing was changed: wait until that labctl ends, or ask whoever runs it to stop it \
-         (a labctl that was killed or lost its connection frees the bench by itself, and the next command takes it over)",
-        busy.join("\n")
-    ))
+    let what = if busy.iter().any(|b| b.contains(SILENT_WORDS)) {
+        format!(
+            "rerun with `--take-over` to take the bench from a labctl that has not answered for {STALE_SECS} s or more \
+             (its programs are stopped and its run ends), or wait until it answers again"
+        )
+    } else {
+        "wait until that labctl ends, or ask whoever runs it to stop it \
+         (a labctl that was killed or lost its connection frees the bench by itself, and the next command takes it over)"
+            .to_string()
+    };
+    Error::Busy(format!("{}\nnothing was changed: {what}", busy.join("\n")))
 }
 
-/// The warning when a hold whose holder is gone was taken over.
+/// The warning when a hold was taken over: its holder was gone, or (with
+/// `--take-over`) stale.
 pub fn took_over_warning(host: &Host, holder: &Holder) -> String {
+    match holder.silent {
+        Some(n) => format!(
+            "host `{}`: took the bench over from {}, which had not answered for {} (`--take-over`): its run's programs were stopped",
+            host.label(),
+            holder.who(),
+            duration_text(n)
+        ),
+        None => format!(
+            "host `{}`: took over the hold of {}: its labctl is gone",
+            host.label(),
+            holder.describe()
+        ),
+    }
+}
+
+/// The error of a labctl whose run's hold was taken over by `taker` (the
+/// lines of the run's `.taken` note on the host) while it was not heard.
+pub fn taken_message(taker: &Holder) -> String {
     format!(
-        "host `{}`: took over the hold of {}: its labctl is gone",
-        host.label(),
-        holder.describe()
+        "the bench was taken over by {} at {}{}; nothing more was done on this host (the run's records stay here and on it)",
+        taker.who(),
+        since_text(taker.since),
+        taker
+            .silent
+            .map(|n| format!(", after this labctl had not answered for {}", duration_text(n)))
+            .unwrap_or_default()
     )
 }
 
@@ -262,7 +344,17 @@ impl Drop for Held<'_> {
 /// Takes the hold on `host` for `command`: `Err(Error::Busy)` when a live
 /// labctl holds it.
 pub fn take<'s>(sess: &'s Session, host: &Host, command: &str) -> Result<Held<'s>, Error> {
-    let args = hold_args(command, "");
+    take_with(sess, host, command, false)
+}
+
+/// [`take`], taking over a stale holder when `take_over` (`--take-over`).
+pub fn take_with<'s>(
+    sess: &'s Session,
+    host: &Host,
+    command: &str,
+    take_over: bool,
+) -> Result<Held<'s>, Error> {
+    let args = hold_args(command, "", take_over);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = remote::script(host, "", &remote::call("lc_holder", &refs));
     let mut ch = sess.spawn_stream(&cmd)?;
@@ -278,7 +370,7 @@ pub fn take<'s>(sess: &'s Session, host: &Host, command: &str) -> Result<Held<'s
                     ch: Some(ch),
                     took_over,
                 }),
-                Verdict::Busy(h) => Err(busy_error(host, &h)),
+                Verdict::Busy(h) => Err(busy_error(host, &h, take_over)),
                 Verdict::Unknown => Err(hold_failed(host, &text, &r.stderr)),
             };
         }
@@ -352,7 +444,13 @@ pub fn in_use(sess: &Session, host: &Host) -> Option<String> {
         .ok()?;
     let text = out.stdout_str();
     let h = Holder::parse(text.lines());
-    (!h.command.is_empty()).then(|| h.describe())
+    (!h.command.is_empty()).then(|| {
+        let mut s = h.describe();
+        if h.stale() {
+            s.push_str(" (`--take-over` takes the bench from it)");
+        }
+        s
+    })
 }
 
 #[cfg(test)]

@@ -299,6 +299,31 @@ pub enum Event {
     },
 }
 
+/// One sample of a host's clock against labctl's, from one tick of the run's
+/// agent (`lc_reader` in `remote/lib.sh`): labctl's clock when it sent the
+/// tick and when the answer came back, the host's when the host read it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockSample {
+    /// labctl's clock (unix seconds) when the tick was sent.
+    pub sent: f64,
+    /// The host's clock (unix seconds) when it read the tick.
+    pub host: f64,
+    /// labctl's clock when the answer was read.
+    pub received: f64,
+}
+
+impl ClockSample {
+    /// How far the host's clock is ahead of labctl's (seconds; negative: behind).
+    pub fn offset(&self) -> f64 {
+        self.host - (self.sent + self.received) / 2.0
+    }
+
+    /// How precisely [`Self::offset`] is known: half the round trip.
+    pub fn uncertainty(&self) -> f64 {
+        (self.received - self.sent) / 2.0
+    }
+}
+
 /// Unix seconds now, controller clock.
 pub fn now_unix() -> f64 {
     std::time::SystemTime::now()

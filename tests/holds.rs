@@ -8,6 +8,7 @@
 //! cleaned, and once restored it has nothing of the run left.
 
 mod common;
+mod run_json_support;
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -143,16 +144,60 @@ fn two_runs_at_once_the_second_refuses_naming_the_first_which_passes_untouched()
     );
     passes(first);
     assert_nothing_left(&t.bench);
-    // Nothing of the refused run reached a host.
-    let refused = run_dir(&t.s.path("second"));
-    let refused_id = refused.file_name().unwrap().to_owned();
+    // Nothing of the refused run is left, here (no run directory) or on a host.
+    assert_no_run_dir(&t.s.path("second"));
     for h in ["A", "B", "C"] {
-        assert!(
-            !workdir(&t.bench, h).join("runs").join(&refused_id).exists(),
-            "the refused run left its directory on {h}"
-        );
+        let runs = workdir(&t.bench, h).join("runs");
+        let left: Vec<_> = std::fs::read_dir(&runs)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left on {h}: {left:?}");
         gone(&workdir(&t.bench, h).join("lock"));
     }
+}
+
+/// A refused run left no run directory under `out`.
+#[track_caller]
+fn assert_no_run_dir(out: &std::path::Path) {
+    let left: Vec<_> = std::fs::read_dir(out)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the refused run left {left:?}");
+}
+
+#[test]
+fn a_refused_run_is_one_json_line_and_leaves_no_run_directory() {
+    let t = Setup::new("refused-json", "4s");
+    let mut first = t.start("first");
+    in_s3(&mut first);
+    let id = t.run_id("first");
+    let out = t.labctl(&[
+        OsString::from("run"),
+        "--json".into(),
+        "--out".into(),
+        t.s.path("second").into(),
+    ]);
+    out.assert_status(5);
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["event"], "run_refused");
+    assert_eq!(lines[0]["exit_code"], 5);
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("labctl run `{id}`")),
+        "{out}"
+    );
+    if let Err(said) = run_json_support::lines_schema_errors(&out.stdout) {
+        panic!("the line does not match docs/events-json-schema.json:\n{said}");
+    }
+    assert_no_run_dir(&t.s.path("second"));
+    passes(first);
 }
 
 #[test]
@@ -343,5 +388,175 @@ fn a_host_silent_while_idle_in_a_step_stops_the_run_naming_step_and_host() {
     run_until_b_is_given_up(&t);
     // Back, B's agent finds its channel dead and stops its programs itself.
     t.fault("B", "restore");
+    assert_nothing_left(&t.bench);
+}
+
+/// The run's local directory and its `run.json`'s outcome.
+fn outcome(dir: &std::path::Path) -> String {
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    run["run"]["outcome"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn a_sleeping_labctl_is_refused_named_then_taken_over_with_take_over_and_ends_with_5_touching_nothing(
+) {
+    let t = Setup::new("asleep", "8s");
+    let mut first = t.start("first");
+    in_s3(&mut first);
+    let id = t.run_id("first");
+    // A closed lid: labctl stops; its programs and agents on A and B run on.
+    first.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    // At once it is still live: refused, even with --take-over.
+    let early = t.labctl(&[
+        OsString::from("run"),
+        "--take-over".into(),
+        "--out".into(),
+        t.s.path("early").into(),
+    ]);
+    refuses_naming(&early, &id);
+    early.assert_stderr_contains("a labctl that answers is never taken over");
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(stopped.elapsed()));
+    // Stale now: named with its silence, refused without the flag.
+    let refused = t.run("refused");
+    refuses_naming(&refused, &id);
+    refused
+        .assert_stderr_contains("has not answered for 1")
+        .assert_stderr_contains("its labctl may be asleep or cut off")
+        .assert_stderr_contains("rerun with `--take-over`");
+    let check = t.labctl(&["check"]);
+    check.assert_stdout_contains("has not answered for");
+    assert_eq!(
+        registered(&t.bench).len(),
+        2,
+        "the stale run's programs still run"
+    );
+    // Taken over with it: the stale run's programs stopped, the new run under way.
+    let mut second = Background::start(
+        &[
+            OsString::from("--hosts"),
+            t.bench.hosts_file().into(),
+            "--lab".into(),
+            t.lab.clone().into(),
+            "run".into(),
+            "--take-over".into(),
+            "--out".into(),
+            t.s.path("second").into(),
+        ],
+        &t.home,
+        &[],
+    );
+    second.wait_for(
+        &format!("took the bench over from labctl run `{id}` of "),
+        Duration::from_secs(60),
+    );
+    in_s3(&mut second);
+    let id2 = t.run_id("second");
+    let mut theirs = registered(&t.bench);
+    theirs.sort();
+    // The first labctl wakes: its hold is gone, it ends at once naming who took it.
+    let woke = Instant::now();
+    first.signal(libc::SIGCONT);
+    let (code, out, err) = first.finish(Duration::from_secs(30));
+    assert_eq!(code, 5, "{out}\n{err}");
+    assert!(
+        woke.elapsed() < Duration::from_secs(5),
+        "it ended at once: {:?}",
+        woke.elapsed()
+    );
+    assert!(
+        err.contains(&format!(
+            "the bench was taken over by labctl run `{id2}` of "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("after this labctl had not answered for"),
+        "{err}"
+    );
+    // Its run directory is kept, and says why it ended.
+    let dir = run_dir(&t.s.path("first"));
+    assert_eq!(outcome(&dir), "failed");
+    assert!(std::fs::read_to_string(dir.join("report.md"))
+        .unwrap()
+        .contains("taken over by"));
+    // Nothing of the second run was touched: its programs still run, and it passes.
+    let mut now = registered(&t.bench);
+    now.sort();
+    assert_eq!(now, theirs, "the new run's programs are as they were");
+    passes(second);
+    assert_nothing_left(&t.bench);
+    // No run refused on the way left a run directory.
+    for out in ["early", "refused"] {
+        assert_no_run_dir(&t.s.path(out));
+    }
+}
+
+/// Runs `call` (lib.sh and hold.sh functions) as `host` would: in its
+/// sshd's mount namespace (where its workdir is `/home/pi/labctl`), as root.
+fn on_host(t: &Setup, host: &str, call: &str) -> String {
+    let w = labctl::testbed::login::WORKDIR;
+    let script = format!(
+        "S=; P={w}/procs; D={w}/runs/-; RUN=; K={w}/bin\n{}{call}\n",
+        labctl::remote::lib()
+    );
+    let out = std::process::Command::new("nsenter")
+        .args(["-t", &t.bench.sshd_pid(host).to_string(), "-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Drops every packet to or from sshd's port inside `host`'s namespace
+/// (nftables; the namespace and its rules go with the bench), or lets them pass again.
+fn drop_ssh(t: &Setup, host: &str, drop: bool) {
+    let cmd = if drop {
+        "nft add table inet labctl-test && \
+         nft add chain inet labctl-test in '{ type filter hook input priority 0; }' && \
+         nft add rule inet labctl-test in tcp dport 22 drop && \
+         nft add rule inet labctl-test in tcp sport 22 drop"
+    } else {
+        "nft delete table inet labctl-test"
+    };
+    let out = t.bench.exec_in(host, cmd);
+    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_controller_whose_packets_are_dropped_inside_the_host_is_stale_within_15_s() {
+    let t = Setup::new("dropped", "60s");
+    let mut first = t.start("first");
+    in_s3(&mut first);
+    let id = t.run_id("first");
+    // Heard: a hold with its silence known, under a second.
+    let held = on_host(&t, "B", "lc_held");
+    assert!(held.contains(&format!("run={id}")), "{held}");
+    assert!(held.contains("silent=0") || held.contains("silent=1\n"), "{held}");
+    drop_ssh(&t, "B", true);
+    let dropped = Instant::now();
+    let stale = loop {
+        let held = on_host(&t, "B", "lc_held");
+        let silent: u64 = held
+            .lines()
+            .find_map(|l| l.strip_prefix("silent="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if silent >= labctl::hold::STALE_SECS {
+            break dropped.elapsed();
+        }
+        assert!(dropped.elapsed() < Duration::from_secs(30), "never stale: {held}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(stale <= Duration::from_secs(15), "stale after {stale:?}");
+    // labctl gave up on B meanwhile (exit 3); B's agent and programs still run, stale.
+    let (code, out, err) = first.finish(Duration::from_secs(60));
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        registered(&t.bench).iter().any(|g| g.starts_with("B/")),
+        "the stale run's programs keep running on B"
+    );
+    // The packets pass again: the host reads labctl's end, and stops the run itself.
+    drop_ssh(&t, "B", false);
     assert_nothing_left(&t.bench);
 }

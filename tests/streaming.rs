@@ -459,3 +459,97 @@ fn an_empty_registration_is_kept_while_its_wrapper_lives_and_forgotten_after() {
         drop(s);
     }
 }
+
+/// labctl's ticks are answered at once, even while a long request runs
+/// (`lc_reader` reads labctl's input apart from the requests' loop): each
+/// `@@tick SEQ` gets `@@k SEQ TIME` on the stream with the host's time, and
+/// the host notes when labctl was last heard (`.seen`). Under dash, busybox
+/// sh and bash, with the deployed clock and with `date`.
+#[test]
+fn ticks_are_answered_at_once_while_a_request_runs_under_every_shell() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let stamp = Path::new(env!("CARGO_BIN_EXE_labctl")).parent().unwrap();
+    for shell in SHELLS {
+        for clock in [true, false] {
+            let tag = format!("tick-{}-{clock}", shell[0]);
+            let none = Scratch::new(&format!("{tag}-bin"));
+            let (s, lib) = local_host_with(&tag, if clock { stamp } else { &none.0 });
+            let mut child = Command::new("timeout")
+                .arg("30")
+                .args(shell)
+                .arg("-c")
+                .arg(format!("{lib}lc_agent\n"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stderr = child.stderr.take().unwrap();
+            // The stream, read as it comes (ticks are answered while `sleep 3` runs).
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr.read(&mut buf) {
+                    if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            });
+            stdin
+                .write_all(&labctl::remote::agent_request("sleep 3"))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let before = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let sent = Instant::now();
+            stdin.write_all(&labctl::remote::agent_tick(7)).unwrap();
+            let mut frames = Vec::new();
+            let mut answered = None;
+            while answered.is_none() && sent.elapsed() < Duration::from_secs(10) {
+                if let Ok((at, bytes)) = rx.recv_timeout(Duration::from_millis(100)) {
+                    frames.extend(bytes);
+                    for f in labctl::remote::take_frames(&mut frames.clone()) {
+                        if let labctl::remote::Frame::Tick { seq: 7, host } = f {
+                            answered = Some((at, host));
+                        }
+                    }
+                }
+            }
+            let (at, host) = answered.unwrap_or_else(|| panic!("{shell:?} {clock}: no answer"));
+            assert!(
+                at.duration_since(sent) < Duration::from_millis(1500),
+                "{shell:?} {clock}: answered after {:?}, while the request ran",
+                at.duration_since(sent)
+            );
+            assert!(
+                (host - before).abs() < 5.0,
+                "{shell:?} {clock}: host time {host}"
+            );
+            let seen = std::fs::read_to_string(s.path("runs/r1/.seen")).unwrap();
+            let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let seen: f64 = seen.trim().parse().unwrap();
+            assert!(
+                uptime - seen < 3.0,
+                "{shell:?} {clock}: heard at {seen}, now {uptime}"
+            );
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains("@@reply 0 0 0"),
+                "{shell:?} {clock}: the request's reply: {stdout}"
+            );
+            assert!(out.status.success(), "{shell:?} {clock}: {:?}", out.status);
+        }
+    }
+}

@@ -330,6 +330,9 @@ textof() {
 # and with `-s`, the sudo check's);
 # a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
 # connection dropped because labctl died — it stops this run's groups and ends the hold.
+# labctl's input is read by `lc_reader`, apart from the requests' loop, so that a tick
+# (`@@tick SEQ`, every second) is answered at once even while a request runs: `@@k SEQ TIME`
+# (the host time) on the stream, and the time it came noted (`heard`, see hold.sh).
 lc_agent() {
   trap '' HUP INT PIPE
   # `-s 'CMD...'`: whether sudo lets this login run them, asked while the hold is taken (no
@@ -339,7 +342,8 @@ lc_agent() {
   sc=
   if [ "$1" = -s ]; then sc=$2; shift 2; fi
   [ -z "$sc" ] || ! sudo_fresh "$sc" || sc=
-  # The hold first: two labctls may share a run id, never a host.
+  # The hold first: two labctls may share a run id, never a host. It names where labctl is heard.
+  hs=$D/.seen
   # shellcheck disable=SC2086 # the commands: words on purpose
   h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; lc_hold "$@" 2>&1; r=$?; wait; exit $r)
   rc=$?
@@ -361,16 +365,18 @@ EOF
   sshd_of $$
   # shellcheck disable=SC2154 # sp, sps: set by sshd_of (hold.sh)
   echo "$$ $st $B $sp $sps" >"$D/.agent"
-  # The FIFOs, those missing in one `mkfifo`: the programs' frames (`.stream`), and where
-  # `labctl-stamp` is deployed, the clock's (`.clock-in`, `.clock-out`).
-  set -- "$D/.stream"
-  [ ! -x "$K/labctl-stamp" ] || set -- "$@" "$D/.clock-in" "$D/.clock-out"
+  heard "$hs"
+  # The FIFOs, those missing in one `mkfifo`: the programs' frames (`.stream`), the requests
+  # (`.req`, from lc_reader), and where `labctl-stamp` is deployed, the clocks' (`.clock-in`,
+  # `.clock-out` for the sends, `.tick-in`, `.tick-out` for the ticks).
+  set -- "$D/.stream" "$D/.req"
+  [ ! -x "$K/labctl-stamp" ] || set -- "$@" "$D/.clock-in" "$D/.clock-out" "$D/.tick-in" "$D/.tick-out"
   for f; do
     shift
     [ -p "$f" ] || set -- "$@" "$f"
   done
   [ $# = 0 ] || mkfifo "$@" 2>/dev/null
-  [ -p "$D/.stream" ] || exit 1
+  [ -p "$D/.stream" ] && [ -p "$D/.req" ] || exit 1
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &
   relay=$!
@@ -390,6 +396,12 @@ EOF
     clk=$!
     command exec 8<>"$D/.clock-in" 9<"$D/.clock-out" || { kill "$clk"; clk=; }
   fi
+  # labctl's input goes to lc_reader (its own stdin named explicitly: a background job's is
+  # /dev/null otherwise); this loop reads the requests it passes on, until it ends.
+  exec 4<&0
+  { lc_reader; } <&4 8>&- 9>&- &
+  rd=$!
+  exec 0<"$D/.req" 4<&-
   while IFS= read -r h; do
     case $h in
       "@@req "*) k=${h#@@req } t='' ;;
@@ -426,9 +438,44 @@ EOF
   lc_release
   exec 8>&- 9>&-
   # shellcheck disable=SC2086 # clk: a pid or nothing
-  kill "$beat" "$relay" $clk 2>/dev/null
+  kill "$beat" "$relay" "$rd" $clk 2>/dev/null
   # labctl fetched everything and said so (`lc_done`): the run's files can go.
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
+}
+# lc_reader: labctl's input, for lc_agent: a tick (`@@tick SEQ`) is answered at once with the
+# host time, `@@k SEQ TIME` on the run's stream (its own clock, `labctl-stamp --clock`, where it
+# is deployed; else `date`), and noted as labctl heard (`heard`); a request (`@@req N` or
+# `@@txt N`, then N lines) is passed whole to the agent's loop through `.req`. At end of input
+# it ends, and so does that loop.
+lc_reader() {
+  exec 6>"$D/.req" || return 1
+  clk=
+  if [ -p "$D/.tick-in" ] && [ -p "$D/.tick-out" ] && [ -x "$K/labctl-stamp" ]; then
+    # (Without `.req`: the agent's loop reads its end-of-file once this reader is gone.)
+    "$K/labctl-stamp" --clock <"$D/.tick-in" >"$D/.tick-out" 2>/dev/null 6>&- &
+    clk=$!
+    command exec 8<>"$D/.tick-in" 9<"$D/.tick-out" || { kill "$clk"; clk=; }
+  fi
+  while IFS= read -r h; do
+    case $h in
+      "@@tick "*)
+        now
+        printf '@@k %s %s\n' "${h#@@tick }" "$t" 2>/dev/null 1<>"$D/.stream"
+        heard "$hs"
+        ;;
+      "@@req "* | "@@txt "*)
+        k=${h#@@??? } c="$h
+"
+        while [ "$k" -gt 0 ] && IFS= read -r l; do
+          c="$c$l
+"
+          k=$((k - 1))
+        done
+        printf '%s' "$c" >&6 || break
+        ;;
+    esac
+  done
+  [ -z "$clk" ] || kill "$clk" 2>/dev/null
 }
 # lc_interrupt (on its own channel): Ctrl-C of labctl ends the agent's current request (a paced
 # send, a foreground program) at once; the agent, leader of its process group, ignores SIGINT.

@@ -28,7 +28,9 @@
 //! `@@x NAME STATUS PGID` the program exited, `@@e NAME PGID` its output
 //! ended (every line of it came before), `@@h` the agent's heartbeat, every
 //! second (only its arrival counts: a silent host is told from a quiet one
-//! within seconds, see `Session::silent_for`). Without the deployed stamper (a lab with no
+//! within seconds, see `Session::silent_for`), `@@k SEQ TIME` the answer to
+//! labctl's tick `SEQ` with the host's time (labctl ticks every second: the
+//! host knows its labctl alive, and labctl samples the host's clock). Without the deployed stamper (a lab with no
 //! `deploy` step) the wrapper falls back to a shell loop with the same
 //! frames. Why a FIFO and a relay rather than the stampers writing to the
 //! channel: the agent holds the channel; a FIFO gives many writers one
@@ -187,6 +189,13 @@ pub fn split_sudo_check(reply: &str) -> (String, Vec<String>) {
         }
     }
     (hold, refused)
+}
+
+/// labctl's tick number `seq` for the agent (see `lc_reader` in `lib.sh`):
+/// it proves labctl alive to the host, and its answer ([`Frame::Tick`]) is a
+/// sample of the host's clock.
+pub fn agent_tick(seq: u64) -> Vec<u8> {
+    format!("@@tick {seq}\n").into_bytes()
 }
 
 /// One request for the agent: `@@req N` (or `@@txt N` for a call of
@@ -356,6 +365,9 @@ pub enum Frame {
     },
     /// The program's output ended: all its lines came before this frame.
     End { name: String, pgid: Option<u32> },
+    /// The agent's answer to labctl's tick `seq` (`@@k SEQ TIME`): the host
+    /// time when it read the tick (see `lc_reader` in `lib.sh`).
+    Tick { seq: u64, host: f64 },
 }
 
 /// Takes the complete frames off the front of `buf` (text that is not a
@@ -416,6 +428,10 @@ fn parse_frame(line: &[u8]) -> Option<Frame> {
         b'e' => Some(Frame::End {
             name: word(it.next())?.trim().to_string(),
             pgid: word(it.next()).and_then(|g| g.trim().parse().ok()),
+        }),
+        b'k' => Some(Frame::Tick {
+            seq: word(it.next())?.trim().parse().ok()?,
+            host: word(it.next())?.trim().parse().ok()?,
         }),
         _ => None,
     }

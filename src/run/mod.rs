@@ -125,6 +125,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             pause: args.pause,
             versions: &versions,
             room: None,
+            take_over: args.take_over,
         };
         let (bench, plan, dir) = &runs[0];
         return execute(lab, bench, 0, plan, dir, &set, "", json(bench));
@@ -137,6 +138,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             pause: false,
             versions: &versions,
             room: Some(room),
+            take_over: args.take_over,
         }
     })
 }
@@ -495,6 +497,8 @@ struct Settings<'a> {
     versions: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// `run --all`: the room the benches report to.
     room: Option<RoomLink>,
+    /// `--take-over`.
+    take_over: bool,
 }
 
 /// A bench's way to the room (`run --all`): the room's id, and the channel
@@ -553,17 +557,7 @@ fn execute(
     }
 
     std::thread::scope(|s| {
-        let host_names = plan.hosts.clone();
-        let out = Out {
-            live,
-            prefix,
-            json,
-            tap,
-            room: set.room.as_ref().map(|r| (index, r.events.clone(), r.logs)),
-        };
-        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, out));
-
-        let (ready_tx, ready_rx) = channel::<(String, Result<(), Error>)>();
+        let (ready_tx, ready_rx) = channel::<worker::Ready>();
         let shared = Shared {
             run_id: plan.run_id.clone(),
             dir: Some(dir.to_path_buf()),
@@ -577,9 +571,11 @@ fn execute(
                     .collect(),
             ),
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
+            take_over: set.take_over,
             lost: Arc::default(),
         };
         let lost = Arc::clone(&shared.lost);
+        let gate = Arc::clone(&shared.gate);
         let hosts_ref = &hosts;
         let inboxes = &inboxes;
         let workers = s.spawn(move || {
@@ -599,17 +595,20 @@ fn execute(
 
         // Every host connected and prepared, or the reason each one is not.
         let mut not_ready: Vec<(String, Error)> = Vec::new();
+        let mut refusal = true;
         for _ in 0..hosts.len() {
             match ready_rx.recv() {
-                Ok((_, Ok(()))) => {}
-                Ok((host, Err(e))) => {
-                    let _ = ev_tx.send(Event::Problem {
-                        host: Some(host.as_str().into()),
-                        message: e.to_string(),
-                    });
+                Ok(worker::Ready { result: Ok(()), .. }) => {}
+                Ok(worker::Ready {
+                    host,
+                    result: Err(e),
+                    refusal: r,
+                }) => {
+                    refusal &= r;
                     not_ready.push((host, e));
                 }
                 Err(_) => {
+                    refusal = false;
                     not_ready.push((
                         String::new(),
                         Error::Host("a host worker ended early".into()),
@@ -617,6 +616,40 @@ fn execute(
                     break;
                 }
             }
+        }
+        // Refused before anything changed on any host (the bench held by
+        // another labctl, or a host not fit for the lab): no run, so no run
+        // directory, and one `run_refused` line for `--json`. (A host that
+        // cannot be reached is a failed run, recorded.)
+        if gate.refused() && refusal && !not_ready.is_empty() {
+            let e = setup_error(&plan.hosts, not_ready).expect("a host was not ready");
+            // Nothing of it is recorded (a worker's event then goes nowhere, at once).
+            drop(ev_rx);
+            finish_workers(&jobs);
+            drop(jobs);
+            let _ = workers.join();
+            drop(ev_tx);
+            drop(run_dir);
+            let _ = std::fs::remove_dir_all(dir);
+            if let Some(j) = &json {
+                j.refused(&plan.run_id, &bench.name, &e);
+            }
+            return Err(e);
+        }
+        let host_names = plan.hosts.clone();
+        let out = Out {
+            live,
+            prefix,
+            json,
+            tap,
+            room: set.room.as_ref().map(|r| (index, r.events.clone(), r.logs)),
+        };
+        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, out));
+        for (host, e) in &not_ready {
+            let _ = ev_tx.send(Event::Problem {
+                host: (!host.is_empty()).then(|| host.as_str().into()),
+                message: e.to_string(),
+            });
         }
 
         let walk = match setup_error(&plan.hosts, not_ready) {
@@ -632,16 +665,7 @@ fn execute(
         };
 
         // Stop everything on every host, whatever happened.
-        let mut waits = Vec::new();
-        for tx in jobs.values() {
-            let (rtx, rrx) = channel();
-            if tx.send(Job::Finish { reply: rtx }).is_ok() {
-                waits.push(rrx);
-            }
-        }
-        for w in waits {
-            let _ = w.recv();
-        }
+        finish_workers(&jobs);
         drop(jobs);
         let _ = workers.join();
 
@@ -681,6 +705,20 @@ fn execute(
         }
         result
     })
+}
+
+/// Every worker stops what the run started on its host and ends; returns once all did.
+fn finish_workers(jobs: &BTreeMap<String, JobSender>) {
+    let mut waits = Vec::new();
+    for tx in jobs.values() {
+        let (rtx, rrx) = channel();
+        if tx.send(Job::Finish { reply: rtx }).is_ok() {
+            waits.push(rrx);
+        }
+    }
+    for w in waits {
+        let _ = w.recv();
+    }
 }
 
 /// The run cannot start: one error naming every host that is not ready, a

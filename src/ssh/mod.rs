@@ -162,6 +162,9 @@ pub enum SshErrorKind {
     Silent,
     /// The session broke, or a command/transfer failed.
     Session,
+    /// Another labctl took the bench over (`--take-over`) while this one
+    /// was not heard from: nothing more is done on the host (exit code 5).
+    Taken,
 }
 
 impl std::fmt::Display for SshError {
@@ -178,7 +181,10 @@ impl std::error::Error for SshError {}
 
 impl From<SshError> for Error {
     fn from(e: SshError) -> Error {
-        Error::Host(e.to_string())
+        match e.kind {
+            SshErrorKind::Taken => Error::Busy(e.to_string()),
+            _ => Error::Host(e.to_string()),
+        }
     }
 }
 

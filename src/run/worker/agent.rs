@@ -14,7 +14,7 @@ use crate::hold;
 use crate::hostops;
 use crate::lab::plan::secs;
 use crate::remote::{self, Frame, ProgState};
-use crate::run::event::{Event, Stream};
+use crate::run::event::{now_unix, ClockSample, Event, Stream};
 use crate::run::rundir;
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
 
@@ -29,7 +29,17 @@ pub(super) struct Agent<'s> {
     broken: bool,
     /// What the host's shell said on the stream that was not a frame.
     said: String,
+    /// The next tick's number, and when the last one went out.
+    tick_seq: u64,
+    tick_at: Option<Instant>,
+    /// Ticks not answered yet: number, and labctl's clock when sent.
+    unanswered: std::collections::VecDeque<(u64, f64)>,
 }
+
+/// How often labctl ticks the agent (see `lc_reader` in `remote/lib.sh`).
+const TICK: Duration = Duration::from_secs(1);
+/// Unanswered ticks kept (their answers may come late, never this late).
+const TICKS_KEPT: usize = 64;
 
 /// The lines of one stream that expectations look at: each cut at
 /// [`rundir::LINE_SHOWN`] bytes, and only the last [`rundir::LIVE_MAX`]
@@ -332,12 +342,18 @@ impl<'s> Worker<'s> {
     }
 
     /// Reads what the channel has: replies into the agent's buffer, frames
-    /// into the programs. False when nothing came.
+    /// into the programs. False when nothing came. Ticks the agent first
+    /// when a second has passed since the last tick ([`Self::tick`]).
     fn read_agent(&mut self, a: &mut Agent<'s>) -> Result<bool, SshError> {
+        self.tick(a);
         let r = a.ch.read_available()?;
         if r.stdout.is_empty() && r.stderr.is_empty() {
             if r.eof {
                 a.broken = true;
+                if let Some(e) = self.why_ended() {
+                    self.lost = Some(e.clone());
+                    return Err(e);
+                }
                 let said = crate::ssh::whole_reason(&a.said);
                 return Err(self.ssh_error(
                     SshErrorKind::Session,
@@ -349,9 +365,93 @@ impl<'s> Worker<'s> {
         a.buf.extend_from_slice(&r.stdout);
         a.frames.extend_from_slice(&r.stderr);
         for f in remote::take_frames_keeping(&mut a.frames, &mut a.said) {
-            self.frame(f);
+            match f {
+                Frame::Tick { seq, host } => {
+                    if let Some(k) = a.unanswered.iter().position(|(s, _)| *s == seq) {
+                        let (_, sent) = a.unanswered[k];
+                        a.unanswered.drain(..=k);
+                        self.samples.push(ClockSample {
+                            sent,
+                            host,
+                            received: now_unix(),
+                        });
+                    }
+                }
+                f => self.frame(f),
+            }
         }
         Ok(true)
+    }
+
+    /// Tells the agent labctl is alive, once a second (`@@tick SEQ`): a
+    /// host that hears nothing for [`crate::hold::STALE_SECS`] marks the
+    /// hold stale. Its answer is a sample of the host's clock.
+    fn tick(&mut self, a: &mut Agent<'s>) {
+        let now = Instant::now();
+        if a.broken || a.tick_at.is_some_and(|t| now.duration_since(t) < TICK) {
+            return;
+        }
+        a.tick_at = Some(now);
+        let seq = a.tick_seq;
+        a.tick_seq += 1;
+        let sent = now_unix();
+        if a.ch.write(&remote::agent_tick(seq)).is_ok() {
+            if a.unanswered.len() >= TICKS_KEPT {
+                a.unanswered.pop_front();
+            }
+            a.unanswered.push_back((seq, sent));
+        }
+    }
+
+    /// Why the agent ended without labctl ending it, when the host says:
+    /// another labctl took the bench over ([`SshErrorKind::Taken`]).
+    /// Read-only (`lc_why`), on a channel of its own.
+    fn why_ended(&self) -> Option<SshError> {
+        let out = self
+            .sess
+            .exec(
+                &remote::script(self.host, &self.sh.run_id, "lc_why"),
+                None,
+                Duration::from_secs(5),
+            )
+            .ok()?;
+        let text = out.stdout_str();
+        let mut lines = text.lines();
+        match lines.next()? {
+            "taken" => Some(self.ssh_error(
+                SshErrorKind::Taken,
+                hold::taken_message(&hold::Holder::parse(lines)),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Takes at once whatever the channel holds (a labctl that was stopped
+    /// learns first what happened meanwhile): `Err` when the agent ended.
+    pub(super) fn pump_now(&mut self) -> Result<(), SshError> {
+        let Some(mut a) = self.agent.take() else {
+            return Ok(());
+        };
+        let mut r = Ok(());
+        while !a.broken {
+            match self.read_agent(&mut a) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        self.agent = Some(a);
+        r
+    }
+
+    /// The run's hold on this host was taken over by another labctl.
+    pub(super) fn taken(&self) -> bool {
+        self.lost
+            .as_ref()
+            .is_some_and(|e| e.kind == SshErrorKind::Taken)
     }
 
     /// Takes what the stream brought; when nothing is there, waits up to
@@ -485,6 +585,7 @@ impl<'s> Worker<'s> {
                     p.ended_at.get_or_insert_with(Instant::now);
                 }
             }
+            Frame::Tick { .. } => {}
             Frame::End { name, pgid } => {
                 if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
                     if p.state == ProgState::Alive {
@@ -500,7 +601,7 @@ impl<'s> Worker<'s> {
     /// Starts the agent and takes the bench's hold on this host for the
     /// run (the agent's life is the hold; see [`crate::hold`]). Changes nothing else.
     pub(super) fn hold(&mut self) -> Result<(), Error> {
-        let args = hold::hold_args("run", &self.sh.run_id);
+        let args = hold::hold_args("run", &self.sh.run_id, self.sh.take_over);
         let mut agent = Agent {
             ch: self
                 .sess
@@ -509,6 +610,9 @@ impl<'s> Worker<'s> {
             frames: Vec::new(),
             broken: false,
             said: String::new(),
+            tick_seq: 0,
+            tick_at: None,
+            unanswered: std::collections::VecDeque::new(),
         };
         // The agent's first reply, unasked: the hold, and with sudo, what sudo refuses.
         let out = self.agent_call(&mut agent, None, SHORT, false);
@@ -526,9 +630,20 @@ impl<'s> Worker<'s> {
                 }
                 Ok(())
             }
-            hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h)),
+            hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h, self.sh.take_over)),
             hold::Verdict::Unknown => Err(hold::hold_failed(self.host, &words, &out.stderr)),
         }
+    }
+
+    /// Whether the host, held, can run the lab, from what the agent found as
+    /// it took the hold: sudo allows what the lab needs. Changes nothing: a
+    /// host that is not fit stops the run before any host changes. With the
+    /// error, whether it is a refusal (the run leaves no record).
+    pub(super) fn fit(&mut self) -> Result<(), (Error, bool)> {
+        if self.host.sudo {
+            self.sudo_works().map_err(|e| (e, false))?;
+        }
+        Ok(())
     }
 
     /// Once every host is held: stops what an earlier labctl left (never a
@@ -536,9 +651,6 @@ impl<'s> Worker<'s> {
     /// lives) and makes the stdin FIFOs of the programs the run starts here
     /// (`lc_setup`).
     pub(super) fn setup(&mut self) -> Result<(), Error> {
-        if self.host.sudo {
-            self.sudo_works()?;
-        }
         let names = self.sh.started.get(&self.host.name);
         let names: Vec<&str> = names
             .iter()

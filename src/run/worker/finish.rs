@@ -14,6 +14,10 @@ const LAST_LINES: Duration = Duration::from_secs(2);
 
 impl Worker<'_> {
     pub(super) fn finish(&mut self) {
+        if self.taken() {
+            // Another labctl holds this host now: nothing of its run is touched.
+            return;
+        }
         let stop = remote::stop_run_cmd(self.host, &self.sh.run_id);
         let out = match self.exec_call("lc_stop_run", SHORT) {
             Ok(o) => Ok(o),

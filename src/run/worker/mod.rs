@@ -140,6 +140,8 @@ pub struct Shared {
     pub started: Arc<BTreeMap<String, Vec<String>>>,
     /// Where the bench's workers meet once each tried its hold.
     pub gate: Arc<crate::hold::Gate>,
+    /// `--take-over`: a stale holder is taken over.
+    pub take_over: bool,
     /// A host of this bench given up while idle (silent, or its connection
     /// lost), with why: the bench's other workers end what they do, and the
     /// walk fails the step with it.
@@ -160,20 +162,45 @@ struct Worker<'s> {
     lost: Option<SshError>,
     /// What `sudo -n` refused when the agent started (`CMD PATH REASON` each).
     sudo_refused: Vec<String>,
+    /// The host's clock against labctl's, a sample per answered tick.
+    samples: Vec<crate::record::ClockSample>,
+}
+
+/// A worker's word once its host is prepared, or why it is not.
+pub struct Ready {
+    pub host: String,
+    pub result: Result<(), Error>,
+    /// Not ready because of the bench's state, found before any host
+    /// changed (held by another labctl, or not fit for the lab): the run is
+    /// refused and leaves no run directory.
+    pub refusal: bool,
 }
 
 /// The worker's thread body: `sess` is this host's connection attempt.
 /// `ready` gets the host's name with `Ok` once the host is prepared, or
-/// with the reason it is not.
+/// with the reason it is not ([`Ready`]).
 pub fn run(
     host: &Host,
     sess: Result<Session, SshError>,
     sh: Shared,
     jobs: JobReceiver,
-    ready: Sender<(String, Result<(), Error>)>,
+    ready: Sender<Ready>,
 ) {
     let ready_as = |r: Result<(), Error>| {
-        let _ = ready.send((host.name.clone(), r));
+        let _ = ready.send(Ready {
+            host: host.name.clone(),
+            result: r,
+            refusal: false,
+        });
+    };
+    // Not ready because of the bench's state, found before any host changed:
+    // another labctl holds it, or the host is not fit for the lab.
+    let refuse = |e: Error| {
+        let _ = ready.send(Ready {
+            host: host.name.clone(),
+            result: Err(e),
+            refusal: true,
+        });
     };
     let sess = match sess {
         Ok(s) => s,
@@ -197,13 +224,29 @@ pub fn run(
         slowness: Slowness::default(),
         lost: None,
         sudo_refused: Vec::new(),
+        samples: Vec::new(),
     };
-    // Every host of the bench is held before anything on any of them changes.
+    // Every host of the bench is held, and fit for the lab, before anything on any of them changes.
     let held = w.hold();
-    let all_held = w.sh.gate.pass(held.is_ok());
+    let fit = held.as_ref().map(|()| w.fit());
+    let all_held = w.sh.gate.pass(matches!(fit, Ok(Ok(()))));
     if let Err(e) = held {
         // The agent ended without touching the host (the run id may be the holder's own).
-        ready_as(Err(e));
+        if matches!(e, Error::Busy(_)) {
+            refuse(e);
+        } else {
+            ready_as(Err(e));
+        }
+        return;
+    }
+    if let Ok(Err((e, refusal))) = fit {
+        // Held, but not fit: the agent ends the hold and leaves nothing of the run.
+        w.finish();
+        if refusal {
+            refuse(e);
+        } else {
+            ready_as(Err(e));
+        }
         return;
     }
     if all_held {
