@@ -589,3 +589,59 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
     }
     assert_eq!(read(&rc).trim(), "0");
 }
+
+#[test]
+fn check_all_ends_with_the_rooms_summary_a_line_per_bench() {
+    let room = TestBench::room(3);
+    install_programs(&room);
+    let home = Scratch::new("room-check");
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml");
+    let fixed = labctl(
+        room.hosts_file(),
+        &lab,
+        &home.0,
+        &["check", "--all", "--fix"],
+    );
+    fixed
+        .assert_success()
+        .assert_stdout_contains("room: 3 of 3 benches passed");
+    // bench2's B loses its link: its bench, and only it, is not ready.
+    let down = room.exec_in("bench2/B", "ip link set eth0 down");
+    assert!(down.status.success(), "{down:?}");
+    let out = labctl(room.hosts_file(), &lab, &home.0, &["check", "--all"]);
+    out.assert_status(1)
+        .assert_stdout_contains("room: 2 of 3 benches passed (")
+        // Off a terminal: a line per bench once its hosts are done, and every failure.
+        .assert_stderr_contains("bench1: ✔ ready: all 39 checks passed")
+        .assert_stderr_contains("✘ bench2/B link: eth0 is down")
+        .assert_stderr_contains("bench2: ✘ not ready: ");
+    let table: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("bench ") || !l.contains("first failure"))
+        .collect();
+    assert!(
+        table[0]
+            .split_whitespace()
+            .eq(["bench", "outcome", "passed", "failed", "first", "failure"]),
+        "{out}"
+    );
+    assert!(
+        table[1].starts_with("bench1") && table[1].contains("✔ ready"),
+        "{out}"
+    );
+    assert!(
+        table[2].starts_with("bench2") && table[2].contains("✘ not ready"),
+        "{out}"
+    );
+    assert!(
+        table[2].contains("link") || table[2].contains("ping"),
+        "{out}"
+    );
+    assert!(
+        table[3].starts_with("bench3") && table[3].contains("✔ ready"),
+        "{out}"
+    );
+    // The per-host lines of a single bench are not a room's.
+    assert!(!out.stderr.contains("bench1/A: ✔ ready"), "{out}");
+}
