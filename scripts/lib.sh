@@ -53,6 +53,10 @@ _installed() {
     if [[ $1 == python3 ]] && command -v python3 >/dev/null; then
         return 0
     fi
+    # So may node and npm (e.g. NodeSource's nodejs, which carries npm).
+    if [[ $1 == nodejs || $1 == npm ]] && command -v "${1%js}" >/dev/null; then
+        return 0
+    fi
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 

@@ -144,8 +144,9 @@ Examples:
 
 /// `serve --help`.
 pub const SERVE_HELP: &str = "\
+It serves until Ctrl-C (or another signal) stops it.
+
 Exit codes:
-  0    stopped
   2    bad command line, or RUNS_DIR is not a directory
   4    cannot listen on the address (in use, or not this machine's)
 

@@ -228,7 +228,11 @@ pub fn run_set(
             )
         })
         .collect();
-    let progress = Progress::new(&hosts);
+    let progress = if benches.len() > 1 {
+        Progress::for_room(&hosts)
+    } else {
+        Progress::new(&hosts)
+    };
     let barrier = Barrier::new(hosts.len());
     let index: HashMap<String, usize> = hosts
         .iter()
@@ -250,7 +254,7 @@ pub fn run_set(
             let ports = ports.get(&host.label()).map_or(&[][..], Vec::as_slice);
             let before = check_host(host, conn.as_ref(), &peers, ports, &progress, i, set);
             if !fix {
-                progress.done(i, &summary(&before));
+                progress.host_done(i, &before);
                 return HostOutcome {
                     before,
                     fix: None,
@@ -289,7 +293,7 @@ pub fn run_set(
                 Ok(_) => check_host(host, conn.as_ref(), &peers, ports, &progress, i, set),
                 Err(_) => before.clone(),
             };
-            progress.done(i, &summary(&after));
+            progress.host_done(i, &after);
             HostOutcome {
                 before,
                 fix: Some(actions),
@@ -396,13 +400,6 @@ fn report_of(benches: Vec<BenchReport>) -> Report {
     Report {
         ok: benches.iter().all(|b| b.ok),
         benches,
-    }
-}
-
-fn summary(r: &HostReport) -> String {
-    match r.failures() {
-        0 => "✔ ready".to_string(),
-        n => format!("✘ {n} failed"),
     }
 }
 

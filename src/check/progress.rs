@@ -1,10 +1,18 @@
 //! Progress on stderr while hosts are checked: a line per host on a terminal, plain lines otherwise; a host gone silent is said (`B: no answer for 4 s`).
+//!
+//! A room (`check --all`) is drawn as `run --all` draws it: a line per
+//! bench (hosts done, checks passed, its first failure), each failure
+//! printed in full above the lines as its host is done; off a terminal a
+//! line per bench once all its hosts are done, and every failure.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+
+use super::model::{HostReport, Status};
 use crate::config::hosts::Host;
 use crate::ssh::{Session, Slowness};
 
@@ -19,6 +27,57 @@ pub(crate) struct Progress {
     labels: Vec<String>,
     /// Per host: its connection is made (or failed), so it is no longer waited for.
     connected: Vec<AtomicBool>,
+    /// A room: the lines are the benches'.
+    room: Option<RoomProgress>,
+}
+
+/// `check --all`: which bench each host is on, and each bench so far.
+struct RoomProgress {
+    bench_of: Vec<usize>,
+    benches: Mutex<Vec<BenchProgress>>,
+}
+
+/// One bench of a room being checked.
+struct BenchProgress {
+    name: String,
+    hosts: usize,
+    done: usize,
+    passed: usize,
+    failed: usize,
+    /// `B link: eth0 is down`.
+    first: Option<String>,
+    /// A host gone silent: `B: no answer for 4 s`.
+    note: Option<String>,
+}
+
+impl BenchProgress {
+    fn line(&self) -> String {
+        let mut s = if self.done == self.hosts {
+            if self.failed == 0 {
+                format!("✔ ready: all {} checks passed", self.passed)
+            } else {
+                format!(
+                    "✘ not ready: {} of {} checks failed",
+                    self.failed,
+                    self.passed + self.failed
+                )
+            }
+        } else {
+            format!(
+                "checking: {}/{} hosts done, {} ✔",
+                self.done, self.hosts, self.passed
+            )
+        };
+        if let Some(f) = &self.first {
+            s.push_str(&format!("  ✘ {f}"));
+        }
+        if self.done < self.hosts {
+            if let Some(n) = &self.note {
+                s.push_str(&format!("  ({n})"));
+            }
+        }
+        s
+    }
 }
 
 impl Progress {
@@ -48,10 +107,140 @@ impl Progress {
             bars,
             labels,
             connected,
+            room: None,
+        }
+    }
+
+    /// A room's progress (`check --all`): a line per bench of `benches`
+    /// (the hosts' benches, in the hosts' order).
+    pub(crate) fn for_room(hosts: &[&Host]) -> Progress {
+        let labels: Vec<String> = hosts.iter().map(|h| h.label()).collect();
+        let mut names: Vec<String> = Vec::new();
+        let mut bench_of = Vec::new();
+        for h in hosts {
+            if names.last() != Some(&h.bench) {
+                names.push(h.bench.clone());
+            }
+            bench_of.push(names.len() - 1);
+        }
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(5);
+        let benches: Vec<BenchProgress> = names
+            .iter()
+            .enumerate()
+            .map(|(b, n)| BenchProgress {
+                name: n.clone(),
+                hosts: bench_of.iter().filter(|x| **x == b).count(),
+                done: 0,
+                passed: 0,
+                failed: 0,
+                first: None,
+                note: None,
+            })
+            .collect();
+        // No spinners: a line changes when its bench does (90 ticking hosts cost CPU).
+        let bars = std::io::stderr().is_terminal().then(|| {
+            let mp = indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::term_like_with_hz(
+                    Box::new(crate::run::reporter::Forgiving(
+                        console::Term::buffered_stderr(),
+                    )),
+                    10,
+                ),
+            );
+            let style = indicatif::ProgressStyle::with_template("{prefix} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+            let bars = names
+                .iter()
+                .map(|n| {
+                    let b = mp.add(indicatif::ProgressBar::new_spinner());
+                    b.set_style(style.clone());
+                    b.set_prefix(format!("{n:width$}"));
+                    b.set_message("connecting");
+                    b
+                })
+                .collect();
+            (mp, bars)
+        });
+        let connected = labels.iter().map(|_| AtomicBool::new(false)).collect();
+        Progress {
+            bars,
+            labels,
+            connected,
+            room: Some(RoomProgress {
+                bench_of,
+                benches: Mutex::new(benches),
+            }),
+        }
+    }
+
+    /// Host `i` is checked: its line (or its bench's) says how it went;
+    /// in a room, each failure is also printed in full as it comes.
+    pub(crate) fn host_done(&self, i: usize, r: &HostReport) {
+        let Some(room) = &self.room else {
+            let msg = match r.failures() {
+                0 => "✔ ready".to_string(),
+                n => format!("✘ {n} failed"),
+            };
+            return self.done(i, &msg);
+        };
+        let b = room.bench_of[i];
+        let (line, finished) = {
+            let mut benches = room.benches.lock().unwrap_or_else(|p| p.into_inner());
+            let bench = &mut benches[b];
+            bench.done += 1;
+            for c in &r.checks {
+                match c.status {
+                    Status::Pass => bench.passed += 1,
+                    Status::Fail => {
+                        bench.failed += 1;
+                        if bench.first.is_none() {
+                            bench.first = Some(format!("{} {}: {}", r.host, c.check, c.detail));
+                        }
+                    }
+                    Status::Skip => {}
+                }
+            }
+            (
+                format!("{}: {}", bench.name, bench.line()),
+                bench.done == bench.hosts,
+            )
+        };
+        let failures: Vec<String> = r
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| format!("✘ {} {}: {}", r.label, c.check, c.detail))
+            .collect();
+        match &self.bars {
+            Some((mp, bars)) => {
+                mp.suspend(|| {
+                    for f in &failures {
+                        crate::util::err_line(&crate::style::inert(f));
+                    }
+                });
+                let msg = line.split_once(": ").map_or("", |(_, m)| m).to_string();
+                let msg = crate::util::show_controls(&msg, false).into_owned();
+                if finished {
+                    bars[b].finish_with_message(msg);
+                } else {
+                    bars[b].set_message(msg);
+                }
+            }
+            None => {
+                for f in &failures {
+                    crate::util::err_line(&crate::util::show_controls(f, false));
+                }
+                if finished {
+                    crate::util::err_line(&crate::util::show_controls(&line, false));
+                }
+            }
         }
     }
 
     pub(crate) fn set(&self, i: usize, msg: &str) {
+        if self.room.is_some() {
+            return;
+        }
         if let Some((_, bars)) = &self.bars {
             bars[i].set_message(msg.to_string());
         }
@@ -82,6 +271,14 @@ impl Progress {
 
     /// Host `i` has not answered for `secs` (`B: no answer for 4 s`), while `doing`.
     pub(crate) fn slow(&self, i: usize, doing: &str, secs: u64) {
+        if let (Some(room), Some((_, bars))) = (&self.room, &self.bars) {
+            let b = room.bench_of[i];
+            let mut benches = room.benches.lock().unwrap_or_else(|p| p.into_inner());
+            let host = self.labels[i].rsplit('/').next().unwrap_or("");
+            benches[b].note = Some(format!("{host} {doing}: no answer for {secs} s"));
+            bars[b].set_message(benches[b].line());
+            return;
+        }
         match &self.bars {
             Some((_, bars)) => bars[i].set_message(format!("{doing}: no answer for {secs} s")),
             None => eprintln!("{}: no answer for {secs} s", self.labels[i]),

@@ -171,12 +171,78 @@ pub(super) fn render_report(report: &Report, room: bool) -> String {
     out
 }
 
+/// A room's summary (`check --all`), as `run --all` ends: a row per bench
+/// (outcome, checks passed and failed, first failure), then `room: N of M
+/// benches passed` and the time the whole check took.
+pub fn render_room_summary(report: &Report, elapsed_ms: u64) -> String {
+    let nw = report
+        .benches
+        .iter()
+        .map(|b| b.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let first = |b: &BenchReport| {
+        b.hosts
+            .iter()
+            .flat_map(|h| {
+                h.checks
+                    .iter()
+                    .filter(|c| c.status == Status::Fail)
+                    .map(move |c| format!("{} {}: {}", h.host, c.check, c.detail))
+            })
+            .next()
+    };
+    let fw = crate::style::fit(nw + 40, 60).clamp(20, 100);
+    let mut out = String::from("────────────\n");
+    out.push_str(&format!(
+        "{}  {}  {:>6}  {:>6}  first failure\n",
+        pad("bench", nw),
+        pad("outcome", 11),
+        "passed",
+        "failed"
+    ));
+    for b in &report.benches {
+        let checks = || b.hosts.iter().flat_map(|h| h.checks.iter());
+        let passed = checks().filter(|c| c.status == Status::Pass).count();
+        let failed = checks().filter(|c| c.status == Status::Fail).count();
+        let f = first(b).map_or_else(|| "-".to_string(), |f| f.replace('\n', " "));
+        let f = if f.chars().count() > fw {
+            format!("{}…", f.chars().take(fw - 1).collect::<String>())
+        } else {
+            f
+        };
+        out.push_str(&format!(
+            "{}  {}  {passed:>6}  {failed:>6}  {f}\n",
+            pad(&b.name, nw),
+            pad(if b.ok { "✔ ready" } else { "✘ not ready" }, 11),
+        ));
+    }
+    out.push_str(&format!(
+        "room: {} of {} benches passed ({:.2} s)\n",
+        report.benches.iter().filter(|b| b.ok).count(),
+        report.benches.len(),
+        elapsed_ms as f64 / 1000.0
+    ));
+    out
+}
+
 /// The whole text output of `labctl check` (without `--json`).
 pub fn render_outcome(o: &CheckOutcome, room: bool) -> String {
     let final_report = Report {
         ok: o.ok,
         benches: o.benches.clone(),
     };
+    let mut out = render_checks(o, &final_report, room);
+    if room && final_report.benches.len() > 1 {
+        out.push('\n');
+        out.push_str(&render_room_summary(&final_report, o.elapsed_ms));
+    }
+    out
+}
+
+fn render_checks(o: &CheckOutcome, final_report: &Report, room: bool) -> String {
+    let final_report = final_report.clone();
     match &o.fix {
         None => render_report(&final_report, room),
         Some(fix) => {
@@ -231,5 +297,19 @@ mod tests {
         let lines: Vec<&str> = m.lines().collect();
         assert!(lines[1].starts_with("b1") && lines[1].contains('✔'));
         assert!(lines[2].contains('2'), "{m}");
+        let s = render_room_summary(
+            &Report {
+                ok: false,
+                benches: r,
+            },
+            2130,
+        );
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines[2].starts_with("b1     ✔ ready"), "{s}");
+        assert!(
+            lines[3].contains("✘ not ready") && lines[3].contains("A ping: x"),
+            "{s}"
+        );
+        assert_eq!(lines[4], "room: 1 of 2 benches passed (2.13 s)");
     }
 }

@@ -60,8 +60,28 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// One line: ``I.8 on B: `client` prints /x/ within 2s; saw "Sent: hello"``.
+    /// One line: ``I.8 on B: program `client`: expected /x/ within 2s; saw: "Sent: hello"``
+    /// (the failure's own words after the step and host it names).
     pub fn short(&self) -> String {
+        let own = self.step.as_deref().and_then(|step| {
+            let m = &self.message;
+            m.strip_prefix(&format!("step `{step}` on host `"))
+                .and_then(|rest| rest.split_once("`: ").map(|(_, r)| r))
+                .or_else(|| m.strip_prefix(&format!("step `{step}`: ")))
+        });
+        let mut s = self.place();
+        match own {
+            Some(words) => s.push_str(words),
+            None => match &self.expected {
+                Some(what) => s.push_str(&format!("{what}; saw {:?}", self.seen)),
+                None => s.push_str(&self.seen),
+            },
+        }
+        s
+    }
+
+    /// `I.8 on B: `, as much of it as is known.
+    fn place(&self) -> String {
         let mut s = String::new();
         if let Some(step) = &self.step {
             s.push_str(step);
@@ -74,10 +94,6 @@ impl Failure {
         }
         if !s.is_empty() {
             s.push_str(": ");
-        }
-        match &self.expected {
-            Some(what) => s.push_str(&format!("{what}; saw {:?}", self.seen)),
-            None => s.push_str(&self.seen),
         }
         s
     }
@@ -449,10 +465,7 @@ mod tests {
         assert_eq!(b.cells, [Cell::Passed, Cell::Failed, Cell::Pending]);
         assert_eq!((b.passed, b.failed, b.outcome.as_str()), (1, 1, "failed"));
         let f = b.first_failure.unwrap();
-        assert_eq!(
-            f.short(),
-            "S.2 on B: start `client`; saw \"no such program\""
-        );
+        assert_eq!(f.short(), "S.2 on B: start `client`: no such program");
         assert_eq!(b.secs, Some(3.5));
         // Output lines are told by their tag, never parsed.
         assert!(parse_wanted(lines[2]).is_none());

@@ -202,7 +202,8 @@ impl RunDir {
             }
         }
         let f = self.files.get_mut(file).expect("opened above");
-        let r = writeln!(f, "{ts:.6} {text}");
+        // One write a line (`writeln!` would make one per piece).
+        let r = f.write_all(format!("{ts:.6} {text}\n").as_bytes());
         self.note(r, file);
     }
 
@@ -267,7 +268,7 @@ impl RunDir {
         };
         let r = serde_json::to_string(&recorded)
             .map_err(std::io::Error::other)
-            .and_then(|s| writeln!(self.events, "{s}"));
+            .and_then(|s| self.events.write_all((s + "\n").as_bytes()));
         self.note(r, "events.jsonl");
         match e {
             Event::Output {
@@ -357,7 +358,7 @@ impl RunDir {
                     s.secs = *secs;
                     let r = serde_json::to_string(&s)
                         .map_err(std::io::Error::other)
-                        .and_then(|j| writeln!(self.steps, "{j}"));
+                        .and_then(|j| self.steps.write_all((j + "\n").as_bytes()));
                     self.note(r, "steps.jsonl");
                 }
             }
