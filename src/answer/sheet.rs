@@ -319,11 +319,16 @@ pub fn brief(q: &QuestionRecord, a: &Answer) -> String {
             .unwrap_or_default(),
         _ => String::new(),
     };
+    // A rule without numbers (a line of output): the answer's first sentence.
+    let text = if text.is_empty() {
+        crate::capture::abbreviate(a.answer.lines().next().unwrap_or(""), 160)
+    } else {
+        text
+    };
     let frames = cited(a);
-    match (text.is_empty(), frames.is_empty()) {
-        (false, false) => format!("{text} — {frames}"),
-        (true, false) => frames,
-        _ => text,
+    match frames.is_empty() {
+        false => format!("{text} — {frames}"),
+        true => text,
     }
 }
 
@@ -352,7 +357,7 @@ fn cited(a: &Answer) -> String {
 }
 
 fn csv_field(s: &str) -> String {
-    let s = show_controls(s, false).replace('\n', " ");
+    let s = show_controls(&s.replace('\n', " "), false).into_owned();
     // A leading =, +, - or @ is a formula to a spreadsheet: keep it text.
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
