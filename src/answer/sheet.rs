@@ -422,6 +422,7 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1
 .ok { color: #1b7f3b; font-weight: bold; } .bad { color: #c62828; font-weight: bold; } .no { color: #5f6b76; font-weight: bold; }
 .files { font-size: 12px; color: #3d4852; max-width: 280px; }
 .files .err { color: #c62828; }
+td.cannot { color: #5f6b76; font-size: 12px; }
 .brief { margin: 2px 0; }
 .frames { font-size: 12px; color: #3d4852; }
 details { font-size: 12px; margin-top: 4px; } details p, details ul { margin: 4px 0; }
@@ -508,7 +509,8 @@ fn html(
             };
             let _ = write!(
                 s,
-                "<td><span class=\"{class}\">{}</span> <span class=\"brief\">{}</span>",
+                "<td{}><span class=\"{class}\">{}</span> <span class=\"brief\">{}</span>",
+                if x.answered { "" } else { " class=\"cannot\"" },
                 mark(x),
                 crate::report::inline_html(&brief_without_frames(q, x))
             );
