@@ -75,14 +75,7 @@ impl Context {
         hosts.sort();
         hosts.dedup();
         let lab = crate::lab::Lab::load(&g.lab, &hosts)?;
-        let questions: Vec<QuestionRecord> = lab
-            .questions
-            .iter()
-            .map(|q| {
-                serde_json::from_value(serde_json::to_value(q).expect("a question serialises"))
-                    .expect("a question reads back")
-            })
-            .collect();
+        let questions = questions_of(&lab);
         if questions.is_empty() {
             return Err(Error::Usage(format!(
                 "the lab `{}` has no questions to answer (`[[question]]` in `{}`)",
@@ -96,6 +89,17 @@ impl Context {
             options: StudyOptions { servers: specs },
         })
     }
+}
+
+/// The lab's questions as the report reads them (`questions.json`'s form).
+pub fn questions_of(lab: &crate::lab::Lab) -> Vec<QuestionRecord> {
+    lab.questions
+        .iter()
+        .map(|q| {
+            serde_json::from_value(serde_json::to_value(q).expect("a question serialises"))
+                .expect("a question reads back")
+        })
+        .collect()
 }
 
 /// One file of a submission and what was read from it.
@@ -186,8 +190,32 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
             interfaces.push(several.then_some(v.interface));
         }
     }
-    let run = Run::from_captures(&captures, &ctx.names, &ctx.questions, interfaces);
-    let answers = answers(&run, &ctx.questions);
+    let answers = if captures.is_empty() {
+        // Nothing to read the questions from: each says why, once.
+        let why = if studies.is_empty() {
+            "no file of this submission is a capture labctl can read.".to_string()
+        } else {
+            "no lab server was found in the captures (no reply echoed its request upper-cased): name it with `--server ADDR:PORT`.".to_string()
+        };
+        ctx.questions
+            .iter()
+            .map(|q| Answer {
+                id: q.id.clone(),
+                question: q.text.clone(),
+                answered: false,
+                ok: false,
+                answer: format!("Not answered: {why}"),
+                steps: q.evidence.clone(),
+                captures: Vec::new(),
+                frames: Vec::new(),
+                lines: Vec::new(),
+                facts: serde_json::json!({}),
+            })
+            .collect()
+    } else {
+        let run = Run::from_captures(&captures, &ctx.names, &ctx.questions, interfaces);
+        answers(&run, &ctx.questions)
+    };
     Answered {
         schema: SCHEMA,
         name: name.to_string(),

@@ -319,11 +319,16 @@ pub fn brief(q: &QuestionRecord, a: &Answer) -> String {
             .unwrap_or_default(),
         _ => String::new(),
     };
+    // A rule without numbers (a line of output): the answer's first sentence.
+    let text = if text.is_empty() {
+        crate::capture::abbreviate(a.answer.lines().next().unwrap_or(""), 160)
+    } else {
+        text
+    };
     let frames = cited(a);
-    match (text.is_empty(), frames.is_empty()) {
-        (false, false) => format!("{text} — {frames}"),
-        (true, false) => frames,
-        _ => text,
+    match frames.is_empty() {
+        false => format!("{text} — {frames}"),
+        true => text,
     }
 }
 
@@ -352,7 +357,7 @@ fn cited(a: &Answer) -> String {
 }
 
 fn csv_field(s: &str) -> String {
-    let s = show_controls(s, false).replace('\n', " ");
+    let s = show_controls(&s.replace('\n', " "), false).into_owned();
     // A leading =, +, - or @ is a formula to a spreadsheet: keep it text.
     let s = if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}")
@@ -417,6 +422,7 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1
 .ok { color: #1b7f3b; font-weight: bold; } .bad { color: #c62828; font-weight: bold; } .no { color: #5f6b76; font-weight: bold; }
 .files { font-size: 12px; color: #3d4852; max-width: 280px; }
 .files .err { color: #c62828; }
+td.cannot { color: #5f6b76; font-size: 12px; }
 .brief { margin: 2px 0; }
 .frames { font-size: 12px; color: #3d4852; }
 details { font-size: 12px; margin-top: 4px; } details p, details ul { margin: 4px 0; }
@@ -503,7 +509,8 @@ fn html(
             };
             let _ = write!(
                 s,
-                "<td><span class=\"{class}\">{}</span> <span class=\"brief\">{}</span>",
+                "<td{}><span class=\"{class}\">{}</span> <span class=\"brief\">{}</span>",
+                if x.answered { "" } else { " class=\"cannot\"" },
                 mark(x),
                 crate::report::inline_html(&brief_without_frames(q, x))
             );

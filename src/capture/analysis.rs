@@ -133,7 +133,7 @@ impl<'o> Builder<'o> {
                 } else {
                     Kind::Other
                 };
-                let text = (*len > 0).then(|| preview(payload, 40));
+                let text = (*len > 0).then(|| cut_preview(payload, *len));
                 let mut label = tcp_flag_label(*flags);
                 if let Some(t) = &text {
                     label = format!("{label} \"{}\"", abbreviate(t, 20));
@@ -163,7 +163,7 @@ impl<'o> Builder<'o> {
             } => {
                 let (s, d) = (SocketAddr::new(*src, *sport), SocketAddr::new(*dst, *dport));
                 let conv = self.udp_frame(number, time, s, d, *len);
-                let text = preview(payload, 40);
+                let text = cut_preview(payload, *len);
                 Frame {
                     number,
                     time,
@@ -368,6 +368,15 @@ impl<'o> Builder<'o> {
             icmp_errors: pairs.icmp_errors,
         }
     }
+}
+
+/// A payload's preview; `…` where the snapshot length cut it.
+fn cut_preview(payload: &[u8], len: usize) -> String {
+    let mut t = preview(payload, 40);
+    if payload.len() < len && !t.ends_with('…') {
+        t.push('…');
+    }
+    t
 }
 
 /// The most intervals `(open, close)` open at one instant.

@@ -354,11 +354,37 @@ pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
             what: "IGMP".into(),
         },
         None => {
-            let proto = match &sliced.net {
-                Some(LaxNetSlice::Ipv4(ip)) => ip.payload().ip_number.0,
-                Some(LaxNetSlice::Ipv6(ip)) => ip.payload().ip_number.0,
-                _ => 0,
+            let (proto, captured) = match &sliced.net {
+                Some(LaxNetSlice::Ipv4(ip)) => (ip.payload().ip_number.0, ip.payload().payload),
+                Some(LaxNetSlice::Ipv6(ip)) => (ip.payload().ip_number.0, ip.payload().payload),
+                _ => (0, &[][..]),
             };
+            // A TCP header whose options the snapshot length cut: its
+            // fixed 20 bytes still tell the ports, numbers and flags.
+            if let (6, Some(t)) = (proto, captured.get(..20)) {
+                let header = usize::from(t[12] >> 4) * 4;
+                let f = t[13];
+                return Ok(Body::Tcp {
+                    src,
+                    dst,
+                    sport: u16::from_be_bytes([t[0], t[1]]),
+                    dport: u16::from_be_bytes([t[2], t[3]]),
+                    flags: TcpFlags {
+                        fin: f & 0x01 != 0,
+                        syn: f & 0x02 != 0,
+                        rst: f & 0x04 != 0,
+                        psh: f & 0x08 != 0,
+                        ack: f & 0x10 != 0,
+                        urg: f & 0x20 != 0,
+                    },
+                    seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+                    ack_no: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+                    len: ip_payload
+                        .and_then(|w| w.checked_sub(header.max(20)))
+                        .unwrap_or(0),
+                    payload: Vec::new(),
+                });
+            }
             let what = match (proto, &sliced.stop_err) {
                 (6 | 17, Some(_)) => format!(
                     "{} (its header cut by the snapshot length)",

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::io::Read;
 use std::path::Path;
 
 use super::analysis::Builder;
@@ -330,21 +329,4 @@ fn network_bytes(link: Link, data: &[u8]) -> Option<&[u8]> {
     matches!(ether_type, 0x0800 | 0x86dd)
         .then(|| data.get(at..))
         .flatten()
-}
-
-/// Reads `src` to its end, frame by frame, and says how far it got: for
-/// the tests that feed the reader damaged bytes.
-pub fn read_all(src: impl Read) -> Result<(usize, Option<String>), String> {
-    let mut r = Reader::new(src).map_err(|e| e.to_string())?;
-    loop {
-        match r.next() {
-            Ok(Some(f)) => {
-                if let Some(link) = Link::of(f.link) {
-                    let _ = decode(link, f.data);
-                }
-            }
-            Ok(None) => return Ok((r.frames(), None)),
-            Err(e) => return Ok((r.frames(), Some(e.to_string()))),
-        }
-    }
 }

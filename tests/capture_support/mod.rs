@@ -247,6 +247,64 @@ impl MiniBench {
         cap
     }
 
+    /// Starts any capture command on a host (`tcpdump` or `dumpcap`, with
+    /// its options; `file` is appended) and waits until it captures.
+    pub fn capture_cmd(&mut self, host: &str, cmd: &[&str], file: &Path) -> Capture {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(cmd)
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("`{}` starts: {e}", cmd.join(" ")));
+        let lines = reader(std::io::empty(), child.stderr.take().expect("piped"), None);
+        let pid = child.id();
+        self.children.push(child);
+        let cap = Capture { pid, lines };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match cap
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(l) if l.contains("listening on") || l.contains("Capturing on") => break,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "`{}` on {host} did not start capturing: {e:?}",
+                    cmd.join(" ")
+                ),
+            }
+        }
+        // dumpcap says so before its socket is bound: give it a moment.
+        std::thread::sleep(Duration::from_millis(300));
+        cap
+    }
+
+    /// Runs a short shell command inside a host's namespace and waits for it.
+    pub fn sh_in(&self, host: &str, script: &str) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(host), "sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("`{script}` on {host}: {e}"))
+    }
+
+    /// Starts a background shell command inside a host's namespace (stopped on drop).
+    pub fn spawn_in(&mut self, host: &str, script: &str) -> u32 {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host), "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("`{script}` on {host}: {e}"));
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
     /// Stops a capture with SIGINT and waits until tcpdump has written everything.
     pub fn stop_capture(&mut self, cap: Capture) {
         signal(cap.pid, libc::SIGINT);

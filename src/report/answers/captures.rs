@@ -261,45 +261,29 @@ impl Alone {
         }
     }
 
-    /// What a capture taken on one client's computer cannot show, when
-    /// `ci` is one: its clients are that computer's only.
+    /// What a capture whose clients are all on one computer cannot show
+    /// (`ci`'s): where it was taken the frames do not tell, but a capture
+    /// on that computer would hold no other computer's clients.
     pub fn vantage_note(&self, run: &Run, ci: usize) -> Option<String> {
         let a = run.captures.get(ci)?.analysis.as_ref()?;
-        let ip = vantage(a)?;
+        let mut ips: Vec<String> = a.tcp.iter().map(|c| ip_of(&c.client)).collect();
+        ips.sort();
+        ips.dedup();
         let servers: Vec<String> = a.tcp.iter().map(|c| ip_of(&c.server)).collect();
-        if servers.contains(&ip) {
+        let [ip] = ips.as_slice() else {
+            return None;
+        };
+        if servers.contains(ip) {
             return None;
         }
-        let host = super::super::owner(run.names, &ip)
-            .map(|h| format!("{h} (`{ip}`)"))
-            .unwrap_or_else(|| format!("`{ip}`"));
         Some(format!(
-            "(This capture was taken on {host}: every frame in it is {host}'s. {SWITCH} Clients on other computers are not in it, so the server may have had more connected sockets than it shows.)"
+            "(Every client in this capture is on {}. {SWITCH} If clients on other computers were connected too, the server had more connected sockets than this capture shows.)",
+            run.addr(ip)
         ))
     }
 }
 
 const SWITCH: &str = "On a switch, a capture on a client's computer holds only that computer's own frames; a capture on the server's computer holds every client's.";
-
-/// The IP address in every lab frame of a capture: where it was taken,
-/// when the frames show it.
-fn vantage(a: &CaptureAnalysis) -> Option<String> {
-    let mut common: Option<Vec<String>> = None;
-    for f in a
-        .frames
-        .iter()
-        .filter(|f| f.proto == "tcp" || f.proto == "udp")
-    {
-        let ips = [ip_of(&f.src), ip_of(&f.dst)];
-        common = Some(match common {
-            None => ips.to_vec(),
-            Some(c) => c.into_iter().filter(|i| ips.contains(i)).collect(),
-        });
-    }
-    let c = common?;
-    // With a single conversation both ends are common: it cannot tell.
-    (c.len() == 1).then(|| c[0].clone())
-}
 
 fn ip_of(addr: &str) -> String {
     addr.parse::<std::net::SocketAddr>()
