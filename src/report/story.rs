@@ -301,14 +301,20 @@ impl Context<'_> {
 
     /// The step whose span holds `at` (else the last one started before it).
     fn step_at(&self, at: f64) -> Option<String> {
-        let started = |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + 0.005);
-        self.steps
-            .iter()
-            .filter(started)
-            .find(|s| s.finished_at.is_some_and(|t| at <= t + 0.005))
-            .or_else(|| self.steps.iter().rfind(started))
-            .map(|s| s.id.clone())
+        step_at(self.steps, at).map(str::to_string)
     }
+}
+
+/// The step whose span holds `at`, unix seconds (else the last one started
+/// before it): the step a frame with no other tie belongs to.
+pub fn step_at(steps: &[StepRecord], at: f64) -> Option<&str> {
+    let started = |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + 0.005);
+    steps
+        .iter()
+        .filter(started)
+        .find(|s| s.finished_at.is_some_and(|t| at <= t + 0.005))
+        .or_else(|| steps.iter().rfind(started))
+        .map(|s| s.id.as_str())
 }
 
 fn sep(what: &str) -> &'static str {
