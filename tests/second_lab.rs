@@ -240,6 +240,27 @@ fn the_second_lab_passes_with_every_question_answered_and_tshark_agrees() {
     assert!(svg.contains("ARP who-has 10.0.3.1? (reply #"), "{svg}");
     assert!(svg.contains("ARP who-has 10.0.3.9? (no reply)"));
 
+    // The pcapng copy tells the lab's story of an ARP exchange too.
+    let ng = dir.join("B-cap-B.pcapng");
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&ng)
+        .args([
+            "-Y",
+            "arp.dst.proto_ipv4 == 10.0.3.1",
+            "-T",
+            "fields",
+            "-e",
+            "frame.comment",
+        ])
+        .output()
+        .unwrap();
+    let comments = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        comments.contains("4: B asks who has A (ARP request)"),
+        "{comments}"
+    );
+
     // `labctl report` rebuilds the same answers from the run directory.
     Labctl::new()
         .arg("report")

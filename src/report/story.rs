@@ -8,7 +8,8 @@
 //! own, `Connected LOCAL -> SERVER`: see [`super::traces`]), and to its
 //! step by what the client was sent (the line that became the payload) or
 //! by the step that started the client. Only frames with no such tie
-//! (pings, ARP) fall back to the step whose time span holds them.
+//! (pings, ARP: who asks whom, who answers with which address) fall back
+//! to the step whose time span holds them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -246,7 +247,31 @@ impl Context<'_> {
                     format!("{} → {}: {}", who(&f.src), who(&f.dst), f.label),
                 ),
             },
-            Kind::Arp | Kind::Other => return None,
+            Kind::Arp => match f.arp.as_ref().map(|a| a.op) {
+                Some(crate::capture::ArpOp::Request) => (
+                    by_time(),
+                    format!(
+                        "{} asks who has {} (ARP request)",
+                        self.host_of(&f.src),
+                        self.host_of(&f.dst)
+                    ),
+                ),
+                Some(crate::capture::ArpOp::Reply) => (
+                    by_time(),
+                    format!(
+                        "{} answers {}: {} is at {} (ARP reply)",
+                        self.host_of(&f.src),
+                        self.host_of(&f.dst),
+                        f.src,
+                        f.arp
+                            .as_ref()
+                            .and_then(|a| a.sender_mac.as_deref())
+                            .unwrap_or("?")
+                    ),
+                ),
+                None => return None,
+            },
+            Kind::Other => return None,
         })
     }
 
