@@ -496,7 +496,7 @@ fn a_sleeping_labctl_is_refused_named_then_taken_over_with_take_over_and_ends_wi
 /// Runs `call` (lib.sh and hold.sh functions) as `host` would: in its
 /// sshd's mount namespace (where its workdir is `/home/pi/labctl`), as root.
 fn on_host(t: &Setup, host: &str, call: &str) -> String {
-    let w = labctl::testbed::login::WORKDIR;
+    let w = labctl::testbed::login::workdir(labctl::testbed::login::USER);
     let script = format!(
         "S=; P={w}/procs; D={w}/runs/-; RUN=; K={w}/bin\n{}{call}\n",
         labctl::remote::lib()

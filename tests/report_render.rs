@@ -177,6 +177,7 @@ fn questions() -> Vec<QuestionRecord> {
         evidence: vec![step.to_string()],
         compare: vec![],
         answer: rule.to_string(),
+        ..Default::default()
     })
     .collect()
 }

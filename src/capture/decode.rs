@@ -91,8 +91,11 @@ pub(super) struct Quoted {
     pub ports: Option<(u16, u16)>,
     /// A quoted ICMP message (protocol 1): its type and code, and an
     /// echo's identifier and sequence number.
-    pub icmp: Option<(u8, u8, Option<(u16, u16)>)>,
+    pub icmp: Option<QuotedIcmpHeader>,
 }
+
+/// A quoted ICMP header: type, code, and an echo's identifier and sequence.
+pub(super) type QuotedIcmpHeader = (u8, u8, Option<(u16, u16)>);
 
 /// Reads every frame of a capture file (classic pcap or pcapng, any
 /// interface whose link type labctl decodes), held in memory: what the run

@@ -9,10 +9,12 @@
 //! frames, conversations, sockets and servers), `tcp` and `udp` (each
 //! protocol's conversations), `pairs` (ARP requests and replies, pings,
 //! ICMP errors and the packets they refer to), `labels` (how a frame or
-//! payload reads), [`ladder`] (the SVG diagram).
+//! payload reads), [`ladder`] (the SVG diagram), [`filter`] (the frames a
+//! question counts, as a Wireshark display filter).
 
 mod analysis;
 mod decode;
+pub mod filter;
 pub mod find;
 mod labels;
 pub mod ladder;

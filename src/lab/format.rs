@@ -25,6 +25,7 @@ pub(super) fn read(src: &Source, root: &Node, hosts: &[String]) -> (Option<Lab>,
         c: Checker::new(src),
         hosts,
         names: BTreeSet::new(),
+        vars: BTreeMap::new(),
         own: None,
         own_broken: false,
     };
@@ -37,6 +38,8 @@ struct Validator<'a> {
     hosts: &'a [String],
     /// Every template name that may be used.
     names: BTreeSet<String>,
+    /// The lab's `[vars]`, as text.
+    vars: BTreeMap<String, String>,
     /// The lab's own `[programs]`, when it has that table.
     own: Option<crate::programs::ProgramSet>,
     /// `programs` is there but not a table (reported): the lab's programs
@@ -268,6 +271,7 @@ impl Validator<'_> {
             }
         }
         self.names = vars.keys().cloned().collect();
+        self.vars = vars.clone();
         for (f, _) in HOST_FIELDS {
             self.names.insert(f.to_string());
             for h in self.hosts {

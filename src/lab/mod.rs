@@ -1,9 +1,11 @@
 //! The lab: its types ([`model`]), read from the file's format
-//! (`format.rs`, `format/action.rs`) and checked across steps
-//! (`validate.rs`); templates ([`template`]); which steps a command runs
+//! (`format.rs`, `format/action.rs`, `format/question.rs`) and checked
+//! across steps (`validate.rs`); templates ([`template`]); the evidence
+//! questions declare ([`evidence`]); which steps a command runs
 //! ([`select`]); and the [`plan::Plan`] the executor runs. Plus the
 //! `labctl list` and `labctl plan` commands, which execute nothing.
 
+pub mod evidence;
 mod format;
 pub mod model;
 pub mod plan;

@@ -57,9 +57,10 @@ pub struct Step {
 }
 
 /// A question of the lab's handout, answered in the report from the
-/// evidence of the steps it names (`[[question]]`). Written into the run
-/// directory as `questions.json`, which the report reads.
-#[derive(Debug, Clone, serde::Serialize)]
+/// evidence of the steps it names (`[[question]]`), by a rule or by the
+/// evidence it declares. Written into the run directory as
+/// `questions.json` ([`super::evidence::records`]), which the report reads.
+#[derive(Debug, Clone)]
 pub struct Question {
     /// As the handout numbers it: `I.1(a)`, `II.3`.
     pub id: String,
@@ -71,9 +72,12 @@ pub struct Question {
     /// Steps the answer compares with when they passed in the same run
     /// (e.g. Part I's queued client for Part II's threaded server).
     pub compare: Vec<String>,
-    /// Which rule answers it (one of [`RULES`]).
-    pub answer: Rule,
-    #[serde(skip)]
+    /// Which rule answers it (one of [`RULES`]), or none: its `shows` do.
+    pub answer: Option<Rule>,
+    /// The evidence it declares (`frames`, `output`, `exit`), in file order.
+    pub shows: Vec<super::evidence::Spec>,
+    /// The lab's explanation of what the evidence shows (`why`), for the answer key.
+    pub why: Option<String>,
     pub span: Range<usize>,
 }
 
@@ -176,7 +180,7 @@ pub enum ActionKind {
     Stop { names: Vec<String> },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,

@@ -47,8 +47,15 @@ pub struct QuestionRecord {
     /// Steps compared with when they passed in the same run.
     #[serde(default)]
     pub compare: Vec<String>,
-    /// The rule's keyword (`tcp-frames`, …).
+    /// The rule's keyword (`tcp-frames`, …); empty when `shows` answer it.
+    #[serde(default)]
     pub answer: String,
+    /// The evidence the question declares, resolved on the run's bench.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shows: Vec<crate::lab::evidence::Show>,
+    /// The lab's explanation of what that evidence shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

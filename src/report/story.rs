@@ -8,7 +8,8 @@
 //! own, `Connected LOCAL -> SERVER`: see [`super::traces`]), and to its
 //! step by what the client was sent (the line that became the payload) or
 //! by the step that started the client. Only frames with no such tie
-//! (pings, ARP) fall back to the step whose time span holds them.
+//! (pings, ARP: who asks whom, who answers with which address) fall back
+//! to the step whose time span holds them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -246,7 +247,31 @@ impl Context<'_> {
                     format!("{} → {}: {}", who(&f.src), who(&f.dst), f.label),
                 ),
             },
-            Kind::Arp | Kind::Other => return None,
+            Kind::Arp => match f.arp.as_ref().map(|a| a.op) {
+                Some(crate::capture::ArpOp::Request) => (
+                    by_time(),
+                    format!(
+                        "{} asks who has {} (ARP request)",
+                        self.host_of(&f.src),
+                        self.host_of(&f.dst)
+                    ),
+                ),
+                Some(crate::capture::ArpOp::Reply) => (
+                    by_time(),
+                    format!(
+                        "{} answers {}: {} is at {} (ARP reply)",
+                        self.host_of(&f.src),
+                        self.host_of(&f.dst),
+                        f.src,
+                        f.arp
+                            .as_ref()
+                            .and_then(|a| a.sender_mac.as_deref())
+                            .unwrap_or("?")
+                    ),
+                ),
+                None => return None,
+            },
+            Kind::Other => return None,
         })
     }
 
@@ -301,14 +326,20 @@ impl Context<'_> {
 
     /// The step whose span holds `at` (else the last one started before it).
     fn step_at(&self, at: f64) -> Option<String> {
-        let started = |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + 0.005);
-        self.steps
-            .iter()
-            .filter(started)
-            .find(|s| s.finished_at.is_some_and(|t| at <= t + 0.005))
-            .or_else(|| self.steps.iter().rfind(started))
-            .map(|s| s.id.clone())
+        step_at(self.steps, at).map(str::to_string)
     }
+}
+
+/// The step whose span holds `at`, unix seconds (else the last one started
+/// before it): the step a frame with no other tie belongs to.
+pub fn step_at(steps: &[StepRecord], at: f64) -> Option<&str> {
+    let started = |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + 0.005);
+    steps
+        .iter()
+        .filter(started)
+        .find(|s| s.finished_at.is_some_and(|t| at <= t + 0.005))
+        .or_else(|| steps.iter().rfind(started))
+        .map(|s| s.id.as_str())
 }
 
 fn sep(what: &str) -> &'static str {

@@ -535,7 +535,7 @@ fn execute(
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
-    run_dir.write_json("questions.json", &lab.questions);
+    run_dir.write_json("questions.json", &lab::evidence::records(lab, bench));
     // Bounded: a program printing faster than the run directory is written
     // slows its worker (and the host's stream), never grows labctl's memory.
     let (ev_tx, ev_rx) = sync_channel::<Event>(EVENT_QUEUE);

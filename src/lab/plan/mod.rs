@@ -583,6 +583,10 @@ fn program_argv(
 fn deploy_what(set: &crate::programs::ProgramSet, h: &Host) -> String {
     match set.name.as_str() {
         "rust" => format!("deploy the socket programs to {}", hostops::bin_dir(h)),
+        "lab" => format!(
+            "deploy the lab's programs (set `lab`) to {}",
+            hostops::bin_dir(h)
+        ),
         name => format!(
             "deploy the socket programs (set `{name}`) to {}",
             hostops::bin_dir(h)

@@ -8,13 +8,16 @@
 //!
 //! Each answer cites where to look: the capture file, the frames as
 //! Wireshark numbers them and the display filter, or the host, program and
-//! line of output. The rules live in `tcp.rs`, `udp.rs` and `threaded.rs`.
+//! line of output. The rules live in `tcp.rs`, `udp.rs` and `threaded.rs`;
+//! a question that declares its evidence (`frames`, `output`, `exit`) is
+//! answered from it in `declared.rs`, for any lab.
 //!
 //! The same rules answer from captures alone (`labctl answer`, a student's
 //! captures): `captures.rs` reads from the conversations which clients a
 //! step's evidence is, and what no capture can show.
 
 mod captures;
+mod declared;
 mod tcp;
 mod threaded;
 mod udp;
@@ -419,7 +422,7 @@ impl Found {
             let nums: Vec<usize> = self
                 .frames
                 .iter()
-                .filter(|f| f.file == file)
+                .filter(|f| f.file == file && f.filter == filter)
                 .map(|f| f.number)
                 .collect();
             parts.push(format!(
@@ -646,6 +649,21 @@ fn answer(run: &Run, q: &QuestionRecord) -> Answer {
                 ..Found::default()
             },
         );
+    }
+    if !q.shows.is_empty() {
+        return match declared::answer(run, q) {
+            Ok(mut f) => {
+                f.where_to_look();
+                base(true, f)
+            }
+            Err(why) => base(
+                false,
+                Found {
+                    text: format!("Not answered: {why}"),
+                    ..Found::default()
+                },
+            ),
+        };
     }
     let Some(rule) = RULES.iter().find(|(k, _)| *k == q.answer).map(|(_, r)| *r) else {
         let text = format!(
