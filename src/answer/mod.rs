@@ -166,9 +166,9 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
     }
     let mut captures = Vec::new();
     let mut interfaces = Vec::new();
-    for (shown, s) in &studies {
+    for (shown, s) in studies {
         let several = s.interfaces.len() > 1;
-        for v in &s.views {
+        for v in s.views {
             let name = if several {
                 let i = &s.interfaces[v.interface];
                 match &i.name {
@@ -184,7 +184,7 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
                 file: shown.clone(),
                 step: None,
                 stopped_in: None,
-                analysis: Some(v.analysis.clone()),
+                analysis: Some(v.analysis),
                 error: None,
             });
             interfaces.push(several.then_some(v.interface));
@@ -192,7 +192,7 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
     }
     let answers = if captures.is_empty() {
         // Nothing to read the questions from: each says why, once.
-        let why = if studies.is_empty() {
+        let why = if !reports.iter().any(|r| r.error.is_none()) {
             "no file of this submission is a capture labctl can read.".to_string()
         } else {
             "no lab server was found in the captures (no reply echoed its request upper-cased): name it with `--server ADDR:PORT`.".to_string()
