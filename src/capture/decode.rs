@@ -99,7 +99,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Decoded, Error> {
     let mut warnings = Vec::new();
     let mut link_type: Option<String> = None;
     loop {
-        let frame = match reader.next() {
+        let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -208,9 +208,8 @@ pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
                 return Err("a loopback frame shorter than its header".into());
             };
             let fam = [fam[0], fam[1], fam[2], fam[3]];
-            let family = if link == Link::Loop {
-                u32::from_be_bytes(fam)
-            } else if fam[0] == 0 && fam[1] == 0 {
+            // NULL is in the writer's byte order: a small number either way.
+            let family = if link == Link::Loop || (fam[0] == 0 && fam[1] == 0) {
                 u32::from_be_bytes(fam)
             } else {
                 u32::from_le_bytes(fam)

@@ -348,7 +348,7 @@ pub(super) fn what(body: &Body) -> &'static str {
             53 => "DNS",
             67 | 68 => "DHCP",
             123 => "NTP",
-            137 | 138 | 139 => "NetBIOS",
+            137..=139 => "NetBIOS",
             _ => match (p, q) {
                 (5353, _) | (_, 5353) => "mDNS",
                 (5355, _) | (_, 5355) => "LLMNR",

@@ -110,7 +110,7 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
     let mut interfaces: Vec<InterfaceInfo> = Vec::new();
     let mut damaged = None;
     loop {
-        let f = match reader.next() {
+        let f = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -202,7 +202,9 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
     let mut read = 0;
     // Up to where pass 1 read (a file growing meanwhile reads the same).
     while read < frames {
-        let Ok(Some(f)) = reader.next() else { break };
+        let Ok(Some(f)) = reader.next_frame() else {
+            break;
+        };
         read += 1;
         let Some(link) = Link::of(f.link) else {
             *aside
@@ -288,8 +290,11 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
 /// by a hash of their network-layer bytes.
 #[derive(Default)]
 struct Duplicates {
-    recent: HashMap<usize, (VecDeque<(f64, u64)>, HashSet<u64, Same>)>,
+    recent: HashMap<usize, Window>,
 }
+
+/// One interface's recent packets: (time, hash) in order, and the hashes.
+type Window = (VecDeque<(f64, u64)>, HashSet<u64, Same>);
 
 /// The keys are hashes already: used as they are.
 #[derive(Default, Clone, Copy)]
