@@ -278,11 +278,6 @@ impl Finder {
             })
             .collect()
     }
-
-    /// Every conversation's sides: (proto, a, b) — for messages when nothing is found.
-    pub fn conversations(&self) -> usize {
-        self.flows.len()
-    }
 }
 
 /// A unicast destination (not broadcast or multicast).

@@ -80,13 +80,6 @@ pub struct Study {
     pub warnings: Vec<String>,
 }
 
-impl Study {
-    /// Frames set aside in all.
-    pub fn set_aside_total(&self) -> usize {
-        self.set_aside.iter().map(|(_, n)| n).sum()
-    }
-}
-
 /// Reads `path` twice (streamed) and returns what it shows.
 pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
     let open = || -> Result<Reader<std::fs::File>, StudyError> {
