@@ -106,8 +106,7 @@ Examples:
 /// `answer --help`.
 pub const ANSWER_HELP: &str = "\
 Exit codes:
-  0    the questions were answered from the captures that could be read
-       (a file that is not a capture is named on stderr, one line each)
+  0    answered from the captures that could be read (the others named on stderr)
   2    bad command line or lab file, or no capture could be read at all
   4    the grading sheet could not be written
 

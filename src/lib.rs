@@ -25,6 +25,9 @@
 //!   (`report/load.rs`) and with [`capture`] (`decode` pcap bytes, `model`,
 //!   `analysis` with `tcp` and `udp`, `labels`, `ladder`) turns that
 //!   directory into report.md, report.html and run.json.
+//! - [`answer`]: `labctl answer`, the lab's questions answered by the
+//!   report's rules from captures students saved (`capture::study`), and
+//!   the grading sheet of a folder of submissions.
 //! - [`ssh`]: one `ssh2` session per host, owned by one thread, connected to
 //!   an [`ssh::Target`] (it imports no stage above it); [`remote`]:
 //!   programs on a host, started, registered and stopped by process group,

@@ -505,7 +505,7 @@ fn a_class_of_student_captures_is_answered_checked_by_tshark_and_graded() {
         "{t}"
     );
     cannot(&a, "I.2", "the second server sends no packet");
-    cannot(&a, "I.3", "another client's frames are not in them");
+    cannot(&a, "I.3", "the only TCP connection in the captures outside the threaded server's is from `10.0.3.2` (B): another client's frames are not in them");
     let t = answered(&a, "I.4(a)", true);
     assert!(
         t.contains("No handshake") && t.contains("Compare TCP"),

@@ -55,9 +55,10 @@ impl Context {
         if !bad.is_empty() {
             return Err(Error::Usage(format!("--server: {}", bad.join("; "))));
         }
-        let names: BTreeMap<String, String> = match crate::config::hosts::load(&g.hosts) {
-            Ok(room) => room
-                .benches
+        // A hosts file that is there must be right; without one, the default bench.
+        let names: BTreeMap<String, String> = if g.hosts.exists() {
+            let room = crate::config::hosts::load(&g.hosts)?;
+            room.benches
                 .first()
                 .map(|b| {
                     b.hosts
@@ -65,11 +66,12 @@ impl Context {
                         .map(|h| (h.addr.to_string(), h.name.clone()))
                         .collect()
                 })
-                .unwrap_or_default(),
-            Err(_) => DEFAULT_BENCH
+                .unwrap_or_default()
+        } else {
+            DEFAULT_BENCH
                 .iter()
                 .map(|(n, a)| (a.to_string(), n.to_string()))
-                .collect(),
+                .collect()
         };
         let mut hosts: Vec<String> = names.values().cloned().collect();
         hosts.sort();
@@ -177,9 +179,9 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
     }
     let mut captures = Vec::new();
     let mut interfaces = Vec::new();
-    for (shown, s) in &studies {
+    for (shown, s) in studies {
         let several = s.interfaces.len() > 1;
-        for v in &s.views {
+        for v in s.views {
             let name = if several {
                 let i = &s.interfaces[v.interface];
                 match &i.name {
@@ -195,7 +197,7 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
                 file: shown.clone(),
                 step: None,
                 stopped_in: None,
-                analysis: Some(v.analysis.clone()),
+                analysis: Some(v.analysis),
                 error: None,
             });
             interfaces.push(several.then_some(v.interface));
@@ -203,8 +205,19 @@ pub fn answer_files(name: &str, files: &[(PathBuf, String)], ctx: &Context) -> A
     }
     let answers = if captures.is_empty() {
         // Nothing to read the questions from: each says why, once.
-        let why = if studies.is_empty() {
+        let why = if !reports.iter().any(|r| r.error.is_none()) {
             "no file of this submission is a capture labctl can read.".to_string()
+        } else if !ctx.options.servers.is_empty() {
+            let named: Vec<String> = ctx
+                .options
+                .servers
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect();
+            format!(
+                "the captures hold no conversation with the server named ({}).",
+                named.join(", ")
+            )
         } else {
             "no lab server was found in the captures (no reply echoed its request upper-cased): name it with `--server ADDR:PORT`.".to_string()
         };

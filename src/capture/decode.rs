@@ -109,7 +109,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Decoded, Error> {
     let mut warnings = Vec::new();
     let mut link_type: Option<String> = None;
     loop {
-        let frame = match reader.next() {
+        let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -218,9 +218,8 @@ pub(super) fn decode(link: Link, data: &[u8]) -> Result<Body, String> {
                 return Err("a loopback frame shorter than its header".into());
             };
             let fam = [fam[0], fam[1], fam[2], fam[3]];
-            let family = if link == Link::Loop {
-                u32::from_be_bytes(fam)
-            } else if fam[0] == 0 && fam[1] == 0 {
+            // NULL is in the writer's byte order: a small number either way.
+            let family = if link == Link::Loop || (fam[0] == 0 && fam[1] == 0) {
                 u32::from_be_bytes(fam)
             } else {
                 u32::from_le_bytes(fam)
@@ -497,4 +496,109 @@ fn quoted(p: &[u8]) -> Option<Quoted> {
         ports,
         icmp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    const A: [u8; 4] = [10, 0, 3, 1];
+    const B: [u8; 4] = [10, 0, 3, 2];
+
+    fn ip_tcp(data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(B, A, 64)
+            .tcp(41000, 50000, 7, 1000)
+            .psh()
+            .ack(9)
+            .write(&mut v, data)
+            .unwrap();
+        v
+    }
+
+    fn tcp_of(b: Body) -> (u16, u16, usize, Vec<u8>) {
+        match b {
+            Body::Tcp {
+                sport,
+                dport,
+                len,
+                payload,
+                ..
+            } => (sport, dport, len, payload),
+            _ => panic!("not TCP"),
+        }
+    }
+
+    #[test]
+    fn every_link_layer_gives_the_same_segment() {
+        let ip = ip_tcp(b"hello");
+        let mac = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        let mut eth = mac.to_vec();
+        eth.extend([0x08, 0x00]);
+        eth.extend(&ip);
+        let mut vlan = mac.to_vec();
+        vlan.extend([0x81, 0x00, 0x00, 0x0a, 0x08, 0x00]);
+        vlan.extend(&ip);
+        let mut qinq = mac.to_vec();
+        qinq.extend([0x88, 0xa8, 0x00, 0x0b, 0x81, 0x00, 0x00, 0x0a, 0x08, 0x00]);
+        qinq.extend(&ip);
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 2, 0, 0, 0x08, 0x00];
+        sll.extend(&ip);
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 0, 0, 0, 0, 2, 0, 0,
+        ];
+        sll2.extend(&ip);
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend(&ip);
+        let mut lo = 2u32.to_be_bytes().to_vec();
+        lo.extend(&ip);
+        for (name, link, frame) in [
+            ("ethernet", Link::Ethernet, eth),
+            ("vlan", Link::Ethernet, vlan),
+            ("q-in-q", Link::Ethernet, qinq),
+            ("sll", Link::LinuxSll, sll),
+            ("sll2", Link::LinuxSll2, sll2),
+            ("raw", Link::Ip, ip.clone()),
+            ("null", Link::Null, null),
+            ("loop", Link::Loop, lo),
+        ] {
+            let got = tcp_of(decode(link, &frame).unwrap_or_else(|e| panic!("{name}: {e}")));
+            assert_eq!(got, (41000, 50000, 5, b"hello".to_vec()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_frame_cut_by_the_snapshot_length_keeps_its_lengths() {
+        let ip = ip_tcp(b"hello from B, a longer line");
+        // 2 bytes of payload captured.
+        let got = tcp_of(decode(Link::Ip, &ip[..42]).unwrap());
+        assert_eq!(got, (41000, 50000, 27, b"he".to_vec()));
+        // A header whose options are cut: the fixed 20 bytes still read.
+        let mut syn = Vec::new();
+        let mut h = etherparse::TcpHeader::new(41000, 50000, 7, 1000);
+        h.syn = true;
+        h.set_options(&[etherparse::TcpOptionElement::MaximumSegmentSize(1460)])
+            .unwrap();
+        PacketBuilder::ipv4(B, A, 64)
+            .tcp_header(h)
+            .write(&mut syn, &[])
+            .unwrap();
+        match decode(Link::Ip, &syn[..20 + 22]).unwrap() {
+            Body::Tcp { flags, len, .. } => assert!(flags.syn && !flags.ack && len == 0),
+            _ => panic!("a cut SYN is still TCP"),
+        }
+        // UDP: the length from its header.
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4(B, A, 64)
+            .udp(40000, 50000)
+            .write(&mut udp, b"hello from B")
+            .unwrap();
+        match decode(Link::Ip, &udp[..30]).unwrap() {
+            Body::Udp { len, payload, .. } => {
+                assert_eq!((len, payload.as_slice()), (12, &b"he"[..]))
+            }
+            _ => panic!("UDP"),
+        }
+    }
 }

@@ -278,11 +278,6 @@ impl Finder {
             })
             .collect()
     }
-
-    /// Every conversation's sides: (proto, a, b) — for messages when nothing is found.
-    pub fn conversations(&self) -> usize {
-        self.flows.len()
-    }
 }
 
 /// A unicast destination (not broadcast or multicast).
@@ -348,7 +343,7 @@ pub(super) fn what(body: &Body) -> &'static str {
             53 => "DNS",
             67 | 68 => "DHCP",
             123 => "NTP",
-            137 | 138 | 139 => "NetBIOS",
+            137..=139 => "NetBIOS",
             _ => match (p, q) {
                 (5353, _) | (_, 5353) => "mDNS",
                 (5355, _) | (_, 5355) => "LLMNR",

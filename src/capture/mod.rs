@@ -3,14 +3,17 @@
 //! every socket address with its role (server or client), the servers'
 //! sockets — and the ladder diagram drawn from it ([`ladder`]).
 //!
-//! [`analyze`] is a pure function of the pcap bytes; the lab engine fetches
-//! the files, the report module reads them. The parts: `decode` (pcap bytes
-//! to packets), [`model`] (what an analysis says), `analysis` (packets to
-//! frames, conversations, sockets and servers), `tcp` and `udp` (each
-//! protocol's conversations), `pairs` (ARP requests and replies, pings,
-//! ICMP errors and the packets they refer to), `labels` (how a frame or
-//! payload reads), [`ladder`] (the SVG diagram), [`filter`] (the frames a
-//! question counts, as a Wireshark display filter).
+//! [`analyze`] is a pure function of the capture's bytes; the lab engine
+//! fetches the files, the report module reads them. The parts: [`read`]
+//! (pcap and pcapng files, streamed), `decode` (frames to packets),
+//! [`model`] (what an analysis says), `analysis` (packets to frames,
+//! conversations, sockets and servers), `tcp` and `udp` (each protocol's
+//! conversations), `pairs` (ARP requests and replies, pings, ICMP errors
+//! and the packets they refer to), `labels` (how a frame or payload reads),
+//! [`ladder`] (the SVG diagram), [`filter`] (the frames a question counts,
+//! as a Wireshark display filter). A capture labctl did not make — a
+//! student's — is read by [`study`] in two streamed passes, the lab's
+//! servers found by [`find`].
 
 mod analysis;
 mod decode;

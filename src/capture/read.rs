@@ -10,7 +10,7 @@
 //! order their descriptions appear, as Wireshark's `frame.interface_id`.
 //! A file that is not a capture is refused with what it looks like; a file
 //! damaged or cut part-way ends its frames there, with a reason
-//! ([`Reader::next`] returns `Err` once, the frames before it stand).
+//! ([`Reader::next_frame`] returns `Err` once, the frames before it stand).
 //!
 //! It is labctl's own reader rather than `pcap-file`'s: that crate reads
 //! every pcapng timestamp as nanoseconds (dumpcap writes microseconds) and
@@ -130,6 +130,10 @@ struct Classic {
     /// 16, or 24 for the "modified" (Kuznetzov) format.
     record: usize,
 }
+
+/// Where a packet record's bytes are: (interface, time, original length,
+/// start in the buffer, captured length).
+type Located = (usize, f64, usize, usize, usize);
 
 /// A streaming reader of one capture file.
 pub struct Reader<R> {
@@ -262,7 +266,7 @@ impl<R: Read> Reader<R> {
 
     /// The next frame; `Ok(None)` at the end of the file; an `Err` once
     /// where the file is cut or damaged (then `Ok(None)`).
-    pub fn next(&mut self) -> Result<Option<RawFrame<'_>>, ReadError> {
+    pub fn next_frame(&mut self) -> Result<Option<RawFrame<'_>>, ReadError> {
         if self.done {
             return Ok(None);
         }
@@ -294,7 +298,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// (interface, time, original length, start in `buf`, captured length).
-    fn next_classic(&mut self) -> Result<Option<(usize, f64, usize, usize, usize)>, ReadError> {
+    fn next_classic(&mut self) -> Result<Option<Located>, ReadError> {
         let c = self.classic.expect("a classic pcap");
         self.fill(c.record)?;
         let have = self.end - self.start;
@@ -333,7 +337,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// The next packet block, skipping and reading the others on the way.
-    fn next_block(&mut self) -> Result<Option<(usize, f64, usize, usize, usize)>, ReadError> {
+    fn next_block(&mut self) -> Result<Option<Located>, ReadError> {
         loop {
             self.fill(12)?;
             let have = self.end - self.start;
@@ -463,7 +467,7 @@ impl<R: Read> Reader<R> {
         &mut self,
         body: std::ops::Range<usize>,
         obsolete: bool,
-    ) -> Result<(usize, f64, usize, usize, usize), ReadError> {
+    ) -> Result<Located, ReadError> {
         let e = self.endian;
         let b = &self.buf[body.clone()];
         if b.len() < 20 {
@@ -496,10 +500,7 @@ impl<R: Read> Reader<R> {
         Ok((self.section_base + id, secs, orig, body.start + 20, incl))
     }
 
-    fn simple(
-        &mut self,
-        body: std::ops::Range<usize>,
-    ) -> Result<(usize, f64, usize, usize, usize), ReadError> {
+    fn simple(&mut self, body: std::ops::Range<usize>) -> Result<Located, ReadError> {
         let b = &self.buf[body.clone()];
         let Some(iface) = self.interfaces.get(self.section_base) else {
             return Err(self.damaged(format!(
@@ -711,15 +712,18 @@ pub(crate) mod tests {
         block(6, &b)
     }
 
-    fn all(bytes: &[u8]) -> (Vec<(usize, usize, f64, Vec<u8>)>, Option<ReadError>) {
+    /// (number, interface, time, bytes) of each frame, and where they ended.
+    type Frames = (Vec<(usize, usize, f64, Vec<u8>)>, Option<ReadError>);
+
+    fn all(bytes: &[u8]) -> Frames {
         let mut r = Reader::new(bytes).unwrap();
         let mut out = Vec::new();
         loop {
-            match r.next() {
+            match r.next_frame() {
                 Ok(Some(f)) => out.push((f.number, f.interface, f.ts, f.data.to_vec())),
                 Ok(None) => return (out, None),
                 Err(e) => {
-                    assert!(r.next().unwrap().is_none(), "nothing after an error");
+                    assert!(r.next_frame().unwrap().is_none(), "nothing after an error");
                     return (out, Some(e));
                 }
             }
@@ -788,7 +792,7 @@ pub(crate) mod tests {
         assert!((frames[2].2 - 1_700_000_001.0).abs() < 1e-6);
         assert_eq!(frames[2].3, b"three");
         let mut r = Reader::new(&f[..]).unwrap();
-        while r.next().unwrap().is_some() {}
+        while r.next_frame().unwrap().is_some() {}
         let links: Vec<u32> = r.interfaces().iter().map(|i| i.link).collect();
         assert_eq!(links, vec![1, 113, 276]);
         assert_eq!(r.interfaces()[1].name.as_deref(), Some("any"));

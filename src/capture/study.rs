@@ -9,7 +9,7 @@
 //! once: the copy is set aside.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 
 use super::analysis::Builder;
@@ -20,9 +20,10 @@ use super::{CaptureAnalysis, Options};
 
 /// Frames of the lab's conversations kept per interface (each costs a few
 /// hundred bytes); beyond, they are counted and followed, not listed.
-pub const MAX_FRAMES: usize = 50_000;
-/// Two copies of one packet on one interface are at most this far apart (s).
-const DUPLICATE_WINDOW: f64 = 0.5;
+pub const MAX_FRAMES: usize = 20_000;
+/// Two copies of one packet on one interface are at most this far apart (s):
+/// captures on two hosts of one machine (or of clock-synchronised Pis).
+const DUPLICATE_WINDOW: f64 = 0.05;
 
 /// What the instructor says about the captures.
 #[derive(Debug, Clone, Default)]
@@ -79,13 +80,6 @@ pub struct Study {
     pub warnings: Vec<String>,
 }
 
-impl Study {
-    /// Frames set aside in all.
-    pub fn set_aside_total(&self) -> usize {
-        self.set_aside.iter().map(|(_, n)| n).sum()
-    }
-}
-
 /// Reads `path` twice (streamed) and returns what it shows.
 pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
     let open = || -> Result<Reader<std::fs::File>, StudyError> {
@@ -109,7 +103,7 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
     let mut interfaces: Vec<InterfaceInfo> = Vec::new();
     let mut damaged = None;
     loop {
-        let f = match reader.next() {
+        let f = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -193,7 +187,7 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
         max_frames: MAX_FRAMES,
     };
     let mut builders: BTreeMap<usize, Builder> = BTreeMap::new();
-    let mut aside: HashMap<String, usize> = HashMap::new();
+    let mut aside: HashMap<std::borrow::Cow<'static, str>, usize> = HashMap::new();
     let mut warnings: Vec<String> = Vec::new();
     let mut undecodable = 0usize;
     let mut dups = Duplicates::default();
@@ -201,11 +195,13 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
     let mut read = 0;
     // Up to where pass 1 read (a file growing meanwhile reads the same).
     while read < frames {
-        let Ok(Some(f)) = reader.next() else { break };
+        let Ok(Some(f)) = reader.next_frame() else {
+            break;
+        };
         read += 1;
         let Some(link) = Link::of(f.link) else {
             *aside
-                .entry(format!("{} (not decoded)", link_name(f.link)))
+                .entry(format!("{} (not decoded)", link_name(f.link)).into())
                 .or_default() += 1;
             continue;
         };
@@ -232,7 +228,7 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
                 .or_insert_with(|| Builder::new(&options))
                 .add(f.number, f.ts - start, &body);
         } else {
-            *aside.entry(find::what(&body).to_string()).or_default() += 1;
+            *aside.entry(find::what(&body).into()).or_default() += 1;
         }
     }
     drop(reader);
@@ -266,7 +262,10 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
             }
         })
         .collect();
-    let mut set_aside: Vec<(String, usize)> = aside.into_iter().collect();
+    let mut set_aside: Vec<(String, usize)> = aside
+        .into_iter()
+        .map(|(k, n)| (k.into_owned(), n))
+        .collect();
     set_aside.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(Study {
         format,
@@ -284,7 +283,37 @@ pub fn study(path: &Path, opts: &StudyOptions) -> Result<Study, StudyError> {
 /// by a hash of their network-layer bytes.
 #[derive(Default)]
 struct Duplicates {
-    recent: HashMap<usize, (VecDeque<(f64, u64)>, HashSet<u64>)>,
+    recent: HashMap<usize, Window>,
+}
+
+/// One interface's recent packets: (time, hash) in order, and the hashes.
+type Window = (VecDeque<(f64, u64)>, HashSet<u64, Same>);
+
+/// The keys are hashes already: used as they are.
+#[derive(Default, Clone, Copy)]
+struct Same;
+
+impl BuildHasher for Same {
+    type Hasher = SameHasher;
+    fn build_hasher(&self) -> SameHasher {
+        SameHasher(0)
+    }
+}
+
+struct SameHasher(u64);
+
+impl Hasher for SameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Duplicates {
@@ -293,9 +322,28 @@ impl Duplicates {
         let Some(net) = network_bytes(link, data) else {
             return false;
         };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        net.hash(&mut h);
-        let key = h.finish();
+        // Only packets a host never sends twice alike: TCP (its numbers and
+        // timestamps move) and IPv4 with an identification. An unconnected
+        // UDP socket sends id 0: the same reply twice is two datagrams.
+        let unique = match net.first().map(|b| b >> 4) {
+            Some(4) => net.get(9) == Some(&6) || net.get(4..6).is_some_and(|id| id != [0, 0]),
+            Some(6) => net.get(6) == Some(&6),
+            _ => false,
+        };
+        if !unique {
+            return false;
+        }
+        // A hash of the headers and the payload's start, 8 bytes at a time:
+        // a copy is the same bytes, another packet differs in its ids and numbers.
+        let key = net[..net.len().min(96)]
+            .chunks(8)
+            .fold(net.len() as u64, |h, c| {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                (h ^ u64::from_le_bytes(w))
+                    .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    .rotate_left(29)
+            });
         let (queue, set) = self.recent.entry(interface).or_default();
         while queue
             .front()

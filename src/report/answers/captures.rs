@@ -277,7 +277,7 @@ impl Alone {
             return None;
         }
         Some(format!(
-            "(Every client in this capture is on {}. {SWITCH} If clients on other computers were connected too, the server had more connected sockets than this capture shows.)",
+            "(Every client in this capture is on {}. {SWITCH} If clients on other computers were connected too, this capture does not show them.)",
             run.addr(ip)
         ))
     }
@@ -451,11 +451,22 @@ fn why_not(caps: &[(usize, &CaptureAnalysis)], run: &Run, want: Shape) -> String
         hosts.sort();
         hosts.dedup();
         if hosts.len() == 1 {
+            let outside = if concurrent {
+                " outside the threaded server's"
+            } else {
+                ""
+            };
+            let which = if clients.len() == 1 {
+                format!("the only TCP connection in the captures{outside} is")
+            } else {
+                format!(
+                    "the {} TCP connections in the captures{outside}, one at a time, are all",
+                    clients.len()
+                )
+            };
             return format!(
-                "the TCP connections in the captures{} are all from {} ({} in all, one at a time): another client's frames are not in them. {SWITCH}",
-                if concurrent { " outside the threaded server's" } else { "" },
+                "{which} from {}: another client's frames are not in them. {SWITCH}",
                 run.addr(&hosts[0]),
-                clients.len(),
             );
         }
         return format!(
