@@ -49,6 +49,15 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
     let runs = home.path("runs");
     // bench2's B lacks its client: S.2 fails there, and only there.
     std::fs::remove_file(workdir(&room, "bench2/B").join("bin/tcp_client")).unwrap();
+    // The room's check before the run goes into the room report.
+    labctl(
+        room.hosts_file(),
+        &lab,
+        &home.0,
+        &["check", "--all", "--out", runs.to_str().unwrap()],
+    )
+    .assert_status(1);
+    assert!(runs.join("room-check.json").is_file());
     let out = labctl(
         room.hosts_file(),
         &lab,
@@ -101,6 +110,7 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
 
     // The room report, beside the benches' run directories.
     let (rooms, benches) = dirs(&runs);
+    let benches: Vec<PathBuf> = benches.into_iter().filter(|p| p.is_dir()).collect();
     assert_eq!(
         (rooms.len(), benches.len()),
         (1, 3),
@@ -137,6 +147,12 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
         "{bench2}"
     );
     assert!(html.contains("2 of 3 benches passed"), "{html}");
+    // The check before the run: a row per bench, bench2's B missing its client.
+    assert!(
+        html.contains("<section id=\"check\"><h2>The room's check before the run</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("<b>bench2/B</b> programs: "), "{html}");
     let md = read(&room_dir.join("index.md"));
     assert!(md.contains("| bench2 | ✘ failed | ✔ | ✘ | · |"), "{md}");
     let json: serde_json::Value = serde_json::from_str(&read(&room_dir.join("room.json"))).unwrap();
@@ -146,6 +162,7 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
     assert_eq!(json["benches"][1]["exit_code"], 1);
     assert_eq!(json["benches"][1]["first_failure"]["step"], "S.2");
     assert_eq!(json["benches"][1]["first_failure"]["host"], "B");
+    assert_eq!(json["check"]["benches"].as_array().unwrap().len(), 3);
     validate(&room_dir.join("room.json"), "docs/room-json-schema.json");
     // Each bench's run record names its room.
     let started = read(&benches[0].join("events.jsonl"));

@@ -162,6 +162,7 @@ fn room_run<'a>(
             .collect(),
         started_at: now_unix(),
         finished_at: None,
+        check: room::RoomCheck::last(room_dir.parent().unwrap_or(std::path::Path::new("."))),
     };
     let mut write_error = room::report::write(room_dir, &model).err();
     let verbose = crate::style::verbose();
