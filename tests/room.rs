@@ -520,23 +520,6 @@ impl Tmux {
     fn screen(&self) -> String {
         self.cmd(&["capture-pane", "-p", "-J", "-t", "p"])
     }
-
-    /// Waits until the pane shows what `ok` accepts (a wait, not a timing assert).
-    #[track_caller]
-    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the pane never showed {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 impl Drop for Tmux {
@@ -579,22 +562,31 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
         "-c",
         &script,
     ]);
-    // While B waits in S.3: one line per bench, each at its step, and no step lines.
-    let mid = tmux.wait_until("every bench in S.3", |s| {
-        (1..=3).all(|n| {
-            s.lines()
-                .any(|l| l.starts_with(&format!("bench{n} 2/3 ✔  ▸ S.3 B waits")))
-        })
-    });
-    assert_eq!(
-        mid.lines().filter(|l| l.starts_with("bench")).count(),
-        3,
-        "one line per bench:\n{mid}"
-    );
-    assert!(!mid.contains("PASS"), "{mid}");
-    let end = tmux.wait_until("the room's summary", |s| {
-        s.contains("room: 3 of 3 benches passed")
-    });
+    // While the room runs: one line per bench, redrawn in place (never a
+    // line per step); each bench is seen at its step while B waits in S.3.
+    let mut in_s3 = [false; 3];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let end = loop {
+        let s = tmux.screen();
+        if s.contains("room: 3 of 3 benches passed") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the room never ended:\n{s}");
+        if s.contains("────────────") {
+            // The summary is being printed.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let benches: Vec<&str> = s.lines().filter(|l| l.starts_with("bench")).collect();
+        assert!(benches.len() <= 3, "more than a line per bench:\n{s}");
+        assert!(!s.contains("PASS"), "a line per step on a terminal:\n{s}");
+        for (n, seen) in in_s3.iter_mut().enumerate() {
+            let line = format!("bench{} 2/3 ✔  ▸ S.3 B waits", n + 1);
+            *seen |= benches.iter().any(|l| l.starts_with(&line));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(in_s3, [true; 3], "not every bench was seen in S.3");
     // The lines in place made way for the summary: a row per bench.
     assert_eq!(
         end.lines()
