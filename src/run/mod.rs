@@ -144,7 +144,7 @@ fn room_run<'a>(
 ) -> Result<(), Error> {
     use crate::room::{self, term::RoomTerm, BenchView, Room, RoomStep};
     let first = &runs[0].1;
-    let model = Room {
+    let mut model = Room {
         id: room_id.to_string(),
         lab: lab.name.clone(),
         lab_title: lab.title.clone(),
@@ -162,8 +162,16 @@ fn room_run<'a>(
             .collect(),
         started_at: now_unix(),
         finished_at: None,
-        check: room::RoomCheck::last(room_dir.parent().unwrap_or(std::path::Path::new("."))),
+        check: None,
     };
+    // The room's last check, if it checked these benches.
+    model.check = room::RoomCheck::last(room_dir.parent().unwrap_or(std::path::Path::new(".")))
+        .filter(|c| {
+            model
+                .benches
+                .iter()
+                .all(|b| c.benches.iter().any(|cb| cb.name == b.name))
+        });
     let mut write_error = room::report::write(room_dir, &model).err();
     let verbose = crate::style::verbose();
     let human_tty = if json {
