@@ -335,6 +335,10 @@ pub struct CheckArgs {
     /// The program set to check for: `rust`, `python`, or `lab` (the lab file's `[programs]`).
     #[arg(long, value_name = "SET")]
     pub programs: Option<String>,
+    /// The runs directory where `check --all` keeps the room's result for the
+    /// next `run --all`'s room report (default: `runs/`, as `run --out`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Which steps of the lab to work on.

@@ -49,6 +49,15 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
     let runs = home.path("runs");
     // bench2's B lacks its client: S.2 fails there, and only there.
     std::fs::remove_file(workdir(&room, "bench2/B").join("bin/tcp_client")).unwrap();
+    // The room's check before the run goes into the room report.
+    labctl(
+        room.hosts_file(),
+        &lab,
+        &home.0,
+        &["check", "--all", "--out", runs.to_str().unwrap()],
+    )
+    .assert_status(1);
+    assert!(runs.join("room-check.json").is_file());
     let out = labctl(
         room.hosts_file(),
         &lab,
@@ -101,6 +110,7 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
 
     // The room report, beside the benches' run directories.
     let (rooms, benches) = dirs(&runs);
+    let benches: Vec<PathBuf> = benches.into_iter().filter(|p| p.is_dir()).collect();
     assert_eq!(
         (rooms.len(), benches.len()),
         (1, 3),
@@ -137,6 +147,12 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
         "{bench2}"
     );
     assert!(html.contains("2 of 3 benches passed"), "{html}");
+    // The check before the run: a row per bench, bench2's B missing its client.
+    assert!(
+        html.contains("<section id=\"check\"><h2>The room's check before the run</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("<b>bench2/B</b> programs: "), "{html}");
     let md = read(&room_dir.join("index.md"));
     assert!(md.contains("| bench2 | ✘ failed | ✔ | ✘ | · |"), "{md}");
     let json: serde_json::Value = serde_json::from_str(&read(&room_dir.join("room.json"))).unwrap();
@@ -146,6 +162,7 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
     assert_eq!(json["benches"][1]["exit_code"], 1);
     assert_eq!(json["benches"][1]["first_failure"]["step"], "S.2");
     assert_eq!(json["benches"][1]["first_failure"]["host"], "B");
+    assert_eq!(json["check"]["benches"].as_array().unwrap().len(), 3);
     validate(&room_dir.join("room.json"), "docs/room-json-schema.json");
     // Each bench's run record names its room.
     let started = read(&benches[0].join("events.jsonl"));
@@ -167,10 +184,15 @@ fn a_broken_bench_is_named_in_the_room_summary_and_the_worst_exit_wins() {
     rebuilt
         .assert_success()
         .assert_stdout_contains("✘ room: 2 of 3 benches passed");
-    assert_eq!(
-        read(&room_dir.join("index.html")).contains("2 of 3 benches passed"),
-        true
-    );
+    let again = read(&room_dir.join("index.html"));
+    assert!(again.contains("2 of 3 benches passed"), "{again}");
+    for b in &benches {
+        let name = b.file_name().unwrap().to_string_lossy();
+        assert!(
+            again.contains(&format!(r#"href="../{name}/report.html""#)),
+            "{again}"
+        );
+    }
 
     // Another bench unreachable as well: the worst exit code is the room's (3).
     room.stop_sshd("bench3/A");
@@ -498,23 +520,6 @@ impl Tmux {
     fn screen(&self) -> String {
         self.cmd(&["capture-pane", "-p", "-J", "-t", "p"])
     }
-
-    /// Waits until the pane shows what `ok` accepts (a wait, not a timing assert).
-    #[track_caller]
-    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the pane never showed {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 impl Drop for Tmux {
@@ -557,22 +562,31 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
         "-c",
         &script,
     ]);
-    // While B waits in S.3: one line per bench, each at its step, and no step lines.
-    let mid = tmux.wait_until("every bench in S.3", |s| {
-        (1..=3).all(|n| {
-            s.lines()
-                .any(|l| l.starts_with(&format!("bench{n} 2/3 ✔  ▸ S.3 B waits")))
-        })
-    });
-    assert_eq!(
-        mid.lines().filter(|l| l.starts_with("bench")).count(),
-        3,
-        "one line per bench:\n{mid}"
-    );
-    assert!(!mid.contains("PASS"), "{mid}");
-    let end = tmux.wait_until("the room's summary", |s| {
-        s.contains("room: 3 of 3 benches passed")
-    });
+    // While the room runs: one line per bench, redrawn in place (never a
+    // line per step); each bench is seen at its step while B waits in S.3.
+    let mut in_s3 = [false; 3];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let end = loop {
+        let s = tmux.screen();
+        if s.contains("room: 3 of 3 benches passed") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the room never ended:\n{s}");
+        if s.contains("────────────") {
+            // The summary is being printed.
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let benches: Vec<&str> = s.lines().filter(|l| l.starts_with("bench")).collect();
+        assert!(benches.len() <= 3, "more than a line per bench:\n{s}");
+        assert!(!s.contains("PASS"), "a line per step on a terminal:\n{s}");
+        for (n, seen) in in_s3.iter_mut().enumerate() {
+            let line = format!("bench{} 2/3 ✔  ▸ S.3 B waits", n + 1);
+            *seen |= benches.iter().any(|l| l.starts_with(&line));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(in_s3, [true; 3], "not every bench was seen in S.3");
     // The lines in place made way for the summary: a row per bench.
     assert_eq!(
         end.lines()

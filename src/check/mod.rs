@@ -122,6 +122,14 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         benches: report.benches.clone(),
         fix,
     };
+    // A room's check is kept for the next `run --all`'s room report.
+    if benches.len() > 1 {
+        let out = args.out.clone().unwrap_or_else(|| "runs".into());
+        let kept = crate::room::RoomCheck::of(&report, crate::record::now_unix()).record(&out);
+        if let Err(e) = kept {
+            crate::util::err_line(&format!("labctl: {e}"));
+        }
+    }
     let table = crate::style::marks(&render_outcome(&outcome, room.is_room));
     if args.json {
         // The table for the people watching; the lines for the script.

@@ -335,6 +335,89 @@ pub struct RoomStep {
     pub title: String,
 }
 
+/// The file in the runs directory where `check --all` records a room's
+/// check, for the next `run --all`'s room report.
+pub const CHECK_FILE: &str = "room-check.json";
+
+/// A room's last `check --all`: per bench and host, passed or the checks
+/// that failed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomCheck {
+    /// Unix seconds (controller clock), when the check ended.
+    pub at: f64,
+    pub ok: bool,
+    pub benches: Vec<CheckedBench>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckedBench {
+    pub name: String,
+    pub ok: bool,
+    pub hosts: Vec<CheckedHost>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckedHost {
+    pub host: String,
+    pub ok: bool,
+    /// Each failed check: `link: eth0 is down`.
+    pub failures: Vec<String>,
+}
+
+impl RoomCheck {
+    /// The room's part of a check's report.
+    pub fn of(report: &crate::check::Report, at: f64) -> RoomCheck {
+        RoomCheck {
+            at,
+            ok: report.ok,
+            benches: report
+                .benches
+                .iter()
+                .map(|b| CheckedBench {
+                    name: b.name.clone(),
+                    ok: b.ok,
+                    hosts: b
+                        .hosts
+                        .iter()
+                        .map(|h| CheckedHost {
+                            host: h.host.clone(),
+                            ok: h.ok,
+                            failures: h
+                                .checks
+                                .iter()
+                                .filter(|c| c.status == crate::check::Status::Fail)
+                                .map(|c| format!("{}: {}", c.check, c.detail))
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Records it in the runs directory `dir` (created if missing).
+    pub fn record(&self, dir: &Path) -> Result<(), crate::error::Error> {
+        let fail = |e: std::io::Error| {
+            crate::error::Error::Local(format!(
+                "cannot write `{}`: {}",
+                dir.join(CHECK_FILE).display(),
+                crate::util::io_reason(&e)
+            ))
+        };
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let json = serde_json::to_vec_pretty(self).expect("a check serialises");
+        let tmp = dir.join(format!(".{CHECK_FILE}.tmp"));
+        crate::util::write_private(&tmp, &json)
+            .and_then(|()| std::fs::rename(&tmp, dir.join(CHECK_FILE)))
+            .map_err(fail)
+    }
+
+    /// The room's last check recorded in the runs directory `dir`, if any.
+    pub fn last(dir: &Path) -> Option<RoomCheck> {
+        serde_json::from_slice(&std::fs::read(dir.join(CHECK_FILE)).ok()?).ok()
+    }
+}
+
 /// A room run: its benches, in the hosts file's order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Room {
@@ -347,6 +430,9 @@ pub struct Room {
     /// Unix seconds (controller clock).
     pub started_at: f64,
     pub finished_at: Option<f64>,
+    /// The room's last `check --all` before the run, when it ran one.
+    #[serde(default)]
+    pub check: Option<RoomCheck>,
 }
 
 impl Room {

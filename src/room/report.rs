@@ -193,6 +193,7 @@ pub fn markdown(room: &Room) -> String {
             }
         }
     }
+    out.push_str(&check_markdown(room));
     out.push_str("\nLegend: ✔ passed, ✘ failed, · did not run (yet), ▸ running, ⊘ interrupted.\n");
     out
 }
@@ -333,6 +334,103 @@ pub fn body_html(room: &Room, base: &str) -> String {
     }
     out.push_str("</tbody></table></div>");
     out.push_str(&failures_html(room));
+    out.push_str(&check_html(room));
+    out
+}
+
+/// The room's last `check --all` before the run: a bench × host matrix, ✔
+/// or the number of failed checks (which, on hover and in the list below).
+pub fn check_html(room: &Room) -> String {
+    let Some(c) = &room.check else {
+        return String::new();
+    };
+    let mut hosts: Vec<&str> = Vec::new();
+    for b in &c.benches {
+        for h in &b.hosts {
+            if !hosts.contains(&h.host.as_str()) {
+                hosts.push(&h.host);
+            }
+        }
+    }
+    let mut out = format!(
+        r#"<section id="check"><h2>The room's check before the run</h2><p class="muted">`labctl check --all`, {}: {}</p><div class="wrap"><table class="matrix"><thead><tr><th>bench</th>"#,
+        esc(&crate::report::rfc3339(c.at)),
+        if c.ok {
+            "every check passed"
+        } else {
+            "some checks failed"
+        }
+    );
+    for h in &hosts {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for b in &c.benches {
+        let _ = write!(out, r#"<tr><td class="bench">{}</td>"#, esc(&b.name));
+        for name in &hosts {
+            match b.hosts.iter().find(|h| h.host == *name) {
+                Some(h) if h.ok => out.push_str(r#"<td class="cell passed">✔</td>"#),
+                Some(h) => {
+                    let _ = write!(
+                        out,
+                        r#"<td class="cell failed" title="{}">{}</td>"#,
+                        esc(&h.failures.join("\n")),
+                        h.failures.len()
+                    );
+                }
+                None => out.push_str(r#"<td class="cell pending">-</td>"#),
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    let failed: Vec<String> = c
+        .benches
+        .iter()
+        .flat_map(|b| {
+            b.hosts.iter().flat_map(move |h| {
+                h.failures.iter().map(move |f| {
+                    format!(
+                        "<li><b>{}/{}</b> {}</li>",
+                        esc(&b.name),
+                        esc(&h.host),
+                        esc(f)
+                    )
+                })
+            })
+        })
+        .collect();
+    if !failed.is_empty() {
+        let _ = write!(out, "<ul class=\"failures\">{}</ul>", failed.join(""));
+    }
+    out.push_str("</section>");
+    out
+}
+
+/// The check's part of `index.md`.
+fn check_markdown(room: &Room) -> String {
+    let Some(c) = &room.check else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\n## The room's check before the run\n\n`labctl check --all`, {}: {}\n\n",
+        crate::report::rfc3339(c.at),
+        if c.ok {
+            "every check passed"
+        } else {
+            "some checks failed"
+        }
+    );
+    for b in &c.benches {
+        for h in &b.hosts {
+            let mark = if h.ok {
+                "✔".to_string()
+            } else {
+                format!("✘ {}", md_cell(&h.failures.join("; ")))
+            };
+            let _ = writeln!(out, "- {}/{}: {mark}", md_cell(&b.name), md_cell(&h.host));
+        }
+    }
     out
 }
 
@@ -425,6 +523,7 @@ mod tests {
             ],
             started_at: 100.0,
             finished_at: Some(110.0),
+            check: None,
         };
         r.benches[0].outcome = "passed".into();
         r.benches[0].cells = vec![Cell::Passed, Cell::Passed];

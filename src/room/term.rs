@@ -342,6 +342,7 @@ mod tests {
             ],
             started_at: 0.0,
             finished_at: None,
+            check: None,
         };
         room.benches[0].outcome = "passed".into();
         room.benches[0].passed = 2;

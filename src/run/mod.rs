@@ -156,7 +156,7 @@ fn room_run<'a>(
 ) -> Result<(), Error> {
     use crate::room::{self, term::RoomTerm, BenchView, Room, RoomStep};
     let first = &runs[0].1;
-    let model = Room {
+    let mut model = Room {
         id: room_id.to_string(),
         lab: lab.name.clone(),
         lab_title: lab.title.clone(),
@@ -174,7 +174,16 @@ fn room_run<'a>(
             .collect(),
         started_at: now_unix(),
         finished_at: None,
+        check: None,
     };
+    // The room's last check, if it checked these benches.
+    model.check = room::RoomCheck::last(room_dir.parent().unwrap_or(std::path::Path::new(".")))
+        .filter(|c| {
+            model
+                .benches
+                .iter()
+                .all(|b| c.benches.iter().any(|cb| cb.name == b.name))
+        });
     let mut write_error = room::report::write(room_dir, &model).err();
     let verbose = crate::style::verbose();
     let human_tty = if json {
@@ -198,7 +207,9 @@ fn room_run<'a>(
         }
     }
     // After the line above: the view draws below what is printed.
-    let term = RoomTerm::new(&model, live, !verbose && !(live && human_tty), json);
+    // A line per finished step unless the view shows progress where the lines go.
+    let step_lines = !(verbose || live && human_tty);
+    let term = RoomTerm::new(&model, live, step_lines, json);
     // A room runs a few threads per bench; glibc would give most of them
     // an arena of their own (up to 8 per core), each keeping what it freed:
     // two arenas keep labctl's memory near what it uses (62 MB instead of
@@ -651,7 +662,11 @@ fn execute(
             prefix,
             json,
             tap,
-            room: set.room.as_ref().map(|r| (index, r.events.clone(), r.logs)),
+            room: set.room.as_ref().map(|r| BenchInRoom {
+                index,
+                events: r.events.clone(),
+                logs: r.logs,
+            }),
         };
         let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, out));
         for (host, e) in &not_ready {
@@ -920,9 +935,16 @@ struct Out<'a> {
     json: Option<json::JsonOut>,
     /// `--pause`: the presenter's copy of every event.
     tap: Option<Sender<Event>>,
-    /// `run --all`: the bench's index, the room's channel, and whether the
-    /// bench also logs its own lines (`-v`).
-    room: Option<(usize, Sender<(usize, Event)>, bool)>,
+    /// `run --all`: the bench's way to the room.
+    room: Option<BenchInRoom>,
+}
+
+/// A bench's reporter in a room: its index, the room's channel, and
+/// whether the bench also logs its own lines (`-v`).
+struct BenchInRoom {
+    index: usize,
+    events: Sender<(usize, Event)>,
+    logs: bool,
 }
 
 /// In a room, a bench's reports are rebuilt at most this often while it
@@ -944,7 +966,7 @@ fn report_events(
     let mut term = reporter::Terminal::new(hosts, out.live, out.prefix);
     term.to_stderr = out.json.is_some();
     // Alone, a bench logs its lines; in a room, only with `-v`.
-    let logs = out.room.as_ref().is_none_or(|r| r.2);
+    let logs = out.room.as_ref().is_none_or(|r| r.logs);
     let every = out.room.as_ref().map(|_| ROOM_REPORT_EVERY);
     let mut rebuilt = Instant::now();
     let mut stale = false;
@@ -980,9 +1002,9 @@ fn report_events(
         if let Some(t) = &out.tap {
             let _ = t.send(e.clone());
         }
-        if let Some((i, room, _)) = &out.room {
+        if let Some(r) = &out.room {
             if crate::room::wants(&e) {
-                let _ = room.send((*i, e.clone()));
+                let _ = r.events.send((r.index, e.clone()));
             }
         }
         if logs {

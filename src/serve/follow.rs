@@ -192,7 +192,13 @@ impl Followed {
             }
         }
         if !changed.is_empty() && self.room.outcome() != "running" {
-            self.room.finished_at = Some(crate::record::now_unix());
+            // When the last bench ended, as its own record says.
+            self.room.finished_at = self
+                .room
+                .benches
+                .iter()
+                .filter_map(|b| Some(b.started_at? + b.secs?))
+                .reduce(f64::max);
         }
         changed
     }

@@ -22,9 +22,9 @@ const { chromium } = require("playwright-core");
   await page.goto(url);
   await page.waitForSelector("#live.on", { timeout: 60000 });
   await page.evaluate(() => { window.__labctlLoaded = "once"; });
-  console.log("ready");
   const seen = [];
   let last = null;
+  let said = false;
   const deadline = Date.now() + 170000;
   while (Date.now() < deadline) {
     last = await page.evaluate(() => ({
@@ -42,6 +42,11 @@ const { chromium } = require("playwright-core");
     const key = JSON.stringify(last);
     if (!seen.length || JSON.stringify(seen[seen.length - 1]) !== key) {
       seen.push(last);
+    }
+    if (!said) {
+      // The page as it was before the room ran is the first state seen.
+      console.log("ready");
+      said = true;
     }
     if (last.outcome === "passed" && last.rows.length === benches
         && last.rows.every((r) => r.outcome === "passed")) {
