@@ -78,6 +78,20 @@ Examples:
   labctl clean
   labctl clean --all";
 
+/// `reset --help`.
+pub const RESET_HELP: &str = "\
+Exit codes:
+  0    the bench is as a lab expects: nothing on its ports, no lab address
+  1    something could not be stopped or removed, or a lab port is still held
+  2    bad hosts file, lab file or selection (nothing contacted)
+  3    a host could not be reached, so it was not reset
+  5    the bench is in use by another labctl (named); nothing was changed
+
+Examples:
+  labctl reset --dry-run
+  labctl reset
+  labctl --hosts room.toml reset --all";
+
 /// `deploy --help`.
 pub const DEPLOY_HELP: &str = "\
 Exit codes:
@@ -195,6 +209,10 @@ pub enum Command {
     /// Stop every program labctl started on the hosts, and nothing else.
     #[command(after_help = CLEAN_HELP)]
     Clean(CleanArgs),
+    /// Between two sections: stop the login's programs on the lab's ports or named
+    /// as the lab's programs (listed first), and remove the lab addresses.
+    #[command(after_help = RESET_HELP)]
+    Reset(ResetArgs),
     /// Rebuild report.md, report.html and run.json from a run directory.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
@@ -327,6 +345,21 @@ pub struct CleanArgs {
     /// the human lines then go to stderr.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub select: BenchSelect,
+    /// List what would be stopped and removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take the bench from a labctl that holds it but has not answered for 10 s or more.
+    #[arg(long)]
+    pub take_over: bool,
+    /// The program set whose programs are looked for: `rust`, `python`, or `lab`.
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]

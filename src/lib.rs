@@ -60,6 +60,7 @@ pub mod programs;
 pub mod record;
 pub mod remote;
 pub mod report;
+pub mod reset;
 pub mod run;
 pub mod ssh;
 pub mod style;
@@ -98,6 +99,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Check(args) => check::command(&g, &args),
         Command::Deploy(args) => deploy::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),
+        Command::Reset(args) => reset::command(&g, &args),
         Command::Plan(args) => lab::plan_command(
             &g.hosts,
             &g.lab,

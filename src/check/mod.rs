@@ -55,7 +55,7 @@ pub(crate) mod progress;
 mod render;
 mod script;
 
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, lab_ports_taken};
 pub use facts::{describe_listener, parse_facts, Facts};
 pub use model::*;
 pub use render::{render_bench, render_failures, render_outcome, render_room};
@@ -146,7 +146,7 @@ pub type LabPorts = HashMap<String, Vec<(&'static str, u16)>>;
 /// `benches` ([`crate::lab::plan::server_ports`]). Without a lab file there,
 /// the programs' default port, TCP and UDP, on every host. A lab file that
 /// does not validate is an input error (nothing is contacted).
-fn lab_ports(path: &std::path::Path, benches: &[&Bench]) -> Result<LabPorts, Error> {
+pub(crate) fn lab_ports(path: &std::path::Path, benches: &[&Bench]) -> Result<LabPorts, Error> {
     let hosts = benches.iter().flat_map(|b| b.hosts.iter());
     if !path.exists() {
         let all = vec![("tcp", hostops::LAB_PORT), ("udp", hostops::LAB_PORT)];

@@ -84,7 +84,11 @@ pub fn script_for(
                 "INTERP_VERSION",
                 Val::Raw(interp_version.as_deref().unwrap_or("")),
             ),
-            ("CHECK", Val::Raw(CHECK_SH)),
+            // The lab-port query (`lab_ports`) is shared with the run's agent.
+            (
+                "CHECK",
+                Val::Raw(&format!("{}{CHECK_SH}", crate::remote::PORTS_SH)),
+            ),
         ],
     )
 }

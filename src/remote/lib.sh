@@ -179,6 +179,13 @@ lc_sudo_check() {
   done
   wait
 }
+# lc_port_check PORTS: `lab_ports` (ports.sh) of PORTS (`tcp:N udp:N ...`), only the sockets
+# labctl did not start, each line after `port ` (one write each)
+lc_port_check() {
+  # shellcheck disable=SC2034 # read by lab_ports (ports.sh)
+  ports=$1 bindir=$K ss_sudo=$S lp_foreign=1
+  lab_ports | while IFS= read -r l; do echo "port $l"; done
+}
 # sudo_fresh CMDS: `lc_sudo_check CMDS` passed on this boot (`<workdir>/.sudo-ok` holds the boot
 # id and CMDS) and no sudoers file (nor `sudoers.d`), group or account file changed since
 # (`-nt`: builtins, no process; a `sudo -l` is milliseconds of CPU, more on a Pi).
@@ -339,13 +346,22 @@ lc_agent() {
   # change, no round trip of its own): `lc_sudo_check`'s lines join the hold's words, each
   # line one write, and labctl tells them apart (`nosudo ...`).
   # A check that passed stands while nothing that decides it changed (`sudo_fresh`).
-  sc=
-  if [ "$1" = -s ]; then sc=$2; shift 2; fi
+  # `-p 'tcp:N udp:N...'`: what holds the ports the run's servers bind here that labctl did not
+  # start, asked the same way (`lc_port_check`, its lines `port ...`).
+  sc='' pc=''
+  while :; do
+    case $1 in
+      -s) sc=$2; shift 2 ;;
+      -p) pc=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
   [ -z "$sc" ] || ! sudo_fresh "$sc" || sc=
   # The hold first: two labctls may share a run id, never a host. It names where labctl is heard.
   hs=$D/.seen
   # shellcheck disable=SC2086 # the commands: words on purpose
-  h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; lc_hold "$@" 2>&1; r=$?; wait; exit $r)
+  h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; [ -z "$pc" ] || { lc_port_check "$pc" 2>/dev/null & }
+    lc_hold "$@" 2>&1; r=$?; wait; exit $r)
   rc=$?
   # Its words as a reply framed by lines, counted with builtins; in the same pass, whether
   # sudo refused anything (a check that passed is kept).

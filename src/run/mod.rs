@@ -124,9 +124,17 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             .collect()
     });
     // Each failure was printed in its step and in the summary: the last
-    // word (on stderr, by `main`) does not print it a third time.
+    // word (on stderr, by `main`) does not print it a third time. A run
+    // refused before it began (it left no run directory) has no summary:
+    // its reason is that last word.
+    let summarized = runs
+        .iter()
+        .zip(&results)
+        .any(|((_, _, dir), r)| r.is_err() && dir.exists());
     combine(results).map_err(|e| match e {
-        Error::Failed(_) => Error::Failed("the run failed; see the summary above".into()),
+        Error::Failed(_) if summarized => {
+            Error::Failed("the run failed; see the summary above".into())
+        }
         e => e,
     })
 }
@@ -379,6 +387,7 @@ fn execute(
             ),
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
             take_over: set.take_over,
+            ports: Arc::new(run_ports(lab, bench, plan)),
             lost: Arc::default(),
         };
         let lost = Arc::clone(&shared.lost);
@@ -506,6 +515,21 @@ fn execute(
         }
         result
     })
+}
+
+/// Per host of the plan, the ports its steps' servers bind there, as the
+/// agent's port check takes them: `tcp:50000 udp:50000`.
+fn run_ports(lab: &Lab, bench: &Bench, plan: &Plan) -> BTreeMap<String, String> {
+    let steps: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for p in lab::plan::server_ports_in(lab, bench, |id| steps.contains(&id)) {
+        let v = out.entry(p.host).or_default();
+        if !v.is_empty() {
+            v.push(' ');
+        }
+        v.push_str(&format!("{}:{}", p.proto, p.port));
+    }
+    out
 }
 
 /// Every worker stops what the run started on its host and ends; returns once all did.

@@ -603,9 +603,15 @@ impl<'s> Worker<'s> {
     pub(super) fn hold(&mut self) -> Result<(), Error> {
         let args = hold::hold_args("run", &self.sh.run_id, self.sh.take_over);
         let mut agent = Agent {
-            ch: self
-                .sess
-                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id, &args))?,
+            ch: self.sess.spawn_stream(&remote::agent_cmd(
+                self.host,
+                &self.sh.run_id,
+                &args,
+                self.sh
+                    .ports
+                    .get(&self.host.name)
+                    .map_or("", String::as_str),
+            ))?,
             buf: Vec::new(),
             frames: Vec::new(),
             broken: false,
@@ -618,8 +624,10 @@ impl<'s> Worker<'s> {
         let out = self.agent_call(&mut agent, None, SHORT, false);
         self.agent = Some(agent);
         let out = out?;
-        let (words, refused) = remote::split_sudo_check(&out.stdout_str());
-        self.sudo_refused = refused;
+        let reply = remote::split_hold_reply(&out.stdout_str());
+        let words = reply.hold;
+        self.sudo_refused = reply.nosudo;
+        self.ports_seen = reply.ports;
         match hold::parse_verdict(&words) {
             hold::Verdict::Held(took_over) => {
                 if let Some(h) = took_over {
@@ -642,6 +650,20 @@ impl<'s> Worker<'s> {
     pub(super) fn fit(&mut self) -> Result<(), (Error, bool)> {
         if self.host.sudo {
             self.sudo_works().map_err(|e| (e, false))?;
+        }
+        // A port the run's servers bind here, taken by a program labctl did not
+        // start: refused in `check`'s words (exit 1), before anything changes.
+        if !self.ports_seen.is_empty() {
+            let facts = crate::check::parse_facts(&self.ports_seen);
+            if let Some((detail, hint)) = crate::check::lab_ports_taken(self.host, &facts) {
+                return Err((
+                    Error::Failed(format!(
+                        "host `{}`: lab port: {detail}; nothing was changed\n  fix: {hint}",
+                        self.host.label()
+                    )),
+                    true,
+                ));
+            }
         }
         Ok(())
     }

@@ -142,6 +142,9 @@ pub struct Shared {
     pub gate: Arc<crate::hold::Gate>,
     /// `--take-over`: a stale holder is taken over.
     pub take_over: bool,
+    /// Per host, the ports the run's servers bind there (`tcp:N udp:N …`):
+    /// the run is refused when a program labctl did not start holds one.
+    pub ports: Arc<BTreeMap<String, String>>,
     /// A host of this bench given up while idle (silent, or its connection
     /// lost), with why: the bench's other workers end what they do, and the
     /// walk fails the step with it.
@@ -164,6 +167,8 @@ struct Worker<'s> {
     sudo_refused: Vec<String>,
     /// The host's clock against labctl's, a sample per answered tick.
     samples: Vec<crate::record::ClockSample>,
+    /// What the agent found on the run's ports as it took the hold (`lab_ports`' lines).
+    ports_seen: String,
 }
 
 /// A worker's word once its host is prepared, or why it is not.
@@ -225,6 +230,7 @@ pub fn run(
         lost: None,
         sudo_refused: Vec::new(),
         samples: Vec::new(),
+        ports_seen: String::new(),
     };
     // Every host of the bench is held, and fit for the lab, before anything on any of them changes.
     let held = w.hold();
