@@ -341,6 +341,9 @@ pub struct PlanArgs {
 pub struct CleanArgs {
     #[command(flatten)]
     pub select: BenchSelect,
+    /// Take the bench from a labctl that holds it but has not answered for 10 s or more.
+    #[arg(long)]
+    pub take_over: bool,
     /// JSON lines on stdout (`host_cleaned` per host, `clean_finished`);
     /// the human lines then go to stderr.
     #[arg(long)]

@@ -69,7 +69,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             }
         };
         // Every host held before any is cleaned.
-        let held = hold::take(&sess, h, "clean");
+        let held = hold::take_with(&sess, h, "clean", args.take_over);
         let all = gate.pass(!matches!(held, Err(Error::Busy(_))));
         let held = match held {
             Ok(held) => held,
