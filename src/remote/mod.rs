@@ -186,9 +186,19 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
 /// lines join the hold's reply ([`split_sudo_check`]); and with `ports`
 /// (`tcp:N udp:N …`, the run's servers' ports here), what holds them that
 /// labctl did not start (`-p`: `port` lines, see [`split_hold_reply`]).
-pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String], ports: &str) -> String {
+///
+/// `orphaned_after`: how long the host waits without hearing labctl (its
+/// ticks) before it ends the run by itself (`-g`, see `lc_watch`).
+pub fn agent_cmd(
+    host: &Host,
+    run_id: &str,
+    hold: &[String],
+    ports: &str,
+    orphaned_after: Duration,
+) -> String {
     let check = hostops::SUDO_COMMANDS.join(" ");
-    let mut args: Vec<&str> = Vec::new();
+    let grace = orphaned_after.as_secs().max(crate::hold::STALE_SECS).to_string();
+    let mut args: Vec<&str> = vec!["-g", &grace];
     if host.sudo {
         args.extend(["-s", check.as_str()]);
     }

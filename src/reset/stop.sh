@@ -9,7 +9,8 @@
 # system service (its cgroup is not under `system.slice`), in this host's network namespace: INT, then TERM, then KILL, about
 # 3 s each; prints `killed PID`, `survived PID` (after KILL), `gone PID` (it had ended),
 # `other PID` (another user's now), `service PID` (left alone). Then the lab address goes (`unaddr CIDR`, or `@unaddrfail`
-# and ip's words), and the run directories killed labctls left.
+# and ip's words), and the run directories killed labctls left (`lc_tidy_runs`: those a note
+# names stay).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # P, S: set by the header; statf: lib.sh
 LC_ALL=C; export LC_ALL; PATH="$PATH:/usr/sbin:/sbin"
@@ -56,5 +57,5 @@ if [ -n "$unaddr" ]; then
     # shellcheck disable=SC2086 # S: the sudo prefix, empty or two words
     if e=$($S ip addr del "$cidr" dev "$iface" 2>&1); then echo "unaddr $cidr"; else echo @unaddrfail; echo "$e"; fi
 fi
-rm -rf -- "${P%/procs}/runs" 2>/dev/null
+lc_tidy_runs
 exit 0

@@ -108,6 +108,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         pause: args.pause,
         versions: &versions,
         take_over: args.take_over,
+        orphaned_after: inputs.room.orphaned_after,
     };
     let json = &json;
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
@@ -327,6 +328,8 @@ struct Settings<'a> {
     versions: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// `--take-over`.
     take_over: bool,
+    /// The hosts file's `orphaned_after`.
+    orphaned_after: std::time::Duration,
 }
 
 fn execute(
@@ -388,6 +391,7 @@ fn execute(
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
             take_over: set.take_over,
             ports: Arc::new(run_ports(lab, bench, plan)),
+            orphaned_after: set.orphaned_after,
             lost: Arc::default(),
         };
         let lost = Arc::clone(&shared.lost);

@@ -95,6 +95,9 @@ pub(super) struct Shape {
     /// True for the `[benches.NAME]` form, false for a single bench (`[hosts]`).
     pub is_room: bool,
     pub benches: Vec<RawBench>,
+    /// `orphaned_after`: how long a host waits without hearing labctl before
+    /// it ends the run itself.
+    pub orphaned_after: Option<std::time::Duration>,
 }
 
 /// One bench as written, with the defaults that apply to its hosts (the
@@ -154,10 +157,26 @@ impl Reader<'_, '_> {
                 "benches" => benches = Some(e),
                 // The program set (`rust`, `python`, `lab`): read by programs.rs.
                 "programs" => {}
+                "orphaned_after" => {
+                    let max = std::time::Duration::from_secs(24 * 3600);
+                    let d = self.c.duration(v, "`orphaned_after`", false, max);
+                    let min = std::time::Duration::from_secs(crate::hold::STALE_SECS);
+                    room.orphaned_after = match d {
+                        Some(d) if d < min => {
+                            self.c.err_hint(
+                                &v.span,
+                                format!("`orphaned_after` is shorter than {}s", min.as_secs()),
+                                "a host counts its labctl as gone no sooner than it counts it stale: write at least \"10s\" (the default is \"60s\")",
+                            );
+                            None
+                        }
+                        d => d,
+                    };
+                }
                 _ => self.c.unknown(
                     e,
                     "at the top level",
-                    &["name", "defaults", "hosts", "benches", "programs"],
+                    &["name", "defaults", "hosts", "benches", "programs", "orphaned_after"],
                 ),
             }
         }

@@ -24,6 +24,7 @@ pub(super) fn room(c: &mut Checker<'_>, shape: Shape, ssh_config: &SshConfig) ->
     Room {
         path: v.c.src.path.clone(),
         is_room: shape.is_room,
+        orphaned_after: shape.orphaned_after.unwrap_or(super::ORPHANED_AFTER),
         benches: shape
             .benches
             .iter()

@@ -422,6 +422,26 @@ impl<'s> Worker<'s> {
                 SshErrorKind::Taken,
                 hold::taken_message(&hold::Holder::parse(lines)),
             )),
+            "ended" => {
+                let (mut at, mut why, mut dir) = (0, String::new(), String::new());
+                for l in lines {
+                    match l.split_once('=') {
+                        Some(("at", v)) => at = v.trim().parse().unwrap_or(0),
+                        Some(("why", v)) => why = v.to_string(),
+                        Some(("dir", v)) => dir = v.to_string(),
+                        _ => {}
+                    }
+                }
+                let e = hold::Ended {
+                    run: self.sh.run_id.clone(),
+                    at,
+                    why,
+                    dir,
+                };
+                let said = hold::ended_message(self.host, &e);
+                let said = said.split_once(": ").map_or(said.as_str(), |(_, r)| r);
+                Some(self.ssh_error(SshErrorKind::Session, said.to_string()))
+            }
             _ => None,
         }
     }
@@ -611,6 +631,7 @@ impl<'s> Worker<'s> {
                     .ports
                     .get(&self.host.name)
                     .map_or("", String::as_str),
+                self.sh.orphaned_after,
             ))?,
             buf: Vec::new(),
             frames: Vec::new(),
@@ -628,6 +649,12 @@ impl<'s> Worker<'s> {
         let words = reply.hold;
         self.sudo_refused = reply.nosudo;
         self.ports_seen = reply.ports;
+        for e in hold::ended_notes(&words) {
+            self.emit(Event::Problem {
+                host: Some(self.name()),
+                message: hold::ended_message(self.host, &e),
+            });
+        }
         match hold::parse_verdict(&words) {
             hold::Verdict::Held(took_over) => {
                 if let Some(h) = took_over {

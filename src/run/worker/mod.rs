@@ -145,6 +145,8 @@ pub struct Shared {
     /// Per host, the ports the run's servers bind there (`tcp:N udp:N …`):
     /// the run is refused when a program labctl did not start holds one.
     pub ports: Arc<BTreeMap<String, String>>,
+    /// How long a host hears nothing from labctl before it ends the run itself.
+    pub orphaned_after: Duration,
     /// A host of this bench given up while idle (silent, or its connection
     /// lost), with why: the bench's other workers end what they do, and the
     /// walk fails the step with it.
