@@ -15,9 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, b_waits, hosts_copy, install_programs, json_lines, lab_processes,
-    labctl, registered, run_dir, workdir, Background, ExchangeLab, Labctl, RunOutput, Scratch,
-    TestBench,
+    assert_nothing_left, b_waits, hosts_copy, install_programs, json_lines, lab_processes, labctl,
+    registered, run_dir, workdir, Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
 };
 use labctl::testbed::proc::alive;
 
@@ -590,7 +589,11 @@ fn left_on(t: &Setup, host: &str) -> Vec<String> {
             std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == ino)
         })
         .collect();
-    v.extend(registered(&t.bench).into_iter().filter(|g| g.starts_with(&format!("{host}/"))));
+    v.extend(
+        registered(&t.bench)
+            .into_iter()
+            .filter(|g| g.starts_with(&format!("{host}/"))),
+    );
     v
 }
 
@@ -603,7 +606,10 @@ fn nothing_left_on(t: &Setup, host: &str, within: Duration) -> Duration {
         if left.is_empty() {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < within, "left on {host} after {within:?}: {left:#?}");
+        assert!(
+            t0.elapsed() < within,
+            "left on {host} after {within:?}: {left:#?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -624,15 +630,22 @@ fn a_killed_agent_ends_the_run_with_3_within_seconds_and_its_host_stops_the_runs
     let ended = killed.elapsed();
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
-    assert!(err.contains(&format!("its agent (pid {agent}) ended")), "{err}");
+    assert!(
+        err.contains(&format!("its agent (pid {agent}) ended")),
+        "{err}"
+    );
     // Seen at once: the run ended long before its 60 s window (the other hosts cleaned too).
-    assert!(ended < Duration::from_secs(8), "labctl ended {ended:?} after the kill");
+    assert!(
+        ended < Duration::from_secs(8),
+        "labctl ended {ended:?} after the kill"
+    );
     eprintln!("B cleaned {gone:?} after the kill; labctl ended after {ended:?}");
     assert_nothing_left(&t.bench);
 }
 
 #[test]
-fn a_controller_gone_silently_is_ended_by_the_host_after_orphaned_after_and_the_next_command_names_it() {
+fn a_controller_gone_silently_is_ended_by_the_host_after_orphaned_after_and_the_next_command_names_it(
+) {
     let t = Setup::new("orphaned", "120s");
     let hosts = hosts_copy(&t.bench, "hosts-orphaned.toml", |text| {
         format!("orphaned_after = \"15s\"\n{text}")
@@ -659,24 +672,41 @@ fn a_controller_gone_silently_is_ended_by_the_host_after_orphaned_after_and_the_
     assert_eq!(code, 3, "{out}\n{err}");
     let gone = nothing_left_on(&t, "B", Duration::from_secs(40));
     let after = dropped.elapsed();
-    assert!(after >= Duration::from_secs(14), "not before the grace: {after:?}");
-    assert!(after < Duration::from_secs(30), "ended {after:?} after the drop ({gone:?} waited)");
+    assert!(
+        after >= Duration::from_secs(14),
+        "not before the grace: {after:?}"
+    );
+    assert!(
+        after < Duration::from_secs(30),
+        "ended {after:?} after the drop ({gone:?} waited)"
+    );
     // Its records stay on B, with the note of why.
     let dir = workdir(&t.bench, "B").join("runs").join(&id);
     let note = std::fs::read_to_string(dir.join(".ended")).unwrap();
     assert!(note.contains("why=labctl was not heard for 1"), "{note}");
     assert!(dir.join("client.out").exists(), "the outputs are kept on B");
-    assert!(!workdir(&t.bench, "B").join("lock").exists(), "the hold was released");
+    assert!(
+        !workdir(&t.bench, "B").join("lock").exists(),
+        "the hold was released"
+    );
     // Packets pass again: the next command names the ended run, once.
     drop_ssh(&t, "B", false);
     let clean = labctl(&hosts, &t.lab, &t.home, &["clean"]);
     clean
         .assert_status(0)
-        .assert_stderr_contains(&format!("host `B`: the host ended run `{id}` by itself at "))
+        .assert_stderr_contains(&format!(
+            "host `B`: the host ended run `{id}` by itself at "
+        ))
         .assert_stderr_contains("labctl was not heard for")
         .assert_stderr_contains(&format!("its records are in /home/pi/labctl/runs/{id}"));
     let again = labctl(&hosts, &t.lab, &t.home, &["clean"]);
-    assert!(!again.stderr.contains("the host ended run"), "named once:\n{again}");
-    assert!(dir.join(".ended").exists(), "clean keeps the records a note names");
+    assert!(
+        !again.stderr.contains("the host ended run"),
+        "named once:\n{again}"
+    );
+    assert!(
+        dir.join(".ended").exists(),
+        "clean keeps the records a note names"
+    );
     assert_nothing_left(&t.bench);
 }

@@ -26,7 +26,8 @@
 //! `@@l NAME S TS TEXT` a line (S: 1 stdout, 2 stderr), `@@p …` a piece of
 //! a longer line, `@@t …` the last piece of a line cut at the cap,
 //! `@@x NAME STATUS PGID` the program exited, `@@e NAME PGID` its output
-//! ended (every line of it came before), `@@h` the agent's heartbeat, every
+//! ended (every line of it came before), `@@w NAME FILE: REASON` its record
+//! on the host cannot be written (its lines still come), `@@h` the agent's heartbeat, every
 //! second (only its arrival counts: a silent host is told from a quiet one
 //! within seconds, see `Session::silent_for`), `@@k SEQ TIME` the answer to
 //! labctl's tick `SEQ` with the host's time (labctl ticks every second: the
@@ -197,7 +198,10 @@ pub fn agent_cmd(
     orphaned_after: Duration,
 ) -> String {
     let check = hostops::SUDO_COMMANDS.join(" ");
-    let grace = orphaned_after.as_secs().max(crate::hold::STALE_SECS).to_string();
+    let grace = orphaned_after
+        .as_secs()
+        .max(crate::hold::STALE_SECS)
+        .to_string();
     let mut args: Vec<&str> = vec!["-g", &grace];
     if host.sudo {
         args.extend(["-s", check.as_str()]);
@@ -427,6 +431,9 @@ pub enum Frame {
     /// The agent's answer to labctl's tick `seq` (`@@k SEQ TIME`): the host
     /// time when it read the tick (see `lc_reader` in `lib.sh`).
     Tick { seq: u64, host: f64 },
+    /// A program's stamper cannot write its record on the host (`@@w NAME
+    /// FILE: REASON`, e.g. the disk is full); its lines still come.
+    Unkept { name: String, why: String },
 }
 
 /// Takes the complete frames off the front of `buf` (text that is not a
@@ -488,6 +495,13 @@ fn parse_frame(line: &[u8]) -> Option<Frame> {
             name: word(it.next())?.trim().to_string(),
             pgid: word(it.next()).and_then(|g| g.trim().parse().ok()),
         }),
+        b'w' => {
+            let mut it = rest.splitn(2, |&b| b == b' ');
+            Some(Frame::Unkept {
+                name: word(it.next())?,
+                why: word(it.next())?.trim().to_string(),
+            })
+        }
         b'k' => Some(Frame::Tick {
             seq: word(it.next())?.trim().parse().ok()?,
             host: word(it.next())?.trim().parse().ok()?,
@@ -659,6 +673,7 @@ mod tests {
             "20261129T013722Z-sockets-bench10",
             &hold,
             "tcp:50000 udp:50000",
+            Duration::from_secs(60),
         );
         assert!(cmd.len() < 32_000, "{} bytes", cmd.len());
         assert!(!lib().lines().any(|l| l.trim_start().starts_with('#')));

@@ -346,6 +346,12 @@ fn execute(
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
     run_dir.write_json("questions.json", &lab.questions);
+    // A run directory that cannot be written (no space, read-only, quota): nothing runs.
+    if let Some(e) = run_dir.error.take() {
+        return Err(Error::Local(format!("{e}; nothing was run")));
+    }
+    // A local write that fails later stops the run (exit 4): see `Shared::local`.
+    let local: Arc<Mutex<Option<String>>> = Arc::default();
     // Bounded: a program printing faster than the run directory is written
     // slows its worker (and the host's stream), never grows labctl's memory.
     let (ev_tx, ev_rx) = sync_channel::<Event>(EVENT_QUEUE);
@@ -392,6 +398,7 @@ fn execute(
             take_over: set.take_over,
             ports: Arc::new(run_ports(lab, bench, plan)),
             orphaned_after: set.orphaned_after,
+            local: Arc::clone(&local),
             lost: Arc::default(),
         };
         let lost = Arc::clone(&shared.lost);
@@ -457,8 +464,19 @@ fn execute(
             return Err(e);
         }
         let host_names = plan.hosts.clone();
-        let reporter =
-            s.spawn(move || report_events(ev_rx, run_dir, &host_names, live, prefix, json, tap));
+        let failed_write = Arc::clone(&local);
+        let reporter = s.spawn(move || {
+            report_events(
+                ev_rx,
+                run_dir,
+                &host_names,
+                live,
+                prefix,
+                json,
+                tap,
+                &failed_write,
+            )
+        });
         for (host, e) in &not_ready {
             let _ = ev_tx.send(Event::Problem {
                 host: (!host.is_empty()).then(|| host.as_str().into()),
@@ -475,16 +493,24 @@ fn execute(
                 fatal: Some(e),
                 failure: None,
             },
-            None => walk(plan, &jobs, &ev_tx, stop, &lost, presenter.as_mut()),
+            None => walk(plan, &jobs, &ev_tx, stop, &lost, &local, presenter.as_mut()),
         };
 
         // Stop everything on every host, whatever happened.
-        finish_workers(&jobs);
+        let problems = finish_workers(&jobs);
         drop(jobs);
         let _ = workers.join();
+        for p in &problems {
+            let _ = ev_tx.send(Event::Problem {
+                host: None,
+                message: p.clone(),
+            });
+        }
 
-        let interrupted = stop.load(Ordering::SeqCst) || walk.outcome == Outcome::Interrupted;
-        let outcome = if interrupted {
+        let failed_write = local.lock().ok().and_then(|l| l.clone());
+        let interrupted = failed_write.is_none()
+            && (stop.load(Ordering::SeqCst) || walk.outcome == Outcome::Interrupted);
+        let mut outcome = if interrupted {
             Outcome::Interrupted
         } else {
             walk.outcome
@@ -493,11 +519,18 @@ fn execute(
             Err(Error::Interrupted)
         } else if let Some(e) = walk.fatal {
             Err(e)
-        } else if outcome == Outcome::Passed {
+        } else if let Some(why) = failed_write {
+            // A write that failed as the run ended (a capture fetched then).
+            outcome = Outcome::Failed;
+            Err(Error::Local(format!("{why}: the run was stopped")))
+        } else if outcome == Outcome::Passed && problems.is_empty() {
             Ok(())
         } else {
+            outcome = Outcome::Failed;
             Err(Error::Failed(
-                walk.failure.unwrap_or_else(|| "the run failed".to_string()),
+                walk.failure
+                    .or_else(|| problems.first().cloned())
+                    .unwrap_or_else(|| "the run failed".to_string()),
             ))
         };
         let _ = ev_tx.send(Event::RunFinished {
@@ -514,10 +547,15 @@ fn execute(
         });
         drop(ev_tx);
         let write_error = reporter.join().unwrap_or(None);
-        if let Some(e) = write_error {
-            crate::util::err_line(&format!("labctl: {e}"));
+        match (write_error, result) {
+            // The record could not be written whole: the run did not pass.
+            (Some(e), Ok(()) | Err(Error::Failed(_))) => Err(Error::Local(e)),
+            (Some(e), result) => {
+                crate::util::err_line(&format!("labctl: {e}"));
+                result
+            }
+            (None, result) => result,
         }
-        result
     })
 }
 
@@ -536,8 +574,9 @@ fn run_ports(lab: &Lab, bench: &Bench, plan: &Plan) -> BTreeMap<String, String> 
     out
 }
 
-/// Every worker stops what the run started on its host and ends; returns once all did.
-fn finish_workers(jobs: &BTreeMap<String, JobSender>) {
+/// Every worker stops what the run started on its host and ends; returns
+/// once all did, with what is wrong with the captures collected then.
+fn finish_workers(jobs: &BTreeMap<String, JobSender>) -> Vec<String> {
     let mut waits = Vec::new();
     for tx in jobs.values() {
         let (rtx, rrx) = channel();
@@ -545,9 +584,10 @@ fn finish_workers(jobs: &BTreeMap<String, JobSender>) {
             waits.push(rrx);
         }
     }
-    for w in waits {
-        let _ = w.recv();
-    }
+    waits
+        .into_iter()
+        .flat_map(|w| w.recv().unwrap_or_default())
+        .collect()
 }
 
 /// The run cannot start: one error naming every host that is not ready, a
@@ -580,6 +620,7 @@ fn walk(
     ev: &SyncSender<Event>,
     stop: &AtomicBool,
     lost: &Mutex<Option<(String, Error)>>,
+    local: &Mutex<Option<String>>,
     mut pause: Option<&mut pause::Presenter>,
 ) -> Walk {
     let mut w = Walk {
@@ -689,6 +730,17 @@ fn walk(
                 });
                 w.fatal = Some(e);
             }
+            // A local write failed: the run stops, named with the step (exit 4).
+            let failed_write = local.lock().ok().and_then(|l| l.clone());
+            if let Some(why) = failed_write.filter(|_| w.fatal.is_none()) {
+                outcome = Outcome::Failed;
+                let e = Error::Local(format!("step `{}`: {why}: the run was stopped", step.id));
+                let _ = ev.send(Event::Problem {
+                    host: None,
+                    message: e.to_string(),
+                });
+                w.fatal = Some(e);
+            }
             if outcome != Outcome::Passed || stop.load(Ordering::SeqCst) {
                 if outcome == Outcome::Passed {
                     outcome = Outcome::Interrupted;
@@ -734,6 +786,7 @@ const EVENT_QUEUE: usize = 1024;
 
 /// The reporter thread: every event to the run directory and the terminal,
 /// in arrival order.
+#[allow(clippy::too_many_arguments)] // the reporter thread's whole world, passed once
 fn report_events(
     rx: Receiver<Event>,
     mut dir: rundir::RunDir,
@@ -742,11 +795,16 @@ fn report_events(
     prefix: &str,
     json: Option<json::JsonOut>,
     tap: Option<Sender<Event>>,
+    failed_write: &Mutex<Option<String>>,
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, live, prefix);
     term.to_stderr = json.is_some();
     for e in rx {
         dir.event(&e);
+        // The first write that failed stops the run (`Shared::local`).
+        if let (Some(err), Ok(mut slot)) = (&dir.error, failed_write.lock()) {
+            slot.get_or_insert_with(|| err.clone());
+        }
         if let Some(j) = &json {
             j.event(&e);
         }

@@ -176,7 +176,14 @@ impl Reader<'_, '_> {
                 _ => self.c.unknown(
                     e,
                     "at the top level",
-                    &["name", "defaults", "hosts", "benches", "programs", "orphaned_after"],
+                    &[
+                        "name",
+                        "defaults",
+                        "hosts",
+                        "benches",
+                        "programs",
+                        "orphaned_after",
+                    ],
                 ),
             }
         }

@@ -606,6 +606,17 @@ impl<'s> Worker<'s> {
                 }
             }
             Frame::Tick { .. } => {}
+            Frame::Unkept { name, why } => {
+                self.emit(Event::Problem {
+                    host: Some(self.name()),
+                    message: format!(
+                        "host `{}`: program `{name}`: its output cannot be kept on the host ({why}); \
+                         its lines still reach labctl and are kept here",
+                        self.host.label()
+                    ),
+                });
+                self.unkept.get_or_insert(why);
+            }
             Frame::End { name, pgid } => {
                 if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
                     if p.state == ProgState::Alive {
