@@ -183,6 +183,28 @@ pub struct GlobalArgs {
     /// When to colour the output (`auto`: on a terminal, unless `NO_COLOR` is set).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: crate::style::ColorChoice,
+    /// `--lab` was given on the command line (not the default): a file that
+    /// is not there is then an input error, not "no lab file".
+    #[arg(skip)]
+    pub lab_given: bool,
+}
+
+impl Cli {
+    /// The command line, parsed (clap exits on a bad one), knowing which
+    /// file flags were given rather than defaulted.
+    pub fn parse_given() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut m = &matches;
+        let mut given = m.value_source("lab") == Some(clap::parser::ValueSource::CommandLine);
+        while let Some((_, sub)) = m.subcommand() {
+            given |= sub.value_source("lab") == Some(clap::parser::ValueSource::CommandLine);
+            m = sub;
+        }
+        cli.global.lab_given = given;
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,15 +67,13 @@ pub mod style;
 pub mod testbed;
 pub mod util;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
 use error::{exit, Error};
 
 /// Runs labctl with the process's arguments and returns the exit code.
 /// Errors are printed here, once.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_given();
     style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
     match dispatch(cli) {
         Ok(()) => exit::OK,

@@ -255,7 +255,7 @@ fn listing(host: &Host, s: &Survey) -> Vec<String> {
 pub fn command(g: &GlobalArgs, args: &ResetArgs) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(&args.select)?;
-    let ports = crate::check::lab_ports(&g.lab, &benches)?;
+    let ports = crate::check::lab_ports(&g.lab, g.lab_given, &benches)?;
     let set = crate::programs::for_check(
         &g.hosts,
         &g.lab,

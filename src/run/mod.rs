@@ -43,6 +43,13 @@ use crate::ssh::{self, ConnectOptions};
 
 /// `labctl run`.
 pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
+    // Every flag naming a file is judged before any connection.
+    if let Some(out) = args.out.as_ref().filter(|o| o.exists() && !o.is_dir()) {
+        return Err(Error::Usage(format!(
+            "`--out {}`: not a directory; name the directory the run directories go in (it is made when missing)",
+            out.display()
+        )));
+    }
     let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
     inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;

@@ -43,6 +43,17 @@ pub struct Room {
     pub benches: Vec<Bench>,
 }
 
+/// A POSIX login name: 1 to 32 of the portable filename characters
+/// (`A-Za-z0-9._-`), `-` not first.
+pub fn login_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// A run's host ends the run by itself after hearing nothing from labctl
 /// this long, unless the hosts file says otherwise (`orphaned_after`).
 pub const ORPHANED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);

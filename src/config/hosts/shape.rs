@@ -307,9 +307,21 @@ impl Reader<'_, '_> {
             let span = v.span.clone();
             let reported = self.c.count();
             match key {
-                "user" => s.user = self.string(v, key).filter(|u| self.nonempty(u, key)),
-                "identity" => s.identity = self.string(v, key).filter(|u| self.nonempty(u, key)),
-                "known_hosts" => s.known_hosts = self.string(v, key).filter(|u| self.nonempty(u, key)),
+                "user" => {
+                    s.user = self
+                        .string(v, key)
+                        .filter(|u| self.nonempty(u, key) && self.login_name(u))
+                }
+                "identity" => {
+                    s.identity = self
+                        .string(v, key)
+                        .filter(|u| self.nonempty(u, key) && self.local_path(u, key))
+                }
+                "known_hosts" => {
+                    s.known_hosts = self
+                        .string(v, key)
+                        .filter(|u| self.nonempty(u, key) && self.local_path(u, key))
+                }
                 "passphrase_env" | "password_env" => {
                     let e = self.string(v, key).filter(|e| {
                         let ok = !e.value.is_empty()
@@ -354,8 +366,19 @@ impl Reader<'_, '_> {
                                 format!("workdir `{}` is not an absolute path", w.value),
                                 "write the full path, e.g. `/home/pi/labctl` (`~` is not expanded on the host)",
                             );
+                            return false;
                         }
-                        ok
+                        let odd = w.value.chars().any(char::is_control)
+                            || w.value.split('/').any(|c| c == "..")
+                            || w.value.len() > 1024;
+                        if odd {
+                            self.c.err_hint(
+                                &w.span.clone(),
+                                format!("workdir `{}` is not a plain path", w.value.escape_debug()),
+                                "write a path without `..`, control characters or a newline, e.g. `/home/pi/labctl`",
+                            );
+                        }
+                        !odd
                     })
                 }
                 "auth" => {
@@ -432,6 +455,35 @@ impl Reader<'_, '_> {
             }
         }
         s
+    }
+
+    /// A POSIX login name (its portable characters, `-` not first, at most
+    /// 32): `user = "$(…)"` is refused here, before any connection.
+    fn login_name(&mut self, v: &At<String>) -> bool {
+        let ok = super::login_name_ok(&v.value);
+        if !ok {
+            self.c.err_hint(
+                &v.span,
+                format!("`user` = `{}` is not a login name", v.value.escape_debug()),
+                "a login name has only letters, digits, `.`, `_` and `-` (not first), at most 32: e.g. `pi`",
+            );
+        }
+        ok
+    }
+
+    /// A path on this machine: no control characters (a newline would cut it),
+    /// `~` only as `~/…`.
+    fn local_path(&mut self, v: &At<String>, key: &str) -> bool {
+        let ok = !v.value.chars().any(char::is_control)
+            && (!v.value.starts_with('~') || v.value == "~" || v.value.starts_with("~/"));
+        if !ok {
+            self.c.err_hint(
+                &v.span,
+                format!("`{key}` = `{}` is not a path labctl can use", v.value.escape_debug()),
+                "write a path on this machine, e.g. `~/.ssh/id_ed25519` (`~user/…` is not expanded)",
+            );
+        }
+        ok
     }
 
     fn nonempty(&mut self, v: &At<String>, key: &str) -> bool {
