@@ -79,6 +79,20 @@ Examples:
   labctl clean --all
   labctl clean --restore-network    also give eth0 back to the image's own connection";
 
+/// `reset --help`.
+pub const RESET_HELP: &str = "\
+Exit codes:
+  0    the bench is as a lab expects: nothing on its ports, no lab address
+  1    something could not be stopped or removed, or a lab port is still held
+  2    bad hosts file, lab file or selection (nothing contacted)
+  3    a host could not be reached, so it was not reset
+  5    the bench is in use by another labctl (named); nothing was changed
+
+Examples:
+  labctl reset --dry-run
+  labctl reset
+  labctl --hosts room.toml reset --all";
+
 /// `deploy --help`.
 pub const DEPLOY_HELP: &str = "\
 Exit codes:
@@ -198,6 +212,28 @@ pub struct GlobalArgs {
     /// When to colour the output (`auto`: on a terminal, unless `NO_COLOR` is set).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: crate::style::ColorChoice,
+    /// `--lab` was given on the command line (not the default): a file that
+    /// is not there is then an input error, not "no lab file".
+    #[arg(skip)]
+    pub lab_given: bool,
+}
+
+impl Cli {
+    /// The command line, parsed (clap exits on a bad one), knowing which
+    /// file flags were given rather than defaulted.
+    pub fn parse_given() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut m = &matches;
+        let mut given = m.value_source("lab") == Some(clap::parser::ValueSource::CommandLine);
+        while let Some((_, sub)) = m.subcommand() {
+            given |= sub.value_source("lab") == Some(clap::parser::ValueSource::CommandLine);
+            m = sub;
+        }
+        cli.global.lab_given = given;
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +260,10 @@ pub enum Command {
     /// Stop every program labctl started on the hosts, and nothing else.
     #[command(after_help = CLEAN_HELP)]
     Clean(CleanArgs),
+    /// Between two sections: stop the login's programs on the lab's ports or named
+    /// as the lab's programs (listed first), and remove the lab addresses.
+    #[command(after_help = RESET_HELP)]
+    Reset(ResetArgs),
     /// Rebuild report.md, report.html and run.json from a run directory.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
@@ -417,10 +457,28 @@ pub struct CleanArgs {
     /// the lab address `ip` gave it.
     #[arg(long)]
     pub restore_network: bool,
+    /// Take the bench from a labctl that holds it but has not answered for 10 s or more.
+    #[arg(long)]
+    pub take_over: bool,
     /// JSON lines on stdout (`host_cleaned` per host, `clean_finished`);
     /// the human lines then go to stderr.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub select: BenchSelect,
+    /// List what would be stopped and removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take the bench from a labctl that holds it but has not answered for 10 s or more.
+    #[arg(long)]
+    pub take_over: bool,
+    /// The program set whose programs are looked for: `rust`, `python`, or `lab`.
+    #[arg(long, value_name = "SET")]
+    pub programs: Option<String>,
 }
 
 #[derive(Debug, Args)]

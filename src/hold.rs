@@ -302,6 +302,45 @@ pub fn took_over_warning(host: &Host, holder: &Holder) -> String {
     }
 }
 
+/// A run a host ended by itself (`lc_orphan` in `remote/lib.sh`: labctl
+/// not heard for `orphaned_after`, or the run's agent killed), as its note says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub run: String,
+    /// Unix time (the host's clock).
+    pub at: u64,
+    pub why: String,
+    /// The run's directory on the host, kept.
+    pub dir: String,
+}
+
+/// The notes of `lc_hold`/`lc_held`: `ended<TAB>RUN<TAB>AT<TAB>WHY<TAB>DIR` lines.
+pub fn ended_notes(out: &str) -> Vec<Ended> {
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("ended\t")?.split('\t');
+            Some(Ended {
+                run: w.next()?.to_string(),
+                at: w.next()?.trim().parse().unwrap_or(0),
+                why: w.next()?.to_string(),
+                dir: w.next()?.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// ``host `A`: the host ended run `X` by itself at 10:02:11 UTC (5 min ago): …``.
+pub fn ended_message(host: &Host, e: &Ended) -> String {
+    format!(
+        "host `{}`: the host ended run `{}` by itself at {}: {}; its records are in {}",
+        host.label(),
+        e.run,
+        since_text(e.at),
+        e.why,
+        e.dir
+    )
+}
+
 /// The error of a labctl whose run's hold was taken over by `taker` (the
 /// lines of the run's `.taken` note on the host) while it was not heard.
 pub fn taken_message(taker: &Holder) -> String {
@@ -365,6 +404,9 @@ pub fn take_with<'s>(
         out.extend_from_slice(&r.stdout);
         let text = String::from_utf8_lossy(&out).into_owned();
         if text.lines().any(|l| l.starts_with("@@hold ")) {
+            for e in ended_notes(&text) {
+                crate::util::err_line(&format!("! {}", ended_message(host, &e)));
+            }
             return match parse_verdict(&text) {
                 Verdict::Held(took_over) => Ok(Held {
                     ch: Some(ch),

@@ -70,6 +70,7 @@ pub mod programs;
 pub mod record;
 pub mod remote;
 pub mod report;
+pub mod reset;
 pub mod room;
 pub mod run;
 pub mod serve;
@@ -78,15 +79,13 @@ pub mod style;
 pub mod testbed;
 pub mod util;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
 use error::{exit, Error};
 
 /// Runs labctl with the process's arguments and returns the exit code.
 /// Errors are printed here, once.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = Cli::parse_given();
     style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
     match dispatch(cli) {
         Ok(()) => exit::OK,
@@ -111,6 +110,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Check(args) => check::command(&g, &args),
         Command::Deploy(args) => deploy::command(&g, &args),
         Command::Clean(args) => remote::clean::command(&g, &args),
+        Command::Reset(args) => reset::command(&g, &args),
         Command::Plan(args) => lab::plan_command(
             &g.hosts,
             &g.lab,

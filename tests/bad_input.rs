@@ -20,7 +20,7 @@ use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use common::{labctl, RunOutput, Scratch};
+use common::{labctl, Labctl, RunOutput, Scratch};
 
 /// One expected diagnostic: where (0:0 when it has no place) and a fragment of its message.
 #[derive(Debug, Clone)]
@@ -544,4 +544,46 @@ fn unknown_steps_and_benches_on_the_command_line_are_refused_before_any_connecti
     }
     assert!(!scratch.0.join("runs").exists());
     assert_eq!(trap.accepted(), 0);
+}
+
+/// Every flag naming a file is judged before any connection: `check --lab`
+/// naming a file that is not there (not "no lab file": it was asked for),
+/// `run --out` naming a file that is not a directory.
+#[test]
+fn a_missing_lab_and_an_out_that_is_a_file_are_refused_before_any_connection() {
+    let trap = Trap::new();
+    let scratch = Scratch::new("badinput-flags");
+    let good = good_hosts(&trap, &scratch.0);
+    let missing = scratch.0.join("no-such-lab.toml");
+    for args in [
+        vec![
+            "check".to_string(),
+            "--lab".into(),
+            missing.display().to_string(),
+        ],
+        vec![
+            "--lab".into(),
+            missing.display().to_string(),
+            "reset".into(),
+        ],
+    ] {
+        let out = Labctl::new()
+            .hosts(&good)
+            .env("HOME", &scratch.0)
+            .args(&args)
+            .run();
+        out.assert_status(2)
+            .assert_stderr_contains(&format!("{}: cannot read file", missing.display()));
+    }
+    let file = scratch.0.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = labctl(
+        &good,
+        &seed_lab(),
+        &scratch.0,
+        &["run", "--out", file.to_str().unwrap()],
+    );
+    out.assert_status(2)
+        .assert_stderr_contains(&format!("`--out {}`: not a directory", file.display()));
+    assert_eq!(trap.accepted(), 0, "no connection");
 }

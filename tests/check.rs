@@ -189,7 +189,7 @@ fn breakages_are_detected_named_and_fixed() {
     let out = check(&hosts, &home, &[]);
     out.assert_status(1);
     out.assert_stdout_contains(&format!(
-        "✘ A lab port: port 50000/tcp is in use: tcp 0.0.0.0:50000 by `tcp_server` (pid {pid})"
+        "✘ A lab port: port 50000/tcp is in use: tcp 0.0.0.0:50000 by `tcp_server` (pid {pid}, user "
     ))
     .assert_stdout_contains(&format!("kill {pid}"))
     .assert_stdout_contains("✘ B interface: no interface `eth0`")

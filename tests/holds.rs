@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, b_waits, install_programs, json_lines, labctl, registered, run_dir,
-    workdir, Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
+    assert_nothing_left, b_waits, hosts_copy, install_programs, json_lines, lab_processes, labctl,
+    registered, run_dir, workdir, Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
 };
 use labctl::testbed::proc::alive;
 
@@ -575,5 +575,138 @@ fn a_controller_whose_packets_are_dropped_inside_the_host_is_stale_within_15_s()
     );
     // The packets pass again: the host reads labctl's end, and stops the run itself.
     drop_ssh(&t, "B", false);
+    assert_nothing_left(&t.bench);
+}
+
+/// The run's processes and registered groups still on `host` (its namespace's).
+fn left_on(t: &Setup, host: &str) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = labctl::testbed::netns::inode(&t.bench.host(host).netns).unwrap();
+    let mut v: Vec<String> = lab_processes(&t.bench)
+        .into_iter()
+        .filter(|p| {
+            let pid = p.split(' ').next().unwrap();
+            std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == ino)
+        })
+        .collect();
+    v.extend(
+        registered(&t.bench)
+            .into_iter()
+            .filter(|g| g.starts_with(&format!("{host}/"))),
+    );
+    v
+}
+
+/// Waits up to `within` for nothing of the run to be left on `host`; how long it took.
+#[track_caller]
+fn nothing_left_on(t: &Setup, host: &str, within: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let left = left_on(t, host);
+        if left.is_empty() {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < within,
+            "left on {host} after {within:?}: {left:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_agent_ends_the_run_with_3_within_seconds_and_its_host_stops_the_runs_programs() {
+    let t = Setup::new("agent-killed", "60s");
+    let mut first = t.start("first");
+    in_s3(&mut first);
+    assert!(!left_on(&t, "B").is_empty(), "the run's programs run on B");
+    let agent = agent_pid(&t.bench, "B");
+    // SAFETY: kill(2) on the agent of this test's own bench.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    let killed = Instant::now();
+    // Within 5 s nothing of the run is left on B: its watchdog stopped it.
+    let gone = nothing_left_on(&t, "B", Duration::from_secs(5));
+    let (code, out, err) = first.finish(Duration::from_secs(30));
+    let ended = killed.elapsed();
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
+    assert!(
+        err.contains(&format!("its agent (pid {agent}) ended")),
+        "{err}"
+    );
+    // Seen at once: the run ended long before its 60 s window (the other hosts cleaned too).
+    assert!(
+        ended < Duration::from_secs(8),
+        "labctl ended {ended:?} after the kill"
+    );
+    eprintln!("B cleaned {gone:?} after the kill; labctl ended after {ended:?}");
+    assert_nothing_left(&t.bench);
+}
+
+#[test]
+fn a_controller_gone_silently_is_ended_by_the_host_after_orphaned_after_and_the_next_command_names_it(
+) {
+    let t = Setup::new("orphaned", "120s");
+    let hosts = hosts_copy(&t.bench, "hosts-orphaned.toml", |text| {
+        format!("orphaned_after = \"15s\"\n{text}")
+    });
+    let mut first = Background::start(
+        &[
+            OsString::from("--hosts"),
+            hosts.clone().into(),
+            "--lab".into(),
+            t.lab.clone().into(),
+            "run".into(),
+            "--out".into(),
+            t.s.path("first").into(),
+        ],
+        &t.home,
+        &[],
+    );
+    in_s3(&mut first);
+    let id = t.run_id("first");
+    drop_ssh(&t, "B", true);
+    let dropped = Instant::now();
+    // labctl gives B up after 8 s of silence; B, hearing nothing for 15 s, ends the run itself.
+    let (code, out, err) = first.finish(Duration::from_secs(60));
+    assert_eq!(code, 3, "{out}\n{err}");
+    let gone = nothing_left_on(&t, "B", Duration::from_secs(40));
+    let after = dropped.elapsed();
+    assert!(
+        after >= Duration::from_secs(14),
+        "not before the grace: {after:?}"
+    );
+    assert!(
+        after < Duration::from_secs(30),
+        "ended {after:?} after the drop ({gone:?} waited)"
+    );
+    // Its records stay on B, with the note of why.
+    let dir = workdir(&t.bench, "B").join("runs").join(&id);
+    let note = std::fs::read_to_string(dir.join(".ended")).unwrap();
+    assert!(note.contains("why=labctl was not heard for 1"), "{note}");
+    assert!(dir.join("client.out").exists(), "the outputs are kept on B");
+    assert!(
+        !workdir(&t.bench, "B").join("lock").exists(),
+        "the hold was released"
+    );
+    // Packets pass again: the next command names the ended run, once.
+    drop_ssh(&t, "B", false);
+    let clean = labctl(&hosts, &t.lab, &t.home, &["clean"]);
+    clean
+        .assert_status(0)
+        .assert_stderr_contains(&format!(
+            "host `B`: the host ended run `{id}` by itself at "
+        ))
+        .assert_stderr_contains("labctl was not heard for")
+        .assert_stderr_contains(&format!("its records are in /home/pi/labctl/runs/{id}"));
+    let again = labctl(&hosts, &t.lab, &t.home, &["clean"]);
+    assert!(
+        !again.stderr.contains("the host ended run"),
+        "named once:\n{again}"
+    );
+    assert!(
+        dir.join(".ended").exists(),
+        "clean keeps the records a note names"
+    );
     assert_nothing_left(&t.bench);
 }

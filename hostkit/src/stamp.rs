@@ -72,6 +72,20 @@ pub fn run(file: &str, fifo: &str, name: &str, stream: &str) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut input = io::stdin().lock();
     let mut delay = RunDelay::open();
+    // A record that cannot be written (the host's disk full): said once on
+    // the stream (`@@w NAME FILE: REASON`), and the lines still stream, so
+    // the program runs on and labctl keeps its own copy.
+    let mut unwritten = false;
+    let mut keep = |record: &mut File, rec: &[u8], sink: &mut Sink| {
+        if unwritten {
+            return;
+        }
+        if let Err(e) = record.write_all(rec) {
+            unwritten = true;
+            let said = format!("@@w {name} {file}: {e}\n").replace(['\r'], " ");
+            sink.send(&[said.into_bytes()]);
+        }
+    };
     loop {
         // The write that wakes the stamper is when the line was printed; the
         // stamper may wait for a CPU after that (on a busy machine, or behind
@@ -89,11 +103,11 @@ pub fn run(file: &str, fifo: &str, name: &str, stream: &str) -> io::Result<()> {
             _ => Duration::ZERO,
         };
         let (rec, frames) = st.feed(&buf[..n], &now_minus(waited));
-        record.write_all(&rec)?;
+        keep(&mut record, &rec, &mut sink);
         sink.send(&frames);
     }
     let (rec, frames) = st.finish();
-    record.write_all(&rec)?;
+    keep(&mut record, &rec, &mut sink);
     sink.send(&frames);
     Ok(())
 }

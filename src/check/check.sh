@@ -71,29 +71,6 @@ workdir_facts() {
     df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "wd_free_kb=$avail"; }
 }
 
-# lab_ports: for each port the lab's servers bind here, `@port PROTO N` and
-# the listeners on it with their processes (`ss -p` scans every process's
-# fds: only when a cheaper `ss` shows one). For TCP, when another socket
-# has that local port (e.g. TIME_WAIT), a bind is tried as the lab's server
-# does it (SO_REUSEADDR); `@bindfail PROTO N` and those sockets when it fails.
-lab_ports() {
-    for p in $ports; do
-        proto=${p%%:*}; port=${p#*:}
-        echo "@port $proto $port"
-        if [ -n "$(ss -ltnuH "sport = :$port" 2>/dev/null)" ]; then
-            # shellcheck disable=SC2086
-            $ss_sudo ss -ltnupH "sport = :$port" 2>/dev/null || ss -ltnupH "sport = :$port" 2>/dev/null
-        elif [ "$proto" = tcp ] && [ -x "$bindir/tcp_server" ]; then
-            o=$(ss -tanH "sport = :$port" 2>/dev/null)
-            if [ -n "$o" ]; then
-                r=$(timeout 1 "$bindir/tcp_server" --port "$port" </dev/null 2>&1)
-                case $r in *"in use"*) echo "@bindfail $proto $port"; echo "$o" ;; esac
-            fi
-        fi
-        echo @top
-    done
-}
-
 # manager: who manages the lab interface, in the background (nmcli takes
 # tens of milliseconds), one `mgr_*=` line per fact: NetworkManager's state
 # for it, its connection and that connection's IPv4 method (asked only when

@@ -553,11 +553,25 @@ fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
         .iter()
         .map(|p| format!("{}/{}", p.port, p.proto))
         .collect();
+    match lab_ports_taken(host, f) {
+        None => pass("lab port", format!("nothing holds {}", all.join(", "))),
+        Some((detail, hint)) => fail("lab port", detail, hint),
+    }
+}
+
+/// What holds the lab's ports on `host` (`f.ports`), in `check`'s words, and
+/// the hint to free them; `None` when nothing does. `run` refuses with the
+/// same words when a port it is about to use is taken.
+pub fn lab_ports_taken(host: &Host, f: &Facts) -> Option<(String, String)> {
     let mut busy = Vec::new();
     let mut pids = Vec::new();
     for p in &f.ports {
         if !p.listen.is_empty() {
-            let who: Vec<String> = p.listen.iter().map(|l| describe_listener(l)).collect();
+            let who: Vec<String> = p
+                .listen
+                .iter()
+                .map(|l| describe_listener(l, &f.users))
+                .collect();
             busy.push(format!(
                 "port {}/{} is in use: {}",
                 p.port,
@@ -586,7 +600,7 @@ fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
         }
     }
     if busy.is_empty() {
-        return pass("lab port", format!("nothing holds {}", all.join(", ")));
+        return None;
     }
     let hint = if !pids.is_empty() {
         format!(
@@ -601,7 +615,7 @@ fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
         "stop the program holding the port; `labctl check --fix` stops programs labctl started"
             .to_string()
     };
-    fail("lab port", busy.join("; "), hint)
+    Some((busy.join("; "), hint))
 }
 
 /// `arch`: what `uname -m` says and, when hosts.toml declares an `arch`,
@@ -749,8 +763,8 @@ mod tests {
     fn failures_are_named_with_hints() {
         let text = "arch=armv7l\niflist=lo\niflist=wlan0\n@addr\n2: eth0 inet 10.0.3.1/24 scope global\n@top\ntool=ip\ntool=ss\n\
             @sudofail\nsudo: unable to resolve host A\nsudo: a password is required\n@port tcp 50000\n\
-            tcp   LISTEN 0      1      0.0.0.0:50000      0.0.0.0:*    users:((\"socat\",pid=4242,fd=5))\n\
-            ping=10.0.3.2 fail\n@sha\nping=10.0.3.3 ok\n@end\n";
+            tcp   LISTEN 0      1      0.0.0.0:50000      0.0.0.0:*    users:((\"socat\",pid=4242,fd=5)) uid:1000 ino:5\n\
+            @user 1000 pi\nping=10.0.3.2 fail\n@sha\nping=10.0.3.3 ok\n@end\n";
         let f = parse_facts(text);
         let c = evaluate(&host(), &f, None, &peers());
         let get = |n: &str| c.iter().find(|c| c.check == n).unwrap().clone();
@@ -768,7 +782,13 @@ mod tests {
             "{sudo}"
         );
         let l = get("lab port");
-        assert!(l.detail.contains("`socat` (pid 4242)"), "{}", l.detail);
+        assert!(
+            l.detail.contains(
+                "port 50000/tcp is in use: tcp 0.0.0.0:50000 by `socat` (pid 4242, user pi)"
+            ),
+            "{}",
+            l.detail
+        );
         assert!(l.hint.unwrap().contains("kill 4242"));
         let p = get("ping");
         assert!(

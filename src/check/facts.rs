@@ -34,6 +34,8 @@ pub struct Facts {
     pub workdir: Workdir,
     /// The ports the lab's servers bind on this host, as checked.
     pub ports: Vec<PortFacts>,
+    /// The owners of the sockets on those ports: uid → login name.
+    pub users: std::collections::BTreeMap<u32, String>,
     pub sha: HashMap<String, String>,
     pub pings: Vec<(Ipv4Addr, bool)>,
     /// Who manages the lab interface.
@@ -154,6 +156,13 @@ pub fn parse_facts(out: &str) -> Facts {
             continue;
         }
         if let Some(name) = line.strip_prefix('@') {
+            // `@user UID NAME`: who owns a socket on a lab port (ports.sh).
+            if let Some((uid, user)) = name.strip_prefix("user ").and_then(|r| r.split_once(' ')) {
+                if let Ok(uid) = uid.parse() {
+                    f.users.insert(uid, user.trim().to_string());
+                }
+                continue;
+            }
             if let Some(rest) = name
                 .strip_prefix("port ")
                 .or(name.strip_prefix("bindfail "))
@@ -268,8 +277,10 @@ pub fn parse_facts(out: &str) -> Facts {
     f
 }
 
-/// `users:(("tcp_server",pid=1234,fd=3))` → `tcp_server (pid 1234)`; the proto and address otherwise.
-pub fn describe_listener(line: &str) -> String {
+/// An `ss -ltnupe` line → ``tcp 0.0.0.0:50000 by `python3` (pid 1234, user pi)``
+/// (the owner from its `uid:` through `users`; none shown is root); the
+/// proto and address only when the process is unknown.
+pub fn describe_listener(line: &str, users: &std::collections::BTreeMap<u32, String>) -> String {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let proto = fields.first().copied().unwrap_or("?");
     let local = fields.get(4).copied().unwrap_or("?");
@@ -285,14 +296,28 @@ pub fn describe_listener(line: &str) -> String {
                         .nth(1)?
                         .split(|c: char| !c.is_ascii_digit())
                         .next()?;
-                    Some(format!("`{name}` (pid {pid})"))
+                    Some(format!("`{name}` (pid {pid}{})", owner(line, users)))
                 })
                 .collect()
         })
         .unwrap_or_default();
     if procs.is_empty() {
-        format!("{proto} {local} (process unknown)")
+        format!("{proto} {local} (process unknown{})", owner(line, users))
     } else {
         format!("{proto} {local} by {}", procs.join(", "))
+    }
+}
+
+/// `, user pi` from an `ss -e` line's `uid:1000` (`ss` omits root's).
+fn owner(line: &str, users: &std::collections::BTreeMap<u32, String>) -> String {
+    let uid = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("uid:"))
+        .and_then(|u| u.parse::<u32>().ok())
+        .unwrap_or(0);
+    match users.get(&uid) {
+        Some(name) => format!(", user {name}"),
+        None if uid == 0 => ", user root".to_string(),
+        None => format!(", uid {uid}"),
     }
 }

@@ -55,7 +55,7 @@ pub(crate) mod progress;
 mod render;
 mod script;
 
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, lab_ports_taken};
 pub use facts::{describe_listener, parse_facts, Facts, Manager};
 pub use model::*;
 pub use render::{render_bench, render_failures, render_outcome, render_room};
@@ -91,7 +91,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
         accept_new: global.accept_new,
         ..ConnectOptions::default()
     };
-    let ports = lab_ports(&global.lab, &benches)?;
+    let ports = lab_ports(&global.lab, global.lab_given, &benches)?;
     let start = Instant::now();
     if args.json {
         crate::util::json_line(&event::CheckEvent::CheckStarted {
@@ -152,11 +152,16 @@ pub type LabPorts = HashMap<String, Vec<(&'static str, u16)>>;
 
 /// The ports the lab file at `path` has its servers bind on each host of
 /// `benches` ([`crate::lab::plan::server_ports`]). Without a lab file there,
-/// the programs' default port, TCP and UDP, on every host. A lab file that
-/// does not validate is an input error (nothing is contacted).
-fn lab_ports(path: &std::path::Path, benches: &[&Bench]) -> Result<LabPorts, Error> {
+/// the programs' default port, TCP and UDP, on every host, unless the file
+/// was named on the command line (`given`): then, as a lab file that does
+/// not validate, it is an input error (nothing is contacted).
+pub(crate) fn lab_ports(
+    path: &std::path::Path,
+    given: bool,
+    benches: &[&Bench],
+) -> Result<LabPorts, Error> {
     let hosts = benches.iter().flat_map(|b| b.hosts.iter());
-    if !path.exists() {
+    if !path.exists() && !given {
         let all = vec![("tcp", hostops::LAB_PORT), ("udp", hostops::LAB_PORT)];
         return Ok(hosts.map(|h| (h.label(), all.clone())).collect());
     }

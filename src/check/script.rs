@@ -90,7 +90,11 @@ pub fn script_for(
             ("LAB_CMDS", Val::Quoted(&cmds.join(" "))),
             ("LAB_SUDO", Val::Quoted(&sudo_cmds.join(" "))),
             ("COMMANDS", Val::Raw(crate::programs::COMMANDS_SH)),
-            ("CHECK", Val::Raw(CHECK_SH)),
+            // The lab-port query (`lab_ports`) is shared with the run's agent.
+            (
+                "CHECK",
+                Val::Raw(&format!("{}{CHECK_SH}", crate::remote::PORTS_SH)),
+            ),
         ],
     )
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{parse_stop_output, remove_dir_cmd, stop_all_cmd, Stopped};
+use super::{parse_stop_output, stop_all_cmd, Stopped};
 use crate::cli::{CleanArgs, GlobalArgs};
 use crate::config::hosts::{self, Host};
 use crate::error::Error;
@@ -78,7 +78,7 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             }
         };
         // Every host held before any is cleaned.
-        let held = hold::take(&sess, h, "clean");
+        let held = hold::take_with(&sess, h, "clean", args.take_over);
         let all = gate.pass(!matches!(held, Err(Error::Busy(_))));
         let held = match held {
             Ok(held) => held,
@@ -100,8 +100,12 @@ pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
             Ok(o) => o,
             Err(e) => return HostResult::Unreachable(e.to_string()),
         };
-        let runs = format!("{}/runs", h.workdir.trim_end_matches('/'));
-        let _ = sess.exec(&remove_dir_cmd(&runs), None, Duration::from_secs(30));
+        // The run directories killed labctls left (those a note names stay: `lc_tidy_runs`).
+        let _ = sess.exec(
+            &super::script(h, "", "lc_tidy_runs"),
+            None,
+            Duration::from_secs(30),
+        );
         let mut r = (Vec::new(), Vec::new());
         let groups = parse_stop_output(&out.stdout_str());
         for s in &groups {

@@ -87,6 +87,7 @@ seen=$hs}"
     if e=$(mkdir "$L" 2>&1); then
       # Through `cat`: it names a failed write (`No space left on device`).
       if printf '%s\n' "$me" | cat >"$L/.holder" && mv -f "$L/.holder" "$L/holder"; then
+        ended_notes 1
         echo held
         return 0
       fi
@@ -140,6 +141,20 @@ seen=$hs}"
   cat "$L/holder" 2>/dev/null
   return 5
 }
+# ended_notes [FORGET]: a line `ended<TAB>RUN<TAB>AT<TAB>WHY<TAB>DIR` for each run this host ended
+# by itself (`lc_orphan`, lib.sh), and with FORGET the notes go (the command holding the bench
+# has named them)
+ended_notes() {
+  for f in "$W"/.ended-*; do
+    [ -f "$f" ] || continue
+    e_run='' e_at='' e_why='' e_dir=''
+    while IFS='=' read -r k val; do
+      case $k in run) e_run=$val ;; at) e_at=$val ;; why) e_why=$val ;; dir) e_dir=$val ;; esac
+    done 2>/dev/null <"$f"
+    printf 'ended\t%s\t%s\t%s\t%s\n' "$e_run" "$e_at" "$e_why" "$e_dir"
+    [ -z "$1" ] || rm -f "$f"
+  done
+}
 # take_over: the live holder `live` read (h_agent, h_start, h_run), silent for `sl` s, is taken
 # over by `me`: its run notes who took it and when (`.taken`, which its labctl reads when it wakes),
 # its agent ends (TERM to its group; CONT in case it was stopped), and its run's programs are
@@ -176,6 +191,7 @@ lc_holder() {
 # lc_held: the live holder's lines, if any, and `silent=N` when its labctl's last tick is known
 # (read-only: `check`)
 lc_held() {
+  ended_notes
   live "$L/holder" || return 0
   cat "$L/holder"
   silence "$h_seen"

@@ -179,6 +179,13 @@ lc_sudo_check() {
   done
   wait
 }
+# lc_port_check PORTS: `lab_ports` (ports.sh) of PORTS (`tcp:N udp:N ...`), only the sockets
+# labctl did not start, each line after `port ` (one write each)
+lc_port_check() {
+  # shellcheck disable=SC2034 # read by lab_ports (ports.sh)
+  ports=$1 bindir=$K ss_sudo=$S lp_foreign=1
+  lab_ports | while IFS= read -r l; do echo "port $l"; done
+}
 # sudo_fresh CMDS: `lc_sudo_check CMDS` passed on this boot (`<workdir>/.sudo-ok` holds the boot
 # id and CMDS) and no sudoers file (nor `sudoers.d`), group or account file changed since
 # (`-nt`: builtins, no process; a `sudo -l` is milliseconds of CPU, more on a Pi).
@@ -218,6 +225,17 @@ lc_stop_agents() {
     case $(tr '\0' ' ' <"/proc/$a/cmdline" 2>/dev/null) in
       *lc_agent*) kill -TERM "-$a" 2>/dev/null ;;
     esac
+  done
+}
+# lc_tidy_runs: removes the run directories earlier labctls left on this host (`clean`, `reset`),
+# but for those of runs another labctl took over or this host ended by itself (`.taken`,
+# `.ended`): their records, which the note names, stay. Never a run whose agent lives.
+lc_tidy_runs() {
+  for d in "${P%/procs}"/runs/*; do
+    [ -d "$d" ] || continue
+    r=${d##*/}
+    if [ -f "$d/.taken" ] || [ -f "$d/.ended" ] || run_live "$r"; then continue; fi
+    rm -rf -- "$d"
   done
 }
 # lc_setup NAME...: the run's start on this host, once the bench is held: what killed labctls
@@ -339,13 +357,24 @@ lc_agent() {
   # change, no round trip of its own): `lc_sudo_check`'s lines join the hold's words, each
   # line one write, and labctl tells them apart (`nosudo ...`).
   # A check that passed stands while nothing that decides it changed (`sudo_fresh`).
-  sc=
-  if [ "$1" = -s ]; then sc=$2; shift 2; fi
+  # `-p 'tcp:N udp:N...'`: what holds the ports the run's servers bind here that labctl did not
+  # start, asked the same way (`lc_port_check`, its lines `port ...`).
+  # `-g SECONDS`: how long labctl may go unheard before this host ends the run itself (`lc_watch`).
+  sc='' pc='' gr=60
+  while :; do
+    case $1 in
+      -s) sc=$2; shift 2 ;;
+      -p) pc=$2; shift 2 ;;
+      -g) gr=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
   [ -z "$sc" ] || ! sudo_fresh "$sc" || sc=
   # The hold first: two labctls may share a run id, never a host. It names where labctl is heard.
   hs=$D/.seen
   # shellcheck disable=SC2086 # the commands: words on purpose
-  h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; lc_hold "$@" 2>&1; r=$?; wait; exit $r)
+  h=$([ -z "$sc" ] || { lc_sudo_check $sc 2>/dev/null & }; [ -z "$pc" ] || { lc_port_check "$pc" 2>/dev/null & }
+    lc_hold "$@" 2>&1; r=$?; wait; exit $r)
   rc=$?
   # Its words as a reply framed by lines, counted with builtins; in the same pass, whether
   # sudo refused anything (a check that passed is kept).
@@ -380,11 +409,11 @@ EOF
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &
   relay=$!
-  # The heartbeat: `@@h` every second, so labctl tells a silent host from a quiet one.
+  # The heartbeat and watchdog (`lc_watch`): `@@h` every second, so labctl tells a silent host
+  # from a quiet one. Its stderr is not the channel's: a `sleep` still running when the agent
+  # ends would hold the channel open for up to a second.
   agent=$$
-  # Its stderr is not the channel's: a `sleep` still running when the agent ends would
-  # hold the channel open for up to a second.
-  while sleep 1 && kill -0 "$agent" 2>/dev/null; do printf '@@h\n'; done 1<>"$D/.stream" 2>/dev/null &
+  lc_watch "$gr" 1<>"$D/.stream" 2>/dev/null &
   beat=$!
   # The clock (`labctl-stamp --clock`): each send's host time through fds 8 and 9 (`now`),
   # not a `date` process per send (a millisecond or more on a Pi). Its answers are read-only
@@ -434,13 +463,53 @@ EOF
       printf '@@reply 0 0 %s\n' "$rc"
     fi
   done
+  # The watchdog first (it would take the agent's end for a death).
+  kill -USR1 "$beat" 2>/dev/null
   lc_stop_run >/dev/null 2>&1
   lc_release
   exec 8>&- 9>&-
   # shellcheck disable=SC2086 # clk: a pid or nothing
-  kill "$beat" "$relay" "$rd" $clk 2>/dev/null
+  kill "$relay" "$rd" $clk 2>/dev/null
   # labctl fetched everything and said so (`lc_done`): the run's files can go.
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
+}
+# lc_watch GRACE: the run's heartbeat and watchdog, in the background beside lc_agent (its stdout
+# the run's stream): `@@h` every second; when the agent is gone without ending the run (killed),
+# or labctl has not been heard for GRACE seconds (its laptop asleep or gone, its connection dead
+# without a FIN), it ends the run itself (`lc_orphan`). A run another labctl took over
+# (`.taken`) is that labctl's to end. USR1 (the agent's own end) ends it; TERM does not.
+lc_watch() {
+  trap 'exit 0' USR1
+  trap '' TERM
+  while sleep 1; do
+    [ ! -f "$D/.taken" ] || exit 0
+    if ! kill -0 "$agent" 2>/dev/null; then
+      lc_orphan "its agent (pid $agent) ended"
+      exit 0
+    fi
+    printf '@@h\n'
+    silence "$hs"
+    if [ -n "$sl" ] && [ "$sl" -ge "$1" ]; then
+      lc_orphan "labctl was not heard for $sl s (orphaned_after: $1 s)"
+      exit 0
+    fi
+  done
+}
+# lc_orphan WHY: ends this run on the host as labctl would have: notes why and when (`.ended` in
+# the run directory, which labctl reads if it comes back, `lc_why`; and `<workdir>/.ended-RUN`, which
+# the next command's hold names), ends the agent's other processes (TERM to its group: labctl's
+# channel closes), stops the run's programs as `stop` does (a capture's file stays, closed), and
+# releases the hold. The run directory is kept.
+lc_orphan() {
+  n="run=$RUN
+at=$(date +%s)
+why=$1
+dir=$D"
+  printf '%s\n' "$n" 2>/dev/null >"$D/.ended"
+  printf '%s\n' "$n" 2>/dev/null >"${P%/procs}/.ended-$RUN"
+  kill -TERM -"$agent" 2>/dev/null
+  lc_stop_run >/dev/null 2>&1
+  lc_release
 }
 # lc_reader: labctl's input, for lc_agent: a tick (`@@tick SEQ`) is answered at once with the
 # host time, `@@k SEQ TIME` on the run's stream (its own clock, `labctl-stamp --clock`, where it

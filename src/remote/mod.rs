@@ -26,7 +26,8 @@
 //! `@@l NAME S TS TEXT` a line (S: 1 stdout, 2 stderr), `@@p …` a piece of
 //! a longer line, `@@t …` the last piece of a line cut at the cap,
 //! `@@x NAME STATUS PGID` the program exited, `@@e NAME PGID` its output
-//! ended (every line of it came before), `@@h` the agent's heartbeat, every
+//! ended (every line of it came before), `@@w NAME FILE: REASON` its record
+//! on the host cannot be written (its lines still come), `@@h` the agent's heartbeat, every
 //! second (only its arrival counts: a silent host is told from a quiet one
 //! within seconds, see `Session::silent_for`), `@@k SEQ TIME` the answer to
 //! labctl's tick `SEQ` with the host's time (labctl ticks every second: the
@@ -86,20 +87,45 @@ pub const WRAP_SH: &str = include_str!("wrap.sh");
 /// `lc_release`, `lc_holder`, `lc_held`, `run_live`.
 pub const HOLD_SH: &str = include_str!("hold.sh");
 
+/// The lab's ports on a host (`ports.sh`): `lab_ports`, what `check`'s
+/// lab-port row and the start of a run both read (parsed by
+/// [`crate::check::parse_facts`]).
+pub const PORTS_SH: &str = include_str!("ports.sh");
+
 /// What every `lc_*` call runs with after its [`header`]: `lc_wrapper` set
-/// to [`WRAP_SH`] (quoted), then [`LIB_SH`] and [`HOLD_SH`]. `labctl plan` prints it once.
+/// to [`WRAP_SH`] (quoted), then [`LIB_SH`], [`HOLD_SH`] and [`PORTS_SH`],
+/// each without its comment lines ([`compact`]). `labctl plan` prints it once.
 pub fn lib() -> &'static str {
     static LIB: OnceLock<String> = OnceLock::new();
     LIB.get_or_init(|| {
         render(
             include_str!("library.sh"),
             &[
-                ("WRAPPER", Val::Quoted(WRAP_SH)),
-                ("LIB", Val::Raw(LIB_SH)),
-                ("HOLD", Val::Raw(HOLD_SH)),
+                ("WRAPPER", Val::Quoted(&compact(WRAP_SH))),
+                ("LIB", Val::Raw(&compact(LIB_SH))),
+                ("HOLD", Val::Raw(&compact(HOLD_SH))),
+                ("PORTS", Val::Raw(&compact(PORTS_SH))),
             ],
         )
     })
+}
+
+/// `script` without its comment lines and blank lines. A command goes to a
+/// host in one SSH packet, which libssh2 caps at 35,000 bytes, and the
+/// agent's carries the library twice quoted: the comments (the documentation
+/// of the `.sh` files, a third of them) stay in the files. The scripts keep
+/// no `#` line, nor a blank one, inside a quoted string or a here-document.
+pub fn compact(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    for l in script.lines() {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 /// The variables [`lib`] needs for `host` and run `run_id` (empty for no run).
@@ -158,12 +184,30 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
 ///
 /// On a host with `sudo = true` it also asks, while it takes the hold,
 /// whether sudo allows [`hostops::SUDO_COMMANDS`] (`-s`): their `nosudo`
-/// lines join the hold's reply ([`split_sudo_check`]).
-pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
+/// lines join the hold's reply ([`split_sudo_check`]); and with `ports`
+/// (`tcp:N udp:N …`, the run's servers' ports here), what holds them that
+/// labctl did not start (`-p`: `port` lines, see [`split_hold_reply`]).
+///
+/// `orphaned_after`: how long the host waits without hearing labctl (its
+/// ticks) before it ends the run by itself (`-g`, see `lc_watch`).
+pub fn agent_cmd(
+    host: &Host,
+    run_id: &str,
+    hold: &[String],
+    ports: &str,
+    orphaned_after: Duration,
+) -> String {
     let check = hostops::SUDO_COMMANDS.join(" ");
-    let mut args: Vec<&str> = Vec::new();
+    let grace = orphaned_after
+        .as_secs()
+        .max(crate::hold::STALE_SECS)
+        .to_string();
+    let mut args: Vec<&str> = vec!["-g", &grace];
     if host.sudo {
         args.extend(["-s", check.as_str()]);
+    }
+    if !ports.is_empty() {
+        args.extend(["-p", ports]);
     }
     args.extend(hold.iter().map(String::as_str));
     render(
@@ -178,17 +222,36 @@ pub fn agent_cmd(host: &Host, run_id: &str, hold: &[String]) -> String {
 /// The agent's first reply, split: the hold's words, and the sudo check's
 /// `nosudo CMD PATH REASON` lines (without `nosudo `), in the host's order.
 pub fn split_sudo_check(reply: &str) -> (String, Vec<String>) {
-    let (mut hold, mut refused) = (String::new(), Vec::new());
+    let r = split_hold_reply(reply);
+    (r.hold, r.nosudo)
+}
+
+/// The agent's first reply, in its parts (see [`agent_cmd`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HoldReply {
+    /// The hold's words (`held`, `busy` …).
+    pub hold: String,
+    /// The sudo check's `CMD PATH REASON` lines.
+    pub nosudo: Vec<String>,
+    /// The port check's lines (`lab_ports`' output, for [`crate::check::parse_facts`]).
+    pub ports: String,
+}
+
+/// [`HoldReply`] from the agent's first reply.
+pub fn split_hold_reply(reply: &str) -> HoldReply {
+    let mut r = HoldReply::default();
     for l in reply.lines() {
-        match l.strip_prefix("nosudo ") {
-            Some(r) => refused.push(r.to_string()),
-            None => {
-                hold.push_str(l);
-                hold.push('\n');
-            }
+        if let Some(x) = l.strip_prefix("nosudo ") {
+            r.nosudo.push(x.to_string());
+        } else if let Some(x) = l.strip_prefix("port ") {
+            r.ports.push_str(x);
+            r.ports.push('\n');
+        } else {
+            r.hold.push_str(l);
+            r.hold.push('\n');
         }
     }
-    (hold, refused)
+    r
 }
 
 /// labctl's tick number `seq` for the agent (see `lc_reader` in `lib.sh`):
@@ -368,6 +431,9 @@ pub enum Frame {
     /// The agent's answer to labctl's tick `seq` (`@@k SEQ TIME`): the host
     /// time when it read the tick (see `lc_reader` in `lib.sh`).
     Tick { seq: u64, host: f64 },
+    /// A program's stamper cannot write its record on the host (`@@w NAME
+    /// FILE: REASON`, e.g. the disk is full); its lines still come.
+    Unkept { name: String, why: String },
 }
 
 /// Takes the complete frames off the front of `buf` (text that is not a
@@ -429,6 +495,13 @@ fn parse_frame(line: &[u8]) -> Option<Frame> {
             name: word(it.next())?.trim().to_string(),
             pgid: word(it.next()).and_then(|g| g.trim().parse().ok()),
         }),
+        b'w' => {
+            let mut it = rest.splitn(2, |&b| b == b' ');
+            Some(Frame::Unkept {
+                name: word(it.next())?,
+                why: word(it.next())?.trim().to_string(),
+            })
+        }
         b'k' => Some(Frame::Tick {
             seq: word(it.next())?.trim().parse().ok()?,
             host: word(it.next())?.trim().parse().ok()?,
@@ -588,6 +661,22 @@ mod tests {
             Some((b"41\n42\n".to_vec(), b"no".to_vec(), 3, buf.len() - 3))
         );
         assert_eq!(parse_agent_reply(b"@@lines 2 0 0 0 0\n41\n"), None);
+    }
+
+    #[test]
+    fn the_agents_command_fits_in_one_ssh_packet() {
+        // libssh2 sends a command in one packet of at most 35,000 bytes.
+        let host = crate::hostops::sample_host(true);
+        let hold = crate::hold::hold_args("run", "20261129T013722Z-sockets-bench10", true);
+        let cmd = agent_cmd(
+            &host,
+            "20261129T013722Z-sockets-bench10",
+            &hold,
+            "tcp:50000 udp:50000",
+            Duration::from_secs(60),
+        );
+        assert!(cmd.len() < 32_000, "{} bytes", cmd.len());
+        assert!(!lib().lines().any(|l| l.trim_start().starts_with('#')));
     }
 
     #[test]

@@ -43,6 +43,13 @@ use crate::ssh::{self, ConnectOptions};
 
 /// `labctl run`.
 pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
+    // Every flag naming a file is judged before any connection.
+    if let Some(out) = args.out.as_ref().filter(|o| o.exists() && !o.is_dir()) {
+        return Err(Error::Usage(format!(
+            "`--out {}`: not a directory; name the directory the run directories go in (it is made when missing)",
+            out.display()
+        )));
+    }
     let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
     inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
@@ -126,9 +133,19 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             versions: &versions,
             room: None,
             take_over: args.take_over,
+            orphaned_after: inputs.room.orphaned_after,
         };
         let (bench, plan, dir) = &runs[0];
-        return execute(lab, bench, 0, plan, dir, &set, "", json(bench));
+        // A failure was printed in its step and in the summary: the last
+        // word (on stderr, by `main`) does not print it a third time. A run
+        // refused before it began (it left no run directory) has no summary:
+        // its reason is that last word.
+        return execute(lab, bench, 0, plan, dir, &set, "", json(bench)).map_err(|e| match e {
+            Error::Failed(_) if dir.exists() => {
+                Error::Failed("the run failed; see the summary above".into())
+            }
+            e => e,
+        });
     };
     room_run(lab, &runs, (&room_dir, &room_id), args.json, |room| {
         Settings {
@@ -139,6 +156,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             versions: &versions,
             room: Some(room),
             take_over: args.take_over,
+            orphaned_after: inputs.room.orphaned_after,
         }
     })
 }
@@ -519,6 +537,8 @@ struct Settings<'a> {
     room: Option<RoomLink>,
     /// `--take-over`.
     take_over: bool,
+    /// The hosts file's `orphaned_after`.
+    orphaned_after: std::time::Duration,
 }
 
 /// A bench's way to the room (`run --all`): the room's id, and the channel
@@ -547,6 +567,12 @@ fn execute(
     let mut run_dir = rundir::RunDir::new(dir)?;
     run_dir.write_json("plan.json", plan);
     run_dir.write_json("questions.json", &lab::evidence::records(lab, bench));
+    // A run directory that cannot be written (no space, read-only, quota): nothing runs.
+    if let Some(e) = run_dir.error.take() {
+        return Err(Error::Local(format!("{e}; nothing was run")));
+    }
+    // A local write that fails later stops the run (exit 4): see `Shared::local`.
+    let local: Arc<Mutex<Option<String>>> = Arc::default();
     // Bounded: a program printing faster than the run directory is written
     // slows its worker (and the host's stream), never grows labctl's memory.
     let (ev_tx, ev_rx) = sync_channel::<Event>(EVENT_QUEUE);
@@ -592,6 +618,9 @@ fn execute(
             ),
             gate: Arc::new(crate::hold::Gate::new(hosts.len())),
             take_over: set.take_over,
+            ports: Arc::new(run_ports(lab, bench, plan)),
+            orphaned_after: set.orphaned_after,
+            local: Arc::clone(&local),
             lost: Arc::default(),
         };
         let lost = Arc::clone(&shared.lost);
@@ -668,7 +697,9 @@ fn execute(
                 logs: r.logs,
             }),
         };
-        let reporter = s.spawn(move || report_events(ev_rx, run_dir, &host_names, out));
+        let failed_write = Arc::clone(&local);
+        let reporter =
+            s.spawn(move || report_events(ev_rx, run_dir, &host_names, out, &failed_write));
         for (host, e) in &not_ready {
             let _ = ev_tx.send(Event::Problem {
                 host: (!host.is_empty()).then(|| host.as_str().into()),
@@ -685,16 +716,24 @@ fn execute(
                 fatal: Some(e),
                 failure: None,
             },
-            None => walk(plan, &jobs, &ev_tx, stop, &lost, presenter.as_mut()),
+            None => walk(plan, &jobs, &ev_tx, stop, &lost, &local, presenter.as_mut()),
         };
 
         // Stop everything on every host, whatever happened.
-        finish_workers(&jobs);
+        let problems = finish_workers(&jobs);
         drop(jobs);
         let _ = workers.join();
+        for p in &problems {
+            let _ = ev_tx.send(Event::Problem {
+                host: None,
+                message: p.clone(),
+            });
+        }
 
-        let interrupted = stop.load(Ordering::SeqCst) || walk.outcome == Outcome::Interrupted;
-        let outcome = if interrupted {
+        let failed_write = local.lock().ok().and_then(|l| l.clone());
+        let interrupted = failed_write.is_none()
+            && (stop.load(Ordering::SeqCst) || walk.outcome == Outcome::Interrupted);
+        let mut outcome = if interrupted {
             Outcome::Interrupted
         } else {
             walk.outcome
@@ -703,11 +742,18 @@ fn execute(
             Err(Error::Interrupted)
         } else if let Some(e) = walk.fatal {
             Err(e)
-        } else if outcome == Outcome::Passed {
+        } else if let Some(why) = failed_write {
+            // A write that failed as the run ended (a capture fetched then).
+            outcome = Outcome::Failed;
+            Err(Error::Local(format!("{why}: the run was stopped")))
+        } else if outcome == Outcome::Passed && problems.is_empty() {
             Ok(())
         } else {
+            outcome = Outcome::Failed;
             Err(Error::Failed(
-                walk.failure.unwrap_or_else(|| "the run failed".to_string()),
+                walk.failure
+                    .or_else(|| problems.first().cloned())
+                    .unwrap_or_else(|| "the run failed".to_string()),
             ))
         };
         let _ = ev_tx.send(Event::RunFinished {
@@ -724,15 +770,36 @@ fn execute(
         });
         drop(ev_tx);
         let write_error = reporter.join().unwrap_or(None);
-        if let Some(e) = write_error {
-            crate::util::err_line(&format!("labctl: {e}"));
+        match (write_error, result) {
+            // The record could not be written whole: the run did not pass.
+            (Some(e), Ok(()) | Err(Error::Failed(_))) => Err(Error::Local(e)),
+            (Some(e), result) => {
+                crate::util::err_line(&format!("labctl: {e}"));
+                result
+            }
+            (None, result) => result,
         }
-        result
     })
 }
 
-/// Every worker stops what the run started on its host and ends; returns once all did.
-fn finish_workers(jobs: &BTreeMap<String, JobSender>) {
+/// Per host of the plan, the ports its steps' servers bind there, as the
+/// agent's port check takes them: `tcp:50000 udp:50000`.
+fn run_ports(lab: &Lab, bench: &Bench, plan: &Plan) -> BTreeMap<String, String> {
+    let steps: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for p in lab::plan::server_ports_in(lab, bench, |id| steps.contains(&id)) {
+        let v = out.entry(p.host).or_default();
+        if !v.is_empty() {
+            v.push(' ');
+        }
+        v.push_str(&format!("{}:{}", p.proto, p.port));
+    }
+    out
+}
+
+/// Every worker stops what the run started on its host and ends; returns
+/// once all did, with what is wrong with the captures collected then.
+fn finish_workers(jobs: &BTreeMap<String, JobSender>) -> Vec<String> {
     let mut waits = Vec::new();
     for tx in jobs.values() {
         let (rtx, rrx) = channel();
@@ -740,9 +807,10 @@ fn finish_workers(jobs: &BTreeMap<String, JobSender>) {
             waits.push(rrx);
         }
     }
-    for w in waits {
-        let _ = w.recv();
-    }
+    waits
+        .into_iter()
+        .flat_map(|w| w.recv().unwrap_or_default())
+        .collect()
 }
 
 /// The run cannot start: one error naming every host that is not ready, a
@@ -775,6 +843,7 @@ fn walk(
     ev: &SyncSender<Event>,
     stop: &AtomicBool,
     lost: &Mutex<Option<(String, Error)>>,
+    local: &Mutex<Option<String>>,
     mut pause: Option<&mut pause::Presenter>,
 ) -> Walk {
     let mut w = Walk {
@@ -884,6 +953,17 @@ fn walk(
                 });
                 w.fatal = Some(e);
             }
+            // A local write failed: the run stops, named with the step (exit 4).
+            let failed_write = local.lock().ok().and_then(|l| l.clone());
+            if let Some(why) = failed_write.filter(|_| w.fatal.is_none()) {
+                outcome = Outcome::Failed;
+                let e = Error::Local(format!("step `{}`: {why}: the run was stopped", step.id));
+                let _ = ev.send(Event::Problem {
+                    host: None,
+                    message: e.to_string(),
+                });
+                w.fatal = Some(e);
+            }
             if outcome != Outcome::Passed || stop.load(Ordering::SeqCst) {
                 if outcome == Outcome::Passed {
                     outcome = Outcome::Interrupted;
@@ -957,11 +1037,13 @@ const ROOM_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(15
 
 /// The reporter thread: every event to the run directory and the terminal,
 /// in arrival order.
+#[allow(clippy::too_many_arguments)] // the reporter thread's whole world, passed once
 fn report_events(
     rx: Receiver<Event>,
     mut dir: rundir::RunDir,
     hosts: &[String],
     out: Out,
+    failed_write: &Mutex<Option<String>>,
 ) -> Option<String> {
     let mut term = reporter::Terminal::new(hosts, out.live, out.prefix);
     term.to_stderr = out.json.is_some();
@@ -996,6 +1078,10 @@ fn report_events(
             },
         };
         dir.event(&e);
+        // The first write that failed stops the run (`Shared::local`).
+        if let (Some(err), Ok(mut slot)) = (&dir.error, failed_write.lock()) {
+            slot.get_or_insert_with(|| err.clone());
+        }
         if let Some(j) = &out.json {
             j.event(&e);
         }

@@ -74,7 +74,9 @@ impl StreamChannel<'_> {
                 }
             }
         }
-        let _ = self.ch.flush();
+        // No `flush`: libssh2 sends as it writes, and its "flush"
+        // (`libssh2_channel_flush_ex`) discards what has arrived on stdout and
+        // was not read yet — a reply, when labctl ticks during a request.
         Ok(())
     }
 

@@ -37,8 +37,26 @@ pub struct Room {
     pub path: PathBuf,
     /// True for the `[benches.NAME]` form, false for a single bench (`[hosts]`).
     pub is_room: bool,
+    /// How long a host hears nothing from labctl (its ticks) before it ends
+    /// the run by itself (`orphaned_after`, top level; [`ORPHANED_AFTER`] by default).
+    pub orphaned_after: std::time::Duration,
     pub benches: Vec<Bench>,
 }
+
+/// A POSIX login name: 1 to 32 of the portable filename characters
+/// (`A-Za-z0-9._-`), `-` not first.
+pub fn login_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A run's host ends the run by itself after hearing nothing from labctl
+/// this long, unless the hosts file says otherwise (`orphaned_after`).
+pub const ORPHANED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One bench: hosts on one switch, in file order.
 #[derive(Debug, Clone)]

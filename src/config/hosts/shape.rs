@@ -95,6 +95,9 @@ pub(super) struct Shape {
     /// True for the `[benches.NAME]` form, false for a single bench (`[hosts]`).
     pub is_room: bool,
     pub benches: Vec<RawBench>,
+    /// `orphaned_after`: how long a host waits without hearing labctl before
+    /// it ends the run itself.
+    pub orphaned_after: Option<std::time::Duration>,
 }
 
 /// One bench as written, with the defaults that apply to its hosts (the
@@ -154,10 +157,33 @@ impl Reader<'_, '_> {
                 "benches" => benches = Some(e),
                 // The program set (`rust`, `python`, `lab`): read by programs.rs.
                 "programs" => {}
+                "orphaned_after" => {
+                    let max = std::time::Duration::from_secs(24 * 3600);
+                    let d = self.c.duration(v, "`orphaned_after`", false, max);
+                    let min = std::time::Duration::from_secs(crate::hold::STALE_SECS);
+                    room.orphaned_after = match d {
+                        Some(d) if d < min => {
+                            self.c.err_hint(
+                                &v.span,
+                                format!("`orphaned_after` is shorter than {}s", min.as_secs()),
+                                "a host counts its labctl as gone no sooner than it counts it stale: write at least \"10s\" (the default is \"60s\")",
+                            );
+                            None
+                        }
+                        d => d,
+                    };
+                }
                 _ => self.c.unknown(
                     e,
                     "at the top level",
-                    &["name", "defaults", "hosts", "benches", "programs"],
+                    &[
+                        "name",
+                        "defaults",
+                        "hosts",
+                        "benches",
+                        "programs",
+                        "orphaned_after",
+                    ],
                 ),
             }
         }
@@ -281,9 +307,21 @@ impl Reader<'_, '_> {
             let span = v.span.clone();
             let reported = self.c.count();
             match key {
-                "user" => s.user = self.string(v, key).filter(|u| self.nonempty(u, key)),
-                "identity" => s.identity = self.string(v, key).filter(|u| self.nonempty(u, key)),
-                "known_hosts" => s.known_hosts = self.string(v, key).filter(|u| self.nonempty(u, key)),
+                "user" => {
+                    s.user = self
+                        .string(v, key)
+                        .filter(|u| self.nonempty(u, key) && self.login_name(u))
+                }
+                "identity" => {
+                    s.identity = self
+                        .string(v, key)
+                        .filter(|u| self.nonempty(u, key) && self.local_path(u, key))
+                }
+                "known_hosts" => {
+                    s.known_hosts = self
+                        .string(v, key)
+                        .filter(|u| self.nonempty(u, key) && self.local_path(u, key))
+                }
                 "passphrase_env" | "password_env" => {
                     let e = self.string(v, key).filter(|e| {
                         let ok = !e.value.is_empty()
@@ -328,8 +366,19 @@ impl Reader<'_, '_> {
                                 format!("workdir `{}` is not an absolute path", w.value),
                                 "write the full path, e.g. `/home/pi/labctl` (`~` is not expanded on the host)",
                             );
+                            return false;
                         }
-                        ok
+                        let odd = w.value.chars().any(char::is_control)
+                            || w.value.split('/').any(|c| c == "..")
+                            || w.value.len() > 1024;
+                        if odd {
+                            self.c.err_hint(
+                                &w.span.clone(),
+                                format!("workdir `{}` is not a plain path", w.value.escape_debug()),
+                                "write a path without `..`, control characters or a newline, e.g. `/home/pi/labctl`",
+                            );
+                        }
+                        !odd
                     })
                 }
                 "auth" => {
@@ -406,6 +455,35 @@ impl Reader<'_, '_> {
             }
         }
         s
+    }
+
+    /// A POSIX login name (its portable characters, `-` not first, at most
+    /// 32): `user = "$(…)"` is refused here, before any connection.
+    fn login_name(&mut self, v: &At<String>) -> bool {
+        let ok = super::login_name_ok(&v.value);
+        if !ok {
+            self.c.err_hint(
+                &v.span,
+                format!("`user` = `{}` is not a login name", v.value.escape_debug()),
+                "a login name has only letters, digits, `.`, `_` and `-` (not first), at most 32: e.g. `pi`",
+            );
+        }
+        ok
+    }
+
+    /// A path on this machine: no control characters (a newline would cut it),
+    /// `~` only as `~/…`.
+    fn local_path(&mut self, v: &At<String>, key: &str) -> bool {
+        let ok = !v.value.chars().any(char::is_control)
+            && (!v.value.starts_with('~') || v.value == "~" || v.value.starts_with("~/"));
+        if !ok {
+            self.c.err_hint(
+                &v.span,
+                format!("`{key}` = `{}` is not a path labctl can use", v.value.escape_debug()),
+                "write a path on this machine, e.g. `~/.ssh/id_ed25519` (`~user/…` is not expanded)",
+            );
+        }
+        ok
     }
 
     fn nonempty(&mut self, v: &At<String>, key: &str) -> bool {

@@ -24,6 +24,7 @@ pub(super) fn room(c: &mut Checker<'_>, shape: Shape, ssh_config: &SshConfig) ->
     Room {
         path: v.c.src.path.clone(),
         is_room: shape.is_room,
+        orphaned_after: shape.orphaned_after.unwrap_or(super::ORPHANED_AFTER),
         benches: shape
             .benches
             .iter()
@@ -143,6 +144,18 @@ impl Validator<'_, '_> {
             .or(cfg.user.clone())
             .or_else(|| defaults.user.as_ref().map(|u| u.value.clone()))
             .unwrap_or_else(|| "pi".to_string());
+        // A login name from ~/.ssh/config is judged as one from this file.
+        if !super::login_name_ok(&user) {
+            self.c.err_hint(
+                &ssh.span.clone(),
+                format!(
+                    "host `{name}`: user `{}` (from ~/.ssh/config) is not a login name",
+                    user.escape_debug()
+                ),
+                "fix its `User` line, or set `user` for this host",
+            );
+            return None;
+        }
         let port = explicit_port
             .or(own.port.as_ref().map(|p| p.value))
             .or(cfg.port)

@@ -517,8 +517,14 @@ pub struct ServerPort {
 /// expands it (the programs' default, [`hostops::LAB_PORT`], without one);
 /// `labctl check` makes sure they are free. Sorted, no duplicates.
 pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
+    server_ports_in(lab, bench, |_| true)
+}
+
+/// [`server_ports`] of the steps `run` keeps (a plan's: `labctl run`
+/// refuses to start when one of them is taken by a program it did not start).
+pub fn server_ports_in(lab: &Lab, bench: &Bench, run: impl Fn(&str) -> bool) -> Vec<ServerPort> {
     let mut out = BTreeSet::new();
-    for step in &lab.steps {
+    for step in lab.steps.iter().filter(|s| run(&s.id)) {
         for a in &step.actions {
             let (hosts, program, args) = match &a.kind {
                 ActionKind::Start {

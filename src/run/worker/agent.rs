@@ -422,6 +422,26 @@ impl<'s> Worker<'s> {
                 SshErrorKind::Taken,
                 hold::taken_message(&hold::Holder::parse(lines)),
             )),
+            "ended" => {
+                let (mut at, mut why, mut dir) = (0, String::new(), String::new());
+                for l in lines {
+                    match l.split_once('=') {
+                        Some(("at", v)) => at = v.trim().parse().unwrap_or(0),
+                        Some(("why", v)) => why = v.to_string(),
+                        Some(("dir", v)) => dir = v.to_string(),
+                        _ => {}
+                    }
+                }
+                let e = hold::Ended {
+                    run: self.sh.run_id.clone(),
+                    at,
+                    why,
+                    dir,
+                };
+                let said = hold::ended_message(self.host, &e);
+                let said = said.split_once(": ").map_or(said.as_str(), |(_, r)| r);
+                Some(self.ssh_error(SshErrorKind::Session, said.to_string()))
+            }
             _ => None,
         }
     }
@@ -586,6 +606,17 @@ impl<'s> Worker<'s> {
                 }
             }
             Frame::Tick { .. } => {}
+            Frame::Unkept { name, why } => {
+                self.emit(Event::Problem {
+                    host: Some(self.name()),
+                    message: format!(
+                        "host `{}`: program `{name}`: its output cannot be kept on the host ({why}); \
+                         its lines still reach labctl and are kept here",
+                        self.host.label()
+                    ),
+                });
+                self.unkept.get_or_insert(why);
+            }
             Frame::End { name, pgid } => {
                 if let Some(p) = self.progs.get_mut(&name).filter(|p| p.is_mine(pgid)) {
                     if p.state == ProgState::Alive {
@@ -603,9 +634,16 @@ impl<'s> Worker<'s> {
     pub(super) fn hold(&mut self) -> Result<(), Error> {
         let args = hold::hold_args("run", &self.sh.run_id, self.sh.take_over);
         let mut agent = Agent {
-            ch: self
-                .sess
-                .spawn_stream(&remote::agent_cmd(self.host, &self.sh.run_id, &args))?,
+            ch: self.sess.spawn_stream(&remote::agent_cmd(
+                self.host,
+                &self.sh.run_id,
+                &args,
+                self.sh
+                    .ports
+                    .get(&self.host.name)
+                    .map_or("", String::as_str),
+                self.sh.orphaned_after,
+            ))?,
             buf: Vec::new(),
             frames: Vec::new(),
             broken: false,
@@ -618,8 +656,16 @@ impl<'s> Worker<'s> {
         let out = self.agent_call(&mut agent, None, SHORT, false);
         self.agent = Some(agent);
         let out = out?;
-        let (words, refused) = remote::split_sudo_check(&out.stdout_str());
-        self.sudo_refused = refused;
+        let reply = remote::split_hold_reply(&out.stdout_str());
+        let words = reply.hold;
+        self.sudo_refused = reply.nosudo;
+        self.ports_seen = reply.ports;
+        for e in hold::ended_notes(&words) {
+            self.emit(Event::Problem {
+                host: Some(self.name()),
+                message: hold::ended_message(self.host, &e),
+            });
+        }
         match hold::parse_verdict(&words) {
             hold::Verdict::Held(took_over) => {
                 if let Some(h) = took_over {
@@ -642,6 +688,20 @@ impl<'s> Worker<'s> {
     pub(super) fn fit(&mut self) -> Result<(), (Error, bool)> {
         if self.host.sudo {
             self.sudo_works().map_err(|e| (e, false))?;
+        }
+        // A port the run's servers bind here, taken by a program labctl did not
+        // start: refused in `check`'s words (exit 1), before anything changes.
+        if !self.ports_seen.is_empty() {
+            let facts = crate::check::parse_facts(&self.ports_seen);
+            if let Some((detail, hint)) = crate::check::lab_ports_taken(self.host, &facts) {
+                return Err((
+                    Error::Failed(format!(
+                        "host `{}`: lab port: {detail}; nothing was changed\n  fix: {hint}",
+                        self.host.label()
+                    )),
+                    true,
+                ));
+            }
         }
         Ok(())
     }

@@ -6,17 +6,19 @@
 use std::time::Duration;
 
 use super::{Worker, SHORT};
-use crate::remote;
+use crate::remote::{self, ProgState};
 use crate::run::event::Event;
 
 /// How long the end waits for the programs' last lines.
 const LAST_LINES: Duration = Duration::from_secs(2);
 
 impl Worker<'_> {
-    pub(super) fn finish(&mut self) {
+    /// Returns what is wrong with the captures fetched here (each named with
+    /// its host): the run does not pass with them.
+    pub(super) fn finish(&mut self) -> Vec<String> {
         if self.taken() {
             // Another labctl holds this host now: nothing of its run is touched.
-            return;
+            return Vec::new();
         }
         let stop = remote::stop_run_cmd(self.host, &self.sh.run_id);
         let out = match self.exec_call("lc_stop_run", SHORT) {
@@ -62,8 +64,26 @@ impl Worker<'_> {
             .filter(|(_, p)| p.capture && !p.fetched)
             .map(|(n, _)| n.clone())
             .collect();
+        let mut problems = Vec::new();
         for c in pending {
-            let _ = self.fetch(&c, "end");
+            let ended = self
+                .progs
+                .get(&c)
+                .is_some_and(|p| p.state != ProgState::Alive);
+            let kept = self.fetch(&c, "end");
+            let said = self.ended(&c).1;
+            match kept {
+                Ok(Err(p)) => {
+                    problems.push(format!("host `{}`: capture `{c}`: {p}", self.host.label()))
+                }
+                Ok(Ok(k)) if ended && !self.stopping() => problems.push(format!(
+                    "host `{}`: capture `{c}` ended before the run's end{}; {k} kept",
+                    self.host.label(),
+                    said.map(|l| format!(" (it said: {l:?})"))
+                        .unwrap_or_default()
+                )),
+                _ => {}
+            }
         }
         // Everything is fetched: the agent removes the run's remote files when it ends.
         let done = self.exec_call("lc_done", SHORT).is_ok_and(|o| o.success());
@@ -76,5 +96,6 @@ impl Worker<'_> {
                 SHORT,
             );
         }
+        problems
     }
 }

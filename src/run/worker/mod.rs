@@ -95,8 +95,9 @@ pub enum Job {
         ops: Vec<PlanOp>,
         reply: Sender<(OpsResult, Checks)>,
     },
-    /// Stop everything of the run and collect what is left; then the worker ends.
-    Finish { reply: Sender<()> },
+    /// Stop everything of the run and collect what is left; then the worker
+    /// ends. The reply: what is wrong with the captures collected then.
+    Finish { reply: Sender<Vec<String>> },
 }
 
 /// How a job ended.
@@ -142,6 +143,14 @@ pub struct Shared {
     pub gate: Arc<crate::hold::Gate>,
     /// `--take-over`: a stale holder is taken over.
     pub take_over: bool,
+    /// Per host, the ports the run's servers bind there (`tcp:N udp:N …`):
+    /// the run is refused when a program labctl did not start holds one.
+    pub ports: Arc<BTreeMap<String, String>>,
+    /// How long a host hears nothing from labctl before it ends the run itself.
+    pub orphaned_after: Duration,
+    /// A local write that failed (no space, read-only, quota), in words: the
+    /// run stops as on Ctrl-C and ends with exit code 4.
+    pub local: Arc<Mutex<Option<String>>>,
     /// A host of this bench given up while idle (silent, or its connection
     /// lost), with why: the bench's other workers end what they do, and the
     /// walk fails the step with it.
@@ -164,6 +173,11 @@ struct Worker<'s> {
     sudo_refused: Vec<String>,
     /// The host's clock against labctl's, a sample per answered tick.
     samples: Vec<crate::record::ClockSample>,
+    /// What the agent found on the run's ports as it took the hold (`lab_ports`' lines).
+    ports_seen: String,
+    /// Why a program's record could not be written on the host, the first
+    /// time it happened (its disk full): the likely cause of a cut capture.
+    unkept: Option<String>,
 }
 
 /// A worker's word once its host is prepared, or why it is not.
@@ -225,6 +239,8 @@ pub fn run(
         lost: None,
         sudo_refused: Vec::new(),
         samples: Vec::new(),
+        ports_seen: String::new(),
+        unkept: None,
     };
     // Every host of the bench is held, and fit for the lab, before anything on any of them changes.
     let held = w.hold();
@@ -241,7 +257,7 @@ pub fn run(
     }
     if let Ok(Err((e, refusal))) = fit {
         // Held, but not fit: the agent ends the hold and leaves nothing of the run.
-        w.finish();
+        let _ = w.finish();
         if refusal {
             refuse(e);
         } else {
@@ -265,8 +281,8 @@ pub fn run(
                 let _ = reply.send((r, w.checks.take()));
             }
             Ok(Job::Finish { reply }) => {
-                w.finish();
-                let _ = reply.send(());
+                let problems = w.finish();
+                let _ = reply.send(problems);
                 return;
             }
             Err(TryRecvError::Empty) => {
@@ -279,7 +295,7 @@ pub fn run(
                 }
             }
             Err(TryRecvError::Disconnected) => {
-                w.finish();
+                let _ = w.finish();
                 return;
             }
         }
@@ -301,9 +317,22 @@ impl<'s> Worker<'s> {
         self.host.name.as_str().into()
     }
 
-    /// Ctrl-C, or a host of this bench lost: the ops under way end.
+    /// Ctrl-C, a host of this bench lost, or a local write failed: the ops under way end.
     fn stopping(&self) -> bool {
-        self.sh.stop.load(Ordering::SeqCst) || self.sh.lost.lock().map_or(true, |l| l.is_some())
+        self.sh.stop.load(Ordering::SeqCst)
+            || self.sh.lost.lock().map_or(true, |l| l.is_some())
+            || self.sh.local.lock().map_or(true, |l| l.is_some())
+    }
+
+    /// A local write failed (`why` names the file and the error): the run stops.
+    fn local_failure(&self, why: &str) {
+        self.emit(Event::Problem {
+            host: None,
+            message: why.to_string(),
+        });
+        if let Ok(mut l) = self.sh.local.lock() {
+            l.get_or_insert_with(|| why.to_string());
+        }
     }
 
     fn ops(&mut self, step: &str, ops: Vec<PlanOp>) -> OpsResult {

@@ -154,16 +154,59 @@ impl Worker<'_> {
         let Some(call) = op.shown() else {
             unreachable!("a stop has a command")
         };
+        // A capture that is no longer running when its stop comes ended early
+        // (its tcpdump died, the host's disk filled): its frames are not all there.
+        let mut early: Vec<&String> = captures
+            .iter()
+            .filter(|c| {
+                self.progs
+                    .get(*c)
+                    .is_some_and(|p| p.state != ProgState::Alive)
+            })
+            .collect();
         let out = self.exec_call(call, SHORT)?;
-        let stopped = remote::parse_stop_output(&out.stdout_str());
+        let text = out.stdout_str();
+        let stopped = remote::parse_stop_output(&text);
+        // `ended PGID NAME …`: it had ended on its own before the stop reached it.
+        for l in text.lines() {
+            let mut w = l.split(' ');
+            if let (Some("ended"), Some(_), Some(name)) = (w.next(), w.next(), w.next()) {
+                if let Some(c) = captures.iter().find(|c| *c == name) {
+                    if !early.contains(&c) {
+                        early.push(c);
+                    }
+                }
+            }
+        }
         for n in names {
             if let Some(p) = self.progs.get_mut(n) {
                 p.stopped = true;
             }
         }
         self.wait_drained(names, DRAIN);
+        let mut problems = Vec::new();
         for c in captures {
-            self.fetch(c, step)?;
+            let kept = self.fetch(c, step)?;
+            if early.contains(&c) {
+                let (_, said) = self.ended(c);
+                problems.push(format!(
+                    "capture `{c}` ended before its stop{}; {}",
+                    said.map(|l| format!(" (it said: {l:?})"))
+                        .unwrap_or_default(),
+                    kept.as_ref()
+                        .map_or_else(|p| p.clone(), |k| format!("{k} kept"))
+                ));
+            } else if let Err(p) = kept {
+                let cause = self
+                    .unkept
+                    .as_ref()
+                    .map(|w| format!(" (the host could not write: {w})"))
+                    .unwrap_or_default();
+                problems.push(format!("capture `{c}`: {p}{cause}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(self.done(step, what, false, problems.join("; "), t0));
         }
         if let Some(s) = stopped.iter().find(|s| s.alive) {
             return Ok(self.done(
@@ -183,16 +226,24 @@ impl Worker<'_> {
         Ok(self.done(step, what, true, detail, t0))
     }
 
-    /// Downloads a capture's pcap into the run directory.
-    pub(super) fn fetch(&mut self, name: &str, step: &str) -> Result<(), SshError> {
+    /// Downloads a capture's pcap into the run directory. `Ok(Ok(what was
+    /// kept))`, or `Ok(Err(what is wrong))` when the capture is missing, is no
+    /// pcap, or is cut in the middle of a frame (what was captured is kept
+    /// and analysed all the same). A local write that fails stops the run
+    /// ([`Self::local_failure`]).
+    pub(super) fn fetch(
+        &mut self,
+        name: &str,
+        step: &str,
+    ) -> Result<Result<String, String>, SshError> {
         let Some(dir) = self.sh.dir.clone() else {
-            return Ok(());
+            return Ok(Ok(String::new()));
         };
         let Some(p) = self.progs.get_mut(name) else {
-            return Ok(());
+            return Ok(Ok(String::new()));
         };
         if p.fetched {
-            return Ok(());
+            return Ok(Ok(String::new()));
         }
         p.fetched = true;
         let started_by = p.step.clone();
@@ -218,29 +269,35 @@ impl Worker<'_> {
             });
         match got {
             Ok(bytes) => match crate::util::write_private(&dir.join(&file), &bytes) {
-                Ok(()) => self.emit(Event::CaptureSaved {
-                    host: self.name(),
-                    name: name.to_string(),
-                    file,
-                    bytes: bytes.len() as u64,
-                    started_by: started_by.into(),
-                    stopped_by: step.into(),
-                }),
-                Err(e) => self.emit(Event::Problem {
-                    host: Some(self.name()),
-                    message: format!(
+                Ok(()) => {
+                    self.emit(Event::CaptureSaved {
+                        host: self.name(),
+                        name: name.to_string(),
+                        file: file.clone(),
+                        bytes: bytes.len() as u64,
+                        started_by: started_by.into(),
+                        stopped_by: step.into(),
+                    });
+                    Ok(capture_whole(&bytes, &file))
+                }
+                Err(e) => {
+                    let why = format!(
                         "cannot write `{}`: {}",
                         dir.join(&file).display(),
                         crate::util::io_reason(&e)
-                    ),
-                }),
+                    );
+                    self.local_failure(&why);
+                    Ok(Err(why))
+                }
             },
-            Err(e) => self.emit(Event::Problem {
-                host: Some(self.name()),
-                message: format!("capture `{name}`: {e}"),
-            }),
+            Err(e) => {
+                self.emit(Event::Problem {
+                    host: Some(self.name()),
+                    message: format!("capture `{name}`: {e}"),
+                });
+                Ok(Err(format!("missing: {}", e.message)))
+            }
         }
-        Ok(())
     }
 
     /// How a program ended (or that it runs), and its last stderr line if any.
@@ -254,5 +311,28 @@ impl Worker<'_> {
             ProgState::Gone => "it was stopped or killed by a signal".to_string(),
         };
         (state, p.err.lines.last().map(|(_, l)| l.clone()))
+    }
+}
+
+/// Whether a fetched pcap is whole: `Ok(N frames (B bytes) in FILE)`, or
+/// what is wrong (cut in the middle of a frame, not a pcap), with what was kept.
+fn capture_whole(bytes: &[u8], file: &str) -> Result<String, String> {
+    match crate::capture::analyze(bytes) {
+        Ok(a) => {
+            let kept = format!(
+                "{} frames ({} bytes) in {file}",
+                a.frames.len(),
+                bytes.len()
+            );
+            match a
+                .warnings
+                .iter()
+                .find(|w| w.starts_with("the file ends inside"))
+            {
+                Some(w) => Err(format!("{w}: cut; {kept} kept")),
+                None => Ok(kept),
+            }
+        }
+        Err(e) => Err(format!("{e}; {} bytes kept in {file}", bytes.len())),
     }
 }

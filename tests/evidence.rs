@@ -1,0 +1,272 @@
+//! Evidence or failure, on the virtual bench (real sshds): a run passes only
+//! if every record it was asked for is on this machine, whole. A local disk
+//! that is full (at the start, or as a capture is fetched) stops the run with
+//! exit 4 naming the file, nothing left on any host; a capture whose tcpdump
+//! died, or whose host's disk filled, fails its step naming host, capture
+//! and cause, what was captured kept.
+
+mod common;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{
+    assert_nothing_left, install_programs, json_lines, labctl, registered, run_dir, Background,
+    ExchangeLab, RunOutput, Scratch, TestBench,
+};
+
+/// After the exchange with `cap-A` running: B idles for `wait`, sends one
+/// more line (captured on A), then the capture and the programs are stopped.
+fn wait_then_stop(wait: &str) -> String {
+    format!(
+        r#"
+[[step]]
+id = "S.3"
+title = "a wait"
+hosts = ["B"]
+needs = ["S.2"]
+do = [{{ expect = "client", absent = "nothing", for = "{wait}" }}]
+[[step]]
+id = "S.4"
+title = "stop"
+hosts = ["A", "B"]
+needs = ["S.2"]
+do = [
+  {{ send = "client", lines = [{lines}"after"] }},
+  {{ expect = "client", match = "^Server> AFTER$" }},
+  {{ stop = ["client"] }},
+  {{ stop = ["server", "cap-A"] }},
+]
+"#,
+        // Enough frames that a capture outgrows the page it has: 200 lines, 100 bytes each.
+        lines = format!("\"{}\", ", "x".repeat(100)).repeat(200)
+    )
+}
+
+struct Setup {
+    bench: TestBench,
+    s: Scratch,
+    home: PathBuf,
+    lab: PathBuf,
+}
+
+impl Setup {
+    fn new(tag: &str, wait: &str) -> Setup {
+        let bench = TestBench::up();
+        install_programs(&bench);
+        let s = Scratch::new(&format!("evidence-{tag}"));
+        let home = s.path("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let text = ExchangeLab::new("evidence").captured().toml() + &wait_then_stop(wait);
+        let lab = s.write("lab.toml", &text);
+        Setup {
+            bench,
+            s,
+            home,
+            lab,
+        }
+    }
+
+    fn run(&self, out: &Path) -> RunOutput {
+        labctl(
+            self.bench.hosts_file(),
+            &self.lab,
+            &self.home,
+            &[OsString::from("run"), "--out".into(), out.into()],
+        )
+    }
+
+    fn start(&self, out: &Path) -> Background {
+        Background::start(
+            &[
+                OsString::from("--hosts"),
+                self.bench.hosts_file().into(),
+                "--lab".into(),
+                self.lab.clone().into(),
+                "run".into(),
+                "--out".into(),
+                out.into(),
+            ],
+            &self.home,
+            &[],
+        )
+    }
+}
+
+/// A small tmpfs of `size` at `dir`, unmounted (and removed) on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn new(dir: PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount a tmpfs at {}", dir.display());
+        SmallDisk(dir)
+    }
+
+    /// Fills what is left of it.
+    fn fill(&self) {
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4k"])
+            .arg(format!("of={}", self.0.join("filler").display()))
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_local_disk_at_the_start_is_exit_4_naming_the_file_and_nothing_runs() {
+    let t = Setup::new("full-start", "1s");
+    let disk = SmallDisk::new(t.s.path("disk"), "64k");
+    disk.fill();
+    let out = t.run(&disk.0.join("runs"));
+    out.assert_status(4)
+        .assert_stderr_contains("cannot write `")
+        .assert_stderr_contains("plan.json`: no space left on device; nothing was run");
+    assert!(!out.stdout.contains("PASSED"), "{out}");
+    assert!(!out.stdout.contains("START"), "{out}");
+    assert!(registered(&t.bench).is_empty());
+    assert_nothing_left(&t.bench);
+}
+
+#[test]
+fn a_local_disk_filling_during_the_run_stops_it_with_4_and_nothing_is_left_on_the_hosts() {
+    let t = Setup::new("full-during", "3s");
+    let disk = SmallDisk::new(t.s.path("disk"), "4m");
+    let mut bg = t.start(&disk.0.join("runs"));
+    bg.wait_for("START  S.3", Duration::from_secs(60));
+    disk.fill();
+    let (code, out, err) = bg.finish(Duration::from_secs(60));
+    assert_eq!(code, 4, "{out}\n{err}");
+    eprintln!("{err}");
+    assert!(err.contains("no space left on device"), "{err}");
+    assert!(
+        err.contains(&disk.0.display().to_string()),
+        "the file is named: {err}"
+    );
+    assert!(!out.contains("PASSED"), "{out}");
+    assert_nothing_left(&t.bench);
+    // What was written stays (its last line may be cut where the disk filled).
+    let dir = run_dir(&disk.0.join("runs"));
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(events.starts_with("{\"event\":\"run_started\""), "{events}");
+}
+
+/// Kills `host`'s tcpdump (as root: it runs through sudo).
+fn kill_tcpdump(bench: &TestBench, host: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let ino = labctl::testbed::netns::inode(&bench.host(host).netns).unwrap();
+    let mut killed = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let here = std::fs::metadata(e.path().join("ns/net")).is_ok_and(|m| m.ino() == ino);
+        if here && comm.trim() == "tcpdump" {
+            // SAFETY: kill(2) on a tcpdump of this test's own bench.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed += 1;
+        }
+    }
+    assert_eq!(killed, 1, "one tcpdump on {host}");
+}
+
+#[test]
+fn a_capture_whose_tcpdump_died_fails_its_stop_naming_host_capture_and_cause() {
+    let t = Setup::new("tcpdump-killed", "3s");
+    let out_dir = t.s.path("runs");
+    let mut bg = t.start(&out_dir);
+    bg.wait_for("START  S.3", Duration::from_secs(60));
+    kill_tcpdump(&t.bench, "A");
+    let (code, out, err) = bg.finish(Duration::from_secs(60));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "step `S.4` on host `A`: stop `server`, `cap-A`: capture `cap-A` ended before its stop"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("frames ("), "how much was kept is said: {out}");
+    assert!(!out.contains("PASSED"), "{out}");
+    eprintln!("{out}");
+    // What was captured is kept, and analysed in the report.
+    let dir = run_dir(&out_dir);
+    assert!(dir.join("A-cap-A.pcap").exists());
+    let steps = json_lines(&dir.join("steps.jsonl"));
+    assert_eq!(steps.last().unwrap()["outcome"], "failed", "{steps:#?}");
+    assert_nothing_left(&t.bench);
+}
+
+/// Runs `cmd` as root in `host`'s namespaces (its sshd's: where its workdir is
+/// `/home/pi/labctl`).
+fn on_host(bench: &TestBench, host: &str, cmd: &str) -> std::process::Output {
+    Command::new("nsenter")
+        .args([
+            "-t",
+            &bench.sshd_pid(host).to_string(),
+            "-m",
+            "-n",
+            "sh",
+            "-c",
+            cmd,
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_hosts_disk_filling_while_its_capture_grows_fails_the_step_naming_host_and_cause() {
+    let t = Setup::new("host-full", "3s");
+    // A's run directories on a small disk of their own (a Pi's SD card, nearly full).
+    let o = on_host(
+        &t.bench,
+        "A",
+        "mkdir -p /home/pi/labctl/runs && mount -t tmpfs -o size=2m,mode=0755 tmpfs /home/pi/labctl/runs \
+         && chown pi /home/pi/labctl/runs",
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out_dir = t.s.path("runs");
+    let mut bg = t.start(&out_dir);
+    bg.wait_for("START  S.3", Duration::from_secs(60));
+    let o = on_host(
+        &t.bench,
+        "A",
+        "dd if=/dev/zero of=/home/pi/labctl/runs/filler bs=4k 2>/dev/null; true",
+    );
+    assert!(o.status.success(), "{o:?}");
+    let (code, out, err) = bg.finish(Duration::from_secs(90));
+    eprintln!("{out}\n{err}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(!out.contains("PASSED"), "{out}");
+    assert!(out.contains("on host `A`"), "{out}");
+    assert!(
+        out.contains("capture `cap-A`: the file ends inside frame"),
+        "the cut capture fails its stop: {out}"
+    );
+    assert!(
+        out.contains("No space left on device"),
+        "the cause is named: {out}"
+    );
+    assert_nothing_left(&t.bench);
+    let _ = on_host(&t.bench, "A", "umount /home/pi/labctl/runs");
+}
