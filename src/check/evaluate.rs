@@ -299,6 +299,8 @@ pub fn evaluate(
                         .join(", ")
                 ),
             )
+        } else if let Some(c) = ping_cause(host, f) {
+            c
         } else {
             fail(
                 "ping",
@@ -442,6 +444,19 @@ fn manager_check(host: &Host, m: &Manager) -> CheckResult {
     )
 }
 
+/// A failed `ping` whose own words name its cause (not permitted for the
+/// login, not installed, no route): that cause and its fix, with ping's
+/// words, instead of "no reply … check the cables".
+fn ping_cause(host: &Host, f: &Facts) -> Option<CheckResult> {
+    let (_, words) = f.ping_words.first()?;
+    let cause = hostops::why::explain("ping", host, words)?;
+    Some(fail(
+        "ping",
+        format!("{}: `{words}`", cause.what),
+        cause.hint,
+    ))
+}
+
 /// `rights`: the login may change the lab interface and capture on it, as
 /// the script tried (root, `sudo -n` with `sudo = true`, or capabilities).
 fn rights_check(host: &Host, f: &Facts) -> CheckResult {
@@ -468,7 +483,16 @@ fn rights_check(host: &Host, f: &Facts) -> CheckResult {
     if failed.is_empty() {
         return pass("rights", format!("`ip` and `tcpdump` on {dev} {how}"));
     }
-    let hint = if host.sudo {
+    // The tool's own words name the cause (sudo's refusal, a capability): its fix.
+    let cause = [("ip", &f.rights.ip), ("tcpdump", &f.rights.tcpdump)]
+        .into_iter()
+        .find_map(|(tool, r)| match r {
+            Some(Err(e)) => hostops::why::explain(tool, host, e),
+            _ => None,
+        });
+    let hint = if let (Some(c), false) = (&cause, f.sudo_could) {
+        format!("{}: {}", c.what, c.hint)
+    } else if host.sudo {
         format!(
             "allow passwordless sudo for `{user}` (a line `{user} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/labctl)"
         )
@@ -928,6 +952,33 @@ mod tests {
         h.interface_at.written = false;
         let i = interface_missing(&h, &f);
         assert!(i.hint.unwrap().starts_with("if `end0` is its lab port, add `interface = \"end0\"` to the table of `A` at hosts.toml:21"));
+    }
+
+    #[test]
+    fn a_ping_not_permitted_is_named_for_that_not_for_the_cables() {
+        let text = "arch=x86_64\niface=yes\noperstate=up\ncarrier=1\n@addr\n2: eth0    inet 10.0.3.1/24 scope global eth0\n@top\n\
+            ping=10.0.3.2 fail ping: socket: Operation not permitted \nping=10.0.3.3 fail ping: socket: Operation not permitted \n@end\n";
+        let c = evaluate(&host(), &parse_facts(text), None, &peers());
+        let p = c.iter().find(|c| c.check == "ping").unwrap();
+        assert_eq!(p.status, Status::Fail);
+        assert_eq!(
+            p.detail,
+            "ping is not permitted for `pi` on host `A`: `ping: socket: Operation not permitted`"
+        );
+        let hint = p.hint.as_deref().unwrap();
+        assert!(hint.contains("net.ipv4.ping_group_range"), "{hint}");
+        assert!(!hint.contains("cable"), "{hint}");
+        // No words: a missing reply, as before.
+        let text = text.replace("fail ping: socket: Operation not permitted ", "fail");
+        let c = evaluate(&host(), &parse_facts(&text), None, &peers());
+        let p = c.iter().find(|c| c.check == "ping").unwrap();
+        assert!(
+            p.detail
+                .starts_with("no reply over eth0 from B (10.0.3.2), C (10.0.3.3)"),
+            "{}",
+            p.detail
+        );
+        assert!(p.hint.as_deref().unwrap().contains("cables"));
     }
 
     #[test]
