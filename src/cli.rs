@@ -441,6 +441,12 @@ pub enum TestbedCommand {
         /// install` then puts the key in place.
         #[arg(long, conflicts_with = "root")]
         password_only: bool,
+        /// The hosts' userland: `debian13` (Raspberry Pi OS's current base,
+        /// a root made once with debootstrap), or `local` (this machine's,
+        /// the default); `A=debian13` for host A only (repeatable: hosts of
+        /// both kinds on one bench).
+        #[arg(long, value_name = "[HOST=]OS")]
+        os: Vec<String>,
     },
     /// Re-flash a host's card: new host keys, its home and network settings as
     /// the image has them, its sshd and NetworkManager started again.

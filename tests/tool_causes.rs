@@ -110,3 +110,22 @@ fn ip_and_networkmanager_refusing_a_login_without_sudo_are_named_in_the_failed_s
         "Insufficient privileges — NetworkManager refuses `pi`'s change of `eth0` as `pi` on host `A`; fix: set `sudo = true` for `A`",
     );
 }
+
+#[test]
+fn on_debian13_a_host_without_ping_group_range_is_named_for_it_not_for_its_cables() {
+    // Debian 13's own ping has no capability: without the sysctl a booted
+    // system sets, it is not permitted for the login.
+    let bench = TestBench::up_args(&["--os", "debian13"]);
+    let home = home(&bench);
+    labctl(bench.hosts_file(), &seed_lab(), &home, &["check", "--fix"]).assert_status(0);
+    let o = bench.exec_in("B", "echo '1 0' >/proc/sys/net/ipv4/ping_group_range");
+    assert!(o.status.success(), "{o:?}");
+    let out = labctl(bench.hosts_file(), &seed_lab(), &home, &["check"]);
+    out.assert_status(1)
+        .assert_stdout_contains("✘ B ping: ping is not permitted for `pi` on host `B`: `ping: ")
+        .assert_stdout_contains("ping: socket: Operation not permitted")
+        .assert_stdout_contains("net.ipv4.ping_group_range")
+        .assert_stdout_lacks("✘ A ping")
+        .assert_stdout_lacks("✘ C ping");
+    common::record_proven(&bench, "ping not permitted named for its cause");
+}
