@@ -124,6 +124,9 @@ Exit codes:
 
 Examples:
   labctl testbed up                 prints the hosts file's path last
+  labctl testbed up --os debian13   hosts on Raspberry Pi OS's current base
+  labctl testbed up --password-only --user ada
+  labctl testbed reimage B          a re-flashed card: new host keys
   labctl testbed status
   labctl testbed down";
 
