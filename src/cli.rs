@@ -152,6 +152,9 @@ Exit codes:
 
 Examples:
   labctl testbed up                 prints the hosts file's path last
+  labctl testbed up --os debian13   hosts on Raspberry Pi OS's current base
+  labctl testbed up --password-only --user ada
+  labctl testbed reimage B          a re-flashed card: new host keys
   labctl testbed status
   labctl testbed down";
 
@@ -569,6 +572,12 @@ pub enum TestbedCommand {
         /// install` then puts the key in place.
         #[arg(long, conflicts_with = "root")]
         password_only: bool,
+        /// The hosts' userland: `debian13` (Raspberry Pi OS's current base,
+        /// a root made once with debootstrap), or `local` (this machine's,
+        /// the default); `A=debian13` for host A only (repeatable: hosts of
+        /// both kinds on one bench).
+        #[arg(long, value_name = "[HOST=]OS")]
+        os: Vec<String>,
     },
     /// Re-flash a host's card: new host keys, its home and network settings as
     /// the image has them, its sshd and NetworkManager started again.

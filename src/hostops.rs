@@ -3,6 +3,8 @@
 //! logic exists once. Each command is a `.sh` template in `hostops/`
 //! rendered by [`crate::util::shell_template`], its values shell-quoted.
 
+pub mod why;
+
 use std::net::Ipv4Addr;
 
 use crate::config::hosts::Host;

@@ -48,7 +48,18 @@ fn host_fingerprint(bench: &TestBench, host: &str) -> String {
 
 #[test]
 fn a_password_only_bench_with_its_own_login_goes_to_a_passing_run_with_one_key_command() {
-    let bench = TestBench::up_args(&["--password-only", "--user", "ada"]);
+    password_only_to_a_passing_run(&[]);
+}
+
+#[test]
+fn on_debian13_a_password_only_bench_goes_to_a_passing_run_with_one_key_command() {
+    password_only_to_a_passing_run(&["--os", "debian13"]);
+}
+
+fn password_only_to_a_passing_run(os: &[&str]) {
+    let mut args = vec!["--password-only", "--user", "ada"];
+    args.extend(os);
+    let bench = TestBench::up_args(&args);
     let hosts = std::fs::read_to_string(bench.hosts_file()).unwrap();
     assert!(hosts.contains("user = \"ada\""), "{hosts}");
     assert!(hosts.contains("workdir = \"/home/ada/labctl\""), "{hosts}");
@@ -165,11 +176,24 @@ fn a_password_only_bench_with_its_own_login_goes_to_a_passing_run_with_one_key_c
         &std::fs::read(&kh).unwrap(),
         password.as_bytes()
     ));
+    common::record_proven(
+        &bench,
+        "a password-only login `ada` to a passing run through `keys install`",
+    );
 }
 
 #[test]
 fn a_reimaged_host_is_refused_then_trusted_again_and_the_lab_passes() {
-    let bench = TestBench::up();
+    reimaged_host(&[]);
+}
+
+#[test]
+fn on_debian13_a_reimaged_host_is_refused_then_trusted_again_and_the_lab_passes() {
+    reimaged_host(&["--os", "debian13"]);
+}
+
+fn reimaged_host(args: &[&str]) {
+    let bench = TestBench::up_args(args);
     let home = home(&bench);
     let lab = seed_lab();
     labctl(bench.hosts_file(), &lab, &home, &["check", "--fix"]).assert_status(0);
@@ -226,4 +250,8 @@ fn a_reimaged_host_is_refused_then_trusted_again_and_the_lab_passes() {
     let run = labctl(bench.hosts_file(), &lab, &home, &["run", "--out", "runs"]);
     run.assert_status(0)
         .assert_stdout_contains("PASSED: steps 17 passed, 0 failed; expectations 55 ✔, 0 ✘");
+    common::record_proven(
+        &bench,
+        "a re-imaged host refused, re-trusted with `keys trust --replace`, passing",
+    );
 }

@@ -8,7 +8,10 @@
 //! replace`, as `configure` ran before, the address was gone by then).
 //! `check` names who manages the lab interface, `clean --restore-network`
 //! gives it back to the image's connection, and `down` leaves no
-//! NetworkManager, no dbus-daemon, no mount and `/etc` as it was.
+//! NetworkManager, no dbus-daemon, no mount and `/etc` as it was. The same
+//! on Debian 13 hosts (`testbed up --os debian13`: Raspberry Pi OS's current
+//! base, whose eth0 profile Netplan generates, `netplan-eth0`), alone and
+//! beside this machine's own on one bench.
 
 mod common;
 
@@ -44,7 +47,7 @@ fn addrs(bench: &TestBench, host: &str) -> String {
 fn nmcli(bench: &TestBench, host: &str, args: &[&str]) -> String {
     let o = Command::new("nsenter")
         .arg(format!("--target={}", bench.sshd_pid(host)))
-        .args(["--mount", "--net", "--", "nmcli"])
+        .args(["--mount", "--net", "--root", "--wd", "--", "nmcli"])
         .args(args)
         .output()
         .unwrap();
@@ -74,19 +77,40 @@ const HOSTS: [(&str, &str); 3] = [
     ("C", "10.0.3.3/24"),
 ];
 
+/// The image's own DHCP connection on eth0: NetworkManager's auto-created
+/// one on this machine's Debian 12, Netplan's (from cloud-init's
+/// network-config) on a Debian 13 host, as on Raspberry Pi OS.
+fn image_connection(bench: &TestBench) -> &'static str {
+    if bench.host("A").os.is_some() {
+        "netplan-eth0"
+    } else {
+        "Wired connection 1"
+    }
+}
+
 #[test]
 fn the_seed_lab_passes_and_the_address_stays_60_s_after_check_fix() {
-    let bench = TestBench::up();
+    seed_lab_and_the_address_stays(TestBench::up());
+}
+
+#[test]
+fn on_debian13_the_seed_lab_passes_and_the_address_stays_60_s_after_check_fix() {
+    let bench = TestBench::up_args(&["--os", "debian13"]);
+    seed_lab_and_the_address_stays(bench);
+}
+
+fn seed_lab_and_the_address_stays(bench: TestBench) {
+    let image = image_connection(&bench);
     for (h, _) in HOSTS {
         let dev = eth0(&bench, h);
-        assert!(dev.contains("Wired connection 1"), "{h}: {dev}");
+        assert!(dev.contains(image), "{h}: {dev}");
     }
     // A fresh bench: NetworkManager's DHCP connection will remove the address.
     let out = run(&bench, &["check"]);
     out.assert_status(1)
-        .assert_stdout_contains(
-            "✘ A manager: NetworkManager runs `Wired connection 1` (DHCP) on eth0",
-        )
+        .assert_stdout_contains(&format!(
+            "✘ A manager: NetworkManager runs `{image}` (DHCP) on eth0",
+        ))
         .assert_stdout_contains("gives up after 45 s and removes the lab address")
         .assert_stdout_contains("through labctl's own NetworkManager profile `labctl-eth0`");
 
@@ -100,6 +124,12 @@ fn the_seed_lab_passes_and_the_address_stays_60_s_after_check_fix() {
     let lab = run(&bench, &["run", "--out", "runs"]);
     lab.assert_status(0)
         .assert_stdout_contains("PASSED: steps 17 passed, 0 failed; expectations 55 ✔, 0 ✘");
+    if bench.host("A").os.is_some() {
+        // The handout's language too: the Python programs on the host's Python.
+        let py = run(&bench, &["run", "--programs", "python", "--out", "runs"]);
+        py.assert_status(0)
+            .assert_stdout_contains("PASSED: steps 17 passed, 0 failed; expectations 55 ✔, 0 ✘");
+    }
 
     // Past NetworkManager's DHCP timeout (45 s from its start, before the fix).
     let wait = Duration::from_secs(60).saturating_sub(t_fix.elapsed());
@@ -141,10 +171,10 @@ fn the_seed_lab_passes_and_the_address_stays_60_s_after_check_fix() {
     undo.assert_status(0);
     for (h, cidr) in HOSTS {
         undo.assert_stdout_contains(&format!(
-            "✔ {h}  network: deleted NetworkManager profile `labctl-eth0`; eth0 is back on `Wired connection 1`"
+            "✔ {h}  network: deleted NetworkManager profile `labctl-eth0`; eth0 is back on `{image}`"
         ));
         assert!(!addrs(&bench, h).contains(cidr), "{h}");
-        assert!(eth0(&bench, h).contains("Wired connection 1"), "{h}");
+        assert!(eth0(&bench, h).contains(image), "{h}");
     }
     let profiles = std::fs::read_dir(bench.host("A").dir.join("nm/etc/system-connections"))
         .unwrap()
@@ -152,7 +182,13 @@ fn the_seed_lab_passes_and_the_address_stays_60_s_after_check_fix() {
     assert_eq!(profiles, 0, "labctl's profile file is gone");
     run(&bench, &["check"])
         .assert_status(1)
-        .assert_stdout_contains("✘ A manager: NetworkManager runs `Wired connection 1` (DHCP)");
+        .assert_stdout_contains(&format!(
+            "✘ A manager: NetworkManager runs `{image}` (DHCP)"
+        ));
+    common::record_proven(
+        &bench,
+        "the seed lab (Rust and Python), NetworkManager keeping the lab address, its undoing",
+    );
 }
 
 #[test]
@@ -200,6 +236,31 @@ fn the_manager_row_names_networkmanager_unmanaged_and_none() {
         )
         .assert_stdout_contains("sudo -n nmcli connection up id labctl-eth0")
         .assert_stdout_contains("sudo -n ip addr replace 10.0.3.1/24 dev eth0");
+}
+
+#[test]
+fn hosts_of_both_kinds_on_one_bench_run_the_seed_lab() {
+    let bench = TestBench::up_args(&["--os", "A=debian13"]);
+    assert_eq!(bench.host("A").os.as_deref(), Some("debian13"));
+    assert_eq!(bench.host("B").os, None);
+    let v = |h: &str| {
+        let o = bench
+            .ssh(h, "ssh -V 2>&1; cat /etc/debian_version")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (a, b) = (v("A"), v("B"));
+    assert!(a.contains("OpenSSH_10") && a.contains("13."), "{a}");
+    assert!(
+        b.contains("OpenSSH_9") && b.starts_with("OpenSSH_9") && b.contains("12."),
+        "{b}"
+    );
+    run(&bench, &["check", "--fix"]).assert_status(0);
+    run(&bench, &["run", "--out", "runs"])
+        .assert_status(0)
+        .assert_stdout_contains("PASSED: steps 17 passed, 0 failed; expectations 55 ✔, 0 ✘");
+    common::record_proven(&bench, "the seed lab on a bench of both kinds");
 }
 
 /// Every regular file under `/etc` with its bytes (unreadable ones by name).
@@ -251,9 +312,23 @@ fn mounts_naming(needle: &str) -> Vec<String> {
 
 #[test]
 fn down_leaves_no_networkmanager_no_dbus_no_mount_and_etc_as_it_was() {
+    down_leaves_nothing(&[]);
+}
+
+#[test]
+fn on_debian13_down_leaves_no_networkmanager_no_dbus_no_mount_and_etc_as_it_was() {
+    down_leaves_nothing(&["--os", "debian13"]);
+}
+
+fn down_leaves_nothing(args: &[&str]) {
     let before = etc_files();
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    let mut bench = TestBench::up();
+    let mut bench = TestBench::up_args(args);
+    let root = bench.host("A").root.clone();
+    let root_before = root.as_ref().map(|r| {
+        let m = std::fs::metadata(r.join("etc/passwd")).unwrap();
+        (std::fs::read(r.join("etc/passwd")).unwrap(), m.len())
+    });
     let dir = bench.state_dir().display().to_string();
     let mut daemons = Vec::new();
     let me = std::fs::read_link("/proc/self/ns/mnt").unwrap();
@@ -307,4 +382,13 @@ fn down_leaves_no_networkmanager_no_dbus_no_mount_and_etc_as_it_was() {
         )
         .collect();
     assert!(changed.is_empty(), "/etc changed: {changed:?}");
+    // The OS's root is never written: each host wrote its own layer, now gone.
+    if let (Some(r), Some(b)) = (root, root_before) {
+        let m = std::fs::metadata(r.join("etc/passwd")).unwrap();
+        assert_eq!((std::fs::read(r.join("etc/passwd")).unwrap(), m.len()), b);
+        assert!(!r.join("home/pi").exists());
+        assert!(!r
+            .join("etc/NetworkManager/system-connections/labctl-eth0.nmconnection")
+            .exists());
+    }
 }

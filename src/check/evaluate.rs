@@ -171,10 +171,17 @@ pub fn evaluate(
                     f.addrs.join(", ")
                 }
             ),
-            format!(
-                "`labctl check --fix` assigns it (`{}`)",
-                hostops::configure_cmd(host)
-            ),
+            if f.manager.nm_manages() {
+                format!(
+                    "`labctl check --fix` assigns it through NetworkManager profile `{}`",
+                    hostops::nm_profile(host)
+                )
+            } else {
+                format!(
+                    "`labctl check --fix` assigns it (`{}`)",
+                    hostops::configure_ip_cmd(host)
+                )
+            },
         )
     });
     c.push(if !f.iface {
@@ -304,6 +311,8 @@ pub fn evaluate(
                         .join(", ")
                 ),
             )
+        } else if let Some(c) = ping_cause(host, f) {
+            c
         } else {
             fail(
                 "ping",
@@ -322,7 +331,7 @@ fn interface_missing(host: &Host, f: &Facts) -> CheckResult {
     let dev = &host.interface;
     // Wired ports first (`end0`, `enp1s0`, `eth1`): the likely lab interface.
     let mut others: Vec<&String> = f.interfaces.iter().filter(|i| *i != "lo").collect();
-    others.sort_by_key(|i| !(i.starts_with("e")));
+    others.sort_by_key(|i| !i.starts_with('e'));
     let has = if others.is_empty() {
         "no interface but `lo`".to_string()
     } else {
@@ -447,6 +456,19 @@ fn manager_check(host: &Host, m: &Manager) -> CheckResult {
     )
 }
 
+/// A failed `ping` whose own words name its cause (not permitted for the
+/// login, not installed, no route): that cause and its fix, with ping's
+/// words, instead of "no reply … check the cables".
+fn ping_cause(host: &Host, f: &Facts) -> Option<CheckResult> {
+    let (_, words) = f.ping_words.first()?;
+    let cause = hostops::why::explain("ping", host, words)?;
+    Some(fail(
+        "ping",
+        format!("{}: `{words}`", cause.what),
+        cause.hint,
+    ))
+}
+
 /// `rights`: the login may change the lab interface and capture on it, as
 /// the script tried (root, `sudo -n` with `sudo = true`, or capabilities).
 fn rights_check(host: &Host, f: &Facts) -> CheckResult {
@@ -491,7 +513,16 @@ fn rights_check(host: &Host, f: &Facts) -> CheckResult {
         };
         return pass("rights", format!("`ip` and `tcpdump` on {dev} {how}{also}"));
     }
-    let hint = if host.sudo {
+    // The tool's own words name the cause (sudo's refusal, a capability): its fix.
+    let cause = [("ip", &f.rights.ip), ("tcpdump", &f.rights.tcpdump)]
+        .into_iter()
+        .find_map(|(tool, r)| match r {
+            Some(Err(e)) => hostops::why::explain(tool, host, e),
+            _ => None,
+        });
+    let hint = if let (Some(c), false) = (&cause, f.sudo_could) {
+        format!("{}: {}", c.what, c.hint)
+    } else if host.sudo {
         format!(
             "allow passwordless sudo for `{user}` (a line `{user} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/labctl)"
         )
@@ -859,6 +890,145 @@ mod tests {
         );
         let l = c.iter().find(|c| c.check == "lab port").unwrap();
         assert_eq!(l.detail, "no server of the lab runs here");
+    }
+
+    /// The `manager` row of a host whose facts are `mgr` (lines) on a good link.
+    fn manager_row(mgr: &str) -> CheckResult {
+        // The manager's lines come from a background job: in the middle of a section too.
+        let text = format!("iface=yes\noperstate=up\ncarrier=1\n@addr\n{mgr}@top\n@end\n");
+        let f = parse_facts(&text);
+        evaluate(&host(), &f, None, &[])
+            .into_iter()
+            .find(|c| c.check == "manager")
+            .unwrap()
+    }
+
+    #[test]
+    fn the_manager_row_fails_where_networkmanager_would_remove_the_address() {
+        let dhcp = manager_row(
+            "mgr_nm_state=70 (connecting (getting IP configuration))\nmgr_nm_con=netplan-eth0\nmgr_nm_method=auto\nmgr_nm_sudo=ok\n",
+        );
+        assert_eq!(dhcp.status, Status::Fail, "{dhcp:?}");
+        assert!(dhcp.detail.starts_with("NetworkManager runs `netplan-eth0` (DHCP) on eth0, connecting (getting IP configuration): with no DHCP server"), "{}", dhcp.detail);
+        let hint = dhcp.hint.unwrap();
+        assert!(
+            hint.contains("profile `labctl-eth0` (manual IPv4)"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("`labctl clean --restore-network` undoes it"),
+            "{hint}"
+        );
+        let none = manager_row("mgr_nm_state=30 (disconnected)\nmgr_nm_con=\n");
+        assert_eq!(none.status, Status::Fail, "{none:?}");
+        assert!(
+            none.detail
+                .contains("with no connection active (disconnected)"),
+            "{}",
+            none.detail
+        );
+        let ours =
+            manager_row("mgr_nm_state=100 (connected)\nmgr_nm_con=labctl-eth0\nmgr_nm_sudo=ok\n");
+        assert_eq!(
+            (ours.status, ours.detail.as_str()),
+            (
+                Status::Pass,
+                "NetworkManager: labctl's profile `labctl-eth0` (manual) on eth0, connected"
+            )
+        );
+        let manual =
+            manager_row("mgr_nm_state=100 (connected)\nmgr_nm_con=lab\nmgr_nm_method=manual\n");
+        assert_eq!(manual.status, Status::Pass, "{manual:?}");
+        assert_eq!(
+            manual.detail,
+            "NetworkManager: `lab` (manual) on eth0, connected"
+        );
+        let refused = manager_row(
+            "mgr_nm_state=100 (connected)\nmgr_nm_con=labctl-eth0\nmgr_nm_sudofail=Sorry, user pi is not allowed to execute '/usr/bin/nmcli' as root on A.\n",
+        );
+        assert_eq!(refused.status, Status::Fail, "{refused:?}");
+        assert!(
+            refused.detail.contains("`sudo -n nmcli`"),
+            "{}",
+            refused.detail
+        );
+        assert!(refused
+            .hint
+            .unwrap()
+            .contains("pi ALL=(root) NOPASSWD: /usr/sbin/ip, /usr/bin/tcpdump, /usr/bin/nmcli"));
+    }
+
+    #[test]
+    fn the_manager_row_names_dhcpcd_unmanaged_and_none() {
+        let d = manager_row("mgr_dhcpcd=812\nmgr_dhcpcd_static=10.0.3.1/24\n");
+        assert_eq!(d.status, Status::Pass, "{d:?}");
+        assert_eq!(
+            d.detail,
+            "dhcpcd (pid 812), which keeps the address `ip` adds; /etc/dhcpcd.conf gives eth0 `static ip_address=10.0.3.1/24`"
+        );
+        let u = manager_row("mgr_nm_state=10 (unmanaged)\nmgr_nm_con=\n");
+        assert_eq!(
+            (u.status, u.detail.as_str()),
+            (Status::Pass, "none: eth0's address is set with `ip`; NetworkManager runs but leaves it unmanaged")
+        );
+        let n = manager_row("mgr_nm_off=Error: NetworkManager is not running.\n");
+        assert_eq!(n.detail, "none: eth0's address is set with `ip`");
+        // No lab interface: not checked.
+        let f = parse_facts("iflist=lo\niflist=end0\n@end\n");
+        let c = evaluate(&host(), &f, None, &[]);
+        assert_eq!(
+            c.iter().find(|c| c.check == "manager").unwrap().status,
+            Status::Skip
+        );
+    }
+
+    #[test]
+    fn a_missing_interface_names_the_hosts_and_the_line_to_change() {
+        let mut h = host();
+        h.interface_at = crate::config::hosts::Setting {
+            at: "hosts.toml:21".into(),
+            written: true,
+        };
+        let f = parse_facts("iflist=lo\niflist=wlan0\niflist=end0\n@end\n");
+        let i = interface_missing(&h, &f);
+        assert_eq!(
+            i.detail,
+            "no interface `eth0` on host `A`; it has `end0`, `wlan0`"
+        );
+        assert_eq!(
+            i.hint.unwrap(),
+            "if `end0` is its lab port, change `interface = \"eth0\"` to `interface = \"end0\"` at hosts.toml:21 (it applies to `A`)"
+        );
+        h.interface_at.written = false;
+        let i = interface_missing(&h, &f);
+        assert!(i.hint.unwrap().starts_with("if `end0` is its lab port, add `interface = \"end0\"` to the table of `A` at hosts.toml:21"));
+    }
+
+    #[test]
+    fn a_ping_not_permitted_is_named_for_that_not_for_the_cables() {
+        let text = "arch=x86_64\niface=yes\noperstate=up\ncarrier=1\n@addr\n2: eth0    inet 10.0.3.1/24 scope global eth0\n@top\n\
+            ping=10.0.3.2 fail ping: socket: Operation not permitted \nping=10.0.3.3 fail ping: socket: Operation not permitted \n@end\n";
+        let c = evaluate(&host(), &parse_facts(text), None, &peers());
+        let p = c.iter().find(|c| c.check == "ping").unwrap();
+        assert_eq!(p.status, Status::Fail);
+        assert_eq!(
+            p.detail,
+            "ping is not permitted for `pi` on host `A`: `ping: socket: Operation not permitted`"
+        );
+        let hint = p.hint.as_deref().unwrap();
+        assert!(hint.contains("net.ipv4.ping_group_range"), "{hint}");
+        assert!(!hint.contains("cable"), "{hint}");
+        // No words: a missing reply, as before.
+        let text = text.replace("fail ping: socket: Operation not permitted ", "fail");
+        let c = evaluate(&host(), &parse_facts(&text), None, &peers());
+        let p = c.iter().find(|c| c.check == "ping").unwrap();
+        assert!(
+            p.detail
+                .starts_with("no reply over eth0 from B (10.0.3.2), C (10.0.3.3)"),
+            "{}",
+            p.detail
+        );
+        assert!(p.hint.as_deref().unwrap().contains("cables"));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Facts {
     pub users: std::collections::BTreeMap<u32, String>,
     pub sha: HashMap<String, String>,
     pub pings: Vec<(Ipv4Addr, bool)>,
+    /// What ping printed on stderr for a peer it failed to reach (its own
+    /// words, on one line), when it printed anything.
+    pub ping_words: Vec<(Ipv4Addr, String)>,
     /// Who manages the lab interface.
     pub manager: Manager,
     /// The script ran to its end.
@@ -134,6 +137,17 @@ pub fn parse_facts(out: &str) -> Facts {
             if let Some((a, r)) = v.split_once(' ') {
                 if let Ok(a) = a.parse() {
                     f.pings.push((a, r == "ok"));
+                    if let Some(words) = r.strip_prefix("fail ") {
+                        // Its lines, joined by tabs on the host.
+                        let words: Vec<&str> = words
+                            .split('\t')
+                            .map(str::trim)
+                            .filter(|w| !w.is_empty())
+                            .collect();
+                        if !words.is_empty() {
+                            f.ping_words.push((a, words.join("; ")));
+                        }
+                    }
                 }
             }
             continue;

@@ -380,7 +380,8 @@ fn blame_peers(hosts: &mut [HostReport]) {
         let Some(ping) = h.checks.iter_mut().find(|c| c.check == "ping") else {
             continue;
         };
-        if ping.status != Status::Fail || ping.detail.starts_with("not tried") {
+        // Only a missing reply can be the peers' doing (not a ping refused here).
+        if ping.status != Status::Fail || !ping.detail.starts_with("no reply") {
             continue;
         }
         let blamed: Vec<String> = causes

@@ -182,11 +182,14 @@ pub struct Login {
 /// `/bin/bash`, home `/home/USER`, groups `sudo` and `netdev`), its
 /// `authorized_keys` or password, `/home/USER/labctl` (the workdir; `work` in
 /// the host's directory points at it), and a sudoers granting what `sudo` says.
-pub fn write(host: &HostState, login: &Login) -> Result<(), Error> {
+/// The account files are those of `base` (`/`, or the host's OS's root)
+/// with the login added.
+pub fn write(host: &HostState, login: &Login, base: &Path) -> Result<(), Error> {
     let user = login.user.as_str();
-    let passwd = without(&read("/etc/passwd")?, user);
-    let shadow = without(&read("/etc/shadow")?, user);
-    let group = without(&read("/etc/group")?, user);
+    let file = |f: &str| read(&base.join("etc").join(f).to_string_lossy());
+    let passwd = without(&file("passwd")?, user);
+    let shadow = without(&file("shadow")?, user);
+    let group = without(&file("group")?, user);
     let id = free_id(&passwd, &group);
     let etc = etc_dir(host);
     mkdir(&etc, 0o755, None)?;

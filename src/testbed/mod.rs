@@ -25,6 +25,7 @@ pub mod netns;
 pub mod nm;
 pub mod proc;
 pub mod relay;
+pub mod root;
 pub mod sshd;
 pub mod state;
 
@@ -72,6 +73,7 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             no_network_manager,
             user,
             password_only,
+            os,
         } => {
             validate_name(name)?;
             let user = user.clone().unwrap_or_else(|| login::USER.to_string());
@@ -87,7 +89,9 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             } else {
                 login::Sudo::All
             };
+            let os = parse_os(os)?;
             let opts = UpOptions {
+                os,
                 benches: *benches,
                 arch: arch.clone(),
                 pi: !*root,
@@ -198,6 +202,8 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
                         dir: bench_dir.join(host),
                         ssh_port: None,
                         sshd_pid: None,
+                        os: None,
+                        root: None,
                     })
                     .collect(),
                 name: bench,
@@ -234,6 +240,58 @@ pub struct UpOptions {
     pub nm: bool,
     /// `--password-only`: the login has a password and no authorized key.
     pub password_only: bool,
+    /// `--os`: `(host or every host, OS)`, later ones winning.
+    pub os: Vec<(Option<String>, String)>,
+}
+
+/// `--os` values: `OS` or `HOST=OS` (`A`, or `bench2/A` in a room).
+fn parse_os(specs: &[String]) -> Result<Vec<(Option<String>, String)>, Error> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (host, os) = match spec.split_once('=') {
+                Some((h, o)) => (Some(h.to_string()), o),
+                None => (None, spec.as_str()),
+            };
+            if !root::OSES.contains(&os) {
+                return Err(Error::Usage(format!(
+                    "`--os {spec}`: unknown OS `{os}`; use {}",
+                    root::OSES
+                        .iter()
+                        .map(|o| format!("`{o}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )));
+            }
+            if let Some(h) = &host {
+                let name = h.rsplit('/').next().unwrap_or(h);
+                if !HOSTS.iter().any(|(n, _)| *n == name) {
+                    return Err(Error::Usage(format!(
+                        "`--os {spec}`: no host `{h}`; the hosts are A, B and C (`bench2/A` in a room)"
+                    )));
+                }
+            }
+            Ok((host, os.to_string()))
+        })
+        .collect()
+}
+
+/// The OS `opts` gives the host `name` of bench `bench` (`None`: this machine's).
+fn os_of(opts: &UpOptions, bench: &str, name: &str, room: bool) -> Option<String> {
+    let mut os = None;
+    for (host, o) in &opts.os {
+        let applies = match host {
+            None => true,
+            Some(h) => match h.split_once('/') {
+                Some((b, n)) => room && b == bench && n == name,
+                None => h == name,
+            },
+        };
+        if applies {
+            os = (o != "local").then(|| o.clone());
+        }
+    }
+    os
 }
 
 /// The environment variable a `--password-only` bench's password is read
@@ -254,8 +312,8 @@ fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
     if opts.nm {
         nm::require_tools()?;
     }
-    let root = state_root();
-    let dir = root.join(name);
+    let state_root = state_root();
+    let dir = state_root.join(name);
     let existing = netns::owned_by(name, &netns::list());
     if dir.exists() || !existing.is_empty() {
         let what = if dir.exists() {
@@ -267,10 +325,29 @@ fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
             "testbed `{name}` already exists ({what}); remove it first with `labctl testbed down --name {name}`"
         )));
     }
-    std::fs::create_dir_all(&root).map_err(|e| {
+    let mut state = plan(name, opts.benches, &dir);
+    let room = state.room;
+    for b in &mut state.benches {
+        for h in &mut b.hosts {
+            h.os = os_of(opts, &b.name, &h.name, room);
+        }
+    }
+    // Each OS's root, made first when missing (once per machine).
+    let mut roots: Vec<(String, PathBuf)> = Vec::new();
+    for b in &mut state.benches {
+        for h in &mut b.hosts {
+            if let Some(os) = &h.os {
+                if !roots.iter().any(|(o, _)| o == os) {
+                    roots.push((os.clone(), root::ensure(os)?));
+                }
+                h.root = roots.iter().find(|(o, _)| o == os).map(|(_, r)| r.clone());
+            }
+        }
+    }
+    std::fs::create_dir_all(&state_root).map_err(|e| {
         Error::Local(format!(
             "cannot create `{}`: {}",
-            root.display(),
+            state_root.display(),
             io_reason(&e)
         ))
     })?;
@@ -285,7 +362,6 @@ fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
                 io_reason(&e)
             ))
         })?;
-    let mut state = plan(name, opts.benches, &dir);
     state.arch = opts.arch.clone();
     state.pi = opts.pi;
     state.sudo = opts.pi && opts.sudo != login::Sudo::None;
@@ -304,6 +380,20 @@ fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
                 if state.benches.len() == 1 { "" } else { "es" },
                 started.elapsed().as_secs_f64()
             );
+            let mut seen: Vec<&Path> = Vec::new();
+            for (_, h) in state.hosts() {
+                if let (Some(os), Some(r)) = (&h.os, &h.root) {
+                    if seen.contains(&r.as_path()) {
+                        continue;
+                    }
+                    seen.push(r);
+                    let v: Vec<String> = root::versions(r, &root::SHOWN)
+                        .into_iter()
+                        .map(|(p, v)| format!("{p} {v}"))
+                        .collect();
+                    eprintln!("testbed `{name}`: {os} hosts run {}", v.join(", "));
+                }
+            }
             if state.password_only {
                 eprintln!(
                     "testbed `{name}`: `{}` logs in with the password in `{}` (export {PASSWORD_ENV}=\"$(cat {})\"), then `labctl --hosts {} keys install` puts the key in place",
@@ -438,11 +528,14 @@ fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf,
     if state.pi {
         let login = login_of(state, sudo)?;
         for (_, h) in state.hosts() {
-            login::write(h, &login)?;
+            login::write(h, &login, h.root.as_deref().unwrap_or(Path::new("/")))?;
         }
     }
     if state.nm {
         nm::write(state)?;
+    }
+    for (_, h) in state.hosts().filter(|(_, h)| h.root.is_some()) {
+        write_netplan(h)?;
     }
     let first = &state.benches[0].hosts[0];
     sshd::validate(&tools.sshd, &sshd::config_path(first))?;
@@ -496,6 +589,35 @@ fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf,
         t.elapsed().as_secs_f64()
     );
     Ok(hosts_file)
+}
+
+/// A host's `/etc/netplan` as Raspberry Pi OS's first boot leaves it: the
+/// config cloud-init writes from the card's network-config (0600, as
+/// netplan wants it).
+fn write_netplan(h: &HostState) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = h.netplan_dir();
+    if dir.exists() {
+        remove_dir(&dir)?;
+    }
+    let file = dir.join("50-cloud-init.yaml");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)))
+        .map_err(|e| {
+            Error::Local(format!(
+                "cannot create `{}`: {}",
+                dir.display(),
+                io_reason(&e)
+            ))
+        })?;
+    write_file(&file, root::NETPLAN)?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+        Error::Local(format!(
+            "cannot set the mode of `{}`: {}",
+            file.display(),
+            io_reason(&e)
+        ))
+    })
 }
 
 /// Starts `labctl testbed relay --state DIR` detached, its output in `relay.log`.
@@ -841,6 +963,13 @@ fn reimage(name: &str, spec: &str) -> Result<(), Error> {
     }
     if state.nm {
         nm::reset(&host)?;
+    }
+    if host.root.is_some() {
+        // A re-flashed card: the image's files again (the host's own layer emptied).
+        write_netplan(&host)?;
+        for d in ["root-upper", "root-work"] {
+            remove_dir(&host.dir.join(d))?;
+        }
     }
     proc::run(
         Command::new("ip").args(["-n", &host.netns, "addr", "flush", "dev", "eth0"]),

@@ -223,41 +223,53 @@ pub fn validate(sshd: &Path, config: &Path) -> Result<(), Error> {
     .map(|_| ())
 }
 
-/// The boot script of `host` (`host-boot.sh`): its name, its mounts, its
-/// NetworkManager with [`State::nm`], then its sshd.
+/// The boot script of `host` (`host-boot.sh`, then `host-start.sh` in its
+/// root): its name, its root, its mounts, its NetworkManager with
+/// [`State::nm`], then its sshd.
 pub fn boot_script(sshd: &Path, state: &State, host: &HostState) -> String {
     let mut binds = String::new();
     if state.pi {
         for (from, to) in login::mounts(host) {
             binds += &format!(
-                "bind {} {}\n",
+                "bind {} \"$m\"{}\n",
                 shell_quote(&from.to_string_lossy()),
                 shell_quote(&to)
             );
         }
     }
     let q = |p: &Path| p.to_string_lossy().into_owned();
-    let (etc, lib, dbus, logs, sshd, config) = (
-        q(&nm::etc_dir(host)),
-        q(&nm::lib_dir(host)),
-        q(&nm::dbus_config(state)),
-        q(&host.dir),
-        q(sshd),
-        q(&config_path(host)),
+    let root = host.root.as_deref().map(q).unwrap_or_default();
+    // A root's own sshd (OpenSSH 10 has no `-r`: it always runs sessions apart).
+    let (sshd, flags) = if host.root.is_some() {
+        ("/usr/sbin/sshd".to_string(), "")
+    } else {
+        (q(sshd), "-r ")
+    };
+    let start = render(
+        include_str!("host-start.sh"),
+        &[
+            ("NM", Val::Raw(if state.nm { "1" } else { "" })),
+            ("LOGS", Val::Quoted(&q(&host.dir))),
+            ("DBUS_CONF", Val::Quoted(&q(&nm::dbus_config(state)))),
+            ("IFACE", Val::Quoted("eth0")),
+            ("SSHD", Val::Quoted(&sshd)),
+            ("FLAGS", Val::Raw(flags)),
+            ("CONFIG", Val::Quoted(&q(&config_path(host)))),
+        ],
     );
     render(
         include_str!("host-boot.sh"),
         &[
             ("HOSTNAME", Val::Quoted(&host.hostname)),
+            ("ROOT", Val::Quoted(&root)),
+            ("LOGS", Val::Quoted(&q(&host.dir))),
+            ("STATE", Val::Quoted(&q(&state.dir))),
             ("BINDS", Val::Raw(binds.trim_end())),
             ("NM", Val::Raw(if state.nm { "1" } else { "" })),
-            ("NM_ETC", Val::Quoted(&etc)),
-            ("NM_LIB", Val::Quoted(&lib)),
-            ("DBUS_CONF", Val::Quoted(&dbus)),
-            ("LOGS", Val::Quoted(&logs)),
-            ("IFACE", Val::Quoted("eth0")),
-            ("SSHD", Val::Quoted(&sshd)),
-            ("CONFIG", Val::Quoted(&config)),
+            ("NM_ETC", Val::Quoted(&q(&nm::etc_dir(host)))),
+            ("NM_LIB", Val::Quoted(&q(&nm::lib_dir(host)))),
+            ("NETPLAN", Val::Quoted(&q(&host.netplan_dir()))),
+            ("START", Val::Quoted(&start)),
         ],
     )
 }
@@ -279,12 +291,16 @@ pub fn spawn(sshd: &Path, state: &State, host: &HostState) -> Result<u32, Error>
     let (log, log2) = proc::log_files(&host.dir.join("sshd.log"))?;
     let mut cmd;
     if let Some((pid, _)) = nm::daemons(host).first() {
+        // Its NetworkManager holds the mount namespace (and root) sshd had.
         cmd = Command::new("nsenter");
         cmd.arg(format!("--target={pid}"))
-            .args(["--mount", "--uts", "--net", "--"])
-            .arg(sshd)
-            .args(["-D", "-r", "-e", "-f"])
-            .arg(config_path(host));
+            .args(["--mount", "--uts", "--net", "--root", "--wd", "--"]);
+        if host.root.is_some() {
+            cmd.args(["/usr/sbin/sshd", "-D", "-e", "-f"]);
+        } else {
+            cmd.arg(sshd).args(["-D", "-r", "-e", "-f"]);
+        }
+        cmd.arg(config_path(host));
     } else {
         cmd = Command::new("ip");
         cmd.args([

@@ -91,6 +91,19 @@ pub struct HostState {
     pub ssh_port: Option<u16>,
     /// The host's sshd, once started.
     pub sshd_pid: Option<u32>,
+    /// Another OS's userland (`up --os debian13`): its name and its root
+    /// directory (booted as an overlay of the host's own). `None`: this machine's.
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub root: Option<PathBuf>,
+}
+
+impl HostState {
+    /// The host's Netplan directory (`/etc/netplan` on a host with another OS's root).
+    pub fn netplan_dir(&self) -> PathBuf {
+        self.dir.join("netplan")
+    }
 }
 
 impl State {
@@ -196,6 +209,8 @@ mod tests {
             dir: PathBuf::from("/tmp"),
             ssh_port: None,
             sshd_pid: None,
+            os: None,
+            root: None,
         };
         State {
             name: "x".to_string(),

@@ -381,8 +381,14 @@ impl TestBench {
             args.push("--benches".into());
             args.push(n.to_string());
         }
+        // Another OS's root is made on its first use on a machine (debootstrap: minutes).
+        let limit = if extra.contains(&"--os") {
+            Duration::from_secs(900)
+        } else {
+            DEFAULT_TIMEOUT
+        };
         let up = || {
-            let mut l = Labctl::new().args(&args);
+            let mut l = Labctl::new().args(&args).timeout(limit);
             for (k, v) in envs {
                 l = l.env(k, v);
             }
@@ -573,6 +579,40 @@ impl Drop for TestBench {
         if !self.down_done {
             self.down_done = true;
             down_quietly(&self.name);
+        }
+    }
+}
+
+/// Prints, and records in `target/tmp/proven-os.txt` (which `scripts/test`
+/// prints last), the versions of the OS `bench`'s hosts run that `what`
+/// proved labctl against: OpenSSH, sudo, Python, NetworkManager …
+pub fn record_proven(bench: &TestBench, what: &str) {
+    let state = bench.state();
+    let mut lines = Vec::new();
+    for (_, h) in state.hosts() {
+        if let (Some(os), Some(root)) = (&h.os, &h.root) {
+            let v: Vec<String> =
+                labctl::testbed::root::versions(root, &labctl::testbed::root::SHOWN)
+                    .into_iter()
+                    .map(|(p, v)| format!("{p} {v}"))
+                    .collect();
+            let line = format!("{os} ({}): {what}", v.join(", "));
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("proven-os.txt");
+    let _ = std::fs::create_dir_all(file.parent().unwrap());
+    for l in &lines {
+        eprintln!("proven on {l}");
+        // One write per line, appended: tests running at once never mix their lines.
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+        {
+            let _ = f.write_all(format!("{l}\n").as_bytes());
         }
     }
 }

@@ -206,6 +206,12 @@ impl Worker<'_> {
                 detail.push_str(&format!(" (stderr: {l:?})"));
             }
         }
+        // A capture that did not start: tcpdump's (or sudo's) words may name why.
+        if !alive && self.progs.get(name).is_some_and(|p| p.capture) {
+            if let Some(c) = crate::hostops::why::explain("tcpdump", self.host, &seen.join("\n")) {
+                detail.push_str(&format!(" — {}; fix: {}", c.what, c.hint));
+            }
+        }
         self.failed(step, what, Some(name), detail, seen.join("\n"), t0)
     }
 

@@ -459,7 +459,14 @@ impl<'s> Worker<'s> {
         Ok(if out.success() {
             self.done(step, what, true, "done".into(), t0)
         } else {
+            // `configure` runs `ip`, or `nmcli` where NetworkManager manages the interface.
             let why = whole_reason(&out.stderr_str());
+            let tool = if out.stdout_str().contains("via nm") {
+                "nmcli"
+            } else {
+                "ip"
+            };
+            let why = crate::hostops::why::with_cause(tool, self.host, &why);
             self.done(step, what, false, format!("{}: {why}", out.describe()), t0)
         })
     }
@@ -487,14 +494,12 @@ impl<'s> Worker<'s> {
             } else {
                 summary
             };
-            self.failed(
-                step,
-                what,
-                None,
-                format!("no reply; saw: {seen:?}"),
-                seen.clone(),
-                t0,
-            )
+            // Ping's own words may name another cause than a missing reply.
+            let detail = match crate::hostops::why::explain("ping", self.host, &out.stderr_str()) {
+                Some(c) => format!("{}; saw: {seen:?}; fix: {}", c.what, c.hint),
+                None => format!("no reply; saw: {seen:?}"),
+            };
+            self.failed(step, what, None, detail, seen.clone(), t0)
         })
     }
 
