@@ -20,6 +20,15 @@ impl Worker<'_> {
             // Another labctl holds this host now: nothing of its run is touched.
             return Vec::new();
         }
+        // The captures that had already ended before the run's end stopped
+        // them (their tcpdump gone: killed, or the host's disk full); asked
+        // before the stop below ends every one of them.
+        let ended_before: Vec<String> = self
+            .progs
+            .iter()
+            .filter(|(_, p)| p.capture && !p.fetched && p.state != ProgState::Alive)
+            .map(|(n, _)| n.clone())
+            .collect();
         let stop = remote::stop_run_cmd(self.host, &self.sh.run_id);
         let out = match self.exec_call("lc_stop_run", SHORT) {
             Ok(o) => Ok(o),
@@ -66,10 +75,7 @@ impl Worker<'_> {
             .collect();
         let mut problems = Vec::new();
         for c in pending {
-            let ended = self
-                .progs
-                .get(&c)
-                .is_some_and(|p| p.state != ProgState::Alive);
+            let ended = ended_before.contains(&c);
             let kept = self.fetch(&c, "end");
             let said = self.ended(&c).1;
             match kept {
