@@ -245,35 +245,73 @@ impl Lab {
         self.steps.iter().position(|s| s.id == id)
     }
 
+    /// Each step's `needs` as step indexes (unknown ids left out), read
+    /// through one map of the ids: linear in the lab's size.
+    pub fn need_indexes(&self) -> Vec<Vec<usize>> {
+        let index: std::collections::HashMap<&str, usize> = self
+            .steps
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        self.steps
+            .iter()
+            .map(|s| {
+                s.needs
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Every step in the order a whole run takes them: file order, except
-    /// that a step runs after the steps it needs.
+    /// that a step runs after the steps it needs (of the steps whose needs
+    /// have all run, the first in the file; a heap of them: n log n).
     pub fn run_order(&self) -> Vec<usize> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let needs = self.need_indexes();
         let n = self.steps.len();
+        let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
+        let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, ns) in needs.iter().enumerate() {
+            for &j in ns {
+                needed_by[j].push(i);
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|&i| waiting[i] == 0).map(Reverse).collect();
         let mut done = vec![false; n];
         let mut order = Vec::with_capacity(n);
         while order.len() < n {
-            let next = (0..n).find(|&i| {
-                !done[i]
-                    && self.steps[i]
-                        .needs
-                        .iter()
-                        .all(|d| self.step(d).is_none_or(|j| done[j]))
-            });
-            // A cycle was refused by validation; fall back to file order if one slipped through.
-            let i = next.unwrap_or_else(|| (0..n).find(|&i| !done[i]).expect("steps remain"));
+            // A cycle was refused by validation; file order if one slipped through.
+            let i = match ready.pop() {
+                Some(Reverse(i)) if !done[i] => i,
+                Some(_) => continue,
+                None => (0..n).find(|&i| !done[i]).expect("steps remain"),
+            };
             done[i] = true;
             order.push(i);
+            for &k in &needed_by[i] {
+                waiting[k] = waiting[k].saturating_sub(1);
+                if waiting[k] == 0 && !done[k] {
+                    ready.push(Reverse(k));
+                }
+            }
         }
         order
     }
 
     /// The steps `targets` need, transitively, and the targets, in run order.
     pub fn closure(&self, targets: &[usize]) -> Vec<usize> {
+        let needs = self.need_indexes();
         let mut want = BTreeSet::new();
         let mut todo: Vec<usize> = targets.to_vec();
         while let Some(i) = todo.pop() {
             if want.insert(i) {
-                todo.extend(self.steps[i].needs.iter().filter_map(|d| self.step(d)));
+                todo.extend(needs[i].iter().copied());
             }
         }
         self.run_order()

@@ -431,19 +431,26 @@ fn run_started(
                 endpoint: h.endpoint(),
             })
             .collect(),
-        steps: plan
-            .steps
-            .iter()
-            .map(|s| StepInfo {
-                id: s.id.as_str().into(),
-                title: s.title.clone(),
-                needed: s.needed,
-                hosts: lab
-                    .step(&s.id)
-                    .map(|i| lab.steps[i].hosts.iter().map(HostName::from).collect())
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        steps: {
+            let hosts: std::collections::HashMap<&str, &Vec<String>> = lab
+                .steps
+                .iter()
+                .rev()
+                .map(|s| (s.id.as_str(), &s.hosts))
+                .collect();
+            plan.steps
+                .iter()
+                .map(|s| StepInfo {
+                    id: s.id.as_str().into(),
+                    title: s.title.clone(),
+                    needed: s.needed,
+                    hosts: hosts
+                        .get(s.id.as_str())
+                        .map(|h| h.iter().map(HostName::from).collect())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        },
         programs: event::RunPrograms {
             set: lab.programs.name.clone(),
             interpreter: lab.programs.interpreter.clone(),
