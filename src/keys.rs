@@ -430,6 +430,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn installing_twice_leaves_one_line_with_ssh_copy_ids_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = std::env::temp_dir().join(format!("labctl-keys-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        let keys = home.join(".ssh/authorized_keys");
+        // An existing key whose line has no newline at its end.
+        std::fs::write(&keys, "ssh-ed25519 AAAAother someone").unwrap();
+        let cmd = install_cmd("ssh-ed25519 AAAAC3Nza labctl");
+        let run = || {
+            let o = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .env("HOME", &home)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{o:?}");
+            String::from_utf8(o.stdout).unwrap()
+        };
+        assert_eq!(run(), "added\n");
+        assert_eq!(run(), "present\n");
+        let text = std::fs::read_to_string(&keys).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let modes = (mode(&home.join(".ssh")), mode(&keys));
+        let _ = std::fs::remove_dir_all(&home);
+        assert_eq!(
+            text,
+            "ssh-ed25519 AAAAother someone\nssh-ed25519 AAAAC3Nza labctl\n"
+        );
+        assert_eq!(modes, (0o700, 0o600));
+    }
+
+    #[test]
     fn the_install_command_quotes_the_key() {
         let c = install_cmd("ssh-ed25519 AAAAC3Nza labctl's key");
         assert!(

@@ -344,6 +344,23 @@ fn down_leaves_nothing(args: &[&str]) {
         }
         daemons.extend(d);
     }
+    // An sshd stopped and started again joins its host's NetworkManager (and root).
+    bench.stop_sshd("B");
+    bench.start_sshd("B");
+    let o = bench
+        .ssh(
+            "B",
+            "nmcli -t -g GENERAL.STATE device show eth0; cat /etc/debian_version",
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let seen = String::from_utf8_lossy(&o.stdout).into_owned();
+    let version = if args.is_empty() { "12." } else { "13." };
+    assert!(
+        seen.contains("(connecting") && seen.contains(version),
+        "{seen}"
+    );
     // Used, so that the host's NetworkManager writes its profile and state.
     run(&bench, &["check", "--fix"]).assert_status(0);
     assert_eq!(
