@@ -117,7 +117,12 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             room: None,
         };
         let (bench, plan, dir) = &runs[0];
-        return execute(lab, bench, 0, plan, dir, &set, "", json(bench));
+        // The failure was printed in its step and in the summary: the last
+        // word (on stderr, by `main`) does not print it a third time.
+        return execute(lab, bench, 0, plan, dir, &set, "", json(bench)).map_err(|e| match e {
+            Error::Failed(_) => Error::Failed("the run failed; see the summary above".into()),
+            e => e,
+        });
     };
     room_run(lab, &runs, (&room_dir, &room_id), args.json, |room| {
         Settings {
