@@ -299,7 +299,7 @@ pub fn summary(room: &Room, index: Option<&std::path::Path>, name_width: usize) 
     if let Some(i) = index {
         out.push_str(&format!("room report: {}\n", i.display()));
     }
-    for b in &room.benches {
+    for b in room.benches.iter().filter(|b| b.outcome == "failed") {
         if let Some(step) = b.first_failure.as_ref().and_then(|f| f.step.as_deref()) {
             out.push_str(&format!(
                 "replay {}: {}\n",
