@@ -565,6 +565,7 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
     // While the room runs: one line per bench, redrawn in place (never a
     // line per step); each bench is seen at its step while B waits in S.3.
     let mut in_s3 = [false; 3];
+    let mut screens: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     let end = loop {
         let s = tmux.screen();
@@ -577,6 +578,10 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
             std::thread::sleep(Duration::from_millis(50));
             continue;
         }
+        screens.push(s.clone());
+        if screens.len() > 6 {
+            screens.remove(0);
+        }
         let benches: Vec<&str> = s.lines().filter(|l| l.starts_with("bench")).collect();
         assert!(benches.len() <= 3, "more than a line per bench:\n{s}");
         assert!(!s.contains("PASS"), "a line per step on a terminal:\n{s}");
@@ -586,7 +591,12 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(in_s3, [true; 3], "not every bench was seen in S.3");
+    assert_eq!(
+        in_s3,
+        [true; 3],
+        "not every bench was seen in S.3; last screens:\n{}",
+        screens.join("\n=====\n")
+    );
     // The lines in place made way for the summary: a row per bench.
     assert_eq!(
         end.lines()

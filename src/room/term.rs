@@ -129,13 +129,27 @@ impl RoomTerm {
             _ => {}
         }
         if let Some((_, bars)) = &self.bars {
-            let msg = crate::util::show_controls(&line(room, b), false).into_owned();
-            if b.finished() {
-                bars[i].finish_with_message(msg);
-            } else {
-                bars[i].set_message(msg);
+            // A finished bench's line stays a bar like the others until the
+            // room ends, so that `redraw` can always draw them all.
+            bars[i].set_message(crate::util::show_controls(&line(room, b), false).into_owned());
+        }
+    }
+
+    /// Draws the lines as they are now. indicatif draws at most 10 times a
+    /// second and drops a change that comes sooner (it draws again only on
+    /// the next change): the room's thread calls this once its changes
+    /// settle, or a bench's line could show a step long over.
+    pub fn redraw(&self) {
+        if let Some((_, bars)) = &self.bars {
+            if let Some(b) = bars.first() {
+                b.tick();
             }
         }
+    }
+
+    /// Whether there are lines to draw.
+    pub fn live(&self) -> bool {
+        self.bars.is_some()
     }
 
     /// The room is over: the lines in place make way for the summary.
@@ -299,7 +313,7 @@ pub fn summary(room: &Room, index: Option<&std::path::Path>, name_width: usize) 
     if let Some(i) = index {
         out.push_str(&format!("room report: {}\n", i.display()));
     }
-    for b in &room.benches {
+    for b in room.benches.iter().filter(|b| b.outcome == "failed") {
         if let Some(step) = b.first_failure.as_ref().and_then(|f| f.step.as_deref()) {
             out.push_str(&format!(
                 "replay {}: {}\n",
@@ -311,9 +325,12 @@ pub fn summary(room: &Room, index: Option<&std::path::Path>, name_width: usize) 
     out
 }
 
-/// How often the room report is rewritten at most while benches run (and
-/// at once whenever a bench finishes).
+/// How often the room report is rewritten at most while benches run.
 pub const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// How long after the last change the lines are drawn again (more than
+/// indicatif's 100 ms between draws).
+pub const REDRAW_AFTER: Duration = Duration::from_millis(150);
 
 #[cfg(test)]
 mod tests {

@@ -299,27 +299,45 @@ fn follow_room(
     crate::room::term::RoomTerm,
     Option<Error>,
 ) {
-    use crate::room::{report, term::REPORT_EVERY};
+    use crate::room::{
+        report,
+        term::{REDRAW_AFTER, REPORT_EVERY},
+    };
+    use std::sync::mpsc::RecvTimeoutError;
     let ids = room.step_ids();
     let mut written = Instant::now();
     let mut stale = false;
+    // A change the lines may not show yet (see `RoomTerm::redraw`).
+    let mut undrawn: Option<Instant> = None;
     let mut error = None;
     loop {
-        let got = if stale {
-            rx.recv_timeout(REPORT_EVERY.saturating_sub(written.elapsed()))
-        } else {
-            rx.recv()
-                .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+        let wait = [
+            stale.then(|| REPORT_EVERY.saturating_sub(written.elapsed())),
+            undrawn.map(|t| REDRAW_AFTER.saturating_sub(t.elapsed())),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let got = match wait {
+            Some(w) => rx.recv_timeout(w),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match got {
             Ok((i, e)) => {
                 if let Some(c) = room.benches.get_mut(i).and_then(|b| b.event(&ids, &e)) {
                     term.update(&room, i, &c);
                     stale = true;
+                    if term.live() {
+                        undrawn = Some(Instant::now());
+                    }
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if undrawn.is_some_and(|t| t.elapsed() >= REDRAW_AFTER) {
+            term.redraw();
+            undrawn = None;
         }
         // A bench that finished is in the file within the second too (a
         // room's benches tend to finish together: one write for them all).
