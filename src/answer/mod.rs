@@ -103,7 +103,10 @@ pub fn questions_of(lab: &crate::lab::Lab) -> Vec<QuestionRecord> {
             text: q.text.clone(),
             evidence: q.evidence.clone(),
             compare: q.compare.clone(),
-            answer: q.answer.map(|r| r.keyword().to_string()).unwrap_or_default(),
+            answer: q
+                .answer
+                .map(|r| r.keyword().to_string())
+                .unwrap_or_default(),
             shows: Vec::new(),
             why: q.why.clone(),
         })

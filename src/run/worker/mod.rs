@@ -163,7 +163,7 @@ struct Worker<'s> {
     /// What `sudo -n` refused when the agent started (`CMD PATH REASON` each).
     sudo_refused: Vec<String>,
     /// The host's clock against labctl's, a sample per answered tick.
-    samples: Vec<crate::record::ClockSample>,
+    clock: crate::record::HostClock,
 }
 
 /// A worker's word once its host is prepared, or why it is not.
@@ -224,7 +224,7 @@ pub fn run(
         slowness: Slowness::default(),
         lost: None,
         sudo_refused: Vec::new(),
-        samples: Vec::new(),
+        clock: crate::record::HostClock::default(),
     };
     // Every host of the bench is held, and fit for the lab, before anything on any of them changes.
     let held = w.hold();
