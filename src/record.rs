@@ -685,9 +685,19 @@ pub fn describe_offset(offset: f64) -> String {
     format!("{} {side}", describe_secs(offset.abs()))
 }
 
+/// [`describe_offset`] against a named clock: `90.002 s behind this
+/// machine's`, `40.000 s ahead of this machine's`.
+pub fn describe_offset_from(offset: f64, whose: &str) -> String {
+    let of = if offset < 0.0 { "" } else { " of" };
+    format!("{}{of} {whose}", describe_offset(offset))
+}
+
 /// A span of seconds, for people: `0.4 ms`, `90.002 s`, `1 h 0 min 0.013 s`
 /// (minutes from ten of them on).
 pub fn describe_secs(secs: f64) -> String {
+    if secs < 0.01 {
+        return format!("{:.2} ms", secs * 1000.0);
+    }
     if secs < 1.0 {
         return format!("{:.1} ms", secs * 1000.0);
     }
@@ -825,7 +835,12 @@ mod tests {
     #[test]
     fn offsets_read_for_people() {
         assert_eq!(describe_offset(-90.0021), "90.002 s behind");
-        assert_eq!(describe_offset(0.00042), "0.4 ms ahead");
+        assert_eq!(describe_offset(0.00042), "0.42 ms ahead");
+        assert_eq!(describe_offset(-0.25), "250.0 ms behind");
+        assert_eq!(
+            describe_offset_from(40.0, "this machine's"),
+            "40.000 s ahead of this machine's"
+        );
         assert_eq!(describe_offset(3600.013), "1 h 0 min 0.013 s ahead");
         assert_eq!(describe_offset(-125.5), "125.500 s behind");
         assert_eq!(describe_offset(-86_400.0), "24 h 0 min 0.000 s behind");

@@ -383,7 +383,9 @@ impl Terminal {
                 host_time,
                 received,
             } => {
-                use crate::record::{describe_offset, describe_secs, ClockSample};
+                use crate::record::{
+                    describe_offset, describe_offset_from, describe_secs, ClockSample,
+                };
                 let s = ClockSample {
                     sent: *sent,
                     host: *host_time,
@@ -399,9 +401,9 @@ impl Terminal {
                     && self.clocks_said.insert(host.to_string())
                 {
                     self.say(format!(
-                        "{}  {host}  its clock is {} this machine's (± {}); the report corrects its times",
+                        "{}  {host}  its clock is {} (± {}); the report corrects its times",
                         style::pad("CLOCK", 9, style::warn),
-                        describe_offset(s.offset()),
+                        describe_offset_from(s.offset(), "this machine's"),
                         describe_secs(s.uncertainty())
                     ));
                 }
