@@ -126,7 +126,7 @@ fn the_seed_lab_passes_and_the_address_stays_60_s_after_check_fix() {
     let after = run(&bench, &["check"]);
     after
         .assert_status(0)
-        .assert_stdout_contains("ready: all 42 checks passed");
+        .assert_stdout_contains("ready: all 45 checks passed");
     let json = run(&bench, &["check", "--json"]);
     json.assert_status(0);
     assert!(
