@@ -578,6 +578,32 @@ pub enum TestbedCommand {
         /// both kinds on one bench).
         #[arg(long, value_name = "[HOST=]OS")]
         os: Vec<String>,
+        /// Give hosts clocks of their own, off from this machine's as a
+        /// Raspberry Pi's without a time server is: `A=-90s,B=+40s` (units
+        /// s, m, h, d; `bench2/A` for one bench of a room). Needs Debian's
+        /// `faketime` package.
+        #[arg(long, value_name = "HOST=OFFSET,...")]
+        clock: Option<String>,
+    },
+    /// Set the clock of hosts given their own (`up --clock`), as a time
+    /// server reached or a clock set by hand does: `A=+1h` (its new offset
+    /// from this machine's).
+    Clock {
+        /// The testbed, as named to `up`.
+        #[arg(long, default_value = "labctl")]
+        name: String,
+        /// `HOST=OFFSET,...`, as `up --clock` takes them.
+        #[arg(value_name = "HOST=OFFSET,...")]
+        clock: String,
+    },
+    /// Internal: a host's `tcpdump` with a clock of its own (its capture
+    /// files' times moved by the host's offset).
+    #[command(hide = true)]
+    ClockTcpdump {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(last = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Re-flash a host's card: new host keys, its home and network settings as
     /// the image has them, its sshd and NetworkManager started again.

@@ -284,6 +284,19 @@ pub enum Event {
         host: Option<HostName>,
         message: String,
     },
+    /// One sample of a host's clock against labctl's ([`ClockSample`]): an
+    /// answered tick, one a second from connection to the run's end. Kept
+    /// raw, so the report puts every host time on the run clock
+    /// ([`RunClock`]) from all of them.
+    Clock {
+        host: HostName,
+        /// labctl's clock (unix seconds) when the tick was sent.
+        sent: f64,
+        /// The host's clock when it answered.
+        host_time: f64,
+        /// labctl's clock when the answer came.
+        received: f64,
+    },
     RunFinished {
         outcome: Outcome,
         steps_passed: usize,
@@ -324,6 +337,383 @@ impl ClockSample {
     }
 }
 
+/// Beyond both samples' uncertainties, how far two offsets of one host's
+/// clock may differ before the clock is taken to have been set (a jump):
+/// rounding, plus what a time server slews a clock between two samples, at
+/// most [`SLEW`] of the time between them.
+const JUMP_SLACK: f64 = 0.005;
+/// The fastest a time server slews a clock (500 ppm, NTP's limit).
+const SLEW: f64 = 500e-6;
+/// Per window of this many seconds (labctl's clock) the sample with the
+/// smallest round trip is the one trusted, as NTP's clock filter does.
+const WINDOW: f64 = 8.0;
+/// How far a host time may lie outside the samples of a stretch between
+/// jumps and still be taken for one of its times (beyond the gap to the
+/// next stretch's first sample).
+const REACH: f64 = 1.0;
+
+/// A host's clock against labctl's, as the run's samples tell it: the
+/// stretches between jumps ([`Span`]), each with its trusted samples.
+/// Built sample by sample in the order they came ([`Self::push`]); read
+/// through [`RunClock::to_run`].
+#[derive(Debug, Clone, Default)]
+pub struct HostClock {
+    samples: Vec<ClockSample>,
+    spans: Vec<Span>,
+}
+
+/// A stretch of a host's clock between jumps.
+#[derive(Debug, Clone)]
+struct Span {
+    /// Index in `samples` of its first sample (it lasts to the next span's).
+    first: usize,
+    /// The trusted sample of each window, in order.
+    points: Vec<ClockSample>,
+    /// labctl's clock when its last window began.
+    window: f64,
+}
+
+/// A jump of a host's clock, seen at the first sample after it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClockJump {
+    /// labctl's clock when that sample came.
+    pub at: f64,
+    /// How far the clock jumped (seconds; negative: back).
+    pub by: f64,
+}
+
+/// One stretch of a host's clock between jumps, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClockStretch {
+    /// labctl's clock at its first sample.
+    pub from: f64,
+    /// How far the host's clock was ahead of labctl's (seconds; negative:
+    /// behind), from its most trusted sample.
+    pub offset: f64,
+    /// How precisely that is known (± seconds): half that sample's round trip.
+    pub uncertainty: f64,
+    /// The jump it began with (`None` for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jump: Option<f64>,
+    pub samples: usize,
+}
+
+/// Two samples of one clock that no jump separates: the ranges each allows
+/// for the offset (± its uncertainty) meet, allowing for a slew between them.
+fn consistent(a: &ClockSample, b: &ClockSample) -> bool {
+    let apart = (a.offset() - b.offset()).abs();
+    apart <= a.uncertainty() + b.uncertainty() + JUMP_SLACK + SLEW * (a.received - b.received).abs()
+}
+
+impl HostClock {
+    /// Adds the next sample (in the order they came); returns the jump it
+    /// shows, if any: from this sample on the clock reads differently.
+    pub fn push(&mut self, s: ClockSample) -> Option<ClockJump> {
+        let sane = [s.sent, s.host, s.received].iter().all(|t| t.is_finite());
+        if !sane || s.received < s.sent {
+            return None;
+        }
+        let i = self.samples.len();
+        self.samples.push(s);
+        // Against the trusted samples of this window and of the one before.
+        let jump = self.spans.last().and_then(|span| {
+            let recent = span.points.iter().rev().take(2);
+            recent
+                .clone()
+                .find(|p| !consistent(p, &s))
+                .map(|p| ClockJump {
+                    at: s.received,
+                    by: s.offset() - p.offset(),
+                })
+        });
+        let Some(span) = self.spans.last_mut().filter(|_| jump.is_none()) else {
+            self.spans.push(Span {
+                first: i,
+                points: vec![s],
+                window: s.received,
+            });
+            return jump;
+        };
+        if s.received - span.window >= WINDOW {
+            span.points.push(s);
+            span.window = s.received;
+        } else if let Some(p) = span.points.last_mut() {
+            if s.uncertainty() < p.uncertainty() {
+                *p = s;
+            }
+        }
+        None
+    }
+
+    /// Every sample, in the order they came.
+    pub fn samples(&self) -> &[ClockSample] {
+        &self.samples
+    }
+
+    /// How far the host's clock is ahead of labctl's now (its last trusted sample).
+    pub fn offset_now(&self) -> Option<f64> {
+        self.spans.last()?.points.last().map(ClockSample::offset)
+    }
+
+    /// The stretches between jumps, for the report.
+    pub fn stretches(&self) -> Vec<ClockStretch> {
+        (0..self.spans.len())
+            .map(|k| {
+                let span = &self.spans[k];
+                let best = span
+                    .points
+                    .iter()
+                    .min_by(|a, b| a.uncertainty().total_cmp(&b.uncertainty()))
+                    .expect("a span has a point");
+                let before = k.checked_sub(1).map(|j| &self.spans[j]);
+                ClockStretch {
+                    from: self.samples[span.first].received,
+                    offset: best.offset(),
+                    uncertainty: best.uncertainty(),
+                    jump: before.map(|b| {
+                        self.samples[span.first].offset()
+                            - b.points.last().expect("a point").offset()
+                    }),
+                    samples: self.end(k) - span.first,
+                }
+            })
+            .collect()
+    }
+
+    /// One past the index of span `k`'s last sample.
+    fn end(&self, k: usize) -> usize {
+        self.spans
+            .get(k + 1)
+            .map_or(self.samples.len(), |n| n.first)
+    }
+
+    /// The host times span `k` covers: those of its samples, widened by
+    /// [`REACH`] and on a side with a neighbour by the gap to it (a line
+    /// stamped between the last sample before a jump and the first after
+    /// it may be on either side of the jump). The first and last spans are
+    /// open-ended.
+    fn range(&self, k: usize) -> (f64, f64) {
+        let (first, end) = (self.spans[k].first, self.end(k));
+        let mine = &self.samples[first..end];
+        let lo = mine.iter().map(|s| s.host).fold(f64::INFINITY, f64::min);
+        let hi = mine
+            .iter()
+            .map(|s| s.host)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let lo = match first.checked_sub(1) {
+            None => f64::NEG_INFINITY,
+            Some(p) => lo - REACH - (self.samples[first].received - self.samples[p].received),
+        };
+        let hi = match self.samples.get(end) {
+            None => f64::INFINITY,
+            Some(n) => hi + REACH + (n.received - self.samples[end - 1].received),
+        };
+        (lo, hi)
+    }
+
+    /// The span host time `t` belongs to. Where spans overlap (a clock set
+    /// back repeats host times), `order` says which: the one in force when
+    /// the time was recorded, or the one after the span of the time before.
+    fn span_of(&self, t: f64, order: Order) -> Option<usize> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        let holds = |k: usize| {
+            let (lo, hi) = self.range(k);
+            lo <= t && t <= hi
+        };
+        let candidates: Vec<usize> = (0..self.spans.len()).filter(|&k| holds(k)).collect();
+        let span_at = |i: usize| self.spans.iter().rposition(|s| s.first <= i).unwrap_or(0);
+        let pick = match order {
+            Order::Recorded { samples_before } => {
+                let now = span_at(samples_before.saturating_sub(1));
+                let next = span_at(samples_before);
+                [now, next]
+                    .into_iter()
+                    .find(|k| candidates.contains(k))
+                    .or_else(|| candidates.last().copied())
+            }
+            Order::After { span, host } => {
+                if t + 0.0005 < host {
+                    // Back in time: the clock was set back since the time before.
+                    candidates.iter().copied().find(|&k| k > span)
+                } else if candidates.contains(&span) {
+                    Some(span)
+                } else {
+                    candidates.iter().copied().find(|&k| k > span)
+                }
+                .or_else(|| candidates.last().copied())
+            }
+            Order::Any => candidates.last().copied(),
+        };
+        pick.or_else(|| {
+            // Outside every span (a gap): the nearest.
+            (0..self.spans.len()).min_by(|&a, &b| {
+                let d = |k: usize| {
+                    let (lo, hi) = self.range(k);
+                    (lo - t).max(t - hi).max(0.0)
+                };
+                d(a).total_cmp(&d(b))
+            })
+        })
+    }
+
+    /// How far the clock was ahead at host time `t` in span `k`: between
+    /// its trusted samples, interpolated (a clock drifts); before the first
+    /// or after the last, theirs.
+    fn offset_in(&self, k: usize, t: f64) -> f64 {
+        let points = &self.spans[k].points;
+        let after = points.partition_point(|p| p.host <= t);
+        match (after.checked_sub(1).map(|i| &points[i]), points.get(after)) {
+            (Some(a), Some(b)) if b.host > a.host => {
+                let f = (t - a.host) / (b.host - a.host);
+                a.offset() + f * (b.offset() - a.offset())
+            }
+            (Some(a), _) => a.offset(),
+            (None, Some(b)) => b.offset(),
+            (None, None) => 0.0,
+        }
+    }
+}
+
+/// Which of the stretches of a host's clock a time belongs to when the clock
+/// was set back, so that host times repeat ([`RunClock::to_run`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Order {
+    /// The host's clock read it at most a moment before labctl recorded it,
+    /// after this many of the host's samples (a line of a program's output
+    /// or a sent line: in `events.jsonl`'s order).
+    Recorded { samples_before: usize },
+    /// It comes after a time of stretch `span` that read `host` (a capture's
+    /// frames, in file order): see [`Placer`].
+    After { span: usize, host: f64 },
+    /// Nothing is known of its order: the latest stretch that holds it.
+    Any,
+}
+
+/// The run's clock: labctl's. Every host's clock against it, from the
+/// samples the run recorded; [`Self::to_run`] puts a host time on it. The
+/// report, the answers, the ladders and the pcapng comments read host times
+/// only through it, so no two hosts' raw times are ever compared.
+#[derive(Debug, Clone, Default)]
+pub struct RunClock {
+    hosts: std::collections::BTreeMap<String, HostClock>,
+}
+
+impl RunClock {
+    /// Adds `host`'s next sample; returns the jump it shows, if any.
+    pub fn push(&mut self, host: &str, s: ClockSample) -> Option<ClockJump> {
+        self.hosts.entry(host.to_string()).or_default().push(s)
+    }
+
+    /// `host`'s clock, when the run sampled it.
+    pub fn host(&self, host: &str) -> Option<&HostClock> {
+        self.hosts.get(host)
+    }
+
+    /// The number of `host`'s samples so far (for [`Order::Recorded`]).
+    pub fn samples_of(&self, host: &str) -> usize {
+        self.hosts.get(host).map_or(0, |h| h.samples.len())
+    }
+
+    /// `t`, read on `host`'s clock, on the run clock (labctl's): the one
+    /// place where a host time becomes comparable with another host's.
+    /// Unchanged for a host never sampled (a run recorded before clocks
+    /// were sampled).
+    pub fn to_run(&self, host: &str, t: f64, order: Order) -> f64 {
+        self.place(host, t, order).0
+    }
+
+    /// [`Self::to_run`], and the span it used (`None`: no samples).
+    fn place(&self, host: &str, t: f64, order: Order) -> (f64, Option<usize>) {
+        let Some(clock) = self.hosts.get(host) else {
+            return (t, None);
+        };
+        match clock.span_of(t, order) {
+            Some(k) => (t - clock.offset_in(k, t), Some(k)),
+            None => (t, None),
+        }
+    }
+
+    /// The number of `host`'s samples that had come by `run_time` (labctl's clock).
+    pub fn samples_at(&self, host: &str, run_time: f64) -> usize {
+        self.hosts
+            .get(host)
+            .map_or(0, |h| h.samples.partition_point(|s| s.received <= run_time))
+    }
+
+    /// Places `host`'s times that come in order (a capture's frames): the
+    /// first as `first` says, each later one [`Order::After`] the one before.
+    pub fn placer<'c>(&'c self, host: &str, first: Order) -> Placer<'c> {
+        Placer {
+            clock: self,
+            host: host.to_string(),
+            first,
+            last: None,
+        }
+    }
+}
+
+/// [`RunClock::to_run`] for a sequence of one host's times in the order
+/// they happened.
+pub struct Placer<'c> {
+    clock: &'c RunClock,
+    host: String,
+    first: Order,
+    /// The span and host time of the time before.
+    last: Option<(usize, f64)>,
+}
+
+impl Placer<'_> {
+    pub fn place(&mut self, t: f64) -> f64 {
+        let order = match self.last {
+            Some((span, host)) => Order::After { span, host },
+            None => self.first,
+        };
+        let (run, span) = self.clock.place(&self.host, t, order);
+        if let Some(k) = span {
+            self.last = Some((k, t));
+        }
+        run
+    }
+}
+
+/// How far a clock is off, for people: `90.002 s behind`, `1 h 0 min 0.013 s
+/// ahead`, `0.4 ms ahead` (`offset`: seconds ahead; negative: behind).
+pub fn describe_offset(offset: f64) -> String {
+    let side = if offset < 0.0 { "behind" } else { "ahead" };
+    format!("{} {side}", describe_secs(offset.abs()))
+}
+
+/// [`describe_offset`] against a named clock: `90.002 s behind this
+/// machine's`, `40.000 s ahead of this machine's`.
+pub fn describe_offset_from(offset: f64, whose: &str) -> String {
+    let of = if offset < 0.0 { "" } else { " of" };
+    format!("{}{of} {whose}", describe_offset(offset))
+}
+
+/// A span of seconds, for people: `0.4 ms`, `90.002 s`, `1 h 0 min 0.013 s`
+/// (minutes from ten of them on).
+pub fn describe_secs(secs: f64) -> String {
+    if secs < 0.01 {
+        return format!("{:.2} ms", secs * 1000.0);
+    }
+    if secs < 1.0 {
+        return format!("{:.1} ms", secs * 1000.0);
+    }
+    if secs < 600.0 {
+        return format!("{secs:.3} s");
+    }
+    let whole = secs.trunc() as u64;
+    let (h, m) = (whole / 3600, whole % 3600 / 60);
+    let s = secs - (h * 3600 + m * 60) as f64;
+    match (h, m) {
+        (0, 0) => format!("{s:.3} s"),
+        (0, m) => format!("{m} min {s:.3} s"),
+        (h, m) => format!("{h} h {m} min {s:.3} s"),
+    }
+}
+
 /// Unix seconds now, controller clock.
 pub fn now_unix() -> f64 {
     std::time::SystemTime::now()
@@ -334,6 +724,138 @@ pub fn now_unix() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tick sent at `sent` (labctl's clock), answered after `rtt`, the
+    /// host reading its clock `at` of the way through, `offset` ahead.
+    fn tick(sent: f64, offset: f64, rtt: f64, at: f64) -> ClockSample {
+        ClockSample {
+            sent,
+            host: sent + at * rtt + offset,
+            received: sent + rtt,
+        }
+    }
+
+    const T0: f64 = 1_800_000_000.0;
+
+    #[test]
+    fn a_clock_behind_is_placed_on_the_run_clock_within_its_uncertainty() {
+        let mut clock = RunClock::default();
+        for i in 0..30 {
+            // Round trips of 0.4 to 1.6 ms, one slow answer of 0.3 s.
+            let rtt = if i == 7 {
+                0.3
+            } else {
+                0.0004 + 0.0004 * (i % 4) as f64
+            };
+            let at = [0.1, 0.5, 0.9][i % 3];
+            assert_eq!(clock.push("A", tick(T0 + i as f64, -90.0, rtt, at)), None);
+        }
+        let a = clock.host("A").unwrap();
+        let s = a.stretches();
+        assert_eq!(s.len(), 1);
+        assert!(
+            (s[0].offset + 90.0).abs() <= s[0].uncertainty + 1e-6,
+            "{s:?}"
+        );
+        assert!(
+            s[0].uncertainty <= 0.0002 + 1e-6,
+            "the best round trip: {s:?}"
+        );
+        assert_eq!(s[0].samples, 30);
+        // A line A stamped 12.5 s into the run happened 12.5 s into it.
+        let run = clock.to_run("A", T0 + 12.5 - 90.0, Order::Any);
+        assert!((run - (T0 + 12.5)).abs() < 0.001, "{}", run - T0);
+        // B was never sampled (an old run directory): its times stay as they were.
+        assert_eq!(clock.to_run("B", 42.0, Order::Any), 42.0);
+        assert!((a.offset_now().unwrap() + 90.0).abs() < 0.001);
+    }
+
+    #[test]
+    fn a_jump_is_seen_at_the_first_sample_after_it_and_corrected_from_then_on() {
+        let mut clock = RunClock::default();
+        let mut jumps = Vec::new();
+        for i in 0..40 {
+            // A time server reached between the 20th and 21st tick: +1 h.
+            let offset = if i < 20 { 40.0 } else { 3640.0 };
+            if let Some(j) = clock.push("B", tick(T0 + i as f64, offset, 0.001, 0.5)) {
+                jumps.push((i, j));
+            }
+        }
+        assert_eq!(jumps.len(), 1, "{jumps:?}");
+        assert_eq!(jumps[0].0, 20);
+        assert!((jumps[0].1.by - 3600.0).abs() < 0.01, "{jumps:?}");
+        let s = clock.host("B").unwrap().stretches();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].jump.map(f64::round), Some(3600.0));
+        assert_eq!((s[0].samples, s[1].samples), (20, 20));
+        // Before the jump, at it (between the two samples) and after.
+        for (real, offset) in [(5.0, 40.0), (19.6, 40.0), (19.8, 3640.0), (33.0, 3640.0)] {
+            let run = clock.to_run("B", T0 + real + offset, Order::Any);
+            assert!((run - (T0 + real)).abs() < 0.001, "{real}: {}", run - T0);
+        }
+    }
+
+    #[test]
+    fn a_clock_set_back_repeats_host_times_and_their_order_tells_them_apart() {
+        let mut clock = RunClock::default();
+        for i in 0..40 {
+            // Set back 30 s between the 20th and 21st tick.
+            let offset = if i < 20 { 0.0 } else { -30.0 };
+            clock.push("C", tick(T0 + i as f64, offset, 0.001, 0.5));
+        }
+        // Host time T0 + 5 was read twice: 5 s into the run, and 35 s into it.
+        let before = clock.to_run("C", T0 + 5.0, Order::Recorded { samples_before: 6 });
+        let after = clock.to_run("C", T0 + 5.0, Order::Recorded { samples_before: 36 });
+        assert!((before - (T0 + 5.0)).abs() < 0.001, "{}", before - T0);
+        assert!((after - (T0 + 35.0)).abs() < 0.001, "{}", after - T0);
+        // A capture's frames, in file order, across the jump.
+        let mut p = clock.placer("C", Order::Recorded { samples_before: 2 });
+        let frames = [(3.0, 0.0), (19.5, 0.0), (22.0, -30.0), (35.0, -30.0)];
+        for (real, offset) in frames {
+            let run = p.place(T0 + real + offset);
+            assert!((run - (T0 + real)).abs() < 0.001, "{real}: {}", run - T0);
+        }
+    }
+
+    #[test]
+    fn a_slewed_clock_is_no_jump_and_a_slow_answer_is_not_trusted() {
+        let mut clock = HostClock::default();
+        for i in 0..60 {
+            // 400 ppm of slew: 24 ms over the minute.
+            let offset = 2.0 + 0.0004 * i as f64;
+            assert_eq!(clock.push(tick(T0 + i as f64, offset, 0.002, 0.5)), None);
+        }
+        // An answer that took 4 s: its offset is far from the others', but
+        // within its own uncertainty.
+        assert_eq!(clock.push(tick(T0 + 60.0, 2.024, 4.0, 0.9)), None);
+        assert!((clock.offset_now().unwrap() - 2.024).abs() < 0.002);
+        assert_eq!(clock.stretches().len(), 1);
+    }
+
+    #[test]
+    fn offsets_read_for_people() {
+        assert_eq!(describe_offset(-90.0021), "90.002 s behind");
+        assert_eq!(describe_offset(0.00042), "0.42 ms ahead");
+        assert_eq!(describe_offset(-0.25), "250.0 ms behind");
+        assert_eq!(
+            describe_offset_from(40.0, "this machine's"),
+            "40.000 s ahead of this machine's"
+        );
+        assert_eq!(describe_offset(3600.013), "1 h 0 min 0.013 s ahead");
+        assert_eq!(describe_offset(-125.5), "125.500 s behind");
+        assert_eq!(describe_offset(-86_400.0), "24 h 0 min 0.000 s behind");
+    }
+
+    #[test]
+    fn the_clock_event_reads_back_as_written() {
+        let line = r#"{"event":"clock","host":"A","sent":1.5,"host_time":-88.5,"received":1.501}"#;
+        let e: Event = serde_json::from_str(line).unwrap();
+        assert!(matches!(e, Event::Clock { host_time, .. } if host_time == -88.5));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::from_str::<serde_json::Value>(line).unwrap()
+        );
+    }
 
     #[test]
     fn the_kinds_a_passing_run_lacks_read_back_as_written() {

@@ -115,7 +115,7 @@ fn fresh_bench_fails_address_and_passes_after_fix() {
         .split("after --fix:")
         .nth(1)
         .expect("an after section");
-    assert!(after.contains("ready: all 42 checks passed"), "{fixed}");
+    assert!(after.contains("ready: all 45 checks passed"), "{fixed}");
 
     // Again, as JSON: everything passes, including the full ping mesh.
     let again = check(bench.hosts_file(), &home, &["--json"]);

@@ -156,7 +156,7 @@ fn seed_lab_and_the_address_stays(bench: TestBench) {
     let after = run(&bench, &["check"]);
     after
         .assert_status(0)
-        .assert_stdout_contains("ready: all 42 checks passed");
+        .assert_stdout_contains("ready: all 45 checks passed");
     let json = run(&bench, &["check", "--json"]);
     json.assert_status(0);
     assert!(

@@ -69,6 +69,7 @@ fn recorded_run(dir: &Path) -> RunInput {
         .filter(|l| l.stream != "start")
         .map(|l| LineRecord {
             at: l.at,
+            host_at: l.at,
             host: l.host.clone(),
             program: l.program.clone(),
             stream: match l.stream {
@@ -156,6 +157,7 @@ fn recorded_run(dir: &Path) -> RunInput {
         captures,
         programs,
         questions: questions(),
+        clock: Default::default(),
     }
 }
 

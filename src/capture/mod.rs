@@ -74,13 +74,26 @@ pub fn analyze(pcap: &[u8]) -> Result<CaptureAnalysis, Error> {
 
 /// Analyses the bytes of a classic pcap file.
 pub fn analyze_with(pcap: &[u8], opts: &Options) -> Result<CaptureAnalysis, Error> {
+    analyze_placed(pcap, opts, |t| t)
+}
+
+/// [`analyze_with`], every frame's time first put on another clock by
+/// `place` (called once per frame, in file order): the report puts a host's
+/// capture on the run clock ([`crate::record::RunClock`]), so its times
+/// compare with other hosts' lines and captures.
+pub fn analyze_placed(
+    pcap: &[u8],
+    opts: &Options,
+    mut place: impl FnMut(f64) -> f64,
+) -> Result<CaptureAnalysis, Error> {
     let decoded = decode::read(pcap)?;
     let mut b = Builder::new(opts);
-    let start = decoded.packets.first().map(|p| p.ts).unwrap_or(0.0);
-    for (i, p) in decoded.packets.iter().enumerate() {
-        b.add(i + 1, p.ts - start, &p.body);
+    let times: Vec<f64> = decoded.packets.iter().map(|p| place(p.ts)).collect();
+    let start = times.first().copied().unwrap_or(0.0);
+    for (i, (p, t)) in decoded.packets.iter().zip(&times).enumerate() {
+        b.add(i + 1, t - start, &p.body);
     }
-    let end = decoded.packets.last().map(|p| p.ts - start).unwrap_or(0.0);
+    let end = times.last().map(|t| t - start).unwrap_or(0.0);
     Ok(b.finish(decoded.link_type, start, end, decoded.warnings))
 }
 

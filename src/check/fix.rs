@@ -85,6 +85,16 @@ pub(super) fn fix_host(
         }
         Err(e) => a.failed.push(format!("stopping stale lab programs: {e}")),
     }
+    // A clock off: set from this machine's where the login may (no run needs it).
+    if before
+        .get("clock")
+        .is_some_and(|r| r.status == Status::Warn && !r.detail.starts_with("could not"))
+    {
+        match super::clock::fix(session, host) {
+            Ok(done) => a.done.push(done),
+            Err(why) => a.failed.push(why),
+        }
+    }
     if needs("programs") {
         match deploy::deploy_set(session, host, set) {
             Ok(r) if r.uploaded.is_empty() => a.done.push("programs already deployed".to_string()),

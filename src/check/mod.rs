@@ -36,7 +36,7 @@
 //!           "connect_ms": 21,          // null when the host was not reached
 //!           "checks": [
 //!             { "check": "address",    // one of CHECKS, in that order
-//!               "status": "fail",      // "pass" | "fail" | "skip" (not checked)
+//!               "status": "fail",      // "pass" | "fail" | "skip" (not checked) | "warn" (passed, with a warning)
 //!               "detail": "10.0.3.1/24 is not on eth0 (it has none)",
 //!               "hint": "run `labctl check --fix` ..." }   // null unless failed
 //!           ] } ] } ],
@@ -46,6 +46,7 @@
 //! With `--fix`, `benches` is the result after fixing, `fix.before` the first
 //! result and `fix.actions` one `{ "host", "done": [..], "failed": [..] }` per host.
 
+pub mod clock;
 mod evaluate;
 pub mod event;
 mod facts;
@@ -492,6 +493,12 @@ fn check_host(
                 "the host accepted the connection but did not run the check script",
             );
         }
+    }
+    // The host's clock against this machine's (its own round trips).
+    let clock = clock::check(session, host);
+    match checks.iter_mut().find(|c| c.check == "clock") {
+        Some(c) => *c = clock,
+        None => checks.push(clock),
     }
     // A bench in use by a run: that run's programs on the lab port are no fault.
     if let Some(who) = hold::in_use(session, host) {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The checks, in display order.
-pub const CHECKS: [&str; 14] = [
+pub const CHECKS: [&str; 15] = [
     "ssh",
     "host key",
     "arch",
@@ -18,6 +18,7 @@ pub const CHECKS: [&str; 14] = [
     "lab port",
     "programs",
     "ping",
+    "clock",
 ];
 
 /// Free space the workdir needs for a run's captures and outputs, in MiB.
@@ -33,6 +34,16 @@ pub enum Status {
     Fail,
     /// Not checked (e.g. the host could not be reached).
     Skip,
+    /// Passed, with a warning: something to fix that no run depends on (a
+    /// clock off by more than a second).
+    Warn,
+}
+
+impl Status {
+    /// Passed, with or without a warning.
+    pub fn ok(self) -> bool {
+        matches!(self, Status::Pass | Status::Warn)
+    }
 }
 
 /// One check on one host.

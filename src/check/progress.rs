@@ -190,7 +190,7 @@ impl Progress {
             bench.done += 1;
             for c in &r.checks {
                 match c.status {
-                    Status::Pass => bench.passed += 1,
+                    Status::Pass | Status::Warn => bench.passed += 1,
                     Status::Fail => {
                         bench.failed += 1;
                         if bench.first.is_none() {

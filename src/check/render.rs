@@ -10,6 +10,7 @@ pub(super) fn mark(s: Status) -> &'static str {
         Status::Pass => "✔",
         Status::Fail => "✘",
         Status::Skip => "·",
+        Status::Warn => "⚠",
     }
 }
 
@@ -102,6 +103,20 @@ pub fn render_room(r: &[BenchReport]) -> String {
     trim_lines(&out)
 }
 
+/// Every warning with its hint.
+pub fn render_warnings(report: &Report) -> String {
+    let mut out = String::new();
+    for h in report.hosts() {
+        for c in h.checks.iter().filter(|c| c.status == Status::Warn) {
+            out.push_str(&format!("⚠ {} {}: {}\n", h.label, c.check, c.detail));
+            if let Some(hint) = &c.hint {
+                out.push_str(&format!("    fix: {hint}\n"));
+            }
+        }
+    }
+    out
+}
+
 /// Every failure with its hint.
 pub fn render_failures(report: &Report) -> String {
     let mut out = String::new();
@@ -136,11 +151,16 @@ pub(super) fn render_report(report: &Report, room: bool) -> String {
                 .map(|c| (h.label.as_str(), c.detail.as_str()))
         },
     )));
-    let failures = render_failures(report);
+    let failures = render_failures(report) + &render_warnings(report);
     if !failures.is_empty() {
         out.push('\n');
         out.push_str(&failures);
     }
+    let warned = report
+        .hosts()
+        .flat_map(|h| h.checks.iter())
+        .filter(|c| c.status == Status::Warn)
+        .count();
     let hosts: Vec<&HostReport> = report.hosts().collect();
     let checks: usize = hosts.iter().map(|h| h.checks.len()).sum();
     let failed: usize = hosts.iter().map(|h| h.failures()).sum();
@@ -152,9 +172,14 @@ pub(super) fn render_report(report: &Report, room: bool) -> String {
     out.push('\n');
     if report.ok {
         out.push_str(&format!(
-            "ready: all {checks} checks passed on {} host{}\n",
+            "ready: all {checks} checks passed on {} host{}{}\n",
             hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" }
+            if hosts.len() == 1 { "" } else { "s" },
+            match warned {
+                0 => String::new(),
+                1 => ", 1 with a warning".to_string(),
+                n => format!(", {n} with a warning"),
+            }
         ));
     } else {
         out.push_str(&format!(
@@ -204,7 +229,7 @@ pub fn render_room_summary(report: &Report, elapsed_ms: u64) -> String {
     ));
     for b in &report.benches {
         let checks = || b.hosts.iter().flat_map(|h| h.checks.iter());
-        let passed = checks().filter(|c| c.status == Status::Pass).count();
+        let passed = checks().filter(|c| c.status.ok()).count();
         let failed = checks().filter(|c| c.status == Status::Fail).count();
         let f = first(b).map_or_else(|| "-".to_string(), |f| f.replace('\n', " "));
         let f = if f.chars().count() > fw {

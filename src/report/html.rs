@@ -260,6 +260,13 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     if let Some(p) = &r.bench.programs {
         let _ = write!(s, "<p>Programs: {}.</p>", esc(&p.describe()));
     }
+    if !r.clocks.is_empty() {
+        s.push_str("<p>Clocks: each host's against this machine's, which every time of this report is on:</p><ul class=\"clocks\">");
+        for c in &r.clocks {
+            let _ = write!(s, "<li>{}</li>", esc(&c.describe()));
+        }
+        s.push_str("</ul>");
+    }
     s.push_str("</section>\n");
 
     // Steps.
@@ -395,7 +402,7 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
     s.push_str("</section>\n");
 
     // Timeline.
-    s.push_str(r#"<section id="timeline"><h2>Timeline</h2><p class="muted">Every program's output and every line sent to it, on all hosts, by the hosts' clocks (UTC).</p>"#);
+    s.push_str(r#"<section id="timeline"><h2>Timeline</h2><p class="muted">Every program's output and every line sent to it, on all hosts, on this machine's clock (UTC): each host's times corrected by its clock's offset (see Bench).</p>"#);
     if r.timeline.is_empty() {
         s.push_str("<p>No program output was recorded.</p>");
     } else {

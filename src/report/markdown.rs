@@ -260,6 +260,14 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
     if let Some(p) = &r.bench.programs {
         let _ = writeln!(s, "\nPrograms: {}.", p.describe());
     }
+    if !r.clocks.is_empty() {
+        s.push_str(
+            "\nClocks: each host's against this machine's, which every time of this report is on:\n\n",
+        );
+        for c in &r.clocks {
+            let _ = writeln!(s, "- {}", c.describe());
+        }
+    }
 
     s.push_str("\n## Steps\n");
     for st in &r.steps {
@@ -344,7 +352,7 @@ Generated {} by labctl (`run.json`: schema `{}`).\n",
         }
     }
 
-    s.push_str("\n## Timeline (all hosts, by the hosts' clocks, UTC)\n\n");
+    s.push_str("\n## Timeline (all hosts, on this machine's clock, UTC)\n\n");
     if r.timeline.is_empty() {
         s.push_str("No program output was recorded.\n");
     } else {

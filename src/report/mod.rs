@@ -25,6 +25,7 @@ pub use model::*;
 
 use crate::capture::{self, ladder};
 use crate::error::Error;
+use crate::record::Order;
 use crate::util::io_reason;
 
 /// Rebuilds `report.md`, `report.html`, `run.json` and the ladder SVGs of
@@ -163,8 +164,22 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         .into_iter()
         .map(|c| {
             let path = run_dir.join(&c.file);
+            // Its frames on the run clock, in file order, from the clock's
+            // stretch in force when the step that started it began.
+            let began = c
+                .step
+                .as_ref()
+                .and_then(|id| input.steps.iter().find(|s| s.id == *id))
+                .and_then(|s| s.started_at);
+            let samples_before = began.map_or(0, |t| input.clock.samples_at(&c.host, t));
+            let mut placer = input
+                .clock
+                .placer(&c.host, Order::Recorded { samples_before });
+            let mut placed = |bytes: &[u8]| {
+                capture::analyze_placed(bytes, &capture::Options::default(), |t| placer.place(t))
+            };
             let (analysis, error) = match std::fs::read(&path) {
-                Ok(bytes) => match capture::analyze(&bytes) {
+                Ok(bytes) => match placed(&bytes) {
                     Ok(a) => (Some(a), None),
                     Err(e) => (None, Some(format!("`{}`: {e}", c.file))),
                 },
@@ -196,6 +211,7 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         .map(|l| TimelineEntry {
             at: rfc3339(l.at),
             unix: l.at,
+            host_unix: l.host_at,
             t: l.at - origin,
             host: l.host,
             program: l.program,
@@ -238,6 +254,19 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         answers,
         student: false,
         problems: input.problems.clone(),
+        clocks: input
+            .bench
+            .hosts
+            .iter()
+            .filter_map(|h| {
+                let c = input.clock.host(&h.name)?;
+                Some(HostClockReport {
+                    host: h.name.clone(),
+                    samples: c.samples().len(),
+                    stretches: c.stretches(),
+                })
+            })
+            .collect(),
         timeline,
         captures,
     }

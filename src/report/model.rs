@@ -34,6 +34,8 @@ pub struct RunInput {
     pub programs: Vec<ProgramRecord>,
     /// The lab's questions (`questions.json`), in the lab's order.
     pub questions: Vec<QuestionRecord>,
+    /// The hosts' clocks against labctl's, from the samples the run recorded.
+    pub clock: crate::record::RunClock,
 }
 
 /// One question of the lab, as the run directory's `questions.json` holds
@@ -200,8 +202,10 @@ pub enum LineStream {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LineRecord {
-    /// The host's clock, unix seconds.
+    /// When, on the run clock (labctl's), unix seconds.
     pub at: f64,
+    /// When, on the host's clock (as recorded), unix seconds.
+    pub host_at: f64,
     pub host: String,
     pub program: String,
     pub stream: LineStream,
@@ -258,6 +262,51 @@ pub struct RunReport {
     pub student: bool,
     /// What went wrong outside the steps' actions, in order.
     pub problems: Vec<ProblemRecord>,
+    /// Each host's clock against labctl's (the run clock every time of the
+    /// report is on), in the bench's order; empty for a run recorded before
+    /// clocks were sampled.
+    pub clocks: Vec<HostClockReport>,
+}
+
+/// How a host's clock stood against labctl's over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostClockReport {
+    pub host: String,
+    /// Samples taken (one a second, and one as the run began).
+    pub samples: usize,
+    /// The stretches of its clock between jumps, in order: one when it never jumped.
+    pub stretches: Vec<crate::record::ClockStretch>,
+}
+
+impl HostClockReport {
+    /// One line for people: ``A: 90.002 s behind (± 0.3 ms, 47 samples)``,
+    /// and each jump with the offset after it.
+    pub fn describe(&self) -> String {
+        use crate::record::{describe_offset, describe_secs};
+        let mut parts = Vec::new();
+        for (i, st) in self.stretches.iter().enumerate() {
+            let off = format!(
+                "{} (± {})",
+                describe_offset(st.offset),
+                describe_secs(st.uncertainty)
+            );
+            parts.push(match st.jump {
+                Some(j) if i > 0 => format!(
+                    "then at {} its clock jumped {}: {off}",
+                    super::clock(&super::rfc3339(st.from)),
+                    describe_offset(j).replace("behind", "back")
+                ),
+                _ => off,
+            });
+        }
+        format!(
+            "{}: {}; {} sample{}",
+            self.host,
+            parts.join("; "),
+            self.samples,
+            if self.samples == 1 { "" } else { "s" }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -284,10 +333,13 @@ pub struct RunSummary {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineEntry {
-    /// RFC 3339 UTC, from the host's clock.
+    /// RFC 3339 UTC, on the run clock (labctl's: the host's clock corrected
+    /// by its measured offset).
     pub at: String,
     /// The same, unix seconds.
     pub unix: f64,
+    /// The host's own clock, as recorded (unix seconds).
+    pub host_unix: f64,
     /// Seconds since the run started (or the first line).
     pub t: f64,
     pub host: String,

@@ -49,6 +49,17 @@ pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) 
         interface.as_deref().unwrap_or("?"),
         filter.as_deref().unwrap_or("none"),
     );
+    // The frames keep the host's times: say how its clock stood.
+    let section = match report.clocks.iter().find(|c| c.host == capture.host) {
+        Some(c) => format!(
+            "{section}; frame times are host `{}`'s clock, against labctl's: {}",
+            capture.host,
+            c.describe()
+                .split_once(": ")
+                .map_or(String::new(), |(_, d)| d.to_string())
+        ),
+        None => section,
+    };
     let ctx = Context {
         names: &names,
         clients: &clients,
@@ -300,7 +311,8 @@ impl Context<'_> {
     /// The step of the last line sent to client `c` (this run of it: names
     /// are reused, `client-C` is a TCP client in I.10 and a UDP one in I.12)
     /// that `matches`, sent before `at`: a frame follows the line that
-    /// caused it. `SKEW` allows for two hosts' clocks.
+    /// caused it. `SKEW` allows for what is left of two hosts' clocks'
+    /// disagreement once both are on the run clock.
     fn sent_step(
         &self,
         c: &ClientTrace,

@@ -36,6 +36,10 @@ pub struct Terminal {
     shown: usize,
     /// `run --json`: the human lines go to stderr (stdout carries the JSON).
     pub to_stderr: bool,
+    /// The hosts' clocks, as their samples come: a clock off, or one that
+    /// jumps, is said once.
+    clocks: crate::record::RunClock,
+    clocks_said: std::collections::BTreeSet<String>,
 }
 
 fn short(s: &str, max: usize) -> String {
@@ -74,6 +78,8 @@ impl Terminal {
             bench: String::new(),
             shown: 0,
             to_stderr: false,
+            clocks: crate::record::RunClock::default(),
+            clocks_said: std::collections::BTreeSet::new(),
         };
         if live {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
@@ -368,6 +374,37 @@ impl Terminal {
                             step,
                             (!self.prefix.is_empty()).then_some(self.bench.as_str())
                         )
+                    ));
+                }
+            }
+            Event::Clock {
+                host,
+                sent,
+                host_time,
+                received,
+            } => {
+                use crate::record::{
+                    describe_offset, describe_offset_from, describe_secs, ClockSample,
+                };
+                let s = ClockSample {
+                    sent: *sent,
+                    host: *host_time,
+                    received: *received,
+                };
+                if let Some(j) = self.clocks.push(host, s) {
+                    self.shout(format!(
+                        "{}  {host}  its clock jumped {}; its times from then on are corrected",
+                        style::pad("CLOCK", 9, style::warn),
+                        describe_offset(j.by).replace("behind", "back")
+                    ));
+                } else if s.offset().abs() - s.uncertainty() > 1.0
+                    && self.clocks_said.insert(host.to_string())
+                {
+                    self.say(format!(
+                        "{}  {host}  its clock is {} (± {}); the report corrects its times",
+                        style::pad("CLOCK", 9, style::warn),
+                        describe_offset_from(s.offset(), "this machine's"),
+                        describe_secs(s.uncertainty())
                     ));
                 }
             }

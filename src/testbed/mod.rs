@@ -17,8 +17,10 @@
 //! - [`nm`]: NetworkManager on each host, as Raspberry Pi OS runs it, contained.
 //! - [`fault`]: a host made silent (no FIN, no RST) and restored.
 //! - [`proc`]: detached processes, stopped by pid only while still ours.
+//! - [`clock`]: a host's own clock, wrong as a Pi's (`up --clock A=-90s`).
 
 pub mod binfmt;
+pub mod clock;
 pub mod fault;
 pub mod login;
 pub mod netns;
@@ -74,10 +76,20 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             user,
             password_only,
             os,
+            clock,
         } => {
             validate_name(name)?;
             let user = user.clone().unwrap_or_else(|| login::USER.to_string());
             login::validate_user(&user)?;
+            let clock = match clock {
+                Some(c) => clock::parse_specs(c)?,
+                None => Vec::new(),
+            };
+            if !clock.is_empty() && arch.is_some() {
+                return Err(Error::Usage(
+                    "`--clock` with `--arch`: the ARM hosts' programs are static builds under qemu-user, which libfaketime cannot reach; leave one of them out".into(),
+                ));
+            }
             require_root(current_euid())?;
             if let Some(arch) = arch {
                 binfmt::ensure(arch)?;
@@ -99,6 +111,7 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
                 sudo,
                 nm: !*no_network_manager,
                 password_only: *password_only,
+                clock,
             };
             let hosts_file = up(name, &opts)?;
             println!("{}", hosts_file.display());
@@ -119,6 +132,15 @@ pub fn command(args: &TestbedArgs) -> Result<(), Error> {
             status(name)
         }
         TestbedCommand::Relay { state } => relay::run(state),
+        TestbedCommand::Clock { name, clock } => {
+            validate_name(name)?;
+            require_root(current_euid())?;
+            clock::command(name, clock)
+        }
+        TestbedCommand::ClockTcpdump { dir, args } => {
+            let code = clock::tcpdump(dir, args)?;
+            std::process::exit(code)
+        }
         TestbedCommand::Fault { name, host, action } => {
             validate_name(name)?;
             fault::command(name, host, *action)
@@ -204,6 +226,7 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
                         sshd_pid: None,
                         os: None,
                         root: None,
+                        clock: false,
                     })
                     .collect(),
                 name: bench,
@@ -240,6 +263,8 @@ pub struct UpOptions {
     pub nm: bool,
     /// `--password-only`: the login has a password and no authorized key.
     pub password_only: bool,
+    /// `--clock`: hosts with a clock of their own, and its offset (seconds).
+    pub clock: Vec<(String, f64)>,
     /// `--os`: `(host or every host, OS)`, later ones winning.
     pub os: Vec<(Option<String>, String)>,
 }
@@ -314,6 +339,11 @@ fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
     }
     let state_root = state_root();
     let dir = state_root.join(name);
+    if !opts.clock.is_empty() {
+        clock::library()?;
+        // Every host named is one of the bench's, before anything is made.
+        clock::assign(&mut plan(name, opts.benches, &dir), &opts.clock)?;
+    }
     let existing = netns::owned_by(name, &netns::list());
     if dir.exists() || !existing.is_empty() {
         let what = if dir.exists() {
@@ -368,9 +398,10 @@ fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
     state.user = opts.user.clone();
     state.password_only = opts.pi && opts.password_only;
     state.nm = opts.nm;
+    let offsets = clock::assign(&mut state, &opts.clock)?;
     let built = state
         .save()
-        .and_then(|()| build(&mut state, &tools, opts.sudo));
+        .and_then(|()| build(&mut state, &tools, opts.sudo, &offsets));
     match built {
         Ok(hosts_file) => {
             let n = state.hosts().count();
@@ -503,9 +534,14 @@ fn login_of(state: &State, sudo: login::Sudo) -> Result<login::Login, Error> {
 
 /// The stages of `up`, recording each thing made in `state` as it goes;
 /// `sudo`: what the login may run through sudo on hosts whose login is not root.
-fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf, Error> {
+fn build(
+    state: &mut State,
+    tools: &Tools,
+    sudo: login::Sudo,
+    offsets: &[(String, f64)],
+) -> Result<PathBuf, Error> {
     let t = Instant::now();
-    for (_, h) in state.hosts() {
+    for (b, h) in state.hosts() {
         std::fs::create_dir_all(&h.dir).map_err(|e| {
             Error::Local(format!(
                 "cannot create `{}`: {}",
@@ -513,6 +549,9 @@ fn build(state: &mut State, tools: &Tools, sudo: login::Sudo) -> Result<PathBuf,
                 io_reason(&e)
             ))
         })?;
+        let spec = format!("{}/{}", b.name, h.name);
+        let offset = offsets.iter().rev().find(|(s, _)| *s == spec).map(|o| o.1);
+        clock::prepare(state, h, offset)?;
     }
     netns::create(state)?;
     eprintln!(
@@ -751,6 +790,7 @@ fn down(name: &str) -> Result<(), Error> {
         );
         kill_in_namespaces(&strays);
         netns::delete(&strays)?;
+        clock::remove_shared(name);
         return remove_dir(&dir);
     }
     let state = State::load(&dir)?;
@@ -793,6 +833,7 @@ fn teardown(state: &State) -> Result<(), Error> {
     kill_in_namespaces(&names);
     netns::delete(&names)?;
     let still: Vec<String> = names.iter().filter(|n| netns::exists(n)).cloned().collect();
+    clock::remove_shared(&state.name);
     remove_dir(&state.dir)?;
     if !left.is_empty() || !still.is_empty() {
         return Err(Error::Local(format!(

@@ -167,7 +167,8 @@ pub fn config_text(state: &State, host: &HostState) -> String {
          PrintLastLog no\n\
          # bash skips ~/.bashrc for ssh commands when SHLVL is set; a root\n\
          # .bashrc that runs e.g. `pyenv init` costs 150 ms per command.\n\
-         SetEnv SHLVL=1\n",
+         # (A host with its own clock also preloads libfaketime: testbed/clock.rs.)\n\
+         SetEnv SHLVL=1{clock}\n",
         name = state.name,
         hostname = host.hostname,
         key = host_key(host).display(),
@@ -183,6 +184,7 @@ pub fn config_text(state: &State, host: &HostState) -> String {
         },
         root = if state.pi { "no" } else { "prohibit-password" },
         password = if state.password_only { "yes" } else { "no" },
+        clock = super::clock::sshd_env(state, host).unwrap_or_default(),
     )
 }
 
@@ -228,14 +230,20 @@ pub fn validate(sshd: &Path, config: &Path) -> Result<(), Error> {
 /// [`State::nm`], then its sshd.
 pub fn boot_script(sshd: &Path, state: &State, host: &HostState) -> String {
     let mut binds = String::new();
+    let mut mounts = Vec::new();
     if state.pi {
-        for (from, to) in login::mounts(host) {
-            binds += &format!(
-                "bind {} \"$m\"{}\n",
-                shell_quote(&from.to_string_lossy()),
-                shell_quote(&to)
-            );
-        }
+        mounts.extend(login::mounts(host));
+    }
+    // Its clock directory and wrappers (a testbed made before they existed has none).
+    if super::clock::dir(host).join("date").exists() {
+        mounts.extend(super::clock::mounts(host).unwrap_or_default());
+    }
+    for (from, to) in mounts {
+        binds += &format!(
+            "bind {} \"$m\"{}\n",
+            shell_quote(&from.to_string_lossy()),
+            shell_quote(&to)
+        );
     }
     let q = |p: &Path| p.to_string_lossy().into_owned();
     let root = host.root.as_deref().map(q).unwrap_or_default();

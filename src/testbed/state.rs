@@ -91,6 +91,10 @@ pub struct HostState {
     pub ssh_port: Option<u16>,
     /// The host's sshd, once started.
     pub sshd_pid: Option<u32>,
+    /// The host has a clock of its own (`up --clock`), off from this
+    /// machine's by the offset in its clock directory (`testbed/clock.rs`).
+    #[serde(default)]
+    pub clock: bool,
     /// Another OS's userland (`up --os debian13`): its name and its root
     /// directory (booted as an overlay of the host's own). `None`: this machine's.
     #[serde(default)]
@@ -209,6 +213,7 @@ mod tests {
             dir: PathBuf::from("/tmp"),
             ssh_port: None,
             sshd_pid: None,
+            clock: false,
             os: None,
             root: None,
         };

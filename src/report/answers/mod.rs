@@ -32,8 +32,9 @@ use super::traces::{traces, ClientTrace};
 use crate::capture::{CaptureAnalysis, Frame, Proto};
 use crate::lab::model::{Rule, RULES};
 
-/// How far two hosts' clocks may disagree when the answers order events
-/// seen on different hosts.
+/// How far two hosts' times may still disagree on the run clock when the
+/// answers order events seen on different hosts (what the offsets' round
+/// trips leave unknown, and a line stamped a moment after what it tells).
 const CLOCK_SKEW: f64 = 0.1;
 
 /// What the rules read: the run, its captures analysed, the clients traced.

@@ -40,6 +40,11 @@ pub(super) struct Agent<'s> {
 const TICK: Duration = Duration::from_secs(1);
 /// Unanswered ticks kept (their answers may come late, never this late).
 const TICKS_KEPT: usize = 64;
+/// How long the run's first sample of a host's clock is waited for.
+const FIRST_SAMPLE: Duration = Duration::from_secs(2);
+/// A first sample's round trip short enough to stop at (seconds; on a LAN
+/// a round trip is well under a millisecond).
+const FIRST_ROUND_TRIP: f64 = 0.01;
 
 /// The lines of one stream that expectations look at: each cut at
 /// [`rundir::LINE_SHOWN`] bytes, and only the last [`rundir::LIVE_MAX`]
@@ -370,10 +375,19 @@ impl<'s> Worker<'s> {
                     if let Some(k) = a.unanswered.iter().position(|(s, _)| *s == seq) {
                         let (_, sent) = a.unanswered[k];
                         a.unanswered.drain(..=k);
-                        self.samples.push(ClockSample {
+                        let received = now_unix();
+                        self.clock.push(ClockSample {
                             sent,
                             host,
-                            received: now_unix(),
+                            received,
+                        });
+                        // In the stream's order: the report tells a line's
+                        // stretch of the clock by the samples before it.
+                        self.emit(Event::Clock {
+                            host: self.name(),
+                            sent,
+                            host_time: host,
+                            received,
                         });
                     }
                 }
@@ -401,6 +415,46 @@ impl<'s> Worker<'s> {
             }
             a.unanswered.push_back((seq, sent));
         }
+    }
+
+    /// A first sample of the host's clock as the run begins, before any
+    /// step: ticks at once, each answer waited for, until one comes back
+    /// within [`FIRST_ROUND_TRIP`] (the agent answers its first ticks only
+    /// once it has set itself up: their round trips are long), at most
+    /// three, for at most [`FIRST_SAMPLE`].
+    fn sample_clock(&mut self) {
+        let Some(mut a) = self.agent.take() else {
+            return;
+        };
+        let deadline = Instant::now() + FIRST_SAMPLE;
+        'tries: for _ in 0..3 {
+            a.tick_at = None;
+            self.tick(&mut a);
+            let seq = a.tick_seq.wrapping_sub(1);
+            while a.unanswered.iter().any(|(s, _)| *s == seq) {
+                let now = Instant::now();
+                if a.broken || now >= deadline {
+                    break 'tries;
+                }
+                match self.read_agent(&mut a) {
+                    Ok(true) => {}
+                    Ok(false) => a.ch.wait((deadline - now).min(Duration::from_millis(50))),
+                    Err(_) => break 'tries,
+                }
+            }
+            let last = self.clock.samples().last();
+            if last.is_some_and(|s| s.received - s.sent <= FIRST_ROUND_TRIP) {
+                break;
+            }
+        }
+        self.agent = Some(a);
+    }
+
+    /// The host's clock now, as labctl's clock and the samples so far tell
+    /// it (what the host stamps a line with; for output that comes without
+    /// a stamp of the host's, a foreground program's).
+    pub(super) fn host_now(&self) -> f64 {
+        now_unix() + self.clock.offset_now().unwrap_or(0.0)
     }
 
     /// Why the agent ended without labctl ending it, when the host says:
@@ -674,6 +728,7 @@ impl<'s> Worker<'s> {
                         message: hold::took_over_warning(self.host, &h),
                     });
                 }
+                self.sample_clock();
                 Ok(())
             }
             hold::Verdict::Busy(h) => Err(hold::busy_error(self.host, &h, self.sh.take_over)),

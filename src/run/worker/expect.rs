@@ -15,7 +15,7 @@ use super::{OpsResult, Worker, SHORT};
 use crate::lab::model::Stream;
 use crate::lab::plan::{secs, stream_name, Op, PlanCheck};
 use crate::remote::ProgState;
-use crate::run::event::{now_unix, Event, Stream as Output};
+use crate::run::event::{Event, Stream as Output};
 use crate::ssh::SshError;
 
 /// Longest wait on the channel before the worker looks at Ctrl-C again.
@@ -237,7 +237,8 @@ impl Worker<'_> {
             unreachable!("called for a run")
         };
         let out = self.exec_call_interruptible(call, *timeout + SHORT)?;
-        let ts = now_unix();
+        // The host's time, as the lines it stamps itself carry.
+        let ts = self.host_now();
         let mut lines = Vec::new();
         for (stream, bytes) in [(Output::Stdout, &out.stdout), (Output::Stderr, &out.stderr)] {
             for l in String::from_utf8_lossy(bytes).lines() {

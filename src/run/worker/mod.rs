@@ -172,12 +172,12 @@ struct Worker<'s> {
     /// What `sudo -n` refused when the agent started (`CMD PATH REASON` each).
     sudo_refused: Vec<String>,
     /// The host's clock against labctl's, a sample per answered tick.
-    samples: Vec<crate::record::ClockSample>,
     /// What the agent found on the run's ports as it took the hold (`lab_ports`' lines).
     ports_seen: String,
     /// Why a program's record could not be written on the host, the first
     /// time it happened (its disk full): the likely cause of a cut capture.
     unkept: Option<String>,
+    clock: crate::record::HostClock,
 }
 
 /// A worker's word once its host is prepared, or why it is not.
@@ -238,9 +238,9 @@ pub fn run(
         slowness: Slowness::default(),
         lost: None,
         sudo_refused: Vec::new(),
-        samples: Vec::new(),
         ports_seen: String::new(),
         unkept: None,
+        clock: crate::record::HostClock::default(),
     };
     // Every host of the bench is held, and fit for the lab, before anything on any of them changes.
     let held = w.hold();
