@@ -108,7 +108,13 @@ fn a_read_only_workdir_and_a_full_disk_are_not_ready_and_named() {
     let hosts = with_workdir(&bench, "disk.toml", &[("B", &ro), ("C", &full)]);
     let home = s.path("home");
     std::fs::create_dir_all(&home).unwrap();
-    let out = labctl(&hosts, Path::new("no-lab.toml"), &home, &["check"]);
+    // A lab with no server: the lab-port row plays no part here (a `--lab`
+    // that is not there is an input error, not "no lab file").
+    let lab = s.write(
+        "lab.toml",
+        "[lab]\nname = \"x\"\n[[step]]\nid = \"S.1\"\ntitle = \"t\"\nhosts = [\"A\"]\ndo = [{ configure = true }]\n",
+    );
+    let out = labctl(&hosts, &lab, &home, &["check"]);
     out.assert_status(1)
         .assert_stdout_contains(&format!(
             "✘ B workdir: read-only file system on host `B` (workdir {}): ",

@@ -477,10 +477,10 @@ EOF
 # the run's stream): `@@h` every second; when the agent is gone without ending the run (killed),
 # or labctl has not been heard for GRACE seconds (its laptop asleep or gone, its connection dead
 # without a FIN), it ends the run itself (`lc_orphan`). A run another labctl took over
-# (`.taken`) is that labctl's to end. USR1 (the agent's own end) ends it; TERM does not.
+# (`.taken`) is that labctl's to end. USR1 (the agent's own end) ends it, and so does TERM to the
+# agent's group (another labctl ending a dead run's agent, `lc_stop_agents`).
 lc_watch() {
   trap 'exit 0' USR1
-  trap '' TERM
   while sleep 1; do
     [ ! -f "$D/.taken" ] || exit 0
     if ! kill -0 "$agent" 2>/dev/null; then
@@ -507,7 +507,10 @@ why=$1
 dir=$D"
   printf '%s\n' "$n" 2>/dev/null >"$D/.ended"
   printf '%s\n' "$n" 2>/dev/null >"${P%/procs}/.ended-$RUN"
+  # The agent's group but this watchdog (TERM ignored only while it is sent).
+  trap '' TERM
   kill -TERM -"$agent" 2>/dev/null
+  trap - TERM
   lc_stop_run >/dev/null 2>&1
   lc_release
 }

@@ -364,6 +364,37 @@ interface = "eth1"
     }
 
     #[test]
+    fn a_host_with_no_login_name_is_located_and_pi_is_never_assumed() {
+        let d = diags(
+            r#"[hosts.A]
+ssh = "a"
+addr = "10.0.3.1/24"
+[hosts.B]
+ssh = "b"
+user = "ada"
+addr = "10.0.3.2/24"
+"#,
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        let text = format!("{:?}", d[0]);
+        assert!(text.contains("host `A`: no login name"), "{text}");
+        assert!(text.contains("Imager"), "{text}");
+        // B's own login stands, and its workdir follows its home.
+        let room = load_text(
+            r#"[defaults]
+user = "ada"
+[hosts.A]
+ssh = "a"
+addr = "10.0.3.1/24"
+"#,
+        )
+        .unwrap();
+        let a = room.benches[0].host("A").unwrap();
+        assert_eq!(a.target.user, "ada");
+        assert_eq!(a.workdir, "/home/ada/labctl");
+    }
+
+    #[test]
     fn room_labels_carry_the_bench_and_select_works() {
         let room = load_text(
             r#"
