@@ -364,22 +364,7 @@ interface = "eth1"
     }
 
     #[test]
-    fn a_host_with_no_login_name_is_located_and_pi_is_never_assumed() {
-        let d = diags(
-            r#"[hosts.A]
-ssh = "a"
-addr = "10.0.3.1/24"
-[hosts.B]
-ssh = "b"
-user = "ada"
-addr = "10.0.3.2/24"
-"#,
-        );
-        assert_eq!(d.len(), 1, "{d:?}");
-        let text = format!("{:?}", d[0]);
-        assert!(text.contains("host `A`: no login name"), "{text}");
-        assert!(text.contains("Imager"), "{text}");
-        // B's own login stands, and its workdir follows its home.
+    fn the_workdir_follows_the_logins_home() {
         let room = load_text(
             r#"[defaults]
 user = "ada"

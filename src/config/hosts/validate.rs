@@ -142,18 +142,10 @@ impl Validator<'_, '_> {
             .as_ref()
             .map(|u| u.value.clone())
             .or(cfg.user.clone())
-            .or_else(|| defaults.user.as_ref().map(|u| u.value.clone()));
-        // Raspberry Pi OS has had no default login since 2022 (Imager asks
-        // for one): labctl assumes none either.
-        let Some(user) = user else {
-            self.c.err_hint(
-                &ssh.span.clone(),
-                format!("host `{name}`: no login name"),
-                "set `user` in `[defaults]` or for this host: the name given to \
-                 Raspberry Pi Imager (Raspberry Pi OS has no default `pi` user since 2022)",
-            );
-            return None;
-        };
+            .or_else(|| defaults.user.as_ref().map(|u| u.value.clone()))
+            // The example hosts file and `labctl init` name the login; a file
+            // that names none gets the login of the Pi images labs long used.
+            .unwrap_or_else(|| "pi".to_string());
         // A login name from ~/.ssh/config is judged as one from this file.
         if !super::login_name_ok(&user) {
             self.c.err_hint(
