@@ -139,7 +139,6 @@ fn assert_tshark_agrees(dir: &Path, run: &Value) {
 }
 
 #[test]
-#[ignore = "flaky in full runs since the merge with the NetworkManager hosts: step 4's capture on B sometimes holds no ARP request (B already knew A); passes alone; to mend next"]
 fn the_second_lab_passes_with_every_question_answered_and_tshark_agrees() {
     let bench = TestBench::up();
     let scratch = Scratch::new("second-lab");
@@ -329,7 +328,6 @@ fn guide_blocks() -> Vec<String> {
 }
 
 #[test]
-#[ignore = "flaky in full runs since the merge with the NetworkManager hosts: step 4's capture on B sometimes holds no ARP request (B already knew A); passes alone; to mend next"]
 fn the_guide_example_is_the_second_lab_and_runs() {
     let blocks = guide_blocks();
     assert!(blocks.len() >= 5, "{blocks:?}");
