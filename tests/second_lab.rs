@@ -4,8 +4,9 @@
 //! exit, compared between steps), with tshark agreeing on every frame a
 //! filter counts and every frame an answer cites; the captures' tables pair
 //! ARP and ICMP; a replayed step answers what its steps hold and says what
-//! is absent. And the lab that docs/writing-a-lab.md's `toml` blocks make,
-//! each a piece of that file, runs the same.
+//! is absent; the same on a bench without NetworkManager. And the lab that
+//! docs/writing-a-lab.md's `toml` blocks make, each a piece of that file,
+//! runs the same.
 
 mod common;
 mod run_json_support;
@@ -303,6 +304,19 @@ fn the_second_lab_passes_with_every_question_answered_and_tshark_agrees() {
         a4.as_str().unwrap().contains("step `7` did not run"),
         "{a4}"
     );
+}
+
+/// A bench whose hosts run no NetworkManager (`testbed up
+/// --no-network-manager`, as a Bullseye image or a plain Debian): the lab
+/// passes the same, every question answered, tshark agreeing.
+#[test]
+fn the_second_lab_passes_on_a_bench_without_network_manager() {
+    let bench = TestBench::up_args(&["--no-network-manager"]);
+    let scratch = Scratch::new("second-lab-raw");
+    let dir = run_lab(&bench, &repo("labs/arp-icmp.toml"), &scratch.path("runs"));
+    let run = read_json(&dir.join("run.json"));
+    assert_every_question_answered(&run);
+    assert_tshark_agrees(&dir, &run);
 }
 
 /// The `toml` blocks of docs/writing-a-lab.md, in order.
