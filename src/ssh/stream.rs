@@ -74,7 +74,9 @@ impl StreamChannel<'_> {
                 }
             }
         }
-        let _ = self.ch.flush();
+        // No `flush`: libssh2 sends as it writes, and its `channel_flush`
+        // flushes the *read* buffer — it drops the command's output that
+        // came and was not read yet (a reply, as a tick goes out).
         Ok(())
     }
 
