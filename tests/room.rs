@@ -612,7 +612,7 @@ fn check_all_ends_with_the_rooms_summary_a_line_per_bench() {
     out.assert_status(1)
         .assert_stdout_contains("room: 2 of 3 benches passed (")
         // Off a terminal: a line per bench once its hosts are done, and every failure.
-        .assert_stderr_contains("bench1: ✔ ready: all 42 checks passed")
+        .assert_stderr_contains("bench1: ✔ ready: all 45 checks passed")
         .assert_stderr_contains("✘ bench2/B link: eth0 is down")
         .assert_stderr_contains("bench2: ✘ not ready: ");
     let table: Vec<&str> = out
