@@ -352,8 +352,8 @@ const REACH: f64 = 0.005;
 /// other tie belongs to. A step starts the moment the one before it ends,
 /// so a span that holds `at` is preferred to the reach of a neighbour's: a
 /// step's first frames come milliseconds after it starts (B's ARP request
-/// for A, 3.5 ms after `ping` was asked for on a loaded machine), and the
-/// reach of the step before must not take them.
+/// for A came 3.5 ms into step 4 of `labs/arp-icmp.toml`), and the reach of
+/// the step before must not take them.
 pub fn step_at(steps: &[StepRecord], at: f64) -> Option<&str> {
     let started = |reach: f64| move |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + reach);
     let holds = |reach: f64| {
