@@ -64,8 +64,8 @@ if [ -x "$K/labctl-stamp" ]; then
     e=$("$K/labctl-stamp" "$d/$n.$1" "$F" "$n" "$2" 2>&1 >/dev/null 4<&-) && return
     rc=$? nl='
 '
-    e=${e#labctl-stamp: }
-    printf '@@w %s %s\n' "$n" "${e:+${e%%"$nl"*}}${e:-$d/$n.$1: labctl-stamp ended with status $rc}" 1<>"$F"
+    e=${e#labctl-stamp: } e=${e%%"$nl"*}
+    printf '@@w %s %s\n' "$n" "${e:-$d/$n.$1: labctl-stamp ended with status $rc}" 1<>"$F"
     stamp_sh "$1" "$2" 1
   }
 else
