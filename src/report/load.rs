@@ -1,5 +1,5 @@
 //! Reading a run directory into a [`RunInput`]: the one part of the report
-//! that knows the files `labctl run` writes ([`crate::run::rundir`]).
+//! that knows the files `labctl run` writes ([`crate::record::dir`]).
 //!
 //! Everything comes from `events.jsonl`, one [`Event`] per line in the order
 //! they happened, read back into the same type the run wrote

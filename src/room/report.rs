@@ -494,7 +494,7 @@ pub fn html(room: &Room) -> String {
 /// The room directory for `room_id` under `parent`, created like a run
 /// directory (private; `-2` when the name is taken).
 pub fn create(parent: &Path, room_id: &str) -> Result<(PathBuf, String), Error> {
-    crate::run::rundir::create(parent, room_id)
+    crate::record::dir::create(parent, room_id)
 }
 
 #[cfg(test)]

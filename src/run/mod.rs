@@ -4,7 +4,7 @@
 //! ([`worker`]; started through [`ssh::for_each_host`]); this thread walks
 //! the plan, sending each action's ops to the hosts it involves and waiting
 //! for all of them; one reporter thread receives every [`Event`] and writes
-//! the run directory ([`rundir`]) and the terminal ([`reporter`]).
+//! the run directory ([`crate::record::dir`]) and the terminal ([`reporter`]).
 //!
 //! One labctl at a time: each worker takes the bench's hold on its host
 //! before anything changes ([`crate::hold`]); another labctl's live hold
@@ -16,13 +16,14 @@
 //! gone; each host also runs a watchdog that does the same if labctl's
 //! connection drops. `--dry-run` walks the same plan without any effect.
 
-/// The run record: defined below the stages that write and read it ([`crate::record`]).
-pub use crate::record as event;
 pub mod json;
 pub mod pause;
 pub mod reporter;
-pub mod rundir;
 pub mod worker;
+
+/// The run record and its directory: defined below the stages that write
+/// and read them ([`crate::record`]).
+use crate::record::{self as event, dir as rundir};
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;

@@ -1,13 +1,23 @@
-//! The run record: what the executor and the host workers report as a run
-//! goes. The one definition of `events.jsonl`: the terminal reporter draws
-//! these events, the run directory records them (`events.jsonl`,
-//! `steps.jsonl`, per-program output files), and the report reads the same
-//! types back ([`crate::report::load`]).
+//! The run record: the one module that owns a run directory, below the
+//! planner (`lab::plan`), the executor (`run`) and the readers (`report`,
+//! `room`, `serve`, `answer`), so none of them imports another to read a run.
+//!
+//! - here: the events the executor and the host workers report as a run
+//!   goes, the one definition of `events.jsonl`: the terminal draws them,
+//!   the run directory records them, the report reads the same types back
+//!   ([`crate::report::load`]); and the hosts' clocks ([`RunClock`]);
+//! - [`dir`]: the directory itself, its file names, and the writer that
+//!   records the events as they come ([`dir::RunDir`]);
+//! - [`steps`]: `steps.jsonl`, one record per finished step.
 //!
 //! On disk each event is one JSON object tagged by `event` (`step_started`
 //! …) with the fields named as here; ids are plain strings, outcomes and
 //! streams lowercase words. Renaming a tag or a field breaks every run
-//! directory already written (`tests/fixtures/run-v1` guards it).
+//! directory already written (`tests/fixtures/run-v1` guards it): fields
+//! are only added, and read back with a default when absent.
+
+pub mod dir;
+pub mod steps;
 
 use std::fmt;
 use std::path::PathBuf;
