@@ -17,6 +17,7 @@
 //! are only added, and read back with a default when absent.
 
 pub mod dir;
+pub mod plan;
 pub mod steps;
 
 use std::fmt;

@@ -481,7 +481,7 @@ impl Room {
         for b in &mut self.benches {
             let exit_code = b.exit_code;
             let mut fresh = BenchView::new(&b.name, &b.run, ids.len());
-            if let Ok(text) = std::fs::read_to_string(parent.join(&b.run).join("events.jsonl")) {
+            if let Ok(text) = std::fs::read_to_string(parent.join(&b.run).join(crate::record::dir::EVENTS)) {
                 for line in text.lines() {
                     if let Some(e) = parse_wanted(line) {
                         fresh.event(&ids, &e);

@@ -91,7 +91,7 @@ pub fn command(dir: &Path) -> Result<(), Error> {
     let mut problems = Vec::new();
     for b in &room.benches {
         let run = super::run_dir(dir, b);
-        if run.join("events.jsonl").is_file() {
+        if run.join(crate::record::dir::EVENTS).is_file() {
             if let Err(e) = crate::report::write(&run) {
                 problems.push(format!("bench `{}`: {e}", b.name));
             }

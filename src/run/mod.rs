@@ -591,8 +591,8 @@ fn execute(
     let (opts, stop, live) = (set.opts, set.stop, set.live);
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
-    run_dir.write_json("plan.json", plan);
-    run_dir.write_json("questions.json", &lab::evidence::records(lab, bench));
+    run_dir.write_json(rundir::PLAN, plan);
+    run_dir.write_json(rundir::QUESTIONS, &lab::evidence::records(lab, bench));
     // A run directory that cannot be written (no space, read-only, quota): nothing runs.
     if let Some(e) = run_dir.error.take() {
         return Err(Error::Local(format!("{e}; nothing was run")));
