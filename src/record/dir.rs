@@ -195,6 +195,7 @@ impl RunDir {
             stream,
             ts,
             line,
+            run,
         } = e
         else {
             return Some(e.clone());
@@ -217,6 +218,7 @@ impl RunDir {
             shown.into_owned()
         };
         Some(Event::Output {
+            run: run.clone(),
             host: host.clone(),
             program: program.clone(),
             stream: *stream,
@@ -233,6 +235,7 @@ impl RunDir {
                 stream,
                 ts,
                 line,
+                ..
             } = e
             {
                 let ext = if *stream == Stream::Stderr {
@@ -255,6 +258,7 @@ impl RunDir {
                 stream,
                 ts,
                 line,
+                ..
             } => {
                 let ext = match stream {
                     Stream::Stderr => "err",
@@ -267,12 +271,14 @@ impl RunDir {
                 program,
                 ts,
                 line,
+                ..
             } => self.line(&output_file(host, program, "in"), *ts, line),
             Event::StepStarted {
                 step,
                 title,
                 needed,
                 at,
+                ..
             } => {
                 self.current = Some(StepRecord {
                     id: step.clone(),

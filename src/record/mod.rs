@@ -100,6 +100,44 @@ name_type! {
     HostName
 }
 
+name_type! {
+    /// A bench's name in the hosts file (`bench2`).
+    BenchName
+}
+
+/// Which run an event is of: every event names its bench, and under
+/// `run --all` its room run, set where the event is made, so a stream that
+/// mixes benches (`run --all --json`, a room's run directories read
+/// together) needs nothing else to tell them apart. On disk: `bench` and,
+/// in a room, `room` beside the event's own fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOf {
+    /// Empty in run directories written before every event named it (only
+    /// `run_started` did), and then not written back.
+    #[serde(default, skip_serializing_if = "unnamed")]
+    pub bench: BenchName,
+    /// The room run this bench is part of (`run --all`): the room
+    /// directory's name, beside this run directory. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+/// An event read from a run directory that did not name its bench.
+fn unnamed(bench: &BenchName) -> bool {
+    bench.is_empty()
+}
+
+/// Which operation of the plan an event is of: the index of its action in
+/// its step (the event's `step`), and of the operation in that action's
+/// operations, in the plan's order (`plan.json`: `steps[].actions[].ops[]`,
+/// [`plan::PlanRecord`]). On disk: `action` and `op`; absent in run
+/// directories written before events named their operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRef {
+    pub action: usize,
+    pub op: usize,
+}
+
 /// One step as announced at the start of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepInfo {
@@ -171,7 +209,6 @@ pub enum Event {
         lab: String,
         lab_title: Option<String>,
         lab_file: PathBuf,
-        bench: String,
         hosts: Vec<RunHost>,
         steps: Vec<StepInfo>,
         /// The program set that ran, and its interpreter's version per host
@@ -182,31 +219,40 @@ pub enum Event {
         dry_run: bool,
         /// Unix seconds (controller clock).
         at: f64,
-        /// The room run this bench is part of (`run --all`): the room
-        /// directory's name, beside this run directory. Absent otherwise.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        room: Option<String>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     Connected {
         host: HostName,
         ms: u64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// Programs an earlier labctl left running, stopped before this run.
     Cleaned {
         host: HostName,
         programs: Vec<String>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     StepStarted {
         step: StepId,
         title: String,
         needed: bool,
         at: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// An op begins on a host (for progress display).
     OpStarted {
         step: StepId,
         host: HostName,
         what: String,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// An action (configure, deploy, start, send, stop) finished.
     ActionDone {
@@ -217,6 +263,11 @@ pub enum Event {
         /// What happened (`uploaded 5 programs`), or why it failed.
         detail: String,
         secs: f64,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     ExpectationPassed {
         step: StepId,
@@ -226,6 +277,11 @@ pub enum Event {
         /// The evidence: the matching line, the exit status, the reply.
         seen: String,
         secs: f64,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     ExpectationFailed {
         step: StepId,
@@ -236,6 +292,11 @@ pub enum Event {
         /// The whole failure, naming step, host and program.
         message: String,
         secs: f64,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// `--dry-run`: what would have run.
     Skipped {
@@ -243,6 +304,11 @@ pub enum Event {
         host: HostName,
         what: String,
         cmd: Option<String>,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// A program or capture started in the background under `name`.
     ProgramStarted {
@@ -253,6 +319,11 @@ pub enum Event {
         step: StepId,
         capture: bool,
         pgid: u32,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// One line a program printed; `ts` is the host's clock (unix seconds).
     Output {
@@ -261,6 +332,8 @@ pub enum Event {
         stream: Stream,
         ts: f64,
         line: String,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// One line written to a program's stdin; `ts` is the host's clock.
     Sent {
@@ -268,6 +341,8 @@ pub enum Event {
         program: String,
         ts: f64,
         line: String,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// A capture's pcap, fetched into the run directory.
     CaptureSaved {
@@ -277,11 +352,15 @@ pub enum Event {
         bytes: u64,
         started_by: StepId,
         stopped_by: StepId,
+        #[serde(flatten)]
+        run: RunOf,
     },
     StepFinished {
         step: StepId,
         outcome: Outcome,
         secs: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// A program stopped because the run ended (normally, on failure, or on Ctrl-C).
     ProgramStopped {
@@ -289,11 +368,19 @@ pub enum Event {
         name: String,
         step: StepId,
         alive: bool,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// Something went wrong outside any step (a host unreachable, cleanup trouble).
     Problem {
         host: Option<HostName>,
         message: String,
+        /// The step it ended (a host lost in it, a local write that failed
+        /// in it); absent for a warning and outside any step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<StepId>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// One sample of a host's clock against labctl's ([`ClockSample`]): an
     /// answered tick, one a second from connection to the run's end. Kept
@@ -307,6 +394,8 @@ pub enum Event {
         host_time: f64,
         /// labctl's clock when the answer came.
         received: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     RunFinished {
         outcome: Outcome,
@@ -320,6 +409,8 @@ pub enum Event {
         /// Why the run stopped, as labctl's last line says it; `None` when it passed.
         error: Option<String>,
         at: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
 }
 

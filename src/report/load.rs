@@ -82,7 +82,7 @@ impl Fold {
                 run_id,
                 lab,
                 lab_title,
-                bench,
+                run,
                 hosts,
                 steps,
                 at,
@@ -96,7 +96,7 @@ impl Fold {
                 input.lab_title = lab_title.filter(|t| !t.is_empty());
                 input.started_at = Some(at);
                 input.bench = BenchInfo {
-                    name: bench,
+                    name: run.bench.into(),
                     hosts: hosts
                         .into_iter()
                         .map(|h| HostInfo {
@@ -191,6 +191,7 @@ impl Fold {
                 stream,
                 ts,
                 line,
+                ..
             } => self.line(
                 host,
                 program,
@@ -206,6 +207,7 @@ impl Fold {
                 program,
                 ts,
                 line,
+                ..
             } => self.line(host, program, ts, line, LineStream::Stdin),
             Event::CaptureSaved {
                 host,
@@ -225,6 +227,7 @@ impl Fold {
                 step,
                 outcome,
                 secs,
+                ..
             } => {
                 if let Some(s) = input.steps.iter_mut().find(|s| step == *s.id) {
                     s.outcome = match outcome {
@@ -235,7 +238,7 @@ impl Fold {
                     s.finished_at = s.started_at.map(|a| a + secs);
                 }
             }
-            Event::Problem { host, message } => {
+            Event::Problem { host, message, .. } => {
                 // In a step while it runs; before the first step, between
                 // steps or at the end, the run's alone.
                 let running = self
@@ -268,6 +271,7 @@ impl Fold {
                 sent,
                 host_time,
                 received,
+                ..
             } => {
                 input.clock.push(
                     &host,

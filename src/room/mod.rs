@@ -198,6 +198,7 @@ impl BenchView {
                 step,
                 outcome,
                 secs,
+                ..
             } => {
                 if let Some(i) = index(step) {
                     self.cells[i] = match outcome {
@@ -246,11 +247,19 @@ impl BenchView {
                 seen: detail.clone(),
                 message: format!("step `{step}` on host `{host}`: {what}: {detail}"),
             })),
-            Event::Problem { host, message } => {
+            Event::Problem {
+                host,
+                message,
+                step,
+                ..
+            } => {
                 // A warning (a host slow to answer, a hold taken over) unless
                 // the run ends on it: then it is the run's error, below.
                 let p = Failure {
-                    step: self.last_step.clone(),
+                    step: step
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .or_else(|| self.last_step.clone()),
                     host: host.as_ref().map(ToString::to_string),
                     expected: None,
                     seen: message.clone(),
@@ -259,8 +268,8 @@ impl BenchView {
                 if self.problems.len() < MAX_PROBLEMS {
                     self.problems.push(p.clone());
                 }
-                // What ended a step (a host lost in it) says so first: `step `S.4`: …`.
-                if message.starts_with("step `") {
+                // What ended a step (a host lost in it) names it.
+                if step.is_some() {
                     Some(self.failure(p))
                 } else {
                     Some(Change::Problem(p))
@@ -481,7 +490,9 @@ impl Room {
         for b in &mut self.benches {
             let exit_code = b.exit_code;
             let mut fresh = BenchView::new(&b.name, &b.run, ids.len());
-            if let Ok(text) = std::fs::read_to_string(parent.join(&b.run).join(crate::record::dir::EVENTS)) {
+            if let Ok(text) =
+                std::fs::read_to_string(parent.join(&b.run).join(crate::record::dir::EVENTS))
+            {
                 for line in text.lines() {
                     if let Some(e) = parse_wanted(line) {
                         fresh.event(&ids, &e);
