@@ -502,7 +502,14 @@ fn on_host(t: &Setup, host: &str, call: &str) -> String {
         labctl::remote::lib()
     );
     let out = std::process::Command::new("nsenter")
-        .args(["-t", &t.bench.sshd_pid(host).to_string(), "-m", "sh", "-c", &script])
+        .args([
+            "-t",
+            &t.bench.sshd_pid(host).to_string(),
+            "-m",
+            "sh",
+            "-c",
+            &script,
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -520,7 +527,11 @@ fn drop_ssh(t: &Setup, host: &str, drop: bool) {
         "nft delete table inet labctl-test"
     };
     let out = t.bench.exec_in(host, cmd);
-    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -532,7 +543,10 @@ fn a_controller_whose_packets_are_dropped_inside_the_host_is_stale_within_15_s()
     // Heard: a hold with its silence known, under a second.
     let held = on_host(&t, "B", "lc_held");
     assert!(held.contains(&format!("run={id}")), "{held}");
-    assert!(held.contains("silent=0") || held.contains("silent=1\n"), "{held}");
+    assert!(
+        held.contains("silent=0") || held.contains("silent=1\n"),
+        "{held}"
+    );
     drop_ssh(&t, "B", true);
     let dropped = Instant::now();
     let stale = loop {
@@ -545,7 +559,10 @@ fn a_controller_whose_packets_are_dropped_inside_the_host_is_stale_within_15_s()
         if silent >= labctl::hold::STALE_SECS {
             break dropped.elapsed();
         }
-        assert!(dropped.elapsed() < Duration::from_secs(30), "never stale: {held}");
+        assert!(
+            dropped.elapsed() < Duration::from_secs(30),
+            "never stale: {held}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     };
     assert!(stale <= Duration::from_secs(15), "stale after {stale:?}");
