@@ -414,6 +414,45 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The run it is of: its bench and room ([`RunOf`]).
+    pub fn run(&self) -> &RunOf {
+        match self {
+            Event::RunStarted { run, .. }
+            | Event::Connected { run, .. }
+            | Event::Cleaned { run, .. }
+            | Event::StepStarted { run, .. }
+            | Event::OpStarted { run, .. }
+            | Event::ActionDone { run, .. }
+            | Event::ExpectationPassed { run, .. }
+            | Event::ExpectationFailed { run, .. }
+            | Event::Skipped { run, .. }
+            | Event::ProgramStarted { run, .. }
+            | Event::Output { run, .. }
+            | Event::Sent { run, .. }
+            | Event::CaptureSaved { run, .. }
+            | Event::StepFinished { run, .. }
+            | Event::ProgramStopped { run, .. }
+            | Event::Problem { run, .. }
+            | Event::Clock { run, .. }
+            | Event::RunFinished { run, .. } => run,
+        }
+    }
+
+    /// The operation it is of, if it is an operation's ([`OpRef`]).
+    pub fn op(&self) -> Option<OpRef> {
+        match self {
+            Event::OpStarted { op, .. }
+            | Event::ActionDone { op, .. }
+            | Event::ExpectationPassed { op, .. }
+            | Event::ExpectationFailed { op, .. }
+            | Event::Skipped { op, .. }
+            | Event::ProgramStarted { op, .. } => *op,
+            _ => None,
+        }
+    }
+}
+
 /// One sample of a host's clock against labctl's, from one tick of the run's
 /// agent (`lc_reader` in `remote/lib.sh`): labctl's clock when it sent the
 /// tick and when the answer came back, the host's when the host read it.
@@ -1106,6 +1145,27 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             serde_json::from_str::<serde_json::Value>(line).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_event_names_its_bench_room_and_operation_and_reads_back_as_written() {
+        let line = r#"{"event":"action_done","step":"I.6","host":"A","what":"start `server`","ok":true,"detail":"done","secs":0.1,"action":2,"op":1,"bench":"bench2","room":"r-room"}"#;
+        let e: Event = serde_json::from_str(line).unwrap();
+        assert_eq!(e.op(), Some(OpRef { action: 2, op: 1 }));
+        assert_eq!(e.run().bench, "bench2");
+        assert_eq!(e.run().room.as_deref(), Some("r-room"));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::from_str::<serde_json::Value>(line).unwrap()
+        );
+        // Written before events named them: none, and none written back.
+        let old = r#"{"event":"action_done","step":"I.6","host":"A","what":"w","ok":true,"detail":"d","secs":0.1}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        assert_eq!((e.op(), e.run()), (None, &RunOf::default()));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::from_str::<serde_json::Value>(old).unwrap()
         );
     }
 
