@@ -887,6 +887,7 @@ fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<
 }
 
 /// Walks the steps in order; stops at the first failed step.
+#[allow(clippy::too_many_arguments)] // the executor's whole world, passed once
 fn walk(
     plan: &Plan,
     run_of: &RunOf,
