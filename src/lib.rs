@@ -105,6 +105,12 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<(), Error> {
     let g = cli.global;
+    // A `--lab` named on the command line is read before anything, by every
+    // command, also one that has no use for it (`clean`, `deploy`): a file
+    // that is not there is exit 2 naming it, not a connection to every host.
+    if g.lab_given {
+        config::source::Source::read(&g.lab)?;
+    }
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
         Command::Keys(args) => keys::command(&g, &args),

@@ -255,8 +255,12 @@ impl Worker<'_> {
             remote::run_dir(self.host, &self.sh.run_id)
         );
         let file = format!("{}-{name}.pcap", self.host.name);
+        // On a channel of its own, not through the agent: the agent spools a
+        // reply in the run directory before sending it, and a capture may be
+        // megabytes on a host whose disk is full (the one it filled).
         let got = self
-            .exec_call(&crate::ssh::cat_cmd(&remote), SHORT)
+            .sess
+            .exec(&crate::ssh::cat_cmd(&remote), None, SHORT)
             .and_then(|out| {
                 if out.success() {
                     Ok(out.stdout)
