@@ -276,7 +276,7 @@ pub enum Command {
     Answer(AnswerArgs),
     /// Write a hosts file for a room of benches (documented, ready for `check`).
     #[command(after_help = INIT_HELP)]
-    Init(crate::init::InitArgs),
+    Init(InitArgs),
     /// Print the shell completion script for bash, zsh or fish.
     #[command(after_help = ALWAYS_HELP)]
     Completions {
@@ -291,7 +291,7 @@ pub enum Command {
     Testbed(TestbedArgs),
     /// Serve the runs directory to browsers, read-only: the room live, every report, the captures.
     #[command(after_help = SERVE_HELP)]
-    Serve(crate::serve::ServeArgs),
+    Serve(ServeArgs),
     /// First contact with fresh hosts: install labctl's key with their
     /// password, or trust the new host keys of re-imaged cards.
     #[command(after_help = KEYS_HELP)]
@@ -651,4 +651,48 @@ pub enum FaultAction {
     Silent,
     /// Let it flow again.
     Restore,
+}
+
+/// `labctl init`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// How many benches the room has (1: a single bench, no `[benches]` tables).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=999))]
+    pub benches: u16,
+    /// How SSH reaches each host (`address[:port]` or a ~/.ssh/config alias):
+    /// `{host}` is the host in lower case (a, b, c), `{HOST}` in upper case, and
+    /// n in braces (as in the default) the bench number.
+    // (clap turns a literal n in braces into a line break in help text.)
+    #[arg(long, value_name = "PATTERN", default_value = "bench{n}-{host}")]
+    pub ssh: String,
+    /// The SSH user on every host.
+    #[arg(long, default_value = "pi")]
+    pub user: String,
+    /// The lab subnet of every bench (each bench has its own switch); A, B and C
+    /// get its first three addresses.
+    #[arg(long, value_name = "CIDR", default_value = "10.0.3.0/24")]
+    pub subnet: String,
+    /// Bench names: n in braces (as in the default) is the bench number.
+    #[arg(long, value_name = "PATTERN", default_value = "bench{n}")]
+    pub name: String,
+    /// Where to write the hosts file (default: stdout).
+    pub file: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `labctl serve`'s arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The runs directory (`run --out`'s; default `runs`).
+    #[arg(value_name = "RUNS_DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// The port on 127.0.0.1 (0: any free one; the URL printed says which).
+    #[arg(long, default_value_t = 8080, conflicts_with = "listen")]
+    pub port: u16,
+    /// Listen on this address instead (e.g. `0.0.0.0:8080` for the room's
+    /// phones); every request then needs the token of the printed URL.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
 }

@@ -6,8 +6,6 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
-
 use crate::config::hosts;
 use crate::config::openssh::SshConfig;
 use crate::config::source::Source;
@@ -16,36 +14,30 @@ use crate::error::Error;
 /// The hosts of every bench: three Raspberry Pis on one switch.
 const HOSTS: [&str; 3] = ["A", "B", "C"];
 
-#[derive(Debug, Clone, Args)]
-pub struct InitArgs {
+/// What `labctl init` was asked (`cli::InitArgs` on the command line).
+#[derive(Debug, Clone)]
+pub struct InitOptions {
     /// How many benches the room has (1: a single bench, no `[benches]` tables).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=999))]
     pub benches: u16,
     /// How SSH reaches each host (`address[:port]` or a ~/.ssh/config alias):
     /// `{host}` is the host in lower case (a, b, c), `{HOST}` in upper case, and
     /// n in braces (as in the default) the bench number.
-    // (clap turns a literal n in braces into a line break in help text.)
-    #[arg(long, value_name = "PATTERN", default_value = "bench{n}-{host}")]
     pub ssh: String,
     /// The SSH user on every host.
-    #[arg(long, default_value = "pi")]
     pub user: String,
     /// The lab subnet of every bench (each bench has its own switch); A, B and C
     /// get its first three addresses.
-    #[arg(long, value_name = "CIDR", default_value = "10.0.3.0/24")]
     pub subnet: String,
     /// Bench names: n in braces (as in the default) is the bench number.
-    #[arg(long, value_name = "PATTERN", default_value = "bench{n}")]
     pub name: String,
     /// Where to write the hosts file (default: stdout).
     pub file: Option<PathBuf>,
     /// Overwrite FILE if it exists.
-    #[arg(long)]
     pub force: bool,
 }
 
 /// `labctl init`.
-pub fn command(args: &InitArgs) -> Result<(), Error> {
+pub fn command(args: &InitOptions) -> Result<(), Error> {
     let text = render(args)?;
     // The same validation `check` does, on the exact text: a pattern that makes
     // a bad name or address is reported here, not in front of the class.
@@ -116,7 +108,7 @@ fn q(s: &str) -> String {
 }
 
 /// The hosts file's text.
-pub fn render(args: &InitArgs) -> Result<String, Error> {
+pub fn render(args: &InitOptions) -> Result<String, Error> {
     let (net, prefix) = parse_subnet(&args.subnet)?;
     let room = args.benches > 1;
     let mut t = format!(
@@ -178,8 +170,8 @@ pub fn render(args: &InitArgs) -> Result<String, Error> {
 mod tests {
     use super::*;
 
-    fn args(benches: u16, subnet: &str) -> InitArgs {
-        InitArgs {
+    fn args(benches: u16, subnet: &str) -> InitOptions {
+        InitOptions {
             benches,
             ssh: "bench{n}-{host}:22{n}".into(),
             user: "pi".into(),

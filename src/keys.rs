@@ -23,27 +23,14 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{BenchSelect, GlobalArgs, KeysArgs, KeysCommand};
-use crate::config::hosts::{self, Host};
+use crate::config::hosts::{self, BenchChoice, Host};
 use crate::error::Error;
 use crate::ssh::known_hosts::{self, KeyVerdict};
 use crate::ssh::{self, Auth, ConnectOptions, OfferedKey, Session, SshError, SshErrorKind};
 use crate::util::shell_template::{render, Val};
 
-/// Runs `labctl keys`.
-pub fn command(g: &GlobalArgs, args: &KeysArgs) -> Result<(), Error> {
-    match &args.command {
-        KeysCommand::Install { select } => install(g, select),
-        KeysCommand::Trust {
-            select,
-            replace,
-            yes,
-        } => trust(g, select, *replace, *yes),
-    }
-}
-
 /// The hosts of the selected benches.
-fn selected<'r>(room: &'r hosts::Room, select: &BenchSelect) -> Result<Vec<&'r Host>, Error> {
+fn selected(room: &hosts::Room, select: BenchChoice) -> Result<Vec<&Host>, Error> {
     Ok(room
         .select(select)?
         .into_iter()
@@ -235,9 +222,14 @@ fn say(line: String) {
     crate::util::out_line(&line);
 }
 
-/// `keys trust [--replace] [--yes]`.
-fn trust(g: &GlobalArgs, select: &BenchSelect, replace: bool, yes: bool) -> Result<(), Error> {
-    let room = hosts::load(&g.hosts)?;
+/// `keys trust [--replace] [--yes]`: the hosts file, the benches chosen.
+pub fn trust(
+    hosts_file: &Path,
+    select: BenchChoice,
+    replace: bool,
+    yes: bool,
+) -> Result<(), Error> {
+    let room = hosts::load(hosts_file)?;
     let hosts = selected(&room, select)?;
     let opts = ConnectOptions::default();
     let results = survey(
@@ -323,9 +315,10 @@ pub fn install_cmd(key: &str) -> String {
     )
 }
 
-/// `keys install`: every selected host's login gets labctl's public key.
-fn install(g: &GlobalArgs, select: &BenchSelect) -> Result<(), Error> {
-    let room = hosts::load(&g.hosts)?;
+/// `keys install`: every selected host's login gets labctl's public key
+/// (`accept_new`: new host keys recorded without asking).
+pub fn install(hosts_file: &Path, select: BenchChoice, accept_new: bool) -> Result<(), Error> {
+    let room = hosts::load(hosts_file)?;
     let hosts = selected(&room, select)?;
     // Everything checked before any host is contacted.
     let mut keys = Vec::new();
@@ -350,7 +343,7 @@ fn install(g: &GlobalArgs, select: &BenchSelect) -> Result<(), Error> {
         &hosts,
         &opts,
         false,
-        g.accept_new,
+        accept_new,
         "if its card was re-imaged, run `labctl keys trust --replace` first",
     )?;
     let results: Vec<Result<(), String>> = std::thread::scope(|s| {

@@ -58,6 +58,7 @@ pub mod build;
 pub mod capture;
 pub mod check;
 pub mod cli;
+mod cmd;
 pub mod complete;
 pub mod config;
 pub mod deploy;
@@ -80,7 +81,7 @@ pub mod style;
 pub mod testbed;
 pub mod util;
 
-use cli::{Cli, Command};
+use cli::Cli;
 use error::{exit, Error};
 
 /// Runs labctl with the process's arguments and returns the exit code.
@@ -88,7 +89,7 @@ use error::{exit, Error};
 pub fn main() -> i32 {
     let cli = Cli::parse_given();
     style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
-    match dispatch(cli) {
+    match cmd::dispatch(cli) {
         Ok(()) => exit::OK,
         Err(e) => {
             // Host text is in errors: shown inert, and never a panic on a gone stderr.
@@ -100,39 +101,5 @@ pub fn main() -> i32 {
             util::err_line(&util::show_controls(&text, true));
             e.exit_code()
         }
-    }
-}
-
-fn dispatch(cli: Cli) -> Result<(), Error> {
-    let g = cli.global;
-    // A `--lab` named on the command line is read before anything, by every
-    // command, also one that has no use for it (`clean`, `deploy`): a file
-    // that is not there is exit 2 naming it, not a connection to every host.
-    if g.lab_given {
-        config::source::Source::read(&g.lab)?;
-    }
-    match cli.command {
-        Command::Testbed(args) => testbed::command(&args),
-        Command::Keys(args) => keys::command(&g, &args),
-        Command::Check(args) => check::command(&g, &args),
-        Command::Deploy(args) => deploy::command(&g, &args),
-        Command::Clean(args) => remote::clean::command(&g, &args),
-        Command::Reset(args) => reset::command(&g, &args),
-        Command::Plan(args) => lab::plan_command(
-            &g.hosts,
-            &g.lab,
-            (&args.select).into(),
-            (&args.steps).into(),
-            args.programs.as_deref(),
-        ),
-        Command::List { ids: true } => complete::list_ids(&g),
-        Command::List { ids: false } => lab::list_command(&g.hosts, &g.lab),
-        Command::Init(args) => init::command(&args),
-        Command::Completions { shell } => complete::completions(shell),
-        Command::Man => complete::man(),
-        Command::Run(args) => run::command(&g, &args),
-        Command::Report(args) => report::command(&args),
-        Command::Serve(args) => serve::command(&args),
-        Command::Answer(args) => answer::command(&g, &args),
     }
 }

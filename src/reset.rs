@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Barrier, Mutex};
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, ResetArgs};
-use crate::config::hosts::{self, Host};
+use crate::config::hosts::{self, BenchChoice, Host};
+use crate::config::Given;
 use crate::error::Error;
 use crate::hold;
 use crate::remote::{self, parse_stop_output};
@@ -252,14 +252,27 @@ fn listing(host: &Host, s: &Survey) -> Vec<String> {
     v
 }
 
-pub fn command(g: &GlobalArgs, args: &ResetArgs) -> Result<(), Error> {
+/// What `labctl reset` was asked.
+#[derive(Debug, Clone)]
+pub struct ResetOptions {
+    pub select: BenchChoice,
+    /// List what would be stopped and removed; change nothing.
+    pub dry_run: bool,
+    /// Take the bench from a stale holder.
+    pub take_over: bool,
+    /// The program set whose programs are looked for (`--programs`).
+    pub programs: Option<String>,
+}
+
+/// `labctl reset`.
+pub fn command(g: &Given, args: &ResetOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
-    let benches = room.select(&args.select)?;
+    let benches = room.select(args.select.clone())?;
     let ports = crate::check::lab_ports(&g.lab, g.lab_given, &benches)?;
     let set = crate::programs::for_check(
         &g.hosts,
         &g.lab,
-        (&args.select).into(),
+        args.select.clone(),
         args.programs.as_deref(),
     )?;
     let names = program_names(&set);
@@ -349,7 +362,7 @@ fn reset_host(
     h: &Host,
     sess: Result<Session, ssh::SshError>,
     gate: &hold::Gate,
-    args: &ResetArgs,
+    args: &ResetOptions,
     ports: &crate::check::LabPorts,
     names: &BTreeSet<String>,
     list: impl FnOnce(Vec<String>),

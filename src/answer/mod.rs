@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::capture::find::ServerSpec;
 use crate::capture::study::{study, InterfaceInfo, Study, StudyError, StudyOptions};
-use crate::cli::{AnswerArgs, GlobalArgs};
+use crate::config::Given;
 use crate::error::Error;
 use crate::report::answers::{answers, Run};
 use crate::report::model::{Answer, CaptureReport, QuestionRecord};
@@ -43,7 +43,7 @@ pub struct Context {
 impl Context {
     /// The lab file's questions and the hosts file's names (the default
     /// bench when no hosts file can be read).
-    pub fn load(g: &GlobalArgs, servers: &[String]) -> Result<Context, Error> {
+    pub fn load(g: &Given, servers: &[String]) -> Result<Context, Error> {
         let mut specs = Vec::new();
         let mut bad = Vec::new();
         for s in servers {
@@ -363,8 +363,25 @@ impl FileReport {
     }
 }
 
+/// What `labctl answer` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerOptions {
+    /// The capture files (pcap, pcapng) of one student.
+    pub captures: Vec<PathBuf>,
+    /// `--server ADDR:PORT`: the servers the instructor named.
+    pub server: Vec<String>,
+    /// `--grade DIR`: a folder of submissions instead.
+    pub grade: Option<PathBuf>,
+    /// `--reference`: a run whose answers the sheet compares with.
+    pub reference: Option<PathBuf>,
+    /// `--out`: where the sheet goes (default: the graded folder).
+    pub out: Option<PathBuf>,
+    /// JSON on stdout.
+    pub json: bool,
+}
+
 /// `labctl answer`.
-pub fn command(g: &GlobalArgs, args: &AnswerArgs) -> Result<(), Error> {
+pub fn command(g: &Given, args: &AnswerOptions) -> Result<(), Error> {
     if let Some(dir) = &args.grade {
         if !args.captures.is_empty() {
             return Err(Error::Usage(

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{answer_files, shown, Answered, Context, FileReport};
-use crate::cli::{AnswerArgs, GlobalArgs};
+use super::{answer_files, shown, AnswerOptions, Answered, Context, FileReport};
+use crate::config::Given;
 use crate::error::Error;
 use crate::report::model::{Answer, QuestionRecord};
 use crate::util::{escape_xml as esc, io_reason, out_line, show_controls};
@@ -30,7 +30,7 @@ pub const HTML: &str = "grading.html";
 pub const CSV: &str = "grading.csv";
 
 /// `labctl answer --grade DIR`.
-pub fn grade(g: &GlobalArgs, args: &AnswerArgs, dir: &Path) -> Result<(), Error> {
+pub fn grade(g: &Given, args: &AnswerOptions, dir: &Path) -> Result<(), Error> {
     let ctx = Context::load(g, &args.server)?;
     let subs = submissions(dir)?;
     if subs.is_empty() {

@@ -1,5 +1,5 @@
 //! `labctl completions bash|zsh|fish` and `labctl man`: both generated from
-//! clap's own description of the command line ([`crate::cli::Cli`]), so they
+//! clap's own description of the command line (`cli::Cli`, handed in by `cmd`), so they
 //! never drift from what labctl accepts.
 //!
 //! Step ids (`--step I.1<TAB>`, also `--from`, `--to`) complete from the lab
@@ -15,11 +15,11 @@
 
 use std::io::Write;
 
-use clap::{CommandFactory, ValueEnum};
+use clap::ValueEnum;
 use clap_complete::generate;
 
-use crate::cli::{Cli, GlobalArgs};
 use crate::config::hosts::BenchChoice;
+use crate::config::Given;
 use crate::error::Error;
 use crate::lab::{Inputs, Lab};
 
@@ -35,9 +35,9 @@ const BASH_HOOK: &str = include_str!("steps.bash");
 const ZSH_HOOK: &str = include_str!("steps.zsh");
 const FISH_HOOK: &str = include_str!("steps.fish");
 
-/// The completion script for `shell`, with the step-id hook.
-pub fn script(shell: Shell) -> String {
-    let mut cmd = Cli::command();
+/// The completion script for `shell` of the command line `cmd` (clap's
+/// description of `cli::Cli`), with the step-id hook.
+pub fn script(shell: Shell, mut cmd: clap::Command) -> String {
     let mut buf = Vec::new();
     match shell {
         Shell::Bash => generate(clap_complete::Shell::Bash, &mut cmd, "labctl", &mut buf),
@@ -63,14 +63,13 @@ pub fn script(shell: Shell) -> String {
 }
 
 /// `labctl completions SHELL`.
-pub fn completions(shell: Shell) -> Result<(), Error> {
-    print_out(script(shell).as_bytes())
+pub fn completions(shell: Shell, cmd: clap::Command) -> Result<(), Error> {
+    print_out(script(shell, cmd).as_bytes())
 }
 
 /// The man page (roff): clap_mangen's page for labctl, then a section per
 /// subcommand with its options, so `man labctl` tells all on one page.
-pub fn man_page() -> Result<Vec<u8>, Error> {
-    let cmd = Cli::command();
+pub fn man_page(cmd: clap::Command) -> Result<Vec<u8>, Error> {
     let man = clap_mangen::Man::new(cmd.clone());
     let mut buf = Vec::new();
     let io = |e: std::io::Error| Error::Local(format!("cannot render the man page: {e}"));
@@ -148,15 +147,15 @@ fn roff_text(s: &str) -> String {
 }
 
 /// `labctl man`.
-pub fn man() -> Result<(), Error> {
-    print_out(&man_page()?)
+pub fn man(cmd: clap::Command) -> Result<(), Error> {
+    print_out(&man_page(cmd)?)
 }
 
 /// `labctl list --ids`: the lab's step ids in run order, one a line. Behind
 /// the completions, so it asks little: with an unusable hosts file (say
 /// `--hosts room.toml` was not on the line) the lab is read for hosts A, B
 /// and C. An unreadable lab prints nothing on stdout and exits non-zero.
-pub fn list_ids(g: &GlobalArgs) -> Result<(), Error> {
+pub fn list_ids(g: &Given) -> Result<(), Error> {
     let lab = match Inputs::load(&g.hosts, &g.lab, BenchChoice::All) {
         Ok(inputs) => inputs.lab,
         Err(_) => {

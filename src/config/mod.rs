@@ -14,3 +14,18 @@ pub mod source;
 pub mod tree;
 
 pub use source::Source;
+
+use std::path::PathBuf;
+
+/// What the command line gives every command: the two input files (and
+/// whether `--lab` was named there) and `--accept-new`, as plain values
+/// (`cmd` turns clap's global arguments into this).
+#[derive(Debug, Clone)]
+pub struct Given {
+    pub hosts: PathBuf,
+    pub lab: PathBuf,
+    /// `--lab` was on the command line (not the default).
+    pub lab_given: bool,
+    /// Record a host key never seen before without asking.
+    pub accept_new: bool,
+}

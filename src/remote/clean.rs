@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{parse_stop_output, stop_all_cmd, Stopped};
-use crate::cli::{CleanArgs, GlobalArgs};
-use crate::config::hosts::{self, Host};
+use crate::config::hosts::{self, BenchChoice, Host};
+use crate::config::Given;
 use crate::error::Error;
 use crate::hold;
 use crate::hostops;
@@ -60,9 +60,22 @@ pub enum CleanEvent<'a> {
     },
 }
 
-pub fn command(g: &GlobalArgs, args: &CleanArgs) -> Result<(), Error> {
+/// What `labctl clean` was asked.
+#[derive(Debug, Clone)]
+pub struct CleanOptions {
+    pub select: BenchChoice,
+    /// Also undo `configure` on the lab interface.
+    pub restore_network: bool,
+    /// Take the bench from a stale holder.
+    pub take_over: bool,
+    /// JSON lines on stdout; the human lines go to stderr.
+    pub json: bool,
+}
+
+/// `labctl clean`.
+pub fn command(g: &Given, args: &CleanOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
-    let benches = room.select(&args.select)?;
+    let benches = room.select(args.select.clone())?;
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     let opts = ConnectOptions {
         accept_new: g.accept_new,

@@ -101,21 +101,21 @@ pub fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
     Ok(dir)
 }
 
-/// `labctl report RUN_DIR`: rebuilds the reports and says where they are.
-pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
+/// `labctl report [--student] RUN_DIR`: rebuilds the reports and says where they are.
+pub fn command(run_dir: &Path, student: bool) -> Result<(), Error> {
     // A room directory (`run --all`): its benches' reports and its own.
-    if !args.student && crate::room::report::is_room(&args.run_dir) {
-        return crate::room::report::command(&args.run_dir);
+    if !student && crate::room::report::is_room(run_dir) {
+        return crate::room::report::command(run_dir);
     }
-    if args.student {
-        let dir = write_student(&args.run_dir)?;
+    if student {
+        let dir = write_student(run_dir)?;
         println!("the students' copy, without the answers:");
         for f in ["report.html", "report.md"] {
             println!("{}", dir.join(f).display());
         }
         return Ok(());
     }
-    let report = write(&args.run_dir)?;
+    let report = write(run_dir)?;
 
     let answered = if report.answers.is_empty() {
         "the lab has no questions".to_string()
@@ -144,7 +144,7 @@ pub fn command(args: &crate::cli::ReportArgs) -> Result<(), Error> {
         crate::util::out_line(&format!("stopped: {}", e.replace('\n', "\n         ")));
     }
     for f in ["report.html", "report.md", "run.json"] {
-        crate::util::out_line(&args.run_dir.join(f).display().to_string());
+        crate::util::out_line(&run_dir.join(f).display().to_string());
     }
     Ok(())
 }

@@ -28,18 +28,15 @@ use crate::util::escape_xml as esc;
 
 pub use follow::{newest_room, Hub};
 
-/// `labctl serve`'s arguments.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
+/// What `labctl serve` was asked (`cli::ServeArgs` on the command line).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
     /// The runs directory (`run --out`'s; default `runs`).
-    #[arg(value_name = "RUNS_DIR", default_value = "runs")]
     pub runs_dir: PathBuf,
     /// The port on 127.0.0.1 (0: any free one; the URL printed says which).
-    #[arg(long, default_value_t = 8080, conflicts_with = "listen")]
     pub port: u16,
     /// Listen on this address instead (e.g. `0.0.0.0:8080` for the room's
     /// phones); every request then needs the token of the printed URL.
-    #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
 }
 
@@ -53,7 +50,7 @@ const CSP_PAGE: &str =
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'";
 
 /// `labctl serve`.
-pub fn command(args: &ServeArgs) -> Result<(), Error> {
+pub fn command(args: &ServeOptions) -> Result<(), Error> {
     let runs = std::fs::canonicalize(&args.runs_dir).map_err(|e| {
         Error::Usage(format!(
             "`{}` is not a runs directory: {}",

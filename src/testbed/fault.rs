@@ -12,11 +12,19 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::FaultAction;
 use crate::error::Error;
 use crate::util::io_reason;
 
 use super::state::State;
+
+/// What `fault` does to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Nothing passes either way.
+    Silent,
+    /// What was held flows on.
+    Restore,
+}
 
 /// The flag file that silences host namespace `netns` (read by the relay).
 pub fn flag(dir: &Path, netns: &str) -> PathBuf {
@@ -24,7 +32,7 @@ pub fn flag(dir: &Path, netns: &str) -> PathBuf {
 }
 
 /// Runs `labctl testbed fault`.
-pub fn command(name: &str, spec: &str, action: FaultAction) -> Result<(), Error> {
+pub fn command(name: &str, spec: &str, action: Fault) -> Result<(), Error> {
     let dir = super::state_root().join(name);
     let state = State::load(&dir)?;
     let host = state.host(spec).ok_or_else(|| {
@@ -45,8 +53,8 @@ pub fn command(name: &str, spec: &str, action: FaultAction) -> Result<(), Error>
     })?;
     let path = flag(&dir, &host.netns);
     let r = match action {
-        FaultAction::Silent => std::fs::write(&path, b"silent\n"),
-        FaultAction::Restore => match std::fs::remove_file(&path) {
+        Fault::Silent => std::fs::write(&path, b"silent\n"),
+        Fault::Restore => match std::fs::remove_file(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other,
         },
@@ -59,10 +67,10 @@ pub fn command(name: &str, spec: &str, action: FaultAction) -> Result<(), Error>
         ))
     })?;
     match action {
-        FaultAction::Silent => println!(
+        Fault::Silent => println!(
             "host `{spec}` of testbed `{name}` is silent: its SSH traffic is held (no FIN, no RST); `labctl testbed fault --name {name} {spec} restore` brings it back"
         ),
-        FaultAction::Restore => println!("host `{spec}` of testbed `{name}` answers again"),
+        Fault::Restore => println!("host `{spec}` of testbed `{name}` answers again"),
     }
     Ok(())
 }

@@ -36,7 +36,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{TestbedArgs, TestbedCommand};
 use crate::error::Error;
 use crate::util::io_reason;
 
@@ -63,91 +62,6 @@ pub fn state_root() -> PathBuf {
     }
 }
 
-pub fn command(args: &TestbedArgs) -> Result<(), Error> {
-    match &args.command {
-        TestbedCommand::Up {
-            name,
-            benches,
-            arch,
-            root,
-            no_sudo,
-            sudo_lab_only,
-            no_network_manager,
-            user,
-            password_only,
-            os,
-            clock,
-        } => {
-            validate_name(name)?;
-            let user = user.clone().unwrap_or_else(|| login::USER.to_string());
-            login::validate_user(&user)?;
-            let clock = match clock {
-                Some(c) => clock::parse_specs(c)?,
-                None => Vec::new(),
-            };
-            if !clock.is_empty() && arch.is_some() {
-                return Err(Error::Usage(
-                    "`--clock` with `--arch`: the ARM hosts' programs are static builds under qemu-user, which libfaketime cannot reach; leave one of them out".into(),
-                ));
-            }
-            require_root(current_euid())?;
-            if let Some(arch) = arch {
-                binfmt::ensure(arch)?;
-            }
-            let sudo = if *no_sudo {
-                login::Sudo::None
-            } else if *sudo_lab_only {
-                login::Sudo::LabOnly
-            } else {
-                login::Sudo::All
-            };
-            let os = parse_os(os)?;
-            let opts = UpOptions {
-                os,
-                benches: *benches,
-                arch: arch.clone(),
-                pi: !*root,
-                user,
-                sudo,
-                nm: !*no_network_manager,
-                password_only: *password_only,
-                clock,
-            };
-            let hosts_file = up(name, &opts)?;
-            println!("{}", hosts_file.display());
-            Ok(())
-        }
-        TestbedCommand::Reimage { name, host } => {
-            validate_name(name)?;
-            require_root(current_euid())?;
-            reimage(name, host)
-        }
-        TestbedCommand::Down { name } => {
-            validate_name(name)?;
-            require_root(current_euid())?;
-            down(name)
-        }
-        TestbedCommand::Status { name } => {
-            validate_name(name)?;
-            status(name)
-        }
-        TestbedCommand::Relay { state } => relay::run(state),
-        TestbedCommand::Clock { name, clock } => {
-            validate_name(name)?;
-            require_root(current_euid())?;
-            clock::command(name, clock)
-        }
-        TestbedCommand::ClockTcpdump { dir, args } => {
-            let code = clock::tcpdump(dir, args)?;
-            std::process::exit(code)
-        }
-        TestbedCommand::Fault { name, host, action } => {
-            validate_name(name)?;
-            fault::command(name, host, *action)
-        }
-    }
-}
-
 /// A testbed name: `[a-z0-9-]`, 1 to 16 characters (it becomes part of namespace names).
 pub fn validate_name(name: &str) -> Result<(), Error> {
     let ok = (1..=16).contains(&name.len())
@@ -163,7 +77,7 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn current_euid() -> u32 {
+pub(crate) fn current_euid() -> u32 {
     // SAFETY: geteuid(2) cannot fail.
     unsafe { libc::geteuid() }
 }
@@ -270,7 +184,7 @@ pub struct UpOptions {
 }
 
 /// `--os` values: `OS` or `HOST=OS` (`A`, or `bench2/A` in a room).
-fn parse_os(specs: &[String]) -> Result<Vec<(Option<String>, String)>, Error> {
+pub(crate) fn parse_os(specs: &[String]) -> Result<Vec<(Option<String>, String)>, Error> {
     specs
         .iter()
         .map(|spec| {
@@ -324,7 +238,7 @@ fn os_of(opts: &UpOptions, bench: &str, name: &str, room: bool) -> Option<String
 pub const PASSWORD_ENV: &str = "LABCTL_PASSWORD";
 
 /// Builds the testbed; returns the hosts file. On failure, removes what it made.
-fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
+pub(crate) fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
     let started = Instant::now();
     let tools = require_tools()?;
     if opts.pi {
@@ -775,7 +689,7 @@ fn hosts_toml(state: &State) -> String {
 }
 
 /// `down`: removes the testbed named `name`, if there is one.
-fn down(name: &str) -> Result<(), Error> {
+pub(crate) fn down(name: &str) -> Result<(), Error> {
     let dir = state_root().join(name);
     let strays = netns::owned_by(name, &netns::list());
     if !dir.join(state::STATE_FILE).exists() {
@@ -883,7 +797,7 @@ fn remove_dir(dir: &Path) -> Result<(), Error> {
 }
 
 /// `status`: prints what exists; `Ok` only when every piece is there and every sshd answers.
-fn status(name: &str) -> Result<(), Error> {
+pub(crate) fn status(name: &str) -> Result<(), Error> {
     let dir = state_root().join(name);
     if !dir.join(state::STATE_FILE).exists() {
         let strays = netns::owned_by(name, &netns::list());
@@ -966,7 +880,7 @@ fn status(name: &str) -> Result<(), Error> {
 /// programs; on a `--password-only` bench no key either), its
 /// NetworkManager without labctl's profile, no address on eth0; then booted
 /// again. Its relay port stays, so `labctl` finds it and refuses its new key.
-fn reimage(name: &str, spec: &str) -> Result<(), Error> {
+pub(crate) fn reimage(name: &str, spec: &str) -> Result<(), Error> {
     let dir = state_root().join(name);
     let mut state = State::load(&dir)?;
     let host = state

@@ -1,0 +1,17 @@
+//! `labctl keys install|trust`: the benches chosen on the command line,
+//! handed to [`keys`](crate::keys).
+
+use crate::cli::{GlobalArgs, KeysArgs, KeysCommand};
+use crate::error::Error;
+use crate::keys;
+
+pub(super) fn command(g: &GlobalArgs, args: &KeysArgs) -> Result<(), Error> {
+    match &args.command {
+        KeysCommand::Install { select } => keys::install(&g.hosts, select.into(), g.accept_new),
+        KeysCommand::Trust {
+            select,
+            replace,
+            yes,
+        } => keys::trust(&g.hosts, select.into(), *replace, *yes),
+    }
+}
