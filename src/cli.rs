@@ -1,5 +1,6 @@
-//! The command line, as raw arguments (clap). Each subcommand's handler turns
-//! these into validated inputs before anything runs; the selections of
+//! The command line, as raw arguments (clap). Only `cmd` (the subcommands'
+//! entry points) reads these; each entry point turns them into its domain
+//! module's plain options before anything runs; the selections of
 //! benches and steps become labctl's own types here, at the edge
 //! ([`BenchChoice`], [`StepChoice`]), so no clap type reaches `config` or `lab`.
 

@@ -12,7 +12,7 @@
 //! deploy through [`deploy_set`].
 
 mod command;
-pub use command::command;
+pub use command::{command, DeployOptions};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

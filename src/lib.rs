@@ -81,15 +81,12 @@ pub mod style;
 pub mod testbed;
 pub mod util;
 
-use cli::Cli;
 use error::{exit, Error};
 
 /// Runs labctl with the process's arguments and returns the exit code.
 /// Errors are printed here, once.
 pub fn main() -> i32 {
-    let cli = Cli::parse_given();
-    style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
-    match cmd::dispatch(cli) {
+    match cmd::main() {
         Ok(()) => exit::OK,
         Err(e) => {
             // Host text is in errors: shown inert, and never a panic on a gone stderr.

@@ -72,11 +72,12 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::cli::{CheckArgs, GlobalArgs};
-use crate::config::hosts::{self, Bench, Host};
+use crate::config::hosts::{self, Bench, BenchChoice, Host};
+use crate::config::Given;
 use crate::deploy::{self};
 use crate::error::Error;
 use crate::hold;
@@ -84,10 +85,24 @@ use crate::hostops::{self};
 use crate::programs::ProgramSet;
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
+/// What `labctl check` was asked.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub select: BenchChoice,
+    /// JSON lines on stdout; the table goes to stderr.
+    pub json: bool,
+    /// Repair what can be repaired, then check again.
+    pub fix: bool,
+    /// The program set to check for (`--programs`).
+    pub programs: Option<String>,
+    /// Where `check --all` keeps the room's result (default `runs/`).
+    pub out: Option<PathBuf>,
+}
+
 /// Runs `labctl check`.
-pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
+pub fn command(global: &Given, args: &CheckOptions) -> Result<(), Error> {
     let room = hosts::load(&global.hosts)?;
-    let benches = room.select(&args.select)?;
+    let benches = room.select(args.select.clone())?;
     let opts = ConnectOptions {
         accept_new: global.accept_new,
         ..ConnectOptions::default()
@@ -111,7 +126,7 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
     let set = crate::programs::for_check(
         &global.hosts,
         &global.lab,
-        (&args.select).into(),
+        args.select.clone(),
         args.programs.as_deref(),
     )?;
     let (report, fix) = run_set(&benches, &opts, args.fix, &ports, &set);

@@ -1,11 +1,12 @@
 //! `labctl keys install|trust`: the benches chosen on the command line,
 //! handed to [`keys`](crate::keys).
 
-use crate::cli::{GlobalArgs, KeysArgs, KeysCommand};
+use crate::cli::{KeysArgs, KeysCommand};
+use crate::config::Given;
 use crate::error::Error;
 use crate::keys;
 
-pub(super) fn command(g: &GlobalArgs, args: &KeysArgs) -> Result<(), Error> {
+pub(super) fn command(g: &Given, args: &KeysArgs) -> Result<(), Error> {
     match &args.command {
         KeysCommand::Install { select } => keys::install(&g.hosts, select.into(), g.accept_new),
         KeysCommand::Trust {

@@ -6,12 +6,15 @@
 //! domain modules can be called the same way from tests.
 
 mod answer;
+mod check;
 mod clean;
 mod complete;
+mod deploy;
 mod init;
 mod keys;
 mod report;
 mod reset;
+mod run;
 mod serve;
 mod testbed;
 
@@ -20,7 +23,7 @@ use crate::config::{self, Given};
 use crate::error::Error;
 
 /// What every command takes from the global arguments (`--hosts`, `--lab`,
-/// `--accept-new`); `-q`, `-v` and `--color` went to [`crate::style`].
+/// `--accept-new`); `-q`, `-v` and `--color` went to [`crate::style`] in [`main`].
 fn given(g: &GlobalArgs) -> Given {
     Given {
         hosts: g.hosts.clone(),
@@ -30,8 +33,16 @@ fn given(g: &GlobalArgs) -> Given {
     }
 }
 
+/// Reads the command line, sets the output style (`-q`, `-v`, `--color`)
+/// and runs the subcommand it names.
+pub(crate) fn main() -> Result<(), Error> {
+    let cli = Cli::parse_given();
+    crate::style::init(cli.global.color, cli.global.quiet, cli.global.verbose);
+    dispatch(cli)
+}
+
 /// Runs the subcommand `cli` names.
-pub(crate) fn dispatch(cli: Cli) -> Result<(), Error> {
+fn dispatch(cli: Cli) -> Result<(), Error> {
     let g = cli.global;
     // A `--lab` named on the command line is read before anything, by every
     // command, also one that has no use for it (`clean`, `deploy`): a file
@@ -42,24 +53,18 @@ pub(crate) fn dispatch(cli: Cli) -> Result<(), Error> {
     let given = given(&g);
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
-        Command::Keys(args) => keys::command(&g, &args),
-        Command::Check(args) => crate::check::command(&g, &args),
-        Command::Deploy(args) => crate::deploy::command(&g, &args),
+        Command::Keys(args) => keys::command(&given, &args),
+        Command::Check(args) => check::command(&given, &args),
+        Command::Deploy(args) => deploy::command(&given, &args),
         Command::Clean(args) => clean::command(&given, &args),
         Command::Reset(args) => reset::command(&given, &args),
-        Command::Plan(args) => crate::lab::plan_command(
-            &g.hosts,
-            &g.lab,
-            (&args.select).into(),
-            (&args.steps).into(),
-            args.programs.as_deref(),
-        ),
+        Command::Plan(args) => run::plan(&given, &args),
         Command::List { ids: true } => complete::list_ids(&given),
-        Command::List { ids: false } => crate::lab::list_command(&g.hosts, &g.lab),
+        Command::List { ids: false } => run::list(&given),
         Command::Init(args) => init::command(&args),
         Command::Completions { shell } => complete::completions(shell),
         Command::Man => complete::man(),
-        Command::Run(args) => crate::run::command(&g, &args),
+        Command::Run(args) => run::run(&given, &args),
         Command::Report(args) => report::command(&args),
         Command::Serve(args) => serve::command(&args),
         Command::Answer(args) => answer::command(&given, &args),

@@ -8,8 +8,8 @@
 
 use super::{deploy_set, DeployReport};
 use crate::check::progress::Progress;
-use crate::cli::{DeployArgs, GlobalArgs};
-use crate::config::hosts::{self, Host};
+use crate::config::hosts::{self, BenchChoice, Host};
+use crate::config::Given;
 use crate::error::Error;
 use crate::hold;
 use crate::ssh::{self, ConnectOptions};
@@ -21,16 +21,24 @@ enum HostResult {
     NotHeld(Option<Error>),
 }
 
+/// What `labctl deploy` was asked.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub select: BenchChoice,
+    /// The program set to deploy (`--programs`).
+    pub programs: Option<String>,
+}
+
 /// Runs `labctl deploy`.
-pub fn command(g: &GlobalArgs, args: &DeployArgs) -> Result<(), Error> {
+pub fn command(g: &Given, args: &DeployOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
-    let benches = room.select(&args.select)?;
+    let benches = room.select(args.select.clone())?;
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     // The program set, chosen as `check` chooses it (flag, hosts.toml, the lab's own).
     let set = crate::programs::for_check(
         &g.hosts,
         &g.lab,
-        (&args.select).into(),
+        args.select.clone(),
         args.programs.as_deref(),
     )?;
     let opts = ConnectOptions {

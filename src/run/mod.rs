@@ -36,14 +36,33 @@ use std::time::Instant;
 use event::{now_unix, Event, HostName, OpRef, Outcome, RunHost, RunOf, StepInfo};
 use worker::{Checks, Job, JobSender, OpsResult, Shared};
 
-use crate::cli::{GlobalArgs, RunArgs};
-use crate::config::hosts::{Bench, Host};
+use crate::config::hosts::{Bench, BenchChoice, Host};
+use crate::config::Given;
 use crate::error::Error;
-use crate::lab::{self, plan::select_steps, Inputs, Lab, Plan};
+use crate::lab::{self, plan::select_steps, select::StepChoice, Inputs, Lab, Plan};
 use crate::ssh::{self, ConnectOptions};
 
+/// What `labctl run` was asked.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub steps: StepChoice,
+    pub select: BenchChoice,
+    /// Print what would run; execute nothing.
+    pub dry_run: bool,
+    /// Where run directories go (default `runs/`).
+    pub out: Option<PathBuf>,
+    /// Presenter mode: wait for a key before each step.
+    pub pause: bool,
+    /// The run's events as JSON lines on stdout.
+    pub json: bool,
+    /// The program set to run (`--programs`).
+    pub programs: Option<String>,
+    /// Take the bench from a stale holder.
+    pub take_over: bool,
+}
+
 /// `labctl run`.
-pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
+pub fn command(g: &Given, args: &RunOptions) -> Result<(), Error> {
     // Every flag naming a file is judged before any connection.
     if let Some(out) = args.out.as_ref().filter(|o| o.exists() && !o.is_dir()) {
         return Err(Error::Usage(format!(
@@ -51,9 +70,9 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             out.display()
         )));
     }
-    let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
+    let mut inputs = Inputs::load(&g.hosts, &g.lab, args.select.clone())?;
     inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
-    let selection = select_steps(&inputs.lab, &args.steps)?;
+    let selection = select_steps(&inputs.lab, args.steps.clone())?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();
     let many = benches.len() > 1;
