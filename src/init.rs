@@ -16,7 +16,7 @@ const HOSTS: [&str; 3] = ["A", "B", "C"];
 
 /// What `labctl init` was asked (`cli::InitArgs` on the command line).
 #[derive(Debug, Clone)]
-pub struct InitOptions {
+pub(crate) struct InitOptions {
     /// How many benches the room has (1: a single bench, no `[benches]` tables).
     pub benches: u16,
     /// How SSH reaches each host (`address[:port]` or a ~/.ssh/config alias):
@@ -37,7 +37,7 @@ pub struct InitOptions {
 }
 
 /// `labctl init`.
-pub fn command(args: &InitOptions) -> Result<(), Error> {
+pub(crate) fn command(args: &InitOptions) -> Result<(), Error> {
     let text = render(args)?;
     // The same validation `check` does, on the exact text: a pattern that makes
     // a bad name or address is reported here, not in front of the class.
@@ -108,7 +108,7 @@ fn q(s: &str) -> String {
 }
 
 /// The hosts file's text.
-pub fn render(args: &InitOptions) -> Result<String, Error> {
+pub(crate) fn render(args: &InitOptions) -> Result<String, Error> {
     let (net, prefix) = parse_subnet(&args.subnet)?;
     let room = args.benches > 1;
     let mut t = format!(

@@ -223,7 +223,7 @@ fn say(line: String) {
 }
 
 /// `keys trust [--replace] [--yes]`: the hosts file, the benches chosen.
-pub fn trust(
+pub(crate) fn trust(
     hosts_file: &Path,
     select: BenchChoice,
     replace: bool,
@@ -304,7 +304,7 @@ fn public_key(h: &Host) -> Result<(String, PathBuf), Error> {
 }
 
 /// The command that installs `key` (a `.pub` line) for the login.
-pub fn install_cmd(key: &str) -> String {
+pub(crate) fn install_cmd(key: &str) -> String {
     let blob: Vec<&str> = key.split_whitespace().take(2).collect();
     render(
         include_str!("keys/install-key.sh"),
@@ -317,7 +317,11 @@ pub fn install_cmd(key: &str) -> String {
 
 /// `keys install`: every selected host's login gets labctl's public key
 /// (`accept_new`: new host keys recorded without asking).
-pub fn install(hosts_file: &Path, select: BenchChoice, accept_new: bool) -> Result<(), Error> {
+pub(crate) fn install(
+    hosts_file: &Path,
+    select: BenchChoice,
+    accept_new: bool,
+) -> Result<(), Error> {
     let room = hosts::load(hosts_file)?;
     let hosts = selected(&room, select)?;
     // Everything checked before any host is contacted.

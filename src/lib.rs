@@ -53,31 +53,33 @@
 //!
 //! The design notes the code relies on are in `docs/design.md`.
 
+#![warn(unreachable_pub)]
+
 pub mod answer;
 pub mod build;
 pub mod capture;
 pub mod check;
 pub mod cli;
 mod cmd;
-pub mod complete;
+pub(crate) mod complete;
 pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod hold;
 pub mod hostops;
-pub mod init;
-pub mod keys;
+pub(crate) mod init;
+pub(crate) mod keys;
 pub mod lab;
-pub mod programs;
+pub(crate) mod programs;
 pub mod record;
 pub mod remote;
 pub mod report;
-pub mod reset;
-pub mod room;
-pub mod run;
-pub mod serve;
+pub(crate) mod reset;
+pub(crate) mod room;
+pub(crate) mod run;
+pub(crate) mod serve;
 pub mod ssh;
-pub mod style;
+pub(crate) mod style;
 pub mod testbed;
 pub mod util;
 

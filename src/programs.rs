@@ -28,7 +28,7 @@ use crate::ssh::{self, ConnectOptions};
 use crate::util::shell_template::{render, Val};
 
 /// The named sets (`lab` only when the lab file has a `[programs]` table).
-pub const SETS: [&str; 3] = ["rust", "python", "lab"];
+pub(crate) const SETS: [&str; 3] = ["rust", "python", "lab"];
 
 /// Where the `{bin}` directory goes in a program's command line.
 const BIN: &str = "{bin}";
@@ -248,7 +248,7 @@ const ENTRY_FIELDS: &[&str] = &["files", "run", "sudo"];
 /// names only the entry that is wrong: the set comes back whenever
 /// `[programs]` is a table, each entry under its name, so the lab's
 /// references to them are judged against it.
-pub fn read_table(c: &mut Checker, node: &Node) -> Option<ProgramSet> {
+pub(crate) fn read_table(c: &mut Checker, node: &Node) -> Option<ProgramSet> {
     let entries = c.table(
         node,
         "`[programs]`",
@@ -433,7 +433,7 @@ fn usable(name: &str) -> bool {
 /// The set a command runs: `cli` (`--programs`), else hosts.toml's top-level
 /// `programs`, else the lab's own default. Every program the lab starts or
 /// runs must be in it; each problem is located.
-pub fn choose(lab: &Lab, hosts_path: &Path, cli: Option<&str>) -> Result<ProgramSet, Error> {
+pub(crate) fn choose(lab: &Lab, hosts_path: &Path, cli: Option<&str>) -> Result<ProgramSet, Error> {
     let mut diags = Diagnostics::default();
     let (name, origin, span) = match cli {
         Some(n) => (Some(n.to_string()), None, None),
@@ -505,7 +505,7 @@ pub fn choose(lab: &Lab, hosts_path: &Path, cli: Option<&str>) -> Result<Program
 /// The set `labctl check` checks for: like [`choose`] (so a lab with its
 /// own `[programs]` is checked for them by default), but the lab file is not
 /// read for `rust` and `python`, nor when there is none.
-pub fn for_check(
+pub(crate) fn for_check(
     hosts_path: &Path,
     lab_path: &Path,
     benches: crate::config::hosts::BenchChoice,
@@ -553,7 +553,7 @@ fn hosts_choice(path: &Path) -> Result<Option<(String, Diagnostic, Range<usize>)
 }
 
 /// The command that prints the interpreter's version line on a host.
-pub fn probe_cmd(interpreter: &str) -> String {
+pub(crate) fn probe_cmd(interpreter: &str) -> String {
     render(
         include_str!("programs/interpreter-run.sh"),
         &[
@@ -570,7 +570,7 @@ const PROBE_SH: &str = include_str!("programs/interpreter.sh");
 /// is root): `commands.sh` after its values. Its lines are `key=value`, as
 /// `check`'s are: `cmd=NAME PATH` (or `NAME @missing`), `nosudo=NAME
 /// REASON`, `noroot=NAME UID`, `rootok=NAME`. Command names are words ([`command_word`]).
-pub fn commands_cmd(commands: &[String], sudo_commands: &[String], sudo: bool) -> String {
+pub(crate) fn commands_cmd(commands: &[String], sudo_commands: &[String], sudo: bool) -> String {
     render(
         include_str!("programs/commands-run.sh"),
         &[
@@ -583,7 +583,7 @@ pub fn commands_cmd(commands: &[String], sudo_commands: &[String], sudo: bool) -
 }
 
 /// `commands.sh`: also the body of `check`'s `lab_commands` function.
-pub const COMMANDS_SH: &str = include_str!("programs/commands.sh");
+pub(crate) const COMMANDS_SH: &str = include_str!("programs/commands.sh");
 
 /// What [`commands_cmd`] found on a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -639,7 +639,7 @@ impl Found {
 }
 
 /// What a run probes on one host: the programs it runs there.
-pub struct HostNeeds<'a> {
+pub(crate) struct HostNeeds<'a> {
     pub host: &'a Host,
     pub programs: BTreeSet<String>,
 }
@@ -652,7 +652,7 @@ pub struct HostNeeds<'a> {
 /// entry), naming the hosts, each program once; for labctl's own sets, at
 /// the choice of the set. A host that cannot be reached is left to the run,
 /// which reports it.
-pub fn probe(
+pub(crate) fn probe(
     set: &ProgramSet,
     needs: &[HostNeeds],
     opts: &ConnectOptions,

@@ -34,7 +34,7 @@ use crate::util::shell_template::{render, Val};
 
 /// A process the survey found that the lab's ports or programs point at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
+pub(crate) struct Found {
     pub pid: u32,
     /// Its start time (field 22 of `/proc/PID/stat`): a pid reused since is not it.
     pub start: String,
@@ -49,7 +49,7 @@ pub struct Found {
 
 /// What the survey of one host found.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Survey {
+pub(crate) struct Survey {
     /// The groups labctl registered: `(pgid, name, step, run)`.
     pub groups: Vec<(u32, String, String, String)>,
     pub found: Vec<Found>,
@@ -59,7 +59,7 @@ pub struct Survey {
 
 /// Reads the survey's output (`reset/survey.sh`) and decides: `names` are
 /// the lab's program names (`tcp_server`, `tcp_server.py` …).
-pub fn read_survey(out: &str, names: &BTreeSet<String>) -> Survey {
+pub(crate) fn read_survey(out: &str, names: &BTreeSet<String>) -> Survey {
     let mut s = Survey::default();
     let mut section = "";
     let (mut ports, mut ps) = (String::new(), Vec::new());
@@ -164,7 +164,7 @@ pub fn read_survey(out: &str, names: &BTreeSet<String>) -> Survey {
 
 /// The names a process of the lab's programs runs under: each program's
 /// name and its file's (`tcp_server`, `tcp_server.py`).
-pub fn program_names(set: &crate::programs::ProgramSet) -> BTreeSet<String> {
+pub(crate) fn program_names(set: &crate::programs::ProgramSet) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for (name, program) in &set.programs {
         names.insert(name.clone());
@@ -254,7 +254,7 @@ fn listing(host: &Host, s: &Survey) -> Vec<String> {
 
 /// What `labctl reset` was asked.
 #[derive(Debug, Clone)]
-pub struct ResetOptions {
+pub(crate) struct ResetOptions {
     pub select: BenchChoice,
     /// List what would be stopped and removed; change nothing.
     pub dry_run: bool,
@@ -265,7 +265,7 @@ pub struct ResetOptions {
 }
 
 /// `labctl reset`.
-pub fn command(g: &Given, args: &ResetOptions) -> Result<(), Error> {
+pub(crate) fn command(g: &Given, args: &ResetOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(args.select.clone())?;
     let ports = crate::check::lab_ports(&g.lab, g.lab_given, &benches)?;

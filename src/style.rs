@@ -26,7 +26,7 @@ pub enum ColorChoice {
 
 /// How much labctl prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     /// `-q`: failures, warnings and the summary only.
     Quiet,
     Normal,
@@ -43,7 +43,7 @@ struct Style {
 static STYLE: OnceLock<Style> = OnceLock::new();
 
 /// Decides colour and verbosity for this process (first call wins).
-pub fn init(choice: ColorChoice, quiet: bool, verbose: bool) {
+pub(crate) fn init(choice: ColorChoice, quiet: bool, verbose: bool) {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = decide_color(choice, no_color, std::io::stdout().is_terminal());
     let verbosity = if quiet {
@@ -73,19 +73,19 @@ fn current() -> Style {
 }
 
 /// Whether to write colour escapes.
-pub fn color() -> bool {
+pub(crate) fn color() -> bool {
     current().color
 }
 
-pub fn verbosity() -> Verbosity {
+pub(crate) fn verbosity() -> Verbosity {
     current().verbosity
 }
 
-pub fn quiet() -> bool {
+pub(crate) fn quiet() -> bool {
     verbosity() == Verbosity::Quiet
 }
 
-pub fn verbose() -> bool {
+pub(crate) fn verbose() -> bool {
     verbosity() == Verbosity::Verbose
 }
 
@@ -98,22 +98,22 @@ fn paint(code: &str, s: &str) -> String {
 }
 
 /// Success marks (✔, PASS): green.
-pub fn ok(s: &str) -> String {
+pub(crate) fn ok(s: &str) -> String {
     paint("32", s)
 }
 
 /// Failure marks (✘, FAIL): red.
-pub fn bad(s: &str) -> String {
+pub(crate) fn bad(s: &str) -> String {
     paint("31", s)
 }
 
 /// Warnings: yellow.
-pub fn warn(s: &str) -> String {
+pub(crate) fn warn(s: &str) -> String {
     paint("33", s)
 }
 
 /// Headers: bold.
-pub fn bold(s: &str) -> String {
+pub(crate) fn bold(s: &str) -> String {
     paint("1", s)
 }
 
@@ -122,7 +122,7 @@ pub fn bold(s: &str) -> String {
 /// module's own colour codes — so a host's output can neither move the
 /// cursor nor clear the screen. (A host could still print one of these
 /// colour codes; the reports escape everything.)
-pub fn inert(line: &str) -> String {
+pub(crate) fn inert(line: &str) -> String {
     if !color() || !line.contains('\x1b') {
         return crate::util::show_controls(line, true).into_owned();
     }
@@ -149,7 +149,7 @@ pub fn inert(line: &str) -> String {
 
 /// Colours every ✔ green and ✘ red in already laid-out text (tables are
 /// padded first, so escapes never upset their columns).
-pub fn marks(s: &str) -> String {
+pub(crate) fn marks(s: &str) -> String {
     if !color() {
         return s.to_string();
     }
@@ -158,7 +158,7 @@ pub fn marks(s: &str) -> String {
 
 /// `s` right-aligned in `w` columns, then coloured (escapes must not count
 /// toward the width).
-pub fn pad(s: &str, w: usize, paint: fn(&str) -> String) -> String {
+pub(crate) fn pad(s: &str, w: usize, paint: fn(&str) -> String) -> String {
     let n = s.chars().count();
     format!("{}{}", " ".repeat(w.saturating_sub(n)), paint(s))
 }
@@ -167,7 +167,7 @@ pub fn pad(s: &str, w: usize, paint: fn(&str) -> String) -> String {
 /// `plan` shows commands (`host  $ cmd`). Called where commands leave for a
 /// host: the SSH layer (every channel it opens) and the run's agent (every
 /// request). A multi-line script shows its first line only.
-pub fn trace_command(host: &str, cmd: &str) {
+pub(crate) fn trace_command(host: &str, cmd: &str) {
     if verbose() {
         let mut lines = cmd.lines();
         let line = lines.next().unwrap_or("");
@@ -185,7 +185,7 @@ pub fn trace_command(host: &str, cmd: &str) {
 /// The terminal's width in columns, for lines that should fit it: `COLUMNS`,
 /// else the terminal on stdout or stderr; `None` off a terminal (a log file
 /// keeps whole lines).
-pub fn width() -> Option<usize> {
+pub(crate) fn width() -> Option<usize> {
     if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
         return Some(n);
     }
@@ -201,7 +201,7 @@ pub fn width() -> Option<usize> {
 
 /// How many characters of a detail fit after a line's `lead` columns:
 /// the terminal's remaining width (at least 20), or `default` off a terminal.
-pub fn fit(lead: usize, default: usize) -> usize {
+pub(crate) fn fit(lead: usize, default: usize) -> usize {
     width().map_or(default, |w| w.saturating_sub(lead).max(20))
 }
 

@@ -160,7 +160,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Decoded, Error> {
 
 /// The link layers labctl decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Link {
+pub(super) enum Link {
     /// Ethernet II, with or without VLAN tags (a lab interface).
     Ethernet,
     /// Linux cooked v1 (`tcpdump -i any` before libpcap 1.10, `dumpcap -i any`).
@@ -177,7 +177,7 @@ pub enum Link {
 
 impl Link {
     /// The link of a LINKTYPE_ number, when labctl decodes it.
-    pub fn of(link: u32) -> Option<Link> {
+    pub(super) fn of(link: u32) -> Option<Link> {
         Some(match link {
             1 => Link::Ethernet,
             113 => Link::LinuxSll,
@@ -190,7 +190,7 @@ impl Link {
     }
 
     /// As [`CaptureAnalysis::link_type`](super::CaptureAnalysis) names it.
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Link::Ethernet => "ethernet",
             Link::LinuxSll => "linux-sll",

@@ -104,7 +104,7 @@ pub fn render_room(r: &[BenchReport]) -> String {
 }
 
 /// Every warning with its hint.
-pub fn render_warnings(report: &Report) -> String {
+pub(super) fn render_warnings(report: &Report) -> String {
     let mut out = String::new();
     for h in report.hosts() {
         for c in h.checks.iter().filter(|c| c.status == Status::Warn) {
@@ -199,7 +199,7 @@ pub(super) fn render_report(report: &Report, room: bool) -> String {
 /// A room's summary (`check --all`), as `run --all` ends: a row per bench
 /// (outcome, checks passed and failed, first failure), then `room: N of M
 /// benches passed` and the time the whole check took.
-pub fn render_room_summary(report: &Report, elapsed_ms: u64) -> String {
+pub(super) fn render_room_summary(report: &Report, elapsed_ms: u64) -> String {
     let nw = report
         .benches
         .iter()

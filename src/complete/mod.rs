@@ -37,7 +37,7 @@ const FISH_HOOK: &str = include_str!("steps.fish");
 
 /// The completion script for `shell` of the command line `cmd` (clap's
 /// description of `cli::Cli`), with the step-id hook.
-pub fn script(shell: Shell, mut cmd: clap::Command) -> String {
+pub(crate) fn script(shell: Shell, mut cmd: clap::Command) -> String {
     let mut buf = Vec::new();
     match shell {
         Shell::Bash => generate(clap_complete::Shell::Bash, &mut cmd, "labctl", &mut buf),
@@ -63,13 +63,13 @@ pub fn script(shell: Shell, mut cmd: clap::Command) -> String {
 }
 
 /// `labctl completions SHELL`.
-pub fn completions(shell: Shell, cmd: clap::Command) -> Result<(), Error> {
+pub(crate) fn completions(shell: Shell, cmd: clap::Command) -> Result<(), Error> {
     print_out(script(shell, cmd).as_bytes())
 }
 
 /// The man page (roff): clap_mangen's page for labctl, then a section per
 /// subcommand with its options, so `man labctl` tells all on one page.
-pub fn man_page(cmd: clap::Command) -> Result<Vec<u8>, Error> {
+pub(crate) fn man_page(cmd: clap::Command) -> Result<Vec<u8>, Error> {
     let man = clap_mangen::Man::new(cmd.clone());
     let mut buf = Vec::new();
     let io = |e: std::io::Error| Error::Local(format!("cannot render the man page: {e}"));
@@ -147,7 +147,7 @@ fn roff_text(s: &str) -> String {
 }
 
 /// `labctl man`.
-pub fn man(cmd: clap::Command) -> Result<(), Error> {
+pub(crate) fn man(cmd: clap::Command) -> Result<(), Error> {
     print_out(&man_page(cmd)?)
 }
 
@@ -155,7 +155,7 @@ pub fn man(cmd: clap::Command) -> Result<(), Error> {
 /// the completions, so it asks little: with an unusable hosts file (say
 /// `--hosts room.toml` was not on the line) the lab is read for hosts A, B
 /// and C. An unreadable lab prints nothing on stdout and exits non-zero.
-pub fn list_ids(g: &Given) -> Result<(), Error> {
+pub(crate) fn list_ids(g: &Given) -> Result<(), Error> {
     let lab = match Inputs::load(&g.hosts, &g.lab, BenchChoice::All) {
         Ok(inputs) => inputs.lab,
         Err(_) => {

@@ -36,7 +36,7 @@ fn frames(ns: &[usize]) -> String {
 }
 
 /// `0.12 ms`, `1.203 s`, or `–`.
-pub fn took(s: Option<f64>) -> String {
+pub(super) fn took(s: Option<f64>) -> String {
     match s {
         None => "–".into(),
         Some(s) if s < 1.0 => format!("{:.2} ms", s * 1000.0),

@@ -11,8 +11,8 @@
 //! `room.json` names them, so the room can be rebuilt (`labctl report
 //! ROOM_DIR`) and followed (`labctl serve`) from the files alone.
 
-pub mod report;
-pub mod term;
+pub(crate) mod report;
+pub(crate) mod term;
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ use crate::record::{Event, Outcome};
 /// One step of one bench in the room's matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Cell {
+pub(crate) enum Cell {
     /// Not started yet (`·`); once the bench is finished, it did not run.
     Pending,
     Running,
@@ -34,7 +34,7 @@ pub enum Cell {
 
 impl Cell {
     /// The mark the matrix shows: ✔ ✘ · (▸ running, ⊘ interrupted).
-    pub fn mark(self) -> &'static str {
+    pub(crate) fn mark(self) -> &'static str {
         match self {
             Cell::Pending => "·",
             Cell::Running => "▸",
@@ -48,7 +48,7 @@ impl Cell {
 /// Where a bench first went wrong: the step, the host, what was expected
 /// and what was seen (as the run's failure line says them), and that line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub step: Option<String>,
     pub host: Option<String>,
     /// The expectation or action (`` `client` prints /^Server> HELLO$/ within 2s ``);
@@ -62,7 +62,7 @@ pub struct Failure {
 impl Failure {
     /// One line: ``I.8 on B: program `client`: expected /x/ within 2s; saw: "Sent: hello"``
     /// (the failure's own words after the step and host it names).
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         let own = self.step.as_deref().and_then(|step| {
             let m = &self.message;
             m.strip_prefix(&format!("step `{step}` on host `"))
@@ -101,7 +101,7 @@ impl Failure {
 
 /// One bench of the room, as its events made it so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchView {
+pub(crate) struct BenchView {
     pub name: String,
     /// Its run directory's name (a sibling of the room directory).
     pub run: String,
@@ -132,11 +132,11 @@ pub struct BenchView {
 }
 
 /// Problems kept per bench: the first few say what went on.
-pub const MAX_PROBLEMS: usize = 8;
+pub(crate) const MAX_PROBLEMS: usize = 8;
 
 /// What an event changed, for the terminal's lines.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(crate) enum Change {
     Started,
     StepStarted,
     StepFinished {
@@ -152,7 +152,7 @@ pub enum Change {
 }
 
 impl BenchView {
-    pub fn new(name: &str, run: &str, steps: usize) -> BenchView {
+    pub(crate) fn new(name: &str, run: &str, steps: usize) -> BenchView {
         BenchView {
             name: name.to_string(),
             run: run.to_string(),
@@ -173,12 +173,12 @@ impl BenchView {
     }
 
     /// Whether its run ended.
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         !matches!(self.outcome.as_str(), "waiting" | "running")
     }
 
     /// Folds one event of this bench's run; `steps` are the room's step ids.
-    pub fn event(&mut self, steps: &[String], e: &Event) -> Option<Change> {
+    pub(crate) fn event(&mut self, steps: &[String], e: &Event) -> Option<Change> {
         // Each event names its bench: another bench's (a run directory
         // that is not this bench's) changes nothing here. Events recorded
         // before they named it are taken as they come.
@@ -331,7 +331,7 @@ impl BenchView {
 /// Whether the room needs `e`: the terminal's room view, the room report
 /// and the live page fold nothing else (program output, ops, stops are the
 /// benches' own reports' business).
-pub fn wants(e: &Event) -> bool {
+pub(crate) fn wants(e: &Event) -> bool {
     matches!(
         e,
         Event::RunStarted { .. }
@@ -346,19 +346,19 @@ pub fn wants(e: &Event) -> bool {
 
 /// One step as the room shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RoomStep {
+pub(crate) struct RoomStep {
     pub id: String,
     pub title: String,
 }
 
 /// The file in the runs directory where `check --all` records a room's
 /// check, for the next `run --all`'s room report.
-pub const CHECK_FILE: &str = "room-check.json";
+pub(crate) const CHECK_FILE: &str = "room-check.json";
 
 /// A room's last `check --all`: per bench and host, passed or the checks
 /// that failed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RoomCheck {
+pub(crate) struct RoomCheck {
     /// Unix seconds (controller clock), when the check ended.
     pub at: f64,
     pub ok: bool,
@@ -366,14 +366,14 @@ pub struct RoomCheck {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckedBench {
+pub(crate) struct CheckedBench {
     pub name: String,
     pub ok: bool,
     pub hosts: Vec<CheckedHost>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckedHost {
+pub(crate) struct CheckedHost {
     pub host: String,
     pub ok: bool,
     /// Each failed check: `link: eth0 is down`.
@@ -382,7 +382,7 @@ pub struct CheckedHost {
 
 impl RoomCheck {
     /// The room's part of a check's report.
-    pub fn of(report: &crate::check::Report, at: f64) -> RoomCheck {
+    pub(crate) fn of(report: &crate::check::Report, at: f64) -> RoomCheck {
         RoomCheck {
             at,
             ok: report.ok,
@@ -412,7 +412,7 @@ impl RoomCheck {
     }
 
     /// Records it in the runs directory `dir` (created if missing).
-    pub fn record(&self, dir: &Path) -> Result<(), crate::error::Error> {
+    pub(crate) fn record(&self, dir: &Path) -> Result<(), crate::error::Error> {
         let fail = |e: std::io::Error| {
             crate::error::Error::Local(format!(
                 "cannot write `{}`: {}",
@@ -429,14 +429,14 @@ impl RoomCheck {
     }
 
     /// The room's last check recorded in the runs directory `dir`, if any.
-    pub fn last(dir: &Path) -> Option<RoomCheck> {
+    pub(crate) fn last(dir: &Path) -> Option<RoomCheck> {
         serde_json::from_slice(&std::fs::read(dir.join(CHECK_FILE)).ok()?).ok()
     }
 }
 
 /// A room run: its benches, in the hosts file's order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Room {
+pub(crate) struct Room {
     /// The room directory's name (`20261129T014142Z-sockets-room`).
     pub id: String,
     pub lab: String,
@@ -453,11 +453,11 @@ pub struct Room {
 
 impl Room {
     /// The step ids, for [`BenchView::event`].
-    pub fn step_ids(&self) -> Vec<String> {
+    pub(crate) fn step_ids(&self) -> Vec<String> {
         self.steps.iter().map(|s| s.id.clone()).collect()
     }
 
-    pub fn passed(&self) -> usize {
+    pub(crate) fn passed(&self) -> usize {
         self.benches
             .iter()
             .filter(|b| b.outcome == "passed")
@@ -466,7 +466,7 @@ impl Room {
 
     /// `running` until every bench finished, then `passed` when all passed,
     /// else `interrupted` when one was, else `failed`.
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         if self.benches.iter().any(|b| !b.finished()) {
             "running"
         } else if self.benches.iter().all(|b| b.outcome == "passed") {
@@ -479,7 +479,7 @@ impl Room {
     }
 
     /// `room: N of M benches passed`.
-    pub fn verdict(&self) -> String {
+    pub(crate) fn verdict(&self) -> String {
         format!(
             "room: {} of {} benches passed",
             self.passed(),
@@ -491,7 +491,7 @@ impl Room {
     /// report ROOM_DIR`, `labctl serve`): each bench's `events.jsonl`
     /// folded again, beside the room directory `dir`. A bench whose file
     /// cannot be read stays `waiting`.
-    pub fn reload(mut self, dir: &Path) -> Room {
+    pub(crate) fn reload(mut self, dir: &Path) -> Room {
         let ids = self.step_ids();
         let parent = dir.parent().unwrap_or(Path::new("."));
         for b in &mut self.benches {
@@ -516,7 +516,7 @@ impl Room {
 /// An `events.jsonl` line the room needs, parsed; `None` for the others
 /// (told by their tag, without parsing them: most lines are output) and for
 /// a line that is not an event (a torn last line).
-pub fn parse_wanted(line: &str) -> Option<Event> {
+pub(crate) fn parse_wanted(line: &str) -> Option<Event> {
     const WANTED: [&str; 7] = [
         "run_started",
         "step_started",
@@ -538,7 +538,7 @@ pub fn parse_wanted(line: &str) -> Option<Event> {
 }
 
 /// The room directory's run directory of a bench, as a path.
-pub fn run_dir(room_dir: &Path, bench: &BenchView) -> PathBuf {
+pub(crate) fn run_dir(room_dir: &Path, bench: &BenchView) -> PathBuf {
     room_dir.parent().unwrap_or(Path::new(".")).join(&bench.run)
 }
 

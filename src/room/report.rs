@@ -21,11 +21,11 @@ use crate::util::escape_xml as esc;
 use crate::util::io_reason;
 
 /// The schema `room.json` follows.
-pub const SCHEMA: &str = "labctl-room/1";
+pub(crate) const SCHEMA: &str = "labctl-room/1";
 
 /// `room.json`: the room, with its verdict.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RoomFile {
+pub(crate) struct RoomFile {
     pub schema: String,
     /// `running`, `passed`, `failed` or `interrupted`.
     pub outcome: String,
@@ -38,7 +38,7 @@ pub struct RoomFile {
 }
 
 impl RoomFile {
-    pub fn of(room: &Room) -> RoomFile {
+    pub(crate) fn of(room: &Room) -> RoomFile {
         RoomFile {
             schema: SCHEMA.into(),
             outcome: room.outcome().into(),
@@ -51,7 +51,7 @@ impl RoomFile {
 }
 
 /// Writes `room.json`, `index.md` and `index.html` into `dir`.
-pub fn write(dir: &Path, room: &Room) -> Result<(), Error> {
+pub(crate) fn write(dir: &Path, room: &Room) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(&RoomFile::of(room)).expect("the room serialises");
     crate::report::put(dir, "room.json", (json + "\n").as_bytes())?;
     crate::report::put(dir, "index.md", markdown(room).as_bytes())?;
@@ -60,17 +60,17 @@ pub fn write(dir: &Path, room: &Room) -> Result<(), Error> {
 }
 
 /// Removes what [`write`]'s swaps kept, once the room's files are final.
-pub fn tidy(dir: &Path) {
+pub(crate) fn tidy(dir: &Path) {
     crate::report::tidy_files(dir, &["room.json", "index.md", "index.html"]);
 }
 
 /// Whether `dir` is a room directory (it has `room.json`).
-pub fn is_room(dir: &Path) -> bool {
+pub(crate) fn is_room(dir: &Path) -> bool {
     dir.join("room.json").is_file()
 }
 
 /// The room recorded in `dir`, folded again from its benches' run directories.
-pub fn load(dir: &Path) -> Result<Room, Error> {
+pub(crate) fn load(dir: &Path) -> Result<Room, Error> {
     let path = dir.join("room.json");
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::Usage(format!(
@@ -86,7 +86,7 @@ pub fn load(dir: &Path) -> Result<Room, Error> {
 
 /// `labctl report ROOM_DIR`: each bench's reports, then the room's, rebuilt
 /// from the run directories; says where they are.
-pub fn command(dir: &Path) -> Result<(), Error> {
+pub(crate) fn command(dir: &Path) -> Result<(), Error> {
     let room = load(dir)?;
     let mut problems = Vec::new();
     for b in &room.benches {
@@ -135,7 +135,7 @@ fn secs(b: &BenchView) -> String {
 }
 
 /// `index.md`: the verdict, the matrix, then every bench's first failure.
-pub fn markdown(room: &Room) -> String {
+pub(crate) fn markdown(room: &Room) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -203,7 +203,7 @@ fn mark(b: &BenchView) -> &'static str {
 }
 
 /// The CSS of the room's pages (the file and the live page).
-pub const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root { --ok: #1b7f3b; --bad: #c62828; --muted: #5f6b76; --line: #dde3ea; }
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: #1d2329; margin: 0; background: #f6f8fa; }
@@ -240,7 +240,7 @@ fn class_of(outcome: &str) -> &'static str {
 }
 
 /// The verdict line's HTML (`id="verdict"` on the live page).
-pub fn verdict_html(room: &Room) -> String {
+pub(crate) fn verdict_html(room: &Room) -> String {
     let o = room.outcome();
     format!(
         r#"<span class="{}">{} {}</span>{}"#,
@@ -257,7 +257,7 @@ pub fn verdict_html(room: &Room) -> String {
 
 /// Bench `i`'s row of the matrix; `base` is the path from the page to the
 /// runs directory (`../` from the room directory, empty from its parent).
-pub fn row_html(room: &Room, i: usize, base: &str) -> String {
+pub(crate) fn row_html(room: &Room, i: usize, base: &str) -> String {
     let b = &room.benches[i];
     let mut out = String::new();
     let _ = write!(
@@ -317,7 +317,7 @@ pub fn row_html(room: &Room, i: usize, base: &str) -> String {
 }
 
 /// The matrix and the failures: the part of the page that changes.
-pub fn body_html(room: &Room, base: &str) -> String {
+pub(crate) fn body_html(room: &Room, base: &str) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -340,7 +340,7 @@ pub fn body_html(room: &Room, base: &str) -> String {
 
 /// The room's last `check --all` before the run: a bench × host matrix, ✔
 /// or the number of failed checks (which, on hover and in the list below).
-pub fn check_html(room: &Room) -> String {
+pub(crate) fn check_html(room: &Room) -> String {
     let Some(c) = &room.check else {
         return String::new();
     };
@@ -435,7 +435,7 @@ fn check_markdown(room: &Room) -> String {
 }
 
 /// Every bench's first failure, in full, in text.
-pub fn failures_html(room: &Room) -> String {
+pub(crate) fn failures_html(room: &Room) -> String {
     let mut out = String::from(r#"<section id="failures">"#);
     let failed: Vec<&BenchView> = room
         .benches
@@ -461,7 +461,7 @@ pub fn failures_html(room: &Room) -> String {
 }
 
 /// The header's second line: the lab, when it started and finished.
-pub fn subtitle_html(room: &Room) -> String {
+pub(crate) fn subtitle_html(room: &Room) -> String {
     format!(
         "lab <b>{}</b> · {} benches · started {}{}",
         esc(&title(room)),
@@ -474,7 +474,7 @@ pub fn subtitle_html(room: &Room) -> String {
 }
 
 /// `index.html`: one self-contained page (inline CSS, no script, nothing fetched).
-pub fn html(room: &Room) -> String {
+pub(crate) fn html(room: &Room) -> String {
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -493,7 +493,7 @@ pub fn html(room: &Room) -> String {
 
 /// The room directory for `room_id` under `parent`, created like a run
 /// directory (private; `-2` when the name is taken).
-pub fn create(parent: &Path, room_id: &str) -> Result<(PathBuf, String), Error> {
+pub(crate) fn create(parent: &Path, room_id: &str) -> Result<(PathBuf, String), Error> {
     crate::record::dir::create(parent, room_id)
 }
 

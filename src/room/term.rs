@@ -15,7 +15,7 @@ use crate::record::Outcome;
 use crate::style;
 
 /// Where the room's lines go and how.
-pub struct RoomTerm {
+pub(crate) struct RoomTerm {
     /// One line per bench, redrawn in place (stderr is a terminal).
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
     /// A line per finished step (the lines go to a file or a pipe).
@@ -29,7 +29,7 @@ pub struct RoomTerm {
 impl RoomTerm {
     /// `live`: draw a line per bench on stderr; `step_lines`: print a line
     /// per finished step (else failures and warnings only).
-    pub fn new(room: &Room, live: bool, step_lines: bool, to_stderr: bool) -> RoomTerm {
+    pub(crate) fn new(room: &Room, live: bool, step_lines: bool, to_stderr: bool) -> RoomTerm {
         let name_width = room
             .benches
             .iter()
@@ -85,7 +85,7 @@ impl RoomTerm {
     }
 
     /// Bench `i` changed as `change` says.
-    pub fn update(&self, room: &Room, i: usize, change: &Change) {
+    pub(crate) fn update(&self, room: &Room, i: usize, change: &Change) {
         let b = &room.benches[i];
         let tag = format!("[{}]", b.name);
         match change {
@@ -139,7 +139,7 @@ impl RoomTerm {
     /// second and drops a change that comes sooner (it draws again only on
     /// the next change): the room's thread calls this once its changes
     /// settle, or a bench's line could show a step long over.
-    pub fn redraw(&self) {
+    pub(crate) fn redraw(&self) {
         if let Some((_, bars)) = &self.bars {
             if let Some(b) = bars.first() {
                 b.tick();
@@ -148,12 +148,12 @@ impl RoomTerm {
     }
 
     /// Whether there are lines to draw.
-    pub fn live(&self) -> bool {
+    pub(crate) fn live(&self) -> bool {
         self.bars.is_some()
     }
 
     /// The room is over: the lines in place make way for the summary.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some((mp, bars)) = &self.bars {
             for b in bars {
                 b.finish_and_clear();
@@ -163,7 +163,7 @@ impl RoomTerm {
     }
 
     /// Prints the room's summary ([`summary`]).
-    pub fn summary(&self, room: &Room, index: Option<&std::path::Path>) {
+    pub(crate) fn summary(&self, room: &Room, index: Option<&std::path::Path>) {
         for l in summary(room, index, self.name_width).lines() {
             self.emit(l, true);
         }
@@ -238,7 +238,7 @@ fn cut(s: &str, max: usize) -> String {
 /// where the room report is. The first failure is cut to the terminal's
 /// width (80 columns off a terminal); the whole of it is in the lines
 /// above and in the reports.
-pub fn summary(room: &Room, index: Option<&std::path::Path>, name_width: usize) -> String {
+pub(crate) fn summary(room: &Room, index: Option<&std::path::Path>, name_width: usize) -> String {
     let nw = name_width.max(5);
     let reports: Vec<String> = room
         .benches
@@ -326,11 +326,11 @@ pub fn summary(room: &Room, index: Option<&std::path::Path>, name_width: usize) 
 }
 
 /// How often the room report is rewritten at most while benches run.
-pub const REPORT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// How long after the last change the lines are drawn again (more than
 /// indicatif's 100 ms between draws).
-pub const REDRAW_AFTER: Duration = Duration::from_millis(150);
+pub(crate) const REDRAW_AFTER: Duration = Duration::from_millis(150);
 
 #[cfg(test)]
 mod tests {

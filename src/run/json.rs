@@ -21,20 +21,20 @@ struct Refused<'a> {
 }
 
 #[derive(Default)]
-pub struct JsonOut;
+pub(crate) struct JsonOut;
 
 impl JsonOut {
-    pub fn new() -> JsonOut {
+    pub(crate) fn new() -> JsonOut {
         JsonOut
     }
 
     /// The event as its line: it names its bench (and room) itself.
-    pub fn event(&self, e: &Event) {
+    pub(crate) fn event(&self, e: &Event) {
         crate::util::json_line(e)
     }
 
     /// The line of a run refused before it began (no other line is printed).
-    pub fn refused(&self, run_id: &str, bench: &str, e: &Error) {
+    pub(crate) fn refused(&self, run_id: &str, bench: &str, e: &Error) {
         crate::util::json_line(&Refused {
             event: "run_refused",
             run_id,

@@ -16,10 +16,10 @@
 //! gone; each host also runs a watchdog that does the same if labctl's
 //! connection drops. `--dry-run` walks the same plan without any effect.
 
-pub mod json;
-pub mod pause;
-pub mod reporter;
-pub mod worker;
+pub(crate) mod json;
+pub(crate) mod pause;
+pub(crate) mod reporter;
+pub(crate) mod worker;
 
 /// The run record and its directory: defined below the stages that write
 /// and read them ([`crate::record`]).
@@ -44,7 +44,7 @@ use crate::ssh::{self, ConnectOptions};
 
 /// What `labctl run` was asked.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub steps: StepChoice,
     pub select: BenchChoice,
     /// Print what would run; execute nothing.
@@ -62,7 +62,7 @@ pub struct RunOptions {
 }
 
 /// `labctl run`.
-pub fn command(g: &Given, args: &RunOptions) -> Result<(), Error> {
+pub(crate) fn command(g: &Given, args: &RunOptions) -> Result<(), Error> {
     // Every flag naming a file is judged before any connection.
     if let Some(out) = args.out.as_ref().filter(|o| o.exists() && !o.is_dir()) {
         return Err(Error::Usage(format!(

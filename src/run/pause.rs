@@ -31,7 +31,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 
 /// What the presenter chose for the next step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
+pub(crate) enum Choice {
     Run,
     Skip,
     Quit,
@@ -59,7 +59,7 @@ fn open_tty() -> Result<File, Error> {
 }
 
 /// Refuses `--pause` without a terminal, before anything runs.
-pub fn check_terminal() -> Result<(), Error> {
+pub(crate) fn check_terminal() -> Result<(), Error> {
     open_tty().map(drop)
 }
 
@@ -99,7 +99,7 @@ impl Drop for Raw<'_> {
     }
 }
 
-pub struct Presenter {
+pub(crate) struct Presenter {
     tty: File,
     /// Copies of the run's events, in the reporter's order.
     events: Receiver<Event>,
@@ -111,7 +111,7 @@ pub struct Presenter {
 }
 
 impl Presenter {
-    pub fn new(
+    pub(crate) fn new(
         lab: &Lab,
         plan: &Plan,
         dir: PathBuf,
@@ -156,7 +156,7 @@ impl Presenter {
     }
 
     /// Shows step `k` of `plan` and waits for Enter, `s` or `q` (or Ctrl-C).
-    pub fn before(&mut self, plan: &Plan, k: usize, stop: &AtomicBool) -> Choice {
+    pub(crate) fn before(&mut self, plan: &Plan, k: usize, stop: &AtomicBool) -> Choice {
         let step = &plan.steps[k];
         let hosts = self
             .hosts
@@ -237,7 +237,7 @@ impl Presenter {
 
     /// After step `step` finished: the lines its expectations matched and
     /// each capture's frames by kind.
-    pub fn after(&mut self, step: &str) {
+    pub(crate) fn after(&mut self, step: &str) {
         let mut lines = Vec::new();
         while let Ok(e) = self.events.recv_timeout(SETTLE) {
             match e {

@@ -18,7 +18,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::event::{Event, Outcome};
 use crate::style;
 
-pub struct Terminal {
+pub(crate) struct Terminal {
     /// `[bench2] ` when several benches run at once, else empty.
     prefix: String,
     mp: Option<MultiProgress>,
@@ -52,7 +52,7 @@ fn short(s: &str, max: usize) -> String {
 
 /// The command that runs `step` again, alone (on `bench` of a room when
 /// several ran at once).
-pub fn replay(step: &str, bench: Option<&str>) -> String {
+pub(crate) fn replay(step: &str, bench: Option<&str>) -> String {
     match bench {
         Some(b) => format!(
             "labctl run --bench {} --step {}",
@@ -66,7 +66,7 @@ pub fn replay(step: &str, bench: Option<&str>) -> String {
 impl Terminal {
     /// `live`: draw per-host spinners (stderr is a terminal).
     /// `prefix` starts every line (the bench, when several run at once).
-    pub fn new(hosts: &[String], live: bool, prefix: &str) -> Terminal {
+    pub(crate) fn new(hosts: &[String], live: bool, prefix: &str) -> Terminal {
         let mut t = Terminal {
             prefix: prefix.to_string(),
             mp: None,
@@ -150,7 +150,7 @@ impl Terminal {
         self.bar(host, msg);
     }
 
-    pub fn event(&mut self, e: &Event) {
+    pub(crate) fn event(&mut self, e: &Event) {
         match e {
             Event::RunStarted {
                 lab,

@@ -30,12 +30,12 @@ const ROOMS_EVERY: Duration = Duration::from_secs(1);
 const BACKLOG: usize = 256;
 
 /// What every browser is sent: one SSE message, shared.
-pub type Message = Arc<str>;
+pub(super) type Message = Arc<str>;
 
 /// The browsers following the page, and the room as the last of them
 /// should first see it.
 #[derive(Default)]
-pub struct Hub {
+pub(crate) struct Hub {
     inner: Mutex<HubState>,
 }
 
@@ -48,7 +48,7 @@ struct HubState {
 
 impl Hub {
     /// A new follower: the whole room first, then every change.
-    pub fn subscribe(&self) -> Receiver<Message> {
+    pub(crate) fn subscribe(&self) -> Receiver<Message> {
         let (tx, rx) = sync_channel(BACKLOG);
         let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = &st.snapshot {
@@ -58,8 +58,9 @@ impl Hub {
         rx
     }
 
-    /// How many browsers follow now.
-    pub fn followers(&self) -> usize {
+    /// How many browsers follow now (the unit tests').
+    #[cfg(test)]
+    pub(crate) fn followers(&self) -> usize {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -82,7 +83,7 @@ impl Hub {
 }
 
 /// One SSE message: `event: KIND` and its JSON data.
-pub fn sse(kind: &str, data: &impl Serialize) -> Message {
+pub(super) fn sse(kind: &str, data: &impl Serialize) -> Message {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
     format!("event: {kind}\ndata: {json}\n\n").into()
 }
@@ -244,7 +245,7 @@ impl Followed {
 
 /// The newest room directory in `runs` (by name: they start with their UTC
 /// time), if any.
-pub fn newest_room(runs: &Path) -> Option<PathBuf> {
+pub(crate) fn newest_room(runs: &Path) -> Option<PathBuf> {
     let mut best: Option<String> = None;
     for entry in std::fs::read_dir(runs).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -272,7 +273,7 @@ fn no_room() -> Message {
 }
 
 /// Follows `runs` until the process ends, publishing to `hub`.
-pub fn follow(runs: &Path, hub: &Hub) {
+pub(super) fn follow(runs: &Path, hub: &Hub) {
     let mut current: Option<Followed> = None;
     let mut looked = Instant::now() - ROOMS_EVERY;
     hub.publish(Some(no_room()), &[]);

@@ -26,11 +26,11 @@ use tiny_http::{Header, Method, Request, Response, Server};
 use crate::error::Error;
 use crate::util::escape_xml as esc;
 
-pub use follow::{newest_room, Hub};
+pub(crate) use follow::Hub;
 
 /// What `labctl serve` was asked (`cli::ServeArgs` on the command line).
 #[derive(Debug, Clone)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// The runs directory (`run --out`'s; default `runs`).
     pub runs_dir: PathBuf,
     /// The port on 127.0.0.1 (0: any free one; the URL printed says which).
@@ -50,7 +50,7 @@ const CSP_PAGE: &str =
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'";
 
 /// `labctl serve`.
-pub fn command(args: &ServeOptions) -> Result<(), Error> {
+pub(crate) fn command(args: &ServeOptions) -> Result<(), Error> {
     let runs = std::fs::canonicalize(&args.runs_dir).map_err(|e| {
         Error::Usage(format!(
             "`{}` is not a runs directory: {}",

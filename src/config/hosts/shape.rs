@@ -62,7 +62,7 @@ pub(super) enum AuthKind {
 
 impl Settings {
     /// `self` over `lower`, key by key.
-    pub fn over(&self, lower: &Settings) -> Settings {
+    pub(super) fn over(&self, lower: &Settings) -> Settings {
         macro_rules! pick {
             ($($f:ident),*) => { Settings { $($f: self.$f.clone().or_else(|| lower.$f.clone()),)* invalid: self.invalid.iter().chain(&lower.invalid).cloned().collect() } };
         }
@@ -84,7 +84,7 @@ impl Settings {
     }
 
     /// Whether `key` was given but refused (so it is not reported missing too).
-    pub fn refused(&self, key: &str) -> bool {
+    pub(super) fn refused(&self, key: &str) -> bool {
         self.invalid.iter().any(|k| k == key)
     }
 }

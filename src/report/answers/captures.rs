@@ -72,7 +72,7 @@ pub(super) struct Selection {
 }
 
 impl Alone {
-    pub fn new(
+    pub(super) fn new(
         captures: &[crate::report::model::CaptureReport],
         names: &BTreeMap<String, String>,
         questions: &[QuestionRecord],
@@ -140,7 +140,7 @@ impl Alone {
     }
 
     /// The episode of a set of steps (the first known).
-    pub fn kind(&self, steps: &[String]) -> Option<Episode> {
+    pub(super) fn kind(&self, steps: &[String]) -> Option<Episode> {
         steps.iter().find_map(|s| self.kinds.get(s).copied())
     }
 
@@ -150,7 +150,7 @@ impl Alone {
     }
 
     /// The clients the steps' episode is, or why no capture shows one.
-    pub fn select(
+    pub(super) fn select(
         &self,
         run: &Run,
         kind: Episode,
@@ -264,7 +264,7 @@ impl Alone {
     /// What a capture whose clients are all on one computer cannot show
     /// (`ci`'s): where it was taken the frames do not tell, but a capture
     /// on that computer would hold no other computer's clients.
-    pub fn vantage_note(&self, run: &Run, ci: usize) -> Option<String> {
+    pub(super) fn vantage_note(&self, run: &Run, ci: usize) -> Option<String> {
         let a = run.captures.get(ci)?.analysis.as_ref()?;
         let mut ips: Vec<String> = a.tcp.iter().map(|c| ip_of(&c.client)).collect();
         ips.sort();

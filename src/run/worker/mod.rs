@@ -53,13 +53,13 @@ const SHORT: Duration = Duration::from_secs(20);
 /// worker's wait on the host's channel (so an idle worker takes the host's
 /// lines the moment they come, and a job the moment it is sent).
 #[derive(Clone)]
-pub struct JobSender {
+pub(crate) struct JobSender {
     tx: Sender<Job>,
     wake: Arc<UnixStream>,
 }
 
 impl JobSender {
-    pub fn send(&self, job: Job) -> Result<(), SendError<Job>> {
+    pub(crate) fn send(&self, job: Job) -> Result<(), SendError<Job>> {
         let r = self.tx.send(job);
         let _ = (&*self.wake).write(&[1]);
         r
@@ -67,13 +67,13 @@ impl JobSender {
 }
 
 /// The worker's end of [`JobSender`].
-pub struct JobReceiver {
+pub(crate) struct JobReceiver {
     rx: Receiver<Job>,
     wake: UnixStream,
 }
 
 /// A worker's job queue.
-pub fn channel() -> (JobSender, JobReceiver) {
+pub(crate) fn channel() -> (JobSender, JobReceiver) {
     let (tx, rx) = std::sync::mpsc::channel();
     let (a, b) = UnixStream::pair().expect("a socket pair for a worker's wake-up");
     let _ = a.set_nonblocking(true);
@@ -88,7 +88,7 @@ pub fn channel() -> (JobSender, JobReceiver) {
 }
 
 /// Work for a host.
-pub enum Job {
+pub(crate) enum Job {
     /// Run these ops in order; stop at the first that fails. Each op comes
     /// with where it is in the plan (its events name it).
     Ops {
@@ -103,7 +103,7 @@ pub enum Job {
 
 /// How a job ended.
 #[derive(Debug)]
-pub enum OpsResult {
+pub(crate) enum OpsResult {
     Ok,
     /// An action or expectation failed; the message names step, host, program.
     Failed(String),
@@ -115,7 +115,7 @@ pub enum OpsResult {
 
 /// The expectations a job checked: how many passed, how many failed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Checks {
+pub(crate) struct Checks {
     pub passed: usize,
     pub failed: usize,
 }
@@ -129,7 +129,7 @@ impl std::ops::AddAssign for Checks {
 
 /// What every worker shares.
 #[derive(Clone)]
-pub struct Shared {
+pub(crate) struct Shared {
     pub run_id: String,
     /// The bench and room every event of the run names.
     pub run: RunOf,
@@ -186,7 +186,7 @@ struct Worker<'s> {
 }
 
 /// A worker's word once its host is prepared, or why it is not.
-pub struct Ready {
+pub(crate) struct Ready {
     pub host: String,
     pub result: Result<(), Error>,
     /// Not ready because of the bench's state, found before any host
@@ -198,7 +198,7 @@ pub struct Ready {
 /// The worker's thread body: `sess` is this host's connection attempt.
 /// `ready` gets the host's name with `Ok` once the host is prepared, or
 /// with the reason it is not ([`Ready`]).
-pub fn run(
+pub(crate) fn run(
     host: &Host,
     sess: Result<Session, SshError>,
     sh: Shared,
