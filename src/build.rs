@@ -12,11 +12,11 @@ use crate::error::Error;
 use crate::util::io_reason;
 
 /// The workspace packages whose binaries are deployed to every host.
-pub const PACKAGES: &[&str] = &["sockets", "hostkit"];
+pub(crate) const PACKAGES: &[&str] = &["sockets", "hostkit"];
 
 /// How one target triple is linked, and what provides the linker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Toolchain {
+pub(crate) struct Toolchain {
     /// `None`: cargo's default linker.
     pub linker: Option<&'static str>,
     /// Extra rustflags (static linking).
@@ -26,7 +26,7 @@ pub struct Toolchain {
 }
 
 /// The toolchain for `triple`; unknown triples use cargo's defaults.
-pub fn toolchain(triple: &str) -> Toolchain {
+pub(crate) fn toolchain(triple: &str) -> Toolchain {
     match triple {
         "aarch64-unknown-linux-musl" => Toolchain {
             linker: Some("rust-lld"),
@@ -57,7 +57,7 @@ fn env_prefix(triple: &str) -> String {
 }
 
 /// The environment the cargo command needs for `triple` (linker, rustflags).
-pub fn cargo_env(triple: &str) -> Vec<(String, String)> {
+pub(crate) fn cargo_env(triple: &str) -> Vec<(String, String)> {
     let tc = toolchain(triple);
     let prefix = env_prefix(triple);
     let mut env = Vec::new();
@@ -71,7 +71,7 @@ pub fn cargo_env(triple: &str) -> Vec<(String, String)> {
 }
 
 /// The cargo arguments that build every deployed package for `triple`.
-pub fn cargo_args(triple: &str) -> Vec<String> {
+pub(crate) fn cargo_args(triple: &str) -> Vec<String> {
     let mut args = vec!["build".to_string()];
     for p in PACKAGES {
         args.push("-p".into());
@@ -82,7 +82,7 @@ pub fn cargo_args(triple: &str) -> Vec<String> {
 }
 
 /// The whole build command, as a user would type it.
-pub fn command_line(triple: &str) -> String {
+pub(crate) fn command_line(triple: &str) -> String {
     let mut words: Vec<String> = cargo_env(triple)
         .into_iter()
         .map(|(k, v)| format!("{k}={}", crate::util::shell_quote(&v)))

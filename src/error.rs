@@ -10,23 +10,23 @@ use std::path::PathBuf;
 /// Exit codes, documented in `--help` and the README.
 pub mod exit {
     /// Everything ran and passed.
-    pub const OK: i32 = 0;
+    pub(crate) const OK: i32 = 0;
     /// labctl ran, and a check or an expectation failed.
     pub const FAILED: i32 = 1;
     /// Bad command line or input file; nothing was run on any host.
-    pub const INPUT: i32 = 2;
+    pub(crate) const INPUT: i32 = 2;
     /// A host could not be reached or operated (SSH, host key, auth, remote command).
-    pub const HOST: i32 = 3;
+    pub(crate) const HOST: i32 = 3;
     /// This machine lacks something labctl needs (root, a tool, a built program).
-    pub const LOCAL: i32 = 4;
+    pub(crate) const LOCAL: i32 = 4;
     /// The bench is in use by another labctl (named in the message); nothing was changed.
-    pub const BUSY: i32 = 5;
+    pub(crate) const BUSY: i32 = 5;
     /// Interrupted (Ctrl-C); what labctl had started was stopped.
     pub const INTERRUPTED: i32 = 130;
 }
 
 /// The text shown under `--help` and in the README.
-pub const EXIT_CODES_HELP: &str = "\
+pub(crate) const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    everything ran and passed
   1    a check or an expectation failed
@@ -84,7 +84,7 @@ impl Diagnostics {
         self.0.extend(other.0);
     }
     /// `Ok(value)` when nothing was found, else every diagnostic as one error.
-    pub fn into_result<T>(mut self, value: T) -> Result<T, Error> {
+    pub(crate) fn into_result<T>(mut self, value: T) -> Result<T, Error> {
         if self.0.is_empty() {
             Ok(value)
         } else {

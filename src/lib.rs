@@ -53,8 +53,6 @@
 //!
 //! The design notes the code relies on are in `docs/design.md`.
 
-#![warn(unreachable_pub)]
-
 pub mod answer;
 pub mod build;
 pub mod capture;

@@ -15,21 +15,21 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// `$HOME`, if set and not empty.
-pub fn home_dir() -> Option<std::path::PathBuf> {
+pub(crate) fn home_dir() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(std::path::PathBuf::from)
 }
 
 /// An io error's reason in lowercase, without the "(os error N)" suffix.
-pub fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
     lower_first(s.split(" (os error").next().unwrap_or(&s))
 }
 
 /// `s` with its first letter in lowercase: library messages ("Connection
 /// refused") read as the rest of labctl's error text does.
-pub fn lower_first(s: &str) -> String {
+pub(crate) fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
@@ -40,7 +40,7 @@ pub fn lower_first(s: &str) -> String {
 /// Writes `bytes` to `path` as a file only its owner can read (0600), like
 /// everything in a run directory; a file already there is truncated and
 /// made 0600 too.
-pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut f = std::fs::OpenOptions::new()
@@ -56,7 +56,7 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
 /// Puts `new` in place of `path` atomically, keeping `path`'s inode as `new`
 /// (`renameat2` with `RENAME_EXCHANGE`): no inode is deleted. Where `path`
 /// does not exist yet, or the filesystem cannot exchange, a plain rename.
-pub fn swap_in(new: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn swap_in(new: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes());
     if let (Ok(a), Ok(b)) = (c(new), c(path)) {
@@ -79,7 +79,7 @@ pub fn swap_in(new: &std::path::Path, path: &std::path::Path) -> std::io::Result
 }
 
 /// Escapes `s` for HTML/XML text and attribute values (reports, SVG).
-pub fn escape_xml(s: &str) -> String {
+pub(crate) fn escape_xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -98,7 +98,7 @@ pub fn escape_xml(s: &str) -> String {
 /// hosts and lab files cannot move the cursor, recolour or clear a
 /// terminal, or hide in a report. Newlines are kept when `keep_newlines`
 /// (multi-line output), tabs always.
-pub fn show_controls(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+pub(crate) fn show_controls(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
     let bad = |c: char| c.is_control() && c != '\t' && !(keep_newlines && c == '\n');
     if !s.chars().any(bad) {
         return std::borrow::Cow::Borrowed(s);
@@ -124,7 +124,7 @@ static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// Prints a line on stdout. Never panics (unlike `println!`): when stdout
 /// is gone the line is dropped and labctl carries on; the run directory,
 /// not the terminal, is the record of a run.
-pub fn out_line(line: &str) {
+pub(crate) fn out_line(line: &str) {
     use std::io::Write;
     use std::sync::atomic::Ordering;
     if STDOUT_GONE.load(Ordering::Relaxed) {
@@ -137,7 +137,7 @@ pub fn out_line(line: &str) {
 }
 
 /// Prints a line on stderr; dropped, never a panic, when stderr is gone.
-pub fn err_line(line: &str) {
+pub(crate) fn err_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
@@ -147,7 +147,7 @@ pub fn err_line(line: &str) {
 /// every wait or after every read. sshd leaves Nagle on for sessions without
 /// a PTY: a second small packet it sends waits for our ACK, and a delayed ACK
 /// costs 40 ms per round trip.
-pub fn tcp_quickack(fd: std::os::fd::RawFd) {
+pub(crate) fn tcp_quickack(fd: std::os::fd::RawFd) {
     let one: libc::c_int = 1;
     // SAFETY: setsockopt with a valid int option value; a bad fd only makes it fail.
     unsafe {
@@ -163,7 +163,7 @@ pub fn tcp_quickack(fd: std::os::fd::RawFd) {
 
 /// `--json`: one value as one line on stdout, flushed at once so a script
 /// follows live. A closed stdout (the reader went away) is not an error here.
-pub fn json_line(value: &impl serde::Serialize) {
+pub(crate) fn json_line(value: &impl serde::Serialize) {
     if let Ok(s) = serde_json::to_string(value) {
         out_line(&s);
     }

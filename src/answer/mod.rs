@@ -9,7 +9,7 @@
 //! not a capture (empty, text, an unknown link type) is named with why in
 //! one line and the others are answered; nothing readable at all is exit 2.
 
-pub mod sheet;
+pub(crate) mod sheet;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use crate::report::model::{Answer, CaptureReport, QuestionRecord};
 use crate::util::{out_line, show_controls};
 
 /// The schema of `labctl answer --json`.
-pub const SCHEMA: &str = "labctl-answer/1";
+pub(crate) const SCHEMA: &str = "labctl-answer/1";
 
 /// The bench labctl assumes when no hosts file is there: A, B and C at the
 /// first addresses of `10.0.3.0/24`, as `labctl init` writes it.

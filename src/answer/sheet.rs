@@ -26,11 +26,11 @@ use crate::report::model::{Answer, QuestionRecord};
 use crate::util::{escape_xml as esc, io_reason, out_line, show_controls};
 
 /// The sheet's files, in the output folder.
-pub const HTML: &str = "grading.html";
-pub const CSV: &str = "grading.csv";
+pub(crate) const HTML: &str = "grading.html";
+pub(crate) const CSV: &str = "grading.csv";
 
 /// `labctl answer --grade DIR`.
-pub fn grade(g: &Given, args: &AnswerOptions, dir: &Path) -> Result<(), Error> {
+pub(crate) fn grade(g: &Given, args: &AnswerOptions, dir: &Path) -> Result<(), Error> {
     let ctx = Context::load(g, &args.server)?;
     let subs = submissions(dir)?;
     if subs.is_empty() {
@@ -214,7 +214,7 @@ fn mark(a: &Answer) -> &'static str {
 }
 
 /// What an answer's capture shows, in a line: addresses, counts, frames.
-pub fn brief(q: &QuestionRecord, a: &Answer) -> String {
+pub(crate) fn brief(q: &QuestionRecord, a: &Answer) -> String {
     if !a.answered {
         let why = a.answer.strip_prefix("Not answered: ").unwrap_or(&a.answer);
         return why.lines().next().unwrap_or("").to_string();

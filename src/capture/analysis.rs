@@ -380,7 +380,7 @@ fn cut_preview(payload: &[u8], len: usize) -> String {
 }
 
 /// The most intervals `(open, close)` open at one instant.
-pub fn max_overlap(intervals: &[(f64, f64)]) -> usize {
+pub(crate) fn max_overlap(intervals: &[(f64, f64)]) -> usize {
     let mut events: Vec<(f64, i32)> = intervals
         .iter()
         .flat_map(|&(a, b)| [(a, 1), (b, -1)])

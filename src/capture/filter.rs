@@ -43,7 +43,7 @@ pub enum IcmpKind {
 }
 
 /// The kinds a lab file names, by keyword.
-pub const ICMP_KINDS: [(&str, IcmpKind); 6] = [
+pub(crate) const ICMP_KINDS: [(&str, IcmpKind); 6] = [
     ("echo-request", IcmpKind::EchoRequest),
     ("echo-reply", IcmpKind::EchoReply),
     ("unreachable", IcmpKind::Unreachable),
@@ -53,7 +53,7 @@ pub const ICMP_KINDS: [(&str, IcmpKind); 6] = [
 ];
 
 /// TCP segment kinds a lab file names, as the analysis classifies them ([`Kind`]).
-pub const TCP_KINDS: [(&str, TcpKindName); 6] = [
+pub(crate) const TCP_KINDS: [(&str, TcpKindName); 6] = [
     ("syn", TcpKindName::Syn),
     ("syn-ack", TcpKindName::SynAck),
     ("data", TcpKindName::Data),

@@ -123,7 +123,7 @@ struct Flow {
 
 /// The first pass: every frame offered, the lab's services at the end.
 #[derive(Default)]
-pub struct Finder {
+pub(crate) struct Finder {
     flows: HashMap<(Proto, SocketAddr, SocketAddr), Flow>,
     /// Frames of conversations beyond [`MAX_FLOWS`].
     pub untracked: usize,
@@ -219,7 +219,7 @@ impl Finder {
     }
 
     /// The lab's services: those `named`, else those the traffic shows.
-    pub fn services(&self, named: &[ServerSpec]) -> Vec<Service> {
+    pub(crate) fn services(&self, named: &[ServerSpec]) -> Vec<Service> {
         let mut found: BTreeMap<(Proto, SocketAddr), Evidence> = BTreeMap::new();
         if !named.is_empty() {
             for &(proto, a, b) in self.flows.keys() {

@@ -60,7 +60,7 @@ pub(super) fn icmp_label(v6: bool, ty: u8, code: u8) -> String {
 
 /// The payload as text: printable ASCII kept, `\n`, `\r`, `\t`, `\\`, `"`
 /// escaped, other bytes as `\xNN`; cut after `max` bytes with `…`.
-pub fn preview(bytes: &[u8], max: usize) -> String {
+pub(crate) fn preview(bytes: &[u8], max: usize) -> String {
     let mut s = String::new();
     for &b in bytes.iter().take(max) {
         match b {
@@ -80,7 +80,7 @@ pub fn preview(bytes: &[u8], max: usize) -> String {
 }
 
 /// `s` cut to `max` characters with `…`.
-pub fn abbreviate(s: &str, max: usize) -> String {
+pub(crate) fn abbreviate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

@@ -29,8 +29,8 @@ pub mod study;
 mod tcp;
 mod udp;
 
-pub use analysis::max_overlap;
-pub use labels::{abbreviate, preview};
+pub(crate) use analysis::max_overlap;
+pub(crate) use labels::abbreviate;
 pub use model::*;
 
 use crate::hostops::LAB_PORT;

@@ -120,7 +120,7 @@ impl KindCounts {
 }
 
 /// Every kind, in the order the reports list them.
-pub const KINDS: [Kind; 10] = [
+pub(crate) const KINDS: [Kind; 10] = [
     Kind::Syn,
     Kind::SynAck,
     Kind::Ack,
@@ -238,15 +238,15 @@ pub struct IcmpHeader {
 }
 
 impl IcmpHeader {
-    pub fn is_echo_request(&self) -> bool {
+    pub(crate) fn is_echo_request(&self) -> bool {
         self.ty == if self.v6 { 128 } else { 8 }
     }
-    pub fn is_echo_reply(&self) -> bool {
+    pub(crate) fn is_echo_reply(&self) -> bool {
         self.ty == if self.v6 { 129 } else { 0 }
     }
     /// Destination unreachable, time exceeded, parameter problem: a message
     /// about a packet it quotes.
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         if self.v6 {
             self.ty < 128
         } else {
@@ -420,7 +420,7 @@ impl TcpConversation {
     /// frame, when it began before the capture) to its last frame, or to the
     /// capture's end while it is still open. `None` when it never connected
     /// (no handshake completed and no data flowed).
-    pub fn connected_interval(&self, capture_end: f64) -> Option<(f64, f64)> {
+    pub(crate) fn connected_interval(&self, capture_end: f64) -> Option<(f64, f64)> {
         if !self.handshake && self.data_to_server + self.data_to_client == 0 {
             return None;
         }

@@ -26,7 +26,7 @@ use super::Error;
 
 /// What a pcapng copy says besides its frames.
 #[derive(Debug, Clone, Default)]
-pub struct Story {
+pub(crate) struct Story {
     /// The section comment: lab, run, bench, host, interface, filter, steps.
     pub section: String,
     /// The capture's interface (`eth0`), when known.
@@ -38,7 +38,7 @@ pub struct Story {
 }
 
 /// The pcapng copy of the classic pcap `pcap`, with `story`'s comments.
-pub fn from_pcap(pcap: &[u8], story: &Story) -> Result<Vec<u8>, Error> {
+pub(crate) fn from_pcap(pcap: &[u8], story: &Story) -> Result<Vec<u8>, Error> {
     let bad = |e: pcap_file::PcapError| Error::NotPcap(e.to_string());
     // The parser reads the bytes in place (pcap-file's `PcapReader` would
     // put an 8 MB buffer in front of them, for every copy the reports make).

@@ -28,7 +28,7 @@ const BUFFER: usize = 1 << 20;
 
 /// Why a file is not read at all, or where its frames end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// Not a capture (or not one of the formats read), with what it is.
     NotCapture(String),
     /// The frames end here: the file is cut or damaged after `frames` frames.
@@ -67,7 +67,7 @@ impl Format {
 
 /// One interface of a capture (a classic pcap has one).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Interface {
+pub(crate) struct Interface {
     /// The link type (LINKTYPE_*): 1 Ethernet, 113 Linux cooked, 276 Linux cooked v2 …
     pub link: u32,
     pub snaplen: u32,
@@ -82,7 +82,7 @@ pub struct Interface {
 /// One packet record: its number as Wireshark shows it, its interface, its
 /// time (seconds since the epoch), its length on the wire and the bytes captured.
 #[derive(Debug)]
-pub struct RawFrame<'a> {
+pub(crate) struct RawFrame<'a> {
     pub number: usize,
     pub interface: usize,
     /// The interface's link type.
@@ -136,7 +136,7 @@ struct Classic {
 type Located = (usize, f64, usize, usize, usize);
 
 /// A streaming reader of one capture file.
-pub struct Reader<R> {
+pub(crate) struct Reader<R> {
     src: R,
     buf: Vec<u8>,
     start: usize,
@@ -157,7 +157,7 @@ pub struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     /// Reads the file's header; refuses what is not a capture.
-    pub fn new(src: R) -> Result<Reader<R>, ReadError> {
+    pub(crate) fn new(src: R) -> Result<Reader<R>, ReadError> {
         let mut r = Reader {
             src,
             buf: vec![0; BUFFER],
@@ -250,23 +250,23 @@ impl<R: Read> Reader<R> {
         Ok(r)
     }
 
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         self.format
     }
 
     /// The interfaces described so far (all of them once the frames have ended).
-    pub fn interfaces(&self) -> &[Interface] {
+    pub(crate) fn interfaces(&self) -> &[Interface] {
         &self.interfaces
     }
 
     /// Frames read so far.
-    pub fn frames(&self) -> usize {
+    pub(crate) fn frames(&self) -> usize {
         self.frames
     }
 
     /// The next frame; `Ok(None)` at the end of the file; an `Err` once
     /// where the file is cut or damaged (then `Ok(None)`).
-    pub fn next_frame(&mut self) -> Result<Option<RawFrame<'_>>, ReadError> {
+    pub(crate) fn next_frame(&mut self) -> Result<Option<RawFrame<'_>>, ReadError> {
         if self.done {
             return Ok(None);
         }
@@ -604,7 +604,7 @@ fn what_it_is(head: &[u8]) -> String {
 }
 
 /// Wireshark's name of a link type, for messages.
-pub fn link_name(link: u32) -> String {
+pub(crate) fn link_name(link: u32) -> String {
     match link {
         0 => "NULL (BSD loopback)".into(),
         1 => "Ethernet".into(),

@@ -19,7 +19,7 @@ use super::*;
 
 /// How far a clock may be off (beyond what the measure leaves unknown)
 /// before the row warns, in seconds.
-pub const LIMIT: f64 = 1.0;
+pub(crate) const LIMIT: f64 = 1.0;
 
 /// Where `date` is on Debian and Raspberry Pi OS, for the sudoers line.
 const DATE: &str = "/usr/bin/date";
@@ -121,7 +121,7 @@ pub(super) fn check(session: &Session, host: &Host) -> CheckResult {
 }
 
 /// The sudoers line that lets `host`'s login set the clock.
-pub fn sudoers_line(host: &Host) -> String {
+pub(crate) fn sudoers_line(host: &Host) -> String {
     hostops::sudoers_line(&host.target.user, &[DATE.to_string()])
 }
 

@@ -9,7 +9,7 @@ use super::model::{CheckOutcome, FixActions, HostReport};
 
 /// One bench as announced by `check_started`.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckBench {
+pub(crate) struct CheckBench {
     pub name: String,
     /// The hosts' labels (`A`, `bench2/A`).
     pub hosts: Vec<String>,
@@ -17,7 +17,7 @@ pub struct CheckBench {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum CheckEvent<'a> {
+pub(crate) enum CheckEvent<'a> {
     CheckStarted {
         hosts_file: &'a str,
         benches: Vec<CheckBench>,
@@ -42,7 +42,7 @@ pub enum CheckEvent<'a> {
 }
 
 /// Every line of a finished check after `check_started`, in bench and host order.
-pub fn lines(outcome: &CheckOutcome) -> Vec<CheckEvent<'_>> {
+pub(crate) fn lines(outcome: &CheckOutcome) -> Vec<CheckEvent<'_>> {
     let mut v = Vec::new();
     if let Some(fix) = &outcome.fix {
         for b in &fix.before.benches {

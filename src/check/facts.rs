@@ -70,7 +70,7 @@ pub struct Manager {
 
 impl Manager {
     /// NetworkManager's state number (`10` unmanaged … `100` connected).
-    pub fn nm_state_code(&self) -> Option<u32> {
+    pub(crate) fn nm_state_code(&self) -> Option<u32> {
         self.nm_state
             .as_deref()
             .and_then(|s| s.split_whitespace().next())
@@ -78,7 +78,7 @@ impl Manager {
     }
 
     /// NetworkManager manages the interface (it runs, and the device is not `unmanaged`).
-    pub fn nm_manages(&self) -> bool {
+    pub(crate) fn nm_manages(&self) -> bool {
         self.nm_state_code().is_some_and(|c| c > 10)
     }
 }
@@ -294,7 +294,10 @@ pub fn parse_facts(out: &str) -> Facts {
 /// An `ss -ltnupe` line → ``tcp 0.0.0.0:50000 by `python3` (pid 1234, user pi)``
 /// (the owner from its `uid:` through `users`; none shown is root); the
 /// proto and address only when the process is unknown.
-pub fn describe_listener(line: &str, users: &std::collections::BTreeMap<u32, String>) -> String {
+pub(crate) fn describe_listener(
+    line: &str,
+    users: &std::collections::BTreeMap<u32, String>,
+) -> String {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let proto = fields.first().copied().unwrap_or("?");
     let local = fields.get(4).copied().unwrap_or("?");

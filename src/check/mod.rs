@@ -57,10 +57,12 @@ mod render;
 mod script;
 
 pub use evaluate::{evaluate, lab_ports_taken};
-pub use facts::{describe_listener, parse_facts, Facts, Manager};
+pub(crate) use facts::describe_listener;
+pub use facts::{parse_facts, Facts, Manager};
 pub use model::*;
-pub use render::{render_bench, render_failures, render_outcome, render_room};
-pub use script::{script, script_for};
+pub(crate) use render::render_outcome;
+pub use script::script;
+pub(crate) use script::script_for;
 
 use evaluate::{fail, host_report, pass, skipped_from, unreachable_report};
 use fix::fix_host;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The checks, in display order.
-pub const CHECKS: [&str; 15] = [
+pub(crate) const CHECKS: [&str; 15] = [
     "ssh",
     "host key",
     "arch",
@@ -22,10 +22,10 @@ pub const CHECKS: [&str; 15] = [
 ];
 
 /// Free space the workdir needs for a run's captures and outputs, in MiB.
-pub const MIN_FREE_MB: u64 = 50;
+pub(crate) const MIN_FREE_MB: u64 = 50;
 
 /// Tools the lab needs on every host.
-pub const TOOLS: [&str; 4] = ["ip", "ss", "ping", "tcpdump"];
+pub(crate) const TOOLS: [&str; 4] = ["ip", "ss", "ping", "tcpdump"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,7 +120,7 @@ pub struct FixReport {
 
 /// The whole outcome of `labctl check`, as `--json` prints it.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckOutcome {
+pub(crate) struct CheckOutcome {
     pub ok: bool,
     pub hosts_file: String,
     pub elapsed_ms: u64,

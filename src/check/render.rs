@@ -26,7 +26,7 @@ pub(super) fn trim_lines(s: &str) -> String {
 }
 
 /// One bench as a check × host table.
-pub fn render_bench(b: &BenchReport) -> String {
+pub(crate) fn render_bench(b: &BenchReport) -> String {
     let mut out = String::new();
     let cw = CHECKS.iter().map(|c| c.len()).max().unwrap_or(8) + 2;
     let hw = b
@@ -60,7 +60,7 @@ pub fn render_bench(b: &BenchReport) -> String {
 }
 
 /// A room as a bench × host matrix: ✔ or the number of failed checks.
-pub fn render_room(r: &[BenchReport]) -> String {
+pub(crate) fn render_room(r: &[BenchReport]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for b in r {
         for h in &b.hosts {
@@ -118,7 +118,7 @@ pub(super) fn render_warnings(report: &Report) -> String {
 }
 
 /// Every failure with its hint.
-pub fn render_failures(report: &Report) -> String {
+pub(crate) fn render_failures(report: &Report) -> String {
     let mut out = String::new();
     for h in report.hosts() {
         for c in &h.checks {
@@ -253,7 +253,7 @@ pub(super) fn render_room_summary(report: &Report, elapsed_ms: u64) -> String {
 }
 
 /// The whole text output of `labctl check` (without `--json`).
-pub fn render_outcome(o: &CheckOutcome, room: bool) -> String {
+pub(crate) fn render_outcome(o: &CheckOutcome, room: bool) -> String {
     let final_report = Report {
         ok: o.ok,
         benches: o.benches.clone(),

@@ -29,7 +29,7 @@ pub fn script(host: &Host, peers: &[(String, Ipv4Addr)], ports: &[(&str, u16)]) 
 
 /// [`script`] for program set `set`, whose deployed files are `names`: it
 /// also asks for the set's interpreter and its version.
-pub fn script_for(
+pub(crate) fn script_for(
     host: &Host,
     peers: &[(String, Ipv4Addr)],
     ports: &[(&str, u16)],

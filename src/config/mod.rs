@@ -9,9 +9,9 @@
 //! - [`openssh`]: the part of `~/.ssh/config` an `ssh = "alias"` follows.
 
 pub mod hosts;
-pub mod openssh;
-pub mod source;
-pub mod tree;
+pub(crate) mod openssh;
+pub(crate) mod source;
+pub(crate) mod tree;
 
 pub use source::Source;
 

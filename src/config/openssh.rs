@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// What `~/.ssh/config` says about one host name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SshConfigEntry {
+pub(crate) struct SshConfigEntry {
     pub hostname: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
@@ -15,7 +15,7 @@ pub struct SshConfigEntry {
 }
 
 /// The path of the ssh client config labctl reads: `$LABCTL_SSH_CONFIG`, else `~/.ssh/config`.
-pub fn default_path() -> Option<PathBuf> {
+pub(crate) fn default_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LABCTL_SSH_CONFIG") {
         return Some(PathBuf::from(p));
     }
@@ -23,7 +23,7 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 /// Expands a leading `~/` (or a lone `~`) to `$HOME`.
-pub fn expand_tilde(p: &str) -> PathBuf {
+pub(crate) fn expand_tilde(p: &str) -> PathBuf {
     match (p.strip_prefix('~'), crate::util::home_dir()) {
         (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
             home.join(rest.trim_start_matches('/'))
@@ -86,7 +86,7 @@ impl SshConfig {
     }
 
     /// The keys that apply to `name`, first value per key winning.
-    pub fn lookup(&self, name: &str) -> SshConfigEntry {
+    pub(crate) fn lookup(&self, name: &str) -> SshConfigEntry {
         let mut e = SshConfigEntry::default();
         for (block, key, value) in &self.entries {
             if !host_matches(&self.patterns[*block], name) {
@@ -130,7 +130,7 @@ fn host_matches(patterns: &[String], name: &str) -> bool {
 }
 
 /// `*` any run of characters, `?` exactly one; case-insensitive like OpenSSH host matching.
-pub fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
     let t: Vec<char> = text.to_lowercase().chars().collect();
     let (mut pi, mut ti) = (0, 0);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Diagnostic, Diagnostics, Error};
 
 /// Input files larger than this are refused before parsing.
-pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_INPUT_BYTES: u64 = 1024 * 1024;
 
 /// The text of one input file and its path as the user named it.
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ impl Source {
     }
 
     /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
@@ -97,7 +97,7 @@ impl Source {
     }
 
     /// A diagnostic at the start of `span`.
-    pub fn diag(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn diag(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
         let (line, col) = self.line_col(span.start);
         Diagnostic {
             file: self.path.clone(),
@@ -109,7 +109,7 @@ impl Source {
     }
 
     /// A diagnostic at the start of `span`, with a hint.
-    pub fn diag_hint(
+    pub(crate) fn diag_hint(
         &self,
         span: Range<usize>,
         message: impl Into<String>,

@@ -14,18 +14,18 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::Source;
-use crate::error::{Diagnostic, Diagnostics, Error};
+use crate::error::{Diagnostics, Error};
 
 /// One TOML value with its span.
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     pub span: Range<usize>,
     pub value: Value,
 }
 
 /// A TOML value; tables keep their keys' order and spans.
 #[derive(Debug, Clone)]
-pub enum Value {
+pub(crate) enum Value {
     Str(String),
     Int(i64),
     Float(f64),
@@ -36,7 +36,7 @@ pub enum Value {
 
 /// A key of a table, its span, and its value.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub key: String,
     pub key_span: Range<usize>,
     pub node: Node,
@@ -44,7 +44,7 @@ pub struct Entry {
 
 impl Value {
     /// The TOML type's name as an error message says it.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::Str(_) => "a string",
             Value::Int(_) => "an integer",
@@ -58,7 +58,7 @@ impl Value {
 
 impl Node {
     /// A table's entries; none for any other value.
-    pub fn entries(&self) -> &[Entry] {
+    pub(crate) fn entries(&self) -> &[Entry] {
         match &self.value {
             Value::Table(entries) => entries,
             _ => &[],
@@ -67,14 +67,14 @@ impl Node {
 }
 
 /// The value of `key` in a table's entries.
-pub fn get<'n>(entries: &'n [Entry], key: &str) -> Option<&'n Node> {
+pub(crate) fn get<'n>(entries: &'n [Entry], key: &str) -> Option<&'n Node> {
     entries.iter().find(|e| e.key == key).map(|e| &e.node)
 }
 
 /// Parses `source` into a tree. A TOML syntax error is one located
 /// diagnostic; dates and times (which no input file uses) are refused, each
 /// where it is.
-pub fn parse(source: &Source) -> Result<Node, Error> {
+pub(crate) fn parse(source: &Source) -> Result<Node, Error> {
     let doc = toml_edit::ImDocument::parse(source.text.as_str()).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = crate::util::lower_first(e.message().trim());
@@ -172,7 +172,7 @@ fn value(v: &toml_edit::Value, fallback: Range<usize>, dates: &mut Vec<Range<usi
 }
 
 /// `a`, `b` → "`a`, `b`", for hints that list what is allowed.
-pub fn ticked<S: AsRef<str>>(names: &[S]) -> String {
+pub(crate) fn ticked<S: AsRef<str>>(names: &[S]) -> String {
     names
         .iter()
         .map(|n| format!("`{}`", n.as_ref()))
@@ -183,13 +183,13 @@ pub fn ticked<S: AsRef<str>>(names: &[S]) -> String {
 /// What a validator carries while it walks a tree: the file, for locations,
 /// and every problem found so far. The helpers check one node's shape,
 /// report what is wrong with a hint, and return the value when it is right.
-pub struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     pub src: &'a Source,
     pub diags: Diagnostics,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(src: &'a Source) -> Checker<'a> {
+    pub(crate) fn new(src: &'a Source) -> Checker<'a> {
         Checker {
             src,
             diags: Diagnostics::default(),
@@ -197,21 +197,17 @@ impl<'a> Checker<'a> {
     }
 
     /// How many problems were found so far (compare before and after a part).
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.diags.0.len()
     }
 
-    pub fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
-    }
-
     /// A problem at the start of `span`, without a hint.
-    pub fn err(&mut self, span: &Range<usize>, msg: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: &Range<usize>, msg: impl Into<String>) {
         self.diags.push(self.src.diag(span.clone(), msg));
     }
 
     /// A problem at the start of `span`, with a hint.
-    pub fn err_hint(
+    pub(crate) fn err_hint(
         &mut self,
         span: &Range<usize>,
         msg: impl Into<String>,
@@ -221,7 +217,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A table's entries; else "{what} must be a table", with `hint` if given.
-    pub fn table<'n>(
+    pub(crate) fn table<'n>(
         &mut self,
         node: &'n Node,
         what: &str,
@@ -242,7 +238,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Reports `e` as an unknown field `place` ("in `[defaults]`"), listing what is allowed there.
-    pub fn unknown(&mut self, e: &Entry, place: &str, allowed: &[&str]) {
+    pub(crate) fn unknown(&mut self, e: &Entry, place: &str, allowed: &[&str]) {
         self.err_hint(
             &e.key_span,
             format!("unknown field `{}` {place}", e.key),
@@ -252,7 +248,12 @@ impl<'a> Checker<'a> {
 
     /// A table's entries, reporting every key not in `allowed` as an unknown
     /// field "in {what}" (nothing when `node` is not a table).
-    pub fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> &'n [Entry] {
+    pub(crate) fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> &'n [Entry] {
         let Some(entries) = self.table(node, what, None) else {
             return &[];
         };
@@ -269,7 +270,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A string; else "{what} must be a string".
-    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             other => {
@@ -284,7 +285,11 @@ impl<'a> Checker<'a> {
     }
 
     /// A string or an array of strings, each with its span.
-    pub fn strings(&mut self, node: &Node, what: &str) -> Option<Vec<(String, Range<usize>)>> {
+    pub(crate) fn strings(
+        &mut self,
+        node: &Node,
+        what: &str,
+    ) -> Option<Vec<(String, Range<usize>)>> {
         match &node.value {
             Value::Str(s) => Some(vec![(s.clone(), node.span.clone())]),
             Value::Array(items) => {
@@ -309,7 +314,7 @@ impl<'a> Checker<'a> {
     }
 
     /// An integer; else "{what} must be an integer", with `hint`.
-    pub fn int(&mut self, node: &Node, what: &str, hint: &str) -> Option<i64> {
+    pub(crate) fn int(&mut self, node: &Node, what: &str, hint: &str) -> Option<i64> {
         match &node.value {
             Value::Int(i) => Some(*i),
             other => {
@@ -324,7 +329,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A boolean; else "{what} must be true or false", with `hint`.
-    pub fn bool(&mut self, node: &Node, what: &str, hint: &str) -> Option<bool> {
+    pub(crate) fn bool(&mut self, node: &Node, what: &str, hint: &str) -> Option<bool> {
         match &node.value {
             Value::Bool(b) => Some(*b),
             other => {
@@ -340,7 +345,7 @@ impl<'a> Checker<'a> {
 
     /// A duration: seconds (`2`, `0.5`) or a string such as "500ms", "2s",
     /// "1m"; more than zero (or zero when `allow_zero`), at most `max`.
-    pub fn duration(
+    pub(crate) fn duration(
         &mut self,
         node: &Node,
         what: &str,
@@ -389,13 +394,13 @@ impl<'a> Checker<'a> {
     }
 
     /// Every problem found, or `value` when there is none.
-    pub fn finish<T>(self, value: T) -> Result<T, Error> {
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, Error> {
         self.diags.into_result(value)
     }
 }
 
 /// The shortest duration a lab may ask for (a timer finer than this means nothing over SSH).
-pub const MIN_DURATION: Duration = Duration::from_millis(1);
+pub(crate) const MIN_DURATION: Duration = Duration::from_millis(1);
 
 /// Seconds from "500ms", "2s", "1.5", "1m".
 fn parse_duration(s: &str) -> Option<f64> {

@@ -16,7 +16,7 @@ use super::{sudo_prefix, sudoers_line};
 
 /// A tool's failure, explained.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cause {
+pub(crate) struct Cause {
     /// What is wrong, naming the tool, the login and the host.
     pub what: String,
     /// What fixes it.
@@ -45,7 +45,7 @@ fn sudo_path(tool: &str) -> String {
 /// login (through `sudo -n` where the hosts file says so), failed with
 /// `words` (its stderr, whole), if its words say; `None` when they do not
 /// name a cause (no reply, a timeout).
-pub fn explain(tool: &str, host: &Host, words: &str) -> Option<Cause> {
+pub(crate) fn explain(tool: &str, host: &Host, words: &str) -> Option<Cause> {
     let user = &host.target.user;
     let name = &host.name;
     let dev = &host.interface;
@@ -150,7 +150,7 @@ pub fn explain(tool: &str, host: &Host, words: &str) -> Option<Cause> {
 
 /// A failure's words with their cause, for one line: `WORDS — CAUSE; fix: HINT`,
 /// or the words alone when they name none.
-pub fn with_cause(tool: &str, host: &Host, words: &str) -> String {
+pub(crate) fn with_cause(tool: &str, host: &Host, words: &str) -> String {
     match explain(tool, host, words) {
         Some(c) => format!("{words} — {}; fix: {}", c.what, c.hint),
         None => words.to_string(),

@@ -36,7 +36,7 @@ pub enum Expect {
 }
 
 /// The words a lab file uses for [`Expect`], besides a number.
-pub const EXPECT_WORDS: [&str; 5] = ["some", "none", "fewer", "more", "same"];
+pub(crate) const EXPECT_WORDS: [&str; 5] = ["some", "none", "fewer", "more", "same"];
 
 impl From<Expect> for String {
     fn from(e: Expect) -> String {
@@ -75,7 +75,7 @@ impl Expect {
     }
 
     /// Whether `count` (and, for a comparison, `compared`) is what the lab expects.
-    pub fn met(self, count: usize, compared: Option<usize>) -> bool {
+    pub(crate) fn met(self, count: usize, compared: Option<usize>) -> bool {
         match self {
             Expect::Some => count > 0,
             Expect::None => count == 0,

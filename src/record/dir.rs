@@ -30,25 +30,25 @@ use crate::error::Error;
 use crate::util::io_reason;
 
 /// Every event, one JSON object a line ([`Event`]).
-pub const EVENTS: &str = "events.jsonl";
+pub(crate) const EVENTS: &str = "events.jsonl";
 /// One line per finished step ([`super::steps::StepRecord`]).
-pub const STEPS: &str = "steps.jsonl";
+pub(crate) const STEPS: &str = "steps.jsonl";
 /// The plan that ran, as `labctl run` serialized it (read by no stage).
-pub const PLAN: &str = "plan.json";
+pub(crate) const PLAN: &str = "plan.json";
 /// The lab's questions, which the report answers.
-pub const QUESTIONS: &str = "questions.json";
+pub(crate) const QUESTIONS: &str = "questions.json";
 
 /// Longest output line, in bytes, that expectations, the terminal and the
 /// reports see; the whole line is in the run directory's `.out`/`.err` file.
-pub const LINE_SHOWN: usize = 4096;
+pub(crate) const LINE_SHOWN: usize = 4096;
 /// Output of one program stream that `events.jsonl`, and so the reports,
 /// record (bytes of lines as shown); the rest is in the `.out`/`.err` file.
-pub const RECORD_MAX: usize = 256 * 1024;
+pub(crate) const RECORD_MAX: usize = 256 * 1024;
 /// Output of one program stream kept in memory for expectations (bytes).
-pub const LIVE_MAX: usize = 2 * 1024 * 1024;
+pub(crate) const LIVE_MAX: usize = 2 * 1024 * 1024;
 
 /// `line` cut at [`LINE_SHOWN`] bytes (at a character boundary), with a note.
-pub fn shown_line(line: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn shown_line(line: &str) -> std::borrow::Cow<'_, str> {
     if line.len() <= LINE_SHOWN {
         return std::borrow::Cow::Borrowed(line);
     }
@@ -65,7 +65,7 @@ pub fn shown_line(line: &str) -> std::borrow::Cow<'_, str> {
 
 /// Creates `<parent>/<run id>` (0700; the parent is created if missing).
 /// A second run in the same second gets a `-2` suffix.
-pub fn create(parent: &Path, run_id: &str) -> Result<(PathBuf, String), Error> {
+pub(crate) fn create(parent: &Path, run_id: &str) -> Result<(PathBuf, String), Error> {
     fs::create_dir_all(parent).map_err(|e| {
         Error::Local(format!(
             "cannot create `{}`: {}",
@@ -99,12 +99,12 @@ pub fn create(parent: &Path, run_id: &str) -> Result<(PathBuf, String), Error> {
 }
 
 /// Local file name for a program's stream: `A-server.out`.
-pub fn output_file(host: &str, program: &str, ext: &str) -> String {
+pub(crate) fn output_file(host: &str, program: &str, ext: &str) -> String {
     format!("{host}-{program}.{ext}")
 }
 
 /// Writes the run directory from events.
-pub struct RunDir {
+pub(crate) struct RunDir {
     dir: PathBuf,
     events: File,
     steps: File,
@@ -125,7 +125,7 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 }
 
 impl RunDir {
-    pub fn new(dir: &Path) -> Result<RunDir, Error> {
+    pub(crate) fn new(dir: &Path) -> Result<RunDir, Error> {
         let open = |name: &str| {
             open_append(&dir.join(name)).map_err(|e| {
                 Error::Local(format!(
@@ -146,12 +146,12 @@ impl RunDir {
         })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Writes any serializable value as a file (e.g. the plan).
-    pub fn write_json(&mut self, name: &str, value: &impl Serialize) {
+    pub(crate) fn write_json(&mut self, name: &str, value: &impl Serialize) {
         let r = serde_json::to_vec_pretty(value)
             .map_err(std::io::Error::other)
             .and_then(|bytes| crate::util::write_private(&self.dir.join(name), &bytes));
@@ -227,7 +227,7 @@ impl RunDir {
         })
     }
 
-    pub fn event(&mut self, e: &Event) {
+    pub(crate) fn event(&mut self, e: &Event) {
         let Some(recorded) = self.recorded_output(e) else {
             if let Event::Output {
                 host,

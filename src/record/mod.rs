@@ -16,9 +16,9 @@
 //! directory already written (`tests/fixtures/run-v1` guards it): fields
 //! are only added, and read back with a default when absent.
 
-pub mod dir;
+pub(crate) mod dir;
 pub mod plan;
-pub mod steps;
+pub(crate) mod steps;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -168,7 +168,7 @@ pub struct RunPrograms {
 
 impl RunPrograms {
     /// Not recorded (a run directory written before program sets).
-    pub fn is_unset(&self) -> bool {
+    pub(crate) fn is_unset(&self) -> bool {
         self.set.is_empty()
     }
 }
@@ -595,7 +595,7 @@ impl HostClock {
     }
 
     /// How far the host's clock is ahead of labctl's now (its last trusted sample).
-    pub fn offset_now(&self) -> Option<f64> {
+    pub(crate) fn offset_now(&self) -> Option<f64> {
         self.spans.last()?.points.last().map(ClockSample::offset)
     }
 
@@ -739,7 +739,7 @@ impl HostClock {
 /// Which of the stretches of a host's clock a time belongs to when the clock
 /// was set back, so that host times repeat ([`RunClock::to_run`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Order {
+pub(crate) enum Order {
     /// The host's clock read it at most a moment before labctl recorded it,
     /// after this many of the host's samples (a line of a program's output
     /// or a sent line: in `events.jsonl`'s order).
@@ -787,7 +787,7 @@ impl RunClock {
     }
 
     /// The number of `host`'s samples so far (for [`Order::Recorded`]).
-    pub fn samples_of(&self, host: &str) -> usize {
+    pub(crate) fn samples_of(&self, host: &str) -> usize {
         self.hosts.get(host).map_or(0, |h| h.samples.len())
     }
 
@@ -795,7 +795,7 @@ impl RunClock {
     /// place where a host time becomes comparable with another host's.
     /// Unchanged for a host never sampled (a run recorded before clocks
     /// were sampled).
-    pub fn to_run(&self, host: &str, t: f64, order: Order) -> f64 {
+    pub(crate) fn to_run(&self, host: &str, t: f64, order: Order) -> f64 {
         self.place(host, t, order).0
     }
 
@@ -815,7 +815,7 @@ impl RunClock {
     /// client, and the frame that carried it, in another host's capture).
     /// The samples know each offset within half a round trip; such an
     /// order may know better. [`Self::settle`] weighs them all.
-    pub fn happened_before(&mut self, first: (&str, f64, Order), then: (&str, f64, Order)) {
+    pub(crate) fn happened_before(&mut self, first: (&str, f64, Order), then: (&str, f64, Order)) {
         let span = |(host, t, order): (&str, f64, Order)| {
             let k = self.hosts.get(host)?.span_of(t, order)?;
             Some((host.to_string(), k, t))
@@ -831,7 +831,7 @@ impl RunClock {
     /// unknown, until every order [`Self::happened_before`] recorded holds
     /// on the run clock (each violation shared between its two clocks by
     /// the room each has; a few rounds, as one move may undo another).
-    pub fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         for c in self.hosts.values_mut() {
             c.shifts = vec![0.0; c.spans.len()];
         }
@@ -868,7 +868,7 @@ impl RunClock {
     }
 
     /// The number of `host`'s samples that had come by `run_time` (labctl's clock).
-    pub fn samples_at(&self, host: &str, run_time: f64) -> usize {
+    pub(crate) fn samples_at(&self, host: &str, run_time: f64) -> usize {
         self.hosts
             .get(host)
             .map_or(0, |h| h.samples.partition_point(|s| s.received <= run_time))
@@ -876,7 +876,7 @@ impl RunClock {
 
     /// Places `host`'s times that come in order (a capture's frames): the
     /// first as `first` says, each later one [`Order::After`] the one before.
-    pub fn placer<'c>(&'c self, host: &str, first: Order) -> Placer<'c> {
+    pub(crate) fn placer<'c>(&'c self, host: &str, first: Order) -> Placer<'c> {
         Placer {
             clock: self,
             host: host.to_string(),
@@ -888,7 +888,7 @@ impl RunClock {
 
 /// [`RunClock::to_run`] for a sequence of one host's times in the order
 /// they happened.
-pub struct Placer<'c> {
+pub(crate) struct Placer<'c> {
     clock: &'c RunClock,
     host: String,
     first: Order,
@@ -899,7 +899,7 @@ pub struct Placer<'c> {
 impl Placer<'_> {
     /// The stretch of host time `t` (the next in order), for
     /// [`RunClock::happened_before`]; as [`Self::place`] moves on.
-    pub fn locate(&mut self, t: f64) -> Order {
+    pub(crate) fn locate(&mut self, t: f64) -> Order {
         let order = match self.last {
             Some((span, host)) => Order::After { span, host },
             None => self.first,
@@ -918,7 +918,7 @@ impl Placer<'_> {
         }
     }
 
-    pub fn place(&mut self, t: f64) -> f64 {
+    pub(crate) fn place(&mut self, t: f64) -> f64 {
         let order = match self.last {
             Some((span, host)) => Order::After { span, host },
             None => self.first,
@@ -933,21 +933,21 @@ impl Placer<'_> {
 
 /// How far a clock is off, for people: `90.002 s behind`, `1 h 0 min 0.013 s
 /// ahead`, `0.4 ms ahead` (`offset`: seconds ahead; negative: behind).
-pub fn describe_offset(offset: f64) -> String {
+pub(crate) fn describe_offset(offset: f64) -> String {
     let side = if offset < 0.0 { "behind" } else { "ahead" };
     format!("{} {side}", describe_secs(offset.abs()))
 }
 
 /// [`describe_offset`] against a named clock: `90.002 s behind this
 /// machine's`, `40.000 s ahead of this machine's`.
-pub fn describe_offset_from(offset: f64, whose: &str) -> String {
+pub(crate) fn describe_offset_from(offset: f64, whose: &str) -> String {
     let of = if offset < 0.0 { "" } else { " of" };
     format!("{}{of} {whose}", describe_offset(offset))
 }
 
 /// A span of seconds, for people: `0.4 ms`, `90.002 s`, `1 h 0 min 0.013 s`
 /// (minutes from ten of them on).
-pub fn describe_secs(secs: f64) -> String {
+pub(crate) fn describe_secs(secs: f64) -> String {
     if secs < 0.01 {
         return format!("{:.2} ms", secs * 1000.0);
     }
@@ -970,7 +970,7 @@ pub fn describe_secs(secs: f64) -> String {
 }
 
 /// Unix seconds now, controller clock.
-pub fn now_unix() -> f64 {
+pub(crate) fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -8,7 +8,7 @@ use super::{HostName, Outcome, StepId};
 
 /// One expectation as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckRecord {
+pub(crate) struct CheckRecord {
     pub host: HostName,
     pub program: Option<String>,
     pub what: String,
@@ -19,7 +19,7 @@ pub struct CheckRecord {
 
 /// One action as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ActionRecord {
+pub(crate) struct ActionRecord {
     pub host: HostName,
     pub what: String,
     pub ok: bool,
@@ -28,7 +28,7 @@ pub struct ActionRecord {
 
 /// One finished step as recorded in `steps.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord {
+pub(crate) struct StepRecord {
     pub id: StepId,
     pub title: String,
     pub needed: bool,

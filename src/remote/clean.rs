@@ -41,7 +41,7 @@ enum HostResult {
 /// `clean --json`'s lines.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum CleanEvent<'a> {
+pub(crate) enum CleanEvent<'a> {
     /// One host: the groups stopped (`alive`: survived SIGKILL), or why it could not be cleaned.
     HostCleaned {
         host: String,
@@ -62,7 +62,7 @@ pub enum CleanEvent<'a> {
 
 /// What `labctl clean` was asked.
 #[derive(Debug, Clone)]
-pub struct CleanOptions {
+pub(crate) struct CleanOptions {
     pub select: BenchChoice,
     /// Also undo `configure` on the lab interface.
     pub restore_network: bool,
@@ -73,7 +73,7 @@ pub struct CleanOptions {
 }
 
 /// `labctl clean`.
-pub fn command(g: &Given, args: &CleanOptions) -> Result<(), Error> {
+pub(crate) fn command(g: &Given, args: &CleanOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(args.select.clone())?;
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();

@@ -24,7 +24,7 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 /// Reads what the run recorded in `run_dir`.
-pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
+pub(crate) fn load(run_dir: &Path) -> Result<RunInput, Error> {
     let path = run_dir.join(crate::record::dir::EVENTS);
     let events = std::fs::read_to_string(&path).map_err(|e| {
         Error::Usage(format!(

@@ -6,15 +6,15 @@
 //! [`write()`] does all of it and replaces the files atomically, so it can be
 //! called after every step of a run and again at its end.
 
-pub mod answers;
+pub(crate) mod answers;
 mod html;
-pub mod load;
+pub(crate) mod load;
 mod markdown;
-pub mod model;
+pub(crate) mod model;
 mod order;
 mod pairs;
-pub mod story;
-pub mod traces;
+pub(crate) mod story;
+pub(crate) mod traces;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -41,7 +41,7 @@ pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
 
 /// The lab's questions the run recorded (`questions.json`); none when the
 /// run directory has no such file (a lab without questions, an older labctl).
-pub fn read_questions(run_dir: &Path) -> Result<Vec<QuestionRecord>, Error> {
+pub(crate) fn read_questions(run_dir: &Path) -> Result<Vec<QuestionRecord>, Error> {
     let path = run_dir.join(crate::record::dir::QUESTIONS);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -61,7 +61,7 @@ pub fn read_questions(run_dir: &Path) -> Result<Vec<QuestionRecord>, Error> {
 
 /// `labctl report --student`: the report of `run_dir` without the answers
 /// (the questions stay), with its ladders and captures, in `run_dir/student/`.
-pub fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
+pub(crate) fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
     let mut input = load::load(run_dir)?;
     input.questions = read_questions(run_dir)?;
     let mut report = build(run_dir, &input);
@@ -255,14 +255,7 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
 
     let count = |o: Outcome| input.steps.iter().filter(|s| s.outcome == o).count();
     let outcome = input.outcome.clone().unwrap_or_else(|| "running".into());
-    let run = answers::Run::new(
-        Some(run_dir),
-        &captures,
-        &timeline,
-        &input.programs,
-        &input.steps,
-        &names,
-    );
+    let run = answers::Run::new(&captures, &timeline, &input.programs, &input.steps, &names);
     let answers = answers::answers(&run, &input.questions);
     RunReport {
         schema: SCHEMA,
@@ -366,7 +359,7 @@ fn write_pcapng(
 }
 
 /// The pcapng copy's name for a capture file: `A-cap-A.pcap` → `A-cap-A.pcapng`.
-pub fn pcapng_file(pcap: &str) -> String {
+pub(crate) fn pcapng_file(pcap: &str) -> String {
     format!("{}.pcapng", pcap.strip_suffix(".pcap").unwrap_or(pcap))
 }
 
@@ -377,7 +370,7 @@ fn ladder_file(capture: &str) -> String {
 
 /// `ladder-<capture>`: the stable anchor (HTML `id`) of a capture's ladder
 /// in both reports, the name made safe for a URL fragment and a file name.
-pub fn ladder_anchor(capture: &str) -> String {
+pub(crate) fn ladder_anchor(capture: &str) -> String {
     let safe: String = capture
         .chars()
         .map(|c| {
@@ -389,17 +382,6 @@ pub fn ladder_anchor(capture: &str) -> String {
         })
         .collect();
     format!("ladder-{safe}")
-}
-
-/// A link to a capture's ladder in the same report: `[text](#ladder-…)`
-/// in Markdown, `<a href="#ladder-…">` in HTML (`text` already escaped).
-pub fn ladder_link(capture: &str, text: &str, html: bool) -> String {
-    let anchor = ladder_anchor(capture);
-    if html {
-        format!(r##"<a href="#{anchor}">{text}</a>"##)
-    } else {
-        format!("[{text}](#{anchor})")
-    }
 }
 
 /// Writes `dir/name` through a temporary file swapped in whole (a reader
@@ -436,7 +418,7 @@ fn tmp_name(name: &str) -> String {
 /// Removes the temporary files kept in `run_dir` by the reports' writes
 /// (the old bytes of the files rebuilt after every step), once the run's
 /// reports are final.
-pub fn tidy(run_dir: &Path) {
+pub(crate) fn tidy(run_dir: &Path) {
     tidy_files(run_dir, &["run.json", "report.md", "report.html"]);
 }
 
@@ -453,7 +435,7 @@ pub(crate) fn markdown_mark(outcome: &str) -> &'static str {
 }
 
 /// IP address → host name, from the bench.
-pub fn host_names(bench: &BenchInfo) -> BTreeMap<String, String> {
+pub(crate) fn host_names(bench: &BenchInfo) -> BTreeMap<String, String> {
     bench
         .hosts
         .iter()
@@ -484,7 +466,7 @@ fn datetime(unix: f64) -> time::OffsetDateTime {
 }
 
 /// `2025-01-31T12:00:00.123Z`.
-pub fn rfc3339(unix: f64) -> String {
+pub(crate) fn rfc3339(unix: f64) -> String {
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
@@ -534,14 +516,6 @@ mod tests {
     fn ladder_files_are_safe_names() {
         assert_eq!(ladder_file("tcp A/1"), "ladder-tcp_A_1.svg");
         assert_eq!(ladder_anchor("tcp A/1"), "ladder-tcp_A_1");
-        assert_eq!(
-            ladder_link("cap-B", "frames 4–6", true),
-            r##"<a href="#ladder-cap-B">frames 4–6</a>"##
-        );
-        assert_eq!(
-            ladder_link("cap-B", "frames 4–6", false),
-            "[frames 4–6](#ladder-cap-B)"
-        );
     }
 
     /// A private scratch run directory holding `events`.

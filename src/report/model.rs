@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::capture::CaptureAnalysis;
 
 /// The version of `run.json`. A change that removes or retypes a field bumps it.
-pub const SCHEMA: &str = "labctl-run/1";
+pub(crate) const SCHEMA: &str = "labctl-run/1";
 
 /// Everything a run recorded, as the report needs it.
 #[derive(Debug, Clone, Default)]

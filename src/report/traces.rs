@@ -18,7 +18,7 @@ use crate::capture::Proto;
 
 /// One client program's life, as its output and the server's tell it.
 #[derive(Debug, Clone)]
-pub struct ClientTrace {
+pub(crate) struct ClientTrace {
     pub host: String,
     pub program: String,
     pub step: Option<String>,
@@ -84,7 +84,7 @@ fn program_kind(
 /// server's lines to a client by its socket address — whatever their order
 /// in the timeline, since two hosts' clocks and line times are never quite
 /// in step.
-pub fn traces(timeline: &[TimelineEntry], programs: &[ProgramRecord]) -> Vec<ClientTrace> {
+pub(crate) fn traces(timeline: &[TimelineEntry], programs: &[ProgramRecord]) -> Vec<ClientTrace> {
     let p = patterns();
     let mut out: Vec<ClientTrace> = Vec::new();
     // The kind of server last started, per port: the fallback for a client's protocol.

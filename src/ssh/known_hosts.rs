@@ -10,7 +10,7 @@ use ssh2::{CheckResult, HostKeyType, KnownHostFileKind, MethodType};
 
 /// Where a host key was found, or what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyVerdict {
+pub(crate) enum KeyVerdict {
     /// The key is listed in `file`.
     Known { file: PathBuf },
     /// No entry for this host in any file.
@@ -28,7 +28,7 @@ pub fn fingerprint(key: &[u8]) -> String {
 }
 
 /// The known_hosts name of an endpoint: `host` for port 22, `[host]:port` otherwise.
-pub fn entry_name(host: &str, port: u16) -> String {
+pub(crate) fn entry_name(host: &str, port: u16) -> String {
     if port == 22 {
         host.to_string()
     } else {
@@ -37,7 +37,7 @@ pub fn entry_name(host: &str, port: u16) -> String {
 }
 
 /// The key type's name in a known_hosts line.
-pub fn key_type_name(t: HostKeyType) -> &'static str {
+pub(crate) fn key_type_name(t: HostKeyType) -> &'static str {
     match t {
         HostKeyType::Rsa => "ssh-rsa",
         HostKeyType::Dss => "ssh-dss",
@@ -89,7 +89,7 @@ fn scan(
 
 /// Checks `key` for `host:port` against `files` in order. A match anywhere
 /// wins; otherwise the first line listing the host with another key is a change.
-pub fn verify(
+pub(crate) fn verify(
     sess: &ssh2::Session,
     files: &[&Path],
     host: &str,
@@ -120,7 +120,12 @@ pub fn verify(
 
 /// The key types `files` list for `host:port` (`ssh-rsa`, `ssh-ed25519`…),
 /// in the order found.
-pub fn known_types(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16) -> Vec<String> {
+pub(crate) fn known_types(
+    sess: &ssh2::Session,
+    files: &[&Path],
+    host: &str,
+    port: u16,
+) -> Vec<String> {
     // No key is this one: every line naming the host answers Mismatch.
     const PROBE: &[u8] = b"labctl: which key types are known";
     let mut types: Vec<String> = Vec::new();
@@ -141,7 +146,7 @@ pub fn known_types(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16)
 /// types already known for the host first, then the rest in libssh2's own
 /// order. So a host with an ed25519 and an RSA key, known by its RSA key,
 /// shows that one and is recognised, not taken for a changed key.
-pub fn preferred_algorithms(known: &[String], supported: &[&str]) -> Vec<String> {
+pub(crate) fn preferred_algorithms(known: &[String], supported: &[&str]) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
     for t in known {
         // One RSA key, three signature algorithms (RFC 8332).
@@ -165,7 +170,7 @@ pub fn preferred_algorithms(known: &[String], supported: &[&str]) -> Vec<String>
 
 /// Before the handshake: asks the server for a key type `files` know for
 /// `host:port` first. Nothing changes when none is known.
-pub fn prefer_known(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16) {
+pub(crate) fn prefer_known(sess: &ssh2::Session, files: &[&Path], host: &str, port: u16) {
     let known = known_types(sess, files, host, port);
     if known.is_empty() {
         return;
@@ -207,7 +212,7 @@ pub fn append(
 
 /// The fingerprint of the key on line `line` (1-based) of `file`, if that
 /// line holds one (`NAMES TYPE BASE64 [comment]`).
-pub fn line_fingerprint(file: &Path, line: usize) -> Option<String> {
+pub(crate) fn line_fingerprint(file: &Path, line: usize) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     let l = text.lines().nth(line.checked_sub(1)?)?;
     let key = l.split_whitespace().nth(2)?;
@@ -257,7 +262,7 @@ pub fn replace(
 }
 
 /// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {

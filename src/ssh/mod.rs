@@ -27,29 +27,31 @@ use ssh2::ErrorCode;
 
 use crate::error::Error;
 
-pub use session::{probe_host_key, OfferedKey, Session};
-pub use stream::{StreamChannel, StreamRead};
+pub use session::Session;
+pub(crate) use session::{probe_host_key, OfferedKey};
+pub(crate) use stream::StreamChannel;
+pub use stream::StreamRead;
 
 const EAGAIN: i32 = -37;
 
 /// See [`ConnectOptions::silence_limit`]: within the 10 s a silent host must
 /// be found in, with room for a keepalive's round trip on a busy host.
-pub const SILENCE_LIMIT: Duration = Duration::from_secs(8);
+pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(8);
 /// Silent this long, a host is slow: labctl says so and no longer takes the
 /// absence of its output as an answer (a healthy host is heard every second).
-pub const SLOW_AFTER: Duration = Duration::from_millis(2500);
+pub(crate) const SLOW_AFTER: Duration = Duration::from_millis(2500);
 
 /// When to say that a host is slow (`no answer for N s`): once from 3 s of
 /// silence on, then every 2 s, and again from the start once it was heard.
 /// `run` and `check` say it the same way.
 #[derive(Debug, Default)]
-pub struct Slowness {
+pub(crate) struct Slowness {
     said: u64,
 }
 
 impl Slowness {
     /// The whole seconds to say for a host silent for `quiet`, if it is time to say them.
-    pub fn tick(&mut self, quiet: Duration) -> Option<u64> {
+    pub(crate) fn tick(&mut self, quiet: Duration) -> Option<u64> {
         if quiet < SLOW_AFTER {
             self.said = 0;
             return None;
@@ -92,13 +94,13 @@ pub enum Auth {
 
 impl Target {
     /// `127.0.0.1:40001` (IPv6 in brackets).
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         endpoint(&self.address, self.port)
     }
 }
 
 /// `address:port`, with an IPv6 address in brackets.
-pub fn endpoint(address: &str, port: u16) -> String {
+pub(crate) fn endpoint(address: &str, port: u16) -> String {
     if address.contains(':') {
         format!("[{address}]:{port}")
     } else {
@@ -294,7 +296,7 @@ fn short(cmd: &str) -> String {
 /// `; ` between them (at most 2000 characters), or `nothing on stderr`.
 /// Host-side failures show this, never only the first line (sudo's
 /// `unable to resolve host` comes before the line that matters).
-pub fn whole_reason(s: &str) -> String {
+pub(crate) fn whole_reason(s: &str) -> String {
     const MAX: usize = 2000;
     let mut out = String::new();
     for l in s.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -327,7 +329,7 @@ pub fn first_line(s: &str) -> &str {
 
 /// The command that prints the file at `path` on a host (`ssh/cat.sh`):
 /// [`Session::download`], and a run's captures fetched through its agent.
-pub fn cat_cmd(path: &str) -> String {
+pub(crate) fn cat_cmd(path: &str) -> String {
     crate::util::shell_template::render(
         include_str!("cat.sh"),
         &[("PATH", crate::util::shell_template::Val::Quoted(path))],

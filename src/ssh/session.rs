@@ -23,7 +23,7 @@ use crate::util::shell_template::{render, Val};
 /// The host key a host offers, and what the known_hosts files say of it
 /// ([`probe_host_key`]: the handshake only, nothing is sent to log in).
 #[derive(Debug, Clone)]
-pub struct OfferedKey {
+pub(crate) struct OfferedKey {
     /// The key blob, its type and `SHA256:…` fingerprint.
     pub key: Vec<u8>,
     pub kind: ssh2::HostKeyType,
@@ -35,7 +35,7 @@ pub struct OfferedKey {
 
 /// Connects to `target` and completes the SSH handshake only, to see the
 /// host key it offers and how the known_hosts files judge it (`labctl keys`).
-pub fn probe_host_key(
+pub(crate) fn probe_host_key(
     target: impl Into<Target>,
     opts: &ConnectOptions,
 ) -> Result<OfferedKey, SshError> {
@@ -268,14 +268,14 @@ impl Session {
     }
 
     /// The default timeout for commands and transfers (from [`ConnectOptions`]).
-    pub fn command_timeout(&self) -> Duration {
+    pub(crate) fn command_timeout(&self) -> Duration {
         self.command_timeout
     }
 
     /// How long nothing has arrived from the host (the kernel's count of the
     /// connection's last received data: keepalive replies, the agent's
     /// heartbeat and every output count, read by labctl or not yet).
-    pub fn silent_for(&self) -> Duration {
+    pub(crate) fn silent_for(&self) -> Duration {
         // SAFETY: tcp_info is plain data; the length is passed and the fd is this session's socket.
         let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -296,7 +296,7 @@ impl Session {
 
     /// `Err` (kind [`SshErrorKind::Silent`]) once the host has been silent
     /// for the session's silence limit.
-    pub fn check_heard(&self) -> Result<(), SshError> {
+    pub(crate) fn check_heard(&self) -> Result<(), SshError> {
         let quiet = self.silent_for();
         if quiet < self.silence_limit {
             return Ok(());

@@ -44,7 +44,7 @@ impl StreamChannel<'_> {
     }
 
     /// [`Self::wait`], also ending as soon as `other` (a file descriptor) is readable.
-    pub fn wait_or(&self, other: std::os::fd::RawFd, max: Duration) {
+    pub(crate) fn wait_or(&self, other: std::os::fd::RawFd, max: Duration) {
         self.sess.wait_socket_or(max, Some(other));
     }
 
@@ -81,7 +81,7 @@ impl StreamChannel<'_> {
     }
 
     /// Ends the command's stdin (it reads end-of-file).
-    pub fn send_eof(&mut self) -> Result<(), SshError> {
+    pub(crate) fn send_eof(&mut self) -> Result<(), SshError> {
         if !self.eof_sent {
             let deadline = Instant::now() + self.sess.command_timeout;
             let ch = &mut self.ch;

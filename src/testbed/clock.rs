@@ -37,21 +37,21 @@ use super::state::{write_atomic, write_file, HostState, State};
 
 /// Where a host sees its clock directory (an empty directory on Debian and
 /// Raspberry Pi OS; bound over in the host's own mount namespace only).
-pub const INSIDE: &str = "/srv";
+pub(crate) const INSIDE: &str = "/srv";
 
 /// The offset file in the clock directory: `+SECONDS.NANOS`, what
 /// libfaketime's `FAKETIME_TIMESTAMP_FILE` takes.
 const OFFSET: &str = "offset";
 
 /// A host's clock directory, on this machine.
-pub fn dir(host: &HostState) -> PathBuf {
+pub(crate) fn dir(host: &HostState) -> PathBuf {
     host.dir.join("clock")
 }
 
 /// `--clock A=-90s,bench2/B=+1h`: per host spec (`A`: that host on every
 /// bench; `bench2/A`: one), its offset in seconds. A unit is one of `s`,
 /// `m`, `h`, `d` (seconds without one).
-pub fn parse_specs(text: &str) -> Result<Vec<(String, f64)>, Error> {
+pub(crate) fn parse_specs(text: &str) -> Result<Vec<(String, f64)>, Error> {
     let mut out = Vec::new();
     let mut bad = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -79,7 +79,7 @@ pub fn parse_specs(text: &str) -> Result<Vec<(String, f64)>, Error> {
 }
 
 /// `-90s`, `+40`, `+1.5h`, `-2d`, `0s`: seconds.
-pub fn parse_offset(s: &str) -> Option<f64> {
+pub(crate) fn parse_offset(s: &str) -> Option<f64> {
     let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "s"),
@@ -99,7 +99,10 @@ pub fn parse_offset(s: &str) -> Option<f64> {
 
 /// Marks the hosts `specs` name as having their own clock, with its offset;
 /// an unknown host is an input error naming the hosts there are.
-pub fn assign(state: &mut State, specs: &[(String, f64)]) -> Result<Vec<(String, f64)>, Error> {
+pub(crate) fn assign(
+    state: &mut State,
+    specs: &[(String, f64)],
+) -> Result<Vec<(String, f64)>, Error> {
     let mut set = Vec::new();
     for (spec, offset) in specs {
         let matched: Vec<String> = state
@@ -127,7 +130,7 @@ pub fn assign(state: &mut State, specs: &[(String, f64)]) -> Result<Vec<(String,
 /// libfaketime, as Debian's `faketime` package installs it: its build for
 /// programs with threads (a threaded server, Python's), which takes a lock
 /// around the state it caches.
-pub fn library() -> Result<PathBuf, Error> {
+pub(crate) fn library() -> Result<PathBuf, Error> {
     let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
         dirs.flatten()
             .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
@@ -156,7 +159,7 @@ fn real(name: &str, package: &str) -> Result<PathBuf, Error> {
 /// Makes `host`'s clock directory: its `date` wrapper and, with its own
 /// clock, the offset file, the `tcpdump` wrapper and the shared memory
 /// libfaketime wants ([`Shared`]).
-pub fn prepare(state: &State, host: &HostState, offset: Option<f64>) -> Result<(), Error> {
+pub(crate) fn prepare(state: &State, host: &HostState, offset: Option<f64>) -> Result<(), Error> {
     let d = dir(host);
     std::fs::create_dir_all(&d)
         .and_then(|()| std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)))
@@ -224,7 +227,7 @@ fn tcpdump_wrapper(labctl: &Path) -> String {
 
 /// Sets `host`'s offset (seconds ahead of this machine), whole: every
 /// process of the host reads its clock by it from its next reading on.
-pub fn write_offset(host: &HostState, offset: f64) -> Result<(), Error> {
+pub(crate) fn write_offset(host: &HostState, offset: f64) -> Result<(), Error> {
     let path = dir(host).join(OFFSET);
     write_atomic(&path, format!("{offset:+.9}\n").as_bytes())?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(|e| {
@@ -236,11 +239,7 @@ pub fn write_offset(host: &HostState, offset: f64) -> Result<(), Error> {
     })
 }
 
-/// `host`'s offset now (0 without its own clock).
-pub fn read_offset(host: &HostState) -> f64 {
-    read_offset_in(&dir(host))
-}
-
+/// The offset now of the host whose clock is in `dir` (0 without its own clock).
 fn read_offset_in(dir: &Path) -> f64 {
     std::fs::read_to_string(dir.join(OFFSET))
         .ok()
@@ -251,7 +250,7 @@ fn read_offset_in(dir: &Path) -> f64 {
 /// What the host's boot script binds (source on this machine, target in the
 /// host), in order: its clock directory at [`INSIDE`], the real `date` (and
 /// with its own clock `tcpdump`) under it, the wrappers over them.
-pub fn mounts(host: &HostState) -> Result<Vec<(PathBuf, String)>, Error> {
+pub(crate) fn mounts(host: &HostState) -> Result<Vec<(PathBuf, String)>, Error> {
     let d = dir(host);
     let inside = Path::new(INSIDE);
     let mut m = vec![(d.clone(), INSIDE.to_string())];
@@ -274,7 +273,7 @@ pub fn mounts(host: &HostState) -> Result<Vec<(PathBuf, String)>, Error> {
 /// monotonic clock and file times left alone (a Pi's clock being set moves
 /// neither; and a file time faked would take libfaketime's lock on every
 /// `stat`); the shared memory it wants, made by `up` ([`Shared`]).
-pub fn sshd_env(state: &State, host: &HostState) -> Result<String, Error> {
+pub(crate) fn sshd_env(state: &State, host: &HostState) -> Result<String, Error> {
     if !host.clock {
         return Ok(String::new());
     }
@@ -296,7 +295,7 @@ pub fn sshd_env(state: &State, host: &HostState) -> Result<String, Error> {
 /// removes them. The semaphore counts high: a process killed between taking
 /// and giving it back (libfaketime takes it as a process starts) can never
 /// block the host's others; with a relative offset nothing it guards matters.
-pub struct Shared {
+pub(crate) struct Shared {
     sem: String,
     shm: String,
 }
@@ -305,7 +304,7 @@ pub struct Shared {
 const SHARED_PREFIX: &str = "labctl-tb.";
 
 impl Shared {
-    pub fn of(state: &State, host: &HostState) -> Shared {
+    pub(crate) fn of(state: &State, host: &HostState) -> Shared {
         let bench = state
             .hosts()
             .find(|(_, h)| h.netns == host.netns)
@@ -376,7 +375,7 @@ impl Shared {
 }
 
 /// Removes the shared memory of testbed `name`'s hosts (`down`).
-pub fn remove_shared(name: &str) {
+pub(crate) fn remove_shared(name: &str) {
     let mine = format!("{SHARED_PREFIX}{name}.");
     let Ok(entries) = std::fs::read_dir("/dev/shm") else {
         return;
@@ -396,7 +395,7 @@ pub fn remove_shared(name: &str) {
 /// `testbed clock --name N A=+1h`: sets clocks of a running testbed, as a
 /// time server reached or a clock set by hand does; only on hosts given
 /// their own at `up`.
-pub fn command(name: &str, specs: &str) -> Result<(), Error> {
+pub(crate) fn command(name: &str, specs: &str) -> Result<(), Error> {
     let specs = parse_specs(specs)?;
     let state = State::load(&super::state_root().join(name))?;
     let mut probe = state.clone();
@@ -431,7 +430,7 @@ pub fn command(name: &str, specs: &str) -> Result<(), Error> {
 /// the file is whole. Ctrl-C and TERM go on to tcpdump (it may be in a
 /// process group of its own, under sudo); it dies with this process. Exits
 /// as tcpdump did.
-pub fn tcpdump(dir: &Path, args: &[std::ffi::OsString]) -> Result<i32, Error> {
+pub(crate) fn tcpdump(dir: &Path, args: &[std::ffi::OsString]) -> Result<i32, Error> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let real = dir.join("tcpdump.real");
     let w = args.iter().position(|a| a == "-w");

@@ -19,7 +19,7 @@ use super::state::State;
 
 /// What `fault` does to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Nothing passes either way.
     Silent,
     /// What was held flows on.
@@ -27,12 +27,12 @@ pub enum Fault {
 }
 
 /// The flag file that silences host namespace `netns` (read by the relay).
-pub fn flag(dir: &Path, netns: &str) -> PathBuf {
+pub(crate) fn flag(dir: &Path, netns: &str) -> PathBuf {
     dir.join(format!("fault-{netns}"))
 }
 
 /// Runs `labctl testbed fault`.
-pub fn command(name: &str, spec: &str, action: Fault) -> Result<(), Error> {
+pub(crate) fn command(name: &str, spec: &str, action: Fault) -> Result<(), Error> {
     let dir = super::state_root().join(name);
     let state = State::load(&dir)?;
     let host = state.host(spec).ok_or_else(|| {

@@ -21,7 +21,7 @@ pub const USER: &str = "pi";
 
 /// Checks a `--user` name: what `useradd` accepts on Debian (`[a-z_][a-z0-9_-]*`,
 /// at most 32 characters), and not `root` (`--root` makes root hosts).
-pub fn validate_user(name: &str) -> Result<(), Error> {
+pub(crate) fn validate_user(name: &str) -> Result<(), Error> {
     let ok = (1..=32).contains(&name.len())
         && name.bytes().enumerate().all(|(i, b)| {
             b.is_ascii_lowercase() || b == b'_' || (i > 0 && (b.is_ascii_digit() || b == b'-'))
@@ -64,15 +64,16 @@ fn sudo_path(cmd: &str) -> String {
 }
 
 /// The files of the host's `etc/` mounted over this machine's `/etc/<same name>`.
-pub const ETC_FILES: [&str; 6] = ["passwd", "shadow", "group", "sudoers", "sudoers.d", "hosts"];
+pub(crate) const ETC_FILES: [&str; 6] =
+    ["passwd", "shadow", "group", "sudoers", "sudoers.d", "hosts"];
 
 /// The host's generated `etc/` directory.
-pub fn etc_dir(host: &HostState) -> PathBuf {
+pub(crate) fn etc_dir(host: &HostState) -> PathBuf {
     host.dir.join("etc")
 }
 
 /// The host's `/home`, as seen from this machine.
-pub fn home_dir(host: &HostState) -> PathBuf {
+pub(crate) fn home_dir(host: &HostState) -> PathBuf {
     host.dir.join("home")
 }
 
@@ -265,7 +266,7 @@ pub fn uid(host: &HostState, user: &str) -> Result<u32, Error> {
 /// The login's home as a fresh card has it: `.ssh/authorized_keys` (when it
 /// has a key) and the empty workdir. Anything there before is removed first
 /// (`testbed reimage`).
-pub fn write_home(host: &HostState, login: &Login, id: u32) -> Result<(), Error> {
+pub(crate) fn write_home(host: &HostState, login: &Login, id: u32) -> Result<(), Error> {
     let user = login.user.as_str();
     let home = home_dir(host);
     mkdir(&home, 0o755, None)?;

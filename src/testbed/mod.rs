@@ -20,15 +20,15 @@
 //! - [`clock`]: a host's own clock, wrong as a Pi's (`up --clock A=-90s`).
 
 pub mod binfmt;
-pub mod clock;
-pub mod fault;
+pub(crate) mod clock;
+pub(crate) mod fault;
 pub mod login;
 pub mod netns;
 pub mod nm;
 pub mod proc;
 pub mod relay;
 pub mod root;
-pub mod sshd;
+pub(crate) mod sshd;
 pub mod state;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -63,7 +63,7 @@ pub fn state_root() -> PathBuf {
 }
 
 /// A testbed name: `[a-z0-9-]`, 1 to 16 characters (it becomes part of namespace names).
-pub fn validate_name(name: &str) -> Result<(), Error> {
+pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
     let ok = (1..=16).contains(&name.len())
         && name
             .bytes()
@@ -83,7 +83,7 @@ pub(crate) fn current_euid() -> u32 {
 }
 
 /// Namespaces and sshds need root.
-pub fn require_root(euid: u32) -> Result<(), Error> {
+pub(crate) fn require_root(euid: u32) -> Result<(), Error> {
     if euid == 0 {
         Ok(())
     } else {
@@ -164,7 +164,7 @@ fn plan(name: &str, benches: u16, dir: &Path) -> State {
 
 /// What `testbed up` makes, from its command line.
 #[derive(Debug, Clone)]
-pub struct UpOptions {
+pub(crate) struct UpOptions {
     pub benches: u16,
     /// `--arch`: ARM hosts (programs through qemu-user).
     pub arch: Option<String>,
@@ -235,7 +235,7 @@ fn os_of(opts: &UpOptions, bench: &str, name: &str, room: bool) -> Option<String
 
 /// The environment variable a `--password-only` bench's password is read
 /// from (`up`, when set) and that its hosts file names (`password_env`).
-pub const PASSWORD_ENV: &str = "LABCTL_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "LABCTL_PASSWORD";
 
 /// Builds the testbed; returns the hosts file. On failure, removes what it made.
 pub(crate) fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
@@ -361,7 +361,7 @@ pub(crate) fn up(name: &str, opts: &UpOptions) -> Result<PathBuf, Error> {
 }
 
 /// Where a `--password-only` bench keeps its login's password (0600).
-pub fn password_file(dir: &Path) -> PathBuf {
+pub(crate) fn password_file(dir: &Path) -> PathBuf {
     dir.join("password")
 }
 

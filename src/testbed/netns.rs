@@ -13,7 +13,7 @@ use crate::util::io_reason;
 use super::state::State;
 
 /// Where `ip netns` keeps its named namespaces.
-pub const NETNS_DIR: &str = "/run/netns";
+pub(crate) const NETNS_DIR: &str = "/run/netns";
 
 /// The bind-mounted file of namespace `name`.
 pub fn path(name: &str) -> PathBuf {
@@ -38,7 +38,7 @@ pub fn list() -> Vec<String> {
 
 /// Namespaces that a testbed named `name` would own (`lc-<name>-sw`,
 /// `lc-<name>-A`, `lc-<name>-bench3-B`, ...), and no other testbed's.
-pub fn owned_by(name: &str, all: &[String]) -> Vec<String> {
+pub(crate) fn owned_by(name: &str, all: &[String]) -> Vec<String> {
     let prefix = format!("lc-{name}-");
     all.iter()
         .filter(|ns| {
@@ -152,7 +152,7 @@ pub fn create(state: &State) -> Result<(), Error> {
 
 /// The ports the project's labs serve on (the default 50000 and its
 /// neighbours), reserved in each host's namespace.
-pub const LAB_PORTS: &str = "50000-50999";
+pub(crate) const LAB_PORTS: &str = "50000-50999";
 
 /// Reserves [`LAB_PORTS`] in namespace `ns` (`ip_local_reserved_ports`): no
 /// connection made there gets one as its own port, while a server still
@@ -208,7 +208,7 @@ pub fn inode(name: &str) -> Option<u64> {
 }
 
 /// Pids of processes whose network namespace is one of `inodes` (like `ip netns pids`).
-pub fn pids_in(inodes: &[u64]) -> Vec<u32> {
+pub(crate) fn pids_in(inodes: &[u64]) -> Vec<u32> {
     use std::os::unix::fs::MetadataExt;
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();

@@ -28,30 +28,30 @@ use super::netns;
 use super::state::{write_file, HostState, State};
 
 /// The processes of a host's NetworkManager, as `/proc/PID/comm` names them.
-pub const DAEMONS: [&str; 2] = ["NetworkManager", "dbus-daemon"];
+pub(crate) const DAEMONS: [&str; 2] = ["NetworkManager", "dbus-daemon"];
 
 /// The host's `/etc/NetworkManager`.
-pub fn etc_dir(host: &HostState) -> PathBuf {
+pub(crate) fn etc_dir(host: &HostState) -> PathBuf {
     host.dir.join("nm").join("etc")
 }
 
 /// The host's `/var/lib/NetworkManager`.
-pub fn lib_dir(host: &HostState) -> PathBuf {
+pub(crate) fn lib_dir(host: &HostState) -> PathBuf {
     host.dir.join("nm").join("lib")
 }
 
 /// The D-Bus system bus config every host's `dbus-daemon` reads.
-pub fn dbus_config(state: &State) -> PathBuf {
+pub(crate) fn dbus_config(state: &State) -> PathBuf {
     state.dir.join("dbus-system.conf")
 }
 
 /// NetworkManager's config on every host.
-pub fn config_text() -> &'static str {
+pub(crate) fn config_text() -> &'static str {
     include_str!("NetworkManager.conf")
 }
 
 /// The tools a NetworkManager host needs, found (or the package named).
-pub fn require_tools() -> Result<(), Error> {
+pub(crate) fn require_tools() -> Result<(), Error> {
     let missing = |e: Error| {
         Error::Local(format!(
             "{e}; or make hosts without NetworkManager with `labctl testbed up --no-network-manager`"

@@ -35,13 +35,13 @@ pub fn cmdline(pid: u32) -> String {
 }
 
 /// Whether `pid` is alive and its command line mentions `needle` (our state directory).
-pub fn is_ours(pid: u32, needle: &str) -> bool {
+pub(crate) fn is_ours(pid: u32, needle: &str) -> bool {
     alive(pid) && cmdline(pid).contains(needle)
 }
 
 /// Starts `cmd` in a session of its own (no controlling terminal, its own
 /// process group), so it outlives the command that started it.
-pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
+pub(crate) fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
     // SAFETY: setsid(2) is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -62,7 +62,7 @@ pub fn spawn_detached(cmd: &mut Command) -> std::io::Result<Child> {
 /// group that only a zombie still names looks alive to `kill -0`, which a
 /// host's stop then cannot trust (`livegroups_of` in `src/remote/lib.sh`).
 /// sshd reaps every child it is sent `SIGCHLD` for (`waitpid(-1, …)`).
-pub fn reaps_orphans(cmd: &mut Command) {
+pub(crate) fn reaps_orphans(cmd: &mut Command) {
     // SAFETY: prctl(2) is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -75,7 +75,7 @@ pub fn reaps_orphans(cmd: &mut Command) {
 }
 
 /// Opens the log `path` for appending, twice: a daemon's stdout and stderr.
-pub fn log_files(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File), Error> {
+pub(crate) fn log_files(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File), Error> {
     let open = || {
         std::fs::File::options()
             .create(true)
@@ -102,7 +102,7 @@ fn signal(pid: u32, sig: i32) {
 
 /// Stops `pids`: SIGTERM, waits up to `grace`, then SIGKILL and waits again.
 /// Returns the pids still alive after all that (normally none).
-pub fn terminate(pids: &[u32], grace: Duration) -> Vec<u32> {
+pub(crate) fn terminate(pids: &[u32], grace: Duration) -> Vec<u32> {
     for &pid in pids {
         signal(pid, libc::SIGTERM);
     }
@@ -131,7 +131,7 @@ fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
 /// Waits until every pid is reaped (not even a zombie is left) or `limit`
 /// passes: a parent that reaps its children (a host's sshd) gets the time
 /// to do it before it is stopped itself.
-pub fn wait_reaped(pids: &[u32], limit: Duration) {
+pub(crate) fn wait_reaped(pids: &[u32], limit: Duration) {
     let deadline = Instant::now() + limit;
     while pids
         .iter()
@@ -144,7 +144,7 @@ pub fn wait_reaped(pids: &[u32], limit: Duration) {
 
 /// Finds `program` in `$PATH` or the sbin directories (root's tools), or
 /// says which Debian package provides it.
-pub fn require_tool(program: &str, package: &str) -> Result<std::path::PathBuf, Error> {
+pub(crate) fn require_tool(program: &str, package: &str) -> Result<std::path::PathBuf, Error> {
     let path = std::env::var("PATH").unwrap_or_default();
     let dirs = path.split(':').filter(|d| !d.is_empty()).chain([
         "/usr/local/sbin",

@@ -185,7 +185,7 @@ fn connect_in(ns: &str) -> Result<TcpStream, String> {
 }
 
 /// Waits (up to `limit`) for the relay's ports file; returns netns -> port.
-pub fn wait_ports(dir: &Path, limit: Duration) -> Result<BTreeMap<String, u16>, Error> {
+pub(crate) fn wait_ports(dir: &Path, limit: Duration) -> Result<BTreeMap<String, u16>, Error> {
     let path = dir.join(PORTS_FILE);
     let deadline = Instant::now() + limit;
     loop {

@@ -23,14 +23,14 @@ use crate::error::Error;
 use crate::util::io_reason;
 
 /// The OS names `--os` takes.
-pub const OSES: [&str; 2] = ["local", "debian13"];
+pub(crate) const OSES: [&str; 2] = ["local", "debian13"];
 
 /// Debian 13's suite.
 const SUITE: &str = "trixie";
 
 /// What a Debian 13 host has (besides `minbase`): what labctl uses on a
 /// host, and NetworkManager with Netplan as Raspberry Pi OS sets it up.
-pub const PACKAGES: [&str; 10] = [
+pub(crate) const PACKAGES: [&str; 10] = [
     "openssh-server",
     "sudo",
     "iproute2",
@@ -54,7 +54,7 @@ pub const SHOWN: [&str; 6] = [
 ];
 
 /// Where roots are kept: `$LABCTL_ROOTS` or `/var/cache/labctl/roots`.
-pub fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     match std::env::var_os("LABCTL_ROOTS") {
         Some(v) if !v.is_empty() => PathBuf::from(v),
         _ => PathBuf::from("/var/cache/labctl/roots"),
@@ -280,7 +280,7 @@ pub fn versions(root: &Path, packages: &[&str]) -> Vec<(String, String)> {
 /// The netplan config a host's image has for eth0: what cloud-init writes
 /// from the network-config Raspberry Pi Imager puts on the card (DHCP on
 /// eth0, rendered by NetworkManager).
-pub const NETPLAN: &str = "\
+pub(crate) const NETPLAN: &str = "\
 # Written by `labctl testbed up`, as cloud-init writes it on Raspberry Pi OS
 # from the card's network-config: eth0 by DHCP, rendered by NetworkManager.
 network:

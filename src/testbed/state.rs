@@ -13,9 +13,9 @@ use crate::error::Error;
 use crate::util::io_reason;
 
 /// File name of the record inside the state directory.
-pub const STATE_FILE: &str = "testbed.json";
+pub(crate) const STATE_FILE: &str = "testbed.json";
 /// File the relay writes once it listens: netns name -> loopback port.
-pub const PORTS_FILE: &str = "relay-ports.json";
+pub(crate) const PORTS_FILE: &str = "relay-ports.json";
 
 /// One testbed (a bench, or a room of benches) as `up` built it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +105,7 @@ pub struct HostState {
 
 impl HostState {
     /// The host's Netplan directory (`/etc/netplan` on a host with another OS's root).
-    pub fn netplan_dir(&self) -> PathBuf {
+    pub(crate) fn netplan_dir(&self) -> PathBuf {
         self.dir.join("netplan")
     }
 }
@@ -130,7 +130,7 @@ impl State {
     }
 
     /// Writes `<dir>/testbed.json` atomically (temporary file, then rename).
-    pub fn save(&self) -> Result<(), Error> {
+    pub(crate) fn save(&self) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(self).expect("state serializes");
         write_atomic(&self.dir.join(STATE_FILE), text.as_bytes())
     }
@@ -151,7 +151,7 @@ impl State {
     }
 
     /// Mutable [`State::host`].
-    pub fn host_mut(&mut self, spec: &str) -> Option<&mut HostState> {
+    pub(crate) fn host_mut(&mut self, spec: &str) -> Option<&mut HostState> {
         let (bench, host) = split_spec(spec);
         self.find(bench, host)
             .map(|(b, h)| &mut self.benches[b].hosts[h])
@@ -176,7 +176,7 @@ fn split_spec(spec: &str) -> (Option<&str>, &str) {
 }
 
 /// Writes `text` to `path`; a failure names the file.
-pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|e| {
         Error::Local(format!(
             "cannot write `{}`: {}",
@@ -187,7 +187,7 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
 }
 
 /// Writes `path` through a temporary sibling and a rename, so a reader never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))

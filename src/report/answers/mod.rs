@@ -23,7 +23,6 @@ mod threaded;
 mod udp;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::json;
 
@@ -38,8 +37,7 @@ use crate::lab::model::{Rule, RULES};
 const CLOCK_SKEW: f64 = 0.1;
 
 /// What the rules read: the run, its captures analysed, the clients traced.
-pub struct Run<'a> {
-    pub run_dir: Option<&'a Path>,
+pub(crate) struct Run<'a> {
     pub captures: &'a [CaptureReport],
     pub timeline: &'a [TimelineEntry],
     pub programs: &'a [ProgramRecord],
@@ -51,8 +49,7 @@ pub struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(
-        run_dir: Option<&'a Path>,
+    pub(crate) fn new(
         captures: &'a [CaptureReport],
         timeline: &'a [TimelineEntry],
         programs: &'a [ProgramRecord],
@@ -60,7 +57,6 @@ impl<'a> Run<'a> {
         names: &'a BTreeMap<String, String>,
     ) -> Run<'a> {
         Run {
-            run_dir,
             captures,
             timeline,
             programs,
@@ -75,7 +71,7 @@ impl<'a> Run<'a> {
     /// output. `interfaces` names, per capture, its interface in a file of
     /// several (cited in the display filters); `questions` tell what each
     /// step's evidence is.
-    pub fn from_captures(
+    pub(crate) fn from_captures(
         captures: &'a [CaptureReport],
         names: &'a BTreeMap<String, String>,
         questions: &[QuestionRecord],
@@ -83,7 +79,6 @@ impl<'a> Run<'a> {
     ) -> Run<'a> {
         let (alone, traces) = captures::Alone::new(captures, names, questions, interfaces);
         Run {
-            run_dir: None,
             captures,
             timeline: &[],
             programs: &[],
@@ -180,7 +175,7 @@ impl<'a> Run<'a> {
 
 /// The evidence of a set of steps: the clients they started and the
 /// clients they sent lines to or heard from, and the lines sent.
-pub struct Evidence<'r, 'a> {
+pub(crate) struct Evidence<'r, 'a> {
     run: &'r Run<'a>,
     pub steps: Vec<String>,
     /// Clients that connected in these steps, in order of connection.
@@ -320,7 +315,7 @@ impl<'r, 'a> Evidence<'r, 'a> {
 }
 
 /// One capture and the clients' conversations it holds.
-pub struct Seen<'r> {
+pub(crate) struct Seen<'r> {
     pub capture: &'r CaptureReport,
     pub analysis: &'r CaptureAnalysis,
     pub held: Vec<(&'r ClientTrace, usize)>,
@@ -343,7 +338,7 @@ impl<'r> Seen<'r> {
 
 /// What a rule found: the answer's text and what it cites.
 #[derive(Default)]
-pub struct Found {
+pub(crate) struct Found {
     /// Captures alone: the rule answered (it did not say why it cannot).
     answered: bool,
     pub ok: bool,
@@ -467,7 +462,7 @@ fn quoted(text: &str) -> String {
 }
 
 /// `1–3, 5, 7–8`.
-pub fn numbers(ns: &[usize]) -> String {
+pub(crate) fn numbers(ns: &[usize]) -> String {
     let mut v = ns.to_vec();
     v.sort_unstable();
     v.dedup();
@@ -553,7 +548,7 @@ fn not_answerable(steps: &[StepRecord], q: &QuestionRecord) -> Option<String> {
 }
 
 /// Every question's answer, in the lab's order.
-pub fn answers(run: &Run, questions: &[QuestionRecord]) -> Vec<Answer> {
+pub(crate) fn answers(run: &Run, questions: &[QuestionRecord]) -> Vec<Answer> {
     questions.iter().map(|q| answer(run, q)).collect()
 }
 
