@@ -2,10 +2,13 @@
 //! whole room) ready for class?
 //!
 //! Every host is checked in parallel on its own thread and SSH session, in
-//! two round trips after connecting: one combined shell script gathers every
-//! fact (architecture, interface, link, addresses, tools, sudo, listeners on
-//! the lab port, program hashes) while the host pings every other host of its
-//! bench in the background. The facts are parsed into [`CheckResult`]s, then
+//! two round trips (two channels) after connecting: one combined shell script
+//! gathers every fact (architecture, interface, link, addresses, tools, sudo,
+//! listeners on the lab port, program hashes) while the host pings every
+//! other host of its bench in the background; a second reads the host's clock
+//! and who holds the bench (each channel costs the host a process of sshd's
+//! and a shell, and a room of virtual benches shares one machine's cores:
+//! there the hosts' side is most of `check --all`'s time). The facts are parsed into [`CheckResult`]s, then
 //! shown as a table (one bench) or a bench × host matrix (a room), each
 //! failure with a one-line fix hint. `--fix` repairs what it can on every host
 //! (addresses and links via [`hostops::configure_cmd`], programs via
@@ -494,14 +497,15 @@ fn check_host(
             );
         }
     }
-    // The host's clock against this machine's (its own round trips).
-    let clock = clock::check(session, host);
+    // The host's clock against this machine's, and who holds the bench, in
+    // one more round trip (the clock's sample is its first line).
+    let (clock, held) = clock::check(session, host, &hold::held_cmd(host));
     match checks.iter_mut().find(|c| c.check == "clock") {
         Some(c) => *c = clock,
         None => checks.push(clock),
     }
     // A bench in use by a run: that run's programs on the lab port are no fault.
-    if let Some(who) = hold::in_use(session, host) {
+    if let Some(who) = held.as_deref().and_then(hold::in_use_from) {
         if let Some(c) = checks.iter_mut().find(|c| c.check == "lab port") {
             *c = pass(
                 "lab port",
