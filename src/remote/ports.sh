@@ -6,8 +6,7 @@
 # which scans every process's fds: only when a cheaper `ss` shows one; through `ss_sudo` where
 # that may, to see other users' processes), then `@user UID NAME` for each owner. For TCP, when
 # another socket has that local port (e.g. TIME_WAIT), a bind is tried as the lab's server does
-# it (`bindir`'s tcp_server, SO_REUSEADDR, stopped as soon as it says it listens); `@bindfail
-# PROTO N` and those sockets when it fails.
+# it (`bindir`'s tcp_server, SO_REUSEADDR); `@bindfail PROTO N` and those sockets when it fails.
 # With `lp_foreign` set, only what labctl did not start: a socket whose process's group is
 # registered in `P` (lib.sh) is left out.
 # shellcheck disable=SC2154 # ports, bindir, ss_sudo, P: set by the caller
@@ -41,11 +40,7 @@ LP
                 if [ "$proto" = tcp ] && [ -x "$bindir/tcp_server" ]; then
                     o=$(ss -tanH "sport = :$port" 2>/dev/null)
                     if [ -n "$o" ]; then
-                        # The server's first line says it listens (then it is stopped at
-                        # once, not after its second) or why it cannot: `$$` is its pid.
-                        # shellcheck disable=SC2016 # expanded by that sh
-                        r=$(sh -c 'echo "$$"; exec timeout 1 "$0" --port "$1" </dev/null 2>&1' "$bindir/tcp_server" "$port" |
-                            { read -r pid; IFS= read -r l; kill "$pid" 2>/dev/null; echo "$l"; })
+                        r=$(timeout 1 "$bindir/tcp_server" --port "$port" </dev/null 2>&1)
                         case $r in *"in use"*) echo "@bindfail $proto $port"; echo "$o" ;; esac
                     fi
                 fi
