@@ -97,39 +97,82 @@ pub fn sudoers_line(user: &str, paths: &[String]) -> String {
     format!("{user} ALL=(root) NOPASSWD: {}", paths.join(", "))
 }
 
+/// What `configure` gives a host, as facts: its lab interface, the address
+/// (CIDR) it gets there, and whether `ip` and `nmcli` go through sudo. The
+/// plan keeps these in its configure operations and renders the command
+/// from them ([`configure_link_cmd`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LabLink {
+    pub interface: String,
+    pub cidr: String,
+    pub sudo: bool,
+}
+
+impl LabLink {
+    /// `host`'s lab interface and address.
+    pub fn of(host: &Host) -> LabLink {
+        LabLink {
+            interface: host.interface.clone(),
+            cidr: host.cidr(),
+            sudo: host.sudo,
+        }
+    }
+
+    fn sudo_prefix(&self) -> &'static str {
+        if self.sudo {
+            "sudo -n "
+        } else {
+            ""
+        }
+    }
+}
+
 /// Gives the lab interface its address so that it stays (`hostops/configure.sh`):
 /// through labctl's own NetworkManager profile ([`configure_nm_cmd`]) where
 /// NetworkManager manages the interface, else with `ip`
 /// ([`configure_ip_cmd`]). Idempotent, so it can run before every lab and
 /// in `check --fix`; prints `via nm` or `via ip`, the way it took.
 pub fn configure_cmd(host: &Host) -> String {
+    configure_link_cmd(&LabLink::of(host))
+}
+
+/// [`configure_cmd`] from the link's facts.
+pub fn configure_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/configure.sh"),
         &[
-            ("DEV", Val::Quoted(&host.interface)),
-            ("CIDR", Val::Quoted(&host.cidr())),
-            ("PROFILE", Val::Quoted(&nm_profile(host))),
-            ("NM", Val::Raw(&configure_nm_cmd(host))),
-            ("IP", Val::Raw(&configure_ip_cmd(host))),
+            ("DEV", Val::Quoted(&link.interface)),
+            ("CIDR", Val::Quoted(&link.cidr)),
+            ("PROFILE", Val::Quoted(&nm_profile_of(&link.interface))),
+            ("NM", Val::Raw(&configure_nm_link_cmd(link))),
+            ("IP", Val::Raw(&configure_ip_link_cmd(link))),
         ],
     )
 }
 
 /// The name of labctl's NetworkManager profile for the lab interface: `labctl-eth0`.
 pub fn nm_profile(host: &Host) -> String {
-    format!("labctl-{}", host.interface)
+    nm_profile_of(&host.interface)
+}
+
+fn nm_profile_of(interface: &str) -> String {
+    format!("labctl-{interface}")
 }
 
 /// Gives the lab interface its address and brings the link up (only when it
 /// is down: a second `ip` through sudo costs milliseconds) with `ip`:
 /// `configure`'s way where no NetworkManager manages the interface.
 pub fn configure_ip_cmd(host: &Host) -> String {
+    configure_ip_link_cmd(&LabLink::of(host))
+}
+
+fn configure_ip_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/configure-ip.sh"),
         &[
-            ("S", Val::Raw(sudo_prefix(host))),
-            ("CIDR", Val::Quoted(&host.cidr())),
-            ("DEV", Val::Quoted(&host.interface)),
+            ("S", Val::Raw(link.sudo_prefix())),
+            ("CIDR", Val::Quoted(&link.cidr)),
+            ("DEV", Val::Quoted(&link.interface)),
         ],
     )
 }
@@ -138,13 +181,17 @@ pub fn configure_ip_cmd(host: &Host) -> String {
 /// profile ([`nm_profile`]: manual IPv4, the lab address), made or set
 /// again, then activated: `configure`'s way where NetworkManager manages it.
 pub fn configure_nm_cmd(host: &Host) -> String {
+    configure_nm_link_cmd(&LabLink::of(host))
+}
+
+fn configure_nm_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/nm-profile.sh"),
         &[
-            ("S", Val::Raw(sudo_prefix(host))),
-            ("DEV", Val::Quoted(&host.interface)),
-            ("CIDR", Val::Quoted(&host.cidr())),
-            ("PROFILE", Val::Quoted(&nm_profile(host))),
+            ("S", Val::Raw(link.sudo_prefix())),
+            ("DEV", Val::Quoted(&link.interface)),
+            ("CIDR", Val::Quoted(&link.cidr)),
+            ("PROFILE", Val::Quoted(&nm_profile_of(&link.interface))),
         ],
     )
 }
@@ -221,10 +268,15 @@ impl Restored {
 /// Pings `target` from `host` over the lab interface: `count` echo requests,
 /// waiting at most `timeout_s` seconds for each reply. Exit 0 when a reply came.
 pub fn ping_cmd(host: &Host, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
+    ping_on_cmd(&host.interface, target, count, timeout_s)
+}
+
+/// [`ping_cmd`] over lab interface `interface`.
+pub fn ping_on_cmd(interface: &str, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
     render(
         include_str!("hostops/ping.sh"),
         &[
-            ("DEV", Val::Quoted(&host.interface)),
+            ("DEV", Val::Quoted(interface)),
             ("COUNT", Val::Quoted(&count.to_string())),
             ("WAIT", Val::Quoted(&timeout_s.to_string())),
             ("TARGET", Val::Quoted(&target.to_string())),

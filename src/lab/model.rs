@@ -15,7 +15,7 @@ use crate::config::tree;
 use crate::config::Source;
 use crate::error::Error;
 
-pub use super::validate::resolve_hosts;
+pub use super::validate::{resolve_hosts, Placed, Placement, Stopped};
 
 /// The five socket programs a lab may start or run.
 pub use crate::hostops::PROGRAMS;

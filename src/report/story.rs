@@ -97,8 +97,9 @@ pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) 
     })
 }
 
-/// Each capture's interface and filter, from the plan the run recorded
-/// (`capture \`NAME\` on IFACE: FILTER`), read once per rebuild of the reports.
+/// Each capture's interface and filter, from the plan the run recorded (its
+/// capture operations' `interface` and `filter`), read once per rebuild of
+/// the reports.
 #[derive(Debug, Default)]
 pub struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
 
@@ -125,6 +126,18 @@ struct PlanFileAction {
 struct PlanFileOp {
     #[serde(default)]
     what: String,
+    #[serde(default)]
+    op: PlanFileCall,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct PlanFileCall {
+    #[serde(default)]
+    capture: bool,
+    #[serde(default)]
+    name: String,
+    interface: Option<String>,
+    filter: Option<String>,
 }
 
 impl CaptureSpecs {
@@ -135,24 +148,21 @@ impl CaptureSpecs {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or(PlanFile { steps: Vec::new() });
         let mut specs = BTreeMap::new();
-        let whats = plan
+        let ops = plan
             .steps
             .iter()
             .flat_map(|s| &s.actions)
             .flat_map(|a| &a.ops)
-            .map(|o| o.what.as_str());
-        for what in whats {
-            let Some(rest) = what.strip_prefix("capture `") else {
-                continue;
+            .filter(|o| o.op.capture);
+        for o in ops {
+            let spec = match &o.op.interface {
+                Some(iface) => (Some(iface.clone()), o.op.filter.clone()),
+                None => match legacy_spec(&o.what) {
+                    Some(spec) => spec,
+                    None => continue,
+                },
             };
-            let Some((name, rest)) = rest.split_once("` on ") else {
-                continue;
-            };
-            let spec = match rest.split_once(": ") {
-                Some((iface, filter)) => (Some(iface.into()), Some(filter.into())),
-                None => (Some(rest.into()), None),
-            };
-            specs.entry(name.to_string()).or_insert(spec);
+            specs.entry(o.op.name.clone()).or_insert(spec);
         }
         CaptureSpecs(specs)
     }
@@ -161,6 +171,18 @@ impl CaptureSpecs {
     fn get(&self, name: &str) -> (Option<String>, Option<String>) {
         self.0.get(name).cloned().unwrap_or_default()
     }
+}
+
+/// A capture's interface and filter in a `plan.json` written before its
+/// capture operations recorded them (labctl 0.1's run directories): its
+/// text for people, ``capture `NAME` on IFACE: FILTER``, is all there is.
+fn legacy_spec(what: &str) -> Option<(Option<String>, Option<String>)> {
+    let rest = what.strip_prefix("capture `")?;
+    let (_, rest) = rest.split_once("` on ")?;
+    Some(match rest.split_once(": ") {
+        Some((iface, filter)) => (Some(iface.into()), Some(filter.into())),
+        None => (Some(rest.into()), None),
+    })
 }
 
 struct Context<'a> {

@@ -517,8 +517,8 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
                 term(&Event::Skipped {
                     step: s.id.as_str().into(),
                     host: o.host.as_str().into(),
-                    what: o.what.clone(),
-                    cmd: o.op.shown().map(str::to_string),
+                    what: o.what(),
+                    cmd: o.op.shown(),
                 });
             }
         }
