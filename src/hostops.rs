@@ -7,20 +7,9 @@ pub mod why;
 
 use std::net::Ipv4Addr;
 
+use crate::arch::PROGRAMS;
 use crate::config::hosts::Host;
 use crate::util::shell_template::{render, Val};
-
-/// The lab port the socket programs use by default.
-pub const LAB_PORT: u16 = 50000;
-
-/// The socket programs deployed to every host.
-pub const PROGRAMS: [&str; 5] = [
-    "tcp_server",
-    "tcp_client",
-    "udp_server",
-    "udp_client",
-    "tcp_threaded_server",
-];
 
 /// labctl's own helpers that run on the hosts (crate `hostkit`): deployed
 /// with the socket programs, built per architecture the same way, but not
@@ -401,26 +390,6 @@ pub fn listeners_cmd(host: &Host, port: u16) -> String {
     )
 }
 
-/// The Rust target triple for a machine name from `uname -m` (or a hosts
-/// file's `arch`). ARM builds are static (see `build`): they run on any Pi
-/// userland.
-pub fn target_triple(uname_m: &str) -> Option<&'static str> {
-    Some(match uname_m.trim() {
-        "x86_64" | "amd64" => "x86_64-unknown-linux-gnu",
-        "aarch64" | "arm64" | "armv8l" => "aarch64-unknown-linux-musl",
-        "armv7l" | "armv7" => "armv7-unknown-linux-gnueabihf",
-        "armv6l" => "arm-unknown-linux-gnueabihf",
-        "i686" | "i586" | "i386" => "i686-unknown-linux-gnu",
-        "riscv64" => "riscv64gc-unknown-linux-gnu",
-        _ => return None,
-    })
-}
-
-/// The triple of the machine labctl runs on.
-pub fn native_triple() -> Option<&'static str> {
-    target_triple(std::env::consts::ARCH)
-}
-
 /// A host for unit tests (A, 10.0.3.1/24 on eth0, user pi).
 #[cfg(test)]
 pub(crate) fn sample_host(sudo: bool) -> Host {
@@ -451,6 +420,17 @@ pub(crate) fn sample_host(sudo: bool) -> Host {
 mod tests {
     use super::*;
     use crate::util::shell_quote;
+
+    /// Runs `cmd` with `sh` and returns its stdout.
+    fn sh(cmd: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
 
     fn host(sudo: bool) -> Host {
         Host {
@@ -529,29 +509,6 @@ mod tests {
             listeners_cmd(&host(true), 50000),
             "sudo -n ss -ltnupH 'sport = :50000'"
         );
-    }
-
-    #[test]
-    fn arch_maps_to_triples() {
-        assert_eq!(target_triple("aarch64"), Some("aarch64-unknown-linux-musl"));
-        assert_eq!(
-            target_triple("armv7l\n"),
-            Some("armv7-unknown-linux-gnueabihf")
-        );
-        assert_eq!(target_triple("x86_64"), Some("x86_64-unknown-linux-gnu"));
-        assert_eq!(target_triple("mips"), None);
-        assert!(native_triple().is_some());
-    }
-
-    /// Runs `cmd` with `sh` and returns its stdout.
-    fn sh(cmd: &str) -> String {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
     }
 
     #[test]

@@ -53,6 +53,7 @@
 //! The design notes the code relies on are in `docs/design.md`.
 
 pub mod answer;
+pub mod arch;
 pub mod build;
 pub mod capture;
 pub mod check;

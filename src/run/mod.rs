@@ -50,8 +50,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             out.display()
         )));
     }
-    let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
-    inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
+    let inputs = Inputs::load_with_set(&g.hosts, &g.lab, &args.select, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::openssh::{self, SshConfig};
 use crate::config::tree::{self, Checker};
 use crate::config::Source;
-use crate::error::Error;
+use crate::error::{Diagnostic, Error};
 use crate::ssh;
 
 /// How to authenticate (the SSH layer's type: the hosts file only chooses it).
@@ -40,7 +40,18 @@ pub struct Room {
     /// How long a host hears nothing from labctl (its ticks) before it ends
     /// the run by itself (`orphaned_after`, top level; [`ORPHANED_AFTER`] by default).
     pub orphaned_after: std::time::Duration,
+    /// The program set the file chooses (`programs = "NAME"`, top level).
+    pub programs: Option<SetChoice>,
     pub benches: Vec<Bench>,
+}
+
+/// A hosts file's `programs = "NAME"`: the program set its labs run
+/// (`--programs` overrides it; `lab::set::choose` resolves it against the lab).
+#[derive(Debug, Clone)]
+pub struct SetChoice {
+    pub name: String,
+    /// Where it is written, for located errors.
+    pub at: Diagnostic,
 }
 
 /// A POSIX login name: 1 to 32 of the portable filename characters

@@ -502,7 +502,7 @@ pub struct ServerPort {
 
 /// The ports the lab's servers bind on `bench` (every `start` and `run` of a
 /// program whose name says `server`), their `--port` expanded as the plan
-/// expands it (the programs' default, [`hostops::LAB_PORT`], without one);
+/// expands it (the programs' default, [`crate::arch::LAB_PORT`], without one);
 /// `labctl check` makes sure they are free. Sorted, no duplicates.
 pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
     server_ports_in(lab, bench, |_| true)
@@ -534,7 +534,7 @@ pub fn server_ports_in(lab: &Lab, bench: &Bench, run: impl Fn(&str) -> bool) -> 
             }
             for h in hosts.iter().filter_map(|n| bench.host(n)) {
                 let argv = program_argv(&lab.programs, h, program, args, &scope(lab, bench, h));
-                let mut port = Some(hostops::LAB_PORT);
+                let mut port = Some(crate::arch::LAB_PORT);
                 for (k, w) in argv.iter().enumerate() {
                     if let Some(v) = w.strip_prefix("--port=") {
                         port = v.parse().ok();
