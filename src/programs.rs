@@ -727,6 +727,7 @@ fn judge(
 mod tests {
     use super::*;
     use crate::config::tree::parse;
+    use crate::config::Source;
 
     fn table(text: &str) -> (Option<ProgramSet>, Vec<String>) {
         let src = Source::from_text("lab.toml", text);
