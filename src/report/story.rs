@@ -383,3 +383,39 @@ fn sep(what: &str) -> &'static str {
         " "
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs_of(plan: &str) -> CaptureSpecs {
+        let dir = std::env::temp_dir().join(format!("labctl-story-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plan.json"), plan).unwrap();
+        let specs = CaptureSpecs::read(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        specs
+    }
+
+    #[test]
+    fn a_captures_interface_and_filter_are_read_from_its_operation() {
+        let plan = r#"{"steps":[{"actions":[{"ops":[
+            {"host":"A","what":"anything","op":{"op":"start","name":"cap-A","program":"tcpdump","capture":true,"call":"lc_start …","interface":"eth1","filter":"udp"}},
+            {"host":"A","what":"start `s`: tcp_server","op":{"op":"start","name":"s","program":"tcp_server","capture":false,"call":"lc_start …"}}
+        ]}]}]}"#;
+        let specs = specs_of(plan);
+        assert_eq!(
+            specs.get("cap-A"),
+            (Some("eth1".into()), Some("udp".into()))
+        );
+        assert_eq!(specs.get("s"), (None, None));
+        // A run directory written before captures recorded them: their text.
+        let old = r#"{"steps":[{"actions":[{"ops":[
+            {"host":"B","what":"capture `cap-B` on eth0: tcp port 50000","op":{"op":"start","name":"cap-B","program":"tcpdump","capture":true,"call":"lc_start …"}}
+        ]}]}]}"#;
+        assert_eq!(
+            specs_of(old).get("cap-B"),
+            (Some("eth0".into()), Some("tcp port 50000".into()))
+        );
+    }
+}

@@ -375,6 +375,28 @@ interface = "eth1"
     }
 
     #[test]
+    fn the_program_set_is_part_of_the_file_and_located() {
+        let room = load_text(&format!("programs = \"python\"\n{BENCH}")).unwrap();
+        let set = room.programs.expect("the file chooses a set");
+        assert_eq!(set.name, "python");
+        assert_eq!((set.at.line, set.at.col), (1, 12));
+        assert!(load_text(BENCH).unwrap().programs.is_none());
+        let Err(Error::Input(d)) = load_text(&format!("programs = 3\n{BENCH}")) else {
+            panic!("a number is no set")
+        };
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert_eq!(
+            d.0[0].message,
+            "`programs` must be a string, found an integer"
+        );
+        assert_eq!(
+            d.0[0].hint.as_deref(),
+            Some("the program sets are `rust`, `python`, `lab`")
+        );
+        assert_eq!(d.0[0].line, 1);
+    }
+
+    #[test]
     fn the_workdir_follows_the_logins_home() {
         let room = load_text(
             r#"[defaults]
