@@ -1,6 +1,11 @@
-//! The plan's data: steps, actions and ops as typed facts (each op's text
-//! is its `Display`, its shell call rendered from it), and the checks expectations make. Kept apart from how a plan is
-//! built so that `plan`, `--dry-run`, `run` and `plan.json` read one shape.
+//! The plan's data: steps, actions and operations as typed facts (what
+//! each does: program, host, capture interface and filter, lines, pattern,
+//! window), and the checks expectations make. An operation's text for
+//! people is its `Display`; its shell call and the framing of the host's
+//! reply are rendered from it ([`call`]) where it is sent or shown, so no
+//! later stage parses prose or a command line back. Kept apart from how a
+//! plan is built so that `plan`, `--dry-run`, `run` and `plan.json` read
+//! one shape.
 
 use std::fmt;
 use std::net::Ipv4Addr;

@@ -24,6 +24,7 @@ mod programs;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -35,15 +36,13 @@ use std::time::{Duration, Instant};
 use super::event::{Event, HostName};
 use crate::config::hosts::Host;
 use crate::error::Error;
-use std::net::Ipv4Addr;
-
 use crate::hostops::LabLink;
 use crate::lab::plan::{call, Op, PlanOp};
 use crate::remote::Reply;
 use crate::ssh::{whole_reason, Session, Slowness, SshError};
-use programs::Launch;
 
 use agent::{Agent, Prog};
+use programs::Launch;
 
 /// Longest wait of an idle worker (it wakes as soon as the host's channel
 /// has data or a job comes; this bounds the keepalive's pace).
