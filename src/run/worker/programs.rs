@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::agent::Prog;
 use super::{OpsResult, Worker, SHORT};
 use crate::lab::plan::call;
-use crate::remote::{self, HostCall, ProgState, Reply};
+use crate::remote::{self, HostCall, ProgState};
 use crate::run::event::Event;
 use crate::ssh::{whole_reason, SshError, SshErrorKind};
 
@@ -70,6 +70,8 @@ impl Worker<'_> {
             p.pgid = pgid;
         }
         self.emit(Event::ProgramStarted {
+            op: self.current_op.get(),
+            run: self.sh.run.clone(),
             host: self.name(),
             name: name.to_string(),
             program: program.to_string(),
@@ -107,6 +109,7 @@ impl Worker<'_> {
             .collect();
         for (ts, line) in times.iter().zip(lines) {
             self.emit(Event::Sent {
+                run: self.sh.run.clone(),
                 host: self.name(),
                 program: name.to_string(),
                 ts: *ts,
@@ -248,8 +251,12 @@ impl Worker<'_> {
             remote::run_dir(self.host, &self.sh.run_id)
         );
         let file = format!("{}-{name}.pcap", self.host.name);
+        // On a channel of its own, not through the agent: the agent spools a
+        // reply in the run directory before sending it, and a capture may be
+        // megabytes on a host whose disk is full (the one it filled).
         let got = self
-            .exec_call(&crate::ssh::cat_cmd(&remote), Reply::Bytes, SHORT)
+            .sess
+            .exec(&crate::ssh::cat_cmd(&remote), None, SHORT)
             .and_then(|out| {
                 if out.success() {
                     Ok(out.stdout)
@@ -267,6 +274,7 @@ impl Worker<'_> {
             Ok(bytes) => match crate::util::write_private(&dir.join(&file), &bytes) {
                 Ok(()) => {
                     self.emit(Event::CaptureSaved {
+                        run: self.sh.run.clone(),
                         host: self.name(),
                         name: name.to_string(),
                         file: file.clone(),
@@ -288,6 +296,8 @@ impl Worker<'_> {
             },
             Err(e) => {
                 self.emit(Event::Problem {
+                    step: None,
+                    run: self.sh.run.clone(),
                     host: Some(self.name()),
                     message: format!("capture `{name}`: {e}"),
                 });
