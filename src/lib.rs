@@ -13,8 +13,11 @@
 //! - [`config`]: input files as one spanned TOML tree ([`config::tree`]) and
 //!   hosts.toml to a validated [`config::hosts::Room`] (its shape, then the
 //!   hosts together), every error at once with file:line:column;
-//!   [`lab`]: the lab file (its types, format and cross-step validation), and
-//!   the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
+//!   [`lab`]: the lab file (its types, format and cross-step validation),
+//!   the program set it runs (`lab::set`, resolved while the inputs load),
+//!   and the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all
+//!   share: its operations are typed facts, their shell calls rendered
+//!   from them where they are sent.
 //! - [`run`]: runs a plan with one worker per host (`run/worker/`: the
 //!   agent's channel, programs, expectations matched as output arrives, the
 //!   end of a run), emits events, writes the run directory as it goes
@@ -40,6 +43,9 @@
 //!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs;
 //!   one-line commands are templates filled with shell-quoted values by
 //!   [`util::shell_template`], never Rust string literals.
+//! - [`arch`]: the lab's fixed vocabulary (the socket programs' names and
+//!   sets, the lab port, target triples), shared by [`config`], [`lab`],
+//!   [`hostops`] and [`capture`] without importing each other.
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
 //! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
@@ -54,6 +60,7 @@
 //! The design notes the code relies on are in `docs/design.md`.
 
 pub mod answer;
+pub mod arch;
 pub mod build;
 pub mod capture;
 pub mod check;

@@ -11,7 +11,7 @@
 //! there the hosts' side is most of `check --all`'s time). The facts are parsed into [`CheckResult`]s, then
 //! shown as a table (one bench) or a bench × host matrix (a room), each
 //! failure with a one-line fix hint. `--fix` repairs what it can on every host
-//! (addresses and links via [`hostops::configure_cmd`], programs via
+//! (addresses and links via [`crate::hostops::configure_cmd`], programs via
 //! [`deploy`], stale lab programs), waits for all hosts, and checks again.
 //!
 //! Exit codes: 0 when every check passed; 1 when any check failed
@@ -83,7 +83,6 @@ use crate::config::hosts::{self, Bench, Host};
 use crate::deploy::{self};
 use crate::error::Error;
 use crate::hold;
-use crate::hostops::{self};
 use crate::programs::ProgramSet;
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
@@ -111,7 +110,8 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             at: crate::record::now_unix(),
         });
     }
-    let set = crate::programs::for_check(
+    let set = crate::lab::set::for_check(
+        &room,
         &global.hosts,
         &global.lab,
         (&args.select).into(),
@@ -166,7 +166,10 @@ pub(crate) fn lab_ports(
 ) -> Result<LabPorts, Error> {
     let hosts = benches.iter().flat_map(|b| b.hosts.iter());
     if !path.exists() && !given {
-        let all = vec![("tcp", hostops::LAB_PORT), ("udp", hostops::LAB_PORT)];
+        let all = vec![
+            ("tcp", crate::arch::LAB_PORT),
+            ("udp", crate::arch::LAB_PORT),
+        ];
         return Ok(hosts.map(|h| (h.label(), all.clone())).collect());
     }
     let mut names: Vec<String> = hosts.map(|h| h.name.clone()).collect();
@@ -482,7 +485,7 @@ fn check_host(
                     .arch
                     .as_deref()
                     .or(facts.arch.as_deref())
-                    .and_then(hostops::target_triple)
+                    .and_then(crate::arch::target_triple)
                     .map(|t| deploy::set_build(t, set).map_err(|e| e.to_string()));
                 checks.extend(evaluate(host, &facts, local, peers));
             }

@@ -51,8 +51,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             out.display()
         )));
     }
-    let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
-    inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
+    let inputs = Inputs::load_with_set(&g.hosts, &g.lab, &args.select, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();
@@ -521,8 +520,8 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
                     run: run_of.clone(),
                     step: s.id.as_str().into(),
                     host: o.host.as_str().into(),
-                    what: o.what.clone(),
-                    cmd: o.op.shown().map(str::to_string),
+                    what: o.what(),
+                    cmd: o.op.shown(),
                 });
             }
         }
