@@ -278,7 +278,7 @@ impl Progress {
         }
         match &self.bars {
             Some((_, bars)) => bars[i].set_message(format!("{doing}: no answer for {secs} s")),
-            None => eprintln!("{}: no answer for {secs} s", self.labels[i]),
+            None => crate::util::err_line(&format!("{}: no answer for {secs} s", self.labels[i])),
         }
     }
 
@@ -310,7 +310,7 @@ impl Progress {
     pub(crate) fn done(&self, i: usize, msg: &str) {
         match &self.bars {
             Some((_, bars)) => bars[i].finish_with_message(msg.to_string()),
-            None => eprintln!("{}: {msg}", self.labels[i]),
+            None => crate::util::err_line(&format!("{}: {msg}", self.labels[i])),
         }
     }
 
