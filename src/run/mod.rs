@@ -4,7 +4,7 @@
 //! ([`worker`]; started through [`ssh::for_each_host`]); this thread walks
 //! the plan, sending each action's ops to the hosts it involves and waiting
 //! for all of them; one reporter thread receives every [`Event`] and hands
-//! it to each of the run's outputs through one dispatcher ([`sink`]): the
+//! it to each of the run's outputs through one dispatcher (`sink.rs`): the
 //! run directory ([`rundir`]), `--json` ([`json`]), the `--pause`
 //! presenter, the room, the terminal ([`reporter`]) and the reports.
 //!
