@@ -360,6 +360,9 @@ const REACH: f64 = 1.0;
 pub struct HostClock {
     samples: Vec<ClockSample>,
     spans: Vec<Span>,
+    /// Per span, how far the evidence of what happened first moved its
+    /// offset, within what its samples leave unknown ([`RunClock::settle`]).
+    shifts: Vec<f64>,
 }
 
 /// A stretch of a host's clock between jumps.
@@ -468,7 +471,7 @@ impl HostClock {
                 let before = k.checked_sub(1).map(|j| &self.spans[j]);
                 ClockStretch {
                     from: self.samples[span.first].received,
-                    offset: best.offset(),
+                    offset: best.offset() + self.shift(k),
                     uncertainty: best.uncertainty(),
                     jump: before.map(|b| {
                         self.samples[span.first].offset()
@@ -478,6 +481,21 @@ impl HostClock {
                 }
             })
             .collect()
+    }
+
+    /// What [`RunClock::settle`] moved span `k`'s offset by.
+    fn shift(&self, k: usize) -> f64 {
+        self.shifts.get(k).copied().unwrap_or(0.0)
+    }
+
+    /// How far span `k`'s offset may be from its samples' estimate: half the
+    /// shortest round trip among its trusted samples.
+    fn room(&self, k: usize) -> f64 {
+        self.spans[k]
+            .points
+            .iter()
+            .map(ClockSample::uncertainty)
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// One past the index of span `k`'s last sample.
@@ -544,6 +562,7 @@ impl HostClock {
                 }
                 .or_else(|| candidates.last().copied())
             }
+            Order::In(k) => Some(k.min(self.spans.len() - 1)),
             Order::Any => candidates.last().copied(),
         };
         pick.or_else(|| {
@@ -587,8 +606,18 @@ pub enum Order {
     /// It comes after a time of stretch `span` that read `host` (a capture's
     /// frames, in file order): see [`Placer`].
     After { span: usize, host: f64 },
+    /// It is of stretch `k` (as a [`Placer`] found).
+    In(usize),
     /// Nothing is known of its order: the latest stretch that holds it.
     Any,
+}
+
+/// One event on a host's clock that the evidence says came no later than
+/// another ([`RunClock::happened_before`]), each with its stretch.
+#[derive(Debug, Clone)]
+struct Precedes {
+    first: (String, usize, f64),
+    then: (String, usize, f64),
 }
 
 /// The run's clock: labctl's. Every host's clock against it, from the
@@ -598,7 +627,12 @@ pub enum Order {
 #[derive(Debug, Clone, Default)]
 pub struct RunClock {
     hosts: std::collections::BTreeMap<String, HostClock>,
+    orders: Vec<Precedes>,
 }
+
+/// How much later than its cause an effect on another host is placed, at
+/// least, once [`RunClock::settle`] moved the offsets (rounding).
+const AFTER: f64 = 1e-6;
 
 impl RunClock {
     /// Adds `host`'s next sample; returns the jump it shows, if any.
@@ -630,9 +664,66 @@ impl RunClock {
             return (t, None);
         };
         match clock.span_of(t, order) {
-            Some(k) => (t - clock.offset_in(k, t), Some(k)),
+            Some(k) => (t - clock.offset_in(k, t) - clock.shift(k), Some(k)),
             None => (t, None),
         }
+    }
+
+    /// Evidence beyond the samples: `first`, a time on one host's clock,
+    /// came no later than `then`, on another's (a line labctl sent to a
+    /// client, and the frame that carried it, in another host's capture).
+    /// The samples know each offset within half a round trip; such an
+    /// order may know better. [`Self::settle`] weighs them all.
+    pub fn happened_before(&mut self, first: (&str, f64, Order), then: (&str, f64, Order)) {
+        let span = |(host, t, order): (&str, f64, Order)| {
+            let k = self.hosts.get(host)?.span_of(t, order)?;
+            Some((host.to_string(), k, t))
+        };
+        if let (Some(a), Some(b)) = (span(first), span(then)) {
+            if a.0 != b.0 {
+                self.orders.push(Precedes { first: a, then: b });
+            }
+        }
+    }
+
+    /// Moves each stretch's offset, never beyond what its samples leave
+    /// unknown, until every order [`Self::happened_before`] recorded holds
+    /// on the run clock (each violation shared between its two clocks by
+    /// the room each has; a few rounds, as one move may undo another).
+    pub fn settle(&mut self) {
+        for c in self.hosts.values_mut() {
+            c.shifts = vec![0.0; c.spans.len()];
+        }
+        let orders = std::mem::take(&mut self.orders);
+        for _ in 0..50 {
+            let mut moved = false;
+            for o in &orders {
+                let (a, ka, ta) = (&o.first.0, o.first.1, o.first.2);
+                let (b, kb, tb) = (&o.then.0, o.then.1, o.then.2);
+                let (ca, cb) = (&self.hosts[a], &self.hosts[b]);
+                let (sa, sb) = (ca.shift(ka), cb.shift(kb));
+                let run_a = ta - ca.offset_in(ka, ta) - sa;
+                let run_b = tb - cb.offset_in(kb, tb) - sb;
+                let late = run_a + AFTER - run_b;
+                if late <= 0.0 {
+                    continue;
+                }
+                // a earlier (a larger offset), b later (a smaller one).
+                let (up, down) = ((ca.room(ka) - sa).max(0.0), (cb.room(kb) + sb).max(0.0));
+                let room = up + down;
+                if room <= 0.0 {
+                    continue;
+                }
+                let m = late.min(room);
+                self.hosts.get_mut(a.as_str()).expect("a host").shifts[ka] += m * up / room;
+                self.hosts.get_mut(b.as_str()).expect("a host").shifts[kb] -= m * down / room;
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.orders = orders;
     }
 
     /// The number of `host`'s samples that had come by `run_time` (labctl's clock).
@@ -665,6 +756,27 @@ pub struct Placer<'c> {
 }
 
 impl Placer<'_> {
+    /// The stretch of host time `t` (the next in order), for
+    /// [`RunClock::happened_before`]; as [`Self::place`] moves on.
+    pub fn locate(&mut self, t: f64) -> Order {
+        let order = match self.last {
+            Some((span, host)) => Order::After { span, host },
+            None => self.first,
+        };
+        match self
+            .clock
+            .hosts
+            .get(&self.host)
+            .and_then(|c| c.span_of(t, order))
+        {
+            Some(k) => {
+                self.last = Some((k, t));
+                Order::In(k)
+            }
+            None => Order::Any,
+        }
+    }
+
     pub fn place(&mut self, t: f64) -> f64 {
         let order = match self.last {
             Some((span, host)) => Order::After { span, host },
@@ -701,6 +813,8 @@ pub fn describe_secs(secs: f64) -> String {
     if secs < 1.0 {
         return format!("{:.1} ms", secs * 1000.0);
     }
+    // To the millisecond shown, before it is cut into hours and minutes.
+    let secs = (secs * 1000.0).round() / 1000.0;
     if secs < 600.0 {
         return format!("{secs:.3} s");
     }
@@ -833,6 +947,41 @@ mod tests {
     }
 
     #[test]
+    fn what_happened_first_moves_offsets_within_their_uncertainty() {
+        let mut clock = RunClock::default();
+        // A right, B 90 s behind, each known to ± 0.5 ms; B's samples put
+        // it 0.4 ms less behind than it is.
+        for i in 0..10 {
+            let t = T0 + i as f64;
+            clock.push("A", tick(t, 0.0, 0.001, 0.5));
+            clock.push("B", tick(t, -89.9996, 0.001, 0.5));
+        }
+        // A line sent on A at T0 + 5, and its frame on B 0.1 ms later.
+        let (sent, frame) = (T0 + 5.0, T0 + 5.0001 - 90.0);
+        let gap = |c: &RunClock| c.to_run("B", frame, Order::Any) - c.to_run("A", sent, Order::Any);
+        assert!(
+            gap(&clock) < 0.0,
+            "placed before its cause: {}",
+            gap(&clock)
+        );
+        clock.happened_before(("A", sent, Order::Any), ("B", frame, Order::Any));
+        clock.settle();
+        assert!(gap(&clock) >= 0.0, "{}", gap(&clock));
+        // Moved no more than needed, shared between the two clocks.
+        let b = clock.host("B").unwrap().stretches()[0].offset;
+        let a = clock.host("A").unwrap().stretches()[0].offset;
+        assert!(
+            (b + 89.99975).abs() < 2e-5 && (a - 0.00015).abs() < 2e-5,
+            "{a} {b}"
+        );
+        // An order the samples cannot allow moves each offset to its bound, no further.
+        clock.happened_before(("A", sent, Order::Any), ("B", frame - 0.01, Order::Any));
+        clock.settle();
+        let b = clock.host("B").unwrap().stretches()[0].offset;
+        assert!((b + 89.9996).abs() <= 0.0005 + 1e-6, "{b}");
+    }
+
+    #[test]
     fn offsets_read_for_people() {
         assert_eq!(describe_offset(-90.0021), "90.002 s behind");
         assert_eq!(describe_offset(0.00042), "0.42 ms ahead");
@@ -844,6 +993,7 @@ mod tests {
         assert_eq!(describe_offset(3600.013), "1 h 0 min 0.013 s ahead");
         assert_eq!(describe_offset(-125.5), "125.500 s behind");
         assert_eq!(describe_offset(-86_400.0), "24 h 0 min 0.000 s behind");
+        assert_eq!(describe_offset(3599.99996), "1 h 0 min 0.000 s ahead");
     }
 
     #[test]

@@ -70,6 +70,7 @@ fn recorded_run(dir: &Path) -> RunInput {
         .map(|l| LineRecord {
             at: l.at,
             host_at: l.at,
+            seen: 0,
             host: l.host.clone(),
             program: l.program.clone(),
             stream: match l.stream {

@@ -1,8 +1,11 @@
 //! A timeline that never runs backwards, on the virtual bench (real sshds):
 //! the whole seed lab with each host's `/bin/sh` being dash, busybox sh and
 //! bash in turn, and every line labctl sent to a client stamped at or
-//! before what it caused — the client's own `Sent: …` for it — in the run
-//! record (`events.jsonl`) and in the report's timeline (`report.md`).
+//! before what it caused — the client's own `Sent: …` for it, in the run
+//! record (`events.jsonl`) and in the report's timeline (`report.md`), and
+//! the frames that carried it in the captures of its host and the
+//! server's, on the report's run clock (`run.json`): `common::assert_causal`,
+//! which tests/clocks.rs reuses with hosts whose clocks disagree.
 
 mod common;
 
@@ -10,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_nothing_left, json_lines, run_dir, Labctl, Scratch, TestBench};
+use common::{assert_causal, assert_nothing_left, run_dir, Labctl, Scratch, TestBench};
 
 /// Makes `shell` every host's `/bin/sh`: bound over dash's file in each
 /// host's mount namespace (its sshd's; the namespace is private, so this
@@ -48,83 +51,6 @@ fn host_shell(bench: &TestBench, shell: &str) {
         std::fs::canonicalize("/bin/sh").unwrap(),
         dash,
         "this machine's /bin/sh is untouched"
-    );
-}
-
-/// Every line sent to a client precedes the client's `Sent: LINE` for it:
-/// the k-th line sent to a program is the k-th it echoes.
-#[track_caller]
-fn assert_causal(dir: &Path, shell: &str) {
-    let events = json_lines(&dir.join("events.jsonl"));
-    let of = |kind: &'static str| events.iter().filter(move |e| e["event"] == kind);
-    let mut programs: Vec<(String, String)> = of("sent")
-        .map(|e| {
-            (
-                e["host"].as_str().unwrap().into(),
-                e["program"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    programs.sort();
-    programs.dedup();
-    let mut pairs = 0;
-    for (host, program) in &programs {
-        let mine =
-            |e: &&serde_json::Value| e["host"] == host.as_str() && e["program"] == program.as_str();
-        let sent: Vec<(f64, &str)> = of("sent")
-            .filter(mine)
-            .map(|e| (e["ts"].as_f64().unwrap(), e["line"].as_str().unwrap()))
-            .collect();
-        let echoed: Vec<(f64, &str)> = of("output")
-            .filter(mine)
-            .filter_map(|e| {
-                let line = e["line"].as_str()?.strip_prefix("Sent: ")?;
-                Some((e["ts"].as_f64()?, line))
-            })
-            .collect();
-        for ((st, sl), (et, el)) in sent.iter().zip(&echoed) {
-            assert_eq!(
-                sl, el,
-                "{shell}: {host}/{program}: the k-th line sent is the k-th echoed"
-            );
-            assert!(
-                st <= et,
-                "{shell}: {host}/{program}: `{sl}` sent at {st:.6}, echoed at {et:.6}: the effect is stamped before its cause"
-            );
-            pairs += 1;
-        }
-    }
-    assert!(
-        pairs >= 14,
-        "{shell}: {pairs} sent lines were echoed; the seed lab has more"
-    );
-    // The report's timeline (rows in time order: `| time | t | host | program | in/out/err | line |`)
-    // shows each line going in before the client's echo of it.
-    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    let mut open: Vec<(String, String, String)> = Vec::new();
-    let mut echoes = 0;
-    for row in md
-        .lines()
-        .filter(|l| l.starts_with("| ") && l.ends_with(" |"))
-    {
-        let cells: Vec<&str> = row[2..row.len() - 2].splitn(6, " | ").collect();
-        let [_, _, host, program, mark, text] = cells[..] else {
-            continue;
-        };
-        let key = |t: &str| (host.to_string(), program.to_string(), t.to_string());
-        if mark == "in" {
-            open.push(key(text));
-        } else if let Some(line) = text.strip_prefix("Sent: ").filter(|_| mark == "out") {
-            let k = open.iter().position(|o| *o == key(line)).unwrap_or_else(|| {
-                panic!("{shell}: report.md shows `Sent: {line}` of {host}/{program} before the line went in:\n{row}")
-            });
-            open.remove(k);
-            echoes += 1;
-        }
-    }
-    assert_eq!(
-        echoes, pairs,
-        "{shell}: every echo is in report.md's timeline"
     );
 }
 

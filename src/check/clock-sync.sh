@@ -4,7 +4,8 @@
 # shellcheck shell=sh
 date +%s.%N
 if command -v timedatectl >/dev/null 2>&1; then
-  s=$(timedatectl show -p NTPSynchronized --value 2>/dev/null)
+  # (At most 3 s: without a bus it may wait for one.)
+  s=$(timeout 3 timedatectl show -p NTPSynchronized --value 2>/dev/null)
   case $s in yes | no) echo "$s" ;; *) echo unknown ;; esac
 else
   echo missing

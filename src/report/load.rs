@@ -7,16 +7,15 @@
 //! is not an event (a torn last line after a crash mid-write, or a kind of
 //! event this labctl does not know) is skipped; fields an event gained are
 //! ignored. Program output and stdin lines belong to the step that was
-//! running when they were recorded. Their times, each read on its host's
-//! clock, are put on the run clock (labctl's) once every sample of the
-//! hosts' clocks is in ([`crate::record::RunClock`]); the raw host time
-//! stays beside it.
+//! running when they were recorded. Their times are each host's clock's,
+//! with the samples of the hosts' clocks ([`crate::record::RunClock`]): the
+//! report puts them on the run clock ([`super::build`]).
 
 use std::path::Path;
 
 use super::model::*;
 use crate::error::Error;
-use crate::record::{self as event, ClockSample, Event, HostName, Order, StepId};
+use crate::record::{self as event, ClockSample, Event, HostName, StepId};
 use crate::util::io_reason;
 
 /// `Some` unless empty (the record writes an empty string for "none" in places).
@@ -43,7 +42,6 @@ pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
             ..RunInput::default()
         },
         current: None,
-        seen: Vec::new(),
     };
     for line in events.lines() {
         if let Ok(e) = serde_json::from_str::<Event>(line) {
@@ -58,9 +56,6 @@ struct Fold {
     input: RunInput,
     /// Index into `input.steps` of the step running now (the last started).
     current: Option<usize>,
-    /// Per line of `input.lines`, how many samples of its host's clock
-    /// came before it ([`Order::Recorded`]).
-    seen: Vec<usize>,
 }
 
 impl Fold {
@@ -295,10 +290,11 @@ impl Fold {
     /// A line a program printed or was sent, in the step running now.
     fn line(&mut self, host: HostName, program: String, at: f64, text: String, stream: LineStream) {
         let step = self.current.map(|i| self.input.steps[i].id.clone());
-        self.seen.push(self.input.clock.samples_of(&host));
+        let seen = self.input.clock.samples_of(&host);
         self.input.lines.push(LineRecord {
             at,
             host_at: at,
+            seen,
             host: host.into(),
             program,
             stream,
@@ -308,11 +304,6 @@ impl Fold {
     }
 
     fn finish(mut self) -> RunInput {
-        // Every host time on the run clock, now that every sample is in.
-        let clock = &self.input.clock;
-        for (l, &samples_before) in self.input.lines.iter_mut().zip(&self.seen) {
-            l.at = clock.to_run(&l.host, l.host_at, Order::Recorded { samples_before });
-        }
         if self.input.outcome.is_none() {
             // The run goes on: what has not started is still to come.
             for s in self

@@ -11,6 +11,7 @@ mod html;
 pub mod load;
 mod markdown;
 pub mod model;
+mod order;
 mod pairs;
 pub mod story;
 pub mod traces;
@@ -160,32 +161,56 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
     };
     let mut records: Vec<&CaptureRecord> = input.captures.iter().collect();
     records.sort_by(|a, b| (step_index(a), &a.name).cmp(&(step_index(b), &b.name)));
-    let captures: Vec<CaptureReport> = records
-        .into_iter()
+    // Each capture's bytes, and the stretch of its host's clock its first
+    // frame is of: the one in force when the step that started it began.
+    let files: Vec<(Result<Vec<u8>, std::io::Error>, Order)> = records
+        .iter()
         .map(|c| {
-            let path = run_dir.join(&c.file);
-            // Its frames on the run clock, in file order, from the clock's
-            // stretch in force when the step that started it began.
             let began = c
                 .step
                 .as_ref()
                 .and_then(|id| input.steps.iter().find(|s| s.id == *id))
                 .and_then(|s| s.started_at);
             let samples_before = began.map_or(0, |t| input.clock.samples_at(&c.host, t));
-            let mut placer = input
-                .clock
-                .placer(&c.host, Order::Recorded { samples_before });
-            let mut placed = |bytes: &[u8]| {
-                capture::analyze_placed(bytes, &capture::Options::default(), |t| placer.place(t))
-            };
-            let (analysis, error) = match std::fs::read(&path) {
-                Ok(bytes) => match placed(&bytes) {
-                    Ok(a) => (Some(a), None),
-                    Err(e) => (None, Some(format!("`{}`: {e}", c.file))),
-                },
+            (
+                std::fs::read(run_dir.join(&c.file)),
+                Order::Recorded { samples_before },
+            )
+        })
+        .collect();
+    // The hosts' clocks, from their samples and from what the run shows
+    // came first: each line sent, before the frames that carried it.
+    let mut clock = input.clock.clone();
+    let raw: Vec<Option<capture::CaptureAnalysis>> = files
+        .iter()
+        .map(|(b, _)| b.as_ref().ok().and_then(|b| capture::analyze(b).ok()))
+        .collect();
+    let evidence: Vec<_> = records
+        .iter()
+        .zip(&raw)
+        .zip(&files)
+        .map(|((c, a), (_, first))| (*c, a.as_ref(), *first))
+        .collect();
+    order::evidence(&mut clock, &input.lines, &evidence);
+    clock.settle();
+    let captures: Vec<CaptureReport> = records
+        .into_iter()
+        .zip(&files)
+        .map(|(c, (bytes, first))| {
+            // Its frames on the run clock, in file order.
+            let mut placer = clock.placer(&c.host, *first);
+            let (analysis, error) = match bytes {
+                Ok(bytes) => {
+                    match capture::analyze_placed(bytes, &capture::Options::default(), |t| {
+                        placer.place(t)
+                    }) {
+                        Ok(a) => (Some(a), None),
+                        Err(e) => (None, Some(format!("`{}`: {e}", c.file))),
+                    }
+                }
                 Err(e) => (
                     None,
-                    Some(format!("cannot read `{}`: {}", c.file, io_reason(&e))),
+                    Some(format!("cannot read `{}`: {}", c.file, io_reason(e))),
                 ),
             };
             CaptureReport {
@@ -200,7 +225,14 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         })
         .collect();
 
+    // Every line on the run clock.
     let mut lines = input.lines.clone();
+    for l in &mut lines {
+        let order = Order::Recorded {
+            samples_before: l.seen,
+        };
+        l.at = clock.to_run(&l.host, l.host_at, order);
+    }
     lines.sort_by(|a, b| a.at.total_cmp(&b.at));
     let origin = input
         .started_at
@@ -259,7 +291,7 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
             .hosts
             .iter()
             .filter_map(|h| {
-                let c = input.clock.host(&h.name)?;
+                let c = clock.host(&h.name)?;
                 Some(HostClockReport {
                     host: h.name.clone(),
                     samples: c.samples().len(),

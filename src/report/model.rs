@@ -206,6 +206,10 @@ pub struct LineRecord {
     pub at: f64,
     /// When, on the host's clock (as recorded), unix seconds.
     pub host_at: f64,
+    /// How many samples of its host's clock the record held before it
+    /// ([`crate::record::Order::Recorded`]).
+    #[serde(skip)]
+    pub seen: usize,
     pub host: String,
     pub program: String,
     pub stream: LineStream,

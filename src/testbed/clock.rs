@@ -124,11 +124,13 @@ pub fn assign(state: &mut State, specs: &[(String, f64)]) -> Result<Vec<(String,
     Ok(set)
 }
 
-/// libfaketime, as Debian's `faketime` package installs it.
+/// libfaketime, as Debian's `faketime` package installs it: its build for
+/// programs with threads (a threaded server, Python's), which takes a lock
+/// around the state it caches.
 pub fn library() -> Result<PathBuf, Error> {
     let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
         dirs.flatten()
-            .map(|d| d.path().join("faketime/libfaketime.so.1"))
+            .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
             .find(|p| p.is_file())
     });
     found.ok_or_else(|| {

@@ -17,6 +17,9 @@ pub use bench::*;
 mod labs;
 #[allow(unused_imports)]
 pub use labs::{b_waits, ExchangeLab};
+mod causal;
+#[allow(unused_imports)]
+pub use causal::{assert_causal, assert_causal_across};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

@@ -34,15 +34,21 @@ pub(super) struct Agent<'s> {
     tick_at: Option<Instant>,
     /// Ticks not answered yet: number, and labctl's clock when sent.
     unanswered: std::collections::VecDeque<(u64, f64)>,
+    /// Ticks still to send one after the other, each once the one before
+    /// is answered: the host's clock jumped, and its new offset is pinned
+    /// as the run's first one is ([`FIRST_SAMPLES`]).
+    burst: usize,
 }
 
 /// How often labctl ticks the agent (see `lc_reader` in `remote/lib.sh`).
 const TICK: Duration = Duration::from_secs(1);
 /// Unanswered ticks kept (their answers may come late, never this late).
 const TICKS_KEPT: usize = 64;
-/// How long the run's first sample of a host's clock is waited for.
+/// How long the run's first samples of a host's clock are waited for.
 const FIRST_SAMPLE: Duration = Duration::from_secs(2);
-/// A first sample's round trip short enough to stop at (seconds; on a LAN
+/// How many samples of a host's clock the run begins with.
+const FIRST_SAMPLES: usize = 5;
+/// A first sample's round trip short enough to count (seconds; on a LAN
 /// a round trip is well under a millisecond).
 const FIRST_ROUND_TRIP: f64 = 0.01;
 
@@ -376,11 +382,14 @@ impl<'s> Worker<'s> {
                         let (_, sent) = a.unanswered[k];
                         a.unanswered.drain(..=k);
                         let received = now_unix();
-                        self.clock.push(ClockSample {
+                        let jumped = self.clock.push(ClockSample {
                             sent,
                             host,
                             received,
                         });
+                        if jumped.is_some() {
+                            a.burst = FIRST_SAMPLES;
+                        }
                         // In the stream's order: the report tells a line's
                         // stretch of the clock by the samples before it.
                         self.emit(Event::Clock {
@@ -402,8 +411,12 @@ impl<'s> Worker<'s> {
     /// hold stale. Its answer is a sample of the host's clock.
     fn tick(&mut self, a: &mut Agent<'s>) {
         let now = Instant::now();
-        if a.broken || a.tick_at.is_some_and(|t| now.duration_since(t) < TICK) {
+        let burst = a.burst > 0 && a.unanswered.is_empty();
+        if a.broken || (!burst && a.tick_at.is_some_and(|t| now.duration_since(t) < TICK)) {
             return;
+        }
+        if burst {
+            a.burst -= 1;
         }
         a.tick_at = Some(now);
         let seq = a.tick_seq;
@@ -417,17 +430,20 @@ impl<'s> Worker<'s> {
         }
     }
 
-    /// A first sample of the host's clock as the run begins, before any
-    /// step: ticks at once, each answer waited for, until one comes back
-    /// within [`FIRST_ROUND_TRIP`] (the agent answers its first ticks only
-    /// once it has set itself up: their round trips are long), at most
-    /// three, for at most [`FIRST_SAMPLE`].
+    /// The first samples of the host's clock as the run begins, before any
+    /// step: ticks one after the other, each answer waited for, until
+    /// [`FIRST_SAMPLES`] came back within [`FIRST_ROUND_TRIP`] (the agent
+    /// answers its first ticks only once it has set itself up: their round
+    /// trips are long), at most twice as many ticks, for at most
+    /// [`FIRST_SAMPLE`]. The report trusts the shortest round trip: a few
+    /// in a row find one the host's load did not stretch.
     fn sample_clock(&mut self) {
         let Some(mut a) = self.agent.take() else {
             return;
         };
         let deadline = Instant::now() + FIRST_SAMPLE;
-        'tries: for _ in 0..3 {
+        let mut good = 0;
+        'tries: for _ in 0..2 * FIRST_SAMPLES {
             a.tick_at = None;
             self.tick(&mut a);
             let seq = a.tick_seq.wrapping_sub(1);
@@ -444,7 +460,10 @@ impl<'s> Worker<'s> {
             }
             let last = self.clock.samples().last();
             if last.is_some_and(|s| s.received - s.sent <= FIRST_ROUND_TRIP) {
-                break;
+                good += 1;
+                if good == FIRST_SAMPLES {
+                    break;
+                }
             }
         }
         self.agent = Some(a);
@@ -705,6 +724,7 @@ impl<'s> Worker<'s> {
             tick_seq: 0,
             tick_at: None,
             unanswered: std::collections::VecDeque::new(),
+            burst: 0,
         };
         // The agent's first reply, unasked: the hold, and with sudo, what sudo refuses.
         let out = self.agent_call(&mut agent, None, SHORT, false);
