@@ -39,7 +39,11 @@ fn every_source_directory_and_rust_file_is_on_the_layout_page() {
         }
     }
     for f in &files {
-        let rel = f.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let name = f.file_name().unwrap().to_string_lossy();
         if !name.ends_with(".rs") {
             continue;
