@@ -240,3 +240,145 @@ impl Sink for Reports {
         self.error.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{mpsc, Arc};
+
+    /// A sink that notes what it saw, under its name, and fails its
+    /// writes from the `fail_at`th event on.
+    struct Noting {
+        name: &'static str,
+        seen: Arc<Mutex<Vec<String>>>,
+        fail_at: Option<usize>,
+        count: usize,
+        error: Option<String>,
+        due: Option<Instant>,
+    }
+
+    impl Noting {
+        fn new(name: &'static str, seen: &Arc<Mutex<Vec<String>>>) -> Noting {
+            Noting {
+                name,
+                seen: Arc::clone(seen),
+                fail_at: None,
+                count: 0,
+                error: None,
+                due: None,
+            }
+        }
+    }
+
+    impl Sink for Noting {
+        fn event(&mut self, e: &Event) {
+            self.count += 1;
+            let Event::Problem { message, .. } = e else {
+                panic!("only problems here")
+            };
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("{} {message}", self.name));
+            if self.fail_at.is_some_and(|n| self.count >= n) {
+                self.error
+                    .get_or_insert(format!("{} cannot write {message}", self.name));
+            }
+        }
+        fn due(&self) -> Option<Instant> {
+            self.due
+        }
+        fn tick(&mut self) {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("{} tick", self.name));
+            self.due = None;
+        }
+        fn error(&self) -> Option<&str> {
+            self.error.as_deref()
+        }
+    }
+
+    fn problem(m: &str) -> Event {
+        Event::Problem {
+            host: None,
+            message: m.into(),
+        }
+    }
+
+    #[test]
+    fn every_event_reaches_every_sink_in_order_and_the_first_failed_write_is_the_runs() {
+        let seen = Arc::default();
+        let slot = Mutex::new(None);
+        let mut record = Noting::new("record", &seen);
+        record.fail_at = Some(2);
+        let mut reports = Noting::new("reports", &seen);
+        reports.fail_at = Some(1);
+        let (tx, rx) = mpsc::channel();
+        for m in ["one", "two"] {
+            tx.send(problem(m)).unwrap();
+        }
+        drop(tx);
+        let error = Sinks::new(Some(&slot))
+            .with(Some(record))
+            .with(None::<Noting>)
+            .with(Some(reports))
+            .drain(rx);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["record one", "reports one", "record two", "reports two"]
+        );
+        // The reports failed first (at the first event), the record after.
+        assert_eq!(error.as_deref(), Some("reports cannot write one"));
+        assert_eq!(
+            slot.lock().unwrap().as_deref(),
+            Some("reports cannot write one"),
+            "the run is told at once"
+        );
+    }
+
+    #[test]
+    fn a_sink_whose_time_came_is_ticked_without_an_event() {
+        let seen = Arc::default();
+        let mut reports = Noting::new("reports", &seen);
+        reports.due = Some(Instant::now() + Duration::from_millis(50));
+        let (tx, rx) = mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            tx.send(problem("late")).unwrap();
+        });
+        let error = Sinks::new(None).with(Some(reports)).drain(rx);
+        sender.join().unwrap();
+        assert_eq!(error, None);
+        assert_eq!(*seen.lock().unwrap(), ["reports tick", "reports late"]);
+    }
+
+    #[test]
+    fn a_room_bench_sends_the_room_only_what_it_folds() {
+        let (tx, rx) = mpsc::channel();
+        let mut room = ToRoom {
+            index: 3,
+            events: tx,
+        };
+        room.event(&problem("lost"));
+        // A skipped operation changes nothing the room shows.
+        room.event(&Event::Skipped {
+            step: "S.1".into(),
+            host: "A".into(),
+            what: "deploy".into(),
+            cmd: None,
+        });
+        room.event(&Event::StepStarted {
+            step: "S.1".into(),
+            title: "t".into(),
+            needed: false,
+            at: 0.0,
+        });
+        drop(room);
+        let got: Vec<(usize, Event)> = rx.iter().collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.iter().all(|(i, e)| *i == 3 && crate::room::wants(e)));
+        assert!(matches!(got[1].1, Event::StepStarted { .. }));
+    }
+}
