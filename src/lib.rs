@@ -23,7 +23,8 @@
 //!   every spinner of labctl draws behind), `--json` (the same events on
 //!   stdout, `run/json.rs`), the `--pause` presenter (`run/pause.rs`), the
 //!   room and the reports; `--dry-run` goes the same way. The
-//!   run record has one definition, [`record`] (below both stages): the run writes those
+//!   run directory has one owner, [`record`] (below both stages: events,
+//!   step records, the plan read back, file names): the run writes those
 //!   events to `events.jsonl`, and [`report`] reads the same types back
 //!   (`report/load.rs`) and with [`capture`] (`decode` pcap bytes, `model`,
 //!   `analysis` with `tcp` and `udp`, `labels`, `ladder`) turns that
@@ -111,6 +112,12 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<(), Error> {
     let g = cli.global;
+    // A `--lab` named on the command line is read before anything, by every
+    // command, also one that has no use for it (`clean`, `deploy`): a file
+    // that is not there is exit 2 naming it, not a connection to every host.
+    if g.lab_given {
+        config::source::Source::read(&g.lab)?;
+    }
     match cli.command {
         Command::Testbed(args) => testbed::command(&args),
         Command::Keys(args) => keys::command(&g, &args),

@@ -566,6 +566,17 @@ fn a_missing_lab_and_an_out_that_is_a_file_are_refused_before_any_connection() {
             missing.display().to_string(),
             "reset".into(),
         ],
+        // Commands that do not use the lab still refuse a missing one named.
+        vec![
+            "clean".to_string(),
+            "--lab".into(),
+            missing.display().to_string(),
+        ],
+        vec![
+            "deploy".to_string(),
+            "--lab".into(),
+            missing.display().to_string(),
+        ],
     ] {
         let out = Labctl::new()
             .hosts(&good)

@@ -75,9 +75,10 @@ fn normalized(text: &str) -> String {
         let port = if &c[2] == "50000" { "50000" } else { "PORT" };
         format!("{}:{port}", &c[1])
     });
-    re(r"\b(frames?) [0-9–, ]*\d")
-        .replace_all(&text, "$1 N")
-        .into_owned()
+    let text = re(r"\b(frames?) [0-9–, ]*\d").replace_all(&text, "$1 N");
+    // Frames listed one by one (`frames 1 (UDP …), 2 (UDP …)`): clients an
+    // action starts together race, and their frames' numbers with them.
+    re(r"\b\d+ \(").replace_all(&text, "N (").into_owned()
 }
 
 /// Each answer of the run: whether it is as the lab expects, and its text normalized.

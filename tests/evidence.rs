@@ -171,8 +171,9 @@ fn a_local_disk_filling_during_the_run_stops_it_with_4_and_nothing_is_left_on_th
     assert!(events.starts_with("{\"event\":\"run_started\""), "{events}");
 }
 
-/// Kills `host`'s tcpdump (as root: it runs through sudo).
-fn kill_tcpdump(bench: &TestBench, host: &str) {
+/// Kills with SIGKILL the processes in `host`'s namespace whose command line
+/// (its words joined by spaces) `pick` chooses; returns how many.
+fn kill_on(bench: &TestBench, host: &str, pick: impl Fn(&str) -> bool) -> usize {
     use std::os::unix::fs::MetadataExt;
     let ino = labctl::testbed::netns::inode(&bench.host(host).netns).unwrap();
     let mut killed = 0;
@@ -180,14 +181,21 @@ fn kill_tcpdump(bench: &TestBench, host: &str) {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         let here = std::fs::metadata(e.path().join("ns/net")).is_ok_and(|m| m.ino() == ino);
-        if here && comm.trim() == "tcpdump" {
-            // SAFETY: kill(2) on a tcpdump of this test's own bench.
+        if here && pick(cmd.trim_end()) {
+            // SAFETY: kill(2) on a process of this test's own bench.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             killed += 1;
         }
     }
+    killed
+}
+
+/// Kills `host`'s tcpdump (as root: it runs through sudo).
+fn kill_tcpdump(bench: &TestBench, host: &str) {
+    let killed = kill_on(bench, host, |cmd| cmd.starts_with("tcpdump "));
     assert_eq!(killed, 1, "one tcpdump on {host}");
 }
 
@@ -235,7 +243,6 @@ fn on_host(bench: &TestBench, host: &str, cmd: &str) -> std::process::Output {
 }
 
 #[test]
-#[ignore = "since the merge with the NetworkManager hosts and the run clock, A's server ends when A's disk fills (B's client: `server closed the connection`), so the step fails on B's expectation before the capture's stop names the cause; passes on the branch that wrote it; to mend next"]
 fn a_hosts_disk_filling_while_its_capture_grows_fails_the_step_naming_host_and_cause() {
     let t = Setup::new("host-full", "3s");
     // A's run directories on a small disk of their own (a Pi's SD card, nearly full).
@@ -270,4 +277,35 @@ fn a_hosts_disk_filling_while_its_capture_grows_fails_the_step_naming_host_and_c
     );
     assert_nothing_left(&t.bench);
     let _ = on_host(&t.bench, "A", "umount /home/pi/labctl/runs");
+}
+
+#[test]
+fn a_stamper_that_ends_early_does_not_take_its_program_with_it() {
+    let t = Setup::new("stamper-killed", "3s");
+    let out_dir = t.s.path("runs");
+    let mut bg = t.start(&out_dir);
+    bg.wait_for("START  S.3", Duration::from_secs(60));
+    // The stamper of A's server's stdout (`labctl-stamp FILE FIFO server 1`).
+    let killed = kill_on(&t.bench, "A", |cmd| {
+        cmd.contains("labctl-stamp ") && cmd.contains("/server.out ") && cmd.ends_with(" server 1")
+    });
+    assert_eq!(killed, 1, "one stamper for A's server's stdout");
+    let (code, out, err) = bg.finish(Duration::from_secs(60));
+    eprintln!("{out}\n{err}");
+    // The server lived on: B's lines were answered to the last, and the run passed.
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Server> AFTER"), "{out}");
+    assert!(
+        out.contains("host `A`: program `server`: its output cannot be kept on the host"),
+        "the stamper's end is said: {out}"
+    );
+    assert!(
+        out.contains("labctl-stamp ended with status"),
+        "and how it ended: {out}"
+    );
+    // The server's lines after the kill still reached labctl (the shell loop took over).
+    let dir = run_dir(&out_dir);
+    let server = std::fs::read_to_string(dir.join("A-server.out")).unwrap();
+    assert!(server.contains("> after"), "{server}");
+    assert_nothing_left(&t.bench);
 }

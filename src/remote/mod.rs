@@ -32,8 +32,10 @@
 //! within seconds, see `Session::silent_for`), `@@k SEQ TIME` the answer to
 //! labctl's tick `SEQ` with the host's time (labctl ticks every second: the
 //! host knows its labctl alive, and labctl samples the host's clock). Without the deployed stamper (a lab with no
-//! `deploy` step) the wrapper falls back to a shell loop with the same
-//! frames. Why a FIFO and a relay rather than the stampers writing to the
+//! `deploy` step), or once a stamper ended before its program's output did
+//! (its last words said in a `@@w` frame), the wrapper falls back to a shell
+//! loop with the same frames: labctl's plumbing never leaves a program
+//! writing into a pipe nobody reads (SIGPIPE). Why a FIFO and a relay rather than the stampers writing to the
 //! channel: the agent holds the channel; a FIFO gives many writers one
 //! reader with atomic writes, and the record on disk does not depend on
 //! labctl reading.

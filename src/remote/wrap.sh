@@ -40,19 +40,37 @@ exec >/dev/null
 # The frames go to the run's FIFO (outside the agent, nowhere).
 F=/dev/null
 [ ! -p "$d/.stream" ] || F=$d/.stream
+# stamp_sh FILE STREAM [SAID]: the stamper in shell, one `date` per line; lines longer than 4 KB may
+# interleave in the stream (the files stay whole). A record it cannot write is said once on the
+# stream (`@@w`, as labctl-stamp does; not again when SAID), and the lines still stream.
+stamp_sh() {
+  w=$3
+  while IFS= read -r l; do
+    t=$(date +%s.%N)
+    if ! printf '%s %s\n' "$t" "$l" 2>/dev/null >>"$d/$n.$1" && [ -z "$w" ]; then
+      w=$(df -Pk -- "$d" 2>/dev/null | awk 'NR == 2 { print $4 }')
+      [ "$w" = 0 ] && w='No space left on device' || w='cannot write'
+      printf '@@w %s %s: %s\n' "$n" "$d/$n.$1" "$w" 1<>"$F"
+    fi
+    printf '@@l %s %s %s %s\n' "$n" "$2" "$t" "$l" 1<>"$F"
+  done
+}
 if [ -x "$K/labctl-stamp" ]; then
-  # stamp FILE STREAM
-  stamp() { "$K/labctl-stamp" "$d/$n.$1" "$F" "$n" "$2" 4<&-; }
-else
-  # Without the deployed stamper (a lab without a `deploy` step): a shell loop, one `date`
-  # per line; lines longer than 4 KB may interleave in the stream (the files stay whole).
+  # stamp FILE STREAM. A stamper that ends before its input (killed, or one an older labctl
+  # deployed, which ended at a record it could not write) must not take its program with it (a
+  # write into a pipe nobody reads kills the writer, SIGPIPE): its last words go on the stream
+  # (`@@w`) and the shell loop reads on.
   stamp() {
-    while IFS= read -r l; do
-      t=$(date +%s.%N)
-      printf '%s %s\n' "$t" "$l" >>"$d/$n.$1"
-      printf '@@l %s %s %s %s\n' "$n" "$2" "$t" "$l" 1<>"$F"
-    done
+    e=$("$K/labctl-stamp" "$d/$n.$1" "$F" "$n" "$2" 2>&1 >/dev/null 4<&-) && return
+    rc=$? nl='
+'
+    e=${e#labctl-stamp: } e=${e%%"$nl"*}
+    printf '@@w %s %s\n' "$n" "${e:-$d/$n.$1: labctl-stamp ended with status $rc}" 1<>"$F"
+    stamp_sh "$1" "$2" 1
   }
+else
+  # Without the deployed stamper (a lab without a `deploy` step).
+  stamp() { stamp_sh "$@"; }
 fi
 { { (
   trap - INT HUP
@@ -65,7 +83,7 @@ fi
   # it exits, see `flushed` in lib.sh): its status file is not this one's.
   c=
   read -r c 2>/dev/null <"$d/$n.pgid"
-  [ "$c" != "$g" ] || echo "$rc" >"$d/$n.rc"
+  [ "$c" != "$g" ] || echo "$rc" 2>/dev/null >"$d/$n.rc"
   printf '@@x %s %s %s\n' "$n" "$rc" "$g" 1<>"$F"
 ) 2>&1 1>&3 3>&- | stamp err 2; } 3>&1 | stamp out 1; }
 printf '@@e %s %s\n' "$n" "$g" 1<>"$F"

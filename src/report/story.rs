@@ -102,45 +102,12 @@ pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) 
 #[derive(Debug, Default)]
 pub struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
 
-/// The parts of `plan.json` a capture's spec is in (the rest is skipped unread).
-#[derive(serde::Deserialize)]
-struct PlanFile {
-    #[serde(default)]
-    steps: Vec<PlanFileStep>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanFileStep {
-    #[serde(default)]
-    actions: Vec<PlanFileAction>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanFileAction {
-    #[serde(default)]
-    ops: Vec<PlanFileOp>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanFileOp {
-    #[serde(default)]
-    what: String,
-}
-
 impl CaptureSpecs {
     /// The specs in `run_dir/plan.json`; none when it is missing or unreadable.
     pub fn read(run_dir: &Path) -> CaptureSpecs {
-        let plan: PlanFile = std::fs::read(run_dir.join("plan.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(PlanFile { steps: Vec::new() });
+        let plan = crate::record::plan::PlanRecord::read(run_dir);
         let mut specs = BTreeMap::new();
-        let whats = plan
-            .steps
-            .iter()
-            .flat_map(|s| &s.actions)
-            .flat_map(|a| &a.ops)
-            .map(|o| o.what.as_str());
+        let whats = plan.ops().map(|o| o.what.as_str());
         for what in whats {
             let Some(rest) = what.strip_prefix("capture `") else {
                 continue;
@@ -342,15 +309,29 @@ impl Context<'_> {
     }
 }
 
-/// The step whose span holds `at`, unix seconds (else the last one started
-/// before it): the step a frame with no other tie belongs to.
+/// How far outside every step's span a time may be and still belong to the
+/// nearest (a frame placed on the run clock a moment before its step began
+/// or after it ended, by the clock's uncertainty).
+const REACH: f64 = 0.005;
+
+/// The step whose span holds `at`, unix seconds (else one within [`REACH`]
+/// of it, else the last one started before it): the step a frame with no
+/// other tie belongs to. A step starts the moment the one before it ends,
+/// so a span that holds `at` is preferred to the reach of a neighbour's: a
+/// step's first frames come milliseconds after it starts (B's ARP request
+/// for A came 3.5 ms into step 4 of `labs/arp-icmp.toml`), and the reach of
+/// the step before must not take them.
 pub fn step_at(steps: &[StepRecord], at: f64) -> Option<&str> {
-    let started = |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + 0.005);
-    steps
-        .iter()
-        .filter(started)
-        .find(|s| s.finished_at.is_some_and(|t| at <= t + 0.005))
-        .or_else(|| steps.iter().rfind(started))
+    let started = |reach: f64| move |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + reach);
+    let holds = |reach: f64| {
+        steps
+            .iter()
+            .filter(started(reach))
+            .find(|s| s.finished_at.is_some_and(|t| at <= t + reach))
+    };
+    holds(0.0)
+        .or_else(|| holds(REACH))
+        .or_else(|| steps.iter().rfind(started(REACH)))
         .map(|s| s.id.as_str())
 }
 
@@ -359,5 +340,42 @@ fn sep(what: &str) -> &'static str {
         ""
     } else {
         " "
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::Outcome;
+
+    fn step(id: &str, from: f64, to: f64) -> StepRecord {
+        StepRecord {
+            id: id.into(),
+            title: String::new(),
+            hosts: Vec::new(),
+            outcome: Outcome::Passed,
+            started_at: Some(from),
+            finished_at: Some(to),
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_frame_belongs_to_the_step_whose_span_holds_it_before_a_neighbours_reach() {
+        // Steps 3 and 4 of labs/arp-icmp.toml as a loaded machine ran them:
+        // B's ARP request came 3.5 ms into step 4.
+        let steps = [step("3", 10.0, 10.164), step("4", 10.164, 10.578)];
+        assert_eq!(step_at(&steps, 10.1675), Some("4"));
+        assert_eq!(step_at(&steps, 10.1635), Some("3"));
+        // Outside every span: the nearest within reach, else the last started.
+        assert_eq!(step_at(&steps, 9.997), Some("3"));
+        assert_eq!(step_at(&steps, 10.581), Some("4"));
+        assert_eq!(step_at(&steps, 11.0), Some("4"));
+        assert_eq!(step_at(&steps, 9.0), None);
+        // A gap between steps (a paused run): the reach of the next one.
+        let paused = [step("3", 10.0, 10.1), step("4", 12.0, 12.5)];
+        assert_eq!(step_at(&paused, 11.998), Some("4"));
+        assert_eq!(step_at(&paused, 10.103), Some("3"));
+        assert_eq!(step_at(&paused, 11.0), Some("3"));
     }
 }

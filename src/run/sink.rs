@@ -244,6 +244,7 @@ impl Sink for Reports {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::RunOf;
     use std::sync::{mpsc, Arc};
 
     /// A sink that notes what it saw, under its name, and fails its
@@ -304,6 +305,8 @@ mod tests {
         Event::Problem {
             host: None,
             message: m.into(),
+            step: None,
+            run: RunOf::default(),
         }
     }
 
@@ -364,12 +367,15 @@ mod tests {
         room.event(&problem("lost"));
         // A skipped operation changes nothing the room shows.
         room.event(&Event::Skipped {
+            op: None,
+            run: RunOf::default(),
             step: "S.1".into(),
             host: "A".into(),
             what: "deploy".into(),
             cmd: None,
         });
         room.event(&Event::StepStarted {
+            run: RunOf::default(),
             step: "S.1".into(),
             title: "t".into(),
             needed: false,

@@ -634,24 +634,21 @@ fn down_quietly(name: &str) {
     }
 }
 
-/// Builds the socket programs next to the `labctl` under test if they are
-/// missing: `cargo test --workspace` builds them, a lone `cargo test --test X`
-/// may not, and `deploy` looks for them there. (Added by the lab engineer.)
+/// Builds the socket programs and `labctl-stamp` next to the `labctl` under
+/// test when they are missing or older than their sources
+/// ([`labctl::build::is_stale`]): `cargo test --workspace` builds them, a
+/// lone `cargo test --test X` does not, and a stale `labctl-stamp` (from
+/// before a change to `hostkit`) would test old code on the hosts. `deploy`
+/// and [`install_programs`] look for them there.
 pub fn ensure_programs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let dir = Path::new(labctl_bin()).parent().expect("a directory");
-        let all = [
-            "tcp_server",
-            "tcp_threaded_server",
-            "udp_server",
-            "tcp_client",
-            "udp_client",
-            "labctl-stamp",
-        ];
-        if !all.iter().all(|p| dir.join(p).exists()) {
+        let root = labctl::deploy::workspace_root();
+        if labctl::build::is_stale(&root, dir, &labctl::hostops::DEPLOYED) {
             let st = Command::new(env!("CARGO"))
                 .args(["build", "-p", "sockets", "-p", "hostkit"])
+                .current_dir(&root)
                 .status()
                 .expect("cargo build -p sockets -p hostkit");
             assert!(st.success(), "cargo build -p sockets -p hostkit failed");
