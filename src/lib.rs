@@ -5,7 +5,7 @@
 //! a host before the whole input has been validated:
 //!
 //! ```text
-//! hosts.toml, lab.toml ──config──▶ Bench + Lab ──plan──▶ Plan ──exec──▶ events ──report──▶ report
+//! hosts.toml, lab.toml ──config──▶ Room + Lab ──plan──▶ Plan ──run──▶ events ──report──▶ report
 //! ```
 //!
 //! - [`cli`]: raw command-line arguments, turned at this edge into labctl's
@@ -20,9 +20,12 @@
 //!   from them where they are sent.
 //! - [`run`]: runs a plan with one worker per host (`run/worker/`: the
 //!   agent's channel, programs, expectations matched as output arrives, the
-//!   end of a run), emits events, writes the run directory as it goes
-//!   (`--json`: the same events on stdout, `run/json.rs`; `--pause`:
-//!   presenter mode, `run/pause.rs`). The
+//!   end of a run) and emits events, which every output consumes through
+//!   one sink interface (`run/sink.rs`): the run directory written as it
+//!   goes, the terminal (`run/reporter.rs`, whose hung-up-terminal guard
+//!   every spinner of labctl draws behind), `--json` (the same events on
+//!   stdout, `run/json.rs`), the `--pause` presenter (`run/pause.rs`), the
+//!   room and the reports; `--dry-run` goes the same way. The
 //!   run directory has one owner, [`record`] (below both stages: events,
 //!   step records, the plan read back, file names): the run writes those
 //!   events to `events.jsonl`, and [`report`] reads the same types back
@@ -38,8 +41,10 @@
 //!   their output streamed by `labctl-stamp` (workspace member `hostkit/`);
 //!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
 //! - [`check`] (`check/`: model, `script` + `check.sh`, `facts`, `evaluate`,
-//!   `fix`, `progress`, `render`), [`deploy`], [`hostops`]: is a bench ready,
-//!   and the shell commands that make it so. What runs on a host is a `.sh`
+//!   `fix`, `clock`, `progress`, `render`), [`deploy`] (with [`build`]: the
+//!   programs per architecture), [`hostops`]: is a bench ready, and the
+//!   shell commands that make it so; [`programs`]: the program sets;
+//!   [`reset`]: `labctl reset`, between two sections. What runs on a host is a `.sh`
 //!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs;
 //!   one-line commands are templates filled with shell-quoted values by
 //!   [`util::shell_template`], never Rust string literals.
@@ -57,7 +62,9 @@
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
-//! The design notes the code relies on are in `docs/design.md`.
+//! The design notes the code relies on, and the glossary of the words it
+//! uses, are in `docs/design.md`; every file's place in the tree is in
+//! `docs/layout.md`.
 
 pub mod answer;
 pub mod arch;
