@@ -269,7 +269,8 @@ pub(crate) fn command(g: &Given, args: &ResetOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(args.select.clone())?;
     let ports = crate::check::lab_ports(&g.lab, g.lab_given, &benches)?;
-    let set = crate::programs::for_check(
+    let set = crate::lab::set::for_check(
+        &room,
         &g.hosts,
         &g.lab,
         args.select.clone(),
