@@ -6,7 +6,7 @@
 //! each other.
 
 /// The lab port the socket programs use by default.
-pub const LAB_PORT: u16 = 50000;
+pub(crate) const LAB_PORT: u16 = 50000;
 
 /// The socket programs deployed to every host.
 pub const PROGRAMS: [&str; 5] = [
@@ -19,7 +19,7 @@ pub const PROGRAMS: [&str; 5] = [
 
 /// The program sets a lab may run (`lab` only when the lab file has a
 /// `[programs]` table); a hosts file's `programs` names one.
-pub const PROGRAM_SETS: [&str; 3] = ["rust", "python", "lab"];
+pub(crate) const PROGRAM_SETS: [&str; 3] = ["rust", "python", "lab"];
 
 /// The Rust target triple for a machine name from `uname -m` (or a hosts
 /// file's `arch`). ARM builds are static (see `build`): they run on any Pi
@@ -37,7 +37,7 @@ pub fn target_triple(uname_m: &str) -> Option<&'static str> {
 }
 
 /// The triple of the machine labctl runs on.
-pub fn native_triple() -> Option<&'static str> {
+pub(crate) fn native_triple() -> Option<&'static str> {
     target_triple(std::env::consts::ARCH)
 }
 

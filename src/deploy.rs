@@ -12,7 +12,7 @@
 //! deploy through [`deploy_set`].
 
 mod command;
-pub use command::{command, DeployOptions};
+pub(crate) use command::{command, DeployOptions};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ use crate::ssh::{Output, Session, SshError};
 
 /// One program of the local build.
 #[derive(Debug, Clone)]
-pub struct LocalProgram {
+pub(crate) struct LocalProgram {
     pub name: String,
     pub path: PathBuf,
     /// The file's bytes when labctl holds them (a program set's files), else
@@ -40,7 +40,7 @@ pub struct LocalProgram {
 
 /// The five programs built for one target triple.
 #[derive(Debug, Clone)]
-pub struct LocalBuild {
+pub(crate) struct LocalBuild {
     pub triple: String,
     pub dir: PathBuf,
     pub programs: Vec<LocalProgram>,
@@ -48,7 +48,7 @@ pub struct LocalBuild {
 
 /// What [`deploy_set`] did on one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployReport {
+pub(crate) struct DeployReport {
     pub host: String,
     pub triple: String,
     /// Programs uploaded (missing or different on the host).
@@ -85,7 +85,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The local build for `triple`, read and hashed once per process.
-pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
+pub(crate) fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<LocalBuild>>>> = OnceLock::new();
     // Held while hashing: thirty host threads asking at once hash once.
     let mut cache = CACHE
@@ -145,7 +145,7 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// The command that builds the socket programs for `triple`.
-pub fn build_command(triple: &str) -> String {
+pub(crate) fn build_command(triple: &str) -> String {
     if Some(triple) == crate::arch::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none()
     {
         "cargo build -p sockets -p hostkit".to_string()
@@ -155,7 +155,7 @@ pub fn build_command(triple: &str) -> String {
 }
 
 /// Lowercase hex sha-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -163,7 +163,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Parses `sha256sum` output into program name → hash.
-pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
+pub(crate) fn parse_sha256sum(out: &str) -> HashMap<String, String> {
     out.lines()
         .filter_map(|l| {
             let (hash, path) = l.split_once("  ").or_else(|| l.split_once(" *"))?;
@@ -192,7 +192,11 @@ fn host_triple(host: &Host, uname_m: &str) -> Result<&'static str, Error> {
 /// architecture (the `rust` set's programs; another set's files with
 /// labctl's host tools), sha-256 compared, uploaded under a temporary name
 /// and renamed. One round trip tells the architecture and what is there.
-pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<DeployReport, Error> {
+pub(crate) fn deploy_set(
+    session: &Session,
+    host: &Host,
+    set: &ProgramSet,
+) -> Result<DeployReport, Error> {
     deploy_set_asking(session, host, set, |cmd| {
         session.exec(cmd, None, session.command_timeout())
     })
@@ -200,7 +204,7 @@ pub fn deploy_set(session: &Session, host: &Host, set: &ProgramSet) -> Result<De
 
 /// [`deploy_set`], asking what the host has through `ask`: a run's agent,
 /// whose request costs a fraction of a new SSH channel's.
-pub fn deploy_set_asking(
+pub(crate) fn deploy_set_asking(
     session: &Session,
     host: &Host,
     set: &ProgramSet,
@@ -215,7 +219,7 @@ pub fn deploy_set_asking(
 
 /// What program set `set` puts on a host of `triple`: the local build for
 /// `rust`; else the set's files and labctl's host tools from that build.
-pub fn set_build(triple: &str, set: &ProgramSet) -> Result<Arc<LocalBuild>, Error> {
+pub(crate) fn set_build(triple: &str, set: &ProgramSet) -> Result<Arc<LocalBuild>, Error> {
     let build = local_build(triple)?;
     if set.is_built() {
         return Ok(build);

@@ -57,7 +57,7 @@ pub struct Holder {
 pub const STALE_SECS: u64 = 10;
 
 /// Words of a stale holder's description (see [`Holder::describe`]).
-pub const SILENT_WORDS: &str = "has not answered for ";
+pub(crate) const SILENT_WORDS: &str = "has not answered for ";
 
 impl Holder {
     /// Parses `key=value` lines.
@@ -116,7 +116,7 @@ impl Holder {
 }
 
 /// `35 s`, `2 min`.
-pub fn duration_text(secs: u64) -> String {
+pub(crate) fn duration_text(secs: u64) -> String {
     if secs < 120 {
         format!("{secs} s")
     } else {
@@ -139,7 +139,7 @@ fn since_text(since: u64) -> String {
 
 /// What `lc_hold` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Held; a hold whose holder was gone was taken over when `Some`.
     Held(Option<Holder>),
     /// A live labctl holds the host.
@@ -150,7 +150,7 @@ pub enum Verdict {
 
 /// Parses `lc_hold`'s output: `[stale|taken LINES…] held`, or `busy LINES…`
 /// (a holder taken over while stale has `silent` set).
-pub fn parse_verdict(out: &str) -> Verdict {
+pub(crate) fn parse_verdict(out: &str) -> Verdict {
     let mut lines = out.lines().map(str::trim);
     let mut stale: Option<Vec<&str>> = None;
     while let Some(l) = lines.next() {
@@ -172,7 +172,7 @@ pub fn parse_verdict(out: &str) -> Verdict {
 /// command, run, since when (this machine's clock, epoch seconds: the
 /// clock every labctl reading the holder compares it with), and with
 /// `take_over`, `take-over` (a stale holder is taken over).
-pub fn hold_args(command: &str, run_id: &str, take_over: bool) -> Vec<String> {
+pub(crate) fn hold_args(command: &str, run_id: &str, take_over: bool) -> Vec<String> {
     let since = crate::record::now_unix() as u64;
     let mut v = vec![
         clean_word(user_name()),
@@ -232,10 +232,10 @@ fn machine_name() -> String {
 
 /// How `check`'s lab-port detail starts on a host in use (a pass: the
 /// holder's programs hold the port).
-pub const IN_USE_NOTE: &str = "bench in use by ";
+pub(crate) const IN_USE_NOTE: &str = "bench in use by ";
 
 /// `check`'s lines for hosts in use, from `(host label, lab-port detail)`.
-pub fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::new();
     for (label, detail) in hosts {
         if detail.starts_with(IN_USE_NOTE) {
@@ -249,12 +249,12 @@ pub fn render_in_use<'a>(hosts: impl Iterator<Item = (&'a str, &'a str)>) -> Str
 }
 
 /// Words of every [`busy_error`].
-pub const IN_USE: &str = " is in use by ";
+pub(crate) const IN_USE: &str = " is in use by ";
 
 /// The error of a host held by a live labctl (exit code 5); [`refusal`]
 /// makes the command's final error of one or more of them. With
 /// `take_over` asked for a holder that answers, it says why it was not taken.
-pub fn busy_error(host: &Host, holder: &Holder, take_over: bool) -> Error {
+pub(crate) fn busy_error(host: &Host, holder: &Holder, take_over: bool) -> Error {
     let mut s = format!("host `{}`{IN_USE}{}", host.label(), holder.describe());
     if take_over && !holder.stale() {
         s.push_str(&format!(
@@ -286,7 +286,7 @@ pub fn refusal(busy: &[String]) -> Error {
 
 /// The warning when a hold was taken over: its holder was gone, or (with
 /// `--take-over`) stale.
-pub fn took_over_warning(host: &Host, holder: &Holder) -> String {
+pub(crate) fn took_over_warning(host: &Host, holder: &Holder) -> String {
     match holder.silent {
         Some(n) => format!(
             "host `{}`: took the bench over from {}, which had not answered for {} (`--take-over`): its run's programs were stopped",
@@ -305,7 +305,7 @@ pub fn took_over_warning(host: &Host, holder: &Holder) -> String {
 /// A run a host ended by itself (`lc_orphan` in `remote/lib.sh`: labctl
 /// not heard for `orphaned_after`, or the run's agent killed), as its note says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ended {
+pub(crate) struct Ended {
     pub run: String,
     /// Unix time (the host's clock).
     pub at: u64,
@@ -315,7 +315,7 @@ pub struct Ended {
 }
 
 /// The notes of `lc_hold`/`lc_held`: `ended<TAB>RUN<TAB>AT<TAB>WHY<TAB>DIR` lines.
-pub fn ended_notes(out: &str) -> Vec<Ended> {
+pub(crate) fn ended_notes(out: &str) -> Vec<Ended> {
     out.lines()
         .filter_map(|l| {
             let mut w = l.strip_prefix("ended\t")?.split('\t');
@@ -330,7 +330,7 @@ pub fn ended_notes(out: &str) -> Vec<Ended> {
 }
 
 /// ``host `A`: the host ended run `X` by itself at 10:02:11 UTC (5 min ago): …``.
-pub fn ended_message(host: &Host, e: &Ended) -> String {
+pub(crate) fn ended_message(host: &Host, e: &Ended) -> String {
     format!(
         "host `{}`: the host ended run `{}` by itself at {}: {}; its records are in {}",
         host.label(),
@@ -343,7 +343,7 @@ pub fn ended_message(host: &Host, e: &Ended) -> String {
 
 /// The error of a labctl whose run's hold was taken over by `taker` (the
 /// lines of the run's `.taken` note on the host) while it was not heard.
-pub fn taken_message(taker: &Holder) -> String {
+pub(crate) fn taken_message(taker: &Holder) -> String {
     format!(
         "the bench was taken over by {} at {}{}; nothing more was done on this host (the run's records stay here and on it)",
         taker.who(),
@@ -387,7 +387,7 @@ pub fn take<'s>(sess: &'s Session, host: &Host, command: &str) -> Result<Held<'s
 }
 
 /// [`take`], taking over a stale holder when `take_over` (`--take-over`).
-pub fn take_with<'s>(
+pub(crate) fn take_with<'s>(
     sess: &'s Session,
     host: &Host,
     command: &str,
@@ -445,14 +445,14 @@ pub(crate) fn hold_failed(host: &Host, out: &str, err: &[u8]) -> Error {
 
 /// The per-host threads of one command meet here once each tried its hold:
 /// none goes on to change anything unless every host was held.
-pub struct Gate {
+pub(crate) struct Gate {
     barrier: Barrier,
     refused: AtomicBool,
 }
 
 impl Gate {
     /// A gate for `n` host threads (each must call [`Gate::pass`] once).
-    pub fn new(n: usize) -> Gate {
+    pub(crate) fn new(n: usize) -> Gate {
         Gate {
             barrier: Barrier::new(n.max(1)),
             refused: AtomicBool::new(false),
@@ -460,7 +460,7 @@ impl Gate {
     }
 
     /// Waits for every host; true when all were held (`held`: this host's outcome).
-    pub fn pass(&self, held: bool) -> bool {
+    pub(crate) fn pass(&self, held: bool) -> bool {
         if !held {
             self.refused.store(true, Ordering::SeqCst);
         }
@@ -469,20 +469,20 @@ impl Gate {
     }
 
     /// Whether a host refused (after every host passed).
-    pub fn refused(&self) -> bool {
+    pub(crate) fn refused(&self) -> bool {
         self.refused.load(Ordering::SeqCst)
     }
 }
 
 /// The shell that prints who holds `host` now (read-only), for
 /// [`in_use_from`]: `check` runs it in the round trip of its clock row.
-pub fn held_cmd(host: &Host) -> String {
+pub(crate) fn held_cmd(host: &Host) -> String {
     remote::script(host, "", "lc_held")
 }
 
 /// Who holds the host whose [`held_cmd`] printed `text` (a live hold), in
 /// words; `None` when nobody does. What `check` shows of a bench in use.
-pub fn in_use_from(text: &str) -> Option<String> {
+pub(crate) fn in_use_from(text: &str) -> Option<String> {
     let h = Holder::parse(text.lines());
     (!h.command.is_empty()).then(|| {
         let mut s = h.describe();

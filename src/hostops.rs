@@ -14,7 +14,7 @@ use crate::util::shell_template::{render, Val};
 /// labctl's own helpers that run on the hosts (crate `hostkit`): deployed
 /// with the socket programs, built per architecture the same way, but not
 /// programs a lab can start.
-pub const HOST_TOOLS: [&str; 1] = ["labctl-stamp"];
+pub(crate) const HOST_TOOLS: [&str; 1] = ["labctl-stamp"];
 
 /// Everything `deploy` puts in `<workdir>/bin`: the one list of deployed programs.
 pub const DEPLOYED: [&str; 6] = [
@@ -27,7 +27,7 @@ pub const DEPLOYED: [&str; 6] = [
 ];
 
 /// `sudo -n ` when the host's privileged commands need sudo (never prompts), else empty.
-pub fn sudo_prefix(host: &Host) -> &'static str {
+pub(crate) fn sudo_prefix(host: &Host) -> &'static str {
     if host.sudo {
         "sudo -n "
     } else {
@@ -36,17 +36,17 @@ pub fn sudo_prefix(host: &Host) -> &'static str {
 }
 
 /// The commands labctl runs through `sudo -n` on a host with `sudo = true`.
-pub const SUDO_COMMANDS: [&str; 2] = ["ip", "tcpdump"];
+pub(crate) const SUDO_COMMANDS: [&str; 2] = ["ip", "tcpdump"];
 
 /// What labctl also runs through `sudo -n` where NetworkManager manages the
 /// lab interface: `configure` gives the address through it.
-pub const NM_SUDO_COMMAND: &str = "nmcli";
+pub(crate) const NM_SUDO_COMMAND: &str = "nmcli";
 
 /// What to say when `sudo -n` refuses `host`'s user (or asks for a password):
 /// `(what failed, the sudoers line that would allow it)`. `paths` are the
 /// refused commands as the host resolves them (`/usr/sbin/ip`); empty: the
 /// usual Debian paths of [`SUDO_COMMANDS`].
-pub fn sudo_refusal(
+pub(crate) fn sudo_refusal(
     host: &Host,
     refused: &[&str],
     paths: &[&str],
@@ -82,7 +82,7 @@ pub fn sudo_refusal(
 /// The sudoers line labctl suggests: `user` may run exactly these commands
 /// (full paths) as root without a password. It is all a lab needs: a stop
 /// signals a capture through its sudo, which relays the signal.
-pub fn sudoers_line(user: &str, paths: &[String]) -> String {
+pub(crate) fn sudoers_line(user: &str, paths: &[String]) -> String {
     format!("{user} ALL=(root) NOPASSWD: {}", paths.join(", "))
 }
 
@@ -121,12 +121,12 @@ impl LabLink {
 /// NetworkManager manages the interface, else with `ip`
 /// ([`configure_ip_cmd`]). Idempotent, so it can run before every lab and
 /// in `check --fix`; prints `via nm` or `via ip`, the way it took.
-pub fn configure_cmd(host: &Host) -> String {
+pub(crate) fn configure_cmd(host: &Host) -> String {
     configure_link_cmd(&LabLink::of(host))
 }
 
 /// [`configure_cmd`] from the link's facts.
-pub fn configure_link_cmd(link: &LabLink) -> String {
+pub(crate) fn configure_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/configure.sh"),
         &[
@@ -140,7 +140,7 @@ pub fn configure_link_cmd(link: &LabLink) -> String {
 }
 
 /// The name of labctl's NetworkManager profile for the lab interface: `labctl-eth0`.
-pub fn nm_profile(host: &Host) -> String {
+pub(crate) fn nm_profile(host: &Host) -> String {
     nm_profile_of(&host.interface)
 }
 
@@ -151,7 +151,7 @@ fn nm_profile_of(interface: &str) -> String {
 /// Gives the lab interface its address and brings the link up (only when it
 /// is down: a second `ip` through sudo costs milliseconds) with `ip`:
 /// `configure`'s way where no NetworkManager manages the interface.
-pub fn configure_ip_cmd(host: &Host) -> String {
+pub(crate) fn configure_ip_cmd(host: &Host) -> String {
     configure_ip_link_cmd(&LabLink::of(host))
 }
 
@@ -169,7 +169,7 @@ fn configure_ip_link_cmd(link: &LabLink) -> String {
 /// Gives the lab interface its address through labctl's own NetworkManager
 /// profile ([`nm_profile`]: manual IPv4, the lab address), made or set
 /// again, then activated: `configure`'s way where NetworkManager manages it.
-pub fn configure_nm_cmd(host: &Host) -> String {
+pub(crate) fn configure_nm_cmd(host: &Host) -> String {
     configure_nm_link_cmd(&LabLink::of(host))
 }
 
@@ -189,7 +189,7 @@ fn configure_nm_link_cmd(link: &LabLink) -> String {
 /// labctl's NetworkManager profile (the interface goes back to the image's
 /// own connection), then removes the lab address if `ip` put it there.
 /// Prints what it did: see [`parse_restore`].
-pub fn restore_network_cmd(host: &Host) -> String {
+pub(crate) fn restore_network_cmd(host: &Host) -> String {
     render(
         include_str!("hostops/nm-restore.sh"),
         &[
@@ -203,7 +203,7 @@ pub fn restore_network_cmd(host: &Host) -> String {
 
 /// What [`restore_network_cmd`] did on a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Restored {
+pub(crate) struct Restored {
     /// labctl's profile was deleted.
     pub profile: Option<String>,
     /// The connection the interface then had (empty: none yet).
@@ -213,7 +213,7 @@ pub struct Restored {
 }
 
 /// Parses [`restore_network_cmd`]'s output.
-pub fn parse_restore(out: &str) -> Restored {
+pub(crate) fn parse_restore(out: &str) -> Restored {
     let mut r = Restored::default();
     for l in out.lines() {
         if let Some(v) = l.strip_prefix("@profile ") {
@@ -229,7 +229,7 @@ pub fn parse_restore(out: &str) -> Restored {
 
 impl Restored {
     /// In words, for `clean`'s line: `deleted NetworkManager profile …`.
-    pub fn describe(&self, host: &Host) -> String {
+    pub(crate) fn describe(&self, host: &Host) -> String {
         let dev = &host.interface;
         let mut parts = Vec::new();
         if let Some(p) = &self.profile {
@@ -256,12 +256,12 @@ impl Restored {
 
 /// Pings `target` from `host` over the lab interface: `count` echo requests,
 /// waiting at most `timeout_s` seconds for each reply. Exit 0 when a reply came.
-pub fn ping_cmd(host: &Host, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
+pub(crate) fn ping_cmd(host: &Host, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
     ping_on_cmd(&host.interface, target, count, timeout_s)
 }
 
 /// [`ping_cmd`] over lab interface `interface`.
-pub fn ping_on_cmd(interface: &str, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
+pub(crate) fn ping_on_cmd(interface: &str, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
     render(
         include_str!("hostops/ping.sh"),
         &[
@@ -279,7 +279,7 @@ pub fn bin_dir(host: &Host) -> String {
 }
 
 /// The remote path of one socket program.
-pub fn program_path(host: &Host, program: &str) -> String {
+pub(crate) fn program_path(host: &Host, program: &str) -> String {
     format!("{}/{program}", bin_dir(host))
 }
 
@@ -292,7 +292,7 @@ pub const MANIFEST: &str = ".labctl-sha256";
 
 /// `stat -c` format of the manifest: `NAME INODE:SIZE:CTIME` (`%z` carries
 /// nanoseconds on every coreutils version).
-pub const STAT_FORMAT: &str = "%n %i:%s:%z";
+pub(crate) const STAT_FORMAT: &str = "%n %i:%s:%z";
 
 /// The deployed programs' names, space separated (fixed names, or a lab's
 /// file names limited to letters, digits, `-`, `_` and `.`: no quoting needed).
@@ -306,7 +306,7 @@ fn program_names(names: &[&str]) -> String {
 /// when their stat line is not the manifest's, as [`cached_sha256_cmd`]).
 /// Only `@arch` when the directory is missing. `names`: what deploy puts
 /// there ([`DEPLOYED`] for the `rust` set).
-pub fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
+pub(crate) fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
     render(
         include_str!("hostops/programs-state-run.sh"),
         &[
@@ -324,7 +324,7 @@ pub fn programs_state_cmd(host: &Host, names: &[&str]) -> String {
 const PROGRAMS_STATE_SH: &str = include_str!("hostops/programs-state.sh");
 
 /// Prints the [`STAT_FORMAT`] line of each program that exists.
-pub fn programs_stat_cmd(host: &Host, names: &[&str]) -> String {
+pub(crate) fn programs_stat_cmd(host: &Host, names: &[&str]) -> String {
     render(
         include_str!("hostops/programs-stat.sh"),
         &[
@@ -338,17 +338,18 @@ pub fn programs_stat_cmd(host: &Host, names: &[&str]) -> String {
 /// The script behind [`cached_sha256_cmd`].
 const CACHED_SHA256_SH: &str = include_str!("hostops/cached-sha256.sh");
 
-/// Prints `HASH  NAME` (`sha256sum` style) for each deployed program that
-/// exists (nothing for missing ones), hashing only programs whose stat line
-/// differs from the manifest's: `hostops/cached-sha256.sh` in a subshell
-/// inside the bin directory, after a header of its shell-quoted values
-/// (`hostops/cached-sha256-run.sh`).
-pub fn cached_sha256_cmd(host: &Host) -> String {
+/// [`cached_sha256_cmd_for`] the deployed programs (the unit tests').
+#[cfg(test)]
+pub(crate) fn cached_sha256_cmd(host: &Host) -> String {
     cached_sha256_cmd_for(host, &DEPLOYED)
 }
 
-/// [`cached_sha256_cmd`] for the files of a program set (`names`).
-pub fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
+/// Prints `HASH  NAME` (`sha256sum` style) for each of `names` (a program
+/// set's files) that exists (nothing for missing ones), hashing only those
+/// whose stat line differs from the manifest's: `hostops/cached-sha256.sh`
+/// in a subshell inside the bin directory, after a header of its
+/// shell-quoted values (`hostops/cached-sha256-run.sh`).
+pub(crate) fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
     render(
         include_str!("hostops/cached-sha256-run.sh"),
         &[
@@ -357,35 +358,6 @@ pub fn cached_sha256_cmd_for(host: &Host, names: &[&str]) -> String {
             ("FMT", Val::Quoted(STAT_FORMAT)),
             ("NAMES", Val::Quoted(&program_names(names))),
             ("SCRIPT", Val::Raw(CACHED_SHA256_SH)),
-        ],
-    )
-}
-
-/// A shell condition, true when something may listen on `port` (TCP or
-/// UDP), or when that cannot be told. Guards the costly `ss -p`, which reads
-/// every process's file descriptors to name the owner. Measured per call in a
-/// namespace of the virtual bench: `ss` without `-p` 2.3 ms, with `-p` 4.3 ms,
-/// and reading `/proc/net/tcp` and `tcp6` 8 ms (each read walks the kernel's
-/// whole socket table, shared by every namespace).
-pub fn port_maybe_used_cond(port: u16) -> String {
-    render(
-        include_str!("hostops/port-maybe-used.sh"),
-        &[("FILTER", Val::Quoted(&port_filter(port)))],
-    )
-}
-
-/// The `ss` filter that selects sockets on local port `port`.
-fn port_filter(port: u16) -> String {
-    format!("sport = :{port}")
-}
-
-/// Lists sockets listening on `port` (TCP and UDP) with their processes, one per line.
-pub fn listeners_cmd(host: &Host, port: u16) -> String {
-    render(
-        include_str!("hostops/listeners.sh"),
-        &[
-            ("S", Val::Raw(sudo_prefix(host))),
-            ("FILTER", Val::Quoted(&port_filter(port))),
         ],
     )
 }
@@ -505,10 +477,6 @@ mod tests {
             "/home/pi/lab ctl/bin/tcp_server"
         );
         assert!(cached_sha256_cmd(&host(false)).contains("cd -- '/home/pi/lab ctl/bin'"));
-        assert_eq!(
-            listeners_cmd(&host(true), 50000),
-            "sudo -n ss -ltnupH 'sport = :50000'"
-        );
     }
 
     #[test]
@@ -549,29 +517,5 @@ mod tests {
         assert_eq!(sh(&cached_sha256_cmd(&h)).lines().count(), 2);
         assert!(!sh(&cached_sha256_cmd(&h)).contains("bad"));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_port_probe_is_a_shell_condition() {
-        // Port 1 (tcpmux) listens nowhere here; the probe must say so.
-        assert_eq!(
-            sh(&format!(
-                "if {}; then echo yes; else echo no; fi",
-                port_maybe_used_cond(1)
-            )),
-            "no\n"
-        );
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        for port in [
-            tcp.local_addr().unwrap().port(),
-            udp.local_addr().unwrap().port(),
-        ] {
-            let probe = port_maybe_used_cond(port);
-            assert_eq!(
-                sh(&format!("if {probe}; then echo yes; else echo no; fi")),
-                "yes\n"
-            );
-        }
     }
 }

@@ -27,7 +27,7 @@ use crate::ssh::{self, ConnectOptions};
 use crate::util::shell_template::{render, Val};
 
 /// The named sets (`lab` only when the lab file has a `[programs]` table).
-pub use crate::arch::PROGRAM_SETS as SETS;
+pub(crate) use crate::arch::PROGRAM_SETS as SETS;
 
 /// Where the `{bin}` directory goes in a program's command line.
 const BIN: &str = "{bin}";
@@ -160,7 +160,7 @@ impl ProgramSet {
     }
 
     /// Whether `deploy` copies the per-architecture socket programs.
-    pub fn is_built(&self) -> bool {
+    pub(crate) fn is_built(&self) -> bool {
         self.files.is_empty() && self.name != "lab"
     }
 
@@ -184,7 +184,7 @@ impl ProgramSet {
     }
 
     /// The names `deploy` puts in `<workdir>/bin` for this set.
-    pub fn deployed_names(&self) -> Vec<&str> {
+    pub(crate) fn deployed_names(&self) -> Vec<&str> {
         if self.is_built() {
             return hostops::DEPLOYED.to_vec();
         }
@@ -204,7 +204,7 @@ impl ProgramSet {
     /// The commands `host` must have for the programs `programs` (the
     /// interpreter always), each once, sorted; and those of them that run
     /// through sudo.
-    pub fn commands_for<'p>(
+    pub(crate) fn commands_for<'p>(
         &self,
         programs: impl IntoIterator<Item = &'p str>,
     ) -> (Vec<String>, Vec<String>) {
@@ -226,7 +226,7 @@ impl ProgramSet {
 
     /// [`Self::commands_for`] the programs the lab runs on host `host`
     /// (what `check` looks for there).
-    pub fn commands_on(&self, host: &str) -> (Vec<String>, Vec<String>) {
+    pub(crate) fn commands_on(&self, host: &str) -> (Vec<String>, Vec<String>) {
         self.commands_for(
             self.runs_on
                 .iter()
@@ -247,7 +247,7 @@ const ENTRY_FIELDS: &[&str] = &["files", "run", "sudo"];
 /// names only the entry that is wrong: the set comes back whenever
 /// `[programs]` is a table, each entry under its name, so the lab's
 /// references to them are judged against it.
-pub fn read_table(c: &mut Checker, node: &Node) -> Option<ProgramSet> {
+pub(crate) fn read_table(c: &mut Checker, node: &Node) -> Option<ProgramSet> {
     let entries = c.table(
         node,
         "`[programs]`",
@@ -430,7 +430,7 @@ fn usable(name: &str) -> bool {
 }
 
 /// The command that prints the interpreter's version line on a host.
-pub fn probe_cmd(interpreter: &str) -> String {
+pub(crate) fn probe_cmd(interpreter: &str) -> String {
     render(
         include_str!("programs/interpreter-run.sh"),
         &[
@@ -447,7 +447,7 @@ const PROBE_SH: &str = include_str!("programs/interpreter.sh");
 /// is root): `commands.sh` after its values. Its lines are `key=value`, as
 /// `check`'s are: `cmd=NAME PATH` (or `NAME @missing`), `nosudo=NAME
 /// REASON`, `noroot=NAME UID`, `rootok=NAME`. Command names are words ([`command_word`]).
-pub fn commands_cmd(commands: &[String], sudo_commands: &[String], sudo: bool) -> String {
+pub(crate) fn commands_cmd(commands: &[String], sudo_commands: &[String], sudo: bool) -> String {
     render(
         include_str!("programs/commands-run.sh"),
         &[
@@ -460,7 +460,7 @@ pub fn commands_cmd(commands: &[String], sudo_commands: &[String], sudo: bool) -
 }
 
 /// `commands.sh`: also the body of `check`'s `lab_commands` function.
-pub const COMMANDS_SH: &str = include_str!("programs/commands.sh");
+pub(crate) const COMMANDS_SH: &str = include_str!("programs/commands.sh");
 
 /// What [`commands_cmd`] found on a host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -516,7 +516,7 @@ impl Found {
 }
 
 /// What a run probes on one host: the programs it runs there.
-pub struct HostNeeds<'a> {
+pub(crate) struct HostNeeds<'a> {
     pub host: &'a Host,
     pub programs: BTreeSet<String>,
 }
@@ -529,7 +529,7 @@ pub struct HostNeeds<'a> {
 /// entry), naming the hosts, each program once; for labctl's own sets, at
 /// the choice of the set. A host that cannot be reached is left to the run,
 /// which reports it.
-pub fn probe(
+pub(crate) fn probe(
     set: &ProgramSet,
     needs: &[HostNeeds],
     opts: &ConnectOptions,

@@ -365,7 +365,7 @@ impl FileReport {
 
 /// What `labctl answer` was asked.
 #[derive(Debug, Clone, Default)]
-pub struct AnswerOptions {
+pub(crate) struct AnswerOptions {
     /// The capture files (pcap, pcapng) of one student.
     pub captures: Vec<PathBuf>,
     /// `--server ADDR:PORT`: the servers the instructor named.
@@ -381,7 +381,7 @@ pub struct AnswerOptions {
 }
 
 /// `labctl answer`.
-pub fn command(g: &Given, args: &AnswerOptions) -> Result<(), Error> {
+pub(crate) fn command(g: &Given, args: &AnswerOptions) -> Result<(), Error> {
     if let Some(dir) = &args.grade {
         if !args.captures.is_empty() {
             return Err(Error::Usage(

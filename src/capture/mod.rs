@@ -47,7 +47,7 @@ pub enum Error {
 
 /// How roles are decided where the handshake is not in the capture.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// Ports that are a server's (default: the lab port, [`LAB_PORT`]): a
     /// socket bound to one is a server's even when its conversation began
     /// before the capture did.
@@ -73,7 +73,7 @@ pub fn analyze(pcap: &[u8]) -> Result<CaptureAnalysis, Error> {
 }
 
 /// Analyses the bytes of a classic pcap file.
-pub fn analyze_with(pcap: &[u8], opts: &Options) -> Result<CaptureAnalysis, Error> {
+pub(crate) fn analyze_with(pcap: &[u8], opts: &Options) -> Result<CaptureAnalysis, Error> {
     analyze_placed(pcap, opts, |t| t)
 }
 
@@ -81,7 +81,7 @@ pub fn analyze_with(pcap: &[u8], opts: &Options) -> Result<CaptureAnalysis, Erro
 /// `place` (called once per frame, in file order): the report puts a host's
 /// capture on the run clock ([`crate::record::RunClock`]), so its times
 /// compare with other hosts' lines and captures.
-pub fn analyze_placed(
+pub(crate) fn analyze_placed(
     pcap: &[u8],
     opts: &Options,
     mut place: impl FnMut(f64) -> f64,

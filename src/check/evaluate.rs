@@ -119,7 +119,7 @@ pub(super) fn unreachable_report(host: &Host, e: &SshError) -> HostReport {
 }
 
 /// Turns a host's facts into its checks (everything after `ssh` and `host key`).
-pub fn evaluate(
+pub(crate) fn evaluate(
     host: &Host,
     f: &Facts,
     local: Option<Result<Arc<LocalBuild>, String>>,
@@ -594,7 +594,7 @@ fn lab_port_check(host: &Host, f: &Facts) -> CheckResult {
 /// What holds the lab's ports on `host` (`f.ports`), in `check`'s words, and
 /// the hint to free them; `None` when nothing does. `run` refuses with the
 /// same words when a port it is about to use is taken.
-pub fn lab_ports_taken(host: &Host, f: &Facts) -> Option<(String, String)> {
+pub(crate) fn lab_ports_taken(host: &Host, f: &Facts) -> Option<(String, String)> {
     let mut busy = Vec::new();
     let mut pids = Vec::new();
     for p in &f.ports {

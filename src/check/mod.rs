@@ -59,10 +59,11 @@ pub(crate) mod progress;
 mod render;
 mod script;
 
-pub use evaluate::{evaluate, lab_ports_taken};
+pub(crate) use evaluate::{evaluate, lab_ports_taken};
 pub(crate) use facts::describe_listener;
-pub use facts::{parse_facts, Facts, Manager};
-pub use model::*;
+pub use facts::parse_facts;
+pub(crate) use facts::{Facts, Manager};
+pub(crate) use model::*;
 pub(crate) use render::render_outcome;
 pub use script::script;
 pub(crate) use script::script_for;
@@ -91,7 +92,7 @@ use crate::ssh::{self, ConnectOptions, Session, SshError};
 
 /// What `labctl check` was asked.
 #[derive(Debug, Clone)]
-pub struct CheckOptions {
+pub(crate) struct CheckOptions {
     pub select: BenchChoice,
     /// JSON lines on stdout; the table goes to stderr.
     pub json: bool,
@@ -104,7 +105,7 @@ pub struct CheckOptions {
 }
 
 /// Runs `labctl check`.
-pub fn command(global: &Given, args: &CheckOptions) -> Result<(), Error> {
+pub(crate) fn command(global: &Given, args: &CheckOptions) -> Result<(), Error> {
     let room = hosts::load(&global.hosts)?;
     let benches = room.select(args.select.clone())?;
     let opts = ConnectOptions {
@@ -169,7 +170,7 @@ pub fn command(global: &Given, args: &CheckOptions) -> Result<(), Error> {
 }
 
 /// The ports the lab's servers bind, per host label: `("tcp", 6000)`.
-pub type LabPorts = HashMap<String, Vec<(&'static str, u16)>>;
+pub(crate) type LabPorts = HashMap<String, Vec<(&'static str, u16)>>;
 
 /// The ports the lab file at `path` has its servers bind on each host of
 /// `benches` ([`crate::lab::plan::server_ports`]). Without a lab file there,
@@ -248,7 +249,7 @@ pub fn run(
 
 /// [`run`] for program set `set`: its files are compared and deployed, its
 /// interpreter is one of the tools checked.
-pub fn run_set(
+pub(crate) fn run_set(
     benches: &[&Bench],
     opts: &ConnectOptions,
     fix: bool,

@@ -23,14 +23,14 @@ enum HostResult {
 
 /// What `labctl deploy` was asked.
 #[derive(Debug, Clone)]
-pub struct DeployOptions {
+pub(crate) struct DeployOptions {
     pub select: BenchChoice,
     /// The program set to deploy (`--programs`).
     pub programs: Option<String>,
 }
 
 /// Runs `labctl deploy`.
-pub fn command(g: &Given, args: &DeployOptions) -> Result<(), Error> {
+pub(crate) fn command(g: &Given, args: &DeployOptions) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(args.select.clone())?;
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();

@@ -27,7 +27,7 @@ pub use plan::Plan;
 /// host names of the selected benches), and the program set the lab runs
 /// (`lab.programs`: resolved by [`Inputs::load_with_set`], the lab's own
 /// default otherwise).
-pub struct Inputs {
+pub(crate) struct Inputs {
     pub room: Room,
     /// Indexes into `room.benches`.
     pub benches: Vec<usize>,
@@ -37,7 +37,7 @@ pub struct Inputs {
 impl Inputs {
     /// Reads and validates the hosts file `hosts_path` (the benches `choice`
     /// names) and the lab file `lab_path`.
-    pub fn load(
+    pub(crate) fn load(
         hosts_path: &Path,
         lab_path: &Path,
         choice: impl Into<BenchChoice>,
@@ -90,7 +90,7 @@ impl Inputs {
     /// [`Inputs::load`], with the program set the lab runs resolved:
     /// `programs` (`--programs`), else the hosts file's `programs`, else the
     /// lab's own ([`set::choose`]). What `plan`, `run` and `check` use.
-    pub fn load_with_set(
+    pub(crate) fn load_with_set(
         hosts_path: &Path,
         lab_path: &Path,
         choice: impl Into<BenchChoice>,
@@ -101,7 +101,7 @@ impl Inputs {
         Ok(inputs)
     }
 
-    pub fn benches(&self) -> impl Iterator<Item = &Bench> {
+    pub(crate) fn benches(&self) -> impl Iterator<Item = &Bench> {
         self.benches.iter().map(|&i| &self.room.benches[i])
     }
 }
@@ -145,7 +145,7 @@ pub fn run_id(lab: &str, bench: Option<&str>) -> String {
 }
 
 /// `labctl list`: one line per step: id, hosts, title, needs.
-pub fn list_command(hosts_path: &Path, lab_path: &Path) -> Result<(), Error> {
+pub(crate) fn list_command(hosts_path: &Path, lab_path: &Path) -> Result<(), Error> {
     let inputs = Inputs::load(hosts_path, lab_path, BenchChoice::All)?;
     let lab = &inputs.lab;
     let w = lab.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
@@ -173,7 +173,7 @@ pub fn list_command(hosts_path: &Path, lab_path: &Path) -> Result<(), Error> {
 }
 
 /// `labctl plan`: the exact commands per step and host; nothing is executed.
-pub fn plan_command(
+pub(crate) fn plan_command(
     hosts_path: &Path,
     lab_path: &Path,
     benches: BenchChoice,

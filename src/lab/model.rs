@@ -15,17 +15,17 @@ use crate::config::tree;
 use crate::config::Source;
 use crate::error::Error;
 
-pub use super::validate::{resolve_hosts, Placed, Placement, Stopped};
+pub(crate) use super::validate::{resolve_hosts, Placed, Placement, Stopped};
 
 /// The five socket programs a lab may start or run.
 pub use crate::arch::PROGRAMS;
 
 /// How long an expectation waits when the lab does not say.
-pub const DEFAULT_WITHIN: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_WITHIN: Duration = Duration::from_secs(2);
 /// How long a `run` action may take when the lab does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest wait a lab may declare.
-pub const MAX_WAIT: Duration = Duration::from_secs(600);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// A validated lab.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ pub enum Rule {
 }
 
 /// Every rule by its keyword in the lab file, in the order the seed lab uses them.
-pub const RULES: [(&str, Rule); 9] = [
+pub(crate) const RULES: [(&str, Rule); 9] = [
     ("tcp-frames", Rule::TcpFrames),
     ("tcp-addresses", Rule::TcpAddresses),
     ("busy-port", Rule::BusyPort),
@@ -247,7 +247,7 @@ impl Lab {
 
     /// Each step's `needs` as step indexes (unknown ids left out), read
     /// through one map of the ids: linear in the lab's size.
-    pub fn need_indexes(&self) -> Vec<Vec<usize>> {
+    pub(crate) fn need_indexes(&self) -> Vec<Vec<usize>> {
         let index: std::collections::HashMap<&str, usize> = self
             .steps
             .iter()
@@ -269,7 +269,7 @@ impl Lab {
     /// Every step in the order a whole run takes them: file order, except
     /// that a step runs after the steps it needs (of the steps whose needs
     /// have all run, the first in the file; a heap of them: n log n).
-    pub fn run_order(&self) -> Vec<usize> {
+    pub(crate) fn run_order(&self) -> Vec<usize> {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
         let needs = self.need_indexes();
@@ -319,16 +319,10 @@ impl Lab {
             .filter(|i| want.contains(i))
             .collect()
     }
-
-    /// Where in the file `span` starts, as `file:line:col`.
-    pub fn locate(&self, span: &Range<usize>) -> String {
-        let (l, c) = self.source.line_col(span.start);
-        format!("{}:{l}:{c}", self.source.path.display())
-    }
 }
 
 /// The hosts an action names directly (named programs' hosts come from simulation).
-pub fn action_hosts(kind: &ActionKind) -> &[String] {
+pub(crate) fn action_hosts(kind: &ActionKind) -> &[String] {
     match kind {
         ActionKind::Configure { hosts }
         | ActionKind::Deploy { hosts }

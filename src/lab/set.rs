@@ -16,7 +16,7 @@ use crate::programs::{ProgramSet, SETS};
 /// top-level `programs` (`hosts`), else the lab's own default. Every program
 /// the lab starts or runs must be in it; each problem is located. Part of
 /// loading the inputs ([`super::Inputs::load_with_set`]).
-pub fn choose(
+pub(crate) fn choose(
     lab: &Lab,
     hosts: Option<&SetChoice>,
     cli: Option<&str>,
@@ -91,7 +91,7 @@ pub fn choose(
 /// own `[programs]` is checked for them by default), but the lab file is not
 /// read for `rust` and `python`, nor when there is none. `room` is the hosts
 /// file (at `hosts_path`) as loaded.
-pub fn for_check(
+pub(crate) fn for_check(
     room: &Room,
     hosts_path: &Path,
     lab_path: &Path,

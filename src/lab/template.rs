@@ -40,7 +40,7 @@ pub enum Part {
 
 /// What the names expand to for one host of one bench.
 #[derive(Debug, Clone, Default)]
-pub struct Scope {
+pub(crate) struct Scope {
     /// Every name, already expanded: lab vars, `bin` …, `A.addr` ….
     pub values: BTreeMap<String, String>,
 }

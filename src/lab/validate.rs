@@ -13,7 +13,7 @@ use crate::error::{Diagnostic, Diagnostics};
 /// Where an action that names running programs works, as the simulation of
 /// the steps before it finds them (the other actions name their hosts).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
+pub(crate) enum Placement {
     /// The action names its hosts itself (configure, deploy, ping, capture,
     /// start, run: [`super::model::action_hosts`]).
     Named,
@@ -25,7 +25,7 @@ pub enum Placement {
 
 /// One name a stop ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stopped {
+pub(crate) struct Stopped {
     pub name: String,
     pub host: String,
     /// A capture (its pcap is fetched after the stop), not a program.
@@ -34,7 +34,7 @@ pub struct Stopped {
 
 /// One action of a planned step, with where it works.
 #[derive(Debug, Clone)]
-pub struct Placed<'a> {
+pub(crate) struct Placed<'a> {
     pub action: &'a Action,
     pub at: Placement,
 }
@@ -42,7 +42,10 @@ pub struct Placed<'a> {
 /// Each action of each step of `seq` (in order) with its [`Placement`],
 /// after simulating the steps in order, or the first problem found (used by
 /// planning).
-pub fn resolve_hosts<'a>(lab: &'a Lab, seq: &[usize]) -> Result<Vec<Vec<Placed<'a>>>, Diagnostic> {
+pub(crate) fn resolve_hosts<'a>(
+    lab: &'a Lab,
+    seq: &[usize],
+) -> Result<Vec<Vec<Placed<'a>>>, Diagnostic> {
     let mut sim = Sim::default();
     let mut out = Vec::new();
     for &i in seq {

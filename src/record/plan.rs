@@ -1,6 +1,6 @@
 //! `plan.json` read back: the plan a run recorded, as far as a reader of
 //! the run directory needs it (each step's actions and each operation's
-//! host and words). The run writes the whole plan ([`crate::lab::plan`]
+//! words). The run writes the whole plan ([`crate::lab::plan`]
 //! serializes it); what is not here is skipped unread, and a field missing
 //! from an older run directory reads as empty.
 
@@ -12,15 +12,13 @@ use super::dir::PLAN;
 
 /// The plan a run recorded.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct PlanRecord {
+pub(crate) struct PlanRecord {
     #[serde(default)]
     pub steps: Vec<PlanRecordStep>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct PlanRecordStep {
-    #[serde(default)]
-    pub id: String,
+pub(crate) struct PlanRecordStep {
     #[serde(default)]
     pub actions: Vec<PlanRecordAction>,
 }
@@ -28,17 +26,13 @@ pub struct PlanRecordStep {
 /// One action: its operations in the plan's order (the index an
 /// operation's events name, [`super::OpRef`]).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct PlanRecordAction {
-    #[serde(default)]
-    pub keyword: String,
+pub(crate) struct PlanRecordAction {
     #[serde(default)]
     pub ops: Vec<PlanRecordOp>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct PlanRecordOp {
-    #[serde(default)]
-    pub host: String,
+pub(crate) struct PlanRecordOp {
     /// What it does, for people.
     #[serde(default)]
     pub what: String,
@@ -51,7 +45,7 @@ pub struct PlanRecordOp {
 /// filter (recorded since operations are typed; `None` in older run
 /// directories, whose captures say them only in `what`).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct PlanRecordFacts {
+pub(crate) struct PlanRecordFacts {
     /// True for a capture's start.
     #[serde(default)]
     pub capture: bool,
@@ -65,7 +59,7 @@ pub struct PlanRecordFacts {
 
 impl PlanRecord {
     /// The plan in `run_dir`; empty when it is missing or unreadable.
-    pub fn read(run_dir: &Path) -> PlanRecord {
+    pub(crate) fn read(run_dir: &Path) -> PlanRecord {
         std::fs::read(run_dir.join(PLAN))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -73,7 +67,7 @@ impl PlanRecord {
     }
 
     /// Every operation, in the plan's order.
-    pub fn ops(&self) -> impl Iterator<Item = &PlanRecordOp> {
+    pub(crate) fn ops(&self) -> impl Iterator<Item = &PlanRecordOp> {
         self.steps
             .iter()
             .flat_map(|s| &s.actions)

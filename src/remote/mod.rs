@@ -68,7 +68,7 @@ use crate::util::shell_template::{render, Val};
 pub mod clean;
 
 /// `<workdir>/procs`: the registry of running groups.
-pub fn procs_dir(host: &Host) -> String {
+pub(crate) fn procs_dir(host: &Host) -> String {
     format!("{}/procs", host.workdir.trim_end_matches('/'))
 }
 
@@ -80,19 +80,19 @@ pub fn run_dir(host: &Host, run_id: &str) -> String {
 /// The shell functions every lab command uses (`lib.sh`). Expects `S`
 /// (sudo prefix), `P` (procs dir), `D` (run dir), `RUN` (run id), `K` (the
 /// deployed programs' dir) and `lc_wrapper` to be set: see [`lib`].
-pub const LIB_SH: &str = include_str!("lib.sh");
+pub(crate) const LIB_SH: &str = include_str!("lib.sh");
 
 /// The wrapper every started program runs under (`wrap.sh`), the value of `lc_wrapper`.
-pub const WRAP_SH: &str = include_str!("wrap.sh");
+pub(crate) const WRAP_SH: &str = include_str!("wrap.sh");
 
 /// The bench's hold on a host (`hold.sh`, see [`crate::hold`]): `lc_hold`,
 /// `lc_release`, `lc_holder`, `lc_held`, `run_live`.
-pub const HOLD_SH: &str = include_str!("hold.sh");
+pub(crate) const HOLD_SH: &str = include_str!("hold.sh");
 
 /// The lab's ports on a host (`ports.sh`): `lab_ports`, what `check`'s
 /// lab-port row and the start of a run both read (parsed by
 /// [`crate::check::parse_facts`]).
-pub const PORTS_SH: &str = include_str!("ports.sh");
+pub(crate) const PORTS_SH: &str = include_str!("ports.sh");
 
 /// What every `lc_*` call runs with after its [`header`]: `lc_wrapper` set
 /// to [`WRAP_SH`] (quoted), then [`LIB_SH`], [`HOLD_SH`] and [`PORTS_SH`],
@@ -117,7 +117,7 @@ pub fn lib() -> &'static str {
 /// agent's carries the library twice quoted: the comments (the documentation
 /// of the `.sh` files, a third of them) stay in the files. The scripts keep
 /// no `#` line, nor a blank one, inside a quoted string or a here-document.
-pub fn compact(script: &str) -> String {
+pub(crate) fn compact(script: &str) -> String {
     let mut out = String::with_capacity(script.len());
     for l in script.lines() {
         let t = l.trim_start();
@@ -167,12 +167,12 @@ pub fn call(func: &str, args: &[&str]) -> String {
 /// `stopped PGID NAME STEP RUN` or `alive PGID NAME STEP RUN` (parse with
 /// [`parse_stop_output`]); exits 1 if any is still alive. Used by `clean`,
 /// `check --fix` and the start of `run`.
-pub fn stop_all_cmd(host: &Host) -> String {
+pub(crate) fn stop_all_cmd(host: &Host) -> String {
     script(host, "", "lc_stop_all")
 }
 
 /// Stops the groups of one run on `host` (what the agent does when its input ends).
-pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
+pub(crate) fn stop_run_cmd(host: &Host, run_id: &str) -> String {
     script(host, run_id, "lc_stop_run")
 }
 
@@ -192,7 +192,7 @@ pub fn stop_run_cmd(host: &Host, run_id: &str) -> String {
 ///
 /// `orphaned_after`: how long the host waits without hearing labctl (its
 /// ticks) before it ends the run by itself (`-g`, see `lc_watch`).
-pub fn agent_cmd(
+pub(crate) fn agent_cmd(
     host: &Host,
     run_id: &str,
     hold: &[String],
@@ -221,16 +221,9 @@ pub fn agent_cmd(
     )
 }
 
-/// The agent's first reply, split: the hold's words, and the sudo check's
-/// `nosudo CMD PATH REASON` lines (without `nosudo `), in the host's order.
-pub fn split_sudo_check(reply: &str) -> (String, Vec<String>) {
-    let r = split_hold_reply(reply);
-    (r.hold, r.nosudo)
-}
-
 /// The agent's first reply, in its parts (see [`agent_cmd`]).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct HoldReply {
+pub(crate) struct HoldReply {
     /// The hold's words (`held`, `busy` …).
     pub hold: String,
     /// The sudo check's `CMD PATH REASON` lines.
@@ -240,7 +233,7 @@ pub struct HoldReply {
 }
 
 /// [`HoldReply`] from the agent's first reply.
-pub fn split_hold_reply(reply: &str) -> HoldReply {
+pub(crate) fn split_hold_reply(reply: &str) -> HoldReply {
     let mut r = HoldReply::default();
     for l in reply.lines() {
         if let Some(x) = l.strip_prefix("nosudo ") {
@@ -352,18 +345,18 @@ fn parse_lines_reply(counts: &str, rest: &[u8]) -> Option<(Vec<u8>, Vec<u8>, i32
 }
 
 /// Removes the run's remote directory (after its files were fetched).
-pub fn remove_run_dir_cmd(host: &Host, run_id: &str) -> String {
+pub(crate) fn remove_run_dir_cmd(host: &Host, run_id: &str) -> String {
     remove_dir_cmd(&run_dir(host, run_id))
 }
 
 /// Removes directory `dir` on a host and everything in it (`remove-dir.sh`).
-pub fn remove_dir_cmd(dir: &str) -> String {
+pub(crate) fn remove_dir_cmd(dir: &str) -> String {
     render(include_str!("remove-dir.sh"), &[("DIR", Val::Quoted(dir))])
 }
 
 /// What a stop reported for one group.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Stopped {
+pub(crate) struct Stopped {
     pub pgid: u32,
     pub name: String,
     pub step: String,
@@ -373,7 +366,7 @@ pub struct Stopped {
 }
 
 /// Parses the lines of a stop's stdout (groups that had already ended are left out).
-pub fn parse_stop_output(stdout: &str) -> Vec<Stopped> {
+pub(crate) fn parse_stop_output(stdout: &str) -> Vec<Stopped> {
     stdout
         .lines()
         .filter_map(|l| {
@@ -396,7 +389,7 @@ pub fn parse_stop_output(stdout: &str) -> Vec<Stopped> {
 
 /// The state of a program, as its frames told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgState {
+pub(crate) enum ProgState {
     Alive,
     /// Ended on its own with this status.
     Exited(i32),
@@ -437,7 +430,7 @@ pub enum Frame {
 /// Takes the complete frames off the front of `buf` (text that is not a
 /// frame, such as the agent's own error messages, is skipped).
 /// How much of the host shell's own words (lines that are not frames) is kept.
-pub const SAID_MAX: usize = 2000;
+pub(crate) const SAID_MAX: usize = 2000;
 
 pub fn take_frames(buf: &mut Vec<u8>) -> Vec<Frame> {
     take_frames_keeping(buf, &mut String::new())
@@ -446,7 +439,7 @@ pub fn take_frames(buf: &mut Vec<u8>) -> Vec<Frame> {
 /// [`take_frames`], keeping the last lines that are not frames (what the
 /// host's shell said, e.g. why the agent could not start) in `said`, at
 /// most [`SAID_MAX`] bytes.
-pub fn take_frames_keeping(buf: &mut Vec<u8>, said: &mut String) -> Vec<Frame> {
+pub(crate) fn take_frames_keeping(buf: &mut Vec<u8>, said: &mut String) -> Vec<Frame> {
     let mut frames = Vec::new();
     let mut used = 0;
     while let Some(i) = buf[used..].iter().position(|&b| b == b'\n') {
@@ -511,7 +504,7 @@ fn parse_frame(line: &[u8]) -> Option<Frame> {
 /// tcpdump on lab interface `interface` writing `file`, through sudo when
 /// `sudo`, as argv words (`-U --immediate-mode`: without it the last
 /// packets are lost on SIGINT).
-pub fn capture_argv(sudo: bool, interface: &str, file: &str, filter: &str) -> Vec<String> {
+pub(crate) fn capture_argv(sudo: bool, interface: &str, file: &str, filter: &str) -> Vec<String> {
     let mut argv: Vec<String> = Vec::new();
     if sudo {
         argv.extend(["sudo".into(), "-n".into()]);
@@ -537,7 +530,7 @@ pub fn capture_argv(sudo: bool, interface: &str, file: &str, filter: &str) -> Ve
 
 /// Seconds as `sleep` and `timeout` take them: `0.25`, `2` (people read
 /// [`crate::lab::plan::secs`], built on this: `0.25s`).
-pub fn shell_secs(d: Duration) -> String {
+pub(crate) fn shell_secs(d: Duration) -> String {
     let ms = d.as_millis();
     if ms.is_multiple_of(1000) {
         format!("{}", ms / 1000)
@@ -622,13 +615,14 @@ mod tests {
     #[test]
     fn the_sudo_checks_lines_are_told_from_the_holds_words() {
         let reply = "stale\nuser=ta\nnosudo tcpdump /usr/bin/tcpdump sudo: a password is required\nrun=r1\nheld\n";
-        let (hold, refused) = split_sudo_check(reply);
-        assert_eq!(hold, "stale\nuser=ta\nrun=r1\nheld\n");
+        let r = split_hold_reply(reply);
+        assert_eq!(r.hold, "stale\nuser=ta\nrun=r1\nheld\n");
         assert_eq!(
-            refused,
+            r.nosudo,
             ["tcpdump /usr/bin/tcpdump sudo: a password is required"]
         );
-        assert_eq!(split_sudo_check("held\n"), ("held\n".into(), Vec::new()));
+        let r = split_hold_reply("held\n");
+        assert_eq!((r.hold.as_str(), r.nosudo.len()), ("held\n", 0));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub(crate) fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error>
 }
 
 /// `labctl report [--student] RUN_DIR`: rebuilds the reports and says where they are.
-pub fn command(run_dir: &Path, student: bool) -> Result<(), Error> {
+pub(crate) fn command(run_dir: &Path, student: bool) -> Result<(), Error> {
     // A room directory (`run --all`): its benches' reports and its own.
     if !student && crate::room::report::is_room(run_dir) {
         return crate::room::report::command(run_dir);

@@ -21,7 +21,11 @@ use crate::capture::pcapng::Story;
 use crate::capture::{Frame, Kind};
 
 /// The story of one capture: its section comment and a comment per frame.
-pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) -> Option<Story> {
+pub(crate) fn story(
+    report: &RunReport,
+    capture: &CaptureReport,
+    specs: &CaptureSpecs,
+) -> Option<Story> {
     let analysis = capture.analysis.as_ref()?;
     let names = host_names(&report.bench);
     let clients = traces::traces(&report.timeline, &report.programs);
@@ -101,11 +105,11 @@ pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) 
 /// capture operations' `interface` and `filter`), read once per rebuild of
 /// the reports.
 #[derive(Debug, Default)]
-pub struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
+pub(crate) struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
 
 impl CaptureSpecs {
     /// The specs in `run_dir/plan.json`; none when it is missing or unreadable.
-    pub fn read(run_dir: &Path) -> CaptureSpecs {
+    pub(crate) fn read(run_dir: &Path) -> CaptureSpecs {
         let plan = crate::record::plan::PlanRecord::read(run_dir);
         let mut specs = BTreeMap::new();
         for o in plan.ops().filter(|o| o.op.capture) {
@@ -330,7 +334,7 @@ const REACH: f64 = 0.005;
 /// step's first frames come milliseconds after it starts (B's ARP request
 /// for A came 3.5 ms into step 4 of `labs/arp-icmp.toml`), and the reach of
 /// the step before must not take them.
-pub fn step_at(steps: &[StepRecord], at: f64) -> Option<&str> {
+pub(crate) fn step_at(steps: &[StepRecord], at: f64) -> Option<&str> {
     let started = |reach: f64| move |s: &&StepRecord| s.started_at.is_some_and(|t| t <= at + reach);
     let holds = |reach: f64| {
         steps

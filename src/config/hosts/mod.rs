@@ -18,7 +18,6 @@
 mod shape;
 mod validate;
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -56,7 +55,7 @@ pub struct SetChoice {
 
 /// A POSIX login name: 1 to 32 of the portable filename characters
 /// (`A-Za-z0-9._-`), `-` not first.
-pub fn login_name_ok(name: &str) -> bool {
+pub(crate) fn login_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 32
         && !name.starts_with('-')
@@ -67,7 +66,7 @@ pub fn login_name_ok(name: &str) -> bool {
 
 /// A run's host ends the run by itself after hearing nothing from labctl
 /// this long, unless the hosts file says otherwise (`orphaned_after`).
-pub const ORPHANED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const ORPHANED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One bench: hosts on one switch, in file order.
 #[derive(Debug, Clone)]
@@ -125,7 +124,7 @@ pub struct SshTarget {
 /// Which benches of a hosts file a command works on: labctl's own choice,
 /// built from the command line at its edge (`cli`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BenchChoice {
+pub(crate) enum BenchChoice {
     /// None named: the file's only bench (a room of several must be chosen from).
     Implied,
     /// The bench of that name.
@@ -150,12 +149,12 @@ impl Host {
     }
 
     /// `127.0.0.1:40001` (IPv6 in brackets).
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         ssh::endpoint(&self.target.host, self.target.port)
     }
 
     /// What the SSH layer needs to connect to this host, and nothing else.
-    pub fn ssh_target(&self) -> ssh::Target {
+    pub(crate) fn ssh_target(&self) -> ssh::Target {
         ssh::Target {
             label: self.label(),
             address: self.target.host.clone(),
@@ -188,7 +187,7 @@ impl Bench {
 impl Room {
     /// The benches a command works on: a single-bench file's bench; in a room,
     /// `--bench NAME` or `--all` (not needed when the room has one bench).
-    pub fn select(&self, choice: impl Into<BenchChoice>) -> Result<Vec<&Bench>, Error> {
+    pub(crate) fn select(&self, choice: impl Into<BenchChoice>) -> Result<Vec<&Bench>, Error> {
         let choice = choice.into();
         let names = || {
             self.benches
@@ -252,7 +251,7 @@ fn mask(prefix: u8) -> u32 {
 }
 
 /// `10.0.3.1/24` → (10.0.3.1, 24); refuses network and broadcast addresses.
-pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub(crate) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let Some((a, p)) = s.split_once('/') else {
         return Err(format!("`{s}` is not in CIDR form (no `/prefix`)"));
     };
@@ -284,21 +283,11 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 }
 
 /// Whether `n` may name a host or a bench: 1 to 32 letters, digits, `-` or `_`.
-pub fn usable_name(n: &str) -> bool {
+pub(crate) fn usable_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 32
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Host names by bench, for messages.
-pub fn host_names(bench: &Bench) -> String {
-    let names: BTreeMap<_, _> = bench.hosts.iter().map(|h| (h.name.as_str(), ())).collect();
-    names
-        .keys()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

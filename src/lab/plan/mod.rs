@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::model::{
     resolve_hosts, ActionKind, Check, Lab, Placed, Placement, Step, Stopped, Stream,
 };
-pub use super::select::{select_steps, StepChoice};
+pub use super::select::select_steps;
 use super::template::{Scope, Template};
 use crate::config::hosts::{Bench, Host};
 use crate::error::{Diagnostics, Error};
@@ -20,7 +20,7 @@ mod model;
 pub use model::*;
 
 /// The names templates may use on `host` of `bench`.
-pub fn scope(lab: &Lab, bench: &Bench, host: &Host) -> Scope {
+pub(crate) fn scope(lab: &Lab, bench: &Bench, host: &Host) -> Scope {
     let mut values = lab.vars.clone();
     let fields = |h: &Host| {
         [
@@ -99,7 +99,7 @@ impl Plan {
 
     /// The names of the programs (and captures) the plan starts on `host`,
     /// each once, in the order of their first start.
-    pub fn started_on(&self, host: &str) -> Vec<String> {
+    pub(crate) fn started_on(&self, host: &str) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for o in self
             .steps
@@ -114,16 +114,6 @@ impl Plan {
             }
         }
         names
-    }
-
-    /// The sum of the waits the lab declares (absent windows, pacing).
-    pub fn declared_wait(&self) -> Duration {
-        self.steps
-            .iter()
-            .flat_map(|s| &s.actions)
-            .flat_map(|a| &a.ops)
-            .map(|o| o.op.declared_wait())
-            .sum()
     }
 
     /// The plan as text: per step, per host, the exact commands; then the
@@ -158,7 +148,7 @@ impl Plan {
 impl PlanStep {
     /// The step's ops as `plan` shows them: per op, `HOST  # what` and the
     /// exact command (`run --pause` shows the same lines before a step).
-    pub fn render_ops(&self) -> String {
+    pub(crate) fn render_ops(&self) -> String {
         let mut s = String::new();
         for a in &self.actions {
             for o in &a.ops {
@@ -472,7 +462,9 @@ fn joins_captures(last: &PlanAction, keyword: &str, ops: &[PlanOp]) -> bool {
 
 /// The programs the plan starts or runs on each host (its captures' tcpdump
 /// aside): what [`crate::programs::probe`] looks for before the run.
-pub fn programs_by_host(plan: &Plan) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn programs_by_host(
+    plan: &Plan,
+) -> std::collections::BTreeMap<String, BTreeSet<String>> {
     let mut out: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
     for o in plan
         .steps
@@ -493,7 +485,7 @@ pub fn programs_by_host(plan: &Plan) -> std::collections::BTreeMap<String, BTree
 
 /// A port a server of the lab binds on one of the bench's hosts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ServerPort {
+pub(crate) struct ServerPort {
     pub host: String,
     /// `tcp` or `udp`.
     pub proto: &'static str,
@@ -504,13 +496,17 @@ pub struct ServerPort {
 /// program whose name says `server`), their `--port` expanded as the plan
 /// expands it (the programs' default, [`crate::arch::LAB_PORT`], without one);
 /// `labctl check` makes sure they are free. Sorted, no duplicates.
-pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
+pub(crate) fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
     server_ports_in(lab, bench, |_| true)
 }
 
 /// [`server_ports`] of the steps `run` keeps (a plan's: `labctl run`
 /// refuses to start when one of them is taken by a program it did not start).
-pub fn server_ports_in(lab: &Lab, bench: &Bench, run: impl Fn(&str) -> bool) -> Vec<ServerPort> {
+pub(crate) fn server_ports_in(
+    lab: &Lab,
+    bench: &Bench,
+    run: impl Fn(&str) -> bool,
+) -> Vec<ServerPort> {
     let mut out = BTreeSet::new();
     for step in lab.steps.iter().filter(|s| run(&s.id)) {
         for a in &step.actions {

@@ -20,10 +20,10 @@ use crate::lab::model::Stream;
 use crate::remote::{self, HostCall, Reply};
 
 /// How long a capture may take to say `listening on`.
-pub const CAPTURE_READY: Duration = Duration::from_secs(5);
+pub(crate) const CAPTURE_READY: Duration = Duration::from_secs(5);
 /// Echo requests per ping, and seconds to wait for each reply.
-pub const PING_COUNT: u32 = 1;
-pub const PING_WAIT_S: u32 = 2;
+pub(crate) const PING_COUNT: u32 = 1;
+pub(crate) const PING_WAIT_S: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -237,18 +237,6 @@ impl Op {
     /// The command line shown and sent ([`Op::call`]'s text).
     pub fn shown(&self) -> Option<String> {
         self.call().map(|c| c.text)
-    }
-
-    /// Time the lab itself declares for this op (expectation windows, pacing).
-    pub fn declared_wait(&self) -> Duration {
-        match self {
-            Op::Send { lines, pace, .. } => *pace * (lines.len().saturating_sub(1) as u32),
-            Op::Expect {
-                check: PlanCheck::Absent { window, .. },
-                ..
-            } => *window,
-            _ => Duration::ZERO,
-        }
     }
 }
 
@@ -536,7 +524,7 @@ impl Serialize for PlanOp {
 }
 
 /// `stdout`, `stderr` or `output` (both).
-pub fn stream_name(s: Stream) -> &'static str {
+pub(crate) fn stream_name(s: Stream) -> &'static str {
     match s {
         Stream::Stdout => "stdout",
         Stream::Stderr => "stderr",
@@ -545,7 +533,7 @@ pub fn stream_name(s: Stream) -> &'static str {
 }
 
 /// `2s`, `0.5s`.
-pub fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     format!("{}s", remote::shell_secs(d))
 }
 
