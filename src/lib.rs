@@ -8,8 +8,13 @@
 //! hosts.toml, lab.toml ──config──▶ Room + Lab ──plan──▶ Plan ──run──▶ events ──report──▶ report
 //! ```
 //!
-//! - [`cli`]: raw command-line arguments, turned at this edge into labctl's
-//!   own choices ([`config::hosts::BenchChoice`], [`lab::select::StepChoice`]).
+//! - [`cli`]: raw command-line arguments (clap); `cmd` (`src/cmd/`, one
+//!   file per subcommand or group) is the one layer that reads them: each
+//!   entry point turns its arguments into labctl's own choices
+//!   ([`config::hosts::BenchChoice`], `lab::select::StepChoice`) and its
+//!   module's plain options ([`config::Given`], `run::RunOptions`, …), so
+//!   no module below the edge knows the command line's shape. [`main`]
+//!   calls `cmd`, prints an error once and maps it to its exit code.
 //! - [`config`]: input files as one spanned TOML tree ([`config::tree`]) and
 //!   hosts.toml to a validated [`config::hosts::Room`] (its shape, then the
 //!   hosts together), every error at once with file:line:column;
