@@ -34,9 +34,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab as lab;
 
 /// The whole seed lab on `bench` (labctl with `envs`), passing; its run directory.
 #[track_caller]

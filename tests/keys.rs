@@ -9,13 +9,11 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::{labctl, Labctl, RunOutput, TestBench};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 fn home(bench: &TestBench) -> PathBuf {
     let p = bench.state_dir().join("home");

@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{labctl, RunOutput, TestBench};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 /// An empty HOME inside the bench's state directory (removed with it).
 fn home(bench: &TestBench) -> PathBuf {
