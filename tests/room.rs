@@ -580,7 +580,7 @@ fn check_all_ends_with_the_rooms_summary_a_line_per_bench() {
     let room = TestBench::room(3);
     install_programs(&room);
     let home = Scratch::new("room-check");
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml");
+    let lab = common::seed_lab();
     let fixed = labctl(
         room.hosts_file(),
         &lab,

@@ -281,6 +281,30 @@ pub fn labctl<S: AsRef<OsStr>>(hosts: &Path, lab: &Path, home: &Path, args: &[S]
         .run()
 }
 
+/// `labctl [--lab LAB] run --out OUT ARGS` on `bench` (without `lab`, the
+/// lab its hosts file names), which must exit `status`; the run directory
+/// it made under `out`.
+#[track_caller]
+pub fn run_on(
+    bench: &TestBench,
+    lab: Option<&Path>,
+    out: &Path,
+    args: &[&str],
+    status: i32,
+) -> PathBuf {
+    let mut l = Labctl::new().hosts(bench.hosts_file());
+    if let Some(lab) = lab {
+        l = l.arg("--lab").arg(lab);
+    }
+    l.args(["run", "--out"])
+        .arg(out)
+        .args(args)
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_status(status);
+    run_dir(out)
+}
+
 /// A `labctl` running in the background: its stdout arrives line by line.
 pub struct Background {
     pub child: Child,
