@@ -15,9 +15,7 @@ struct Home(PathBuf);
 
 impl Home {
     fn new(bench: &TestBench) -> Home {
-        let p = bench.state_dir().join("home");
-        std::fs::create_dir_all(&p).unwrap();
-        Home(p)
+        Home(bench.home())
     }
 }
 

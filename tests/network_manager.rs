@@ -23,15 +23,8 @@ use common::{labctl, RunOutput, TestBench};
 
 use common::seed_lab;
 
-/// An empty HOME inside the bench's state directory (removed with it).
-fn home(bench: &TestBench) -> PathBuf {
-    let p = bench.state_dir().join("home");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
-
 fn run(bench: &TestBench, args: &[&str]) -> RunOutput {
-    labctl(bench.hosts_file(), &seed_lab(), &home(bench), args)
+    labctl(bench.hosts_file(), &seed_lab(), &bench.home(), args)
 }
 
 /// The IPv4 addresses on `host`'s eth0, as `ip` shows them.

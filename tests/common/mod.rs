@@ -468,6 +468,14 @@ impl TestBench {
         &self.state_dir
     }
 
+    /// An empty HOME inside the bench's state directory (removed with it),
+    /// so this machine's `~/.ssh` (known_hosts, config) plays no part.
+    pub fn home(&self) -> PathBuf {
+        let p = self.state_dir().join("home");
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
     /// What `testbed up` printed.
     pub fn up_output(&self) -> &RunOutput {
         &self.up
