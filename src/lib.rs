@@ -20,7 +20,8 @@
 //!   end of a run), emits events, writes the run directory as it goes
 //!   (`--json`: the same events on stdout, `run/json.rs`; `--pause`:
 //!   presenter mode, `run/pause.rs`). The
-//!   run record has one definition, [`record`] (below both stages): the run writes those
+//!   run directory has one owner, [`record`] (below both stages: events,
+//!   step records, the plan read back, file names): the run writes those
 //!   events to `events.jsonl`, and [`report`] reads the same types back
 //!   (`report/load.rs`) and with [`capture`] (`decode` pcap bytes, `model`,
 //!   `analysis` with `tcp` and `udp`, `labels`, `ladder`) turns that

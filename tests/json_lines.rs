@@ -27,6 +27,43 @@ fn kinds(lines: &[serde_json::Value]) -> Vec<&str> {
     lines.iter().map(|v| v["event"].as_str().unwrap()).collect()
 }
 
+/// Every line names the bench `run_started` names, and every operation's
+/// line (`action`, `op`) the operation of `plan` on its host, in its step,
+/// with its words; every operation of the plan has a line.
+#[track_caller]
+fn assert_ops_named(lines: &[serde_json::Value], plan: &serde_json::Value, what: &str) {
+    let bench = lines[0]["bench"].as_str().unwrap();
+    assert!(!bench.is_empty(), "{what}: {}", lines[0]);
+    let mut named = std::collections::BTreeSet::new();
+    for l in lines {
+        assert_eq!(l["bench"], bench, "{what}: a line of another bench: {l}");
+        let Some(action) = l["action"].as_u64() else {
+            continue;
+        };
+        let op = l["op"].as_u64().unwrap();
+        let step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == l["step"])
+            .unwrap_or_else(|| panic!("{what}: no step {} in the plan", l["step"]));
+        let o = &step["actions"][action as usize]["ops"][op as usize];
+        assert_eq!(o["host"], l["host"], "{what}: {l} is not {o}");
+        if l["event"] != "program_started" {
+            assert_eq!(o["what"], l["what"], "{what}: {l} is not {o}");
+        }
+        named.insert((l["step"].to_string(), action, op));
+    }
+    let ops: usize = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["actions"].as_array().unwrap())
+        .map(|a| a["ops"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(named.len(), ops, "{what}: operations without a line");
+}
+
 #[test]
 fn every_json_line_of_check_run_and_clean_matches_the_schema() {
     let bench = TestBench::up();
@@ -70,6 +107,11 @@ fn every_json_line_of_check_run_and_clean_matches_the_schema() {
     assert_eq!(lines.last().unwrap()["outcome"], "passed");
     let recorded = std::fs::read_to_string(run_dir(&out).join("events.jsonl")).unwrap();
     assert_eq!(run.stdout, recorded, "stdout differs from events.jsonl");
+    // Every line names its bench, and every operation's line the very
+    // operation of the plan the run recorded.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir(&out).join("plan.json")).unwrap()).unwrap();
+    assert_ops_named(&lines, &plan, "run --json");
     // The human output is on stderr, and only there.
     assert!(run.stderr.contains("PASSED: steps 17 passed"), "{run}");
     assert!(!run.stdout.contains("SUMMARY"), "{run}");
@@ -77,8 +119,10 @@ fn every_json_line_of_check_run_and_clean_matches_the_schema() {
     // --dry-run --json: the same kind of lines, nothing executed.
     let dry = labctl(hosts, &lab, &home.0, &["run", "--dry-run", "--json"]);
     dry.assert_status(0);
-    let k = kinds(&assert_lines_valid("run --dry-run --json", &dry.stdout)).join(" ");
+    let dry_lines = assert_lines_valid("run --dry-run --json", &dry.stdout);
+    let k = kinds(&dry_lines).join(" ");
     assert!(k.starts_with("run_started step_started skipped"), "{k}");
+    assert_ops_named(&dry_lines, &plan, "run --dry-run --json");
 
     let clean = labctl(hosts, &lab, &home.0, &["clean", "--json"]);
     clean.assert_status(0);
@@ -119,4 +163,10 @@ fn a_rooms_json_lines_name_their_bench() {
     let benches: std::collections::BTreeSet<&str> =
         lines.iter().map(|v| v["bench"].as_str().unwrap()).collect();
     assert_eq!(benches.len(), 2, "{run}");
+    // And their room run: the room directory beside the benches' own.
+    let rooms: std::collections::BTreeSet<&str> =
+        lines.iter().map(|v| v["room"].as_str().unwrap()).collect();
+    assert_eq!(rooms.len(), 1, "{run}");
+    let room = rooms.first().unwrap();
+    assert!(out.join(room).join("room.json").is_file(), "{room}\n{run}");
 }

@@ -11,7 +11,7 @@ mod run_json_support;
 use std::path::{Path, PathBuf};
 
 use common::Labctl;
-use labctl::run::event::Event;
+use labctl::record::Event;
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
 

@@ -153,7 +153,7 @@ fn student_of(p: &Path) -> String {
 
 /// The reference: a labctl run directory's answers, or captures answered.
 fn reference(path: &Path, ctx: &Context) -> Result<Answered, Error> {
-    if path.join("events.jsonl").is_file() {
+    if path.join(crate::record::dir::EVENTS).is_file() {
         let mut input = crate::report::load::load(path)?;
         input.questions = crate::report::read_questions(path)?;
         if input.questions.is_empty() {

@@ -1,5 +1,5 @@
 //! `check --json`: what a check reports, as JSON lines on stdout, in the
-//! style of a run's events (`run::event::Event`: an `event` tag, snake_case).
+//! style of a run's events (`record::Event`: an `event` tag, snake_case).
 //! The last line, `check_finished`, carries the whole outcome with the same
 //! fields the single object of earlier versions had.
 

@@ -1,5 +1,5 @@
 //! Reading a run directory into a [`RunInput`]: the one part of the report
-//! that knows the files `labctl run` writes ([`crate::run::rundir`]).
+//! that knows the files `labctl run` writes ([`crate::record::dir`]).
 //!
 //! Everything comes from `events.jsonl`, one [`Event`] per line in the order
 //! they happened, read back into the same type the run wrote
@@ -25,7 +25,7 @@ fn non_empty(s: &str) -> Option<String> {
 
 /// Reads what the run recorded in `run_dir`.
 pub fn load(run_dir: &Path) -> Result<RunInput, Error> {
-    let path = run_dir.join("events.jsonl");
+    let path = run_dir.join(crate::record::dir::EVENTS);
     let events = std::fs::read_to_string(&path).map_err(|e| {
         Error::Usage(format!(
             "`{}` is not a run directory: cannot read `events.jsonl`: {}",
@@ -82,7 +82,7 @@ impl Fold {
                 run_id,
                 lab,
                 lab_title,
-                bench,
+                run,
                 hosts,
                 steps,
                 at,
@@ -96,7 +96,7 @@ impl Fold {
                 input.lab_title = lab_title.filter(|t| !t.is_empty());
                 input.started_at = Some(at);
                 input.bench = BenchInfo {
-                    name: bench,
+                    name: run.bench.into(),
                     hosts: hosts
                         .into_iter()
                         .map(|h| HostInfo {
@@ -191,6 +191,7 @@ impl Fold {
                 stream,
                 ts,
                 line,
+                ..
             } => self.line(
                 host,
                 program,
@@ -206,6 +207,7 @@ impl Fold {
                 program,
                 ts,
                 line,
+                ..
             } => self.line(host, program, ts, line, LineStream::Stdin),
             Event::CaptureSaved {
                 host,
@@ -225,6 +227,7 @@ impl Fold {
                 step,
                 outcome,
                 secs,
+                ..
             } => {
                 if let Some(s) = input.steps.iter_mut().find(|s| step == *s.id) {
                     s.outcome = match outcome {
@@ -235,7 +238,7 @@ impl Fold {
                     s.finished_at = s.started_at.map(|a| a + secs);
                 }
             }
-            Event::Problem { host, message } => {
+            Event::Problem { host, message, .. } => {
                 // In a step while it runs; before the first step, between
                 // steps or at the end, the run's alone.
                 let running = self
@@ -268,6 +271,7 @@ impl Fold {
                 sent,
                 host_time,
                 received,
+                ..
             } => {
                 input.clock.push(
                     &host,

@@ -42,7 +42,7 @@ pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
 /// The lab's questions the run recorded (`questions.json`); none when the
 /// run directory has no such file (a lab without questions, an older labctl).
 pub fn read_questions(run_dir: &Path) -> Result<Vec<QuestionRecord>, Error> {
-    let path = run_dir.join("questions.json");
+    let path = run_dir.join(crate::record::dir::QUESTIONS);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             Error::Usage(format!(

@@ -102,45 +102,12 @@ pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) 
 #[derive(Debug, Default)]
 pub struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
 
-/// The parts of `plan.json` a capture's spec is in (the rest is skipped unread).
-#[derive(serde::Deserialize)]
-struct PlanFile {
-    #[serde(default)]
-    steps: Vec<PlanFileStep>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanFileStep {
-    #[serde(default)]
-    actions: Vec<PlanFileAction>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanFileAction {
-    #[serde(default)]
-    ops: Vec<PlanFileOp>,
-}
-
-#[derive(serde::Deserialize)]
-struct PlanFileOp {
-    #[serde(default)]
-    what: String,
-}
-
 impl CaptureSpecs {
     /// The specs in `run_dir/plan.json`; none when it is missing or unreadable.
     pub fn read(run_dir: &Path) -> CaptureSpecs {
-        let plan: PlanFile = std::fs::read(run_dir.join("plan.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(PlanFile { steps: Vec::new() });
+        let plan = crate::record::plan::PlanRecord::read(run_dir);
         let mut specs = BTreeMap::new();
-        let whats = plan
-            .steps
-            .iter()
-            .flat_map(|s| &s.actions)
-            .flat_map(|a| &a.ops)
-            .map(|o| o.what.as_str());
+        let whats = plan.ops().map(|o| o.what.as_str());
         for what in whats {
             let Some(rest) = what.strip_prefix("capture `") else {
                 continue;

@@ -179,6 +179,13 @@ impl BenchView {
 
     /// Folds one event of this bench's run; `steps` are the room's step ids.
     pub fn event(&mut self, steps: &[String], e: &Event) -> Option<Change> {
+        // Each event names its bench: another bench's (a run directory
+        // that is not this bench's) changes nothing here. Events recorded
+        // before they named it are taken as they come.
+        let bench = &e.run().bench;
+        if !bench.is_empty() && *bench != *self.name {
+            return None;
+        }
         let index = |id: &str| steps.iter().position(|s| s == id);
         match e {
             Event::RunStarted { at, .. } => {
@@ -198,6 +205,7 @@ impl BenchView {
                 step,
                 outcome,
                 secs,
+                ..
             } => {
                 if let Some(i) = index(step) {
                     self.cells[i] = match outcome {
@@ -246,11 +254,19 @@ impl BenchView {
                 seen: detail.clone(),
                 message: format!("step `{step}` on host `{host}`: {what}: {detail}"),
             })),
-            Event::Problem { host, message } => {
+            Event::Problem {
+                host,
+                message,
+                step,
+                ..
+            } => {
                 // A warning (a host slow to answer, a hold taken over) unless
                 // the run ends on it: then it is the run's error, below.
                 let p = Failure {
-                    step: self.last_step.clone(),
+                    step: step
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .or_else(|| self.last_step.clone()),
                     host: host.as_ref().map(ToString::to_string),
                     expected: None,
                     seen: message.clone(),
@@ -259,8 +275,8 @@ impl BenchView {
                 if self.problems.len() < MAX_PROBLEMS {
                     self.problems.push(p.clone());
                 }
-                // What ended a step (a host lost in it) says so first: `step `S.4`: …`.
-                if message.starts_with("step `") {
+                // What ended a step (a host lost in it) names it.
+                if step.is_some() {
                     Some(self.failure(p))
                 } else {
                     Some(Change::Problem(p))
@@ -481,7 +497,9 @@ impl Room {
         for b in &mut self.benches {
             let exit_code = b.exit_code;
             let mut fresh = BenchView::new(&b.name, &b.run, ids.len());
-            if let Ok(text) = std::fs::read_to_string(parent.join(&b.run).join("events.jsonl")) {
+            if let Ok(text) =
+                std::fs::read_to_string(parent.join(&b.run).join(crate::record::dir::EVENTS))
+            {
                 for line in text.lines() {
                     if let Some(e) = parse_wanted(line) {
                         fresh.event(&ids, &e);
@@ -556,5 +574,42 @@ mod tests {
         // Output lines are told by their tag, never parsed.
         assert!(parse_wanted(lines[2]).is_none());
         assert!(parse_wanted("{\"event\":\"step_fin").is_none());
+    }
+
+    #[test]
+    fn a_bench_follows_its_own_events_by_their_bench_and_a_step_ended_by_its_step() {
+        let steps = vec!["S.1".to_string(), "S.2".into()];
+        let mut b = BenchView::new("bench2", "r-bench2", 2);
+        let lines = [
+            r#"{"event":"run_started","run_id":"r","lab":"l","lab_title":null,"lab_file":"l.toml","bench":"bench2","room":"r-room","hosts":[],"steps":[],"dir":null,"dry_run":false,"at":5.0}"#,
+            // Another bench's step: not this bench's.
+            r#"{"event":"step_started","step":"S.1","title":"t","needed":false,"at":6.0,"bench":"bench1","room":"r-room"}"#,
+            r#"{"event":"step_started","step":"S.1","title":"t","needed":false,"at":6.0,"bench":"bench2","room":"r-room"}"#,
+            // A warning: its words start like a step's, it names no step.
+            r#"{"event":"problem","host":"A","message":"step `S.1` is slow: no answer for 5 s","bench":"bench2","room":"r-room"}"#,
+            // What ended the step names it, whatever its words.
+            r#"{"event":"problem","host":"B","message":"host `B`: connection lost","step":"S.1","bench":"bench2","room":"r-room"}"#,
+            r#"{"event":"step_finished","step":"S.1","outcome":"failed","secs":0.3,"bench":"bench2","room":"r-room"}"#,
+        ];
+        let changes: Vec<Option<Change>> = lines
+            .iter()
+            .map(|l| b.event(&steps, &parse_wanted(l).unwrap()))
+            .collect();
+        assert_eq!(changes[1], None);
+        assert!(
+            matches!(changes[3], Some(Change::Problem(_))),
+            "{changes:?}"
+        );
+        assert!(
+            matches!(changes[4], Some(Change::Failure(_))),
+            "{changes:?}"
+        );
+        assert_eq!(b.cells, [Cell::Failed, Cell::Pending]);
+        let f = b.first_failure.unwrap();
+        assert_eq!(
+            (f.step.as_deref(), f.host.as_deref()),
+            (Some("S.1"), Some("B"))
+        );
+        assert_eq!(f.message, "host `B`: connection lost");
     }
 }

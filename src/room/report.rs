@@ -91,7 +91,7 @@ pub fn command(dir: &Path) -> Result<(), Error> {
     let mut problems = Vec::new();
     for b in &room.benches {
         let run = super::run_dir(dir, b);
-        if run.join("events.jsonl").is_file() {
+        if run.join(crate::record::dir::EVENTS).is_file() {
             if let Err(e) = crate::report::write(&run) {
                 problems.push(format!("bench `{}`: {e}", b.name));
             }
@@ -494,7 +494,7 @@ pub fn html(room: &Room) -> String {
 /// The room directory for `room_id` under `parent`, created like a run
 /// directory (private; `-2` when the name is taken).
 pub fn create(parent: &Path, room_id: &str) -> Result<(PathBuf, String), Error> {
-    crate::run::rundir::create(parent, room_id)
+    crate::record::dir::create(parent, room_id)
 }
 
 #[cfg(test)]

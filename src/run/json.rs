@@ -1,6 +1,6 @@
 //! `run --json`: every event as one JSON line on stdout — the same
 //! [`Event`] value, serialized the same way, as `events.jsonl` records it;
-//! with several benches at once each line also names its `bench`. Schema:
+//! each line names its `bench` (and `room` under `--all`). Schema:
 //! `docs/events-json-schema.json`. A run refused before it began (the bench
 //! held by another labctl, a lab port taken by a program labctl did not
 //! start) is one line, `run_refused`, and leaves no run directory.
@@ -20,28 +20,17 @@ struct Refused<'a> {
     at: f64,
 }
 
-pub struct JsonOut {
-    /// The bench to name on every line (several benches run at once).
-    bench: Option<String>,
-}
+#[derive(Default)]
+pub struct JsonOut;
 
 impl JsonOut {
-    pub fn new(bench: Option<&str>) -> JsonOut {
-        JsonOut {
-            bench: bench.map(str::to_string),
-        }
+    pub fn new() -> JsonOut {
+        JsonOut
     }
 
+    /// The event as its line: it names its bench (and room) itself.
     pub fn event(&self, e: &Event) {
-        match &self.bench {
-            None => crate::util::json_line(e),
-            Some(b) => {
-                if let Ok(mut v) = serde_json::to_value(e) {
-                    v["bench"] = serde_json::Value::from(b.as_str());
-                    crate::util::json_line(&v);
-                }
-            }
-        }
+        crate::util::json_line(e)
     }
 
     /// The line of a run refused before it began (no other line is printed).

@@ -4,7 +4,7 @@
 //! ([`worker`]; started through [`ssh::for_each_host`]); this thread walks
 //! the plan, sending each action's ops to the hosts it involves and waiting
 //! for all of them; one reporter thread receives every [`Event`] and writes
-//! the run directory ([`rundir`]) and the terminal ([`reporter`]).
+//! the run directory ([`crate::record::dir`]) and the terminal ([`reporter`]).
 //!
 //! One labctl at a time: each worker takes the bench's hold on its host
 //! before anything changes ([`crate::hold`]); another labctl's live hold
@@ -16,13 +16,14 @@
 //! gone; each host also runs a watchdog that does the same if labctl's
 //! connection drops. `--dry-run` walks the same plan without any effect.
 
-/// The run record: defined below the stages that write and read it ([`crate::record`]).
-pub use crate::record as event;
 pub mod json;
 pub mod pause;
 pub mod reporter;
-pub mod rundir;
 pub mod worker;
+
+/// The run record and its directory: defined below the stages that write
+/// and read them ([`crate::record`]).
+use crate::record::{self as event, dir as rundir};
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -32,7 +33,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use event::{now_unix, Event, HostName, Outcome, RunHost, StepInfo};
+use event::{now_unix, Event, HostName, OpRef, Outcome, RunHost, RunOf, StepInfo};
 use worker::{Checks, Job, JobSender, OpsResult, Shared};
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -73,10 +74,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
         pause::check_terminal()?;
     }
     let stop = interrupt_flag()?;
-    let json = |b: &Bench| {
-        args.json
-            .then(|| json::JsonOut::new(many.then_some(&b.name)))
-    };
+    let json = |_: &Bench| args.json.then(json::JsonOut::new);
     if args.dry_run {
         for (bench, plan) in benches.iter().zip(&plans) {
             dry_run(lab, bench, plan, &prefix(bench), json(bench));
@@ -244,7 +242,7 @@ fn room_run<'a>(
         logs: verbose,
     });
     let prefix = |b: &Bench| format!("[{}] ", b.name);
-    let json_out = |b: &Bench| json.then(|| json::JsonOut::new(Some(&b.name)));
+    let json_out = |_: &Bench| json.then(json::JsonOut::new);
     let (results, model, term, err) = std::thread::scope(|s| {
         let follower = s.spawn(move || follow_room(rx, model, term, room_dir));
         let results: Vec<Result<(), Error>> = std::thread::scope(|benches| {
@@ -430,14 +428,13 @@ fn run_started(
     dir: Option<PathBuf>,
     dry_run: bool,
     versions: &BTreeMap<String, String>,
-    room: Option<&str>,
+    run_of: &RunOf,
 ) -> Event {
     Event::RunStarted {
         run_id: plan.run_id.clone(),
         lab: lab.name.clone(),
         lab_title: lab.title.clone(),
         lab_file: lab.source.path.clone(),
-        bench: bench.name.clone(),
         hosts: plan
             .hosts
             .iter()
@@ -481,7 +478,7 @@ fn run_started(
         dir,
         dry_run,
         at: now_unix(),
-        room: room.map(str::to_string),
+        run: run_of.clone(),
     }
 }
 
@@ -495,6 +492,10 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         }
         term.event(e);
     };
+    let run_of = RunOf {
+        bench: bench.name.as_str().into(),
+        room: None,
+    };
     term(&run_started(
         lab,
         bench,
@@ -502,19 +503,22 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         None,
         true,
         &BTreeMap::new(),
-        None,
+        &run_of,
     ));
     let t0 = Instant::now();
     for s in &plan.steps {
         term(&Event::StepStarted {
+            run: run_of.clone(),
             step: s.id.as_str().into(),
             title: s.title.clone(),
             needed: s.needed,
             at: now_unix(),
         });
-        for a in &s.actions {
-            for o in &a.ops {
+        for (action, a) in s.actions.iter().enumerate() {
+            for (op, o) in a.ops.iter().enumerate() {
                 term(&Event::Skipped {
+                    op: Some(OpRef { action, op }),
+                    run: run_of.clone(),
                     step: s.id.as_str().into(),
                     host: o.host.as_str().into(),
                     what: o.what.clone(),
@@ -524,6 +528,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         }
     }
     term(&Event::RunFinished {
+        run: run_of.clone(),
         outcome: Outcome::Passed,
         steps_passed: 0,
         steps_failed: 0,
@@ -590,8 +595,8 @@ fn execute(
     let (opts, stop, live) = (set.opts, set.stop, set.live);
     let hosts: Vec<&Host> = plan.hosts.iter().filter_map(|h| bench.host(h)).collect();
     let mut run_dir = rundir::RunDir::new(dir)?;
-    run_dir.write_json("plan.json", plan);
-    run_dir.write_json("questions.json", &lab::evidence::records(lab, bench));
+    run_dir.write_json(rundir::PLAN, plan);
+    run_dir.write_json(rundir::QUESTIONS, &lab::evidence::records(lab, bench));
     // A run directory that cannot be written (no space, read-only, quota): nothing runs.
     if let Some(e) = run_dir.error.take() {
         return Err(Error::Local(format!("{e}; nothing was run")));
@@ -610,6 +615,11 @@ fn execute(
         (None, None)
     };
     let t0 = Instant::now();
+    // Every event of the run names its bench, and its room under `--all`.
+    let run_of = RunOf {
+        bench: bench.name.as_str().into(),
+        room: set.room.as_ref().map(|r| r.id.clone()),
+    };
     let _ = ev_tx.send(run_started(
         lab,
         bench,
@@ -617,7 +627,7 @@ fn execute(
         Some(dir.to_path_buf()),
         false,
         set.versions.get(&bench.name).unwrap_or(&BTreeMap::new()),
-        set.room.as_ref().map(|r| r.id.as_str()),
+        &run_of,
     ));
     let mut jobs: BTreeMap<String, JobSender> = BTreeMap::new();
     let mut inboxes: Vec<Mutex<Option<worker::JobReceiver>>> = Vec::new();
@@ -631,6 +641,7 @@ fn execute(
         let (ready_tx, ready_rx) = channel::<worker::Ready>();
         let shared = Shared {
             run_id: plan.run_id.clone(),
+            run: run_of.clone(),
             dir: Some(dir.to_path_buf()),
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
@@ -727,6 +738,8 @@ fn execute(
             s.spawn(move || report_events(ev_rx, run_dir, &host_names, out, &failed_write));
         for (host, e) in &not_ready {
             let _ = ev_tx.send(Event::Problem {
+                step: None,
+                run: run_of.clone(),
                 host: (!host.is_empty()).then(|| host.as_str().into()),
                 message: e.to_string(),
             });
@@ -741,7 +754,16 @@ fn execute(
                 fatal: Some(e),
                 failure: None,
             },
-            None => walk(plan, &jobs, &ev_tx, stop, &lost, &local, presenter.as_mut()),
+            None => walk(
+                plan,
+                &run_of,
+                &jobs,
+                &ev_tx,
+                stop,
+                &lost,
+                &local,
+                presenter.as_mut(),
+            ),
         };
 
         // Stop everything on every host, whatever happened.
@@ -750,6 +772,8 @@ fn execute(
         let _ = workers.join();
         for p in &problems {
             let _ = ev_tx.send(Event::Problem {
+                step: None,
+                run: run_of.clone(),
                 host: None,
                 message: p.clone(),
             });
@@ -782,6 +806,7 @@ fn execute(
             ))
         };
         let _ = ev_tx.send(Event::RunFinished {
+            run: run_of.clone(),
             outcome,
             steps_passed: walk.passed,
             steps_failed: walk.failed,
@@ -862,8 +887,10 @@ fn setup_error(order: &[String], mut not_ready: Vec<(String, Error)>) -> Option<
 }
 
 /// Walks the steps in order; stops at the first failed step.
+#[allow(clippy::too_many_arguments)] // the executor's whole world, passed once
 fn walk(
     plan: &Plan,
+    run_of: &RunOf,
     jobs: &BTreeMap<String, JobSender>,
     ev: &SyncSender<Event>,
     stop: &AtomicBool,
@@ -896,19 +923,21 @@ fn walk(
         }
         let t0 = Instant::now();
         let _ = ev.send(Event::StepStarted {
+            run: run_of.clone(),
             step: step.id.as_str().into(),
             title: step.title.clone(),
             needed: step.needed,
             at: now_unix(),
         });
         let mut outcome = Outcome::Passed;
-        for action in &step.actions {
+        for (a, action) in step.actions.iter().enumerate() {
             // Each host's ops of this action, in order; the hosts at once.
-            let mut by_host: Vec<(String, Vec<lab::plan::PlanOp>)> = Vec::new();
-            for o in &action.ops {
-                match by_host.iter_mut().find(|(h, _)| *h == o.host) {
-                    Some((_, v)) => v.push(o.clone()),
-                    None => by_host.push((o.host.clone(), vec![o.clone()])),
+            let mut by_host: Vec<(String, Vec<(OpRef, lab::plan::PlanOp)>)> = Vec::new();
+            for (op, o) in action.ops.iter().enumerate() {
+                let o = (OpRef { action: a, op }, o.clone());
+                match by_host.iter_mut().find(|(h, _)| *h == o.1.host) {
+                    Some((_, v)) => v.push(o),
+                    None => by_host.push((o.1.host.clone(), vec![o])),
                 }
             }
             let mut replies = Vec::new();
@@ -953,6 +982,8 @@ fn walk(
                         // The last line of the run says where it stopped: step and host.
                         let e = in_step(&step.id, e);
                         let _ = ev.send(Event::Problem {
+                            step: Some(step.id.as_str().into()),
+                            run: run_of.clone(),
                             host: Some(h.as_str().into()),
                             message: e.to_string(),
                         });
@@ -973,6 +1004,8 @@ fn walk(
                 outcome = Outcome::Failed;
                 let e = in_step(&step.id, e);
                 let _ = ev.send(Event::Problem {
+                    step: Some(step.id.as_str().into()),
+                    run: run_of.clone(),
                     host: Some(h.as_str().into()),
                     message: e.to_string(),
                 });
@@ -984,6 +1017,8 @@ fn walk(
                 outcome = Outcome::Failed;
                 let e = Error::Local(format!("step `{}`: {why}: the run was stopped", step.id));
                 let _ = ev.send(Event::Problem {
+                    step: Some(step.id.as_str().into()),
+                    run: run_of.clone(),
                     host: None,
                     message: e.to_string(),
                 });
@@ -997,6 +1032,7 @@ fn walk(
             }
         }
         let _ = ev.send(Event::StepFinished {
+            run: run_of.clone(),
             step: step.id.as_str().into(),
             outcome,
             secs: t0.elapsed().as_secs_f64(),

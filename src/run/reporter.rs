@@ -154,7 +154,7 @@ impl Terminal {
         match e {
             Event::RunStarted {
                 lab,
-                bench,
+                run,
                 steps,
                 dir,
                 dry_run,
@@ -162,7 +162,7 @@ impl Terminal {
                 ..
             } => {
                 self.dry_run = *dry_run;
-                self.bench = bench.clone();
+                self.bench = run.bench.to_string();
                 let n = steps.len();
                 let where_ = match (dir, dry_run) {
                     (_, true) => "dry run: nothing is executed".to_string(),
@@ -170,15 +170,16 @@ impl Terminal {
                     (None, false) => format!("run {run_id}"),
                 };
                 self.say(format!(
-                    "labctl: lab `{lab}` on bench `{bench}`: {n} step{}; {where_}",
+                    "labctl: lab `{lab}` on bench `{}`: {n} step{}; {where_}",
+                    run.bench,
                     if n == 1 { "" } else { "s" }
                 ));
             }
-            Event::Connected { host, ms } => {
+            Event::Connected { host, ms, .. } => {
                 self.idle(host);
                 self.say(format!("{:>9}  {host}  connected ({ms} ms)", ""));
             }
-            Event::Cleaned { host, programs } => self.say(format!(
+            Event::Cleaned { host, programs, .. } => self.say(format!(
                 "{:>9}  {host}  stopped what an earlier run left: {}",
                 "",
                 programs.join(", ")
@@ -196,7 +197,9 @@ impl Terminal {
                     style::bold(step)
                 ));
             }
-            Event::OpStarted { step, host, what } => self.bar(host, format!("{step}  {what}")),
+            Event::OpStarted {
+                step, host, what, ..
+            } => self.bar(host, format!("{step}  {what}")),
             Event::ActionDone {
                 host,
                 what,
@@ -204,6 +207,7 @@ impl Terminal {
                 detail,
                 secs,
                 step,
+                ..
             } => {
                 self.idle(host);
                 if *ok {
@@ -245,6 +249,7 @@ impl Terminal {
                 host,
                 what,
                 cmd,
+                ..
             } => {
                 self.shown += 1;
                 self.say(format!("{:>9}  {host}  {step}  {what}", "-"));
@@ -266,6 +271,7 @@ impl Terminal {
                 step,
                 outcome,
                 secs,
+                ..
             } => {
                 let (word, paint): (_, fn(&str) -> String) = match outcome {
                     Outcome::Passed => ("PASS", style::ok),
@@ -303,7 +309,7 @@ impl Terminal {
                     "■"
                 ));
             }
-            Event::Problem { host, message } => {
+            Event::Problem { host, message, .. } => {
                 let h = host.as_deref().unwrap_or("-");
                 self.shout(format!(
                     "{}  {h}  {message}",
@@ -382,6 +388,7 @@ impl Terminal {
                 sent,
                 host_time,
                 received,
+                ..
             } => {
                 use crate::record::{
                     describe_offset, describe_offset_from, describe_secs, ClockSample,
@@ -463,6 +470,7 @@ impl indicatif::TermLike for Forgiving {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::RunOf;
 
     fn message(t: &Terminal, host: &str) -> String {
         t.bars[host].message().to_string()
@@ -482,6 +490,8 @@ mod tests {
         let hosts = ["A".to_string(), "B".to_string()];
         let mut t = Terminal::new(&hosts, true, "");
         let op = |host: &str, what: &str| Event::OpStarted {
+            op: None,
+            run: RunOf::default(),
             step: "I.6".into(),
             host: host.into(),
             what: what.into(),
@@ -490,6 +500,8 @@ mod tests {
         t.event(&op("B", "ping A"));
         assert_eq!(message(&t, "A"), "I.6  start `server`");
         t.event(&Event::ProgramStarted {
+            op: None,
+            run: RunOf::default(),
             host: "A".into(),
             name: "server".into(),
             program: "tcp_server".into(),
@@ -498,6 +510,8 @@ mod tests {
             pgid: 1,
         });
         t.event(&Event::ActionDone {
+            op: None,
+            run: RunOf::default(),
             step: "I.6".into(),
             host: "A".into(),
             what: "start `server`".into(),
@@ -510,12 +524,14 @@ mod tests {
         assert_eq!(message(&t, "B"), "I.6  ping A");
         // The step's end leaves no host showing one of its actions.
         t.event(&Event::StepFinished {
+            run: RunOf::default(),
             step: "I.6".into(),
             outcome: Outcome::Passed,
             secs: 0.2,
         });
         assert_eq!(message(&t, "B"), "idle");
         t.event(&Event::ProgramStopped {
+            run: RunOf::default(),
             host: "A".into(),
             name: "server".into(),
             step: "I.6".into(),
@@ -523,6 +539,7 @@ mod tests {
         });
         t.event(&op("A", "stop `server`"));
         t.event(&Event::StepFinished {
+            run: RunOf::default(),
             step: "I.7".into(),
             outcome: Outcome::Passed,
             secs: 0.2,

@@ -180,7 +180,7 @@ impl Followed {
             if b.finished() {
                 continue;
             }
-            let path = room::run_dir(&self.dir, b).join("events.jsonl");
+            let path = room::run_dir(&self.dir, b).join(crate::record::dir::EVENTS);
             let mut any = false;
             for line in self.tails[i].lines(&path) {
                 if let Some(e) = room::parse_wanted(&line) {
@@ -308,7 +308,7 @@ mod tests {
     fn a_tail_gives_whole_lines_once() {
         let dir = std::env::temp_dir().join(format!("labctl-tail-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("events.jsonl");
+        let p = dir.join(crate::record::dir::EVENTS);
         std::fs::write(&p, "one\ntw").unwrap();
         let mut t = Tail {
             file: None,

@@ -192,7 +192,7 @@ impl Plan {
                         let mut shown: Vec<String> = lines
                             .iter()
                             .take(3)
-                            .map(|l| format!("{:?}", crate::run::rundir::shown_line(l)))
+                            .map(|l| format!("{:?}", crate::record::dir::shown_line(l)))
                             .collect();
                         if lines.len() > 3 {
                             shown.push(format!("… ({} lines)", lines.len()));

@@ -405,7 +405,7 @@ impl Found {
             program: program.to_string(),
             stream,
             text: text.to_string(),
-            file: crate::run::rundir::output_file(host, program, ext),
+            file: crate::record::dir::output_file(host, program, ext),
         });
         quoted(text)
     }

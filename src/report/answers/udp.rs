@@ -143,7 +143,11 @@ pub(super) fn frames(ev: &Evidence, cmp: Option<&Evidence>) -> Result<Found, Str
     };
     let mut text = String::from("No handshake, no acknowledgements, no teardown: the first frame of each client already carries its line. Each line is one datagram to the server, and the upper-cased reply one datagram back:");
     for s in &seen {
-        for (t, i) in &s.held {
+        // Clients an action starts together race: listed by name, the
+        // answer reads the same in every run.
+        let mut held: Vec<_> = s.held.iter().collect();
+        held.sort_by(|a, b| a.0.program.cmp(&b.0.program));
+        for (t, i) in held {
             let ds = datagrams(s, *i, t, ev.sent_to(t));
             let all: Vec<&Frame> = ds.iter().flat_map(|(_, g)| g.iter().copied()).collect();
             f.cite(run, s, &all, &run.udp_filter(&s.analysis.udp[*i].server));

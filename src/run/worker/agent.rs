@@ -393,6 +393,7 @@ impl<'s> Worker<'s> {
                         // In the stream's order: the report tells a line's
                         // stretch of the clock by the samples before it.
                         self.emit(Event::Clock {
+                            run: self.sh.run.clone(),
                             host: self.name(),
                             sent,
                             host_time: host,
@@ -661,6 +662,7 @@ impl<'s> Worker<'s> {
                 let line = String::from_utf8_lossy(&bytes).into_owned();
                 lines.push(ts, &line);
                 self.emit(Event::Output {
+                    run: self.sh.run.clone(),
                     host: self.name(),
                     program: name,
                     stream: if stderr {
@@ -681,6 +683,8 @@ impl<'s> Worker<'s> {
             Frame::Tick { .. } => {}
             Frame::Unkept { name, why } => {
                 self.emit(Event::Problem {
+                    step: None,
+                    run: self.sh.run.clone(),
                     host: Some(self.name()),
                     message: format!(
                         "host `{}`: program `{name}`: its output cannot be kept on the host ({why}); \
@@ -736,6 +740,8 @@ impl<'s> Worker<'s> {
         self.ports_seen = reply.ports;
         for e in hold::ended_notes(&words) {
             self.emit(Event::Problem {
+                step: None,
+                run: self.sh.run.clone(),
                 host: Some(self.name()),
                 message: hold::ended_message(self.host, &e),
             });
@@ -744,6 +750,8 @@ impl<'s> Worker<'s> {
             hold::Verdict::Held(took_over) => {
                 if let Some(h) = took_over {
                     self.emit(Event::Problem {
+                        step: None,
+                        run: self.sh.run.clone(),
                         host: Some(self.name()),
                         message: hold::took_over_warning(self.host, &h),
                     });
@@ -795,6 +803,7 @@ impl<'s> Worker<'s> {
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
             self.emit(Event::Cleaned {
+                run: self.sh.run.clone(),
                 host: self.name(),
                 programs: left
                     .iter()
@@ -843,6 +852,8 @@ impl<'s> Worker<'s> {
     pub(super) fn heard(&mut self) -> Result<(), SshError> {
         if let Some(s) = self.slowness.tick(self.sess.silent_for()) {
             self.emit(Event::Problem {
+                step: None,
+                run: self.sh.run.clone(),
                 host: Some(self.name()),
                 message: format!("no answer for {s} s"),
             });

@@ -243,6 +243,7 @@ impl Worker<'_> {
         for (stream, bytes) in [(Output::Stdout, &out.stdout), (Output::Stderr, &out.stderr)] {
             for l in String::from_utf8_lossy(bytes).lines() {
                 self.emit(Event::Output {
+                    run: self.sh.run.clone(),
                     host: self.name(),
                     program: label.to_string(),
                     stream,

@@ -44,6 +44,7 @@ impl Worker<'_> {
                         continue;
                     }
                     self.emit(Event::ProgramStopped {
+                        run: self.sh.run.clone(),
                         host: self.name(),
                         name: s.name.clone(),
                         step: s.step.as_str().into(),
@@ -51,6 +52,8 @@ impl Worker<'_> {
                     });
                     if s.alive {
                         self.emit(Event::Problem {
+                            step: None,
+                            run: self.sh.run.clone(),
                             host: Some(self.name()),
                             message: format!(
                                 "program `{}` (group {}) survived SIGKILL",
@@ -61,6 +64,8 @@ impl Worker<'_> {
                 }
             }
             Err(e) => self.emit(Event::Problem {
+                step: None,
+                run: self.sh.run.clone(),
                 host: Some(self.name()),
                 message: format!("stopping the run's programs: {e}"),
             }),

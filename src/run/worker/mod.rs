@@ -32,7 +32,7 @@ use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::event::{Event, HostName};
+use super::event::{Event, HostName, OpRef, RunOf};
 use crate::config::hosts::Host;
 use crate::error::Error;
 use crate::lab::plan::{Op, PlanOp};
@@ -89,10 +89,11 @@ pub fn channel() -> (JobSender, JobReceiver) {
 
 /// Work for a host.
 pub enum Job {
-    /// Run these ops in order; stop at the first that fails.
+    /// Run these ops in order; stop at the first that fails. Each op comes
+    /// with where it is in the plan (its events name it).
     Ops {
         step: String,
-        ops: Vec<PlanOp>,
+        ops: Vec<(OpRef, PlanOp)>,
         reply: Sender<(OpsResult, Checks)>,
     },
     /// Stop everything of the run and collect what is left; then the worker
@@ -130,6 +131,8 @@ impl std::ops::AddAssign for Checks {
 #[derive(Clone)]
 pub struct Shared {
     pub run_id: String,
+    /// The bench and room every event of the run names.
+    pub run: RunOf,
     /// The run directory; `None` never happens in a real run (dry runs have no workers).
     pub dir: Option<PathBuf>,
     pub events: std::sync::mpsc::SyncSender<Event>,
@@ -165,6 +168,8 @@ struct Worker<'s> {
     agent: Option<Agent<'s>>,
     /// The expectations of the job under way, for its reply.
     checks: Cell<Checks>,
+    /// The op under way: its events name it.
+    current_op: Cell<Option<OpRef>>,
     /// When to say the host is slow (`no answer for N s`).
     slowness: Slowness,
     /// The host was given up as silent: every later call fails with this at once.
@@ -225,6 +230,7 @@ pub fn run(
         }
     };
     let _ = sh.events.send(Event::Connected {
+        run: sh.run.clone(),
         host: host.name.as_str().into(),
         ms: sess.connected_in.as_millis() as u64,
     });
@@ -235,6 +241,7 @@ pub fn run(
         progs: BTreeMap::new(),
         agent: None,
         checks: Cell::default(),
+        current_op: Cell::default(),
         slowness: Slowness::default(),
         lost: None,
         sudo_refused: Vec::new(),
@@ -327,6 +334,8 @@ impl<'s> Worker<'s> {
     /// A local write failed (`why` names the file and the error): the run stops.
     fn local_failure(&self, why: &str) {
         self.emit(Event::Problem {
+            step: None,
+            run: self.sh.run.clone(),
             host: None,
             message: why.to_string(),
         });
@@ -335,17 +344,21 @@ impl<'s> Worker<'s> {
         }
     }
 
-    fn ops(&mut self, step: &str, ops: Vec<PlanOp>) -> OpsResult {
-        for op in ops {
+    fn ops(&mut self, step: &str, ops: Vec<(OpRef, PlanOp)>) -> OpsResult {
+        for (at, op) in ops {
             if self.stopping() {
                 return OpsResult::Interrupted;
             }
+            self.current_op.set(Some(at));
             self.emit(Event::OpStarted {
+                op: self.current_op.get(),
+                run: self.sh.run.clone(),
                 step: step.into(),
                 host: self.name(),
                 what: op.what.clone(),
             });
             let r = self.op(step, &op);
+            self.current_op.set(None);
             if !matches!(r, OpsResult::Ok) {
                 return r;
             }
@@ -380,6 +393,8 @@ impl<'s> Worker<'s> {
 
     fn done(&self, step: &str, what: &str, ok: bool, detail: String, t0: Instant) -> OpsResult {
         self.emit(Event::ActionDone {
+            op: self.current_op.get(),
+            run: self.sh.run.clone(),
             step: step.into(),
             host: self.name(),
             what: what.to_string(),
@@ -407,6 +422,8 @@ impl<'s> Worker<'s> {
     ) -> OpsResult {
         self.count(|c| c.passed += 1);
         self.emit(Event::ExpectationPassed {
+            op: self.current_op.get(),
+            run: self.sh.run.clone(),
             step: step.into(),
             host: self.name(),
             program: program.map(str::to_string),
@@ -437,6 +454,8 @@ impl<'s> Worker<'s> {
         );
         self.count(|c| c.failed += 1);
         self.emit(Event::ExpectationFailed {
+            op: self.current_op.get(),
+            run: self.sh.run.clone(),
             step: step.into(),
             host: self.name(),
             program: program.map(str::to_string),
@@ -523,6 +542,8 @@ impl<'s> Worker<'s> {
             }
             Err(e @ Error::Local(_)) => {
                 self.emit(Event::ActionDone {
+                    op: self.current_op.get(),
+                    run: self.sh.run.clone(),
                     step: step.into(),
                     host: self.name(),
                     what: what.to_string(),

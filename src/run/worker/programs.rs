@@ -65,6 +65,8 @@ impl Worker<'_> {
             p.pgid = pgid;
         }
         self.emit(Event::ProgramStarted {
+            op: self.current_op.get(),
+            run: self.sh.run.clone(),
             host: self.name(),
             name: name.to_string(),
             program: program.clone(),
@@ -108,6 +110,7 @@ impl Worker<'_> {
             .collect();
         for (ts, line) in times.iter().zip(lines) {
             self.emit(Event::Sent {
+                run: self.sh.run.clone(),
                 host: self.name(),
                 program: name.to_string(),
                 ts: *ts,
@@ -275,6 +278,7 @@ impl Worker<'_> {
             Ok(bytes) => match crate::util::write_private(&dir.join(&file), &bytes) {
                 Ok(()) => {
                     self.emit(Event::CaptureSaved {
+                        run: self.sh.run.clone(),
                         host: self.name(),
                         name: name.to_string(),
                         file: file.clone(),
@@ -296,6 +300,8 @@ impl Worker<'_> {
             },
             Err(e) => {
                 self.emit(Event::Problem {
+                    step: None,
+                    run: self.sh.run.clone(),
                     host: Some(self.name()),
                     message: format!("capture `{name}`: {e}"),
                 });

@@ -1,13 +1,24 @@
-//! The run record: what the executor and the host workers report as a run
-//! goes. The one definition of `events.jsonl`: the terminal reporter draws
-//! these events, the run directory records them (`events.jsonl`,
-//! `steps.jsonl`, per-program output files), and the report reads the same
-//! types back ([`crate::report::load`]).
+//! The run record: the one module that owns a run directory, below the
+//! planner (`lab::plan`), the executor (`run`) and the readers (`report`,
+//! `room`, `serve`, `answer`), so none of them imports another to read a run.
+//!
+//! - here: the events the executor and the host workers report as a run
+//!   goes, the one definition of `events.jsonl`: the terminal draws them,
+//!   the run directory records them, the report reads the same types back
+//!   ([`crate::report::load`]); and the hosts' clocks ([`RunClock`]);
+//! - [`dir`]: the directory itself, its file names, and the writer that
+//!   records the events as they come ([`dir::RunDir`]);
+//! - [`steps`]: `steps.jsonl`, one record per finished step.
 //!
 //! On disk each event is one JSON object tagged by `event` (`step_started`
 //! …) with the fields named as here; ids are plain strings, outcomes and
 //! streams lowercase words. Renaming a tag or a field breaks every run
-//! directory already written (`tests/fixtures/run-v1` guards it).
+//! directory already written (`tests/fixtures/run-v1` guards it): fields
+//! are only added, and read back with a default when absent.
+
+pub mod dir;
+pub mod plan;
+pub mod steps;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -89,6 +100,44 @@ name_type! {
     HostName
 }
 
+name_type! {
+    /// A bench's name in the hosts file (`bench2`).
+    BenchName
+}
+
+/// Which run an event is of: every event names its bench, and under
+/// `run --all` its room run, set where the event is made, so a stream that
+/// mixes benches (`run --all --json`, a room's run directories read
+/// together) needs nothing else to tell them apart. On disk: `bench` and,
+/// in a room, `room` beside the event's own fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOf {
+    /// Empty in run directories written before every event named it (only
+    /// `run_started` did), and then not written back.
+    #[serde(default, skip_serializing_if = "unnamed")]
+    pub bench: BenchName,
+    /// The room run this bench is part of (`run --all`): the room
+    /// directory's name, beside this run directory. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+/// An event read from a run directory that did not name its bench.
+fn unnamed(bench: &BenchName) -> bool {
+    bench.is_empty()
+}
+
+/// Which operation of the plan an event is of: the index of its action in
+/// its step (the event's `step`), and of the operation in that action's
+/// operations, in the plan's order (`plan.json`: `steps[].actions[].ops[]`,
+/// [`plan::PlanRecord`]). On disk: `action` and `op`; absent in run
+/// directories written before events named their operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRef {
+    pub action: usize,
+    pub op: usize,
+}
+
 /// One step as announced at the start of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepInfo {
@@ -160,7 +209,6 @@ pub enum Event {
         lab: String,
         lab_title: Option<String>,
         lab_file: PathBuf,
-        bench: String,
         hosts: Vec<RunHost>,
         steps: Vec<StepInfo>,
         /// The program set that ran, and its interpreter's version per host
@@ -171,31 +219,40 @@ pub enum Event {
         dry_run: bool,
         /// Unix seconds (controller clock).
         at: f64,
-        /// The room run this bench is part of (`run --all`): the room
-        /// directory's name, beside this run directory. Absent otherwise.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        room: Option<String>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     Connected {
         host: HostName,
         ms: u64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// Programs an earlier labctl left running, stopped before this run.
     Cleaned {
         host: HostName,
         programs: Vec<String>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     StepStarted {
         step: StepId,
         title: String,
         needed: bool,
         at: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// An op begins on a host (for progress display).
     OpStarted {
         step: StepId,
         host: HostName,
         what: String,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// An action (configure, deploy, start, send, stop) finished.
     ActionDone {
@@ -206,6 +263,11 @@ pub enum Event {
         /// What happened (`uploaded 5 programs`), or why it failed.
         detail: String,
         secs: f64,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     ExpectationPassed {
         step: StepId,
@@ -215,6 +277,11 @@ pub enum Event {
         /// The evidence: the matching line, the exit status, the reply.
         seen: String,
         secs: f64,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     ExpectationFailed {
         step: StepId,
@@ -225,6 +292,11 @@ pub enum Event {
         /// The whole failure, naming step, host and program.
         message: String,
         secs: f64,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// `--dry-run`: what would have run.
     Skipped {
@@ -232,6 +304,11 @@ pub enum Event {
         host: HostName,
         what: String,
         cmd: Option<String>,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// A program or capture started in the background under `name`.
     ProgramStarted {
@@ -242,6 +319,11 @@ pub enum Event {
         step: StepId,
         capture: bool,
         pgid: u32,
+        /// The operation (absent before events named it).
+        #[serde(flatten)]
+        op: Option<OpRef>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// One line a program printed; `ts` is the host's clock (unix seconds).
     Output {
@@ -250,6 +332,8 @@ pub enum Event {
         stream: Stream,
         ts: f64,
         line: String,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// One line written to a program's stdin; `ts` is the host's clock.
     Sent {
@@ -257,6 +341,8 @@ pub enum Event {
         program: String,
         ts: f64,
         line: String,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// A capture's pcap, fetched into the run directory.
     CaptureSaved {
@@ -266,11 +352,15 @@ pub enum Event {
         bytes: u64,
         started_by: StepId,
         stopped_by: StepId,
+        #[serde(flatten)]
+        run: RunOf,
     },
     StepFinished {
         step: StepId,
         outcome: Outcome,
         secs: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// A program stopped because the run ended (normally, on failure, or on Ctrl-C).
     ProgramStopped {
@@ -278,11 +368,19 @@ pub enum Event {
         name: String,
         step: StepId,
         alive: bool,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// Something went wrong outside any step (a host unreachable, cleanup trouble).
     Problem {
         host: Option<HostName>,
         message: String,
+        /// The step it ended (a host lost in it, a local write that failed
+        /// in it); absent for a warning and outside any step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<StepId>,
+        #[serde(flatten)]
+        run: RunOf,
     },
     /// One sample of a host's clock against labctl's ([`ClockSample`]): an
     /// answered tick, one a second from connection to the run's end. Kept
@@ -296,6 +394,8 @@ pub enum Event {
         host_time: f64,
         /// labctl's clock when the answer came.
         received: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
     RunFinished {
         outcome: Outcome,
@@ -309,7 +409,48 @@ pub enum Event {
         /// Why the run stopped, as labctl's last line says it; `None` when it passed.
         error: Option<String>,
         at: f64,
+        #[serde(flatten)]
+        run: RunOf,
     },
+}
+
+impl Event {
+    /// The run it is of: its bench and room ([`RunOf`]).
+    pub fn run(&self) -> &RunOf {
+        match self {
+            Event::RunStarted { run, .. }
+            | Event::Connected { run, .. }
+            | Event::Cleaned { run, .. }
+            | Event::StepStarted { run, .. }
+            | Event::OpStarted { run, .. }
+            | Event::ActionDone { run, .. }
+            | Event::ExpectationPassed { run, .. }
+            | Event::ExpectationFailed { run, .. }
+            | Event::Skipped { run, .. }
+            | Event::ProgramStarted { run, .. }
+            | Event::Output { run, .. }
+            | Event::Sent { run, .. }
+            | Event::CaptureSaved { run, .. }
+            | Event::StepFinished { run, .. }
+            | Event::ProgramStopped { run, .. }
+            | Event::Problem { run, .. }
+            | Event::Clock { run, .. }
+            | Event::RunFinished { run, .. } => run,
+        }
+    }
+
+    /// The operation it is of, if it is an operation's ([`OpRef`]).
+    pub fn op(&self) -> Option<OpRef> {
+        match self {
+            Event::OpStarted { op, .. }
+            | Event::ActionDone { op, .. }
+            | Event::ExpectationPassed { op, .. }
+            | Event::ExpectationFailed { op, .. }
+            | Event::Skipped { op, .. }
+            | Event::ProgramStarted { op, .. } => *op,
+            _ => None,
+        }
+    }
 }
 
 /// One sample of a host's clock against labctl's, from one tick of the run's
@@ -1004,6 +1145,27 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             serde_json::from_str::<serde_json::Value>(line).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_event_names_its_bench_room_and_operation_and_reads_back_as_written() {
+        let line = r#"{"event":"action_done","step":"I.6","host":"A","what":"start `server`","ok":true,"detail":"done","secs":0.1,"action":2,"op":1,"bench":"bench2","room":"r-room"}"#;
+        let e: Event = serde_json::from_str(line).unwrap();
+        assert_eq!(e.op(), Some(OpRef { action: 2, op: 1 }));
+        assert_eq!(e.run().bench, "bench2");
+        assert_eq!(e.run().room.as_deref(), Some("r-room"));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::from_str::<serde_json::Value>(line).unwrap()
+        );
+        // Written before events named them: none, and none written back.
+        let old = r#"{"event":"action_done","step":"I.6","host":"A","what":"w","ok":true,"detail":"d","secs":0.1}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        assert_eq!((e.op(), e.run()), (None, &RunOf::default()));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::from_str::<serde_json::Value>(old).unwrap()
         );
     }
 

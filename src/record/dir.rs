@@ -24,9 +24,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::event::{Event, HostName, Outcome, StepId, Stream};
+use super::steps::{ActionRecord, CheckRecord, StepRecord};
+use super::{Event, Outcome, Stream};
 use crate::error::Error;
 use crate::util::io_reason;
+
+/// Every event, one JSON object a line ([`Event`]).
+pub const EVENTS: &str = "events.jsonl";
+/// One line per finished step ([`super::steps::StepRecord`]).
+pub const STEPS: &str = "steps.jsonl";
+/// The plan that ran, as `labctl run` serialized it (read by no stage).
+pub const PLAN: &str = "plan.json";
+/// The lab's questions, which the report answers.
+pub const QUESTIONS: &str = "questions.json";
 
 /// Longest output line, in bytes, that expectations, the terminal and the
 /// reports see; the whole line is in the run directory's `.out`/`.err` file.
@@ -93,38 +103,6 @@ pub fn output_file(host: &str, program: &str, ext: &str) -> String {
     format!("{host}-{program}.{ext}")
 }
 
-/// One expectation as recorded in `steps.jsonl`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckRecord {
-    pub host: HostName,
-    pub program: Option<String>,
-    pub what: String,
-    pub ok: bool,
-    pub seen: String,
-    pub message: Option<String>,
-}
-
-/// One action as recorded in `steps.jsonl`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ActionRecord {
-    pub host: HostName,
-    pub what: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct StepRecord {
-    id: StepId,
-    title: String,
-    needed: bool,
-    outcome: Outcome,
-    started: f64,
-    secs: f64,
-    actions: Vec<ActionRecord>,
-    checks: Vec<CheckRecord>,
-}
-
 /// Writes the run directory from events.
 pub struct RunDir {
     dir: PathBuf,
@@ -159,8 +137,8 @@ impl RunDir {
         };
         Ok(RunDir {
             dir: dir.to_path_buf(),
-            events: open("events.jsonl")?,
-            steps: open("steps.jsonl")?,
+            events: open(EVENTS)?,
+            steps: open(STEPS)?,
             files: BTreeMap::new(),
             recorded: BTreeMap::new(),
             current: None,
@@ -217,6 +195,7 @@ impl RunDir {
             stream,
             ts,
             line,
+            run,
         } = e
         else {
             return Some(e.clone());
@@ -239,6 +218,7 @@ impl RunDir {
             shown.into_owned()
         };
         Some(Event::Output {
+            run: run.clone(),
             host: host.clone(),
             program: program.clone(),
             stream: *stream,
@@ -255,6 +235,7 @@ impl RunDir {
                 stream,
                 ts,
                 line,
+                ..
             } = e
             {
                 let ext = if *stream == Stream::Stderr {
@@ -269,7 +250,7 @@ impl RunDir {
         let r = serde_json::to_string(&recorded)
             .map_err(std::io::Error::other)
             .and_then(|s| self.events.write_all((s + "\n").as_bytes()));
-        self.note(r, "events.jsonl");
+        self.note(r, EVENTS);
         match e {
             Event::Output {
                 host,
@@ -277,6 +258,7 @@ impl RunDir {
                 stream,
                 ts,
                 line,
+                ..
             } => {
                 let ext = match stream {
                     Stream::Stderr => "err",
@@ -289,12 +271,14 @@ impl RunDir {
                 program,
                 ts,
                 line,
+                ..
             } => self.line(&output_file(host, program, "in"), *ts, line),
             Event::StepStarted {
                 step,
                 title,
                 needed,
                 at,
+                ..
             } => {
                 self.current = Some(StepRecord {
                     id: step.clone(),
@@ -359,7 +343,7 @@ impl RunDir {
                     let r = serde_json::to_string(&s)
                         .map_err(std::io::Error::other)
                         .and_then(|j| self.steps.write_all((j + "\n").as_bytes()));
-                    self.note(r, "steps.jsonl");
+                    self.note(r, STEPS);
                 }
             }
             _ => {}
