@@ -35,19 +35,7 @@ fn run(
 fn answers(dir: &Path) -> Vec<(String, bool, bool, String)> {
     let run: Value = read_json(&dir.join("run.json"));
     assert_matches_schema(&dir.join("run.json"));
-    run["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                a["answered"].as_bool().unwrap(),
-                a["ok"].as_bool().unwrap(),
-                a["answer"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    run_json_support::answers(&run)
 }
 
 /// The ids answered (each as the lab expects); every other one of the nine

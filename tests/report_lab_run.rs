@@ -83,17 +83,9 @@ pub fn cited_frames_agree_with_tshark(dir: &std::path::Path, run: &Value) {
 }
 
 fn answers(run: &Value) -> Vec<(String, bool, String)> {
-    run["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                a["ok"].as_bool().unwrap(),
-                a["answer"].as_str().unwrap().to_string(),
-            )
-        })
+    run_json_support::answers(run)
+        .into_iter()
+        .map(|(id, _, ok, text)| (id, ok, text))
         .collect()
 }
 
