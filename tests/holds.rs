@@ -332,8 +332,7 @@ fn a_host_silent_while_idle_in_a_step_stops_the_run_naming_step_and_host() {
 
 /// The run's local directory and its `run.json`'s outcome.
 fn outcome(dir: &std::path::Path) -> String {
-    let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let run = run_json_support::read_json(&dir.join("run.json"));
     run["run"]["outcome"].as_str().unwrap_or("").to_string()
 }
 
