@@ -76,3 +76,36 @@ install_rust_targets() {
         grep -qx "$target" <<<"$installed" || rustup target add "$target" </dev/null
     done
 }
+
+# perf_section NAME: replaces NAME's section of docs/performance.md (the
+# lines between `<!-- NAME: begin` and `<!-- NAME: end`) with a line saying
+# when, on what and from which commit it was measured, then stdin (the
+# figures as a Markdown table): the page is printed by the benchmarks,
+# never copied by hand. DOCS=0 leaves the page alone (a trial run).
+perf_section() {
+    local name=$1 page=docs/performance.md body rev
+    [ "${DOCS:-1}" != 0 ] || { cat >/dev/null; return 0; }
+    if ! grep -q "^<!-- $name: begin" "$page" || ! grep -q "^<!-- $name: end" "$page"; then
+        echo "scripts/${0##*/}: $page has no section \`$name\`; the figures are not written" >&2
+        cat >/dev/null
+        return 0
+    fi
+    body=$(mktemp)
+    if rev=$(git rev-parse --short HEAD 2>/dev/null); then
+        git diff --quiet HEAD -- . ':!docs/performance.md' || rev="$rev with changes"
+    else
+        rev=unknown
+    fi
+    {
+        printf "Last measured %s by \`scripts/%s\` (\`%s\`; %s cores, load average %s):\n\n" \
+            "$(date -u '+%Y-%m-%d %H:%M UTC')" "${0##*/}" "$rev" "$(nproc)" \
+            "$(cut -d' ' -f1 /proc/loadavg)"
+        cat
+    } >"$body"
+    awk -v b="<!-- $name: begin" -v e="<!-- $name: end" -v f="$body" '
+        index($0, b) == 1 { print; while ((getline l < f) > 0) print l; skip = 1; next }
+        index($0, e) == 1 { skip = 0 }
+        !skip' "$page" >"$page.new" && mv "$page.new" "$page"
+    rm -f "$body"
+    echo "scripts/${0##*/}: wrote its figures in $page (section \`$name\`)"
+}

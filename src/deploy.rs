@@ -62,7 +62,7 @@ pub fn local_dir(triple: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("LABCTL_PROGRAMS") {
         return PathBuf::from(dir);
     }
-    if Some(triple) == hostops::native_triple() {
+    if Some(triple) == crate::arch::native_triple() {
         if let Some(dir) = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(PathBuf::from))
@@ -96,8 +96,8 @@ pub fn local_build(triple: &str) -> Result<Arc<LocalBuild>, Error> {
         return Ok(b.clone());
     }
     let dir = local_dir(triple);
-    let cross =
-        std::env::var_os("LABCTL_PROGRAMS").is_none() && Some(triple) != hostops::native_triple();
+    let cross = std::env::var_os("LABCTL_PROGRAMS").is_none()
+        && Some(triple) != crate::arch::native_triple();
     if cross && crate::build::is_stale(&workspace_root(), &dir, &DEPLOYED) {
         crate::build::build(&workspace_root(), triple)?;
     }
@@ -146,7 +146,8 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 
 /// The command that builds the socket programs for `triple`.
 pub fn build_command(triple: &str) -> String {
-    if Some(triple) == hostops::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none() {
+    if Some(triple) == crate::arch::native_triple() && std::env::var_os("LABCTL_PROGRAMS").is_none()
+    {
         "cargo build -p sockets -p hostkit".to_string()
     } else {
         crate::build::command_line(triple)
@@ -175,10 +176,10 @@ pub fn parse_sha256sum(out: &str) -> HashMap<String, String> {
 /// The host's target triple: its declared `arch` if any, else what `uname
 /// -m` said (`uname_m`).
 fn host_triple(host: &Host, uname_m: &str) -> Result<&'static str, Error> {
-    if let Some(t) = host.arch.as_deref().and_then(hostops::target_triple) {
+    if let Some(t) = host.arch.as_deref().and_then(crate::arch::target_triple) {
         return Ok(t);
     }
-    hostops::target_triple(uname_m).ok_or_else(|| {
+    crate::arch::target_triple(uname_m).ok_or_else(|| {
         Error::Host(format!(
             "host `{}`: unsupported architecture `{}` (from `uname -m`)",
             host.label(),

@@ -474,17 +474,15 @@ impl Gate {
     }
 }
 
-/// Who holds `host` now (a live hold), in words; `None` when nobody does
-/// or it cannot be read. Read-only: what `check` shows of a bench in use.
-pub fn in_use(sess: &Session, host: &Host) -> Option<String> {
-    let out = sess
-        .exec(
-            &remote::script(host, "", "lc_held"),
-            None,
-            Duration::from_secs(10),
-        )
-        .ok()?;
-    let text = out.stdout_str();
+/// The shell that prints who holds `host` now (read-only), for
+/// [`in_use_from`]: `check` runs it in the round trip of its clock row.
+pub fn held_cmd(host: &Host) -> String {
+    remote::script(host, "", "lc_held")
+}
+
+/// Who holds the host whose [`held_cmd`] printed `text` (a live hold), in
+/// words; `None` when nobody does. What `check` shows of a bench in use.
+pub fn in_use_from(text: &str) -> Option<String> {
     let h = Holder::parse(text.lines());
     (!h.command.is_empty()).then(|| {
         let mut s = h.describe();

@@ -7,20 +7,9 @@ pub mod why;
 
 use std::net::Ipv4Addr;
 
+use crate::arch::PROGRAMS;
 use crate::config::hosts::Host;
 use crate::util::shell_template::{render, Val};
-
-/// The lab port the socket programs use by default.
-pub const LAB_PORT: u16 = 50000;
-
-/// The socket programs deployed to every host.
-pub const PROGRAMS: [&str; 5] = [
-    "tcp_server",
-    "tcp_client",
-    "udp_server",
-    "udp_client",
-    "tcp_threaded_server",
-];
 
 /// labctl's own helpers that run on the hosts (crate `hostkit`): deployed
 /// with the socket programs, built per architecture the same way, but not
@@ -97,39 +86,82 @@ pub fn sudoers_line(user: &str, paths: &[String]) -> String {
     format!("{user} ALL=(root) NOPASSWD: {}", paths.join(", "))
 }
 
+/// What `configure` gives a host, as facts: its lab interface, the address
+/// (CIDR) it gets there, and whether `ip` and `nmcli` go through sudo. The
+/// plan keeps these in its configure operations and renders the command
+/// from them ([`configure_link_cmd`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LabLink {
+    pub interface: String,
+    pub cidr: String,
+    pub sudo: bool,
+}
+
+impl LabLink {
+    /// `host`'s lab interface and address.
+    pub fn of(host: &Host) -> LabLink {
+        LabLink {
+            interface: host.interface.clone(),
+            cidr: host.cidr(),
+            sudo: host.sudo,
+        }
+    }
+
+    fn sudo_prefix(&self) -> &'static str {
+        if self.sudo {
+            "sudo -n "
+        } else {
+            ""
+        }
+    }
+}
+
 /// Gives the lab interface its address so that it stays (`hostops/configure.sh`):
 /// through labctl's own NetworkManager profile ([`configure_nm_cmd`]) where
 /// NetworkManager manages the interface, else with `ip`
 /// ([`configure_ip_cmd`]). Idempotent, so it can run before every lab and
 /// in `check --fix`; prints `via nm` or `via ip`, the way it took.
 pub fn configure_cmd(host: &Host) -> String {
+    configure_link_cmd(&LabLink::of(host))
+}
+
+/// [`configure_cmd`] from the link's facts.
+pub fn configure_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/configure.sh"),
         &[
-            ("DEV", Val::Quoted(&host.interface)),
-            ("CIDR", Val::Quoted(&host.cidr())),
-            ("PROFILE", Val::Quoted(&nm_profile(host))),
-            ("NM", Val::Raw(&configure_nm_cmd(host))),
-            ("IP", Val::Raw(&configure_ip_cmd(host))),
+            ("DEV", Val::Quoted(&link.interface)),
+            ("CIDR", Val::Quoted(&link.cidr)),
+            ("PROFILE", Val::Quoted(&nm_profile_of(&link.interface))),
+            ("NM", Val::Raw(&configure_nm_link_cmd(link))),
+            ("IP", Val::Raw(&configure_ip_link_cmd(link))),
         ],
     )
 }
 
 /// The name of labctl's NetworkManager profile for the lab interface: `labctl-eth0`.
 pub fn nm_profile(host: &Host) -> String {
-    format!("labctl-{}", host.interface)
+    nm_profile_of(&host.interface)
+}
+
+fn nm_profile_of(interface: &str) -> String {
+    format!("labctl-{interface}")
 }
 
 /// Gives the lab interface its address and brings the link up (only when it
 /// is down: a second `ip` through sudo costs milliseconds) with `ip`:
 /// `configure`'s way where no NetworkManager manages the interface.
 pub fn configure_ip_cmd(host: &Host) -> String {
+    configure_ip_link_cmd(&LabLink::of(host))
+}
+
+fn configure_ip_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/configure-ip.sh"),
         &[
-            ("S", Val::Raw(sudo_prefix(host))),
-            ("CIDR", Val::Quoted(&host.cidr())),
-            ("DEV", Val::Quoted(&host.interface)),
+            ("S", Val::Raw(link.sudo_prefix())),
+            ("CIDR", Val::Quoted(&link.cidr)),
+            ("DEV", Val::Quoted(&link.interface)),
         ],
     )
 }
@@ -138,13 +170,17 @@ pub fn configure_ip_cmd(host: &Host) -> String {
 /// profile ([`nm_profile`]: manual IPv4, the lab address), made or set
 /// again, then activated: `configure`'s way where NetworkManager manages it.
 pub fn configure_nm_cmd(host: &Host) -> String {
+    configure_nm_link_cmd(&LabLink::of(host))
+}
+
+fn configure_nm_link_cmd(link: &LabLink) -> String {
     render(
         include_str!("hostops/nm-profile.sh"),
         &[
-            ("S", Val::Raw(sudo_prefix(host))),
-            ("DEV", Val::Quoted(&host.interface)),
-            ("CIDR", Val::Quoted(&host.cidr())),
-            ("PROFILE", Val::Quoted(&nm_profile(host))),
+            ("S", Val::Raw(link.sudo_prefix())),
+            ("DEV", Val::Quoted(&link.interface)),
+            ("CIDR", Val::Quoted(&link.cidr)),
+            ("PROFILE", Val::Quoted(&nm_profile_of(&link.interface))),
         ],
     )
 }
@@ -221,10 +257,15 @@ impl Restored {
 /// Pings `target` from `host` over the lab interface: `count` echo requests,
 /// waiting at most `timeout_s` seconds for each reply. Exit 0 when a reply came.
 pub fn ping_cmd(host: &Host, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
+    ping_on_cmd(&host.interface, target, count, timeout_s)
+}
+
+/// [`ping_cmd`] over lab interface `interface`.
+pub fn ping_on_cmd(interface: &str, target: Ipv4Addr, count: u32, timeout_s: u32) -> String {
     render(
         include_str!("hostops/ping.sh"),
         &[
-            ("DEV", Val::Quoted(&host.interface)),
+            ("DEV", Val::Quoted(interface)),
             ("COUNT", Val::Quoted(&count.to_string())),
             ("WAIT", Val::Quoted(&timeout_s.to_string())),
             ("TARGET", Val::Quoted(&target.to_string())),
@@ -349,26 +390,6 @@ pub fn listeners_cmd(host: &Host, port: u16) -> String {
     )
 }
 
-/// The Rust target triple for a machine name from `uname -m` (or a hosts
-/// file's `arch`). ARM builds are static (see `build`): they run on any Pi
-/// userland.
-pub fn target_triple(uname_m: &str) -> Option<&'static str> {
-    Some(match uname_m.trim() {
-        "x86_64" | "amd64" => "x86_64-unknown-linux-gnu",
-        "aarch64" | "arm64" | "armv8l" => "aarch64-unknown-linux-musl",
-        "armv7l" | "armv7" => "armv7-unknown-linux-gnueabihf",
-        "armv6l" => "arm-unknown-linux-gnueabihf",
-        "i686" | "i586" | "i386" => "i686-unknown-linux-gnu",
-        "riscv64" => "riscv64gc-unknown-linux-gnu",
-        _ => return None,
-    })
-}
-
-/// The triple of the machine labctl runs on.
-pub fn native_triple() -> Option<&'static str> {
-    target_triple(std::env::consts::ARCH)
-}
-
 /// A host for unit tests (A, 10.0.3.1/24 on eth0, user pi).
 #[cfg(test)]
 pub(crate) fn sample_host(sudo: bool) -> Host {
@@ -399,6 +420,17 @@ pub(crate) fn sample_host(sudo: bool) -> Host {
 mod tests {
     use super::*;
     use crate::util::shell_quote;
+
+    /// Runs `cmd` with `sh` and returns its stdout.
+    fn sh(cmd: &str) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
 
     fn host(sudo: bool) -> Host {
         Host {
@@ -477,29 +509,6 @@ mod tests {
             listeners_cmd(&host(true), 50000),
             "sudo -n ss -ltnupH 'sport = :50000'"
         );
-    }
-
-    #[test]
-    fn arch_maps_to_triples() {
-        assert_eq!(target_triple("aarch64"), Some("aarch64-unknown-linux-musl"));
-        assert_eq!(
-            target_triple("armv7l\n"),
-            Some("armv7-unknown-linux-gnueabihf")
-        );
-        assert_eq!(target_triple("x86_64"), Some("x86_64-unknown-linux-gnu"));
-        assert_eq!(target_triple("mips"), None);
-        assert!(native_triple().is_some());
-    }
-
-    /// Runs `cmd` with `sh` and returns its stdout.
-    fn sh(cmd: &str) -> String {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
     }
 
     #[test]

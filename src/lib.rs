@@ -5,7 +5,7 @@
 //! a host before the whole input has been validated:
 //!
 //! ```text
-//! hosts.toml, lab.toml ──config──▶ Bench + Lab ──plan──▶ Plan ──exec──▶ events ──report──▶ report
+//! hosts.toml, lab.toml ──config──▶ Room + Lab ──plan──▶ Plan ──run──▶ events ──report──▶ report
 //! ```
 //!
 //! - [`cli`]: raw command-line arguments, turned at this edge into labctl's
@@ -13,13 +13,19 @@
 //! - [`config`]: input files as one spanned TOML tree ([`config::tree`]) and
 //!   hosts.toml to a validated [`config::hosts::Room`] (its shape, then the
 //!   hosts together), every error at once with file:line:column;
-//!   [`lab`]: the lab file (its types, format and cross-step validation), and
-//!   the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all share.
+//!   [`lab`]: the lab file (its types, format and cross-step validation),
+//!   the program set it runs (`lab::set`, resolved while the inputs load),
+//!   and the [`lab::plan::Plan`] that `plan`, `run --dry-run` and `run` all
+//!   share: its operations are typed facts, their shell calls rendered
+//!   from them where they are sent.
 //! - [`run`]: runs a plan with one worker per host (`run/worker/`: the
 //!   agent's channel, programs, expectations matched as output arrives, the
-//!   end of a run), emits events, writes the run directory as it goes
-//!   (`--json`: the same events on stdout, `run/json.rs`; `--pause`:
-//!   presenter mode, `run/pause.rs`). The
+//!   end of a run) and emits events, which every output consumes through
+//!   one sink interface (`run/sink.rs`): the run directory written as it
+//!   goes, the terminal (`run/reporter.rs`, whose hung-up-terminal guard
+//!   every spinner of labctl draws behind), `--json` (the same events on
+//!   stdout, `run/json.rs`), the `--pause` presenter (`run/pause.rs`), the
+//!   room and the reports; `--dry-run` goes the same way. The
 //!   run directory has one owner, [`record`] (below both stages: events,
 //!   step records, the plan read back, file names): the run writes those
 //!   events to `events.jsonl`, and [`report`] reads the same types back
@@ -35,11 +41,16 @@
 //!   their output streamed by `labctl-stamp` (workspace member `hostkit/`);
 //!   the host shell is in `remote/lib.sh` and `remote/wrap.sh`.
 //! - [`check`] (`check/`: model, `script` + `check.sh`, `facts`, `evaluate`,
-//!   `fix`, `progress`, `render`), [`deploy`], [`hostops`]: is a bench ready,
-//!   and the shell commands that make it so. What runs on a host is a `.sh`
+//!   `fix`, `clock`, `progress`, `render`), [`deploy`] (with [`build`]: the
+//!   programs per architecture), [`hostops`]: is a bench ready, and the
+//!   shell commands that make it so; [`programs`]: the program sets;
+//!   [`reset`]: `labctl reset`, between two sections. What runs on a host is a `.sh`
 //!   file under `src/` (`include_str!`), checked by tests/host_scripts.rs;
 //!   one-line commands are templates filled with shell-quoted values by
 //!   [`util::shell_template`], never Rust string literals.
+//! - [`arch`]: the lab's fixed vocabulary (the socket programs' names and
+//!   sets, the lab port, target triples), shared by [`config`], [`lab`],
+//!   [`hostops`] and [`capture`] without importing each other.
 //! - [`style`]: `-q`/`-v`/`--color`; [`complete`]: shell completions and the
 //!   man page; [`init`]: writes a hosts file for a room.
 //! - [`hold`]: one labctl at a time per bench (a hold on each host, exit 5).
@@ -51,9 +62,12 @@
 //! - [`testbed`]: a virtual bench of network namespaces with real sshds.
 //! - [`error`]: the error type and the documented exit codes.
 //!
-//! The design notes the code relies on are in `docs/design.md`.
+//! The design notes the code relies on, and the glossary of the words it
+//! uses, are in `docs/design.md`; every file's place in the tree is in
+//! `docs/layout.md`.
 
 pub mod answer;
+pub mod arch;
 pub mod build;
 pub mod capture;
 pub mod check;

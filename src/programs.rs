@@ -18,17 +18,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
 
+use crate::arch::PROGRAMS;
 use crate::config::hosts::Host;
-use crate::config::tree::{self, ticked, Checker, Node, Value};
-use crate::config::Source;
+use crate::config::tree::{self, Checker, Node, Value};
 use crate::error::{Diagnostic, Diagnostics, Error};
-use crate::hostops::{self, HOST_TOOLS, MANIFEST, PROGRAMS};
-use crate::lab::model::{ActionKind, Lab};
+use crate::hostops::{self, HOST_TOOLS, MANIFEST};
 use crate::ssh::{self, ConnectOptions};
 use crate::util::shell_template::{render, Val};
 
 /// The named sets (`lab` only when the lab file has a `[programs]` table).
-pub const SETS: [&str; 3] = ["rust", "python", "lab"];
+pub use crate::arch::PROGRAM_SETS as SETS;
 
 /// Where the `{bin}` directory goes in a program's command line.
 const BIN: &str = "{bin}";
@@ -50,7 +49,7 @@ pub struct ProgramSet {
     /// command line or the default).
     pub origin: Option<Diagnostic>,
     /// Program name → the hosts the lab runs it on (any step), as
-    /// [`choose`] found them; `check` looks for their commands there.
+    /// `lab::set::choose` found them; `check` looks for their commands there.
     pub runs_on: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -179,7 +178,7 @@ impl ProgramSet {
                 argv.extend(p.argv.iter().map(|a| a.replace(BIN, &bin)));
                 argv
             }
-            // Unreachable after `choose`: the lab's programs were checked against the set.
+            // Unreachable after `lab::set::choose`: the lab's programs were checked against the set.
             None => vec![hostops::program_path(host, program)],
         }
     }
@@ -428,128 +427,6 @@ fn usable(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// The set a command runs: `cli` (`--programs`), else hosts.toml's top-level
-/// `programs`, else the lab's own default. Every program the lab starts or
-/// runs must be in it; each problem is located.
-pub fn choose(lab: &Lab, hosts_path: &Path, cli: Option<&str>) -> Result<ProgramSet, Error> {
-    let mut diags = Diagnostics::default();
-    let (name, origin, span) = match cli {
-        Some(n) => (Some(n.to_string()), None, None),
-        None => match hosts_choice(hosts_path)? {
-            Some((n, d, span)) => (Some(n), Some(d), Some(span)),
-            None => (None, None, None),
-        },
-    };
-    let mut set = match name.as_deref() {
-        None => lab.programs.clone(),
-        Some("rust") => ProgramSet::rust(),
-        Some("python") => ProgramSet::python(),
-        Some("lab") if lab.programs.name == "lab" => lab.programs.clone(),
-        Some(other) => {
-            let known = if lab.programs.name == "lab" {
-                &SETS[..]
-            } else {
-                &SETS[..2]
-            };
-            let msg = if other == "lab" {
-                "program set `lab`: the lab file has no `[programs]` table".to_string()
-            } else {
-                format!("unknown program set `{other}`")
-            };
-            let hint = format!("the program sets are {}", ticked(known));
-            match (&origin, span) {
-                (Some(d), Some(_)) => {
-                    let mut d: Diagnostic = d.clone();
-                    d.message = msg;
-                    d.hint = Some(hint);
-                    diags.push(d);
-                }
-                _ => return Err(Error::Usage(format!("`--programs`: {msg}; {hint}"))),
-            }
-            return Err(Error::Input(diags));
-        }
-    };
-    if origin.is_some() {
-        set.origin = origin;
-    }
-    for step in &lab.steps {
-        for a in &step.actions {
-            let (program, hosts) = match &a.kind {
-                ActionKind::Start { program, host, .. } => (program, std::slice::from_ref(host)),
-                ActionKind::Run { program, hosts, .. } => (program, hosts.as_slice()),
-                _ => continue,
-            };
-            if set.programs.contains_key(program) {
-                set.runs_on
-                    .entry(program.clone())
-                    .or_default()
-                    .extend(hosts.iter().cloned());
-            } else {
-                let names: Vec<&str> = set.programs.keys().map(String::as_str).collect();
-                diags.push(lab.source.diag_hint(
-                    a.span.clone(),
-                    format!(
-                        "step `{}` runs `{program}`, which program set `{}` does not have",
-                        step.id, set.name
-                    ),
-                    format!("set `{}` has {}", set.name, ticked(&names)),
-                ));
-            }
-        }
-    }
-    diags.into_result(set)
-}
-
-/// The set `labctl check` checks for: like [`choose`] (so a lab with its
-/// own `[programs]` is checked for them by default), but the lab file is not
-/// read for `rust` and `python`, nor when there is none.
-pub fn for_check(
-    hosts_path: &Path,
-    lab_path: &Path,
-    benches: crate::config::hosts::BenchChoice,
-    cli: Option<&str>,
-) -> Result<ProgramSet, Error> {
-    let name = match cli {
-        Some(n) => Some(n.to_string()),
-        None => hosts_choice(hosts_path)?.map(|(n, _, _)| n),
-    };
-    match name.as_deref() {
-        // No choice: the lab's own set when it has one, as `run` takes it.
-        None if !lab_path.exists() => Ok(ProgramSet::rust()),
-        Some("rust") => Ok(ProgramSet::rust()),
-        Some("python") => Ok(ProgramSet::python()),
-        None | Some(_) => {
-            let inputs = crate::lab::Inputs::load(hosts_path, lab_path, benches)?;
-            choose(&inputs.lab, hosts_path, cli)
-        }
-    }
-}
-
-/// hosts.toml's top-level `programs = "NAME"`, with where it is written.
-fn hosts_choice(path: &Path) -> Result<Option<(String, Diagnostic, Range<usize>)>, Error> {
-    let src = Source::read(path)?;
-    let root = tree::parse(&src)?;
-    let Some(node) = tree::get(root.entries(), "programs") else {
-        return Ok(None);
-    };
-    match &node.value {
-        Value::Str(s) => Ok(Some((
-            s.clone(),
-            src.diag(node.span.clone(), ""),
-            node.span.clone(),
-        ))),
-        other => {
-            let mut d = Diagnostics::default();
-            d.push(src.diag_hint(
-                node.span.clone(),
-                format!("`programs` must be a string, found {}", other.kind()),
-                format!("the program sets are {}", ticked(&SETS)),
-            ));
-            Err(Error::Input(d))
-        }
-    }
 }
 
 /// The command that prints the interpreter's version line on a host.
@@ -850,6 +727,7 @@ fn judge(
 mod tests {
     use super::*;
     use crate::config::tree::parse;
+    use crate::config::Source;
 
     fn table(text: &str) -> (Option<ProgramSet>, Vec<String>) {
         let src = Source::from_text("lab.toml", text);

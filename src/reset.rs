@@ -256,7 +256,8 @@ pub fn command(g: &GlobalArgs, args: &ResetArgs) -> Result<(), Error> {
     let room = hosts::load(&g.hosts)?;
     let benches = room.select(&args.select)?;
     let ports = crate::check::lab_ports(&g.lab, g.lab_given, &benches)?;
-    let set = crate::programs::for_check(
+    let set = crate::lab::set::for_check(
+        &room,
         &g.hosts,
         &g.lab,
         (&args.select).into(),

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use labctl::{build, deploy, hostops, testbed::binfmt};
+use labctl::{build, deploy, testbed::binfmt};
 
 /// `e_machine` of an ELF file: 0xb7 aarch64, 0x28 arm.
 fn elf_machine(path: &std::path::Path) -> u16 {
@@ -20,13 +20,13 @@ fn elf_machine(path: &std::path::Path) -> u16 {
 }
 
 fn run_sockets_tests_on(arch: &str, machine: u16) {
-    let triple = hostops::target_triple(arch).unwrap();
+    let triple = labctl::arch::target_triple(arch).unwrap();
     let root = deploy::workspace_root();
     let dir = deploy::local_dir(triple);
-    if build::is_stale(&root, &dir, &hostops::PROGRAMS) {
+    if build::is_stale(&root, &dir, &labctl::arch::PROGRAMS) {
         build::build(&root, triple).unwrap();
     }
-    for p in hostops::PROGRAMS {
+    for p in labctl::arch::PROGRAMS {
         assert_eq!(elf_machine(&dir.join(p)), machine, "{p} for {arch}");
     }
     binfmt::ensure(arch).unwrap();

@@ -178,7 +178,17 @@ fn check_and_clean_into_a_closed_pipe_exit_by_their_outcome() {
 
 /// labctl on a fresh pseudo-terminal as its controlling terminal (its own
 /// session), SIGHUP blocked when `block_hup`. Returns the master side.
-fn spawn_on_pty(mut cmd: Command, block_hup: bool) -> (std::process::Child, OwnedFd) {
+fn spawn_on_pty(cmd: Command, block_hup: bool) -> (std::process::Child, OwnedFd) {
+    spawn_on_pty_with(cmd, block_hup, None)
+}
+
+/// As [`spawn_on_pty`], stdout into `stdout` when given (stdin and stderr
+/// on the terminal).
+fn spawn_on_pty_with(
+    mut cmd: Command,
+    block_hup: bool,
+    stdout: Option<std::fs::File>,
+) -> (std::process::Child, OwnedFd) {
     // Plain text on the terminal, so the lines waited for read as written.
     cmd.env("NO_COLOR", "1");
     let (mut master, mut slave) = (0, 0);
@@ -202,7 +212,10 @@ fn spawn_on_pty(mut cmd: Command, block_hup: bool) -> (std::process::Child, Owne
     // SAFETY: both fds were just opened by openpty and are owned here.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
     cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(match stdout {
+            Some(f) => Stdio::from(f),
+            None => Stdio::from(slave.try_clone().unwrap()),
+        })
         .stderr(Stdio::from(slave));
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -304,6 +317,103 @@ fn a_vanished_terminal_with_sighup_blocked_lets_the_run_finish_silently() {
     let code = wait_code(child, Duration::from_secs(120), &t.s.path("blocked"));
     assert_eq!(code, 0);
     assert_finished(&t, "blocked", "passed");
+}
+
+/// Waits for `child` to end (exit code, or 128 + signal) within `within`.
+fn wait_exit(mut child: std::process::Child, within: Duration, what: &str) -> i32 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return std::os::unix::process::ExitStatusExt::signal(&st)
+                .map_or_else(|| st.code().unwrap_or(-1), |s| 128 + s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {within:?} after its terminal closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A host's sshd stopped (SIGSTOP): a connection to it waits for its
+/// greeting, so the command's spinners go on drawing; continued when dropped.
+struct Frozen(i32);
+
+impl Frozen {
+    fn sshd(bench: &TestBench, host: &str) -> Frozen {
+        let pid = bench.sshd_pid(host) as i32;
+        // SAFETY: kill(2) on this test's own bench's sshd.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+/// `check` or `deploy` (`args`, after `--hosts`) on a terminal that
+/// vanishes while its spinners draw (SIGHUP blocked, as a vanished
+/// terminal's parent may): C's sshd is frozen until the terminal is gone,
+/// so the spinners draw on a hung-up terminal (EIO) before and after.
+/// Returns the exit code and what it printed on stdout (a file).
+fn on_a_vanishing_terminal(t: &Setup, tag: &str, args: &[&str]) -> (i32, String) {
+    let out = t.s.path(&format!("{tag}.out"));
+    let mut cmd = t.command(labctl_bin());
+    cmd.arg("--hosts").arg(t.bench.hosts_file()).args(args);
+    let frozen = Frozen::sshd(&t.bench, "C");
+    let (child, master) = spawn_on_pty_with(cmd, true, Some(std::fs::File::create(&out).unwrap()));
+    read_until(&master, "connecting", Duration::from_secs(60));
+    drop(master);
+    // A second of spinners (ten draws) on the hung-up terminal, then C answers.
+    std::thread::sleep(Duration::from_secs(1));
+    drop(frozen);
+    let code = wait_exit(child, Duration::from_secs(180), tag);
+    (code, std::fs::read_to_string(&out).unwrap())
+}
+
+#[test]
+fn a_vanished_terminal_lets_check_finish_and_print_its_result() {
+    let t = Setup::new("check-vanished");
+    let (code, stdout) = on_a_vanishing_terminal(&t, "check", &["check", "--json"]);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    assert_eq!(last["event"], "check_finished", "{stdout}");
+    // A fresh bench has no lab addresses: not ready (exit 1), as on a terminal.
+    assert_eq!(code, 1, "{stdout}");
+    let hosts = last["benches"][0]["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{stdout}");
+    for h in hosts {
+        assert!(
+            h["connect_ms"].is_u64(),
+            "every host was reached, C once its sshd answered: {h}"
+        );
+    }
+}
+
+#[test]
+fn a_vanished_terminal_lets_deploy_finish_and_say_what_it_did() {
+    let t = Setup::new("deploy-vanished");
+    // Another version of the programs on every host: each is uploaded again.
+    for h in ["A", "B", "C"] {
+        let bin = common::workdir(&t.bench, h).join("bin");
+        for e in std::fs::read_dir(&bin).unwrap().flatten() {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let (code, stdout) = on_a_vanishing_terminal(&t, "deploy", &["deploy"]);
+    assert_eq!(code, 0, "{stdout}");
+    for h in ["A", "B", "C"] {
+        assert!(
+            stdout.contains(&format!("✔ {h}  uploaded ")),
+            "host {h} deployed: {stdout}"
+        );
+    }
+    assert_nothing_left(&t.bench);
 }
 
 /// What must never appear raw in a report or on the terminal.

@@ -357,14 +357,14 @@ fn hostile_values_are_quoted_on_the_way_to_a_host_and_literal_in_patterns() {
         .flat_map(|a| &a.ops)
         .map(|o| &o.op)
         .collect();
-    let Op::Start { call, .. } = ops[0] else {
+    let (Op::Start { .. }, Some(call)) = (ops[0], ops[0].shown()) else {
         panic!("start first")
     };
     assert_eq!(
         call,
         r#"lc_start client I.8 /w/bin/tcp_client --server 10.0.3.1 '--name='\''; $(touch /tmp/x)'"#
     );
-    let Op::Send { call, .. } = ops[1] else {
+    let (Op::Send { .. }, Some(call)) = (ops[1], ops[1].shown()) else {
         panic!("send second")
     };
     assert_eq!(call, r#"lc_send client 0 ''\''; $(touch /tmp/x)'"#);

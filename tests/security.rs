@@ -563,7 +563,7 @@ fn programs_are_uploaded_0755_under_a_temporary_name_and_renamed_and_run_directo
         .parent()
         .unwrap()
         .to_path_buf();
-    for p in labctl::hostops::PROGRAMS {
+    for p in labctl::arch::PROGRAMS {
         let path = bin.join(p);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o755, "{p} mode {mode:o}");

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{install_programs, labctl, run_dir, stamped, workdir, Scratch, TestBench};
+use labctl::remote::Reply;
 
 /// A stand-in program, put where `udp_client` is deployed: the lab engine
 /// runs whatever is there, and these print what the tests need.
@@ -200,9 +201,10 @@ fn the_agent_streams_frames_under_dash_busybox_and_bash() {
         let mut input = Vec::new();
         input.extend(labctl::remote::agent_request(
             "lc_start p I.0 sh -c 'echo one; echo two >&2; exit 3'",
+            Reply::Lines,
         ));
         // Long enough for the program to end before the agent's input does.
-        input.extend(labctl::remote::agent_request("sleep 0.5"));
+        input.extend(labctl::remote::agent_request("sleep 0.5", Reply::Bytes));
         let mut child = Command::new(shell[0])
             .args(&shell[1..])
             .arg("-c")
@@ -343,11 +345,16 @@ fn a_sends_time_comes_from_the_agents_clock_and_from_date_without_it() {
             let mut input = Vec::new();
             input.extend(labctl::remote::agent_request(
                 "lc_start p I.0 sh -c 'read -r l; echo \"got $l\"'",
+                Reply::Lines,
             ));
-            input.extend(labctl::remote::agent_request("lc_send p 0 hello"));
+            input.extend(labctl::remote::agent_request(
+                "lc_send p 0 hello",
+                Reply::Lines,
+            ));
             // Until the program's answer is recorded (at most 5 s).
             input.extend(labctl::remote::agent_request(
                 "w=0; while [ ! -s \"$D/p.out\" ] && [ $w -lt 250 ]; do sleep 0.02; w=$((w + 1)); done",
+                Reply::Bytes,
             ));
             // Bounded: a send waiting for a clock that is gone must fail this test, not hang it.
             let mut child = Command::new("timeout")
@@ -498,7 +505,7 @@ fn ticks_are_answered_at_once_while_a_request_runs_under_every_shell() {
                 }
             });
             stdin
-                .write_all(&labctl::remote::agent_request("sleep 3"))
+                .write_all(&labctl::remote::agent_request("sleep 3", Reply::Bytes))
                 .unwrap();
             std::thread::sleep(Duration::from_millis(300));
             let before = std::time::SystemTime::now()

@@ -60,7 +60,7 @@ fn whole_lab_on(arch: &str, machine: u16, qemu: &str) {
         );
     }
     for host in ["A", "B", "C"] {
-        for p in labctl::hostops::PROGRAMS {
+        for p in labctl::arch::PROGRAMS {
             let path = workdir(&bench, host).join("bin").join(p);
             assert_eq!(elf_machine(&path), machine, "{host}: {p}");
         }

@@ -33,7 +33,7 @@ pub use analysis::max_overlap;
 pub use labels::{abbreviate, preview};
 pub use model::*;
 
-use crate::hostops::LAB_PORT;
+use crate::arch::LAB_PORT;
 use analysis::Builder;
 
 /// Why a capture could not be analysed at all (a damaged tail is only a warning).

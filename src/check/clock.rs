@@ -27,68 +27,79 @@ const DATE: &str = "/usr/bin/date";
 /// Each command's bound: they are one `date` and one `timedatectl`.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// What the host said: its clock against this machine's, and whether a
-/// time server set it (`yes`, `no`, `unknown`, `missing`: see `clock-sync.sh`).
+/// What the host said: its clock against this machine's, whether a time
+/// server set it (`yes`, `no`, `unknown`, `missing`: see `clock-read.sh`),
+/// and what the script run after it printed.
 struct Reading {
     best: ClockSample,
     synced: String,
+    after: String,
 }
 
-/// Two samples of the host's clock around a command's round trip (the
-/// second also asks `timedatectl`); the one with the shorter round trip counts.
-fn read(session: &Session) -> Result<Reading, String> {
-    let mut best: Option<ClockSample> = None;
-    let mut synced = String::from("unknown");
-    for script in [include_str!("clock-now.sh"), include_str!("clock-sync.sh")] {
-        let cmd = render(script, &[]);
-        let sent = now_unix();
-        let out = session
-            .exec(&cmd, None, TIMEOUT)
-            .map_err(|e| e.to_string())?;
-        let received = now_unix();
-        let text = out.stdout_str();
-        let mut lines = text.lines();
-        let host: f64 = lines
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| {
-                format!(
-                    "`date +%s.%N` {}: {}",
-                    out.describe(),
-                    ssh::whole_reason(&out.stderr_str())
-                )
-            })?;
-        if let Some(s) = lines.next() {
-            synced = s.trim().to_string();
+/// One sample of the host's clock, from the command's start to the arrival
+/// of its first line (the host's `date`), then whether a time server set it
+/// and `after`'s output, all in one round trip (`clock-read.sh`).
+fn read(session: &Session, after: &str) -> Result<Reading, String> {
+    let cmd = render(include_str!("clock-read.sh"), &[("AFTER", Val::Raw(after))]);
+    let sent = now_unix();
+    let mut ch = session.spawn_stream(&cmd).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut first = Vec::new();
+    let mut received = None;
+    while received.is_none() {
+        let r = ch.read_available().map_err(|e| e.to_string())?;
+        first.extend_from_slice(&r.stdout);
+        if first.contains(&b'\n') {
+            received = Some(now_unix());
+        } else if r.eof || std::time::Instant::now() >= deadline {
+            break;
+        } else {
+            ch.wait(deadline.saturating_duration_since(std::time::Instant::now()));
         }
-        let s = ClockSample {
+    }
+    let rest = ch
+        .close(deadline.saturating_duration_since(std::time::Instant::now()))
+        .map_err(|e| e.to_string())?;
+    first.extend_from_slice(&rest.stdout);
+    let text = String::from_utf8_lossy(&first);
+    let mut lines = text.lines();
+    let host: Option<f64> = lines.next().and_then(|l| l.trim().parse().ok());
+    let (Some(host), Some(received)) = (host, received) else {
+        return Err(format!(
+            "`date +%s.%N` {}: {}",
+            rest.describe(),
+            ssh::whole_reason(&rest.stderr_str())
+        ));
+    };
+    let synced = lines.next().unwrap_or("unknown").trim().to_string();
+    let after: Vec<&str> = lines.collect();
+    Ok(Reading {
+        best: ClockSample {
             sent,
             host,
             received,
-        };
-        if best.is_none_or(|b| s.uncertainty() < b.uncertainty()) {
-            best = Some(s);
-        }
-    }
-    Ok(Reading {
-        best: best.expect("two samples"),
+        },
         synced,
+        after: after.join("\n"),
     })
 }
 
-/// The `clock` row of `host`.
-pub(super) fn check(session: &Session, host: &Host) -> CheckResult {
-    let r = match read(session) {
+/// The `clock` row of `host`, and the output of `after` (shell run on the
+/// host in the same round trip), `None` when the round trip failed.
+pub(super) fn check(session: &Session, host: &Host, after: &str) -> (CheckResult, Option<String>) {
+    let r = match read(session, after) {
         Ok(r) => r,
         Err(e) => {
-            return CheckResult {
+            let row = CheckResult {
                 check: "clock",
                 status: Status::Warn,
                 detail: format!("could not read the host's clock: {e}"),
                 hint: Some("labctl measures it again as a run begins".into()),
-            }
+            };
+            return (row, None);
         }
     };
+    let after = Some(r.after.clone());
     let (offset, within) = (r.best.offset(), r.best.uncertainty());
     let synced = match r.synced.as_str() {
         "yes" => "synchronised by a time server",
@@ -102,14 +113,14 @@ pub(super) fn check(session: &Session, host: &Host) -> CheckResult {
         describe_secs(within)
     );
     if offset.abs() - within <= LIMIT {
-        return pass("clock", detail);
+        return (pass("clock", detail), after);
     }
     let pi = if r.synced == "yes" {
         ""
     } else {
         "; a Raspberry Pi has no battery clock: it keeps the time it saved at shutdown until a time server sets it"
     };
-    CheckResult {
+    let row = CheckResult {
         check: "clock",
         status: Status::Warn,
         detail,
@@ -117,7 +128,8 @@ pub(super) fn check(session: &Session, host: &Host) -> CheckResult {
             "a run measures the offset and corrects the host's times, so the lab runs as it is; `labctl check --fix` sets the clock from this machine's (`{}date -s`){pi}",
             hostops::sudo_prefix(host)
         )),
-    }
+    };
+    (row, after)
 }
 
 /// The sudoers line that lets `host`'s login set the clock.
@@ -141,7 +153,7 @@ pub(super) fn fix(session: &Session, host: &Host) -> Result<String, String> {
             host.target.user
         ));
     }
-    let before = read(session).map_err(|e| format!("setting the clock: {e}"))?;
+    let before = read(session, "").map_err(|e| format!("setting the clock: {e}"))?;
     let delay = before.best.uncertainty();
     let time = format!("{:.6}", now_unix() + delay);
     let cmd = render(

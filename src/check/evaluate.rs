@@ -4,9 +4,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::arch::PROGRAMS;
 use crate::config::hosts::Host;
 use crate::deploy::LocalBuild;
-use crate::hostops::{self, PROGRAMS};
+use crate::hostops;
 use crate::ssh::{SshError, SshErrorKind};
 
 use super::*;
@@ -656,7 +657,7 @@ pub fn lab_ports_taken(host: &Host, f: &Facts) -> Option<(String, String)> {
 fn arch_check(host: &Host, f: &Facts) -> CheckResult {
     let seen = f.arch.clone().unwrap_or_default();
     let Some(declared) = host.arch.as_deref() else {
-        return match hostops::target_triple(&seen) {
+        return match crate::arch::target_triple(&seen) {
             Some(t) => pass("arch", format!("{seen} ({t})")),
             None => fail(
                 "arch",
@@ -665,7 +666,7 @@ fn arch_check(host: &Host, f: &Facts) -> CheckResult {
             ),
         };
     };
-    let t = hostops::target_triple(declared).unwrap_or("?");
+    let t = crate::arch::target_triple(declared).unwrap_or("?");
     fn family(a: &str) -> &str {
         if a.starts_with("aarch64") || a.starts_with("arm64") {
             "aarch64"

@@ -2,13 +2,16 @@
 //! whole room) ready for class?
 //!
 //! Every host is checked in parallel on its own thread and SSH session, in
-//! two round trips after connecting: one combined shell script gathers every
-//! fact (architecture, interface, link, addresses, tools, sudo, listeners on
-//! the lab port, program hashes) while the host pings every other host of its
-//! bench in the background. The facts are parsed into [`CheckResult`]s, then
+//! two round trips (two channels) after connecting: one combined shell script
+//! gathers every fact (architecture, interface, link, addresses, tools, sudo,
+//! listeners on the lab port, program hashes) while the host pings every
+//! other host of its bench in the background; a second reads the host's clock
+//! and who holds the bench (each channel costs the host a process of sshd's
+//! and a shell, and a room of virtual benches shares one machine's cores:
+//! there the hosts' side is most of `check --all`'s time). The facts are parsed into [`CheckResult`]s, then
 //! shown as a table (one bench) or a bench × host matrix (a room), each
 //! failure with a one-line fix hint. `--fix` repairs what it can on every host
-//! (addresses and links via [`hostops::configure_cmd`], programs via
+//! (addresses and links via [`crate::hostops::configure_cmd`], programs via
 //! [`deploy`], stale lab programs), waits for all hosts, and checks again.
 //!
 //! Exit codes: 0 when every check passed; 1 when any check failed
@@ -80,7 +83,6 @@ use crate::config::hosts::{self, Bench, Host};
 use crate::deploy::{self};
 use crate::error::Error;
 use crate::hold;
-use crate::hostops::{self};
 use crate::programs::ProgramSet;
 use crate::ssh::{self, ConnectOptions, Session, SshError};
 
@@ -108,7 +110,8 @@ pub fn command(global: &GlobalArgs, args: &CheckArgs) -> Result<(), Error> {
             at: crate::record::now_unix(),
         });
     }
-    let set = crate::programs::for_check(
+    let set = crate::lab::set::for_check(
+        &room,
         &global.hosts,
         &global.lab,
         (&args.select).into(),
@@ -163,7 +166,10 @@ pub(crate) fn lab_ports(
 ) -> Result<LabPorts, Error> {
     let hosts = benches.iter().flat_map(|b| b.hosts.iter());
     if !path.exists() && !given {
-        let all = vec![("tcp", hostops::LAB_PORT), ("udp", hostops::LAB_PORT)];
+        let all = vec![
+            ("tcp", crate::arch::LAB_PORT),
+            ("udp", crate::arch::LAB_PORT),
+        ];
         return Ok(hosts.map(|h| (h.label(), all.clone())).collect());
     }
     let mut names: Vec<String> = hosts.map(|h| h.name.clone()).collect();
@@ -479,7 +485,7 @@ fn check_host(
                     .arch
                     .as_deref()
                     .or(facts.arch.as_deref())
-                    .and_then(hostops::target_triple)
+                    .and_then(crate::arch::target_triple)
                     .map(|t| deploy::set_build(t, set).map_err(|e| e.to_string()));
                 checks.extend(evaluate(host, &facts, local, peers));
             }
@@ -494,14 +500,15 @@ fn check_host(
             );
         }
     }
-    // The host's clock against this machine's (its own round trips).
-    let clock = clock::check(session, host);
+    // The host's clock against this machine's, and who holds the bench, in
+    // one more round trip (the clock's sample is its first line).
+    let (clock, held) = clock::check(session, host, &hold::held_cmd(host));
     match checks.iter_mut().find(|c| c.check == "clock") {
         Some(c) => *c = clock,
         None => checks.push(clock),
     }
     // A bench in use by a run: that run's programs on the lab port are no fault.
-    if let Some(who) = hold::in_use(session, host) {
+    if let Some(who) = held.as_deref().and_then(hold::in_use_from) {
         if let Some(c) = checks.iter_mut().find(|c| c.check == "lab port") {
             *c = pass(
                 "lab port",

@@ -85,8 +85,10 @@ impl Progress {
         let labels: Vec<String> = hosts.iter().map(|h| h.label()).collect();
         let width = labels.iter().map(|l| l.len()).max().unwrap_or(1);
         let bars = std::io::stderr().is_terminal().then(|| {
-            let mp =
-                indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+            // Behind run's guard: a hung-up terminal cannot end `check` or `deploy`.
+            let mp = indicatif::MultiProgress::with_draw_target(
+                crate::run::reporter::guarded_stderr(20),
+            );
             let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
             let bars = labels
@@ -140,12 +142,7 @@ impl Progress {
         // No spinners: a line changes when its bench does (90 ticking hosts cost CPU).
         let bars = std::io::stderr().is_terminal().then(|| {
             let mp = indicatif::MultiProgress::with_draw_target(
-                indicatif::ProgressDrawTarget::term_like_with_hz(
-                    Box::new(crate::run::reporter::Forgiving(
-                        console::Term::buffered_stderr(),
-                    )),
-                    10,
-                ),
+                crate::run::reporter::guarded_stderr(10),
             );
             let style = indicatif::ProgressStyle::with_template("{prefix} {wide_msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
@@ -281,7 +278,7 @@ impl Progress {
         }
         match &self.bars {
             Some((_, bars)) => bars[i].set_message(format!("{doing}: no answer for {secs} s")),
-            None => eprintln!("{}: no answer for {secs} s", self.labels[i]),
+            None => crate::util::err_line(&format!("{}: no answer for {secs} s", self.labels[i])),
         }
     }
 
@@ -313,7 +310,7 @@ impl Progress {
     pub(crate) fn done(&self, i: usize, msg: &str) {
         match &self.bars {
             Some((_, bars)) => bars[i].finish_with_message(msg.to_string()),
-            None => eprintln!("{}: {msg}", self.labels[i]),
+            None => crate::util::err_line(&format!("{}: {msg}", self.labels[i])),
         }
     }
 

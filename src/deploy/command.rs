@@ -27,7 +27,8 @@ pub fn command(g: &GlobalArgs, args: &DeployArgs) -> Result<(), Error> {
     let benches = room.select(&args.select)?;
     let hosts: Vec<&Host> = benches.iter().flat_map(|b| b.hosts.iter()).collect();
     // The program set, chosen as `check` chooses it (flag, hosts.toml, the lab's own).
-    let set = crate::programs::for_check(
+    let set = crate::lab::set::for_check(
+        &room,
         &g.hosts,
         &g.lab,
         (&args.select).into(),

@@ -10,6 +10,7 @@ mod format;
 pub mod model;
 pub mod plan;
 pub mod select;
+pub mod set;
 pub mod template;
 mod validate;
 
@@ -23,7 +24,9 @@ pub use model::Lab;
 pub use plan::Plan;
 
 /// The hosts file and the lab file, both validated (the lab against the
-/// host names of the selected benches).
+/// host names of the selected benches), and the program set the lab runs
+/// (`lab.programs`: resolved by [`Inputs::load_with_set`], the lab's own
+/// default otherwise).
 pub struct Inputs {
     pub room: Room,
     /// Indexes into `room.benches`.
@@ -82,6 +85,20 @@ impl Inputs {
             (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(_), Ok(None)) => unreachable!("a valid hosts file always has its lab loaded"),
         }
+    }
+
+    /// [`Inputs::load`], with the program set the lab runs resolved:
+    /// `programs` (`--programs`), else the hosts file's `programs`, else the
+    /// lab's own ([`set::choose`]). What `plan`, `run` and `check` use.
+    pub fn load_with_set(
+        hosts_path: &Path,
+        lab_path: &Path,
+        choice: impl Into<BenchChoice>,
+        programs: Option<&str>,
+    ) -> Result<Inputs, Error> {
+        let mut inputs = Inputs::load(hosts_path, lab_path, choice)?;
+        inputs.lab.programs = set::choose(&inputs.lab, inputs.room.programs.as_ref(), programs)?;
+        Ok(inputs)
     }
 
     pub fn benches(&self) -> impl Iterator<Item = &Bench> {
@@ -163,8 +180,7 @@ pub fn plan_command(
     steps: select::StepChoice,
     programs: Option<&str>,
 ) -> Result<(), Error> {
-    let mut inputs = Inputs::load(hosts_path, lab_path, benches)?;
-    inputs.lab.programs = crate::programs::choose(&inputs.lab, hosts_path, programs)?;
+    let inputs = Inputs::load_with_set(hosts_path, lab_path, benches, programs)?;
     let sel = plan::select_steps(&inputs.lab, steps)?;
     let many = inputs.benches.len() > 1;
     for (k, bench) in inputs.benches().enumerate() {

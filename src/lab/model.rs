@@ -15,10 +15,10 @@ use crate::config::tree;
 use crate::config::Source;
 use crate::error::Error;
 
-pub use super::validate::resolve_hosts;
+pub use super::validate::{resolve_hosts, Placed, Placement, Stopped};
 
 /// The five socket programs a lab may start or run.
-pub use crate::hostops::PROGRAMS;
+pub use crate::arch::PROGRAMS;
 
 /// How long an expectation waits when the lab does not say.
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(2);
@@ -41,7 +41,7 @@ pub struct Lab {
     /// Kept so later stages can locate what they report.
     pub source: Source,
     /// The programs `start` and `run` use: the lab's own `[programs]`
-    /// table, else `rust`; [`crate::programs::choose`] may replace it.
+    /// table, else `rust`; [`crate::lab::Inputs::load_with_set`] may replace it while the inputs load.
     pub programs: crate::programs::ProgramSet,
 }
 

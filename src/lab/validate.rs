@@ -6,20 +6,50 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{action_hosts, Action, ActionKind, Check, Lab};
+use super::model::{Action, ActionKind, Check, Lab};
 use crate::config::tree::ticked;
 use crate::error::{Diagnostic, Diagnostics};
 
-/// Which host each named program or capture runs on after simulating the
-/// steps `seq` in order, or the first problem found (used by planning).
-pub fn resolve_hosts(lab: &Lab, seq: &[usize]) -> Result<Vec<Vec<Vec<String>>>, Diagnostic> {
+/// Where an action that names running programs works, as the simulation of
+/// the steps before it finds them (the other actions name their hosts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The action names its hosts itself (configure, deploy, ping, capture,
+    /// start, run: [`super::model::action_hosts`]).
+    Named,
+    /// A send or an expectation: the host its program runs on.
+    On(String),
+    /// A stop: each name with its host, in the action's order.
+    Stops(Vec<Stopped>),
+}
+
+/// One name a stop ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    pub name: String,
+    pub host: String,
+    /// A capture (its pcap is fetched after the stop), not a program.
+    pub capture: bool,
+}
+
+/// One action of a planned step, with where it works.
+#[derive(Debug, Clone)]
+pub struct Placed<'a> {
+    pub action: &'a Action,
+    pub at: Placement,
+}
+
+/// Each action of each step of `seq` (in order) with its [`Placement`],
+/// after simulating the steps in order, or the first problem found (used by
+/// planning).
+pub fn resolve_hosts<'a>(lab: &'a Lab, seq: &[usize]) -> Result<Vec<Vec<Placed<'a>>>, Diagnostic> {
     let mut sim = Sim::default();
     let mut out = Vec::new();
     for &i in seq {
         let mut per_action = Vec::new();
         for a in &lab.steps[i].actions {
             match sim.apply(lab, i, a) {
-                Ok(hosts) => per_action.push(hosts),
+                Ok(at) => per_action.push(Placed { action: a, at }),
                 Err(msg) => return Err(lab.source.diag(a.span.clone(), msg.text)),
             }
         }
@@ -313,8 +343,8 @@ struct SimError {
 }
 
 impl Sim {
-    /// Applies one action; returns the host(s) it works on.
-    fn apply(&mut self, lab: &Lab, step: usize, a: &Action) -> Result<Vec<String>, SimError> {
+    /// Applies one action; returns where it works.
+    fn apply(&mut self, lab: &Lab, step: usize, a: &Action) -> Result<Placement, SimError> {
         let id = &lab.steps[step].id;
         let err = |name: &str, text: String, hint: &str| SimError {
             name: name.to_string(),
@@ -348,7 +378,7 @@ impl Sim {
                 self.live
                     .insert(name.clone(), (host.clone(), cap, id.clone()));
                 self.ended.remove(name);
-                Ok(vec![host.clone()])
+                Ok(Placement::Named)
             }
             ActionKind::Send { name, .. } | ActionKind::Expect { name, .. } => {
                 let Some((host, cap, _)) = self.live.get(name).cloned() else {
@@ -372,21 +402,25 @@ impl Sim {
                     self.ended
                         .insert(name.clone(), format!("it exited in step `{id}`"));
                 }
-                Ok(vec![host])
+                Ok(Placement::On(host))
             }
             ActionKind::Stop { names } => {
-                let mut hosts = Vec::new();
+                let mut stops = Vec::new();
                 for name in names {
-                    let Some((host, _, _)) = self.live.remove(name) else {
+                    let Some((host, capture, _)) = self.live.remove(name) else {
                         return Err(not_running(self, name));
                     };
                     self.ended
                         .insert(name.clone(), format!("step `{id}` stopped it"));
-                    hosts.push(host);
+                    stops.push(Stopped {
+                        name: name.clone(),
+                        host,
+                        capture,
+                    });
                 }
-                Ok(hosts)
+                Ok(Placement::Stops(stops))
             }
-            other => Ok(action_hosts(other).to_vec()),
+            _ => Ok(Placement::Named),
         }
     }
 }

@@ -42,6 +42,25 @@ pub struct PlanRecordOp {
     /// What it does, for people.
     #[serde(default)]
     pub what: String,
+    /// What it is, as far as a reader needs it.
+    #[serde(default)]
+    pub op: PlanRecordFacts,
+}
+
+/// An operation's facts a reader uses: a capture's name, interface and
+/// filter (recorded since operations are typed; `None` in older run
+/// directories, whose captures say them only in `what`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PlanRecordFacts {
+    /// True for a capture's start.
+    #[serde(default)]
+    pub capture: bool,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub interface: Option<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
 }
 
 impl PlanRecord {

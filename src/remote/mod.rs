@@ -263,44 +263,40 @@ pub fn agent_tick(seq: u64) -> Vec<u8> {
     format!("@@tick {seq}\n").into_bytes()
 }
 
-/// One request for the agent: `@@req N` (or `@@txt N` for a call of
-/// [`TEXT_CALLS`]), then `cmd` as N lines.
-pub fn agent_request(cmd: &str) -> Vec<u8> {
-    agent_request_as(cmd, prints_text(cmd))
+/// How the agent frames its reply to one request; the caller knows what
+/// it asked (a typed plan operation says it: [`crate::lab::plan::Op::call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Short lines of text (group ids, host times, stop lines, ping's
+    /// summary): the agent counts them with builtins (`@@txt`; past 64
+    /// lines it falls back to byte counts).
+    Lines,
+    /// What may be binary (a program's output in a `run`, a fetched pcap):
+    /// framed by byte counts (`@@req`).
+    Bytes,
 }
 
-/// [`agent_request`], framed as text (`@@txt`: the reply is short lines of
-/// text, counted with builtins) or by byte counts, as the caller knows.
-pub fn agent_request_as(cmd: &str, text: bool) -> Vec<u8> {
+/// A command for the agent and how its reply is framed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCall {
+    pub text: String,
+    pub reply: Reply,
+}
+
+/// One request for the agent: `@@txt N` (reply framed by lines) or `@@req
+/// N` (by byte counts), then `cmd` as N lines.
+pub fn agent_request(cmd: &str, reply: Reply) -> Vec<u8> {
     let body = if cmd.is_empty() || cmd.ends_with('\n') {
         cmd.to_string()
     } else {
         format!("{cmd}\n")
     };
     let n = body.bytes().filter(|&b| b == b'\n').count();
-    let kind = if text { "txt" } else { "req" };
+    let kind = match reply {
+        Reply::Lines => "txt",
+        Reply::Bytes => "req",
+    };
     format!("@@{kind} {n}\n{body}").into_bytes()
-}
-
-/// The commands whose output is short text: the `lib.sh` functions of
-/// labctl's own (group ids, host times, stop lines), and `ping` (its summary,
-/// a few lines). The agent frames their replies by lines, with builtins
-/// (`@@txt`; past 64 lines it falls back to byte counts). Anything else (a
-/// program's output in a `run`, a fetched pcap) may be binary and is framed
-/// by byte counts.
-const TEXT_CALLS: [&str; 6] = [
-    "ping",
-    "lc_start",
-    "lc_send",
-    "lc_stop",
-    "lc_stop_run",
-    "lc_setup",
-];
-
-/// Whether `cmd` is one call of a [`TEXT_CALLS`] function.
-pub fn prints_text(cmd: &str) -> bool {
-    let first = cmd.split([' ', '\n']).next().unwrap_or("");
-    TEXT_CALLS.contains(&first) && !cmd.trim_end().contains('\n')
 }
 
 /// The agent's reply to one request, parsed from the front of `buf`:
@@ -512,18 +508,19 @@ fn parse_frame(line: &[u8]) -> Option<Frame> {
     }
 }
 
-/// tcpdump on the lab interface writing `file`, as argv words
-/// (`-U --immediate-mode`: without it the last packets are lost on SIGINT).
-pub fn capture_argv(host: &Host, file: &str, filter: &str) -> Vec<String> {
+/// tcpdump on lab interface `interface` writing `file`, through sudo when
+/// `sudo`, as argv words (`-U --immediate-mode`: without it the last
+/// packets are lost on SIGINT).
+pub fn capture_argv(sudo: bool, interface: &str, file: &str, filter: &str) -> Vec<String> {
     let mut argv: Vec<String> = Vec::new();
-    if host.sudo {
+    if sudo {
         argv.extend(["sudo".into(), "-n".into()]);
     }
     argv.extend(
         [
             "tcpdump",
             "-i",
-            &host.interface,
+            interface,
             "-n",
             "-U",
             "--immediate-mode",
@@ -636,27 +633,25 @@ mod tests {
 
     #[test]
     fn agent_frames() {
-        assert_eq!(agent_request("lc_stop a"), b"@@txt 1\nlc_stop a\n");
-        assert_eq!(agent_request_as("( x\ny )", true), b"@@txt 2\n( x\ny )\n");
         assert_eq!(
-            agent_request_as("lc_stop a", false),
+            agent_request("lc_stop a", Reply::Lines),
+            b"@@txt 1\nlc_stop a\n"
+        );
+        assert_eq!(
+            agent_request("( x\ny )", Reply::Lines),
+            b"@@txt 2\n( x\ny )\n"
+        );
+        assert_eq!(
+            agent_request("lc_stop a", Reply::Bytes),
             b"@@req 1\nlc_stop a\n"
         );
-        assert_eq!(agent_request("a\nb\n"), b"@@req 2\na\nb\n");
+        assert_eq!(agent_request("a\nb\n", Reply::Bytes), b"@@req 2\na\nb\n");
         let buf = b"@@reply 3 2 1\nouterr@@reply";
         assert_eq!(
             parse_agent_reply(buf),
             Some((b"out".to_vec(), b"er".to_vec(), 1, 19))
         );
         assert_eq!(parse_agent_reply(b"@@reply 3 2 1\nou"), None);
-        // labctl's own calls get their replies framed by lines.
-        assert_eq!(
-            agent_request("lc_start a I.1 x"),
-            b"@@txt 1\nlc_start a I.1 x\n"
-        );
-        assert_eq!(agent_request("lc_run 2 x"), b"@@req 1\nlc_run 2 x\n");
-        assert_eq!(agent_request("ping -c 1 x"), b"@@txt 1\nping -c 1 x\n");
-        assert_eq!(agent_request("cat -- f"), b"@@req 1\ncat -- f\n");
         let buf = b"@@lines 2 0 1 1 3\n41\n42\nno\n@@h";
         assert_eq!(
             parse_agent_reply(buf),

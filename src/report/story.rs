@@ -97,8 +97,9 @@ pub fn story(report: &RunReport, capture: &CaptureReport, specs: &CaptureSpecs) 
     })
 }
 
-/// Each capture's interface and filter, from the plan the run recorded
-/// (`capture \`NAME\` on IFACE: FILTER`), read once per rebuild of the reports.
+/// Each capture's interface and filter, from the plan the run recorded (its
+/// capture operations' `interface` and `filter`), read once per rebuild of
+/// the reports.
 #[derive(Debug, Default)]
 pub struct CaptureSpecs(BTreeMap<String, (Option<String>, Option<String>)>);
 
@@ -107,19 +108,15 @@ impl CaptureSpecs {
     pub fn read(run_dir: &Path) -> CaptureSpecs {
         let plan = crate::record::plan::PlanRecord::read(run_dir);
         let mut specs = BTreeMap::new();
-        let whats = plan.ops().map(|o| o.what.as_str());
-        for what in whats {
-            let Some(rest) = what.strip_prefix("capture `") else {
-                continue;
+        for o in plan.ops().filter(|o| o.op.capture) {
+            let spec = match &o.op.interface {
+                Some(iface) => (Some(iface.clone()), o.op.filter.clone()),
+                None => match legacy_spec(&o.what) {
+                    Some(spec) => spec,
+                    None => continue,
+                },
             };
-            let Some((name, rest)) = rest.split_once("` on ") else {
-                continue;
-            };
-            let spec = match rest.split_once(": ") {
-                Some((iface, filter)) => (Some(iface.into()), Some(filter.into())),
-                None => (Some(rest.into()), None),
-            };
-            specs.entry(name.to_string()).or_insert(spec);
+            specs.entry(o.op.name.clone()).or_insert(spec);
         }
         CaptureSpecs(specs)
     }
@@ -128,6 +125,18 @@ impl CaptureSpecs {
     fn get(&self, name: &str) -> (Option<String>, Option<String>) {
         self.0.get(name).cloned().unwrap_or_default()
     }
+}
+
+/// A capture's interface and filter in a `plan.json` written before its
+/// capture operations recorded them (labctl 0.1's run directories): its
+/// text for people, ``capture `NAME` on IFACE: FILTER``, is all there is.
+fn legacy_spec(what: &str) -> Option<(Option<String>, Option<String>)> {
+    let rest = what.strip_prefix("capture `")?;
+    let (_, rest) = rest.split_once("` on ")?;
+    Some(match rest.split_once(": ") {
+        Some((iface, filter)) => (Some(iface.into()), Some(filter.into())),
+        None => (Some(rest.into()), None),
+    })
 }
 
 struct Context<'a> {
@@ -347,6 +356,37 @@ fn sep(what: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::report::model::Outcome;
+
+    fn specs_of(plan: &str) -> CaptureSpecs {
+        let dir = std::env::temp_dir().join(format!("labctl-story-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plan.json"), plan).unwrap();
+        let specs = CaptureSpecs::read(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        specs
+    }
+
+    #[test]
+    fn a_captures_interface_and_filter_are_read_from_its_operation() {
+        let plan = r#"{"steps":[{"actions":[{"ops":[
+            {"host":"A","what":"anything","op":{"op":"start","name":"cap-A","program":"tcpdump","capture":true,"call":"lc_start …","interface":"eth1","filter":"udp"}},
+            {"host":"A","what":"start `s`: tcp_server","op":{"op":"start","name":"s","program":"tcp_server","capture":false,"call":"lc_start …"}}
+        ]}]}]}"#;
+        let specs = specs_of(plan);
+        assert_eq!(
+            specs.get("cap-A"),
+            (Some("eth1".into()), Some("udp".into()))
+        );
+        assert_eq!(specs.get("s"), (None, None));
+        // A run directory written before captures recorded them: their text.
+        let old = r#"{"steps":[{"actions":[{"ops":[
+            {"host":"B","what":"capture `cap-B` on eth0: tcp port 50000","op":{"op":"start","name":"cap-B","program":"tcpdump","capture":true,"call":"lc_start …"}}
+        ]}]}]}"#;
+        assert_eq!(
+            specs_of(old).get("cap-B"),
+            (Some("eth0".into()), Some("tcp port 50000".into()))
+        );
+    }
 
     fn step(id: &str, from: f64, to: f64) -> StepRecord {
         StepRecord {

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::{BenchView, Change, Room};
 use crate::record::Outcome;
@@ -37,12 +37,7 @@ impl RoomTerm {
             .max()
             .unwrap_or(5);
         let bars = live.then(|| {
-            let mp = MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
-                Box::new(crate::run::reporter::Forgiving(
-                    console::Term::buffered_stderr(),
-                )),
-                10,
-            ));
+            let mp = MultiProgress::with_draw_target(crate::run::reporter::guarded_stderr(10));
             let style = ProgressStyle::with_template("{prefix} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
             let bars = room

@@ -3,8 +3,11 @@
 //! Threads: one worker per host owns that host's SSH session
 //! ([`worker`]; started through [`ssh::for_each_host`]); this thread walks
 //! the plan, sending each action's ops to the hosts it involves and waiting
-//! for all of them; one reporter thread receives every [`Event`] and writes
-//! the run directory ([`crate::record::dir`]) and the terminal ([`reporter`]).
+//! for all of them; one reporter thread receives every [`Event`] and hands
+//! it to each of the run's outputs through one dispatcher (`sink.rs`): the
+//! run directory ([`crate::record::dir`]), `--json` ([`json`]), the
+//! `--pause` presenter, the room, the terminal ([`reporter`]) and the
+//! reports.
 //!
 //! One labctl at a time: each worker takes the bench's hold on its host
 //! before anything changes ([`crate::hold`]); another labctl's live hold
@@ -19,6 +22,7 @@
 pub mod json;
 pub mod pause;
 pub mod reporter;
+pub(crate) mod sink;
 pub mod worker;
 
 /// The run record and its directory: defined below the stages that write
@@ -51,8 +55,7 @@ pub fn command(g: &GlobalArgs, args: &RunArgs) -> Result<(), Error> {
             out.display()
         )));
     }
-    let mut inputs = Inputs::load(&g.hosts, &g.lab, &args.select)?;
-    inputs.lab.programs = crate::programs::choose(&inputs.lab, &g.hosts, args.programs.as_deref())?;
+    let inputs = Inputs::load_with_set(&g.hosts, &g.lab, &args.select, args.programs.as_deref())?;
     let selection = select_steps(&inputs.lab, &args.steps)?;
     let lab = &inputs.lab;
     let benches: Vec<&Bench> = inputs.benches().collect();
@@ -482,21 +485,19 @@ fn run_started(
     }
 }
 
-/// `--dry-run`: the same plan, the same reporter; every op is skipped.
+/// `--dry-run`: the same plan, the same outputs (`--json` and the
+/// terminal, through the same [`sink::Sinks`]); every op is skipped and
+/// nothing is recorded.
 fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<json::JsonOut>) {
     let mut term = reporter::Terminal::new(&plan.hosts, false, prefix);
     term.to_stderr = json.is_some();
-    let mut term = |e: &Event| {
-        if let Some(j) = &json {
-            j.event(e);
-        }
-        term.event(e);
-    };
+    let mut sinks = sink::Sinks::new(None).with(json).with(Some(term));
+    let mut out = |e: &Event| sinks.event(e);
     let run_of = RunOf {
         bench: bench.name.as_str().into(),
         room: None,
     };
-    term(&run_started(
+    out(&run_started(
         lab,
         bench,
         plan,
@@ -507,7 +508,7 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
     ));
     let t0 = Instant::now();
     for s in &plan.steps {
-        term(&Event::StepStarted {
+        out(&Event::StepStarted {
             run: run_of.clone(),
             step: s.id.as_str().into(),
             title: s.title.clone(),
@@ -516,18 +517,18 @@ fn dry_run(lab: &Lab, bench: &Bench, plan: &Plan, prefix: &str, json: Option<jso
         });
         for (action, a) in s.actions.iter().enumerate() {
             for (op, o) in a.ops.iter().enumerate() {
-                term(&Event::Skipped {
+                out(&Event::Skipped {
                     op: Some(OpRef { action, op }),
                     run: run_of.clone(),
                     step: s.id.as_str().into(),
                     host: o.host.as_str().into(),
-                    what: o.what.clone(),
-                    cmd: o.op.shown().map(str::to_string),
+                    what: o.what(),
+                    cmd: o.op.shown(),
                 });
             }
         }
     }
-    term(&Event::RunFinished {
+    out(&Event::RunFinished {
         run: run_of.clone(),
         outcome: Outcome::Passed,
         steps_passed: 0,
@@ -722,20 +723,28 @@ fn execute(
             return Err(e);
         }
         let host_names = plan.hosts.clone();
-        let out = Out {
-            live,
-            prefix,
-            json,
-            tap,
-            room: set.room.as_ref().map(|r| BenchInRoom {
-                index,
-                events: r.events.clone(),
-                logs: r.logs,
-            }),
-        };
+        let in_room = set.room.as_ref().map(|r| (r.events.clone(), r.logs));
+        let room_pace = in_room.is_some();
         let failed_write = Arc::clone(&local);
-        let reporter =
-            s.spawn(move || report_events(ev_rx, run_dir, &host_names, out, &failed_write));
+        let reporter = s.spawn(move || {
+            // Alone, a bench logs its lines; in a room, only with `-v`.
+            let logs = in_room.as_ref().is_none_or(|(_, logs)| *logs);
+            let report_dir = run_dir.dir().to_path_buf();
+            let terminal = logs.then(|| {
+                let mut t = reporter::Terminal::new(&host_names, live, prefix);
+                t.to_stderr = json.is_some();
+                t
+            });
+            let room = in_room.map(|(events, _)| sink::ToRoom { index, events });
+            sink::Sinks::new(Some(&failed_write))
+                .with(Some(run_dir))
+                .with(json)
+                .with(tap.map(sink::Tap))
+                .with(room)
+                .with(terminal)
+                .with(Some(sink::Reports::new(report_dir, room_pace)))
+                .drain(ev_rx)
+        });
         for (host, e) in &not_ready {
             let _ = ev_tx.send(Event::Problem {
                 step: None,
@@ -1067,119 +1076,6 @@ fn in_step(step: &str, e: Error) -> Error {
 
 /// Events waiting for the reporter thread, at most.
 const EVENT_QUEUE: usize = 1024;
-
-/// Where a bench's reporter thread sends what it draws.
-struct Out<'a> {
-    /// Per-host spinners.
-    live: bool,
-    prefix: &'a str,
-    json: Option<json::JsonOut>,
-    /// `--pause`: the presenter's copy of every event.
-    tap: Option<Sender<Event>>,
-    /// `run --all`: the bench's way to the room.
-    room: Option<BenchInRoom>,
-}
-
-/// A bench's reporter in a room: its index, the room's channel, and
-/// whether the bench also logs its own lines (`-v`).
-struct BenchInRoom {
-    index: usize,
-    events: Sender<(usize, Event)>,
-    logs: bool,
-}
-
-/// In a room, a bench's reports are rebuilt at most this often while it
-/// runs (and when a step fails, and at its end): rebuilding them after
-/// every step of every bench was a third of labctl's work in a room of 30
-/// virtual benches, which share this machine's two cores with their hosts.
-/// The room report follows every bench within a second meanwhile, and
-/// `labctl report` rebuilds any of them from the run's record.
-const ROOM_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// The reporter thread: every event to the run directory and the terminal,
-/// in arrival order.
-#[allow(clippy::too_many_arguments)] // the reporter thread's whole world, passed once
-fn report_events(
-    rx: Receiver<Event>,
-    mut dir: rundir::RunDir,
-    hosts: &[String],
-    out: Out,
-    failed_write: &Mutex<Option<String>>,
-) -> Option<String> {
-    let mut term = reporter::Terminal::new(hosts, out.live, out.prefix);
-    term.to_stderr = out.json.is_some();
-    // Alone, a bench logs its lines; in a room, only with `-v`.
-    let logs = out.room.as_ref().is_none_or(|r| r.logs);
-    let every = out.room.as_ref().map(|_| ROOM_REPORT_EVERY);
-    let mut rebuilt = Instant::now();
-    let mut stale = false;
-    let rebuild = |dir: &mut rundir::RunDir| {
-        if let Err(err) = crate::report::write(dir.dir()) {
-            dir.error.get_or_insert(err.to_string());
-        }
-    };
-    loop {
-        let e = match every {
-            // A stale report is rebuilt once its time comes, events or not.
-            Some(every) if stale => {
-                match rx.recv_timeout(every.saturating_sub(rebuilt.elapsed())) {
-                    Ok(e) => e,
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        rebuild(&mut dir);
-                        rebuilt = Instant::now();
-                        stale = false;
-                        continue;
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            }
-            _ => match rx.recv() {
-                Ok(e) => e,
-                Err(_) => break,
-            },
-        };
-        dir.event(&e);
-        // The first write that failed stops the run (`Shared::local`).
-        if let (Some(err), Ok(mut slot)) = (&dir.error, failed_write.lock()) {
-            slot.get_or_insert_with(|| err.clone());
-        }
-        if let Some(j) = &out.json {
-            j.event(&e);
-        }
-        if let Some(t) = &out.tap {
-            let _ = t.send(e.clone());
-        }
-        if let Some(r) = &out.room {
-            if crate::room::wants(&e) {
-                let _ = r.events.send((r.index, e.clone()));
-            }
-        }
-        if logs {
-            term.event(&e);
-        }
-        // The reports follow the run: rebuilt after every step (a labctl
-        // killed outright leaves them current) and at the end; in a room,
-        // at most every ROOM_REPORT_EVERY, and at once after a failed step.
-        let due = match &e {
-            Event::RunFinished { .. } => true,
-            Event::StepFinished { outcome, .. } => {
-                every.is_none_or(|t| rebuilt.elapsed() >= t) || *outcome != Outcome::Passed
-            }
-            _ => false,
-        };
-        if due {
-            rebuild(&mut dir);
-            rebuilt = Instant::now();
-            stale = false;
-        } else if matches!(e, Event::StepFinished { .. }) {
-            stale = true;
-        }
-        if matches!(e, Event::RunFinished { .. }) {
-            crate::report::tidy(dir.dir());
-        }
-    }
-    dir.error.take()
-}
 
 #[cfg(test)]
 mod tests {

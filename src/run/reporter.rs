@@ -82,10 +82,7 @@ impl Terminal {
             clocks_said: std::collections::BTreeSet::new(),
         };
         if live {
-            let mp = MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
-                Box::new(Forgiving(console::Term::buffered_stderr())),
-                10,
-            ));
+            let mp = MultiProgress::with_draw_target(guarded_stderr(10));
             let style = ProgressStyle::with_template("  {prefix:>5} {spinner} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner());
             for h in hosts {
@@ -420,11 +417,18 @@ impl Terminal {
     }
 }
 
+/// stderr for spinners, drawn at most `hz` times a second, behind the
+/// hung-up-terminal guard ([`Forgiving`]): what `run`, `run --all`,
+/// `check` and `deploy` draw their progress on.
+pub(crate) fn guarded_stderr(hz: u8) -> ProgressDrawTarget {
+    ProgressDrawTarget::term_like_with_hz(Box::new(Forgiving(console::Term::buffered_stderr())), hz)
+}
+
 /// stderr for the spinners, with every write error dropped: indicatif
 /// unwraps some of them, and a hung-up terminal (EIO) would then abort
 /// labctl before it stopped the hosts' programs and wrote the reports.
 #[derive(Debug)]
-pub(crate) struct Forgiving(pub(crate) console::Term);
+struct Forgiving(console::Term);
 
 impl indicatif::TermLike for Forgiving {
     fn width(&self) -> u16 {

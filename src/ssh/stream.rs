@@ -143,16 +143,28 @@ pub(super) fn read_streams(
     stdout: &mut Vec<u8>,
     stderr: &mut Vec<u8>,
 ) -> Result<bool, String> {
-    let mut buf = [0u8; 32 * 1024];
+    thread_local! {
+        // One buffer per thread, not 32 KB zeroed at every poll (most find nothing).
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 32 * 1024]);
+    }
+    BUF.with_borrow_mut(|buf| read_streams_with(ch, stdout, stderr, buf))
+}
+
+fn read_streams_with(
+    ch: &mut ssh2::Channel,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+    buf: &mut [u8],
+) -> Result<bool, String> {
     let mut any = false;
     for _pass in 0..1000 {
         let mut got = false;
         for which in [0, 1] {
             loop {
                 let r = if which == 0 {
-                    ch.read(&mut buf)
+                    ch.read(buf)
                 } else {
-                    ch.stderr().read(&mut buf)
+                    ch.stderr().read(buf)
                 };
                 match r {
                     Ok(0) => break,

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::openssh::{self, SshConfig};
 use crate::config::tree::{self, Checker};
 use crate::config::Source;
-use crate::error::Error;
+use crate::error::{Diagnostic, Error};
 use crate::ssh;
 
 /// How to authenticate (the SSH layer's type: the hosts file only chooses it).
@@ -40,7 +40,18 @@ pub struct Room {
     /// How long a host hears nothing from labctl (its ticks) before it ends
     /// the run by itself (`orphaned_after`, top level; [`ORPHANED_AFTER`] by default).
     pub orphaned_after: std::time::Duration,
+    /// The program set the file chooses (`programs = "NAME"`, top level).
+    pub programs: Option<SetChoice>,
     pub benches: Vec<Bench>,
+}
+
+/// A hosts file's `programs = "NAME"`: the program set its labs run
+/// (`--programs` overrides it; `lab::set::choose` resolves it against the lab).
+#[derive(Debug, Clone)]
+pub struct SetChoice {
+    pub name: String,
+    /// Where it is written, for located errors.
+    pub at: Diagnostic,
 }
 
 /// A POSIX login name: 1 to 32 of the portable filename characters
@@ -361,6 +372,28 @@ interface = "eth1"
         assert_eq!(b.host("C").unwrap().interface, "eth1");
         assert_eq!(a.interface, "eth0");
         assert_eq!(a.known_hosts, PathBuf::from("/lab/kh"));
+    }
+
+    #[test]
+    fn the_program_set_is_part_of_the_file_and_located() {
+        let room = load_text(&format!("programs = \"python\"\n{BENCH}")).unwrap();
+        let set = room.programs.expect("the file chooses a set");
+        assert_eq!(set.name, "python");
+        assert_eq!((set.at.line, set.at.col), (1, 12));
+        assert!(load_text(BENCH).unwrap().programs.is_none());
+        let Err(Error::Input(d)) = load_text(&format!("programs = 3\n{BENCH}")) else {
+            panic!("a number is no set")
+        };
+        assert_eq!(d.0.len(), 1, "{d:?}");
+        assert_eq!(
+            d.0[0].message,
+            "`programs` must be a string, found an integer"
+        );
+        assert_eq!(
+            d.0[0].hint.as_deref(),
+            Some("the program sets are `rust`, `python`, `lab`")
+        );
+        assert_eq!(d.0[0].line, 1);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-use super::{parse_cidr, usable_name};
-use crate::config::tree::{Checker, Entry, Node};
+use super::{parse_cidr, usable_name, SetChoice};
+use crate::arch::PROGRAM_SETS;
+use crate::config::tree::{ticked, Checker, Entry, Node, Value};
 
 const SETTING_KEYS: &[&str] = &[
     "user",
@@ -98,6 +99,8 @@ pub(super) struct Shape {
     /// `orphaned_after`: how long a host waits without hearing labctl before
     /// it ends the run itself.
     pub orphaned_after: Option<std::time::Duration>,
+    /// `programs`: the program set the file chooses.
+    pub programs: Option<SetChoice>,
 }
 
 /// One bench as written, with the defaults that apply to its hosts (the
@@ -155,8 +158,21 @@ impl Reader<'_, '_> {
                 "defaults" => defaults = self.settings(v, "defaults", false),
                 "hosts" => hosts = Some(e),
                 "benches" => benches = Some(e),
-                // The program set (`rust`, `python`, `lab`): read by programs.rs.
-                "programs" => {}
+                // The program set (`rust`, `python`, `lab`): named here,
+                // resolved against the lab by `lab::set::choose`.
+                "programs" => match &v.value {
+                    Value::Str(name) => {
+                        room.programs = Some(SetChoice {
+                            name: name.clone(),
+                            at: self.c.src.diag(v.span.clone(), ""),
+                        })
+                    }
+                    other => self.c.err_hint(
+                        &v.span,
+                        format!("`programs` must be a string, found {}", other.kind()),
+                        format!("the program sets are {}", ticked(&PROGRAM_SETS)),
+                    ),
+                },
                 "orphaned_after" => {
                     let max = std::time::Duration::from_secs(24 * 3600);
                     let d = self.c.duration(v, "`orphaned_after`", false, max);
@@ -417,7 +433,7 @@ impl Reader<'_, '_> {
                 }
                 "arch" => {
                     if let Some(a) = self.string(v, key) {
-                        if crate::hostops::target_triple(&a.value).is_some() {
+                        if crate::arch::target_triple(&a.value).is_some() {
                             s.arch = Some(a);
                         } else {
                             self.c.err_hint(

@@ -25,6 +25,7 @@ pub(super) fn room(c: &mut Checker<'_>, shape: Shape, ssh_config: &SshConfig) ->
         path: v.c.src.path.clone(),
         is_room: shape.is_room,
         orphaned_after: shape.orphaned_after.unwrap_or(super::ORPHANED_AFTER),
+        programs: shape.programs.clone(),
         benches: shape
             .benches
             .iter()

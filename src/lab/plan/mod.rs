@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::model::{resolve_hosts, ActionKind, Check, Lab, Stream};
+use super::model::{
+    resolve_hosts, ActionKind, Check, Lab, Placed, Placement, Step, Stopped, Stream,
+};
 pub use super::select::{select_steps, StepChoice};
 use super::template::{Scope, Template};
 use crate::config::hosts::{Bench, Host};
@@ -55,294 +57,16 @@ impl Plan {
             all.push(d);
             Error::Input(all)
         })?;
-        let host = |name: &str| -> Result<&Host, Error> {
-            bench.host(name).ok_or_else(|| {
-                Error::Usage(format!(
-                    "bench `{}` has no host `{name}`, which the lab uses",
-                    bench.name
-                ))
-            })
-        };
         let mut used = BTreeSet::new();
         let mut steps = Vec::new();
-        for (k, &(i, needed)) in selection.iter().enumerate() {
+        for (&(i, needed), placed) in selection.iter().zip(resolved) {
             let step = &lab.steps[i];
-            let mut actions = Vec::new();
-            for (a, hosts) in step.actions.iter().zip(&resolved[k]) {
-                let mut ops = Vec::new();
-                let mut push = |h: &Host, what: String, op: Op| {
-                    used.insert(h.name.clone());
-                    ops.push(PlanOp {
-                        host: h.name.clone(),
-                        what,
-                        op,
-                    });
-                };
-                match &a.kind {
-                    ActionKind::Configure { hosts } => {
-                        for h in hosts {
-                            let h = host(h)?;
-                            push(
-                                h,
-                                format!("configure {} {}", h.interface, h.cidr()),
-                                Op::Exec {
-                                    cmd: hostops::configure_cmd(h),
-                                },
-                            );
-                        }
-                    }
-                    ActionKind::Deploy { hosts } => {
-                        for h in hosts {
-                            let h = host(h)?;
-                            push(h, deploy_what(&lab.programs, h), Op::Deploy);
-                        }
-                    }
-                    ActionKind::Ping { from, to } => {
-                        for f in from {
-                            let fh = host(f)?;
-                            for t in to.iter().filter(|t| *t != f) {
-                                let th = host(t)?;
-                                push(
-                                    fh,
-                                    format!("ping {t} ({})", th.addr),
-                                    Op::Ping {
-                                        target: t.clone(),
-                                        cmd: hostops::ping_cmd(
-                                            fh,
-                                            th.addr,
-                                            PING_COUNT,
-                                            PING_WAIT_S,
-                                        ),
-                                    },
-                                );
-                            }
-                        }
-                    }
-                    ActionKind::Capture {
-                        name,
-                        host: h,
-                        filter,
-                    } => {
-                        let h = host(h)?;
-                        let sc = scope(lab, bench, h);
-                        let filter = filter.expand(&sc);
-                        let argv = remote::capture_argv(h, &format!("{name}.pcap"), &filter);
-                        let mut args = vec![name.as_str(), step.id.as_str()];
-                        args.extend(argv.iter().map(String::as_str));
-                        push(
-                            h,
-                            format!("capture `{name}` on {}: {filter}", h.interface),
-                            Op::Start {
-                                name: name.clone(),
-                                program: "tcpdump".into(),
-                                capture: true,
-                                call: remote::call("lc_start", &args),
-                            },
-                        );
-                        push(
-                            h,
-                            format!(
-                                "`{name}` stderr /listening on/ within {}",
-                                secs(CAPTURE_READY)
-                            ),
-                            Op::Expect {
-                                name: name.clone(),
-                                stream: Stream::Stderr,
-                                check: PlanCheck::Match {
-                                    regex: Compiled::new("listening on")?,
-                                    pattern: "listening on".into(),
-                                    within: CAPTURE_READY,
-                                },
-                            },
-                        );
-                    }
-                    ActionKind::Start {
-                        name,
-                        host: h,
-                        program,
-                        args,
-                    } => {
-                        let h = host(h)?;
-                        let sc = scope(lab, bench, h);
-                        let argv = program_argv(&lab.programs, h, program, args, &sc);
-                        let mut cargs = vec![name.as_str(), step.id.as_str()];
-                        cargs.extend(argv.iter().map(String::as_str));
-                        push(
-                            h,
-                            format!(
-                                "start `{name}`: {}",
-                                words(&short_argv(&lab.programs, h, program, &argv))
-                            ),
-                            Op::Start {
-                                name: name.clone(),
-                                program: program.clone(),
-                                capture: false,
-                                call: remote::call("lc_start", &cargs),
-                            },
-                        );
-                    }
-                    ActionKind::Send { name, lines, pace } => {
-                        let h = host(&hosts[0])?;
-                        let sc = scope(lab, bench, h);
-                        let lines: Vec<String> = lines.iter().map(|l| l.expand(&sc)).collect();
-                        let p = remote::shell_secs(*pace);
-                        let mut args = vec![name.as_str(), p.as_str()];
-                        args.extend(lines.iter().map(String::as_str));
-                        // A long send is named by its first lines and its count.
-                        let mut shown: Vec<String> = lines
-                            .iter()
-                            .take(3)
-                            .map(|l| format!("{:?}", crate::record::dir::shown_line(l)))
-                            .collect();
-                        if lines.len() > 3 {
-                            shown.push(format!("… ({} lines)", lines.len()));
-                        }
-                        let paced = if pace.is_zero() {
-                            String::new()
-                        } else {
-                            format!(", {}s apart", p)
-                        };
-                        let call = remote::call("lc_send", &args);
-                        push(
-                            h,
-                            format!("send `{name}` {}{paced}", shown.join(", ")),
-                            Op::Send {
-                                name: name.clone(),
-                                lines,
-                                pace: *pace,
-                                call,
-                            },
-                        );
-                    }
-                    ActionKind::Expect {
-                        name,
-                        stream,
-                        check,
-                    } => {
-                        let h = host(&hosts[0])?;
-                        let sc = scope(lab, bench, h);
-                        let s = stream_name(*stream);
-                        let (what, check) = match check {
-                            Check::Match { pattern, within } => (
-                                format!(
-                                    "`{name}` {s} /{}/ within {}",
-                                    pattern.expand(&sc),
-                                    secs(*within)
-                                ),
-                                PlanCheck::Match {
-                                    regex: Compiled::new(&pattern.expand_regex(&sc))?,
-                                    pattern: pattern.expand(&sc),
-                                    within: *within,
-                                },
-                            ),
-                            Check::Absent { pattern, window } => (
-                                format!(
-                                    "`{name}` {s} no /{}/ for {}",
-                                    pattern.expand(&sc),
-                                    secs(*window)
-                                ),
-                                PlanCheck::Absent {
-                                    regex: Compiled::new(&pattern.expand_regex(&sc))?,
-                                    pattern: pattern.expand(&sc),
-                                    window: *window,
-                                },
-                            ),
-                            Check::Exit { code, within } => (
-                                format!(
-                                    "`{name}` exits with status {code} within {}",
-                                    secs(*within)
-                                ),
-                                PlanCheck::Exit {
-                                    code: *code,
-                                    within: *within,
-                                },
-                            ),
-                        };
-                        push(
-                            h,
-                            what,
-                            Op::Expect {
-                                name: name.clone(),
-                                stream: *stream,
-                                check,
-                            },
-                        );
-                    }
-                    ActionKind::Run {
-                        hosts,
-                        program,
-                        args,
-                        timeout,
-                        exit,
-                        pattern,
-                    } => {
-                        for hn in hosts {
-                            let h = host(hn)?;
-                            let sc = scope(lab, bench, h);
-                            let argv = program_argv(&lab.programs, h, program, args, &sc);
-                            let t = remote::shell_secs(*timeout);
-                            let mut cargs = vec![t.as_str()];
-                            cargs.extend(argv.iter().map(String::as_str));
-                            let regex = pattern
-                                .as_ref()
-                                .map(|p| Compiled::new(&p.expand_regex(&sc)))
-                                .transpose()?;
-                            let shown = pattern
-                                .as_ref()
-                                .map(|p| format!(", output /{}/", p.expand(&sc)))
-                                .unwrap_or_default();
-                            let short = words(&short_argv(&lab.programs, h, program, &argv));
-                            push(
-                                h,
-                                format!(
-                                    "run {short}: exits {exit}{shown} within {}",
-                                    secs(*timeout)
-                                ),
-                                Op::Run {
-                                    call: remote::call("lc_run", &cargs),
-                                    program: program.clone(),
-                                    argv: short,
-                                    timeout: *timeout,
-                                    exit: *exit,
-                                    regex,
-                                    pattern: pattern.as_ref().map(|p| p.expand(&sc)),
-                                    label: format!("{}-{program}", step.id),
-                                },
-                            );
-                        }
-                    }
-                    ActionKind::Stop { names } => {
-                        // Group the names by host, in first-seen order.
-                        let mut by_host: Vec<(String, Vec<String>)> = Vec::new();
-                        for (n, h) in names.iter().zip(hosts) {
-                            match by_host.iter_mut().find(|(x, _)| x == h) {
-                                Some((_, v)) => v.push(n.clone()),
-                                None => by_host.push((h.clone(), vec![n.clone()])),
-                            }
-                        }
-                        for (hn, names) in by_host {
-                            let h = host(&hn)?;
-                            let captures: Vec<String> = names
-                                .iter()
-                                .filter(|n| is_capture(lab, &seq[..=k], n))
-                                .cloned()
-                                .collect();
-                            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                            let ticked: Vec<String> =
-                                names.iter().map(|n| format!("`{n}`")).collect();
-                            push(
-                                h,
-                                format!("stop {}", ticked.join(", ")),
-                                Op::Stop {
-                                    call: remote::call("lc_stop", &refs),
-                                    names,
-                                    captures,
-                                },
-                            );
-                        }
-                    }
-                }
-                let keyword = a.kind.keyword();
+            let b = Builder { lab, bench, step };
+            let mut actions: Vec<PlanAction> = Vec::new();
+            for Placed { action, at } in placed {
+                let ops = b.action(&action.kind, at)?;
+                used.extend(ops.iter().map(|o| o.host.clone()));
+                let keyword = action.kind.keyword();
                 match actions.last_mut() {
                     // Captures only watch: consecutive ones on different
                     // hosts start at once (each still waits to be ready
@@ -438,7 +162,7 @@ impl PlanStep {
         let mut s = String::new();
         for a in &self.actions {
             for o in &a.ops {
-                let _ = writeln!(s, "  {}  # {}", o.host, o.what);
+                let _ = writeln!(s, "  {}  # {}", o.host, o.op);
                 if let Some(cmd) = o.op.shown() {
                     // A command of several lines (configure's) keeps them under its `$`.
                     let pad = " ".repeat(o.host.chars().count() + 4);
@@ -448,6 +172,290 @@ impl PlanStep {
             }
         }
         s
+    }
+}
+
+/// Plans the actions of one step: one function per action kind, each
+/// giving the action's operations.
+struct Builder<'a> {
+    lab: &'a Lab,
+    bench: &'a Bench,
+    step: &'a Step,
+}
+
+impl Builder<'_> {
+    fn action(&self, kind: &ActionKind, at: Placement) -> Result<Vec<PlanOp>, Error> {
+        let on = |at: Placement| match at {
+            Placement::On(h) => Ok(h),
+            // Validation places every send and expectation.
+            _ => Err(Error::Usage(format!(
+                "step `{}`: `{}` names no running program",
+                self.step.id,
+                kind.keyword()
+            ))),
+        };
+        match kind {
+            ActionKind::Configure { hosts } => self.configure(hosts),
+            ActionKind::Deploy { hosts } => self.deploy(hosts),
+            ActionKind::Ping { from, to } => self.ping(from, to),
+            ActionKind::Capture { name, host, filter } => self.capture(name, host, filter),
+            ActionKind::Start {
+                name,
+                host,
+                program,
+                args,
+            } => self.start(name, host, program, args),
+            ActionKind::Send { name, lines, pace } => self.send(&on(at)?, name, lines, *pace),
+            ActionKind::Expect {
+                name,
+                stream,
+                check,
+            } => self.expect(&on(at)?, name, *stream, check),
+            ActionKind::Run {
+                hosts,
+                program,
+                args,
+                timeout,
+                exit,
+                pattern,
+            } => self.run(hosts, program, args, *timeout, *exit, pattern.as_ref()),
+            ActionKind::Stop { .. } => match at {
+                Placement::Stops(stops) => self.stop(stops),
+                _ => Ok(Vec::new()),
+            },
+        }
+    }
+
+    fn host(&self, name: &str) -> Result<&Host, Error> {
+        self.bench.host(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "bench `{}` has no host `{name}`, which the lab uses",
+                self.bench.name
+            ))
+        })
+    }
+
+    fn scope(&self, h: &Host) -> Scope {
+        scope(self.lab, self.bench, h)
+    }
+
+    fn configure(&self, hosts: &[String]) -> Result<Vec<PlanOp>, Error> {
+        hosts
+            .iter()
+            .map(|h| {
+                let h = self.host(h)?;
+                Ok(op(h, Op::Configure(hostops::LabLink::of(h))))
+            })
+            .collect()
+    }
+
+    fn deploy(&self, hosts: &[String]) -> Result<Vec<PlanOp>, Error> {
+        hosts
+            .iter()
+            .map(|h| {
+                let h = self.host(h)?;
+                Ok(op(
+                    h,
+                    Op::Deploy {
+                        set: self.lab.programs.name.clone(),
+                        bin: hostops::bin_dir(h),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn ping(&self, from: &[String], to: &[String]) -> Result<Vec<PlanOp>, Error> {
+        let mut ops = Vec::new();
+        for f in from {
+            let fh = self.host(f)?;
+            for t in to.iter().filter(|t| *t != f) {
+                let th = self.host(t)?;
+                ops.push(op(
+                    fh,
+                    Op::Ping {
+                        target: t.clone(),
+                        addr: th.addr,
+                        interface: fh.interface.clone(),
+                    },
+                ));
+            }
+        }
+        Ok(ops)
+    }
+
+    /// A capture, and its wait for tcpdump's `listening on`.
+    fn capture(&self, name: &str, host: &str, filter: &Template) -> Result<Vec<PlanOp>, Error> {
+        let h = self.host(host)?;
+        let filter = filter.expand(&self.scope(h));
+        Ok(vec![
+            op(
+                h,
+                Op::Capture {
+                    name: name.to_string(),
+                    step: self.step.id.clone(),
+                    interface: h.interface.clone(),
+                    filter,
+                    sudo: h.sudo,
+                },
+            ),
+            op(
+                h,
+                Op::Expect {
+                    name: name.to_string(),
+                    stream: Stream::Stderr,
+                    check: PlanCheck::Match {
+                        regex: Compiled::new("listening on")?,
+                        pattern: "listening on".into(),
+                        within: CAPTURE_READY,
+                    },
+                },
+            ),
+        ])
+    }
+
+    fn start(
+        &self,
+        name: &str,
+        host: &str,
+        program: &str,
+        args: &[Template],
+    ) -> Result<Vec<PlanOp>, Error> {
+        let h = self.host(host)?;
+        let sc = self.scope(h);
+        Ok(vec![op(
+            h,
+            Op::Start {
+                name: name.to_string(),
+                step: self.step.id.clone(),
+                program: program.to_string(),
+                command: self.lab.programs.argv(h, program),
+                args: args.iter().map(|a| a.expand(&sc)).collect(),
+            },
+        )])
+    }
+
+    fn send(
+        &self,
+        host: &str,
+        name: &str,
+        lines: &[Template],
+        pace: Duration,
+    ) -> Result<Vec<PlanOp>, Error> {
+        let h = self.host(host)?;
+        let sc = self.scope(h);
+        Ok(vec![op(
+            h,
+            Op::Send {
+                name: name.to_string(),
+                lines: lines.iter().map(|l| l.expand(&sc)).collect(),
+                pace,
+            },
+        )])
+    }
+
+    fn expect(
+        &self,
+        host: &str,
+        name: &str,
+        stream: Stream,
+        check: &Check,
+    ) -> Result<Vec<PlanOp>, Error> {
+        let h = self.host(host)?;
+        let sc = self.scope(h);
+        let check = match check {
+            Check::Match { pattern, within } => PlanCheck::Match {
+                regex: Compiled::new(&pattern.expand_regex(&sc))?,
+                pattern: pattern.expand(&sc),
+                within: *within,
+            },
+            Check::Absent { pattern, window } => PlanCheck::Absent {
+                regex: Compiled::new(&pattern.expand_regex(&sc))?,
+                pattern: pattern.expand(&sc),
+                window: *window,
+            },
+            Check::Exit { code, within } => PlanCheck::Exit {
+                code: *code,
+                within: *within,
+            },
+        };
+        Ok(vec![op(
+            h,
+            Op::Expect {
+                name: name.to_string(),
+                stream,
+                check,
+            },
+        )])
+    }
+
+    fn run(
+        &self,
+        hosts: &[String],
+        program: &str,
+        args: &[Template],
+        timeout: Duration,
+        exit: i32,
+        pattern: Option<&Template>,
+    ) -> Result<Vec<PlanOp>, Error> {
+        hosts
+            .iter()
+            .map(|hn| {
+                let h = self.host(hn)?;
+                let sc = self.scope(h);
+                Ok(op(
+                    h,
+                    Op::Run(RunOp {
+                        program: program.to_string(),
+                        command: self.lab.programs.argv(h, program),
+                        args: args.iter().map(|a| a.expand(&sc)).collect(),
+                        timeout,
+                        exit,
+                        regex: pattern
+                            .map(|p| Compiled::new(&p.expand_regex(&sc)))
+                            .transpose()?,
+                        pattern: pattern.map(|p| p.expand(&sc)),
+                        label: format!("{}-{program}", self.step.id),
+                    }),
+                ))
+            })
+            .collect()
+    }
+
+    /// One stop per host, its names in the action's order; the hosts in
+    /// the order of their first name.
+    fn stop(&self, stops: Vec<Stopped>) -> Result<Vec<PlanOp>, Error> {
+        let mut by_host: Vec<(String, Vec<Stopped>)> = Vec::new();
+        for s in stops {
+            match by_host.iter_mut().find(|(h, _)| *h == s.host) {
+                Some((_, v)) => v.push(s),
+                None => by_host.push((s.host.clone(), vec![s])),
+            }
+        }
+        by_host
+            .into_iter()
+            .map(|(hn, stops)| {
+                let h = self.host(&hn)?;
+                Ok(op(
+                    h,
+                    Op::Stop {
+                        captures: stops
+                            .iter()
+                            .filter(|s| s.capture)
+                            .map(|s| s.name.clone())
+                            .collect(),
+                        names: stops.into_iter().map(|s| s.name).collect(),
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+fn op(h: &Host, op: Op) -> PlanOp {
+    PlanOp {
+        host: h.name.clone(),
+        op,
     }
 }
 
@@ -462,21 +470,6 @@ fn joins_captures(last: &PlanAction, keyword: &str, ops: &[PlanOp]) -> bool {
             .any(|o| last.ops.iter().any(|l| l.host == o.host))
 }
 
-fn is_capture(lab: &Lab, seq: &[usize], name: &str) -> bool {
-    // The most recent start of `name` in the sequence decides.
-    let mut cap = false;
-    for &i in seq {
-        for a in &lab.steps[i].actions {
-            match &a.kind {
-                ActionKind::Capture { name: n, .. } if n == name => cap = true,
-                ActionKind::Start { name: n, .. } if n == name => cap = false,
-                _ => {}
-            }
-        }
-    }
-    cap
-}
-
 /// The programs the plan starts or runs on each host (its captures' tcpdump
 /// aside): what [`crate::programs::probe`] looks for before the run.
 pub fn programs_by_host(plan: &Plan) -> std::collections::BTreeMap<String, BTreeSet<String>> {
@@ -488,12 +481,7 @@ pub fn programs_by_host(plan: &Plan) -> std::collections::BTreeMap<String, BTree
         .flat_map(|a| &a.ops)
     {
         let program = match &o.op {
-            Op::Start {
-                program,
-                capture: false,
-                ..
-            }
-            | Op::Run { program, .. } => program,
+            Op::Start { program, .. } | Op::Run(RunOp { program, .. }) => program,
             _ => continue,
         };
         out.entry(o.host.clone())
@@ -514,7 +502,7 @@ pub struct ServerPort {
 
 /// The ports the lab's servers bind on `bench` (every `start` and `run` of a
 /// program whose name says `server`), their `--port` expanded as the plan
-/// expands it (the programs' default, [`hostops::LAB_PORT`], without one);
+/// expands it (the programs' default, [`crate::arch::LAB_PORT`], without one);
 /// `labctl check` makes sure they are free. Sorted, no duplicates.
 pub fn server_ports(lab: &Lab, bench: &Bench) -> Vec<ServerPort> {
     server_ports_in(lab, bench, |_| true)
@@ -546,7 +534,7 @@ pub fn server_ports_in(lab: &Lab, bench: &Bench, run: impl Fn(&str) -> bool) -> 
             }
             for h in hosts.iter().filter_map(|n| bench.host(n)) {
                 let argv = program_argv(&lab.programs, h, program, args, &scope(lab, bench, h));
-                let mut port = Some(hostops::LAB_PORT);
+                let mut port = Some(crate::arch::LAB_PORT);
                 for (k, w) in argv.iter().enumerate() {
                     if let Some(v) = w.strip_prefix("--port=") {
                         port = v.parse().ok();
@@ -583,52 +571,4 @@ fn program_argv(
     let mut argv = set.argv(host, program);
     argv.extend(args.iter().map(|a| a.expand(sc)));
     argv
-}
-
-/// What a deploy op does, for people; the set is named unless it is `rust`.
-fn deploy_what(set: &crate::programs::ProgramSet, h: &Host) -> String {
-    match set.name.as_str() {
-        "rust" => format!("deploy the socket programs to {}", hostops::bin_dir(h)),
-        "lab" => format!(
-            "deploy the lab's programs (set `lab`) to {}",
-            hostops::bin_dir(h)
-        ),
-        name => format!(
-            "deploy the socket programs (set `{name}`) to {}",
-            hostops::bin_dir(h)
-        ),
-    }
-}
-
-/// The argv with the program's bare name, for people.
-fn short_argv(
-    set: &crate::programs::ProgramSet,
-    host: &Host,
-    program: &str,
-    argv: &[String],
-) -> Vec<String> {
-    let skip = set.argv(host, program).len();
-    let mut v = vec![program.to_string()];
-    v.extend(argv.iter().skip(skip).cloned());
-    v
-}
-
-fn words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| crate::util::shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub fn stream_name(s: Stream) -> &'static str {
-    match s {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
-        Stream::Both => "output",
-    }
-}
-
-/// `2s`, `0.5s`.
-pub fn secs(d: Duration) -> String {
-    format!("{}s", remote::shell_secs(d))
 }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::hold;
 use crate::hostops;
 use crate::lab::plan::secs;
-use crate::remote::{self, Frame, ProgState};
+use crate::remote::{self, Frame, HostCall, ProgState, Reply};
 use crate::run::event::{now_unix, ClockSample, Event, Stream};
 use crate::run::rundir;
 use crate::ssh::{first_line, Output, SshError, SshErrorKind, StreamChannel, SLOW_AFTER};
@@ -226,29 +226,24 @@ impl<'s> Worker<'s> {
         }
     }
 
-    /// Runs an `lc_*` call through the agent.
-    pub(super) fn exec_call(&mut self, call: &str, timeout: Duration) -> Result<Output, SshError> {
-        self.agent_exec(call, timeout, false, remote::prints_text(call))
-    }
-
-    /// Like [`Self::exec_call`], for a command whose output is a few lines of
-    /// text (deploy's state query): its reply is framed with builtins.
-    pub(super) fn exec_text_call(
+    /// Runs a call through the agent, its reply framed as `reply` says.
+    pub(super) fn exec_call(
         &mut self,
         call: &str,
+        reply: Reply,
         timeout: Duration,
     ) -> Result<Output, SshError> {
-        self.agent_exec(call, timeout, false, true)
+        self.agent_exec(call, timeout, false, reply)
     }
 
     /// Like [`Self::exec_call`], for the long calls (paced sends, foreground
     /// programs): Ctrl-C of labctl ends them on the host at once.
     pub(super) fn exec_call_interruptible(
         &mut self,
-        call: &str,
+        call: &HostCall,
         timeout: Duration,
     ) -> Result<Output, SshError> {
-        self.agent_exec(call, timeout, true, remote::prints_text(call))
+        self.agent_exec(&call.text, timeout, true, call.reply)
     }
 
     fn agent_exec(
@@ -256,7 +251,7 @@ impl<'s> Worker<'s> {
         call: &str,
         timeout: Duration,
         interruptible: bool,
-        text: bool,
+        reply: Reply,
     ) -> Result<Output, SshError> {
         let Some(mut agent) = self.agent.take() else {
             return Err(self.ssh_error(
@@ -264,7 +259,7 @@ impl<'s> Worker<'s> {
                 "the run's agent is not running".into(),
             ));
         };
-        let r = self.agent_call(&mut agent, Some((call, text)), timeout, interruptible);
+        let r = self.agent_call(&mut agent, Some((call, reply)), timeout, interruptible);
         self.agent = Some(agent);
         r
     }
@@ -272,7 +267,7 @@ impl<'s> Worker<'s> {
     fn agent_call(
         &mut self,
         a: &mut Agent<'s>,
-        request: Option<(&str, bool)>,
+        request: Option<(&str, Reply)>,
         timeout: Duration,
         interruptible: bool,
     ) -> Result<Output, SshError> {
@@ -288,9 +283,9 @@ impl<'s> Worker<'s> {
         let mut deadline = Instant::now() + timeout;
         let mut timed_out = false;
         let call = request.map(|(c, _)| c);
-        if let Some((call, text)) = request {
+        if let Some((call, reply)) = request {
             crate::style::trace_command(&self.host.label(), call);
-            a.ch.write(&remote::agent_request_as(call, text))?;
+            a.ch.write(&remote::agent_request(call, reply))?;
         }
         let mut interrupted = false;
         loop {
@@ -799,7 +794,7 @@ impl<'s> Worker<'s> {
             .iter()
             .flat_map(|v| v.iter().map(String::as_str))
             .collect();
-        let out = self.exec_call(&remote::call("lc_setup", &names), SHORT)?;
+        let out = self.exec_call(&remote::call("lc_setup", &names), Reply::Lines, SHORT)?;
         let left = remote::parse_stop_output(&out.stdout_str());
         if !left.is_empty() {
             self.emit(Event::Cleaned {

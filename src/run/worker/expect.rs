@@ -13,7 +13,7 @@ use regex::Regex;
 use super::agent::{Lines, Prog};
 use super::{OpsResult, Worker, SHORT};
 use crate::lab::model::Stream;
-use crate::lab::plan::{secs, stream_name, Op, PlanCheck};
+use crate::lab::plan::{secs, stream_name, PlanCheck, RunOp};
 use crate::remote::ProgState;
 use crate::run::event::{Event, Stream as Output};
 use crate::ssh::SshError;
@@ -220,23 +220,21 @@ impl Worker<'_> {
         &mut self,
         step: &str,
         what: &str,
-        op: &Op,
+        run: &RunOp,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let Op::Run {
-            call,
-            argv,
+        let RunOp {
             timeout,
             exit,
             regex,
             pattern,
             label,
             ..
-        } = op
-        else {
-            unreachable!("called for a run")
-        };
-        let out = self.exec_call_interruptible(call, *timeout + SHORT)?;
+        } = run;
+        let call = run.call();
+        let argv = run.argv();
+        let argv = argv.as_str();
+        let out = self.exec_call_interruptible(&call, *timeout + SHORT)?;
         // The host's time, as the lines it stamps itself carry.
         let ts = self.host_now();
         let mut lines = Vec::new();

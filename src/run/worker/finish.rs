@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{Worker, SHORT};
-use crate::remote::{self, ProgState};
+use crate::remote::{self, ProgState, Reply};
 use crate::run::event::Event;
 
 /// How long the end waits for the programs' last lines.
@@ -30,7 +30,7 @@ impl Worker<'_> {
             .map(|(n, _)| n.clone())
             .collect();
         let stop = remote::stop_run_cmd(self.host, &self.sh.run_id);
-        let out = match self.exec_call("lc_stop_run", SHORT) {
+        let out = match self.exec_call("lc_stop_run", Reply::Lines, SHORT) {
             Ok(o) => Ok(o),
             // Without the agent, a plain channel does the same.
             Err(_) => self.exec(&stop, SHORT),
@@ -97,7 +97,9 @@ impl Worker<'_> {
             }
         }
         // Everything is fetched: the agent removes the run's remote files when it ends.
-        let done = self.exec_call("lc_done", SHORT).is_ok_and(|o| o.success());
+        let done = self
+            .exec_call("lc_done", Reply::Bytes, SHORT)
+            .is_ok_and(|o| o.success());
         if let Some(a) = self.agent.take() {
             let _ = a.ch.close(Duration::from_secs(10));
         }

@@ -24,6 +24,7 @@ mod programs;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -35,10 +36,13 @@ use std::time::{Duration, Instant};
 use super::event::{Event, HostName, OpRef, RunOf};
 use crate::config::hosts::Host;
 use crate::error::Error;
-use crate::lab::plan::{Op, PlanOp};
+use crate::hostops::LabLink;
+use crate::lab::plan::{call, Op, PlanOp};
+use crate::remote::Reply;
 use crate::ssh::{whole_reason, Session, Slowness, SshError};
 
 use agent::{Agent, Prog};
+use programs::Launch;
 
 /// Longest wait of an idle worker (it wakes as soon as the host's channel
 /// has data or a job comes; this bounds the keepalive's pace).
@@ -355,7 +359,7 @@ impl<'s> Worker<'s> {
                 run: self.sh.run.clone(),
                 step: step.into(),
                 host: self.name(),
-                what: op.what.clone(),
+                what: op.what(),
             });
             let r = self.op(step, &op);
             self.current_op.set(None);
@@ -368,22 +372,56 @@ impl<'s> Worker<'s> {
 
     fn op(&mut self, step: &str, op: &PlanOp) -> OpsResult {
         let t0 = Instant::now();
-        let what = op.what.as_str();
+        let what = op.what();
+        let what = what.as_str();
         let r = match &op.op {
-            Op::Exec { cmd } => self.exec_action(step, what, cmd, t0),
-            Op::Ping { cmd, .. } => self.ping(step, what, cmd, t0),
-            Op::Deploy => Ok(self.deploy(step, what, t0)),
-            Op::Start { .. } => self.start(step, what, &op.op, t0),
-            Op::Send { .. } => self.send(step, what, &op.op, t0),
+            Op::Configure(link) => self.exec_action(step, what, link, t0),
+            Op::Ping {
+                addr, interface, ..
+            } => self.ping(step, what, interface, *addr, t0),
+            Op::Deploy { .. } => Ok(self.deploy(step, what, t0)),
+            Op::Capture {
+                name,
+                step: id,
+                interface,
+                filter,
+                sudo,
+            } => self.start(
+                step,
+                what,
+                Launch {
+                    name,
+                    program: "tcpdump",
+                    capture: true,
+                    call: call::capture(name, id, interface, filter, *sudo),
+                },
+                t0,
+            ),
+            Op::Start {
+                name,
+                step: id,
+                program,
+                command,
+                args,
+            } => self.start(
+                step,
+                what,
+                Launch {
+                    name,
+                    program,
+                    capture: false,
+                    call: call::start(name, id, command, args),
+                },
+                t0,
+            ),
+            Op::Send { name, lines, pace } => self.send(step, what, name, lines, *pace, t0),
             Op::Expect {
                 name,
                 stream,
                 check,
             } => self.expect(step, what, name, *stream, check, t0),
-            Op::Run { .. } => self.run_fg(step, what, &op.op, t0),
-            Op::Stop {
-                names, captures, ..
-            } => self.stop(step, what, names, captures, &op.op, t0),
+            Op::Run(run) => self.run_fg(step, what, run, t0),
+            Op::Stop { names, captures } => self.stop(step, what, names, captures, t0),
         };
         match r {
             Ok(r) => r,
@@ -471,10 +509,11 @@ impl<'s> Worker<'s> {
         &mut self,
         step: &str,
         what: &str,
-        cmd: &str,
+        link: &LabLink,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let out = self.exec_call(cmd, SHORT)?;
+        let c = call::configure(link);
+        let out = self.exec_call(&c.text, c.reply, SHORT)?;
         Ok(if out.success() {
             self.done(step, what, true, "done".into(), t0)
         } else {
@@ -494,10 +533,12 @@ impl<'s> Worker<'s> {
         &mut self,
         step: &str,
         what: &str,
-        cmd: &str,
+        interface: &str,
+        addr: Ipv4Addr,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let out = self.exec_call(cmd, SHORT)?;
+        let c = call::ping(interface, addr);
+        let out = self.exec_call(&c.text, c.reply, SHORT)?;
         let summary = out
             .stdout_str()
             .lines()
@@ -525,7 +566,7 @@ impl<'s> Worker<'s> {
     fn deploy(&mut self, step: &str, what: &str, t0: Instant) -> OpsResult {
         let (sess, host, programs) = (self.sess, self.host, Arc::clone(&self.sh.programs));
         // Its reply is a few lines of text (architecture, stat lines, manifest, hashes).
-        let ask = |cmd: &str| self.exec_text_call(cmd, SHORT);
+        let ask = |cmd: &str| self.exec_call(cmd, Reply::Lines, SHORT);
         match crate::deploy::deploy_set_asking(sess, host, &programs, ask) {
             Ok(r) => {
                 let detail = if r.uploaded.is_empty() {

@@ -7,32 +7,37 @@ use std::time::{Duration, Instant};
 
 use super::agent::Prog;
 use super::{OpsResult, Worker, SHORT};
-use crate::lab::plan::Op;
-use crate::remote::{self, ProgState};
+use crate::lab::plan::call;
+use crate::remote::{self, HostCall, ProgState};
 use crate::run::event::Event;
 use crate::ssh::{whole_reason, SshError, SshErrorKind};
 
 /// How long a stop waits for the stopped programs' last lines.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// A program or a capture to start, and the call that starts it.
+pub(super) struct Launch<'a> {
+    pub name: &'a str,
+    /// The program set's name for it, `tcpdump` for a capture.
+    pub program: &'a str,
+    pub capture: bool,
+    pub call: HostCall,
+}
+
 impl Worker<'_> {
     pub(super) fn start(
         &mut self,
         step: &str,
         what: &str,
-        op: &Op,
+        launch: Launch<'_>,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let Op::Start {
+        let Launch {
             name,
             program,
             capture,
             call,
-        } = op
-        else {
-            unreachable!("called for a start")
-        };
-        let (name, capture) = (name.as_str(), *capture);
+        } = launch;
         if self
             .progs
             .get(name)
@@ -45,7 +50,7 @@ impl Worker<'_> {
         let mut prog = Prog::new(step, capture);
         prog.previous = self.progs.get(name).and_then(|p| p.pgid);
         let previous = self.progs.insert(name.to_string(), prog);
-        let out = self.exec_call(call, SHORT)?;
+        let out = self.exec_call(&call.text, call.reply, SHORT)?;
         let pgid = out.stdout_str().trim().parse::<u32>().ok();
         if !out.success() || pgid.is_none() {
             match previous {
@@ -69,7 +74,7 @@ impl Worker<'_> {
             run: self.sh.run.clone(),
             host: self.name(),
             name: name.to_string(),
-            program: program.clone(),
+            program: program.to_string(),
             step: step.into(),
             capture,
             pgid: pgid.unwrap_or(0),
@@ -87,21 +92,15 @@ impl Worker<'_> {
         &mut self,
         step: &str,
         what: &str,
-        op: &Op,
+        name: &str,
+        lines: &[String],
+        pace: Duration,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let Op::Send {
-            name,
-            lines,
-            pace,
-            call,
-        } = op
-        else {
-            unreachable!("called for a send")
-        };
         // Each line may take its pace, and at least 5 ms (a program reading them).
-        let per_line = (*pace).max(std::time::Duration::from_millis(5));
-        let out = self.exec_call_interruptible(call, SHORT + per_line * lines.len() as u32)?;
+        let per_line = pace.max(std::time::Duration::from_millis(5));
+        let call = call::send(name, lines, pace);
+        let out = self.exec_call_interruptible(&call, SHORT + per_line * lines.len() as u32)?;
         // The host time at which each line went out.
         let times: Vec<f64> = out
             .stdout_str()
@@ -151,12 +150,8 @@ impl Worker<'_> {
         what: &str,
         names: &[String],
         captures: &[String],
-        op: &Op,
         t0: Instant,
     ) -> Result<OpsResult, SshError> {
-        let Some(call) = op.shown() else {
-            unreachable!("a stop has a command")
-        };
         // A capture that is no longer running when its stop comes ended early
         // (its tcpdump died, the host's disk filled): its frames are not all there.
         let mut early: Vec<&String> = captures
@@ -167,7 +162,8 @@ impl Worker<'_> {
                     .is_some_and(|p| p.state != ProgState::Alive)
             })
             .collect();
-        let out = self.exec_call(call, SHORT)?;
+        let call = call::stop(names);
+        let out = self.exec_call(&call.text, call.reply, SHORT)?;
         let text = out.stdout_str();
         let stopped = remote::parse_stop_output(&text);
         // `ended PGID NAME …`: it had ended on its own before the stop reached it.
