@@ -19,16 +19,14 @@ mod capture_support;
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use capture_support::{sh, temp_dir, MiniBench, Program};
 use common::Labctl;
 use serde_json::Value;
 
-fn lab_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab as lab_file;
 
 /// A server on A, bound to its lab address, listening.
 fn server(bench: &mut MiniBench, program: &str, port: &str) -> Program {

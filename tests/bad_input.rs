@@ -49,9 +49,7 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_input")
 }
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 /// `# expect: 4:1 unknown field` → Expect.
 fn parse_expect(file: &str, line: &str) -> Option<Expect> {

@@ -15,9 +15,7 @@ struct Home(PathBuf);
 
 impl Home {
     fn new(bench: &TestBench) -> Home {
-        let p = bench.state_dir().join("home");
-        std::fs::create_dir_all(&p).unwrap();
-        Home(p)
+        Home(bench.home())
     }
 }
 
@@ -77,17 +75,7 @@ fn json(out: &RunOutput) -> serde_json::Value {
 
 /// The JSON result of one check of one host.
 fn status_of<'a>(v: &'a serde_json::Value, bench: usize, host: &str, check: &str) -> &'a str {
-    v["benches"][bench]["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == host)
-        .unwrap_or_else(|| panic!("no host {host} in {v}"))["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == check)
-        .unwrap_or_else(|| panic!("no check {check}"))["status"]
+    common::check_row(v, bench, host, check)["status"]
         .as_str()
         .unwrap()
 }

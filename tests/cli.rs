@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{ensure_programs, labctl_bin, Labctl, RunOutput, Scratch, TestBench};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 /// Every visible subcommand, from clap's own description of the CLI.
 fn subcommands() -> Vec<String> {

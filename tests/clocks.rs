@@ -15,6 +15,7 @@
 //!   clock where the login may, and says how where it may not.
 
 mod common;
+mod run_json_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,9 +35,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab as lab;
 
 /// The whole seed lab on `bench` (labctl with `envs`), passing; its run directory.
 #[track_caller]
@@ -61,7 +60,7 @@ fn run_lab(bench: &TestBench, s: &Scratch, envs: &[(&str, &str)]) -> PathBuf {
 }
 
 fn run_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
+    run_json_support::read_json(&dir.join("run.json"))
 }
 
 /// An answer's text without what differs between two runs of a lab: its
@@ -83,19 +82,9 @@ fn normalized(text: &str) -> String {
 
 /// Each answer of the run: whether it is as the lab expects, and its text normalized.
 fn answers(dir: &Path) -> BTreeMap<String, (bool, String)> {
-    run_json(dir)["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                (
-                    a["ok"].as_bool().unwrap(),
-                    normalized(a["answer"].as_str().unwrap()),
-                ),
-            )
-        })
+    run_json_support::answers(&run_json(dir))
+        .into_iter()
+        .map(|(id, _, ok, text)| (id, (ok, normalized(&text))))
         .collect()
 }
 

@@ -64,8 +64,7 @@ fn programs_row(out: &RunOutput, host: &str) -> String {
 #[test]
 fn deploy_makes_programs_pass_and_a_second_deploy_uploads_nothing() {
     let bench = TestBench::up();
-    let home = bench.state_dir().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let home = bench.home();
     let before = labctl(&bench, &home, &["check", "--json"]);
     for h in ["A", "B", "C"] {
         assert_eq!(programs_row(&before, h), "fail", "{before}");
@@ -98,8 +97,7 @@ fn deploy_makes_programs_pass_and_a_second_deploy_uploads_nothing() {
 #[test]
 fn deploy_to_unreachable_hosts_exits_3() {
     let bench = TestBench::up();
-    let home = bench.state_dir().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let home = bench.home();
     let hosts = common::hosts_copy(&bench, "dead.toml", |t| t.replace("127.0.0.1", "127.0.0.2"));
     let out = Labctl::new()
         .hosts(&hosts)
@@ -114,8 +112,7 @@ fn deploy_to_unreachable_hosts_exits_3() {
 #[test]
 fn deploy_programs_python_puts_the_python_set_on_the_hosts() {
     let bench = TestBench::up();
-    let home = bench.state_dir().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let home = bench.home();
     let out = labctl(&bench, &home, &["deploy", "--programs", "python"]);
     out.assert_status(0);
     let check = labctl(&bench, &home, &["check", "--programs", "python", "--json"]);

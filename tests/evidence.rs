@@ -7,14 +7,12 @@
 
 mod common;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    assert_nothing_left, install_programs, json_lines, labctl, registered, run_dir, Background,
-    ExchangeLab, RunOutput, Scratch, TestBench,
+    assert_nothing_left, json_lines, registered, run_dir, ExchangeLab, LabSetup, TestBench,
 };
 
 /// After the exchange with `cap-A` running: B idles for `wait`, sends one
@@ -45,54 +43,13 @@ do = [
     )
 }
 
-struct Setup {
-    bench: TestBench,
-    s: Scratch,
-    home: PathBuf,
-    lab: PathBuf,
-}
-
-impl Setup {
-    fn new(tag: &str, wait: &str) -> Setup {
-        let bench = TestBench::up();
-        install_programs(&bench);
-        let s = Scratch::new(&format!("evidence-{tag}"));
-        let home = s.path("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let text = ExchangeLab::new("evidence").captured().toml() + &wait_then_stop(wait);
-        let lab = s.write("lab.toml", &text);
-        Setup {
-            bench,
-            s,
-            home,
-            lab,
-        }
-    }
-
-    fn run(&self, out: &Path) -> RunOutput {
-        labctl(
-            self.bench.hosts_file(),
-            &self.lab,
-            &self.home,
-            &[OsString::from("run"), "--out".into(), out.into()],
-        )
-    }
-
-    fn start(&self, out: &Path) -> Background {
-        Background::start(
-            &[
-                OsString::from("--hosts"),
-                self.bench.hosts_file().into(),
-                "--lab".into(),
-                self.lab.clone().into(),
-                "run".into(),
-                "--out".into(),
-                out.into(),
-            ],
-            &self.home,
-            &[],
-        )
-    }
+/// A bench with the programs in place and the captured exchange, then B's
+/// wait of `wait` and the stop ([`wait_then_stop`]).
+fn setup(tag: &str, wait: &str) -> LabSetup {
+    LabSetup::new(
+        &format!("evidence-{tag}"),
+        &(ExchangeLab::new("evidence").captured().toml() + &wait_then_stop(wait)),
+    )
 }
 
 /// A small tmpfs of `size` at `dir`, unmounted (and removed) on drop.
@@ -135,10 +92,10 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_local_disk_at_the_start_is_exit_4_naming_the_file_and_nothing_runs() {
-    let t = Setup::new("full-start", "1s");
+    let t = setup("full-start", "1s");
     let disk = SmallDisk::new(t.s.path("disk"), "64k");
     disk.fill();
-    let out = t.run(&disk.0.join("runs"));
+    let out = t.run(disk.0.join("runs"), &[]);
     out.assert_status(4)
         .assert_stderr_contains("cannot write `")
         .assert_stderr_contains("plan.json`: no space left on device; nothing was run");
@@ -150,9 +107,9 @@ fn a_full_local_disk_at_the_start_is_exit_4_naming_the_file_and_nothing_runs() {
 
 #[test]
 fn a_local_disk_filling_during_the_run_stops_it_with_4_and_nothing_is_left_on_the_hosts() {
-    let t = Setup::new("full-during", "3s");
+    let t = setup("full-during", "3s");
     let disk = SmallDisk::new(t.s.path("disk"), "4m");
-    let mut bg = t.start(&disk.0.join("runs"));
+    let mut bg = t.start(disk.0.join("runs"), &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     disk.fill();
     let (code, out, err) = bg.finish(Duration::from_secs(60));
@@ -201,9 +158,9 @@ fn kill_tcpdump(bench: &TestBench, host: &str) {
 
 #[test]
 fn a_capture_whose_tcpdump_died_fails_its_stop_naming_host_capture_and_cause() {
-    let t = Setup::new("tcpdump-killed", "3s");
+    let t = setup("tcpdump-killed", "3s");
     let out_dir = t.s.path("runs");
-    let mut bg = t.start(&out_dir);
+    let mut bg = t.start(&out_dir, &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     kill_tcpdump(&t.bench, "A");
     let (code, out, err) = bg.finish(Duration::from_secs(60));
@@ -244,7 +201,7 @@ fn on_host(bench: &TestBench, host: &str, cmd: &str) -> std::process::Output {
 
 #[test]
 fn a_hosts_disk_filling_while_its_capture_grows_fails_the_step_naming_host_and_cause() {
-    let t = Setup::new("host-full", "3s");
+    let t = setup("host-full", "3s");
     // A's run directories on a small disk of their own (a Pi's SD card, nearly full).
     let o = on_host(
         &t.bench,
@@ -254,7 +211,7 @@ fn a_hosts_disk_filling_while_its_capture_grows_fails_the_step_naming_host_and_c
     );
     assert!(o.status.success(), "{o:?}");
     let out_dir = t.s.path("runs");
-    let mut bg = t.start(&out_dir);
+    let mut bg = t.start(&out_dir, &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     let o = on_host(
         &t.bench,
@@ -281,9 +238,9 @@ fn a_hosts_disk_filling_while_its_capture_grows_fails_the_step_naming_host_and_c
 
 #[test]
 fn a_stamper_that_ends_early_does_not_take_its_program_with_it() {
-    let t = Setup::new("stamper-killed", "3s");
+    let t = setup("stamper-killed", "3s");
     let out_dir = t.s.path("runs");
-    let mut bg = t.start(&out_dir);
+    let mut bg = t.start(&out_dir, &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     // The stamper of A's server's stdout (`labctl-stamp FILE FIFO server 1`).
     let killed = kill_on(&t.bench, "A", |cmd| {

@@ -12,17 +12,16 @@
 
 mod common;
 
-use std::ffi::{OsStr, OsString};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, b_waits, hosts_copy, install_programs, json_lines, labctl, registered,
-    run_dir, workdir, Background, ExchangeLab, RunOutput, Scratch, TestBench,
+    agent_pid, assert_nothing_left, b_waits, hosts_copy, json_lines, labctl, registered, workdir,
+    Background, ExchangeLab, LabSetup, TestBench,
 };
 use labctl::testbed::proc::alive;
 
@@ -35,69 +34,11 @@ fn long_wait() -> String {
 const AFTER_S2: &str = "/^Server> BEFORE$/";
 
 /// A bench with the programs in place, a scratch directory, and the lab [`ExchangeLab`] + `extra`.
-struct Setup {
-    bench: TestBench,
-    s: Scratch,
-    home: PathBuf,
-    lab: PathBuf,
-}
-
-impl Setup {
-    fn new(tag: &str, extra: &str) -> Setup {
-        let bench = TestBench::up();
-        install_programs(&bench);
-        let s = Scratch::new(&format!("faults-{tag}"));
-        let home = s.path("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let lab = s.write("lab.toml", &(ExchangeLab::new("faults").toml() + extra));
-        Setup {
-            bench,
-            s,
-            home,
-            lab,
-        }
-    }
-
-    /// `<scratch>/<out>`, where a run is told to put its run directory.
-    fn out(&self, out: &str) -> PathBuf {
-        self.s.path(out)
-    }
-
-    /// The one run directory under `<scratch>/<out>`.
-    #[track_caller]
-    fn run_dir(&self, out: &str) -> PathBuf {
-        run_dir(&self.out(out))
-    }
-
-    /// `labctl ARGS` with the bench's hosts file and the lab, in the foreground.
-    fn labctl<S: AsRef<OsStr>>(&self, args: &[S]) -> RunOutput {
-        labctl(self.bench.hosts_file(), &self.lab, &self.home, args)
-    }
-
-    /// `run ARGS --out <scratch>/<out>`.
-    fn run_args(&self, out: &str, args: &[&str]) -> Vec<OsString> {
-        let mut v: Vec<OsString> = vec!["run".into()];
-        v.extend(args.iter().map(OsString::from));
-        v.extend(["--out".into(), self.out(out).into()]);
-        v
-    }
-
-    /// `labctl run ARGS --out <scratch>/<out>` in the foreground.
-    fn run(&self, out: &str, args: &[&str]) -> RunOutput {
-        self.labctl(&self.run_args(out, args))
-    }
-
-    /// `labctl run ARGS --out <scratch>/<out>` in the background.
-    fn start(&self, out: &str, args: &[&str]) -> Background {
-        let mut v: Vec<OsString> = vec![
-            "--hosts".into(),
-            self.bench.hosts_file().into(),
-            "--lab".into(),
-            self.lab.clone().into(),
-        ];
-        v.extend(self.run_args(out, args));
-        Background::start(&v, &self.home, &[])
-    }
+fn setup(tag: &str, extra: &str) -> LabSetup {
+    LabSetup::new(
+        &format!("faults-{tag}"),
+        &(ExchangeLab::new("faults").toml() + extra),
+    )
 }
 
 /// What a run directory keeps: the report and the gathered output.
@@ -166,7 +107,7 @@ fn kill_sshd_and_sessions(bench: &TestBench, host: &str) {
 
 #[test]
 fn a_host_whose_sshd_is_down_before_the_run_is_named_and_nothing_runs() {
-    let t = Setup::new("before", "");
+    let t = setup("before", "");
     t.bench.stop_sshd("B");
     let out = t.run("runs", &[]);
     out.assert_status(3)
@@ -192,7 +133,7 @@ fn a_host_whose_sshd_is_down_before_the_run_is_named_and_nothing_runs() {
 
 #[test]
 fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
-    let t = Setup::new("lost", &long_wait());
+    let t = setup("lost", &long_wait());
     let mut bg = t.start("runs", &[]);
     bg.wait_for(AFTER_S2, Duration::from_secs(60));
     bg.wait_for("START  S.3", Duration::from_secs(10));
@@ -215,7 +156,7 @@ fn a_host_lost_in_the_middle_of_a_step_fails_the_run_naming_step_and_host() {
 
 #[test]
 fn the_lab_interface_taken_down_mid_step_fails_the_expectation_naming_step_host_program() {
-    let t = Setup::new(
+    let t = setup(
         "linkdown",
         r#"
 [[step]]
@@ -261,7 +202,7 @@ do = [
 
 #[test]
 fn a_client_that_never_answers_and_a_program_that_never_ends_are_cut_by_their_timeouts() {
-    let t = Setup::new(
+    let t = setup(
         "timeouts",
         r#"
 [[step]]
@@ -348,7 +289,7 @@ impl Silent {
 
 #[test]
 fn a_host_that_accepts_tcp_but_never_speaks_ssh_is_a_timeout_not_a_hang() {
-    let t = Setup::new("silent", "");
+    let t = setup("silent", "");
     let silent = Silent::new();
     let b = format!("127.0.0.1:{}", t.bench.ssh_port("B"));
     let hosts = hosts_copy(&t.bench, "hosts-silent.toml", |text| {
@@ -410,7 +351,7 @@ do = [{ run = "udp_server", args = ["--port", "50007"], timeout = "60s", exit = 
 
 #[test]
 fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
-    let t = Setup::new("sigint", &(long_wait() + CTRL_C_STEPS));
+    let t = setup("sigint", &(long_wait() + CTRL_C_STEPS));
     let int = |bg: &Background| bg.signal(libc::SIGINT);
     let finish = |bg: Background, what: &str| -> String {
         let (code, out, err) = bg.finish(Duration::from_secs(30));
@@ -490,22 +431,9 @@ fn ctrl_c_at_several_points_stops_everything_and_keeps_what_was_gathered() {
         .assert_stdout_contains("✔ A  nothing labctl started is running");
 }
 
-/// The pid of the run's agent on `host` (the shell that stops the run's
-/// programs when labctl's connection drops).
-fn agent_pid(bench: &TestBench, host: &str) -> i32 {
-    let runs = workdir(bench, host).join("runs");
-    for d in std::fs::read_dir(&runs).unwrap().flatten() {
-        if let Ok(t) = std::fs::read_to_string(d.path().join(".agent")) {
-            // `PID START BOOT SSHD SSHD_START`
-            return t.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    }
-    panic!("no agent recorded under {}", runs.display());
-}
-
 #[test]
 fn after_sigkill_clean_stops_what_the_hosts_could_not() {
-    let t = Setup::new("sigkill", &long_wait());
+    let t = setup("sigkill", &long_wait());
     let mut bg = t.start("runs", &[]);
     bg.wait_for("START  S.3", Duration::from_secs(60));
     // Freeze both hosts' agents, so their watchdogs cannot act, then kill labctl.

@@ -10,13 +10,12 @@
 mod common;
 mod run_json_support;
 
-use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_nothing_left, b_waits, hosts_copy, install_programs, json_lines, lab_processes, labctl,
-    registered, run_dir, workdir, Background, ExchangeLab, Labctl, RunOutput, Scratch, TestBench,
+    agent_pid, assert_nothing_left, b_waits, hosts_copy, json_lines, lab_processes, labctl,
+    registered, run_dir, workdir, Background, ExchangeLab, LabSetup, Labctl, RunOutput,
 };
 use labctl::testbed::proc::alive;
 
@@ -34,75 +33,26 @@ do = [
 ]
 "#;
 
-struct Setup {
-    bench: TestBench,
-    s: Scratch,
-    home: PathBuf,
-    lab: PathBuf,
+/// A bench with the programs in place and the lab, whose S.3 waits `wait`.
+fn setup(tag: &str, wait: &str) -> LabSetup {
+    setup_with_steps(tag, &(b_waits("a wait", wait) + S4_ONE_MORE_LINE))
 }
 
-impl Setup {
-    /// A bench with the programs in place and the lab, whose S.3 waits `wait`.
-    fn new(tag: &str, wait: &str) -> Setup {
-        Setup::with_steps(tag, &(b_waits("a wait", wait) + S4_ONE_MORE_LINE))
-    }
+/// A bench with the programs in place and the lab: the shared exchange,
+/// then `after_s2` (lab-file text of the steps after `S.2`).
+fn setup_with_steps(tag: &str, after_s2: &str) -> LabSetup {
+    LabSetup::new(
+        &format!("holds-{tag}"),
+        &(ExchangeLab::new("holds").toml() + after_s2),
+    )
+}
 
-    /// A bench with the programs in place and the lab: the shared exchange,
-    /// then `after_s2` (lab-file text of the steps after `S.2`).
-    fn with_steps(tag: &str, after_s2: &str) -> Setup {
-        let bench = TestBench::up();
-        install_programs(&bench);
-        let s = Scratch::new(&format!("holds-{tag}"));
-        let home = s.path("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let text = ExchangeLab::new("holds").toml() + after_s2;
-        let lab = s.write("lab.toml", &text);
-        Setup {
-            bench,
-            s,
-            home,
-            lab,
-        }
-    }
-
-    fn labctl<S: AsRef<OsStr>>(&self, args: &[S]) -> RunOutput {
-        labctl(self.bench.hosts_file(), &self.lab, &self.home, args)
-    }
-
-    fn run_args(&self, out: &str) -> Vec<OsString> {
-        vec!["run".into(), "--out".into(), self.s.path(out).into()]
-    }
-
-    fn run(&self, out: &str) -> RunOutput {
-        self.labctl(&self.run_args(out))
-    }
-
-    fn start(&self, out: &str) -> Background {
-        let mut v: Vec<OsString> = vec![
-            "--hosts".into(),
-            self.bench.hosts_file().into(),
-            "--lab".into(),
-            self.lab.clone().into(),
-        ];
-        v.extend(self.run_args(out));
-        Background::start(&v, &self.home, &[])
-    }
-
-    /// The run id of the one run under `<scratch>/<out>`.
-    fn run_id(&self, out: &str) -> String {
-        run_dir(&self.s.path(out))
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned()
-    }
-
-    fn fault(&self, host: &str, what: &str) {
-        Labctl::new()
-            .args(["testbed", "fault", "--name", self.bench.name(), host, what])
-            .run()
-            .assert_success();
-    }
+/// `labctl testbed fault` on the setup's bench.
+fn fault(t: &LabSetup, host: &str, what: &str) {
+    Labctl::new()
+        .args(["testbed", "fault", "--name", t.bench.name(), host, what])
+        .run()
+        .assert_success();
 }
 
 /// The run in the background is in S.3 (its programs run on A and B).
@@ -129,11 +79,11 @@ fn refuses_naming(out: &RunOutput, id: &str) {
 
 #[test]
 fn two_runs_at_once_the_second_refuses_naming_the_first_which_passes_untouched() {
-    let t = Setup::new("two", "4s");
-    let mut first = t.start("first");
+    let t = setup("two", "4s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
-    let second = t.run("second");
+    let second = t.run("second", &[]);
     refuses_naming(&second, &id);
     // A read-only check beside the run shows the bench in use by it.
     let check = t.labctl(&["check"]);
@@ -167,8 +117,8 @@ fn assert_no_run_dir(out: &std::path::Path) {
 
 #[test]
 fn a_refused_run_is_one_json_line_and_leaves_no_run_directory() {
-    let t = Setup::new("refused-json", "4s");
-    let mut first = t.start("first");
+    let t = setup("refused-json", "4s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     let out = t.labctl(&[
@@ -202,8 +152,8 @@ fn a_refused_run_is_one_json_line_and_leaves_no_run_directory() {
 
 #[test]
 fn run_and_check_fix_at_once_the_fix_refuses_and_changes_nothing() {
-    let t = Setup::new("fix", "12s");
-    let mut first = t.start("first");
+    let t = setup("fix", "12s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     let fix = t.labctl(&["check", "--fix"]);
@@ -219,8 +169,8 @@ fn run_and_check_fix_at_once_the_fix_refuses_and_changes_nothing() {
 
 #[test]
 fn clean_during_another_labctls_run_refuses_and_stops_nothing() {
-    let t = Setup::new("clean", "4s");
-    let mut first = t.start("first");
+    let t = setup("clean", "4s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     let clean = t.labctl(&["clean"]);
@@ -236,8 +186,8 @@ fn clean_during_another_labctls_run_refuses_and_stops_nothing() {
 
 #[test]
 fn deploy_during_another_labctls_run_refuses_and_uploads_nothing() {
-    let t = Setup::new("deploy", "4s");
-    let mut first = t.start("first");
+    let t = setup("deploy", "4s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     let deploy = t.labctl(&["deploy"]);
@@ -261,21 +211,10 @@ fn gone(path: &std::path::Path) {
     }
 }
 
-/// The pid of the run's agent on `host` (first word of `.agent`).
-fn agent_pid(bench: &TestBench, host: &str) -> i32 {
-    let runs = workdir(bench, host).join("runs");
-    for d in std::fs::read_dir(&runs).unwrap().flatten() {
-        if let Ok(t) = std::fs::read_to_string(d.path().join(".agent")) {
-            return t.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    }
-    panic!("no agent recorded under {}", runs.display());
-}
-
 #[test]
 fn after_sigkill_of_the_holder_a_new_run_takes_the_hold_over_with_a_warning() {
-    let t = Setup::new("takeover", "60s");
-    let mut first = t.start("first");
+    let t = setup("takeover", "60s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     // Freeze the agents (they cannot end the hold themselves), then kill labctl.
@@ -312,10 +251,10 @@ fn after_sigkill_of_the_holder_a_new_run_takes_the_hold_over_with_a_warning() {
 
 #[test]
 fn a_silent_host_during_check_is_named() {
-    let t = Setup::new("check-silent", "1s");
-    t.fault("B", "silent");
+    let t = setup("check-silent", "1s");
+    fault(&t, "B", "silent");
     let out = t.labctl(&["check"]);
-    t.fault("B", "restore");
+    fault(&t, "B", "restore");
     assert_ne!(out.status, 0, "{out}");
     out.assert_stdout_contains("✘ B ssh: no ssh handshake within");
     // While it waited, the terminal said so (plain lines off a terminal).
@@ -327,10 +266,10 @@ fn a_silent_host_during_check_is_named() {
 /// Starts the run, silences B once it is in S.3 and waits for the run to
 /// stop: exit 3, the error naming step and host, and A cleaned while B is
 /// still silent. Returns the run's stdout and stderr, and its directory.
-fn run_until_b_is_given_up(t: &Setup) -> (String, String, std::path::PathBuf) {
-    let mut bg = t.start("runs");
+fn run_until_b_is_given_up(t: &LabSetup) -> (String, String, std::path::PathBuf) {
+    let mut bg = t.start("runs", &[]);
     in_s3(&mut bg);
-    t.fault("B", "silent");
+    fault(t, "B", "silent");
     let (code, out, err) = bg.finish(Duration::from_secs(60));
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("step `S.3`: host `B` (127.0.0.1:"), "{err}");
@@ -350,7 +289,7 @@ fn run_until_b_is_given_up(t: &Setup) -> (String, String, std::path::PathBuf) {
 
 #[test]
 fn a_host_silent_in_the_middle_of_a_step_is_named_the_others_are_cleaned_and_it_cleans_itself() {
-    let t = Setup::new("step-silent", "60s");
+    let t = setup("step-silent", "60s");
     let (out, _, dir) = run_until_b_is_given_up(&t);
     assert!(
         out.contains("no answer for"),
@@ -364,7 +303,7 @@ fn a_host_silent_in_the_middle_of_a_step_is_named_the_others_are_cleaned_and_it_
         .unwrap()
         .contains("no answer for"));
     // Back, B's agent finds its channel dead and stops its programs itself.
-    t.fault("B", "restore");
+    fault(&t, "B", "restore");
     assert_nothing_left(&t.bench);
     gone(&workdir(&t.bench, "B").join("lock"));
 }
@@ -382,27 +321,26 @@ do = [{ expect = "server", absent = "nothing", for = "600s" }]
 
 #[test]
 fn a_host_silent_while_idle_in_a_step_stops_the_run_naming_step_and_host() {
-    let t = Setup::with_steps("idle-silent", A_WAITS_B_IDLE);
+    let t = setup_with_steps("idle-silent", A_WAITS_B_IDLE);
     // Long before A's ten-minute window ends, B's silence stops the run, and
     // A, busy in S.3, is stopped and cleaned.
     run_until_b_is_given_up(&t);
     // Back, B's agent finds its channel dead and stops its programs itself.
-    t.fault("B", "restore");
+    fault(&t, "B", "restore");
     assert_nothing_left(&t.bench);
 }
 
 /// The run's local directory and its `run.json`'s outcome.
 fn outcome(dir: &std::path::Path) -> String {
-    let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let run = run_json_support::read_json(&dir.join("run.json"));
     run["run"]["outcome"].as_str().unwrap_or("").to_string()
 }
 
 #[test]
 fn a_sleeping_labctl_is_refused_named_then_taken_over_with_take_over_and_ends_with_5_touching_nothing(
 ) {
-    let t = Setup::new("asleep", "8s");
-    let mut first = t.start("first");
+    let t = setup("asleep", "8s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     // A closed lid: labctl stops; its programs and agents on A and B run on.
@@ -419,7 +357,7 @@ fn a_sleeping_labctl_is_refused_named_then_taken_over_with_take_over_and_ends_wi
     early.assert_stderr_contains("a labctl that answers is never taken over");
     std::thread::sleep(Duration::from_secs(12).saturating_sub(stopped.elapsed()));
     // Stale now: named with its silence, refused without the flag.
-    let refused = t.run("refused");
+    let refused = t.run("refused", &[]);
     refuses_naming(&refused, &id);
     refused
         .assert_stderr_contains("has not answered for 1")
@@ -495,7 +433,7 @@ fn a_sleeping_labctl_is_refused_named_then_taken_over_with_take_over_and_ends_wi
 
 /// Runs `call` (lib.sh and hold.sh functions) as `host` would: in its
 /// sshd's mount namespace (where its workdir is `/home/pi/labctl`), as root.
-fn on_host(t: &Setup, host: &str, call: &str) -> String {
+fn on_host(t: &LabSetup, host: &str, call: &str) -> String {
     let w = labctl::testbed::login::workdir(labctl::testbed::login::USER);
     let script = format!(
         "S=; P={w}/procs; D={w}/runs/-; RUN=; K={w}/bin\n{}{call}\n",
@@ -517,7 +455,7 @@ fn on_host(t: &Setup, host: &str, call: &str) -> String {
 
 /// Drops every packet to or from sshd's port inside `host`'s namespace
 /// (nftables; the namespace and its rules go with the bench), or lets them pass again.
-fn drop_ssh(t: &Setup, host: &str, drop: bool) {
+fn drop_ssh(t: &LabSetup, host: &str, drop: bool) {
     let cmd = if drop {
         "nft add table inet labctl-test && \
          nft add chain inet labctl-test in '{ type filter hook input priority 0; }' && \
@@ -536,8 +474,8 @@ fn drop_ssh(t: &Setup, host: &str, drop: bool) {
 
 #[test]
 fn a_controller_whose_packets_are_dropped_inside_the_host_is_stale_within_15_s() {
-    let t = Setup::new("dropped", "60s");
-    let mut first = t.start("first");
+    let t = setup("dropped", "60s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");
     // Heard: a hold with its silence known, under a second.
@@ -586,7 +524,7 @@ fn uptime() -> f64 {
 }
 
 /// The run's processes and registered groups still on `host` (its namespace's).
-fn left_on(t: &Setup, host: &str) -> Vec<String> {
+fn left_on(t: &LabSetup, host: &str) -> Vec<String> {
     use std::os::unix::fs::MetadataExt;
     let ino = labctl::testbed::netns::inode(&t.bench.host(host).netns).unwrap();
     let mut v: Vec<String> = lab_processes(&t.bench)
@@ -606,7 +544,7 @@ fn left_on(t: &Setup, host: &str) -> Vec<String> {
 
 /// Waits up to `within` for nothing of the run to be left on `host`; how long it took.
 #[track_caller]
-fn nothing_left_on(t: &Setup, host: &str, within: Duration) -> Duration {
+fn nothing_left_on(t: &LabSetup, host: &str, within: Duration) -> Duration {
     let t0 = Instant::now();
     loop {
         let left = left_on(t, host);
@@ -623,8 +561,8 @@ fn nothing_left_on(t: &Setup, host: &str, within: Duration) -> Duration {
 
 #[test]
 fn a_killed_agent_ends_the_run_with_3_within_seconds_and_its_host_stops_the_runs_programs() {
-    let t = Setup::new("agent-killed", "60s");
-    let mut first = t.start("first");
+    let t = setup("agent-killed", "60s");
+    let mut first = t.start("first", &[]);
     in_s3(&mut first);
     assert!(!left_on(&t, "B").is_empty(), "the run's programs run on B");
     let agent = agent_pid(&t.bench, "B");
@@ -653,7 +591,7 @@ fn a_killed_agent_ends_the_run_with_3_within_seconds_and_its_host_stops_the_runs
 #[test]
 fn a_controller_gone_silently_is_ended_by_the_host_after_orphaned_after_and_the_next_command_names_it(
 ) {
-    let t = Setup::new("orphaned", "120s");
+    let t = setup("orphaned", "120s");
     let hosts = hosts_copy(&t.bench, "hosts-orphaned.toml", |text| {
         format!("orphaned_after = \"15s\"\n{text}")
     });

@@ -6,14 +6,10 @@
 mod common;
 mod run_json_support;
 
-use std::path::{Path, PathBuf};
-
 use common::{labctl, run_dir, Scratch, TestBench};
 use run_json_support::lines_schema_errors;
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 #[track_caller]
 fn assert_lines_valid(what: &str, stdout: &str) -> Vec<serde_json::Value> {

@@ -9,19 +9,10 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
 
 use common::{labctl, Labctl, RunOutput, TestBench};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
-
-fn home(bench: &TestBench) -> PathBuf {
-    let p = bench.state_dir().join("home");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+use common::seed_lab;
 
 /// `labctl --hosts … ARGS` with `stdin` and the environment `envs`.
 fn keys(bench: &TestBench, args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> RunOutput {
@@ -29,7 +20,7 @@ fn keys(bench: &TestBench, args: &[&str], stdin: &str, envs: &[(&str, &str)]) ->
     let mut l = Labctl::new()
         .hosts(bench.hosts_file())
         .args(args)
-        .env("HOME", home(bench))
+        .env("HOME", bench.home())
         .env_remove("LABCTL_PASSWORD")
         .stdin(stdin);
     for (k, v) in envs {
@@ -78,7 +69,7 @@ fn password_only_to_a_passing_run(os: &[&str]) {
     let pw = [("LABCTL_PASSWORD", password.as_str())];
 
     // Before: unknown host keys, and no key login.
-    let out = labctl(bench.hosts_file(), &seed_lab(), &home(&bench), &["check"]);
+    let out = labctl(bench.hosts_file(), &seed_lab(), &bench.home(), &["check"]);
     out.assert_status(3)
         .assert_stdout_contains("✘ A host key: unknown host key ssh-ed25519");
     // Keys trusted (in a copy of the file): the password is all a fresh card takes.
@@ -87,7 +78,7 @@ fn password_only_to_a_passing_run(os: &[&str]) {
     let out = labctl(
         &copy,
         &seed_lab(),
-        &home(&bench),
+        &bench.home(),
         &["--accept-new", "check"],
     );
     out.assert_status(3)
@@ -156,7 +147,7 @@ fn password_only_to_a_passing_run(os: &[&str]) {
         "ada\n/home/ada\n",
         "{o:?}"
     );
-    let home = home(&bench);
+    let home = bench.home();
     let run = labctl(
         bench.hosts_file(),
         &seed_lab(),
@@ -194,7 +185,7 @@ fn on_debian13_a_reimaged_host_is_refused_then_trusted_again_and_the_lab_passes(
 
 fn reimaged_host(args: &[&str]) {
     let bench = TestBench::up_args(args);
-    let home = home(&bench);
+    let home = bench.home();
     let lab = seed_lab();
     labctl(bench.hosts_file(), &lab, &home, &["check", "--fix"]).assert_status(0);
     let kh = bench.known_hosts();

@@ -10,22 +10,14 @@
 mod common;
 mod run_json_support;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use common::{
-    assert_nothing_left, hosts_copy, own_like_workdir, run_dir, workdir, Labctl, Scratch, TestBench,
+    assert_nothing_left, hosts_copy, lab_command as labctl, own_like_workdir, run_dir, workdir,
+    Scratch, TestBench,
 };
 use run_json_support::read_json;
 use serde_json::Value;
-
-fn labctl(hosts: &Path, lab: &Path) -> Labctl {
-    Labctl::new()
-        .hosts(hosts)
-        .arg("--lab")
-        .arg(lab)
-        .timeout(Duration::from_secs(300))
-}
 
 const HELLO: &str = "import socket\nprint('hello from', socket.gethostname(), flush=True)\n";
 
@@ -120,18 +112,7 @@ fn a_lab_mixes_system_tools_and_its_own_files_in_one_programs_table() {
         .run();
     let v: Value = serde_json::from_str(check.stdout.lines().last().unwrap_or("")).unwrap();
     let detail = |host: &str, row: &str| -> String {
-        let h = v["benches"][0]["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["host"] == host)
-            .unwrap();
-        let c = h["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == row)
-            .unwrap();
+        let c = common::check_row(&v, 0, host, row);
         assert_eq!(c["status"], "pass", "{host} {row}: {c}");
         c["detail"].as_str().unwrap().to_string()
     };

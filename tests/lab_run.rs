@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,7 @@ use labctl::testbed::proc::alive;
 
 const HOSTS: [&str; 3] = ["A", "B", "C"];
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 fn labctl(bench: &TestBench, lab: &Path, out: &Path, args: &[&str]) -> RunOutput {
     ensure_programs();

@@ -9,16 +9,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{
     assert_nothing_left, install_programs, registered, Labctl, RunOutput, Scratch, TestBench,
 };
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 fn labctl(bench: &TestBench, args: &[&str]) -> RunOutput {
     Labctl::new()

@@ -21,19 +21,10 @@ use std::time::{Duration, Instant};
 
 use common::{labctl, RunOutput, TestBench};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
-
-/// An empty HOME inside the bench's state directory (removed with it).
-fn home(bench: &TestBench) -> PathBuf {
-    let p = bench.state_dir().join("home");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+use common::seed_lab;
 
 fn run(bench: &TestBench, args: &[&str]) -> RunOutput {
-    labctl(bench.hosts_file(), &seed_lab(), &home(bench), args)
+    labctl(bench.hosts_file(), &seed_lab(), &bench.home(), args)
 }
 
 /// The IPv4 addresses on `host`'s eth0, as `ip` shows them.

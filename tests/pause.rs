@@ -9,66 +9,16 @@
 mod common;
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    assert_nothing_left, ensure_programs, json_lines, labctl_bin, run_dir, Scratch, TestBench,
+    assert_nothing_left, ensure_programs, json_lines, labctl_bin, quote_path, run_dir, Scratch,
+    TestBench, Tmux,
 };
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
-
-/// A tmux server of its own (`-L`), killed when dropped (also on panic).
-struct Tmux(String);
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("tmux (Debian package tmux)");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-J", "-S", "-2000", "-t", "p"])
-    }
-
-    fn keys(&self, keys: &str) {
-        self.cmd(&["send-keys", "-t", "p", keys]);
-    }
-
-    /// Waits until the pane shows `needle` (a wait, not a timing assert).
-    #[track_caller]
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the pane never showed {needle:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
+use common::seed_lab;
 
 #[test]
 fn enter_runs_s_skips_what_nothing_needs_and_q_stops_cleanly() {
@@ -78,7 +28,7 @@ fn enter_runs_s_skips_what_nothing_needs_and_q_stops_cleanly() {
     let out = home.path("runs");
     let rc = home.path("rc");
     let stty = home.path("stty");
-    let q = |p: &Path| labctl::util::shell_quote(&p.display().to_string());
+    let q = quote_path;
     let script = format!(
         "HOME={home} {bin} --hosts {hosts} --lab {lab} run --pause --out {out}; echo $? > {rc}.tmp; stty -a > {stty}; mv {rc}.tmp {rc}; sleep 600",
         home = q(&home.0),
@@ -89,18 +39,7 @@ fn enter_runs_s_skips_what_nothing_needs_and_q_stops_cleanly() {
         rc = q(&rc),
         stty = q(&stty),
     );
-    let tmux = Tmux(format!("labctl-{}", bench.name()));
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "p",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        &script,
-    ]);
+    let tmux = Tmux::start(&format!("labctl-{}", bench.name()), 200, 50, &[&script]);
 
     // Before a step: its title, hosts and plan lines.
     tmux.wait_for("── next: I.1  Give A its lab address on eth0");
@@ -132,16 +71,8 @@ fn enter_runs_s_skips_what_nothing_needs_and_q_stops_cleanly() {
     tmux.wait_for("── next: I.7");
     tmux.keys("q");
     tmux.wait_for("stopping, as Ctrl-C does");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !rc.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "labctl did not end:\n{}",
-            tmux.screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let screen = tmux.screen();
+    tmux.wait_for_file(&rc, Duration::from_secs(60));
+    let screen = tmux.scrollback();
     assert_eq!(
         std::fs::read_to_string(&rc).unwrap().trim(),
         "130",

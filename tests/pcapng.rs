@@ -11,10 +11,9 @@ mod run_json_support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use capture_support::{programs, temp_dir, tshark_count, tshark_fields};
-use common::{run_dir, Labctl, TestBench};
+use common::TestBench;
 use run_json_support::read_json;
 
 /// `(frame number, comment)` of every frame matching `filter`.
@@ -41,14 +40,7 @@ fn every_capture_is_also_pcapng_with_the_steps_in_its_comments() {
     programs();
     let bench = TestBench::up();
     let out = temp_dir("pcapng");
-    Labctl::new()
-        .hosts(bench.hosts_file())
-        .args(["run", "--out"])
-        .arg(&out)
-        .timeout(Duration::from_secs(300))
-        .run()
-        .assert_status(0);
-    let dir = run_dir(&out);
+    let dir = common::run_on(&bench, None, &out, &[], 0);
     let run = read_json(&dir.join("run.json"));
     let run_id = run["run"]["id"].as_str().unwrap().to_string();
     let step_ids: Vec<String> = run["steps"]

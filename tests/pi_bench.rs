@@ -7,13 +7,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{assert_nothing_left, labctl, registered, Scratch, TestBench};
 
-fn seed_lab() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 /// stdout of `remote` run through ssh on `host`, or the failure text.
 fn ssh_out(bench: &TestBench, host: &str, remote: &str) -> Result<String, String> {

@@ -9,22 +9,15 @@ mod common;
 mod run_json_support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::{assert_nothing_left, ensure_programs, run_dir, workdir, Labctl, Scratch, TestBench};
 use run_json_support::{assert_matches_schema, read_json};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
+use common::seed_lab;
 
 fn labctl(hosts: &Path, lab: &Path) -> Labctl {
     ensure_programs();
-    Labctl::new()
-        .hosts(hosts)
-        .arg("--lab")
-        .arg(lab)
-        .timeout(Duration::from_secs(300))
+    common::lab_command(hosts, lab)
 }
 
 #[test]
@@ -291,18 +284,7 @@ fn a_missing_interpreter_is_located_before_anything_starts() {
 
 /// One check's result for `host` in `check --json` output.
 fn check_of(v: &serde_json::Value, host: &str, check: &str) -> (String, String) {
-    let c = v["benches"][0]["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == host)
-        .unwrap_or_else(|| panic!("no host {host} in {v}"))["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == check)
-        .unwrap_or_else(|| panic!("no check {check}"))
-        .clone();
+    let c = common::check_row(v, 0, host, check);
     (
         c["status"].as_str().unwrap().to_string(),
         c["detail"].as_str().unwrap().to_string(),

@@ -10,9 +10,8 @@ mod common;
 mod run_json_support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use common::{install_programs, run_dir, Labctl, Scratch, TestBench};
+use common::{install_programs, Labctl, Scratch, TestBench};
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
 
@@ -29,37 +28,14 @@ fn run(
     args: &[&str],
     status: i32,
 ) -> PathBuf {
-    let out = s.path(tag);
-    let mut l = Labctl::new().hosts(bench.hosts_file());
-    if let Some(lab) = lab {
-        l = l.arg("--lab").arg(lab);
-    }
-    l.args(["run", "--out"])
-        .arg(&out)
-        .args(args)
-        .timeout(Duration::from_secs(300))
-        .run()
-        .assert_status(status);
-    run_dir(&out)
+    common::run_on(bench, lab, &s.path(tag), args, status)
 }
 
 /// (id, answered, ok, text) of every answer, in order.
 fn answers(dir: &Path) -> Vec<(String, bool, bool, String)> {
     let run: Value = read_json(&dir.join("run.json"));
     assert_matches_schema(&dir.join("run.json"));
-    run["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                a["answered"].as_bool().unwrap(),
-                a["ok"].as_bool().unwrap(),
-                a["answer"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    run_json_support::answers(&run)
 }
 
 /// The ids answered (each as the lab expects); every other one of the nine

@@ -8,12 +8,10 @@ mod common;
 mod render_support;
 mod run_json_support;
 
-use std::time::Duration;
-
 use capture_support::{
     agrees_with_tshark, analyse, ladder_collisions, ladder_lanes, programs, temp_dir,
 };
-use common::{run_dir, Labctl, TestBench};
+use common::{Labctl, TestBench};
 use render_support::page_geometry;
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
@@ -85,17 +83,9 @@ pub fn cited_frames_agree_with_tshark(dir: &std::path::Path, run: &Value) {
 }
 
 fn answers(run: &Value) -> Vec<(String, bool, String)> {
-    run["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["id"].as_str().unwrap().to_string(),
-                a["ok"].as_bool().unwrap(),
-                a["answer"].as_str().unwrap().to_string(),
-            )
-        })
+    run_json_support::answers(run)
+        .into_iter()
+        .map(|(id, _, ok, text)| (id, ok, text))
         .collect()
 }
 
@@ -104,14 +94,7 @@ fn a_whole_run_reports_what_its_captures_show() {
     programs(); // the socket programs `deploy` puts on the hosts
     let bench = TestBench::up();
     let out = temp_dir("lab-run");
-    Labctl::new()
-        .hosts(bench.hosts_file())
-        .args(["run", "--out"])
-        .arg(&out)
-        .timeout(Duration::from_secs(300))
-        .run()
-        .assert_status(0);
-    let dir = run_dir(&out);
+    let dir = common::run_on(&bench, None, &out, &[], 0);
     for f in ["report.md", "report.html", "run.json"] {
         assert!(dir.join(f).exists(), "`labctl run` wrote {f}");
     }

@@ -15,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    ensure_programs, install_programs, labctl, labctl_bin, workdir, ExchangeLab, Scratch, TestBench,
+    ensure_programs, install_programs, labctl, labctl_bin, quote_path, workdir, ExchangeLab,
+    Scratch, TestBench, Tmux,
 };
 
 /// `S.1` addresses, `S.2` one line through a server on A and a client on
@@ -504,34 +505,6 @@ fn the_live_page_follows_a_room_in_chromium_without_a_reload() {
     assert!(png > 10_000, "a blank screenshot? {png} bytes");
 }
 
-/// A tmux server of its own (`-L`), killed when dropped.
-struct Tmux(String);
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("tmux (Debian package tmux)");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-J", "-t", "p"])
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .output();
-    }
-}
-
 #[test]
 fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
     let room = TestBench::room(3);
@@ -540,7 +513,7 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
     let lab = lab(&home, "2s");
     let runs = home.path("runs");
     let rc = home.path("rc");
-    let q = |p: &Path| labctl::util::shell_quote(&p.display().to_string());
+    let q = quote_path;
     let script = format!(
         "HOME={home} LABCTL_SSH_CONFIG=/dev/null {bin} --hosts {hosts} --lab {lab} run --all --out {runs}; echo $? > {rc}.tmp; mv {rc}.tmp {rc}; sleep 600",
         home = q(&home.0),
@@ -550,20 +523,12 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
         runs = q(&runs),
         rc = q(&rc),
     );
-    let tmux = Tmux(format!("labctl-{}", room.name()));
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "p",
-        "-x",
-        "200",
-        "-y",
-        "40",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let tmux = Tmux::start(
+        &format!("labctl-{}", room.name()),
+        200,
+        40,
+        &["sh", "-c", &script],
+    );
     // While the room runs: one line per bench, redrawn in place (never a
     // line per step); each bench is seen at its step while B waits in S.3.
     let mut in_s3 = [false; 3];
@@ -608,11 +573,7 @@ fn on_a_terminal_each_bench_is_one_line_redrawn_in_place() {
         "{end}"
     );
     assert!(!end.contains("▸"), "{end}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !rc.exists() {
-        assert!(Instant::now() < deadline, "no exit code");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    tmux.wait_for_file(&rc, Duration::from_secs(30));
     assert_eq!(read(&rc).trim(), "0");
 }
 
@@ -621,7 +582,7 @@ fn check_all_ends_with_the_rooms_summary_a_line_per_bench() {
     let room = TestBench::room(3);
     install_programs(&room);
     let home = Scratch::new("room-check");
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml");
+    let lab = common::seed_lab();
     let fixed = labctl(
         room.hosts_file(),
         &lab,

@@ -14,24 +14,13 @@ mod run_json_support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use common::{assert_nothing_left, run_dir, Labctl, Scratch, TestBench};
+use common::{assert_nothing_left, lab_command as labctl, run_dir, Labctl, Scratch, TestBench};
 use labctl::lab::evidence::Show;
 use run_json_support::{assert_matches_schema, read_json};
 use serde_json::Value;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn labctl(hosts: &Path, lab: &Path) -> Labctl {
-    Labctl::new()
-        .hosts(hosts)
-        .arg("--lab")
-        .arg(lab)
-        .timeout(Duration::from_secs(300))
-}
+use common::repo_file as repo;
 
 /// tshark's frame numbers for a display filter.
 fn tshark(file: &Path, filter: &str) -> BTreeSet<usize> {
@@ -151,18 +140,7 @@ fn the_second_lab_passes_with_every_question_answered_and_tshark_agrees() {
         .run();
     let last: Value = serde_json::from_str(check.stdout.lines().last().unwrap_or("")).unwrap();
     let row = |host: &str, name: &str| -> String {
-        let h = last["benches"][0]["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["host"] == host)
-            .unwrap();
-        let c = h["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == name)
-            .unwrap();
+        let c = common::check_row(&last, 0, host, name);
         assert_eq!(c["status"], "pass", "{c}");
         c["detail"].as_str().unwrap().to_string()
     };

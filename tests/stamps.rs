@@ -45,7 +45,7 @@ fn in_i10_the_accept_precedes_the_reply_and_every_stamp_agrees_with_the_capture(
     let s = Scratch::new("streaming-i10");
     let home = s.path("home");
     std::fs::create_dir_all(&home).unwrap();
-    let lab: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml");
+    let lab: PathBuf = common::seed_lab();
     let mut failures = Vec::new();
     for i in 0..TRIES {
         let runs = s.path(&format!("runs{i}"));

@@ -26,7 +26,7 @@ fn whole_lab_on(arch: &str, machine: u16, qemu: &str) {
     let out = Labctl::new()
         .hosts(bench.hosts_file())
         .arg("--lab")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml"))
+        .arg(common::seed_lab())
         .arg("run")
         .arg("--out")
         .arg(&scratch.0)
@@ -39,7 +39,7 @@ fn whole_lab_on(arch: &str, machine: u16, qemu: &str) {
     let check = Labctl::new()
         .hosts(bench.hosts_file())
         .arg("--lab")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml"))
+        .arg(common::seed_lab())
         .args(["check", "--json"])
         .timeout(Duration::from_secs(120))
         .run();

@@ -65,7 +65,7 @@ fn every_sent_line_of_a_whole_run_precedes_what_it_caused_under_dash_busybox_and
         let out = Labctl::new()
             .hosts(bench.hosts_file())
             .arg("--lab")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml"))
+            .arg(common::seed_lab())
             .args(["run", "--out"])
             .arg(&s.0)
             .timeout(Duration::from_secs(240))

@@ -7,20 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{hosts_copy, labctl, TestBench};
 
-fn seed_lab() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/lab.toml")
-}
-
-fn home(bench: &TestBench) -> PathBuf {
-    let p = bench.state_dir().join("home");
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+use common::seed_lab;
 
 /// Makes `host`'s ping one without `cap_net_raw` (a copy, which loses the
 /// file capability), mounted over `/usr/bin/ping` in the host's own mount
@@ -43,7 +34,7 @@ fn ping_without_capability(bench: &TestBench, host: &str) {
 #[test]
 fn a_ping_that_is_not_permitted_is_named_for_that_in_check_and_run() {
     let bench = TestBench::up();
-    let home = home(&bench);
+    let home = bench.home();
     labctl(bench.hosts_file(), &seed_lab(), &home, &["check", "--fix"]).assert_status(0);
     ping_without_capability(&bench, "A");
 
@@ -89,7 +80,7 @@ fn ip_and_networkmanager_refusing_a_login_without_sudo_are_named_in_the_failed_s
     let run = labctl(
         &hosts,
         &seed_lab(),
-        &home(&plain),
+        &plain.home(),
         &["run", "--step", "I.1", "--out", "runs"],
     );
     run.assert_status(1).assert_stdout_contains(
@@ -103,7 +94,7 @@ fn ip_and_networkmanager_refusing_a_login_without_sudo_are_named_in_the_failed_s
     let run = labctl(
         &hosts,
         &seed_lab(),
-        &home(&bench),
+        &bench.home(),
         &["run", "--step", "I.1", "--out", "runs"],
     );
     run.assert_status(1).assert_stdout_contains(
@@ -116,7 +107,7 @@ fn on_debian13_a_host_without_ping_group_range_is_named_for_it_not_for_its_cable
     // Debian 13's own ping has no capability: without the sysctl a booted
     // system sets, it is not permitted for the login.
     let bench = TestBench::up_args(&["--os", "debian13"]);
-    let home = home(&bench);
+    let home = bench.home();
     labctl(bench.hosts_file(), &seed_lab(), &home, &["check", "--fix"]).assert_status(0);
     let o = bench.exec_in("B", "echo '1 0' >/proc/sys/net/ipv4/ping_group_range");
     assert!(o.status.success(), "{o:?}");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{BenchView, Cell, Room};
+use super::{BenchView, Cell, Failure, Room};
 use crate::error::Error;
 use crate::util::escape_xml as esc;
 use crate::util::io_reason;
@@ -175,22 +175,16 @@ pub(crate) fn markdown(room: &Room) -> String {
             b.run
         );
     }
-    let failed: Vec<&BenchView> = room
-        .benches
-        .iter()
-        .filter(|b| b.first_failure.is_some())
-        .collect();
+    let failed = first_failures(room);
     if !failed.is_empty() {
         out.push_str("\n## First failure of each bench\n\n");
-        for b in failed {
-            if let Some(f) = &b.first_failure {
-                let _ = writeln!(
-                    out,
-                    "- **{}**: {}",
-                    md_cell(&b.name),
-                    md_cell(&f.message).replace('`', "\\`")
-                );
-            }
+        for (b, f) in failed {
+            let _ = writeln!(
+                out,
+                "- **{}**: {}",
+                md_cell(&b.name),
+                md_cell(&f.message).replace('`', "\\`")
+            );
         }
     }
     out.push_str(&check_markdown(room));
@@ -434,25 +428,28 @@ fn check_markdown(room: &Room) -> String {
     out
 }
 
+/// The benches that failed, each with its first failure, in the room's
+/// order: what both renderers list under "First failure of each bench".
+fn first_failures(room: &Room) -> Vec<(&BenchView, &Failure)> {
+    room.benches
+        .iter()
+        .filter_map(|b| b.first_failure.as_ref().map(|f| (b, f)))
+        .collect()
+}
+
 /// Every bench's first failure, in full, in text.
 pub(crate) fn failures_html(room: &Room) -> String {
     let mut out = String::from(r#"<section id="failures">"#);
-    let failed: Vec<&BenchView> = room
-        .benches
-        .iter()
-        .filter(|b| b.first_failure.is_some())
-        .collect();
+    let failed = first_failures(room);
     if !failed.is_empty() {
         out.push_str("<h2>First failure of each bench</h2><ul class=\"failures\">");
-        for b in failed {
-            if let Some(f) = &b.first_failure {
-                let _ = write!(
-                    out,
-                    "<li><b>{}</b>: <code>{}</code></li>",
-                    esc(&b.name),
-                    esc(&f.message)
-                );
-            }
+        for (b, f) in failed {
+            let _ = write!(
+                out,
+                "<li><b>{}</b>: <code>{}</code></li>",
+                esc(&b.name),
+                esc(&f.message)
+            );
         }
         out.push_str("</ul>");
     }

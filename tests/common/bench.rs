@@ -173,6 +173,19 @@ pub fn lab_processes(bench: &TestBench) -> Vec<String> {
     found
 }
 
+/// The pid of the run's agent on `host` (the shell that stops the run's
+/// programs when labctl's connection drops): the first word of its `.agent`.
+pub fn agent_pid(bench: &TestBench, host: &str) -> i32 {
+    let runs = workdir(bench, host).join("runs");
+    for d in std::fs::read_dir(&runs).unwrap().flatten() {
+        if let Ok(t) = std::fs::read_to_string(d.path().join(".agent")) {
+            // `PID START BOOT SSHD SSHD_START`
+            return t.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    }
+    panic!("no agent recorded under {}", runs.display());
+}
+
 /// The groups still registered in the hosts' `<workdir>/procs/`.
 pub fn registered(bench: &TestBench) -> Vec<String> {
     let mut v = Vec::new();
@@ -230,6 +243,28 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The row `check` of `host` on bench number `bench` in `check --json`'s
+/// result `v` (its `status`, `detail` …).
+#[track_caller]
+pub fn check_row<'a>(
+    v: &'a serde_json::Value,
+    bench: usize,
+    host: &str,
+    check: &str,
+) -> &'a serde_json::Value {
+    v["benches"][bench]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == host)
+        .unwrap_or_else(|| panic!("no host {host} in {v}"))["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no check {check} of {host} in {v}"))
+}
+
 /// `labctl --hosts H --lab L ARGS` in the foreground, in `home` (also HOME,
 /// so this machine's `~/.ssh` plays no part).
 pub fn labctl<S: AsRef<OsStr>>(hosts: &Path, lab: &Path, home: &Path, args: &[S]) -> RunOutput {
@@ -244,6 +279,30 @@ pub fn labctl<S: AsRef<OsStr>>(hosts: &Path, lab: &Path, home: &Path, args: &[S]
         .current_dir(home)
         .timeout(Duration::from_secs(120))
         .run()
+}
+
+/// `labctl [--lab LAB] run --out OUT ARGS` on `bench` (without `lab`, the
+/// lab its hosts file names), which must exit `status`; the run directory
+/// it made under `out`.
+#[track_caller]
+pub fn run_on(
+    bench: &TestBench,
+    lab: Option<&Path>,
+    out: &Path,
+    args: &[&str],
+    status: i32,
+) -> PathBuf {
+    let mut l = Labctl::new().hosts(bench.hosts_file());
+    if let Some(lab) = lab {
+        l = l.arg("--lab").arg(lab);
+    }
+    l.args(["run", "--out"])
+        .arg(out)
+        .args(args)
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_status(status);
+    run_dir(out)
 }
 
 /// A `labctl` running in the background: its stdout arrives line by line.

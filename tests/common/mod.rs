@@ -5,7 +5,9 @@
 //!
 //! The helpers of the tests that run labs on a bench (scratch directories,
 //! what is left running, background runs) are in `bench.rs`, and the lab
-//! files they share in `labs.rs`, re-exported here.
+//! files they share in `labs.rs`, a bench with a lab ready to run in
+//! `setup.rs`, a tmux pane to drive labctl on a terminal in `tmux.rs`, all
+//! re-exported here.
 //!
 //! Every test binary declares `mod common;` and uses part of it, hence the
 //! `dead_code` allowance below.
@@ -20,6 +22,12 @@ pub use labs::{b_waits, ExchangeLab};
 mod causal;
 #[allow(unused_imports)]
 pub use causal::{assert_causal, assert_causal_across};
+mod setup;
+#[allow(unused_imports)]
+pub use setup::LabSetup;
+mod tmux;
+#[allow(unused_imports)]
+pub use tmux::{quote_path, Tmux};
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -300,6 +308,26 @@ impl RunOutput {
     }
 }
 
+/// A file of this repository, by its path from the top (`labs/arp-icmp.toml`).
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The seed lab, `labs/lab.toml`.
+pub fn seed_lab() -> PathBuf {
+    repo_file("labs/lab.toml")
+}
+
+/// `labctl --hosts HOSTS --lab LAB`, for the test to add its subcommand:
+/// a whole lab on a loaded machine, so 300 s.
+pub fn lab_command(hosts: &Path, lab: &Path) -> Labctl {
+    Labctl::new()
+        .hosts(hosts)
+        .arg("--lab")
+        .arg(lab)
+        .timeout(Duration::from_secs(300))
+}
+
 // ---------------------------------------------------------------------------
 // The virtual bench
 
@@ -438,6 +466,14 @@ impl TestBench {
     /// The testbed's state directory (keys, configs, testbed.json, hosts.toml).
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    /// An empty HOME inside the bench's state directory (removed with it),
+    /// so this machine's `~/.ssh` (known_hosts, config) plays no part.
+    pub fn home(&self) -> PathBuf {
+        let p = self.state_dir().join("home");
+        std::fs::create_dir_all(&p).unwrap();
+        p
     }
 
     /// What `testbed up` printed.

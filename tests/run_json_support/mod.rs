@@ -16,6 +16,23 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `(id, answered, ok, answer)` of every answer of a run.json, in order.
+pub fn answers(run: &Value) -> Vec<(String, bool, bool, String)> {
+    run["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["answered"].as_bool().unwrap(),
+                a["ok"].as_bool().unwrap(),
+                a["answer"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// `Err` with the validator's words when `file` does not match the schema
 /// (the schema itself is checked first).
 pub fn schema_errors(file: &Path) -> Result<(), String> {
