@@ -268,27 +268,37 @@ fn read_until(master: &OwnedFd, needle: &str, within: Duration) -> String {
     );
 }
 
-/// Waits for `child` to end (exit code, or 128 + signal); on a timeout,
-/// shows the end of the run's events (its run directory is under `out`).
-fn wait_code(mut child: std::process::Child, within: Duration, out: &std::path::Path) -> i32 {
+/// `child`'s exit code (or 128 + signal) once it ends within `within`;
+/// `None`, with the child killed, when it does not.
+fn ended_within(child: &mut std::process::Child, within: Duration) -> Option<i32> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(st) = child.try_wait().unwrap() {
-            return std::os::unix::process::ExitStatusExt::signal(&st)
-                .map_or_else(|| st.code().unwrap_or(-1), |s| 128 + s);
+            return Some(
+                std::os::unix::process::ExitStatusExt::signal(&st)
+                    .map_or_else(|| st.code().unwrap_or(-1), |s| 128 + s),
+            );
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let events = std::fs::read_to_string(run_dir(out).join("events.jsonl")).unwrap();
-            let tail: Vec<&str> = events.lines().rev().take(4).collect();
-            panic!(
-                "labctl did not end within {within:?} after its terminal closed:\n{}",
-                tail.join("\n")
-            );
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits for `child` to end (exit code, or 128 + signal); on a timeout,
+/// shows the end of the run's events (its run directory is under `out`).
+fn wait_code(mut child: std::process::Child, within: Duration, out: &std::path::Path) -> i32 {
+    ended_within(&mut child, within).unwrap_or_else(|| {
+        let events = std::fs::read_to_string(run_dir(out).join("events.jsonl")).unwrap();
+        let tail: Vec<&str> = events.lines().rev().take(4).collect();
+        panic!(
+            "labctl did not end within {within:?} after its terminal closed:\n{}",
+            tail.join("\n")
+        )
+    })
 }
 
 #[test]
@@ -321,19 +331,8 @@ fn a_vanished_terminal_with_sighup_blocked_lets_the_run_finish_silently() {
 
 /// Waits for `child` to end (exit code, or 128 + signal) within `within`.
 fn wait_exit(mut child: std::process::Child, within: Duration, what: &str) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return std::os::unix::process::ExitStatusExt::signal(&st)
-                .map_or_else(|| st.code().unwrap_or(-1), |s| 128 + s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not end within {within:?} after its terminal closed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ended_within(&mut child, within)
+        .unwrap_or_else(|| panic!("{what} did not end within {within:?} after its terminal closed"))
 }
 
 /// A host's sshd stopped (SIGSTOP): a connection to it waits for its

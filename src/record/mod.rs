@@ -289,6 +289,11 @@ pub enum Event {
         program: Option<String>,
         what: String,
         seen: String,
+        /// What was expected and what was seen, in the failure's own words
+        /// (`message` without the step, host and program it names; empty
+        /// before events carried it).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
         /// The whole failure, naming step, host and program.
         message: String,
         secs: f64,

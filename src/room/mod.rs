@@ -57,27 +57,23 @@ pub(crate) struct Failure {
     pub seen: String,
     /// The whole failure, as the terminal and the bench's report say it.
     pub message: String,
+    /// The failure's own words after the step and host it names, from the
+    /// event's typed fields (`` program `client`: expected … ``); `None` for
+    /// a problem, whose message is said whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<String>,
 }
 
 impl Failure {
     /// One line: ``I.8 on B: program `client`: expected /x/ within 2s; saw: "Sent: hello"``
     /// (the failure's own words after the step and host it names).
     pub(crate) fn short(&self) -> String {
-        let own = self.step.as_deref().and_then(|step| {
-            let m = &self.message;
-            m.strip_prefix(&format!("step `{step}` on host `"))
-                .and_then(|rest| rest.split_once("`: ").map(|(_, r)| r))
-                .or_else(|| m.strip_prefix(&format!("step `{step}`: ")))
-        });
-        let mut s = self.place();
-        match own {
-            Some(words) => s.push_str(words),
-            None => match &self.expected {
-                Some(what) => s.push_str(&format!("{what}; saw {:?}", self.seen)),
-                None => s.push_str(&self.seen),
-            },
+        match (&self.words, &self.expected) {
+            (Some(words), _) => self.place() + words,
+            (None, Some(what)) => format!("{}{what}; saw {:?}", self.place(), self.seen),
+            // A problem's message names its step and host itself.
+            (None, None) => self.message.clone(),
         }
-        s
     }
 
     /// `I.8 on B: `, as much of it as is known.
@@ -229,8 +225,10 @@ impl BenchView {
             Event::ExpectationFailed {
                 step,
                 host,
+                program,
                 what,
                 seen,
+                detail,
                 message,
                 ..
             } => Some(self.failure(Failure {
@@ -239,6 +237,10 @@ impl BenchView {
                 expected: Some(what.clone()),
                 seen: seen.clone(),
                 message: message.clone(),
+                words: (!detail.is_empty()).then(|| match program {
+                    Some(p) => format!("program `{p}`: {detail}"),
+                    None => format!("{what}: {detail}"),
+                }),
             })),
             Event::ActionDone {
                 step,
@@ -253,6 +255,7 @@ impl BenchView {
                 expected: Some(what.clone()),
                 seen: detail.clone(),
                 message: format!("step `{step}` on host `{host}`: {what}: {detail}"),
+                words: Some(format!("{what}: {detail}")),
             })),
             Event::Problem {
                 host,
@@ -271,6 +274,7 @@ impl BenchView {
                     expected: None,
                     seen: message.clone(),
                     message: message.clone(),
+                    words: None,
                 };
                 if self.problems.len() < MAX_PROBLEMS {
                     self.problems.push(p.clone());
@@ -299,7 +303,8 @@ impl BenchView {
                 }
                 if self.first_failure.is_none() && *outcome != Outcome::Passed {
                     if let Some(err) = error {
-                        // The problem the run ended on names its host.
+                        // The problem the run ended on (several hosts may
+                        // not be ready: the one the run's error is) names its host.
                         let host = self
                             .problems
                             .iter()
@@ -311,6 +316,7 @@ impl BenchView {
                             expected: None,
                             seen: err.clone(),
                             message: err.clone(),
+                            words: None,
                         });
                     }
                 }
@@ -545,6 +551,33 @@ pub(crate) fn run_dir(room_dir: &Path, bench: &BenchView) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failures_words_come_from_the_events_fields_not_its_message() {
+        let steps = vec!["S.1".to_string()];
+        let mut b = BenchView::new("bench1", "r-bench1", 1);
+        for l in [
+            r#"{"event":"step_started","step":"S.1","title":"t","needed":false,"at":6.0}"#,
+            r#"{"event":"expectation_failed","step":"S.1","host":"B","program":"client","what":"`client` prints /x/","seen":"y","detail":"expected /x/ within 2s; saw: \"y\"","message":"words the room never reads","secs":2.0}"#,
+        ] {
+            b.event(&steps, &parse_wanted(l).unwrap());
+        }
+        let f = b.first_failure.unwrap();
+        assert_eq!(
+            f.short(),
+            r#"S.1 on B: program `client`: expected /x/ within 2s; saw: "y""#
+        );
+        // A problem's message names its step and host itself: said whole.
+        let p = Failure {
+            step: Some("S.1".into()),
+            host: Some("B".into()),
+            expected: None,
+            seen: "m".into(),
+            message: "step `S.1` on host `bench1/B`: connection lost".into(),
+            words: None,
+        };
+        assert_eq!(p.short(), p.message);
+    }
 
     #[test]
     fn a_bench_folds_its_steps_and_keeps_its_first_failure() {

@@ -532,6 +532,7 @@ mod tests {
             expected: Some("`c` prints /x|y/".into()),
             seen: "z".into(),
             message: "step `S.2` on host `B`: <no>".into(),
+            words: Some("<no>".into()),
         });
         r
     }

@@ -368,6 +368,7 @@ mod tests {
             expected: Some("`client` prints /x/".into()),
             seen: "y".into(),
             message: "m".into(),
+            words: None,
         });
         let s = summary(
             &room,

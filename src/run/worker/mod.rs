@@ -499,6 +499,7 @@ impl<'s> Worker<'s> {
             program: program.map(str::to_string),
             what: what.to_string(),
             seen,
+            detail,
             message: message.clone(),
             secs: t0.elapsed().as_secs_f64(),
         });
