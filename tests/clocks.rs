@@ -37,26 +37,48 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 use common::seed_lab as lab;
 
-/// The whole seed lab on `bench` (labctl with `envs`), passing; its run directory.
-#[track_caller]
-fn run_lab(bench: &TestBench, s: &Scratch, envs: &[(&str, &str)]) -> PathBuf {
+/// The whole seed lab on `bench`, run by `program` with `pre` before
+/// labctl's own arguments (`faketime … labctl`, or labctl itself), with
+/// `envs`; its output directory.
+fn lab_command(
+    bench: &TestBench,
+    s: &Scratch,
+    program: &str,
+    pre: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Command, PathBuf) {
     let out = s.path("runs");
-    let mut l = Labctl::new()
-        .hosts(bench.hosts_file())
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(pre)
+        .arg("--hosts")
+        .arg(bench.hosts_file())
         .arg("--lab")
         .arg(lab())
         .args(["run", "--out"])
         .arg(&out)
         .env("HOME", &s.0)
         .env("LABCTL_SSH_CONFIG", "/dev/null")
-        .timeout(Duration::from_secs(240));
-    for (k, v) in envs {
-        l = l.env(k, v);
-    }
-    l.run()
-        .assert_status(0)
-        .assert_stdout_contains("PASSED: steps 17 passed, 0 failed");
-    run_dir(&out)
+        .envs(envs.iter().copied());
+    (cmd, out)
+}
+
+/// Runs it, passing: its stdout and run directory.
+#[track_caller]
+fn passing(cmd: std::process::Command, out: &Path) -> (String, PathBuf) {
+    let (code, stdout, stderr) = Background::spawn(cmd).finish(Duration::from_secs(240));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("PASSED: steps 17 passed, 0 failed"),
+        "{stdout}"
+    );
+    (stdout, run_dir(out))
+}
+
+/// The whole seed lab on `bench` (labctl with `envs`), passing; its run directory.
+#[track_caller]
+fn run_lab(bench: &TestBench, s: &Scratch, envs: &[(&str, &str)]) -> PathBuf {
+    let (cmd, out) = lab_command(bench, s, common::labctl_bin(), &[], envs);
+    passing(cmd, &out).1
 }
 
 fn run_json(dir: &Path) -> serde_json::Value {
@@ -308,25 +330,14 @@ fn labctls_own_clock_off_while_the_hosts_agree_gives_the_same_run() {
     // labctl 300 s behind the hosts (and this machine): Debian's `faketime`
     // runs it with libfaketime (its build for threads), and ends with it.
     let s = Scratch::new("clocks-labctl-off");
-    let out = s.path("runs");
-    let mut cmd = std::process::Command::new("faketime");
-    cmd.args(["-m", "-f", "-300", common::labctl_bin(), "--hosts"])
-        .arg(bench.hosts_file())
-        .arg("--lab")
-        .arg(lab())
-        .args(["run", "--out"])
-        .arg(&out)
-        .env("HOME", &s.0)
-        .env("LABCTL_SSH_CONFIG", "/dev/null")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env("NO_FAKE_STAT", "1");
-    let (code, stdout, stderr) = Background::spawn(cmd).finish(Duration::from_secs(240));
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("PASSED: steps 17 passed, 0 failed"),
-        "{stdout}"
+    let (cmd, out) = lab_command(
+        &bench,
+        &s,
+        "faketime",
+        &["-m", "-f", "-300", common::labctl_bin()],
+        &[("FAKETIME_DONT_FAKE_MONOTONIC", "1"), ("NO_FAKE_STAT", "1")],
     );
-    let dir = run_dir(&out);
+    let (stdout, dir) = passing(cmd, &out);
     // labctl's own times are its clock's: the run began 300 s ago by this machine's.
     let began = run_json(&dir)["run"]["started_at"]
         .as_str()
