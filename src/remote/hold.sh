@@ -162,15 +162,23 @@ ended_notes() {
 take_over() {
   r=$W/runs/$h_run
   [ -z "$h_run" ] || [ ! -d "$r" ] || printf '%s\nsilent=%s\n' "$me" "$sl" 2>/dev/null >"$r/.taken"
+  # The run's groups, read before its agent ends: the agent's own end stops them too, and a
+  # wrapper removes its file as it ends, before its program may have.
+  set --
+  [ -z "$h_run" ] || for g in $(registered); do getf run "$g"; [ "$v" != "$h_run" ] || set -- "$@" "$g"; done
   for s in TERM CONT; do kill -"$s" -"$h_agent" 2>/dev/null || kill -"$s" "$h_agent" 2>/dev/null; done
   n=0
   while up "$h_agent" "$h_start" && [ $n -lt 300 ]; do sleep 0.01; n=$((n + 1)); done
   [ -n "$h_run" ] || return 0
-  set --
-  for g in $(registered); do getf run "$g"; [ "$v" != "$h_run" ] || set -- "$@" "$g"; done
   # shellcheck disable=SC2034 # read by stopgroups (lib.sh)
   early=
   stopgroups "$@" >/dev/null
+  # Whatever of them another stop is still ending: waited for (3 s at most), so the lab's
+  # ports are free when the new run looks at them.
+  n=0
+  for g in "$@"; do
+    while kill -0 -"$g" 2>/dev/null && [ $n -lt 300 ]; do sleep 0.01; n=$((n + 1)); done
+  done
 }
 # lc_release: ends this shell's hold (another's is left alone)
 lc_release() {
