@@ -475,9 +475,9 @@ impl Gate {
 }
 
 /// The shell that prints who holds `host` now (read-only), for
-/// [`in_use_from`]: `check` runs it in the round trip of its clock row.
+/// [`in_use_from`]: `check` runs it after its script, on its one channel.
 pub(crate) fn held_cmd(host: &Host) -> String {
-    remote::script(host, "", "lc_held")
+    remote::script_core(host, "", "lc_held")
 }
 
 /// Who holds the host whose [`held_cmd`] printed `text` (a live hold), in

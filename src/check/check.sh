@@ -1,8 +1,13 @@
 # The check script: gathers every fact about one host and pings its peers in
 # the background, forking as little as it can (builtins read /sys): 30 hosts
 # share this machine's cores on the virtual bench. Output: `key=value` lines,
-# raw command output under `@section` lines, `ping=` lines anywhere
-# (background jobs), and `@end` last; parsed by check/facts.rs.
+# raw command output under `@section` lines, `ping=`, `mgr_*=` and
+# `NTPSynchronized=` lines anywhere (background jobs), and `@end` last;
+# parsed by check/facts.rs. Its first line is the host's clock
+# (`<epoch>.<ns>`, `date`): `check` reads it as the clock row's sample, whose
+# end is that line's arrival (check/clock.rs), so it comes before anything else.
+# labctl runs it under `sh` (check/run.sh): dash on Debian and Raspberry Pi OS
+# forks far more cheaply than the login's bash, and every `$(…)` is a fork.
 #
 # labctl runs it after a header (check/script.rs) that sets, shell-quoted:
 #   dir         /sys/class/net/INTERFACE
@@ -42,7 +47,7 @@ rights() {
         e=$($pre ip link show dev "$iface" 2>&1)
     fi
     # shellcheck disable=SC2181
-    if [ $? = 0 ]; then echo rights_ip=ok; ip_ok=1; else echo @ipfail; echo "$e"; echo @top; fi
+    if [ $? = 0 ]; then echo rights_ip=ok; ip_ok=1; else echo @ipfail; printf '%s\n' "$e"; echo @top; fi
     if [ -n "$check_sudo" ]; then
         e=$(sudo -n tcpdump --version 2>&1)
     elif [ "$uid" = 0 ]; then
@@ -52,7 +57,7 @@ rights() {
         case $? in 0|124) ;; *) false ;; esac
     fi
     # shellcheck disable=SC2181
-    if [ $? = 0 ]; then echo rights_dump=ok; else echo @dumpfail; echo "$e"; echo @top; fi
+    if [ $? = 0 ]; then echo rights_dump=ok; else echo @dumpfail; printf '%s\n' "$e"; echo @top; fi
 }
 
 # workdir_facts: the workdir (or its nearest existing parent) takes a file,
@@ -65,7 +70,7 @@ workdir_facts() {
     if e=$( { printf 'labctl check\n' >"$t"; } 2>&1 ); then
         echo wd_write=ok
     else
-        echo @wdfail; echo "$e"; echo @top
+        echo @wdfail; printf '%s\n' "$e"; echo @top
     fi
     rm -f -- "$t" 2>/dev/null
     df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "wd_free_kb=$avail"; }
@@ -93,12 +98,12 @@ manager() {
                 if e=$(sudo -n -l nmcli 2>&1 >/dev/null); then
                     echo mgr_nm_sudo=ok
                 else
-                    echo "mgr_nm_sudofail=$(echo "$e" | tr '\n' ' ')"
+                    echo "mgr_nm_sudofail=$(printf '%s\n' "$e" | tr '\n' ' ')"
                 fi
             fi
         else
             s=$(nmcli -t -g GENERAL.STATE device show "$iface" 2>&1)
-            echo "mgr_nm_off=$(echo "$s" | tr '\n' ' ')"
+            echo "mgr_nm_off=$(printf '%s\n' "$s" | tr '\n' ' ')"
         fi
     fi
     for f in /run/dhcpcd/pid /run/dhcpcd.pid "/run/dhcpcd/$iface.pid" "/run/dhcpcd-$iface.pid"; do
@@ -112,12 +117,24 @@ manager() {
     done
 }
 
+# The clock's sample first: its line's arrival ends it.
+date +%s.%N
 LC_ALL=C; export LC_ALL; PATH="$PATH:/usr/sbin:/sbin"
 [ -e "$dir" ] && manager &
+# Whether a time server set the clock: timedatectl's own `NTPSynchronized=yes|no` line, one
+# write, in the background (at most 3 s: without a bus it may wait for one); none when it cannot
+# tell (no systemd, no bus).
+if command -v timedatectl >/dev/null 2>&1; then
+    timeout 3 timedatectl show -p NTPSynchronized 2>/dev/null &
+else
+    echo NTPSynchronized=missing
+fi
 # Pings only from a host that has its lab address: without it every ping waits out its timeout.
 a=$(ip -o -4 addr show dev "$iface" 2>/dev/null)
 case "$a" in *" $cidr "*) pings ;; esac
-echo "arch=$(uname -m)"
+# The kernel's machine name, `uname -m`'s (Linux 6.1 has it in /proc: no process).
+ar=; read -r ar 2>/dev/null </proc/sys/kernel/arch || [ -n "$ar" ] || ar=$(uname -m)
+echo "arch=$ar"
 # Foreign architectures this kernel runs through binfmt_misc (qemu-user): `binfmt=qemu-aarch64`.
 for b in /proc/sys/fs/binfmt_misc/*; do
     st=; read -r st 2>/dev/null <"$b" && [ "$st" = enabled ] && echo "binfmt=${b##*/}"
@@ -129,7 +146,7 @@ if [ -e "$dir" ]; then
     read -r c 2>/dev/null <"$dir/carrier"
     echo "operstate=$o"; echo "carrier=$c"
 fi
-echo @addr; echo "$a"
+echo @addr; printf '%s\n' "$a"
 echo @top
 for t in $tools; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
 if [ -n "$interp_name" ]; then echo "interp=$interp_name $(interp_version)"; fi
@@ -148,7 +165,7 @@ if [ -n "$check_sudo" ]; then
     elif e=$(sudo -n -l 2>&1 >/dev/null); then
         echo sudo=ok
     else
-        echo @sudofail; echo "$e"; echo @top
+        echo @sudofail; printf '%s\n' "$e"; echo @top
     fi
 elif sudo -n -l >/dev/null 2>&1; then
     echo sudo_could=yes

@@ -24,32 +24,29 @@ pub(crate) const LIMIT: f64 = 1.0;
 /// Where `date` is on Debian and Raspberry Pi OS, for the sudoers line.
 const DATE: &str = "/usr/bin/date";
 
-/// Each command's bound: they are one `date` and one `timedatectl`.
+/// Each `--fix` command's bound: one `date`, or one `date -s`.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// What the host said: its clock against this machine's, whether a time
-/// server set it (`yes`, `no`, `unknown`, `missing`: see `clock-read.sh`),
-/// and what the script run after it printed.
-struct Reading {
-    best: ClockSample,
-    synced: String,
-    after: String,
-}
-
-/// One sample of the host's clock, from the command's start to the arrival
-/// of its first line (the host's `date`), then whether a time server set it
-/// and `after`'s output, all in one round trip (`clock-read.sh`).
-fn read(session: &Session, after: &str) -> Result<Reading, String> {
-    let cmd = render(include_str!("clock-read.sh"), &[("AFTER", Val::Raw(after))]);
+/// Runs `cmd`, whose first line is the host's clock (`date +%s.%N`), within
+/// `timeout`: its whole output, and the clock's sample from the command's
+/// start to that line's arrival (`None` when no first line came, or it was
+/// no time). `check`'s one channel ([`super::script::command`]) and `--fix`'s
+/// reading (`clock-read.sh`) both take their sample so.
+pub(super) fn run_sampled(
+    session: &Session,
+    cmd: &str,
+    timeout: Duration,
+) -> Result<(ssh::Output, Option<ClockSample>), ssh::SshError> {
     let sent = now_unix();
-    let mut ch = session.spawn_stream(&cmd).map_err(|e| e.to_string())?;
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    let mut first = Vec::new();
+    let mut ch = session.spawn_stream(cmd)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let mut received = None;
     while received.is_none() {
-        let r = ch.read_available().map_err(|e| e.to_string())?;
-        first.extend_from_slice(&r.stdout);
-        if first.contains(&b'\n') {
+        let r = ch.read_available()?;
+        stdout.extend_from_slice(&r.stdout);
+        stderr.extend_from_slice(&r.stderr);
+        if stdout.contains(&b'\n') {
             received = Some(now_unix());
         } else if r.eof || std::time::Instant::now() >= deadline {
             break;
@@ -57,70 +54,74 @@ fn read(session: &Session, after: &str) -> Result<Reading, String> {
             ch.wait(deadline.saturating_duration_since(std::time::Instant::now()));
         }
     }
-    let rest = ch
-        .close(deadline.saturating_duration_since(std::time::Instant::now()))
-        .map_err(|e| e.to_string())?;
-    first.extend_from_slice(&rest.stdout);
-    let text = String::from_utf8_lossy(&first);
-    let mut lines = text.lines();
-    let host: Option<f64> = lines.next().and_then(|l| l.trim().parse().ok());
-    let (Some(host), Some(received)) = (host, received) else {
-        return Err(format!(
-            "`date +%s.%N` {}: {}",
-            rest.describe(),
-            ssh::whole_reason(&rest.stderr_str())
-        ));
-    };
-    let synced = lines.next().unwrap_or("unknown").trim().to_string();
-    let after: Vec<&str> = lines.collect();
-    Ok(Reading {
-        best: ClockSample {
-            sent,
-            host,
-            received,
-        },
-        synced,
-        after: after.join("\n"),
-    })
+    let mut out = ch.close(deadline.saturating_duration_since(std::time::Instant::now()))?;
+    stdout.append(&mut out.stdout);
+    stderr.append(&mut out.stderr);
+    (out.stdout, out.stderr) = (stdout, stderr);
+    let host: Option<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok());
+    let sample = host.zip(received).map(|(host, received)| ClockSample {
+        sent,
+        host,
+        received,
+    });
+    Ok((out, sample))
 }
 
-/// The `clock` row of `host`, and the output of `after` (shell run on the
-/// host in the same round trip), `None` when the round trip failed.
-pub(super) fn check(session: &Session, host: &Host, after: &str) -> (CheckResult, Option<String>) {
-    let r = match read(session, after) {
-        Ok(r) => r,
-        Err(e) => {
-            let row = CheckResult {
-                check: "clock",
-                status: Status::Warn,
-                detail: format!("could not read the host's clock: {e}"),
-                hint: Some("labctl measures it again as a run begins".into()),
-            };
-            return (row, None);
-        }
-    };
-    let after = Some(r.after.clone());
-    let (offset, within) = (r.best.offset(), r.best.uncertainty());
-    let synced = match r.synced.as_str() {
+/// One sample of the host's clock (`clock-read.sh`): `--fix`'s reading
+/// before it sets the clock.
+fn read(session: &Session) -> Result<ClockSample, String> {
+    let cmd = render(include_str!("clock-read.sh"), &[]);
+    let (out, sample) = run_sampled(session, &cmd, TIMEOUT).map_err(|e| e.to_string())?;
+    sample.ok_or_else(|| not_read(&out))
+}
+
+/// Why no clock was read from `out`.
+pub(super) fn not_read(out: &ssh::Output) -> String {
+    format!(
+        "`date +%s.%N` {}: {}",
+        out.describe(),
+        ssh::whole_reason(&out.stderr_str())
+    )
+}
+
+/// The `clock` row when the host's clock could not be read (`why`).
+pub(super) fn unread(why: &str) -> CheckResult {
+    CheckResult {
+        check: "clock",
+        status: Status::Warn,
+        detail: format!("could not read the host's clock: {why}"),
+        hint: Some("labctl measures it again as a run begins".into()),
+    }
+}
+
+/// The `clock` row of `host` from its clock's sample `best` and whether a
+/// time server set it, `synced`: `yes`, `no`, `missing` (no `timedatectl`),
+/// anything else unknown (timedatectl's `NTPSynchronized`).
+pub(super) fn row(host: &Host, best: &ClockSample, synced: &str) -> CheckResult {
+    let (offset, within) = (best.offset(), best.uncertainty());
+    let words = match synced {
         "yes" => "synchronised by a time server",
         "no" => "not synchronised to a time server",
         "missing" => "synchronisation unknown (no `timedatectl`)",
         _ => "synchronisation unknown (`timedatectl` cannot tell)",
     };
     let detail = format!(
-        "{} (± {}); {synced}",
+        "{} (± {}); {words}",
         describe_offset_from(offset, "this machine's"),
         describe_secs(within)
     );
     if offset.abs() - within <= LIMIT {
-        return (pass("clock", detail), after);
+        return pass("clock", detail);
     }
-    let pi = if r.synced == "yes" {
+    let pi = if synced == "yes" {
         ""
     } else {
         "; a Raspberry Pi has no battery clock: it keeps the time it saved at shutdown until a time server sets it"
     };
-    let row = CheckResult {
+    CheckResult {
         check: "clock",
         status: Status::Warn,
         detail,
@@ -128,8 +129,7 @@ pub(super) fn check(session: &Session, host: &Host, after: &str) -> (CheckResult
             "a run measures the offset and corrects the host's times, so the lab runs as it is; `labctl check --fix` sets the clock from this machine's (`{}date -s`){pi}",
             hostops::sudo_prefix(host)
         )),
-    };
-    (row, after)
+    }
 }
 
 /// The sudoers line that lets `host`'s login set the clock.
@@ -153,8 +153,8 @@ pub(super) fn fix(session: &Session, host: &Host) -> Result<String, String> {
             host.target.user
         ));
     }
-    let before = read(session, "").map_err(|e| format!("setting the clock: {e}"))?;
-    let delay = before.best.uncertainty();
+    let before = read(session).map_err(|e| format!("setting the clock: {e}"))?;
+    let delay = before.uncertainty();
     let time = format!("{:.6}", now_unix() + delay);
     let cmd = render(
         include_str!("clock-set.sh"),
@@ -166,7 +166,7 @@ pub(super) fn fix(session: &Session, host: &Host) -> Result<String, String> {
     match session.exec(&cmd, None, TIMEOUT) {
         Ok(o) if o.success() => Ok(format!(
             "set the clock from this machine's (it was {})",
-            describe_offset_from(before.best.offset(), "this machine's")
+            describe_offset_from(before.offset(), "this machine's")
         )),
         Ok(o) => Err(format!(
             "setting the clock: `{}date -s` {}: {}; {by_hand}",

@@ -43,6 +43,9 @@ pub struct Facts {
     pub ping_words: Vec<(Ipv4Addr, String)>,
     /// Who manages the lab interface.
     pub manager: Manager,
+    /// Whether a time server set the clock: timedatectl's `NTPSynchronized`
+    /// (`yes`, `no`), `missing` (no timedatectl); `None` when it could not tell.
+    pub ntp_synced: Option<String>,
     /// The script ran to its end.
     pub complete: bool,
 }
@@ -150,6 +153,11 @@ pub fn parse_facts(out: &str) -> Facts {
                     }
                 }
             }
+            continue;
+        }
+        // timedatectl's line, from a background job: anywhere, like pings.
+        if let Some(v) = line.strip_prefix("NTPSynchronized=") {
+            f.ntp_synced = Some(v.trim().to_string());
             continue;
         }
         // The manager's facts come from a background job: anywhere, like pings.

@@ -2,13 +2,14 @@
 //! whole room) ready for class?
 //!
 //! Every host is checked in parallel on its own thread and SSH session, in
-//! two round trips (two channels) after connecting: one combined shell script
-//! gathers every fact (architecture, interface, link, addresses, tools, sudo,
-//! listeners on the lab port, program hashes) while the host pings every
-//! other host of its bench in the background; a second reads the host's clock
-//! and who holds the bench (each channel costs the host a process of sshd's
-//! and a shell, and a room of virtual benches shares one machine's cores:
-//! there the hosts' side is most of `check --all`'s time). The facts are parsed into [`CheckResult`]s, then
+//! one round trip (one channel) after connecting: one combined shell script,
+//! run by `sh`, reads the host's clock first (its first line: the clock row's
+//! sample), gathers every fact (architecture, interface, link, addresses,
+//! tools, sudo, listeners on the lab port, program hashes) while the host
+//! pings every other host of its bench in the background, then says who
+//! holds the bench (each channel costs the host a process of sshd's and a
+//! shell, each command a process, and a room of virtual benches shares one
+//! machine's cores: there the hosts' side is most of `check --all`'s time). The facts are parsed into [`CheckResult`]s, then
 //! shown as a table (one bench) or a bench × host matrix (a room), each
 //! failure with a one-line fix hint. `--fix` repairs what it can on every host
 //! (addresses and links via [`crate::hostops::configure_cmd`], programs via
@@ -458,10 +459,17 @@ fn check_host(
     };
     progress.set(i, "checking");
     let names = set.deployed_names();
-    let script = script_for(host, peers, ports, set, &names);
+    // The facts, the clock's sample (the script's first line) and who holds
+    // the bench, in one round trip.
+    let cmd = script::command(
+        &script_for(host, peers, ports, set, &names),
+        &hold::held_cmd(host),
+    );
     let out = progress.watching(i, "checking", session, || {
-        session.exec(&script, None, SCRIPT_TIMEOUT)
+        clock::run_sampled(session, &cmd, SCRIPT_TIMEOUT)
     });
+    let clock;
+    let mut held = None;
     let mut checks = vec![
         pass(
             "ssh",
@@ -487,8 +495,19 @@ fn check_host(
         ),
     ];
     match out {
-        Ok(o) => {
-            let facts = parse_facts(&o.stdout_str());
+        Ok((o, sample)) => {
+            let text = o.stdout_str();
+            // The facts end with `@end`; the holder's lines follow.
+            let (facts_text, after) = match text.find("\n@end\n") {
+                Some(at) => (&text[..at + 6], Some(&text[at + 6..])),
+                None => (text.as_str(), None),
+            };
+            let facts = parse_facts(facts_text);
+            held = after.map(str::to_string);
+            clock = match &sample {
+                Some(best) => clock::row(host, best, facts.ntp_synced.as_deref().unwrap_or("")),
+                None => clock::unread(&clock::not_read(&o)),
+            };
             if !facts.complete {
                 let why = format!(
                     "the check script {}: {}",
@@ -510,6 +529,7 @@ fn check_host(
         }
         Err(e) => {
             let why = e.to_string();
+            clock = clock::unread(&why);
             checks.extend(skipped_from(2, &why));
             checks[2] = fail(
                 "arch",
@@ -518,9 +538,7 @@ fn check_host(
             );
         }
     }
-    // The host's clock against this machine's, and who holds the bench, in
-    // one more round trip (the clock's sample is its first line).
-    let (clock, held) = clock::check(session, host, &hold::held_cmd(host));
+    // The host's clock against this machine's.
     match checks.iter_mut().find(|c| c.check == "clock") {
         Some(c) => *c = clock,
         None => checks.push(clock),

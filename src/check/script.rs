@@ -1,5 +1,6 @@
 //! The one shell script that gathers every fact about a host: `header.sh`
-//! (its shell-quoted values and functions) rendered here, then `check.sh`.
+//! (its shell-quoted values and functions) rendered here, then `check.sh`;
+//! and the command that runs it under `sh` with the holder's (`run.sh`).
 
 use std::net::Ipv4Addr;
 
@@ -60,7 +61,8 @@ pub(crate) fn script_for(
     // The commands the lab's programs run here (the interpreter has its own line).
     let (mut cmds, sudo_cmds) = set.commands_on(&host.name);
     cmds.retain(|c| Some(c) != set.interpreter.as_ref());
-    render(
+    // Without its comments: it goes to the host in one SSH packet with the holder's shell (`command`).
+    let text = render(
         include_str!("header.sh"),
         &[
             ("IFACE", Val::Quoted(&host.interface)),
@@ -96,6 +98,18 @@ pub(crate) fn script_for(
                 Val::Raw(&format!("{}{CHECK_SH}", crate::remote::PORTS_SH)),
             ),
         ],
+    );
+    crate::remote::compact(&text)
+}
+
+/// What `check` sends a host, on one channel: the check `script` ([`script`],
+/// whose first line is the host's clock), then `held` (the shell that prints
+/// who holds the bench, [`crate::hold::held_cmd`]), run by `sh` (`run.sh`).
+/// Its output: the script's, through `@end`, then `held`'s.
+pub(crate) fn command(script: &str, held: &str) -> String {
+    render(
+        include_str!("run.sh"),
+        &[("SCRIPT", Val::Quoted(&format!("{script}\n{held}")))],
     )
 }
 
@@ -127,5 +141,29 @@ mod tests {
         assert!(s.contains("sudo -n -l"));
         assert!(s.contains("ports='tcp:6000 udp:6001'"), "{s}");
         assert!(s.trim_end().ends_with("echo @end"));
+    }
+
+    #[test]
+    fn the_command_fits_in_one_ssh_packet() {
+        // libssh2 sends a command in one packet of at most 35,000 bytes.
+        let h = host();
+        let ports = [("tcp", 50000), ("udp", 50000)];
+        let c = command(
+            &script(&h, &peers(), &ports),
+            &crate::hold::held_cmd(&h),
+        );
+        assert!(c.len() < 32_000, "{} bytes", c.len());
+        assert!(c.starts_with("exec sh -c 'dir="), "{}", &c[..80]);
+        assert!(c.contains("\ndate +%s.%N\n"), "{c}");
+        assert!(c.contains("\nlc_held\n"), "{c}");
+    }
+
+    #[test]
+    fn the_command_runs_the_script_then_the_holder_under_sh() {
+        let c = command("date +%s.%N\necho @end", "lc_held");
+        assert_eq!(
+            c,
+            "exec sh -c 'date +%s.%N\necho @end\nlc_held' labctl-check"
+        );
     }
 }

@@ -17,7 +17,13 @@
 for pc_c in $cmds; do
     if pc_p=$(command -v "$pc_c"); then echo "cmd=$pc_c $pc_p"; else echo "cmd=$pc_c @missing"; fi
 done
-pc_u=$(id -u)
+# The login's (effective) uid, `id -u`'s: from the shell's own /proc/self/status (its second
+# `Uid:` field), read with builtins; `id` only where that cannot be read.
+pc_u=
+while read -r pc_k _ pc_e _; do
+    [ "$pc_k" != Uid: ] || { pc_u=$pc_e; break; }
+done 2>/dev/null </proc/self/status
+[ -n "$pc_u" ] || pc_u=$(id -u)
 for pc_c in $sudo_cmds; do
     pc_p=$(command -v "$pc_c") || continue
     if [ -n "$use_sudo" ]; then

@@ -152,6 +152,16 @@ pub fn script(host: &Host, run_id: &str, call: &str) -> String {
     format!("{}{}{call}\n", header(host, run_id), lib())
 }
 
+/// [`script`] for a call that needs only [`LIB_SH`] and [`HOLD_SH`] (no
+/// wrapper, no ports): a shorter command, for one that carries other shell
+/// too within libssh2's 35,000 bytes ([`crate::hold::held_cmd`], which
+/// `check` sends after its own script on one channel).
+pub(crate) fn script_core(host: &Host, run_id: &str, call: &str) -> String {
+    static CORE: OnceLock<String> = OnceLock::new();
+    let core = CORE.get_or_init(|| format!("{}{}", compact(LIB_SH), compact(HOLD_SH)));
+    format!("{}{core}{call}\n", header(host, run_id))
+}
+
 /// A call: a function name and its arguments, each quoted.
 pub fn call(func: &str, args: &[&str]) -> String {
     let mut s = func.to_string();
