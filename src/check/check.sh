@@ -67,13 +67,21 @@ workdir_facts() {
     while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
     echo "wd_dir=$d"
     t="$d/.labctl-check.$$"
-    if e=$( { printf 'labctl check\n' >"$t"; } 2>&1 ); then
+    # (The shell's own words only when it failed: a `$(…)` is a fork.)
+    if { printf 'labctl check\n' >"$t"; } 2>/dev/null; then
         echo wd_write=ok
     else
+        e=$( { printf 'labctl check\n' >"$t"; } 2>&1 )
         echo @wdfail; printf '%s\n' "$e"; echo @top
     fi
     rm -f -- "$t" 2>/dev/null
-    df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "wd_free_kb=$avail"; }
+    wo=$(df -Pk -- "$d" 2>/dev/null)
+    avail=
+    # Its last line, the filesystem's (`-P`: one line each).
+    while read -r _ _ _ wf _; do avail=$wf; done <<WD
+$wo
+WD
+    echo "wd_free_kb=$avail"
 }
 
 # manager: who manages the lab interface, in the background (nmcli takes
@@ -122,10 +130,11 @@ date +%s.%N
 LC_ALL=C; export LC_ALL; PATH="$PATH:/usr/sbin:/sbin"
 [ -e "$dir" ] && manager &
 # Whether a time server set the clock: timedatectl's own `NTPSynchronized=yes|no` line, one
-# write, in the background (at most 3 s: without a bus it may wait for one); none when it cannot
-# tell (no systemd, no bus).
+# write, in the background; none when it cannot tell (no systemd, no bus). At most 3 s a call
+# (without a bus it may wait for one): sd-bus's own bound (systemd 246 and later), not a
+# `timeout` process.
 if command -v timedatectl >/dev/null 2>&1; then
-    timeout 3 timedatectl show -p NTPSynchronized 2>/dev/null &
+    SYSTEMD_BUS_TIMEOUT=3 timedatectl show -p NTPSynchronized 2>/dev/null &
 else
     echo NTPSynchronized=missing
 fi
