@@ -906,6 +906,20 @@ mod tests {
     }
 
     #[test]
+    fn timedatectls_line_is_read_anywhere_and_leaves_the_sections_whole() {
+        // From a background job: in the middle of the addresses, or of a port's listeners.
+        let f = parse_facts(
+            "1800000000.123456789\n@addr\nNTPSynchronized=yes\n2: eth0    inet 10.0.3.1/24 brd 10.0.3.255\n\
+             @top\n@port tcp 50000\nNTPSynchronized=no\n@top\n@end\n",
+        );
+        assert_eq!(f.ntp_synced.as_deref(), Some("no"));
+        assert_eq!(f.addrs, ["10.0.3.1/24"]);
+        assert!(f.ports[0].listen.is_empty(), "{f:?}");
+        assert!(f.complete);
+        assert_eq!(parse_facts("@end\n").ntp_synced, None);
+    }
+
+    #[test]
     fn the_manager_row_fails_where_networkmanager_would_remove_the_address() {
         let dhcp = manager_row(
             "mgr_nm_state=70 (connecting (getting IP configuration))\nmgr_nm_con=netplan-eth0\nmgr_nm_method=auto\nmgr_nm_sudo=ok\n",
