@@ -67,11 +67,9 @@ workdir_facts() {
     while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done
     echo "wd_dir=$d"
     t="$d/.labctl-check.$$"
-    # (The shell's own words only when it failed: a `$(…)` is a fork.)
-    if { printf 'labctl check\n' >"$t"; } 2>/dev/null; then
+    if e=$( { printf 'labctl check\n' >"$t"; } 2>&1 ); then
         echo wd_write=ok
     else
-        e=$( { printf 'labctl check\n' >"$t"; } 2>&1 )
         echo @wdfail; printf '%s\n' "$e"; echo @top
     fi
     rm -f -- "$t" 2>/dev/null
