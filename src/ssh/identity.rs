@@ -56,9 +56,10 @@ impl Drop for Ed25519 {
 type Stamp = (u64, Option<SystemTime>);
 
 /// Identities read so far in this process, by path (`None`: not one of ours).
-fn cache() -> &'static Mutex<HashMap<PathBuf, (Stamp, Option<Arc<Ed25519>>)>> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (Stamp, Option<Arc<Ed25519>>)>>> =
-        OnceLock::new();
+type Cache = Mutex<HashMap<PathBuf, (Stamp, Option<Arc<Ed25519>>)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
@@ -423,8 +424,11 @@ mod tests {
         );
         assert_eq!((rc, len), (0, 64));
         // SAFETY: `sign` returned a malloc'd buffer of `len` bytes; freed here as libssh2 would.
-        let back = unsafe { std::slice::from_raw_parts(out, len).to_vec() };
-        unsafe { libc::free(out.cast()) };
+        let back = unsafe {
+            let back = std::slice::from_raw_parts(out, len).to_vec();
+            libc::free(out.cast());
+            back
+        };
         assert_eq!(back, sig);
         // A new key at the same path is read again.
         std::fs::remove_file(&path).unwrap();
