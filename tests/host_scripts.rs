@@ -115,7 +115,10 @@ fn the_check_script_runs_under_every_shell_and_its_facts_parse() {
         assert!(f.complete, "`{sh}` did not reach `@end`:\n{stdout}");
         // Its first line is the host's clock: `check` takes the clock row's sample from it.
         let first = stdout.lines().next().unwrap_or("");
-        assert!(first.parse::<f64>().is_ok_and(|t| t > 1.7e9), "`{sh}`: first line `{first}`");
+        assert!(
+            first.parse::<f64>().is_ok_and(|t| t > 1.7e9),
+            "`{sh}`: first line `{first}`"
+        );
         assert_eq!(f.arch.as_deref(), Some(arch.trim()), "`{sh}`");
         assert!(f.interfaces.iter().any(|i| i == "lo"), "`{sh}`: {f:?}");
         assert!(f.iface, "`{sh}`: {f:?}");

@@ -148,10 +148,7 @@ mod tests {
         // libssh2 sends a command in one packet of at most 35,000 bytes.
         let h = host();
         let ports = [("tcp", 50000), ("udp", 50000)];
-        let c = command(
-            &script(&h, &peers(), &ports),
-            &crate::hold::held_cmd(&h),
-        );
+        let c = command(&script(&h, &peers(), &ports), &crate::hold::held_cmd(&h));
         assert!(c.len() < 32_000, "{} bytes", c.len());
         assert!(c.starts_with("exec sh -c 'dir="), "{}", &c[..80]);
         assert!(c.contains("\ndate +%s.%N\n"), "{c}");
