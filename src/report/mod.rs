@@ -319,8 +319,9 @@ fn write_files_with(
             ladders.push((c.name.clone(), file, svg));
         }
     }
+    let shared = story::Shared::of(report);
     for c in &report.captures {
-        write_pcapng(dir, report, c, specs)?;
+        write_pcapng(dir, report, c, specs, &shared)?;
     }
     let json = serde_json::to_string_pretty(report).expect("the report serialises");
     put(dir, "run.json", (json + "\n").as_bytes())?;
@@ -345,8 +346,9 @@ fn write_pcapng(
     report: &RunReport,
     c: &CaptureReport,
     specs: &story::CaptureSpecs,
+    shared: &story::Shared,
 ) -> Result<(), Error> {
-    let Some(story) = story::story(report, c, specs) else {
+    let Some(story) = story::story(report, c, specs, shared) else {
         return Ok(());
     };
     let Ok(pcap) = std::fs::read(dir.join(&c.file)) else {
@@ -395,11 +397,11 @@ pub(crate) fn ladder_anchor(capture: &str) -> String {
 /// is left as it is (a finished capture's copy and ladder).
 pub(crate) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let path = dir.join(name);
-    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+    if holds(&path, bytes) {
         return Ok(());
     }
     let tmp = dir.join(tmp_name(name));
-    crate::util::write_private(&tmp, bytes)
+    crate::util::rewrite_private(&tmp, bytes)
         .and_then(|()| crate::util::swap_in(&tmp, &path))
         .map_err(|e| {
             Error::Local(format!(
@@ -408,6 +410,31 @@ pub(crate) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
                 io_reason(&e)
             ))
         })
+}
+
+/// Whether the file at `path` holds exactly `bytes`: its length first, then
+/// its bytes a block at a time up to the first difference (the reports
+/// differ from their last rebuild near their top, in the time they were
+/// generated; a finished capture's copy and ladder do not differ at all).
+fn holds(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if !f.metadata().is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return false;
+    }
+    let mut block = [0u8; 16 << 10];
+    let mut rest = bytes;
+    loop {
+        match f.read(&mut block) {
+            Ok(0) => return rest.is_empty(),
+            Ok(n) if n <= rest.len() && block[..n] == rest[..n] => rest = &rest[n..],
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The temporary file [`put`] writes `name` through.
@@ -499,6 +526,14 @@ mod tests {
         // Unchanged bytes: nothing is written.
         put(&dir, "report.md", b"three").unwrap();
         assert_eq!(ino("report.md"), inodes[1]);
+        // Shorter bytes over longer ones, and the same length: no old tail is left.
+        put(&dir, "report.md", b"4").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"4");
+        put(&dir, "report.md", b"five!").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"five!");
+        put(&dir, "report.md", b"three").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"three");
+        assert_eq!(std::fs::read(dir.join(".report.md.tmp")).unwrap(), b"five!");
         tidy(&dir);
         assert!(!dir.join(".report.md.tmp").exists());
         assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"three");
