@@ -62,12 +62,10 @@ const IGNORED: [&str; 5] = [
     "program_stopped",
 ];
 
-/// Whether `line` is one of the [`IGNORED`] events, by the tag it opens
-/// with (as labctl writes every event: any other line is parsed).
+/// Whether `line` is one of the [`IGNORED`] events, by its tag (any other
+/// line is parsed).
 fn ignored(line: &str) -> bool {
-    line.strip_prefix(r#"{"event":""#)
-        .and_then(|rest| rest.split_once('"'))
-        .is_some_and(|(tag, _)| IGNORED.contains(&tag))
+    event::tag_of(line).is_some_and(|tag| IGNORED.contains(&tag))
 }
 
 /// The report's input as the events so far make it.
