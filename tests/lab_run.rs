@@ -185,24 +185,45 @@ fn assert_counted(dir: &Path, stdout: &str) -> (u64, u64) {
     counts
 }
 
-/// `labctl run ARGS --out OUT` of the seed lab, in the background.
-fn start_run(bench: &TestBench, out: &Path, args: &[&str]) -> Background {
+/// `labctl run ARGS --out OUT` of `lab`, in the background.
+fn start_run(bench: &TestBench, lab: &Path, out: &Path, args: &[&str]) -> Background {
     let mut cmd = Command::new(common::labctl_bin());
     cmd.arg("--hosts")
         .arg(bench.hosts_file())
         .arg("--lab")
-        .arg(seed_lab())
+        .arg(lab)
         .args(args)
         .arg("--out")
         .arg(out);
     Background::spawn(cmd)
 }
 
+/// The seed lab with the step's programs kept running for a minute right
+/// after its action `after` (an `absent` window on `name`), written into
+/// `dir`: a signal sent once that action passed finds the step and its
+/// programs still running, however loaded the machine (without it, the
+/// few actions left could end the run first).
+fn held_lab(dir: &Path, after: &str, name: &str) -> std::path::PathBuf {
+    let seed = std::fs::read_to_string(seed_lab()).unwrap();
+    let hold = format!("  {{ expect = \"{name}\", absent = \"^never$\", for = \"60s\" }},\n");
+    let at = seed.find(after).expect("the action is in the seed lab");
+    let end = at + seed[at..].find('\n').unwrap() + 1;
+    let lab = dir.join("held-lab.toml");
+    std::fs::write(&lab, format!("{}{hold}{}", &seed[..end], &seed[end..])).unwrap();
+    lab
+}
+
 #[test]
 fn ctrl_c_in_part_ii_stops_every_program_and_keeps_what_was_gathered() {
     let bench = TestBench::up();
     let scratch = Scratch::new("labrun-sigint");
-    let mut bg = start_run(&bench, &scratch.0, &["run"]);
+    let lab = held_lab(
+        &scratch.0,
+        r#"{ expect = "client-C2", match = "^Connected " }"#,
+        "client-C2",
+    );
+    let runs = scratch.0.join("runs");
+    let mut bg = start_run(&bench, &lab, &runs, &["run"]);
     // Four clients and the threaded server are running, the captures too.
     bg.wait_for("`client-C2` stdout /^Connected", Duration::from_secs(120));
     assert!(
@@ -218,7 +239,7 @@ fn ctrl_c_in_part_ii_stops_every_program_and_keeps_what_was_gathered() {
     assert_nothing_left(&bench);
 
     // What was gathered is there: part I's steps and captures, part II's output so far.
-    let dir = run_dir(&scratch.0);
+    let dir = run_dir(&runs);
     let steps = json_lines(&dir.join("steps.jsonl"));
     let i13 = steps
         .iter()
@@ -243,7 +264,13 @@ fn ctrl_c_in_part_ii_stops_every_program_and_keeps_what_was_gathered() {
 fn after_sigkill_the_hosts_stop_the_programs_and_clean_finds_nothing_left() {
     let bench = TestBench::up();
     let scratch = Scratch::new("labrun-sigkill");
-    let mut bg = start_run(&bench, &scratch.0, &["run", "--step", "II.3"]);
+    let lab = held_lab(
+        &scratch.0,
+        r#"{ expect = "client-B1", match = "^Server> HELLO FROM B1$" }"#,
+        "client-B1",
+    );
+    let runs = scratch.0.join("runs");
+    let mut bg = start_run(&bench, &lab, &runs, &["run", "--step", "II.3"]);
     bg.wait_for(
         "`client-B1` stdout /^Server> HELLO FROM B1$/",
         Duration::from_secs(120),

@@ -1,15 +1,16 @@
 //! The SSH layer against real sshds on the virtual bench: exit status and
 //! signals, stdout and stderr read together (no deadlock on large output),
 //! stdin, timeouts that leave the session usable, atomic upload, download,
-//! long-lived stream channels, and parallel sessions, one per thread.
+//! long-lived stream channels, parallel sessions, one per thread, and an
+//! ed25519 identity (parsed once, signing each session) accepted or refused.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestBench;
+use common::{Scratch, TestBench};
 use labctl::config::hosts::{self, Room};
-use labctl::ssh::{self, ConnectOptions, Session, SshErrorKind, StreamRead};
+use labctl::ssh::{self, Auth, ConnectOptions, Session, SshErrorKind, StreamRead, Target};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -137,4 +138,63 @@ fn for_each_host_runs_one_session_per_thread() {
         .expect("C is down");
     assert_eq!(e.kind, SshErrorKind::Connect);
     assert!(e.to_string().starts_with("host `C` (127.0.0.1:"), "{e}");
+}
+
+#[test]
+fn an_ed25519_identity_signs_each_session_and_an_unknown_key_is_refused_as_before() {
+    let bench = TestBench::up();
+    let room = room(&bench);
+    let target: Target = room.benches[0].host("A").unwrap().into();
+    // The testbed's key (unencrypted ed25519): parsed once, then each
+    // session's authentication signed with it, one after another.
+    for _ in 0..3 {
+        let s = Session::connect(target.clone(), &ConnectOptions::default()).unwrap();
+        let o = s.exec("echo \"$(id -un)\"", None, T).unwrap();
+        assert_eq!(o.stdout_str(), format!("{}\n", target.user));
+    }
+
+    // A new ed25519 key the host does not know is refused by name, in the
+    // very words libssh2's own path has for a new RSA key.
+    let scratch = Scratch::new("ssh-unknown-key");
+    let key = scratch.path("id_new");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "new", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rsa = scratch.path("id_rsa");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "new", "-f"])
+        .arg(&rsa)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let refused = |identity: &std::path::Path| {
+        let mut t = target.clone();
+        t.auth = Auth::Key {
+            identity: identity.to_path_buf(),
+            passphrase_env: None,
+        };
+        let e = Session::connect(t, &ConnectOptions::default())
+            .err()
+            .expect("an unknown key is refused");
+        assert_eq!(e.kind, SshErrorKind::Auth, "{e}");
+        e.to_string()
+    };
+    let by_us = refused(&key);
+    assert!(
+        by_us.contains(&format!(
+            "key `{}` was not accepted for user `{}`: ",
+            key.display(),
+            target.user
+        )),
+        "{by_us}"
+    );
+    let by_libssh2 = refused(&rsa);
+    assert_eq!(
+        by_us.replace("id_new", "id_rsa"),
+        by_libssh2,
+        "the same refusal either way"
+    );
 }

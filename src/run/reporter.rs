@@ -11,7 +11,8 @@
 //! to its reports.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -421,52 +422,83 @@ impl Terminal {
 /// hung-up-terminal guard ([`Forgiving`]): what `run`, `run --all`,
 /// `check` and `deploy` draw their progress on.
 pub(crate) fn guarded_stderr(hz: u8) -> ProgressDrawTarget {
-    ProgressDrawTarget::term_like_with_hz(Box::new(Forgiving(console::Term::buffered_stderr())), hz)
+    ProgressDrawTarget::term_like_with_hz(
+        Box::new(Forgiving {
+            term: console::Term::buffered_stderr(),
+            size: Mutex::new(None),
+        }),
+        hz,
+    )
 }
 
 /// stderr for the spinners, with every write error dropped: indicatif
 /// unwraps some of them, and a hung-up terminal (EIO) would then abort
 /// labctl before it stopped the hosts' programs and wrote the reports.
 #[derive(Debug)]
-struct Forgiving(console::Term);
+struct Forgiving {
+    term: console::Term,
+    /// The terminal's size (rows, columns) and when it was asked.
+    size: Mutex<Option<(Instant, (u16, u16))>>,
+}
+
+/// How long the terminal's size is taken as known: indicatif asks it at
+/// every change of every line (two `ioctl`s each; 15,000 in a room of
+/// 30), and a resized terminal is drawn to its new size within this.
+const SIZE_KEPT: Duration = Duration::from_millis(250);
+
+impl Forgiving {
+    fn size(&self) -> (u16, u16) {
+        let Ok(mut kept) = self.size.lock() else {
+            return self.term.size();
+        };
+        match *kept {
+            Some((at, size)) if at.elapsed() < SIZE_KEPT => size,
+            _ => {
+                let size = self.term.size();
+                *kept = Some((Instant::now(), size));
+                size
+            }
+        }
+    }
+}
 
 impl indicatif::TermLike for Forgiving {
     fn width(&self) -> u16 {
-        self.0.size().1
+        self.size().1
     }
     fn height(&self) -> u16 {
-        self.0.size().0
+        self.size().0
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        let _ = self.0.move_cursor_up(n);
+        let _ = self.term.move_cursor_up(n);
         Ok(())
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        let _ = self.0.move_cursor_down(n);
+        let _ = self.term.move_cursor_down(n);
         Ok(())
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        let _ = self.0.move_cursor_right(n);
+        let _ = self.term.move_cursor_right(n);
         Ok(())
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        let _ = self.0.move_cursor_left(n);
+        let _ = self.term.move_cursor_left(n);
         Ok(())
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
-        let _ = self.0.write_line(s);
+        let _ = self.term.write_line(s);
         Ok(())
     }
     fn write_str(&self, s: &str) -> std::io::Result<()> {
-        let _ = self.0.write_str(s);
+        let _ = self.term.write_str(s);
         Ok(())
     }
     fn clear_line(&self) -> std::io::Result<()> {
-        let _ = self.0.clear_line();
+        let _ = self.term.clear_line();
         Ok(())
     }
     fn flush(&self) -> std::io::Result<()> {
-        let _ = self.0.flush();
+        let _ = self.term.flush();
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! the session (connect, exec, upload, download) in `session.rs`; the
 //! long-lived [`StreamChannel`] in `stream.rs`.
 
+mod identity;
 pub mod known_hosts;
 mod session;
 mod stream;

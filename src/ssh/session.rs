@@ -602,20 +602,27 @@ fn authenticate(sess: &ssh2::Session, host: &Target) -> Result<(), (SshErrorKind
                 Some(v) => Some(env(v, &format!("the passphrase of `{}`", identity.display()))?),
                 None => None,
             };
-            // With the public half beside it (`ssh-keygen` writes `<identity>.pub`),
-            // libssh2 need not derive it: the private key is parsed once, not twice.
-            let public = {
-                let mut p = identity.clone().into_os_string();
-                p.push(".pub");
-                PathBuf::from(p)
-            };
-            // A `.pub` that is not the key's own is refused: then the key alone.
-            let public = public.is_file().then_some(public.as_path());
-            let by_public = public.map(|p| sess.userauth_pubkey_file(user, Some(p), identity, pass.as_deref()));
-            let tried = match by_public {
-                Some(Ok(())) => Ok(()),
-                Some(Err(e)) if is_timeout(&e) => Err(e),
-                _ => sess.userauth_pubkey_file(user, None, identity, pass.as_deref()),
+            // An unencrypted ed25519 key is parsed once per process and signs
+            // itself (`identity.rs`); any other key takes libssh2's own path.
+            let tried = match super::identity::load(identity) {
+                Some(key) => super::identity::authenticate(sess, user, &key),
+                None => {
+                    // With the public half beside it (`ssh-keygen` writes `<identity>.pub`),
+                    // libssh2 need not derive it: the private key is parsed once, not twice.
+                    let public = {
+                        let mut p = identity.clone().into_os_string();
+                        p.push(".pub");
+                        PathBuf::from(p)
+                    };
+                    // A `.pub` that is not the key's own is refused: then the key alone.
+                    let public = public.is_file().then_some(public.as_path());
+                    let by_public = public.map(|p| sess.userauth_pubkey_file(user, Some(p), identity, pass.as_deref()));
+                    match by_public {
+                        Some(Ok(())) => Ok(()),
+                        Some(Err(e)) if is_timeout(&e) => Err(e),
+                        _ => sess.userauth_pubkey_file(user, None, identity, pass.as_deref()),
+                    }
+                }
             };
             tried.map_err(|e| {
                     let m = e.message().to_string();

@@ -7,8 +7,10 @@
 //! plan is built so that `plan`, `--dry-run`, `run` and `plan.json` read
 //! one shape.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use regex::Regex;
@@ -155,10 +157,24 @@ pub struct Compiled(Regex);
 impl Compiled {
     /// Compiles `source` (validation compiled the lab's patterns already:
     /// an error here is a template value that broke one).
+    /// A pattern already compiled in this process is shared, not compiled
+    /// again: a room's plans (one per bench) hold the same patterns, and
+    /// compiling them bench by bench was a twentieth of `run --all`'s CPU.
+    /// (A [`Regex`] is shared by reference counting, and safe to use from
+    /// several threads at once.)
     pub fn new(source: &str) -> Result<Compiled, Error> {
-        Regex::new(source)
-            .map(Compiled)
-            .map_err(|e| Error::Usage(format!("pattern `/{source}/` does not compile: {e}")))
+        static COMPILED: std::sync::OnceLock<Mutex<HashMap<String, Regex>>> =
+            std::sync::OnceLock::new();
+        let memo = COMPILED.get_or_init(Mutex::default);
+        if let Some(r) = memo.lock().ok().and_then(|m| m.get(source).cloned()) {
+            return Ok(Compiled(r));
+        }
+        let r = Regex::new(source)
+            .map_err(|e| Error::Usage(format!("pattern `/{source}/` does not compile: {e}")))?;
+        if let Ok(mut m) = memo.lock() {
+            m.insert(source.to_string(), r.clone());
+        }
+        Ok(Compiled(r))
     }
 
     pub fn regex(&self) -> &Regex {
