@@ -252,7 +252,9 @@ mod tests {
         // Around the 64-byte blocks the bytes are looked at by, beside
         // characters whose UTF-8 shares bytes with a control (· is C2 B7).
         let filler = "·é✔ plain text <b> ".repeat(8);
-        for c in ['\0', '\x1b', '\r', '\n', '\x7f', '\u{80}', '\u{9f}', '\t', '\u{a0}'] {
+        for c in [
+            '\0', '\x1b', '\r', '\n', '\x7f', '\u{80}', '\u{9f}', '\t', '\u{a0}',
+        ] {
             for at in 0..filler.len() {
                 if !filler.is_char_boundary(at) {
                     continue;
@@ -270,10 +272,7 @@ mod tests {
 
     #[test]
     fn xml_escapes_every_special_character() {
-        assert_eq!(
-            escape_xml(r#"a<b>&"c'·✔"#),
-            "a&lt;b&gt;&amp;&quot;c&#39;·✔"
-        );
+        assert_eq!(escape_xml(r#"a<b>&"c'·✔"#), "a&lt;b&gt;&amp;&quot;c&#39;·✔");
         assert_eq!(escape_xml("&"), "&amp;");
         assert_eq!(escape_xml(""), "");
         assert_eq!(escape_xml("plain ✔"), "plain ✔");
