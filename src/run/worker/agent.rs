@@ -366,9 +366,9 @@ impl<'s> Worker<'s> {
     /// when a second has passed since the last tick ([`Self::tick`]).
     fn read_agent(&mut self, a: &mut Agent<'s>) -> Result<bool, SshError> {
         self.tick(a);
-        let r = a.ch.read_available()?;
-        if r.stdout.is_empty() && r.stderr.is_empty() {
-            if r.eof {
+        let (any, eof) = a.ch.read_into(&mut a.buf, &mut a.frames)?;
+        if !any {
+            if eof {
                 a.broken = true;
                 if let Some(e) = self.why_ended() {
                     self.lost = Some(e.clone());
@@ -382,8 +382,6 @@ impl<'s> Worker<'s> {
             }
             return Ok(false);
         }
-        a.buf.extend_from_slice(&r.stdout);
-        a.frames.extend_from_slice(&r.stderr);
         for f in remote::take_frames_keeping(&mut a.frames, &mut a.said) {
             match f {
                 Frame::Tick { seq, host } => {
