@@ -53,6 +53,32 @@ pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Re
     f.write_all(bytes)
 }
 
+/// [`write_private`] for a file rewritten over and over (the temporary
+/// file of a swap, [`swap_in`]): its old bytes are overwritten in place and
+/// only a longer tail cut, its mode set only if it is not 0600 already. A
+/// truncation to nothing would free every block, and ext4 then flushes the
+/// file when it is closed (its `auto_da_alloc`): both were most of the
+/// cost of rebuilding a run's reports.
+pub(crate) fn rewrite_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if meta.permissions().mode() & 0o7777 != 0o600 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(bytes)?;
+    if meta.len() > bytes.len() as u64 {
+        f.set_len(bytes.len() as u64)?;
+    }
+    Ok(())
+}
+
 /// Puts `new` in place of `path` atomically, keeping `path`'s inode as `new`
 /// (`renameat2` with `RENAME_EXCHANGE`): no inode is deleted. Where `path`
 /// does not exist yet, or the filesystem cannot exchange, a plain rename.
@@ -81,16 +107,23 @@ pub(crate) fn swap_in(new: &std::path::Path, path: &std::path::Path) -> std::io:
 /// Escapes `s` for HTML/XML text and attribute values (reports, SVG).
 pub(crate) fn escape_xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
+    // The text between the characters escaped is copied whole (they are
+    // ASCII, so every cut is on a character boundary).
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[from..i]);
+        out.push_str(entity);
+        from = i + 1;
     }
+    out.push_str(&s[from..]);
     out
 }
 
@@ -100,7 +133,26 @@ pub(crate) fn escape_xml(s: &str) -> String {
 /// (multi-line output), tabs always.
 pub(crate) fn show_controls(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
     let bad = |c: char| c.is_control() && c != '\t' && !(keep_newlines && c == '\n');
-    if !s.chars().any(bad) {
+    // Control characters are C0 and DEL (one byte each in UTF-8) and C1
+    // (U+0080..U+009F: 0xC2 then 0x80..0x9F): the bytes say whether there
+    // is any, without decoding a whole report into characters.
+    // A block of 64 bytes without any such lead byte (a test the compiler
+    // vectorises) is passed over whole.
+    let bytes = s.as_bytes();
+    let lead = |b: u8| (b < 0x20 && b != b'\t' && b != b'\n') || b == b'\n' && !keep_newlines;
+    let maybe = |b: u8| lead(b) | (b == 0x7f) | (b == 0xc2);
+    let any = bytes.chunks(64).enumerate().any(|(k, block)| {
+        block.iter().fold(false, |m, &b| m | maybe(b))
+            && block.iter().enumerate().any(|(j, &b)| {
+                lead(b)
+                    || b == 0x7f
+                    || b == 0xc2
+                        && bytes
+                            .get(k * 64 + j + 1)
+                            .is_some_and(|n| (0x80..=0x9f).contains(n))
+            })
+    });
+    if !any {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -193,5 +245,36 @@ mod tests {
             show_controls("plain ✔", false),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn control_characters_are_found_wherever_they_are() {
+        // Around the 64-byte blocks the bytes are looked at by, beside
+        // characters whose UTF-8 shares bytes with a control (· is C2 B7).
+        let filler = "·é✔ plain text <b> ".repeat(8);
+        for c in [
+            '\0', '\x1b', '\r', '\n', '\x7f', '\u{80}', '\u{9f}', '\t', '\u{a0}',
+        ] {
+            for at in 0..filler.len() {
+                if !filler.is_char_boundary(at) {
+                    continue;
+                }
+                let s = format!("{}{c}{}", &filler[..at], &filler[at..]);
+                for keep in [false, true] {
+                    let shown = c.is_control() && c != '\t' && !(keep && c == '\n');
+                    let out = show_controls(&s, keep);
+                    assert_eq!(out != s, shown, "{c:?} at {at}");
+                    assert_eq!(matches!(out, std::borrow::Cow::Owned(_)), shown);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn xml_escapes_every_special_character() {
+        assert_eq!(escape_xml(r#"a<b>&"c'·✔"#), "a&lt;b&gt;&amp;&quot;c&#39;·✔");
+        assert_eq!(escape_xml("&"), "&amp;");
+        assert_eq!(escape_xml(""), "");
+        assert_eq!(escape_xml("plain ✔"), "plain ✔");
     }
 }

@@ -79,7 +79,8 @@ fn refuses_naming(out: &RunOutput, id: &str) {
 
 #[test]
 fn two_runs_at_once_the_second_refuses_naming_the_first_which_passes_untouched() {
-    let t = setup("two", "4s");
+    // S.3 lasts long enough for a refused run and a check beside it on a loaded machine.
+    let t = setup("two", "10s");
     let mut first = t.start("first", &[]);
     in_s3(&mut first);
     let id = t.run_id("first");

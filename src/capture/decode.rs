@@ -101,7 +101,7 @@ pub(super) type QuotedIcmpHeader = (u8, u8, Option<(u16, u16)>);
 /// interface whose link type labctl decodes), held in memory: what the run
 /// reports read. Students' captures are streamed instead ([`Link`], [`decode`]).
 pub(super) fn read(bytes: &[u8]) -> Result<Decoded, Error> {
-    let mut reader = Reader::new(bytes).map_err(|e| match e {
+    let mut reader = Reader::with_buffer(bytes, bytes.len()).map_err(|e| match e {
         ReadError::NotCapture(why) => Error::NotPcap(why),
         other => Error::NotPcap(other.to_string()),
     })?;

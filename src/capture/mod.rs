@@ -84,17 +84,42 @@ pub(crate) fn analyze_with(pcap: &[u8], opts: &Options) -> Result<CaptureAnalysi
 pub(crate) fn analyze_placed(
     pcap: &[u8],
     opts: &Options,
-    mut place: impl FnMut(f64) -> f64,
+    place: impl FnMut(f64) -> f64,
 ) -> Result<CaptureAnalysis, Error> {
-    let decoded = decode::read(pcap)?;
-    let mut b = Builder::new(opts);
-    let times: Vec<f64> = decoded.packets.iter().map(|p| place(p.ts)).collect();
-    let start = times.first().copied().unwrap_or(0.0);
-    for (i, (p, t)) in decoded.packets.iter().zip(&times).enumerate() {
-        b.add(i + 1, t - start, &p.body);
+    Ok(Frames::read(pcap)?.analyze_placed(opts, place))
+}
+
+/// A capture file's frames decoded once, for several analyses: the report
+/// analyses each capture on its host's clock, then on the run clock.
+pub(crate) struct Frames(decode::Decoded);
+
+impl Frames {
+    /// Decodes the bytes of a capture file.
+    pub(crate) fn read(pcap: &[u8]) -> Result<Frames, Error> {
+        decode::read(pcap).map(Frames)
     }
-    let end = times.last().map(|t| t - start).unwrap_or(0.0);
-    Ok(b.finish(decoded.link_type, start, end, decoded.warnings))
+
+    /// [`analyze_placed`] of these frames.
+    pub(crate) fn analyze_placed(
+        &self,
+        opts: &Options,
+        mut place: impl FnMut(f64) -> f64,
+    ) -> CaptureAnalysis {
+        let decoded = &self.0;
+        let mut b = Builder::new(opts);
+        let times: Vec<f64> = decoded.packets.iter().map(|p| place(p.ts)).collect();
+        let start = times.first().copied().unwrap_or(0.0);
+        for (i, (p, t)) in decoded.packets.iter().zip(&times).enumerate() {
+            b.add(i + 1, t - start, &p.body);
+        }
+        let end = times.last().map(|t| t - start).unwrap_or(0.0);
+        b.finish(
+            decoded.link_type.clone(),
+            start,
+            end,
+            decoded.warnings.clone(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -158,9 +158,17 @@ pub(crate) struct Reader<R> {
 impl<R: Read> Reader<R> {
     /// Reads the file's header; refuses what is not a capture.
     pub(crate) fn new(src: R) -> Result<Reader<R>, ReadError> {
+        Reader::with_buffer(src, BUFFER)
+    }
+
+    /// [`Reader::new`] with a read buffer of `size` bytes (it still grows
+    /// to hold one larger block): a file held in memory needs no more than
+    /// its own length, and the reports read a few small captures per
+    /// rebuild, where a zeroed megabyte each was most of their cost.
+    pub(crate) fn with_buffer(src: R, size: usize) -> Result<Reader<R>, ReadError> {
         let mut r = Reader {
             src,
-            buf: vec![0; BUFFER],
+            buf: vec![0; size.min(BUFFER)],
             start: 0,
             end: 0,
             eof: false,

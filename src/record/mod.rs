@@ -974,6 +974,14 @@ pub(crate) fn describe_secs(secs: f64) -> String {
     }
 }
 
+/// The kind of event an `events.jsonl` line holds (`output`,
+/// `step_started`…), told without parsing the line: serde writes the tag
+/// as its first member. Readers skip by it the lines they have no use for.
+pub(crate) fn tag_of(line: &str) -> Option<&str> {
+    line.strip_prefix("{\"event\":\"")
+        .and_then(|rest| rest.split('"').next())
+}
+
 /// Unix seconds now, controller clock.
 pub(crate) fn now_unix() -> f64 {
     std::time::SystemTime::now()

@@ -442,8 +442,12 @@ pub(super) fn render(r: &RunReport, ladders: &[(String, String, String)]) -> Str
         esc(r.schema)
     );
     // Text from hosts and the lab file is escaped above; its control bytes
-    // (ESC, NUL…) are shown as `\x1b`, `\0` here, once for the whole page.
-    crate::util::show_controls(&s, true).into_owned()
+    // (ESC, NUL…) are shown as `\x1b`, `\0` here, once for the whole page
+    // (the page itself when it has none: no copy of it).
+    if let std::borrow::Cow::Owned(shown) = crate::util::show_controls(&s, true) {
+        return shown;
+    }
+    s
 }
 
 /// The page's first section: one row per step (mark, time) and the

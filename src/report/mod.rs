@@ -34,7 +34,7 @@ use crate::util::io_reason;
 pub fn write(run_dir: &Path) -> Result<RunReport, Error> {
     let mut input = load::load(run_dir)?;
     input.questions = read_questions(run_dir)?;
-    let report = build(run_dir, &input);
+    let report = build_owned(run_dir, input);
     write_files(run_dir, &report)?;
     Ok(report)
 }
@@ -64,7 +64,7 @@ pub(crate) fn read_questions(run_dir: &Path) -> Result<Vec<QuestionRecord>, Erro
 pub(crate) fn write_student(run_dir: &Path) -> Result<std::path::PathBuf, Error> {
     let mut input = load::load(run_dir)?;
     input.questions = read_questions(run_dir)?;
-    let mut report = build(run_dir, &input);
+    let mut report = build_owned(run_dir, input);
     report.student = true;
     for a in &mut report.answers {
         a.answered = false;
@@ -151,6 +151,12 @@ pub(crate) fn command(run_dir: &Path, student: bool) -> Result<(), Error> {
 
 /// Analyses the captures (files relative to `run_dir`) and answers the questions.
 pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
+    build_owned(run_dir, input.clone())
+}
+
+/// [`build`] from an input of its own: its lines, steps and programs move
+/// into the report instead of being copied (a rebuild's many small strings).
+fn build_owned(run_dir: &Path, mut input: RunInput) -> RunReport {
     let names = host_names(&input.bench);
     // In step order (pcaps arrive in whatever order the hosts delivered them).
     let step_index = |c: &CaptureRecord| {
@@ -180,10 +186,18 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         .collect();
     // The hosts' clocks, from their samples and from what the run shows
     // came first: each line sent, before the frames that carried it.
-    let mut clock = input.clock.clone();
-    let raw: Vec<Option<capture::CaptureAnalysis>> = files
+    let mut clock = std::mem::take(&mut input.clock);
+    let decoded: Vec<Option<Result<capture::Frames, capture::Error>>> = files
         .iter()
-        .map(|(b, _)| b.as_ref().ok().and_then(|b| capture::analyze(b).ok()))
+        .map(|(b, _)| b.as_ref().ok().map(|b| capture::Frames::read(b)))
+        .collect();
+    let opts = capture::Options::default();
+    let raw: Vec<Option<capture::CaptureAnalysis>> = decoded
+        .iter()
+        .map(|d| match d {
+            Some(Ok(frames)) => Some(frames.analyze_placed(&opts, |t| t)),
+            _ => None,
+        })
         .collect();
     let evidence: Vec<_> = records
         .iter()
@@ -195,22 +209,23 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
     clock.settle();
     let captures: Vec<CaptureReport> = records
         .into_iter()
-        .zip(&files)
-        .map(|(c, (bytes, first))| {
+        .zip(files.iter().zip(&decoded))
+        .map(|(c, ((bytes, first), frames))| {
             // Its frames on the run clock, in file order.
             let mut placer = clock.placer(&c.host, *first);
-            let (analysis, error) = match bytes {
-                Ok(bytes) => {
-                    match capture::analyze_placed(bytes, &capture::Options::default(), |t| {
-                        placer.place(t)
-                    }) {
-                        Ok(a) => (Some(a), None),
-                        Err(e) => (None, Some(format!("`{}`: {e}", c.file))),
-                    }
-                }
-                Err(e) => (
+            let (analysis, error) = match frames {
+                Some(Ok(frames)) => (
+                    Some(frames.analyze_placed(&opts, |t| placer.place(t))),
                     None,
-                    Some(format!("cannot read `{}`: {}", c.file, io_reason(e))),
+                ),
+                Some(Err(e)) => (None, Some(format!("`{}`: {e}", c.file))),
+                // Not read (the only way to have no frames).
+                None => (
+                    None,
+                    bytes
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("cannot read `{}`: {}", c.file, io_reason(e))),
                 ),
             };
             CaptureReport {
@@ -226,7 +241,7 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         .collect();
 
     // Every line on the run clock.
-    let mut lines = input.lines.clone();
+    let mut lines = std::mem::take(&mut input.lines);
     for l in &mut lines {
         let order = Order::Recorded {
             samples_before: l.seen,
@@ -254,44 +269,52 @@ pub fn build(run_dir: &Path, input: &RunInput) -> RunReport {
         .collect();
 
     let count = |o: Outcome| input.steps.iter().filter(|s| s.outcome == o).count();
-    let outcome = input.outcome.clone().unwrap_or_else(|| "running".into());
+    let outcome = input.outcome.take().unwrap_or_else(|| "running".into());
     let run = answers::Run::new(&captures, &timeline, &input.programs, &input.steps, &names);
     let answers = answers::answers(&run, &input.questions);
+    let (steps_passed, steps_failed, steps_skipped, steps_interrupted) = (
+        count(Outcome::Passed),
+        count(Outcome::Failed),
+        count(Outcome::Skipped),
+        count(Outcome::Interrupted),
+    );
+    drop(run);
+    let clocks = input
+        .bench
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let c = clock.host(&h.name)?;
+            Some(HostClockReport {
+                host: h.name.clone(),
+                samples: c.samples().len(),
+                stretches: c.stretches(),
+            })
+        })
+        .collect();
     RunReport {
         schema: SCHEMA,
         generated_at: rfc3339(now()),
         run: RunSummary {
-            id: input.id.clone(),
-            lab: input.lab.clone(),
-            lab_title: input.lab_title.clone(),
+            id: input.id,
+            lab: input.lab,
+            lab_title: input.lab_title,
             started_at: input.started_at.map(rfc3339),
             finished_at: input.finished_at.map(rfc3339),
             outcome,
-            steps_passed: count(Outcome::Passed),
-            steps_failed: count(Outcome::Failed),
-            steps_skipped: count(Outcome::Skipped),
-            steps_interrupted: count(Outcome::Interrupted),
-            error: input.error.clone(),
+            steps_passed,
+            steps_failed,
+            steps_skipped,
+            steps_interrupted,
+            error: input.error,
         },
-        bench: input.bench.clone(),
-        steps: input.steps.clone(),
-        programs: input.programs.clone(),
+        bench: input.bench,
+        steps: input.steps,
+        programs: input.programs,
         answers,
         student: false,
-        problems: input.problems.clone(),
-        clocks: input
-            .bench
-            .hosts
-            .iter()
-            .filter_map(|h| {
-                let c = clock.host(&h.name)?;
-                Some(HostClockReport {
-                    host: h.name.clone(),
-                    samples: c.samples().len(),
-                    stretches: c.stretches(),
-                })
-            })
-            .collect(),
+        problems: input.problems,
+        clocks,
         timeline,
         captures,
     }
@@ -319,8 +342,9 @@ fn write_files_with(
             ladders.push((c.name.clone(), file, svg));
         }
     }
+    let shared = story::Shared::of(report);
     for c in &report.captures {
-        write_pcapng(dir, report, c, specs)?;
+        write_pcapng(dir, report, c, specs, &shared)?;
     }
     let json = serde_json::to_string_pretty(report).expect("the report serialises");
     put(dir, "run.json", (json + "\n").as_bytes())?;
@@ -345,8 +369,9 @@ fn write_pcapng(
     report: &RunReport,
     c: &CaptureReport,
     specs: &story::CaptureSpecs,
+    shared: &story::Shared,
 ) -> Result<(), Error> {
-    let Some(story) = story::story(report, c, specs) else {
+    let Some(story) = story::story(report, c, specs, shared) else {
         return Ok(());
     };
     let Ok(pcap) = std::fs::read(dir.join(&c.file)) else {
@@ -395,11 +420,11 @@ pub(crate) fn ladder_anchor(capture: &str) -> String {
 /// is left as it is (a finished capture's copy and ladder).
 pub(crate) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let path = dir.join(name);
-    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+    if holds(&path, bytes) {
         return Ok(());
     }
     let tmp = dir.join(tmp_name(name));
-    crate::util::write_private(&tmp, bytes)
+    crate::util::rewrite_private(&tmp, bytes)
         .and_then(|()| crate::util::swap_in(&tmp, &path))
         .map_err(|e| {
             Error::Local(format!(
@@ -408,6 +433,31 @@ pub(crate) fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
                 io_reason(&e)
             ))
         })
+}
+
+/// Whether the file at `path` holds exactly `bytes`: its length first, then
+/// its bytes a block at a time up to the first difference (the reports
+/// differ from their last rebuild near their top, in the time they were
+/// generated; a finished capture's copy and ladder do not differ at all).
+fn holds(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if !f.metadata().is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return false;
+    }
+    let mut block = [0u8; 16 << 10];
+    let mut rest = bytes;
+    loop {
+        match f.read(&mut block) {
+            Ok(0) => return rest.is_empty(),
+            Ok(n) if n <= rest.len() && block[..n] == rest[..n] => rest = &rest[n..],
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The temporary file [`put`] writes `name` through.
@@ -499,6 +549,14 @@ mod tests {
         // Unchanged bytes: nothing is written.
         put(&dir, "report.md", b"three").unwrap();
         assert_eq!(ino("report.md"), inodes[1]);
+        // Shorter bytes over longer ones, and the same length: no old tail is left.
+        put(&dir, "report.md", b"4").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"4");
+        put(&dir, "report.md", b"five!").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"five!");
+        put(&dir, "report.md", b"three").unwrap();
+        assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"three");
+        assert_eq!(std::fs::read(dir.join(".report.md.tmp")).unwrap(), b"five!");
         tidy(&dir);
         assert!(!dir.join(".report.md.tmp").exists());
         assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), b"three");

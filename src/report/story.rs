@@ -20,15 +20,31 @@ use super::{host_names, owner};
 use crate::capture::pcapng::Story;
 use crate::capture::{Frame, Kind};
 
+/// What the stories of a run's captures share, read from its report once
+/// per rebuild (the clients' traces parse the whole timeline).
+pub(crate) struct Shared {
+    names: BTreeMap<String, String>,
+    clients: Vec<ClientTrace>,
+}
+
+impl Shared {
+    pub(crate) fn of(report: &RunReport) -> Shared {
+        Shared {
+            names: host_names(&report.bench),
+            clients: traces::traces(&report.timeline, &report.programs),
+        }
+    }
+}
+
 /// The story of one capture: its section comment and a comment per frame.
 pub(crate) fn story(
     report: &RunReport,
     capture: &CaptureReport,
     specs: &CaptureSpecs,
+    shared: &Shared,
 ) -> Option<Story> {
     let analysis = capture.analysis.as_ref()?;
-    let names = host_names(&report.bench);
-    let clients = traces::traces(&report.timeline, &report.programs);
+    let Shared { names, clients } = shared;
     let (interface, filter) = specs.get(&capture.name);
     let interface = interface.or_else(|| {
         report
@@ -65,8 +81,8 @@ pub(crate) fn story(
         None => section,
     };
     let ctx = Context {
-        names: &names,
-        clients: &clients,
+        names,
+        clients,
         sent: report
             .timeline
             .iter()

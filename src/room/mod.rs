@@ -532,10 +532,7 @@ pub(crate) fn parse_wanted(line: &str) -> Option<Event> {
         "problem",
         "run_finished",
     ];
-    // The tag is the first member, as serde writes it.
-    let tag = line
-        .strip_prefix("{\"event\":\"")
-        .and_then(|rest| rest.split('"').next())?;
+    let tag = crate::record::tag_of(line)?;
     if !WANTED.contains(&tag) {
         return None;
     }

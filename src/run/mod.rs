@@ -761,6 +761,7 @@ fn execute(
             });
             let room = in_room.map(|(events, _)| sink::ToRoom { index, events });
             sink::Sinks::new(Some(&failed_write))
+                .batched(room_pace.then_some(sink::ROOM_BATCH))
                 .with(Some(run_dir))
                 .with(json)
                 .with(tap.map(sink::Tap))

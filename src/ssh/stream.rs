@@ -28,14 +28,27 @@ impl StreamChannel<'_> {
     /// Everything that has arrived on stdout and stderr so far; never blocks.
     pub fn read_available(&mut self) -> Result<StreamRead, SshError> {
         let mut r = StreamRead::default();
-        read_streams(&mut self.ch, &mut r.stdout, &mut r.stderr).map_err(|e| {
+        r.eof = self.read_into(&mut r.stdout, &mut r.stderr)?.1;
+        Ok(r)
+    }
+
+    /// [`Self::read_available`] appended to `stdout` and `stderr` (no
+    /// buffers of its own to allocate and copy from): whether anything
+    /// came, and whether the remote side closed its output.
+    pub(crate) fn read_into(
+        &mut self,
+        stdout: &mut Vec<u8>,
+        stderr: &mut Vec<u8>,
+    ) -> Result<(bool, bool), SshError> {
+        let (out, err) = (stdout.len(), stderr.len());
+        read_streams(&mut self.ch, stdout, stderr).map_err(|e| {
             self.sess.error(
                 SshErrorKind::Session,
                 format!("reading output of `{}`: {e}", self.cmd),
             )
         })?;
-        r.eof = self.ch.eof();
-        Ok(r)
+        let any = stdout.len() > out || stderr.len() > err;
+        Ok((any, self.ch.eof()))
     }
 
     /// Waits until data may have arrived, at most `max` (use between reads instead of sleeping).
@@ -46,6 +59,19 @@ impl StreamChannel<'_> {
     /// [`Self::wait`], also ending as soon as `other` (a file descriptor) is readable.
     pub(crate) fn wait_or(&self, other: std::os::fd::RawFd, max: Duration) {
         self.sess.wait_socket_or(max, Some(other));
+    }
+
+    /// [`Self::wait`] on a channel whose remote command is heard every
+    /// second without being asked (the run's agent: its heartbeat), so no
+    /// SSH keepalive is sent: a silent host is told all the same, by the
+    /// kernel's count of the connection's last received data.
+    pub(crate) fn wait_beating(&self, max: Duration) {
+        self.sess.wait_socket_beating(max, None);
+    }
+
+    /// [`Self::wait_or`] on such a channel ([`Self::wait_beating`]).
+    pub(crate) fn wait_beating_or(&self, other: std::os::fd::RawFd, max: Duration) {
+        self.sess.wait_socket_beating(max, Some(other));
     }
 
     /// Writes all of `bytes` to the command's stdin (within the session's command timeout).

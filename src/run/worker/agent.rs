@@ -38,6 +38,20 @@ pub(super) struct Agent<'s> {
     /// is answered: the host's clock jumped, and its new offset is pinned
     /// as the run's first one is ([`FIRST_SAMPLES`]).
     burst: usize,
+    /// The agent holds the bench and its heartbeat runs (`@@h` every
+    /// second): waits on its channel send no SSH keepalive.
+    beating: bool,
+}
+
+impl Agent<'_> {
+    /// Waits up to `max` for the channel (see [`Agent::beating`]).
+    fn wait(&self, max: Duration) {
+        if self.beating {
+            self.ch.wait_beating(max);
+        } else {
+            self.ch.wait(max);
+        }
+    }
 }
 
 /// How often labctl ticks the agent (see `lc_reader` in `remote/lib.sh`).
@@ -342,7 +356,7 @@ impl<'s> Worker<'s> {
                         ),
                     ));
                 }
-                a.ch.wait((deadline - now).min(Duration::from_millis(100)));
+                a.wait((deadline - now).min(Duration::from_millis(100)));
             }
         }
     }
@@ -352,9 +366,9 @@ impl<'s> Worker<'s> {
     /// when a second has passed since the last tick ([`Self::tick`]).
     fn read_agent(&mut self, a: &mut Agent<'s>) -> Result<bool, SshError> {
         self.tick(a);
-        let r = a.ch.read_available()?;
-        if r.stdout.is_empty() && r.stderr.is_empty() {
-            if r.eof {
+        let (any, eof) = a.ch.read_into(&mut a.buf, &mut a.frames)?;
+        if !any {
+            if eof {
                 a.broken = true;
                 if let Some(e) = self.why_ended() {
                     self.lost = Some(e.clone());
@@ -368,8 +382,6 @@ impl<'s> Worker<'s> {
             }
             return Ok(false);
         }
-        a.buf.extend_from_slice(&r.stdout);
-        a.frames.extend_from_slice(&r.stderr);
         for f in remote::take_frames_keeping(&mut a.frames, &mut a.said) {
             match f {
                 Frame::Tick { seq, host } => {
@@ -450,7 +462,7 @@ impl<'s> Worker<'s> {
                 }
                 match self.read_agent(&mut a) {
                     Ok(true) => {}
-                    Ok(false) => a.ch.wait((deadline - now).min(Duration::from_millis(50))),
+                    Ok(false) => a.wait((deadline - now).min(Duration::from_millis(50))),
                     Err(_) => break 'tries,
                 }
             }
@@ -554,7 +566,7 @@ impl<'s> Worker<'s> {
                 return Ok(());
             }
             if !self.read_agent(&mut a)? && !wait.is_zero() {
-                a.ch.wait(wait);
+                a.wait(wait);
                 if !self.read_agent(&mut a)? {
                     self.heard().inspect_err(|_| a.broken = true)?;
                 }
@@ -581,7 +593,11 @@ impl<'s> Worker<'s> {
                 return Ok(());
             }
             if !self.read_agent(&mut a)? {
-                a.ch.wait_or(wake, wait);
+                if a.beating {
+                    a.ch.wait_beating_or(wake, wait);
+                } else {
+                    a.ch.wait_or(wake, wait);
+                }
                 if !self.read_agent(&mut a)? {
                     if let Err(e) = self.heard() {
                         // Idle in this step: the run's walk says it and stops.
@@ -724,9 +740,12 @@ impl<'s> Worker<'s> {
             tick_at: None,
             unanswered: std::collections::VecDeque::new(),
             burst: 0,
+            beating: false,
         };
         // The agent's first reply, unasked: the hold, and with sudo, what sudo refuses.
         let out = self.agent_call(&mut agent, None, SHORT, false);
+        // Then its heartbeat runs.
+        agent.beating = out.is_ok();
         self.agent = Some(agent);
         let out = out?;
         let reply = remote::split_hold_reply(&out.stdout_str());
