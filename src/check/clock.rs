@@ -43,12 +43,10 @@ pub(super) fn run_sampled(
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let mut received = None;
     while received.is_none() {
-        let r = ch.read_available()?;
-        stdout.extend_from_slice(&r.stdout);
-        stderr.extend_from_slice(&r.stderr);
+        let (_, eof) = ch.read_into(&mut stdout, &mut stderr)?;
         if stdout.contains(&b'\n') {
             received = Some(now_unix());
-        } else if r.eof || std::time::Instant::now() >= deadline {
+        } else if eof || std::time::Instant::now() >= deadline {
             break;
         } else {
             ch.wait(deadline.saturating_duration_since(std::time::Instant::now()));

@@ -336,7 +336,7 @@ impl Session {
     /// [`Self::wait_socket`], also ending when `other` (a file descriptor) becomes readable.
     pub(super) fn wait_socket_or(&self, max: Duration, other: Option<std::os::fd::RawFd>) {
         let _ = self.sess.keepalive_send();
-        self.poll_socket(max, other);
+        self.wait_socket_beating(max, other);
     }
 
     /// [`Self::wait_socket_or`] without the keepalive: for a channel whose
@@ -344,10 +344,6 @@ impl Session {
     /// and its heartbeat), where a keepalive and its reply would be two
     /// more packets a second that tell nothing more.
     pub(super) fn wait_socket_beating(&self, max: Duration, other: Option<std::os::fd::RawFd>) {
-        self.poll_socket(max, other);
-    }
-
-    fn poll_socket(&self, max: Duration, other: Option<std::os::fd::RawFd>) {
         crate::util::tcp_quickack(self.fd);
         let events = match self.sess.block_directions() {
             BlockDirections::Outbound => libc::POLLOUT,
