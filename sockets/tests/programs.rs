@@ -286,14 +286,39 @@ fn udp_server_survives_a_vanished_client(imp: Impl) {
     assert_eq!(server.stderr(), "");
 }
 
-/// Port 50000 on loopback is one for the whole test binary: the Rust and the
-/// Python variants of the defaults test run in parallel threads, and one's
-/// argument-less client would reach the other's server.
+/// Port 50000 on the machine's loopback is one for the whole test binary:
+/// the Rust and the Python variants of the defaults test run in parallel
+/// threads, and one's argument-less client would reach the other's server.
+/// Taken only where the test cannot have a loopback of its own.
 static DEFAULT_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Gives the calling thread, and so every program it starts from now on, a
+/// network namespace of its own with `lo` up: port 50000 there is free.
+/// On the machine's loopback it may not be: it lies in Linux's ephemeral
+/// range, and any connection that took it as its local port (another
+/// test's, another program's) keeps a server off it while it lives and for
+/// a minute of TIME_WAIT after. False where the thread may not (not root).
+fn own_loopback() -> bool {
+    extern "C" {
+        // libc's, which std links already.
+        fn unshare(flags: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    const CLONE_NEWNET: std::ffi::c_int = 0x4000_0000;
+    // SAFETY: no pointers; it changes only this thread's network namespace.
+    if unsafe { unshare(CLONE_NEWNET) } != 0 {
+        return false;
+    }
+    let up = peer("ip", "iproute2")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("ip link set lo up");
+    assert!(up.success(), "ip link set lo up: {up}");
+    true
+}
 
 /// Defaults: port 50000; servers on 0.0.0.0, clients to 127.0.0.1.
 fn defaults_are_port_50000_and_the_lab_addresses(imp: Impl) {
-    let _port = DEFAULT_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _port = (!own_loopback()).then(|| DEFAULT_PORT.lock().unwrap_or_else(|e| e.into_inner()));
     // Port 50000 on loopback: both servers (TCP and UDP coexist), then the
     // clients with no arguments at all.
     let tcp = on_default_port(imp, "tcp_server", "TCP server started");
@@ -320,10 +345,10 @@ fn defaults_are_port_50000_and_the_lab_addresses(imp: Impl) {
     }
 }
 
-/// Starts a server with the default port on 127.0.0.1. Port 50000 lies in
-/// Linux's ephemeral range, so another program may hold it for a moment:
-/// while the server fails with `Address already in use` on exactly that
-/// address, try again (bounded).
+/// Starts a server with the default port on 127.0.0.1. On the machine's
+/// loopback (see [`own_loopback`]) another program may hold port 50000 for
+/// a moment: while the server fails with `Address already in use` on
+/// exactly that address, try again (bounded).
 fn on_default_port(imp: Impl, name: &str, banner: &str) -> Proc {
     let deadline = Instant::now() + WAIT;
     loop {
