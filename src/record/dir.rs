@@ -9,6 +9,12 @@
 //!   `<host>-<program>.in`: the lines sent, the same way;
 //! - `<host>-<capture>.pcap`: each capture (written by the host worker).
 //!
+//! `events.jsonl` and the output files are written through buffers that
+//! go out after every event the run's sinks take one at a time, after
+//! every batch in a room (`run::sink::ROOM_BATCH`: a room's 30 benches
+//! wrote some 19,000 lines, a system call each), and before the reports
+//! read them (a step's end, the run's end).
+//!
 //! Bounded whatever the programs print: the `.out`/`.err` files get every
 //! line whole; `events.jsonl` (what the reports show) gets each line cut at
 //! [`LINE_SHOWN`] bytes and at most [`RECORD_MAX`] bytes per program
@@ -18,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -106,15 +112,21 @@ pub(crate) fn output_file(host: &str, program: &str, ext: &str) -> String {
 /// Writes the run directory from events.
 pub(crate) struct RunDir {
     dir: PathBuf,
-    events: File,
+    events: BufWriter<File>,
     steps: File,
-    files: BTreeMap<String, File>,
+    files: BTreeMap<String, BufWriter<File>>,
     /// Bytes of each output file's lines recorded in `events.jsonl`.
     recorded: BTreeMap<String, usize>,
     current: Option<StepRecord>,
     /// The first write error, reported once.
     pub error: Option<String>,
 }
+
+/// `events.jsonl`'s buffer: a room's batch of a bench's events fits in it,
+/// and a longer one goes out in pieces. An output file's is smaller: a
+/// batch's lines of one program stream are a few hundred bytes.
+const EVENTS_BUFFER: usize = 16 * 1024;
+const OUTPUT_BUFFER: usize = 4 * 1024;
 
 fn open_append(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
@@ -137,7 +149,7 @@ impl RunDir {
         };
         Ok(RunDir {
             dir: dir.to_path_buf(),
-            events: open(EVENTS)?,
+            events: BufWriter::with_capacity(EVENTS_BUFFER, open(EVENTS)?),
             steps: open(STEPS)?,
             files: BTreeMap::new(),
             recorded: BTreeMap::new(),
@@ -148,6 +160,21 @@ impl RunDir {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Writes out what the buffers hold: `events.jsonl`, then the output files.
+    pub(crate) fn flush(&mut self) {
+        let r = self.events.flush();
+        self.note(r, EVENTS);
+        let mut failed = None;
+        for (name, f) in &mut self.files {
+            if let Err(e) = f.flush() {
+                failed.get_or_insert((name.clone(), e));
+            }
+        }
+        if let Some((name, e)) = failed {
+            self.note(Err(e), &name);
+        }
     }
 
     /// Writes any serializable value as a file (e.g. the plan).
@@ -174,7 +201,8 @@ impl RunDir {
         if !self.files.contains_key(file) {
             match open_append(&self.dir.join(file)) {
                 Ok(f) => {
-                    self.files.insert(file.to_string(), f);
+                    self.files
+                        .insert(file.to_string(), BufWriter::with_capacity(OUTPUT_BUFFER, f));
                 }
                 Err(e) => return self.note(Err(e), file),
             }
@@ -337,6 +365,8 @@ impl RunDir {
                 }
             }
             Event::StepFinished { outcome, secs, .. } => {
+                // The reports are rebuilt from what is on disk.
+                self.flush();
                 if let Some(mut s) = self.current.take() {
                     s.outcome = *outcome;
                     s.secs = *secs;
@@ -346,6 +376,7 @@ impl RunDir {
                     self.note(r, STEPS);
                 }
             }
+            Event::RunFinished { .. } => self.flush(),
             _ => {}
         }
     }

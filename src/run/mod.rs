@@ -31,6 +31,7 @@ use crate::record::{self as event, dir as rundir};
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -100,7 +101,7 @@ pub(crate) fn command(g: &Given, args: &RunOptions) -> Result<(), Error> {
     if args.pause {
         pause::check_terminal()?;
     }
-    let stop = interrupt_flag()?;
+    let (stop, bell) = interrupt_flag()?;
     let json = |_: &Bench| args.json.then(json::JsonOut::new);
     if args.dry_run {
         for (bench, plan) in benches.iter().zip(&plans) {
@@ -153,6 +154,7 @@ pub(crate) fn command(g: &Given, args: &RunOptions) -> Result<(), Error> {
         let set = Settings {
             opts: &opts,
             stop: &stop,
+            bell: &bell,
             live: !args.pause && std::io::stderr().is_terminal(),
             pause: args.pause,
             versions: &versions,
@@ -176,6 +178,7 @@ pub(crate) fn command(g: &Given, args: &RunOptions) -> Result<(), Error> {
         Settings {
             opts: &opts,
             stop: &stop,
+            bell: &bell,
             live: false,
             pause: false,
             versions: &versions,
@@ -430,7 +433,12 @@ impl BenchExt for Bench {
 /// A second SIGINT or SIGTERM ends labctl at once (130); a second SIGHUP
 /// does not: a closing terminal sends several (the kernel's and the
 /// shell's), and the user who closed it cannot finish the run by hand.
-fn interrupt_flag() -> Result<Arc<AtomicBool>, Error> {
+///
+/// Each signal also rings the returned bell (after the flag is set): a
+/// socket that is readable from then on, which a worker waiting on its
+/// host's channel watches too ([`Shared::bell`]), so it stops at once
+/// rather than looking at the flag every so often.
+fn interrupt_flag() -> Result<(Arc<AtomicBool>, Arc<UnixStream>), Error> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
     let fail = |e: std::io::Error| Error::Local(format!("cannot handle signals: {e}"));
@@ -445,7 +453,12 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>, Error> {
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(fail)?;
     }
-    Ok(flag)
+    let (bell, ringer) = UnixStream::pair().map_err(fail)?;
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::low_level::pipe::register(sig, ringer.try_clone().map_err(fail)?)
+            .map_err(fail)?;
+    }
+    Ok((flag, Arc::new(bell)))
 }
 
 fn run_started(
@@ -582,6 +595,8 @@ struct Walk {
 struct Settings<'a> {
     opts: &'a ConnectOptions,
     stop: &'a Arc<AtomicBool>,
+    /// Readable once a signal set `stop` ([`interrupt_flag`]).
+    bell: &'a Arc<UnixStream>,
     /// Draw per-host spinners.
     live: bool,
     /// `--pause`: presenter mode (one bench).
@@ -670,6 +685,7 @@ fn execute(
             dir: Some(dir.to_path_buf()),
             events: ev_tx.clone(),
             stop: Arc::clone(stop),
+            bell: Arc::clone(set.bell),
             programs: Arc::new(lab.programs.clone()),
             started: Arc::new(
                 plan.hosts

@@ -29,6 +29,9 @@ pub(crate) trait Sink: Send {
     }
     /// Its time ([`Sink::due`]) came with no event.
     fn tick(&mut self) {}
+    /// The events taken together are over (one, or a room's batch): what
+    /// the sink buffered goes out.
+    fn flush(&mut self) {}
     /// The first write of this sink that failed (only the record's files
     /// can fail a run; the terminal and `--json` drop what cannot be written).
     fn error(&self) -> Option<&str> {
@@ -53,7 +56,7 @@ pub(crate) struct Sinks<'a> {
 /// room's 30 benches send some 14,000 events: each woke its bench's sink
 /// thread (a context switch and two system calls) to write one line.
 /// Batched, a killed labctl's record misses at most this much.
-pub(crate) const ROOM_BATCH: Duration = Duration::from_millis(100);
+pub(crate) const ROOM_BATCH: Duration = Duration::from_millis(250);
 
 impl<'a> Sinks<'a> {
     /// No sinks yet; a failed write is told to `failed_write` as it happens.
@@ -85,6 +88,14 @@ impl<'a> Sinks<'a> {
     pub(crate) fn event(&mut self, e: &Event) {
         for i in 0..self.sinks.len() {
             self.sinks[i].event(e);
+            self.note(i);
+        }
+    }
+
+    /// Every sink's [`Sink::flush`], in order.
+    fn flush(&mut self) {
+        for i in 0..self.sinks.len() {
+            self.sinks[i].flush();
             self.note(i);
         }
     }
@@ -122,6 +133,7 @@ impl<'a> Sinks<'a> {
                             self.event(&e);
                         }
                     }
+                    self.flush();
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let now = Instant::now();
@@ -135,6 +147,7 @@ impl<'a> Sinks<'a> {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.flush();
         self.error
     }
 }
@@ -143,6 +156,9 @@ impl<'a> Sinks<'a> {
 impl Sink for rundir::RunDir {
     fn event(&mut self, e: &Event) {
         rundir::RunDir::event(self, e);
+    }
+    fn flush(&mut self) {
+        rundir::RunDir::flush(self);
     }
     fn error(&self) -> Option<&str> {
         self.error.as_deref()

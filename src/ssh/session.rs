@@ -297,7 +297,11 @@ impl Session {
     /// `Err` (kind [`SshErrorKind::Silent`]) once the host has been silent
     /// for the session's silence limit.
     pub(crate) fn check_heard(&self) -> Result<(), SshError> {
-        let quiet = self.silent_for();
+        self.check_quiet(self.silent_for())
+    }
+
+    /// [`Self::check_heard`] for a silence the caller measured already.
+    pub(crate) fn check_quiet(&self, quiet: Duration) -> Result<(), SshError> {
         if quiet < self.silence_limit {
             return Ok(());
         }

@@ -6,6 +6,7 @@
 //! into lines of the programs here (and `Output` events) the moment they
 //! arrive, so expectations never ask the host for anything.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::{Worker, SHORT};
@@ -44,15 +45,22 @@ pub(super) struct Agent<'s> {
 }
 
 impl Agent<'_> {
-    /// Waits up to `max` for the channel (see [`Agent::beating`]).
-    fn wait(&self, max: Duration) {
-        if self.beating {
-            self.ch.wait_beating(max);
-        } else {
-            self.ch.wait(max);
+    /// Waits up to `max` for the channel (see [`Agent::beating`]), or
+    /// until `bell` is readable ([`Worker::bell`]).
+    fn wait(&self, max: Duration, bell: Option<RawFd>) {
+        match (self.beating, bell) {
+            (true, Some(fd)) => self.ch.wait_beating_or(fd, max),
+            (true, None) => self.ch.wait_beating(max),
+            (false, Some(fd)) => self.ch.wait_or(fd, max),
+            (false, None) => self.ch.wait(max),
         }
     }
 }
+
+/// Longest wait for an agent's reply before the worker looks again at
+/// whether the run stops for another reason than a signal (a signal ends
+/// the wait at once: [`Worker::bell`]).
+pub(super) const RECHECK: Duration = Duration::from_millis(500);
 
 /// How often labctl ticks the agent (see `lc_reader` in `remote/lib.sh`).
 const TICK: Duration = Duration::from_secs(1);
@@ -356,7 +364,7 @@ impl<'s> Worker<'s> {
                         ),
                     ));
                 }
-                a.wait((deadline - now).min(Duration::from_millis(100)));
+                a.wait((deadline - now).min(RECHECK), self.bell());
             }
         }
     }
@@ -462,7 +470,8 @@ impl<'s> Worker<'s> {
                 }
                 match self.read_agent(&mut a) {
                     Ok(true) => {}
-                    Ok(false) => a.wait((deadline - now).min(Duration::from_millis(50))),
+                    // Until the answer comes (the wait ends with it).
+                    Ok(false) => a.wait(deadline - now, self.bell()),
                     Err(_) => break 'tries,
                 }
             }
@@ -566,7 +575,7 @@ impl<'s> Worker<'s> {
                 return Ok(());
             }
             if !self.read_agent(&mut a)? && !wait.is_zero() {
-                a.wait(wait);
+                a.wait(wait, self.bell());
                 if !self.read_agent(&mut a)? {
                     self.heard().inspect_err(|_| a.broken = true)?;
                 }
@@ -864,7 +873,9 @@ impl<'s> Worker<'s> {
     /// Whether the host is still heard from: says `no answer for N s` while
     /// it is slow, and errs once it has been silent for the silence limit.
     pub(super) fn heard(&mut self) -> Result<(), SshError> {
-        if let Some(s) = self.slowness.tick(self.sess.silent_for()) {
+        // One question to the kernel for both.
+        let quiet = self.sess.silent_for();
+        if let Some(s) = self.slowness.tick(quiet) {
             self.emit(Event::Problem {
                 step: None,
                 run: self.sh.run.clone(),
@@ -872,9 +883,16 @@ impl<'s> Worker<'s> {
                 message: format!("no answer for {s} s"),
             });
         }
-        self.sess.check_heard().inspect_err(|e| {
+        self.sess.check_quiet(quiet).inspect_err(|e| {
             self.lost.get_or_insert_with(|| e.clone());
         })
+    }
+
+    /// What a wait on the host's channel also ends on: the run's bell
+    /// ([`super::Shared::bell`]), until the run stops (the bell then stays
+    /// readable, and would end every wait at once).
+    pub(super) fn bell(&self) -> Option<RawFd> {
+        (!self.stopping()).then(|| self.sh.bell.as_raw_fd())
     }
 
     /// The host has been quiet long enough that the absence of output proves nothing.

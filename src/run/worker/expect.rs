@@ -10,16 +10,13 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use super::agent::{Lines, Prog};
+use super::agent::{Lines, Prog, RECHECK};
 use super::{OpsResult, Worker, SHORT};
 use crate::lab::model::Stream;
 use crate::lab::plan::{secs, stream_name, PlanCheck, RunOp};
 use crate::remote::ProgState;
 use crate::run::event::{Event, Stream as Output};
 use crate::ssh::SshError;
-
-/// Longest wait on the channel before the worker looks at Ctrl-C again.
-const RECHECK: Duration = Duration::from_millis(100);
 
 impl Worker<'_> {
     pub(super) fn expect(

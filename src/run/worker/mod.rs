@@ -141,6 +141,9 @@ pub(crate) struct Shared {
     pub dir: Option<PathBuf>,
     pub events: std::sync::mpsc::SyncSender<Event>,
     pub stop: Arc<AtomicBool>,
+    /// Readable once a signal set `stop`: a worker waiting on its host's
+    /// channel watches it too, and so ends its wait at once on Ctrl-C.
+    pub bell: Arc<UnixStream>,
     /// What `deploy` puts on the host.
     pub programs: Arc<crate::programs::ProgramSet>,
     /// The programs the plan starts on each host (their stdin FIFOs are
