@@ -37,12 +37,7 @@ const O_NONBLOCK: i32 = 0o4000;
 
 /// The host time `back` ago, `<seconds>.<nanoseconds>`.
 pub fn now_minus(back: Duration) -> String {
-    minus(SystemTime::now(), back)
-}
-
-/// `at` less `back`, `<seconds>.<nanoseconds>`.
-fn minus(at: SystemTime, back: Duration) -> String {
-    let d = at
+    let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .saturating_sub(back);
@@ -59,12 +54,12 @@ impl RunDelay {
     }
 
     fn get(&mut self) -> Option<u64> {
-        use std::os::unix::fs::FileExt;
-        // One `pread`: fields of a few digits each, well within the buffer.
-        let mut buf = [0u8; 96];
-        let n = self.0.as_ref()?.read_at(&mut buf, 0).ok()?;
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
-        text.split_whitespace().nth(1)?.parse().ok()
+        use std::io::{Seek, SeekFrom};
+        let f = self.0.as_mut()?;
+        f.seek(SeekFrom::Start(0)).ok()?;
+        let mut s = String::new();
+        f.read_to_string(&mut s).ok()?;
+        s.split_whitespace().nth(1)?.parse().ok()
     }
 }
 
@@ -103,13 +98,11 @@ pub fn run(file: &str, fifo: &str, name: &str, stream: &str) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        // The clock first: the run delay's read costs tens of microseconds on a virtual machine.
-        let at = SystemTime::now();
         let waited = match (before, delay.get()) {
             (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
             _ => Duration::ZERO,
         };
-        let (rec, frames) = st.feed(&buf[..n], &minus(at, waited));
+        let (rec, frames) = st.feed(&buf[..n], &now_minus(waited));
         keep(&mut record, &rec, &mut sink);
         sink.send(&frames);
     }

@@ -46,9 +46,16 @@ pub(super) struct Agent<'s> {
 
 impl Agent<'_> {
     /// Waits up to `max` for the channel (see [`Agent::beating`]), or
-    /// until `bell` is readable ([`Worker::bell`]).
-    fn wait(&self, max: Duration, bell: Option<RawFd>) {
-        match (self.beating, bell) {
+    /// until `other` is readable (the run's bell: [`Worker::bell`]; an idle
+    /// worker's wake-up), and never past the next tick's time.
+    fn wait(&self, max: Duration, other: Option<RawFd>) {
+        let max = match self.tick_at {
+            _ if self.broken => max,
+            Some(t) => max.min(TICK.saturating_sub(t.elapsed())),
+            None => Duration::ZERO,
+        }
+        .max(Duration::from_millis(1));
+        match (self.beating, other) {
             (true, Some(fd)) => self.ch.wait_beating_or(fd, max),
             (true, None) => self.ch.wait_beating(max),
             (false, Some(fd)) => self.ch.wait_or(fd, max),
@@ -370,8 +377,9 @@ impl<'s> Worker<'s> {
     }
 
     /// Reads what the channel has: replies into the agent's buffer, frames
-    /// into the programs. False when nothing came. Ticks the agent first
-    /// when a second has passed since the last tick ([`Self::tick`]).
+    /// into the programs. False when nothing came. Ticks the agent before
+    /// and after, when a second has passed since the last tick
+    /// ([`Self::tick`]); waits end at that time ([`Agent::wait`]).
     fn read_agent(&mut self, a: &mut Agent<'s>) -> Result<bool, SshError> {
         self.tick(a);
         let (any, eof) = a.ch.read_into(&mut a.buf, &mut a.frames)?;
@@ -419,6 +427,9 @@ impl<'s> Worker<'s> {
                 f => self.frame(f),
             }
         }
+        // A tick that came due meanwhile, or the burst's next one (its
+        // answer may have just come).
+        self.tick(a);
         Ok(true)
     }
 
@@ -602,11 +613,7 @@ impl<'s> Worker<'s> {
                 return Ok(());
             }
             if !self.read_agent(&mut a)? {
-                if a.beating {
-                    a.ch.wait_beating_or(wake, wait);
-                } else {
-                    a.ch.wait_or(wake, wait);
-                }
+                a.wait(wait, Some(wake));
                 if !self.read_agent(&mut a)? {
                     if let Err(e) = self.heard() {
                         // Idle in this step: the run's walk says it and stops.
