@@ -91,6 +91,12 @@ pub fn run(file: &str, fifo: &str, name: &str, stream: &str) -> io::Result<()> {
         // stamper may wait for a CPU after that (on a busy machine, or behind
         // its program: a pipe wakes its reader on the writer's CPU). That
         // wait, measured by the kernel across the read, comes off the stamp.
+        // Only a wait after the line came may: one before the read (the
+        // stamper's short slice ran out writing the last line, and the
+        // kernel switches away as a system call returns) would make the
+        // stamp early. The first sample's return takes such a switch; the
+        // second, on a fresh slice, starts the count.
+        delay.get();
         let before = delay.get();
         let n = match input.read(&mut buf) {
             Ok(0) => break,
