@@ -56,22 +56,17 @@ impl StreamChannel<'_> {
         self.sess.wait_socket(max);
     }
 
-    /// [`Self::wait`], also ending as soon as `other` (a file descriptor) is readable.
-    pub(crate) fn wait_or(&self, other: std::os::fd::RawFd, max: Duration) {
-        self.sess.wait_socket_or(max, Some(other));
-    }
-
-    /// [`Self::wait`] on a channel whose remote command is heard every
-    /// second without being asked (the run's agent: its heartbeat), so no
-    /// SSH keepalive is sent: a silent host is told all the same, by the
+    /// [`Self::wait`], also ending as soon as `other` (a file descriptor)
+    /// is readable. `beating`: the remote command is heard every second
+    /// without being asked (the run's agent: its heartbeat), so no SSH
+    /// keepalive is sent: a silent host is told all the same, by the
     /// kernel's count of the connection's last received data.
-    pub(crate) fn wait_beating(&self, max: Duration) {
-        self.sess.wait_socket_beating(max, None);
-    }
-
-    /// [`Self::wait_or`] on such a channel ([`Self::wait_beating`]).
-    pub(crate) fn wait_beating_or(&self, other: std::os::fd::RawFd, max: Duration) {
-        self.sess.wait_socket_beating(max, Some(other));
+    pub(crate) fn wait_or(&self, max: Duration, other: Option<std::os::fd::RawFd>, beating: bool) {
+        if beating {
+            self.sess.wait_socket_beating(max, other);
+        } else {
+            self.sess.wait_socket_or(max, other);
+        }
     }
 
     /// Writes all of `bytes` to the command's stdin (within the session's command timeout).

@@ -55,12 +55,7 @@ impl Agent<'_> {
             None => Duration::ZERO,
         }
         .max(Duration::from_millis(1));
-        match (self.beating, other) {
-            (true, Some(fd)) => self.ch.wait_beating_or(fd, max),
-            (true, None) => self.ch.wait_beating(max),
-            (false, Some(fd)) => self.ch.wait_or(fd, max),
-            (false, None) => self.ch.wait(max),
-        }
+        self.ch.wait_or(max, other, self.beating);
     }
 }
 
