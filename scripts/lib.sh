@@ -60,6 +60,12 @@ _installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
+# The virtual bench's hosts (`labctl testbed up`): their sshd, the tools the
+# lab runs there, NetworkManager and its bus. For the scripts that bring a
+# bench up.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+BENCH_PACKAGES=(openssh-server iproute2 iputils-ping tcpdump procps coreutils network-manager dbus-daemon)
+
 # ARM hosts: the Debian packages the ARM builds and the ARM virtual bench
 # need (qemu-user-static runs ARM programs; the cross gcc and its libc link
 # armv7; sudo is what `pi` hosts use).
