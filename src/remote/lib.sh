@@ -343,7 +343,7 @@ textof() {
 # builtins (a reply through `stat` and `cat` costs two processes: milliseconds on a Pi).
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
-# and `@@h` every second (the heartbeat). Before anything, it takes the bench's hold for its
+# and `@@h` each second no tick was answered in (the heartbeat). Before anything, it takes the bench's hold for its
 # life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@lines`, the hold's words,
 # and with `-s`, the sudo check's);
 # a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
@@ -409,8 +409,8 @@ EOF
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &
   relay=$!
-  # The heartbeat and watchdog (`lc_watch`): `@@h` every second, so labctl tells a silent host
-  # from a quiet one. Its stderr is not the channel's: a `sleep` still running when the agent
+  # The heartbeat and watchdog (`lc_watch`): `@@h` every second no tick's answer went out in, so
+  # labctl tells a silent host from a quiet one. Its stderr is not the channel's: a `sleep` still running when the agent
   # ends would hold the channel open for up to a second.
   agent=$$
   lc_watch "$gr" 1<>"$D/.stream" 2>/dev/null &
@@ -474,7 +474,7 @@ EOF
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
 }
 # lc_watch GRACE: the run's heartbeat and watchdog, in the background beside lc_agent (its stdout
-# the run's stream): `@@h` every second; when the agent is gone without ending the run (killed),
+# the run's stream): `@@h` every second in which no tick was answered; when the agent is gone without ending the run (killed),
 # or labctl has not been heard for GRACE seconds (its laptop asleep or gone, its connection dead
 # without a FIN), it ends the run itself (`lc_orphan`). A run another labctl took over
 # (`.taken`) is that labctl's to end. USR1 (the agent's own end) ends it, and so does TERM to the
@@ -487,7 +487,12 @@ lc_watch() {
       lc_orphan "its agent (pid $agent) ended"
       exit 0
     fi
-    printf '@@h\n'
+    # No `@@h` when a tick was answered since the last beat (`heard` writes `$hs` after each
+    # `@@k`): labctl heard the host then, and in a room of 30 benches a frame a host a second is
+    # a thousand wake-ups of labctl a run. `.beat` marks each beat; where it cannot be written
+    # (a full disk), the beat goes out.
+    # shellcheck disable=SC3013 # -nt: in POSIX.1-2024's test, and in dash's, busybox's and bash's
+    { [ "$hs" -nt "$D/.beat" ] && : >"$D/.beat"; } 2>/dev/null || { printf '@@h\n'; : >"$D/.beat"; } 2>/dev/null
     silence "$hs"
     if [ -n "$sl" ] && [ "$sl" -ge "$1" ]; then
       lc_orphan "labctl was not heard for $sl s (orphaned_after: $1 s)"

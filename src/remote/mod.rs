@@ -28,7 +28,7 @@
 //! `@@x NAME STATUS PGID` the program exited, `@@e NAME PGID` its output
 //! ended (every line of it came before), `@@w NAME FILE: REASON` its record
 //! on the host cannot be written (its lines still come), `@@h` the agent's heartbeat, every
-//! second (only its arrival counts: a silent host is told from a quiet one
+//! second in which no tick was answered (only its arrival counts: a silent host is told from a quiet one
 //! within seconds, see `Session::silent_for`), `@@k SEQ TIME` the answer to
 //! labctl's tick `SEQ` with the host's time (labctl ticks every second: the
 //! host knows its labctl alive, and labctl samples the host's clock). Without the deployed stamper (a lab with no
