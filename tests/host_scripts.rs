@@ -144,6 +144,104 @@ fn the_check_script_runs_under_every_shell_and_its_facts_parse() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A `sudo` that notes each call in `$SUDO_LOG`, answers a listing
+/// (`sudo -n -l`) with `$SUDO_LISTING`, a command's (`-l CMD`) with its
+/// path, and runs anything else itself (the test runs as root).
+const FAKE_SUDO: &str = r#"#!/bin/sh
+echo "$*" >>"$SUDO_LOG"
+[ "$1" = -n ] && shift
+if [ "$1" = -l ]; then
+    shift
+    [ $# = 0 ] && { printf '%s\n' "$SUDO_LISTING"; exit 0; }
+    command -v "$1"
+    exit
+fi
+exec "$@"
+"#;
+
+/// With sudo, the check asks sudo once when its listing's last rule runs
+/// anything as root without a password (Raspberry Pi OS's own), and tries
+/// each command as before when it does not (the sudoers line labctl
+/// suggests), or when `requiretty` would refuse a command the listing does
+/// not show; the facts are the same either way.
+#[test]
+fn the_check_asks_sudo_once_where_its_rules_allow_everything() {
+    if !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n")
+    {
+        eprintln!("skipped: the rights are tried for real, as root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("labctl-sudo-list-{}", std::process::id()));
+    let fake = dir.join("fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    let sudo = fake.join("sudo");
+    std::fs::write(&sudo, FAKE_SUDO).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut host = loopback_host(&dir);
+    host.sudo = true;
+    let text = script(&host, &[], &[]);
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let head = "Matching Defaults entries for pi on A:\n    env_reset, !requiretty, secure_path=/usr/sbin\\:/usr/bin\n\nUser pi may run the following commands on A:\n";
+    let cases = [
+        ("    (ALL : ALL) ALL\n    (ALL) NOPASSWD: ALL", head, true),
+        ("    (ALL : ALL) NOPASSWD: ALL", head, true),
+        // The last rule wins: here a password for `ip`.
+        ("    (ALL) NOPASSWD: ALL\n    (ALL) PASSWD: /usr/sbin/ip", head, false),
+        ("    (root) NOPASSWD: /usr/sbin/ip, /usr/bin/tcpdump", head, false),
+        (
+            "    (ALL) NOPASSWD: ALL",
+            "Matching Defaults entries for pi on A:\n    env_reset, requiretty\n\nUser pi may run the following commands on A:\n",
+            false,
+        ),
+    ];
+    for (rules, defaults, once) in cases {
+        for (sh, pre) in SHELLS {
+            let log = dir.join("sudo.log");
+            let _ = std::fs::remove_file(&log);
+            let out = Command::new(sh)
+                .args(pre)
+                .arg("-c")
+                .arg(&text)
+                .env("PATH", &path)
+                .env("SUDO_LOG", &log)
+                .env("SUDO_LISTING", format!("{defaults}{rules}"))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let f = parse_facts(&stdout);
+            assert!(f.complete, "`{sh}`, `{rules}`: no `@end`:\n{stdout}");
+            assert_eq!(f.sudo, Some(Ok(())), "`{sh}`, `{rules}`: {f:?}");
+            assert_eq!(f.rights.ip, Some(Ok(())), "`{sh}`, `{rules}`: {f:?}");
+            assert_eq!(f.rights.tcpdump, Some(Ok(())), "`{sh}`, `{rules}`: {f:?}");
+            let calls = std::fs::read_to_string(&log).unwrap_or_default();
+            let calls: Vec<&str> = calls.lines().collect();
+            if once {
+                assert_eq!(calls, ["-n -l"], "`{sh}`, `{rules}`");
+            } else {
+                assert_eq!(
+                    calls.first(),
+                    Some(&"-n -l"),
+                    "`{sh}`, `{rules}`: {calls:?}"
+                );
+                assert!(
+                    calls.iter().any(|c| c.starts_with("-n ip link set"))
+                        && calls.contains(&"-n tcpdump --version"),
+                    "`{sh}`, `{rules}`: each command tried: {calls:?}"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Every `.sh` under `src/` that has placeholders (a template, see
 /// `util::shell_template`) names each of them in its leading comment.
 #[test]
