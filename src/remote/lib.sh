@@ -340,7 +340,9 @@ textof() {
 # the command's stdout and stderr (no process beyond the subshell when both are empty). A
 # `@@txt` request's command prints short text (labctl's own `lc_*` functions): its reply is
 # `@@lines OUT_LINES OUT_UNENDED ERR_LINES ERR_UNENDED STATUS` and the lines, framed with
-# builtins (a reply through `stat` and `cat` costs two processes: milliseconds on a Pi).
+# builtins (a reply through `stat` and `cat` costs two processes: milliseconds on a Pi). A
+# `@@cat 1` request's line is a file's path, not a command: its reply is `@@reply SIZE 0 0`
+# and the file's bytes (or `@@reply 0 N 1` and cat's words).
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
 # and `@@h` each second no tick was answered in (the heartbeat). Before anything, it takes the bench's hold for its
@@ -435,6 +437,7 @@ EOF
     case $h in
       "@@req "*) k=${h#@@req } t='' ;;
       "@@txt "*) k=${h#@@txt } t=1 ;;
+      "@@cat "*) k=${h#@@cat } t=c ;;
       *) continue ;;
     esac
     c=
@@ -443,6 +446,22 @@ EOF
 "
       k=$((k - 1))
     done
+    if [ "$t" = c ]; then
+      # A file sent as it lies (a capture's pcap, whole once its tcpdump stopped), framed by its
+      # size: not spooled in the run directory first, as a reply is (a capture may be megabytes
+      # on the host whose disk it filled); no channel of its own (an sshd session and a login
+      # shell each). At most the size said is sent, so the frame holds whatever happens to it.
+      f=${c%?}
+      if [ -f "$f" ] && [ -r "$f" ] && n=$(stat -c %s -- "$f" 2>/dev/null); then
+        printf '@@reply %s 0 0\n' "$n"
+        head -c "$n" -- "$f"
+      else
+        m=$(cat -- "$f" 2>&1 >/dev/null) || :
+        [ -n "$m" ] || m="cat: $f: not a readable file"
+        printf '@@reply 0 %s 1\n%s' "$(printf %s "$m" | wc -c)" "$m"
+      fi
+      continue
+    fi
     (trap - HUP INT PIPE; eval "$c") >"$D/.out" 2>"$D/.err" </dev/null
     rc=$?
     if [ -s "$D/.out" ] || [ -s "$D/.err" ]; then
@@ -521,8 +540,8 @@ dir=$D"
 }
 # lc_reader: labctl's input, for lc_agent: a tick (`@@tick SEQ`) is answered at once with the
 # host time, `@@k SEQ TIME` on the run's stream (its own clock, `labctl-stamp --clock`, where it
-# is deployed; else `date`), and noted as labctl heard (`heard`); a request (`@@req N` or
-# `@@txt N`, then N lines) is passed whole to the agent's loop through `.req`. At end of input
+# is deployed; else `date`), and noted as labctl heard (`heard`); a request (`@@req N`,
+# `@@txt N` or `@@cat 1`, then its lines) is passed whole to the agent's loop through `.req`. At end of input
 # it ends, and so does that loop.
 lc_reader() {
   exec 6>"$D/.req" || return 1
@@ -540,7 +559,7 @@ lc_reader() {
         printf '@@k %s %s\n' "${h#@@tick }" "$t" 2>/dev/null 1<>"$D/.stream"
         heard "$hs"
         ;;
-      "@@req "* | "@@txt "*)
+      "@@req "* | "@@txt "* | "@@cat "*)
         k=${h#@@??? } c="$h
 "
         while [ "$k" -gt 0 ] && IFS= read -r l; do

@@ -274,9 +274,14 @@ pub enum Reply {
     /// summary): the agent counts them with builtins (`@@txt`; past 64
     /// lines it falls back to byte counts).
     Lines,
-    /// What may be binary (a program's output in a `run`, a fetched pcap):
-    /// framed by byte counts (`@@req`).
+    /// What may be binary (a program's output in a `run`): framed by byte
+    /// counts (`@@req`).
     Bytes,
+    /// The call is a file's path on the host, not a command: the reply is
+    /// the file's bytes as they lie (a fetched pcap), framed by its size
+    /// (`@@cat`), never spooled in the run directory first as a command's
+    /// output is (a capture may be megabytes on a host whose disk it filled).
+    File,
 }
 
 /// A command for the agent and how its reply is framed.
@@ -286,8 +291,9 @@ pub struct HostCall {
     pub reply: Reply,
 }
 
-/// One request for the agent: `@@txt N` (reply framed by lines) or `@@req
-/// N` (by byte counts), then `cmd` as N lines.
+/// One request for the agent: `@@txt N` (reply framed by lines), `@@req
+/// N` (by byte counts) or `@@cat 1` (`cmd` is a file's path), then `cmd`
+/// as N lines.
 pub fn agent_request(cmd: &str, reply: Reply) -> Vec<u8> {
     let body = if cmd.is_empty() || cmd.ends_with('\n') {
         cmd.to_string()
@@ -298,6 +304,7 @@ pub fn agent_request(cmd: &str, reply: Reply) -> Vec<u8> {
     let kind = match reply {
         Reply::Lines => "txt",
         Reply::Bytes => "req",
+        Reply::File => "cat",
     };
     format!("@@{kind} {n}\n{body}").into_bytes()
 }
@@ -650,6 +657,10 @@ mod tests {
             b"@@req 1\nlc_stop a\n"
         );
         assert_eq!(agent_request("a\nb\n", Reply::Bytes), b"@@req 2\na\nb\n");
+        assert_eq!(
+            agent_request("/w/r/c.pcap", Reply::File),
+            b"@@cat 1\n/w/r/c.pcap\n"
+        );
         let buf = b"@@reply 3 2 1\nouterr@@reply";
         assert_eq!(
             parse_agent_reply(buf),

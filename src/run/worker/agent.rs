@@ -27,7 +27,7 @@ pub(super) struct Agent<'s> {
     /// Frame bytes (stderr) not yet a whole frame.
     frames: Vec<u8>,
     /// A request timed out: replies can no longer be matched to requests.
-    broken: bool,
+    pub(super) broken: bool,
     /// What the host's shell said on the stream that was not a frame.
     said: String,
     /// The next tick's number, and when the last one went out.
@@ -308,7 +308,12 @@ impl<'s> Worker<'s> {
         let mut timed_out = false;
         let call = request.map(|(c, _)| c);
         if let Some((call, reply)) = request {
-            crate::style::trace_command(&self.host.label(), call);
+            // A file's path is not a command: shown as what the agent does with it.
+            let shown = match reply {
+                Reply::File => format!("cat -- {}", crate::util::shell_quote(call)).into(),
+                _ => std::borrow::Cow::Borrowed(call),
+            };
+            crate::style::trace_command(&self.host.label(), &shown);
             a.ch.write(&remote::agent_request(call, reply))?;
         }
         let mut interrupted = false;

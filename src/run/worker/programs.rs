@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::agent::Prog;
 use super::{OpsResult, Worker, SHORT};
 use crate::lab::plan::call;
-use crate::remote::{self, HostCall, ProgState};
+use crate::remote::{self, HostCall, ProgState, Reply};
 use crate::run::event::Event;
 use crate::ssh::{whole_reason, SshError, SshErrorKind};
 
@@ -251,25 +251,27 @@ impl Worker<'_> {
             remote::run_dir(self.host, &self.sh.run_id)
         );
         let file = format!("{}-{name}.pcap", self.host.name);
-        // On a channel of its own, not through the agent: the agent spools a
-        // reply in the run directory before sending it, and a capture may be
-        // megabytes on a host whose disk is full (the one it filled).
-        let got = self
-            .sess
-            .exec(&crate::ssh::cat_cmd(&remote), None, SHORT)
-            .and_then(|out| {
-                if out.success() {
-                    Ok(out.stdout)
-                } else {
-                    Err(self.ssh_error(
-                        SshErrorKind::Session,
-                        format!(
-                            "cannot read `{remote}`: {}",
-                            whole_reason(&out.stderr_str())
-                        ),
-                    ))
-                }
-            });
+        // Through the agent as a file (`Reply::File`: sent as it lies, never
+        // spooled on the host, whose disk the capture may have filled); on a
+        // channel of its own once the agent stopped answering.
+        let got = if self.agent.as_ref().is_some_and(|a| !a.broken) {
+            self.exec_call(&remote, Reply::File, SHORT)
+        } else {
+            self.sess.exec(&crate::ssh::cat_cmd(&remote), None, SHORT)
+        };
+        let got = got.and_then(|out| {
+            if out.success() {
+                Ok(out.stdout)
+            } else {
+                Err(self.ssh_error(
+                    SshErrorKind::Session,
+                    format!(
+                        "cannot read `{remote}`: {}",
+                        whole_reason(&out.stderr_str())
+                    ),
+                ))
+            }
+        });
         match got {
             Ok(bytes) => match crate::util::write_private(&dir.join(&file), &bytes) {
                 Ok(()) => {
