@@ -22,6 +22,7 @@
 //! terminal see lines cut at [`LINE_SHOWN`], the last [`LIVE_MAX`] bytes
 //! of each stream.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -216,7 +217,7 @@ impl RunDir {
     /// `events.jsonl`'s copy of an output line: cut at [`LINE_SHOWN`],
     /// within [`RECORD_MAX`] per file; one note when the budget runs out;
     /// then nothing (`None`).
-    fn recorded_output(&mut self, e: &Event) -> Option<Event> {
+    fn recorded_output<'e>(&mut self, e: &'e Event) -> Option<Cow<'e, Event>> {
         let Event::Output {
             host,
             program,
@@ -226,7 +227,7 @@ impl RunDir {
             run,
         } = e
         else {
-            return Some(e.clone());
+            return Some(Cow::Borrowed(e));
         };
         let ext = if *stream == Stream::Stderr {
             "err"
@@ -245,14 +246,14 @@ impl RunDir {
         } else {
             shown.into_owned()
         };
-        Some(Event::Output {
+        Some(Cow::Owned(Event::Output {
             run: run.clone(),
             host: host.clone(),
             program: program.clone(),
             stream: *stream,
             ts: *ts,
             line,
-        })
+        }))
     }
 
     pub(crate) fn event(&mut self, e: &Event) {
@@ -275,9 +276,10 @@ impl RunDir {
             }
             return;
         };
-        let r = serde_json::to_string(&recorded)
+        // Straight into the buffer: no copy of the event, no string of it.
+        let r = serde_json::to_writer(&mut self.events, &*recorded)
             .map_err(std::io::Error::other)
-            .and_then(|s| self.events.write_all((s + "\n").as_bytes()));
+            .and_then(|()| self.events.write_all(b"\n"));
         self.note(r, EVENTS);
         match e {
             Event::Output {

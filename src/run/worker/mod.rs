@@ -357,14 +357,15 @@ impl<'s> Worker<'s> {
                 return OpsResult::Interrupted;
             }
             self.current_op.set(Some(at));
+            let what = op.what();
             self.emit(Event::OpStarted {
                 op: self.current_op.get(),
                 run: self.sh.run.clone(),
                 step: step.into(),
                 host: self.name(),
-                what: op.what(),
+                what: what.clone(),
             });
-            let r = self.op(step, &op);
+            let r = self.op(step, &op, &what);
             self.current_op.set(None);
             if !matches!(r, OpsResult::Ok) {
                 return r;
@@ -373,10 +374,9 @@ impl<'s> Worker<'s> {
         OpsResult::Ok
     }
 
-    fn op(&mut self, step: &str, op: &PlanOp) -> OpsResult {
+    /// Runs `op`, `what` its words for people ([`PlanOp::what`]).
+    fn op(&mut self, step: &str, op: &PlanOp, what: &str) -> OpsResult {
         let t0 = Instant::now();
-        let what = op.what();
-        let what = what.as_str();
         let r = match &op.op {
             Op::Configure(link) => self.exec_action(step, what, link, t0),
             Op::Ping {
