@@ -98,7 +98,6 @@ WD
 # a terminal is refused where a listing is not). Any other answer leaves
 # sudo_all empty, and each command is tried as before.
 sudo_list() {
-    sudo_all=
     sl=$(sudo -n -l 2>/dev/null) || return 0
     r=
     while IFS= read -r l; do
@@ -201,7 +200,7 @@ rights
 # With sudo, rights' `sudo -n ip` that passed says so already (every process counts: 30
 # virtual hosts share this machine's cores).
 if [ -n "$check_sudo" ]; then
-    if [ -n "$ip_ok" ] || [ -n "$sudo_all" ]; then
+    if [ -n "$ip_ok" ]; then
         echo sudo=ok
     elif e=$(sudo -n -l 2>&1 >/dev/null); then
         echo sudo=ok

@@ -209,8 +209,8 @@ impl RunDir {
             }
         }
         let f = self.files.get_mut(file).expect("opened above");
-        // One write a line (`writeln!` would make one per piece).
-        let r = f.write_all(format!("{ts:.6} {text}\n").as_bytes());
+        // Into the buffer: no string of the line first.
+        let r = writeln!(f, "{ts:.6} {text}");
         self.note(r, file);
     }
 

@@ -345,9 +345,9 @@ textof() {
 # and the file's bytes (or `@@reply 0 N 1` and cat's words).
 # On stderr, as they come: the frames of the run's programs (`@@l`/`@@p`/`@@t` output lines,
 # `@@x NAME STATUS` exits, `@@e NAME` output ended), relayed from the run's FIFO `.stream`,
-# and `@@h` each second no tick was answered in (the heartbeat). Before anything, it takes the bench's hold for its
-# life (`lc_hold HOLD...`, hold.sh) and replies as to a request (`@@lines`, the hold's words,
-# and with `-s`, the sudo check's);
+# and `@@h` each second no tick was answered in (the heartbeat). Before anything, it takes
+# the bench's hold for its life (`lc_hold HOLD...`, hold.sh) and replies as to a request
+# (`@@lines`, the hold's words, and with `-s`, the sudo check's);
 # a host another labctl holds is left as it was (the agent ends). At end of input — labctl ended the run, or its
 # connection dropped because labctl died — it stops this run's groups and ends the hold.
 # labctl's input is read by `lc_reader`, apart from the requests' loop, so that a tick
@@ -411,9 +411,9 @@ EOF
   # The relay (read-write: never an end-of-file between writers; ignores SIGINT as the agent does).
   cat <>"$D/.stream" >&2 &
   relay=$!
-  # The heartbeat and watchdog (`lc_watch`): `@@h` every second no tick's answer went out in, so
-  # labctl tells a silent host from a quiet one. Its stderr is not the channel's: a `sleep` still running when the agent
-  # ends would hold the channel open for up to a second.
+  # The heartbeat and watchdog (`lc_watch`): `@@h` every second no tick's answer went out in,
+  # so labctl tells a silent host from a quiet one. Its stderr is not the channel's: a `sleep`
+  # still running when the agent ends would hold the channel open for up to a second.
   agent=$$
   lc_watch "$gr" 1<>"$D/.stream" 2>/dev/null &
   beat=$!
@@ -493,11 +493,12 @@ EOF
   if [ -f "$D/.done" ]; then rm -rf "$D"; fi
 }
 # lc_watch GRACE: the run's heartbeat and watchdog, in the background beside lc_agent (its stdout
-# the run's stream): `@@h` every second in which no tick was answered; when the agent is gone without ending the run (killed),
-# or labctl has not been heard for GRACE seconds (its laptop asleep or gone, its connection dead
-# without a FIN), it ends the run itself (`lc_orphan`). A run another labctl took over
-# (`.taken`) is that labctl's to end. USR1 (the agent's own end) ends it, and so does TERM to the
-# agent's group (another labctl ending a dead run's agent, `lc_stop_agents`).
+# the run's stream): `@@h` every second in which no tick was answered; when the agent is gone
+# without ending the run (killed), or labctl has not been heard for GRACE seconds (its laptop
+# asleep or gone, its connection dead without a FIN), it ends the run itself (`lc_orphan`).
+# A run another labctl took over (`.taken`) is that labctl's to end. USR1 (the agent's own end)
+# ends it, and so does TERM to the agent's group (another labctl ending a dead run's agent,
+# `lc_stop_agents`).
 lc_watch() {
   trap 'exit 0' USR1
   while sleep 1; do
@@ -541,8 +542,8 @@ dir=$D"
 # lc_reader: labctl's input, for lc_agent: a tick (`@@tick SEQ`) is answered at once with the
 # host time, `@@k SEQ TIME` on the run's stream (its own clock, `labctl-stamp --clock`, where it
 # is deployed; else `date`), and noted as labctl heard (`heard`); a request (`@@req N`,
-# `@@txt N` or `@@cat 1`, then its lines) is passed whole to the agent's loop through `.req`. At end of input
-# it ends, and so does that loop.
+# `@@txt N` or `@@cat 1`, then its lines) is passed whole to the agent's loop through `.req`.
+# At end of input it ends, and so does that loop.
 lc_reader() {
   exec 6>"$D/.req" || return 1
   clk=
